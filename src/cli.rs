@@ -1,0 +1,443 @@
+//! The command line: clap types and dispatch. Each command parses its
+//! arguments, calls use cases (inventory, store, app), prints a result a
+//! person can read (or JSON with `--json`) and returns an exit code.
+//!
+//! Exit codes (also in README):
+//! - 0 success
+//! - 1 lapse itself failed (database, I/O, server)
+//! - 2 the input was refused (bad name, unknown client, bad CSV rows, usage)
+//! - 3 the configuration is invalid
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use chrono::Utc;
+use clap::{Args, Parser, Subcommand};
+
+use crate::app::{self, App};
+use crate::config::{Config, LoadOptions};
+use crate::domain::names::{parse_email, to_unicode};
+use crate::inventory::{self, ImportRowResult, TargetError};
+use crate::store::{AddedTarget, StoreError};
+
+pub const EXIT_OK: u8 = 0;
+pub const EXIT_FAILURE: u8 = 1;
+pub const EXIT_INPUT: u8 = 2;
+pub const EXIT_CONFIG: u8 = 3;
+
+/// lapse: watches domain registrations and TLS certificates and tells the
+/// right people before either lapses.
+#[derive(Debug, Parser)]
+#[command(name = "lapse", version, about, long_about = None)]
+pub struct Cli {
+    /// Configuration file (default: $LAPSE_CONFIG, else config/lapse.toml
+    /// when present, else the built-in defaults).
+    #[arg(long, global = true, value_name = "PATH")]
+    pub config: Option<PathBuf>,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the HTTP server (GET /healthz) until SIGINT/SIGTERM.
+    Serve,
+    /// Apply pending database migrations and list them.
+    Migrate(JsonFlag),
+    /// Inspect the configuration.
+    #[command(subcommand)]
+    Config(ConfigCommand),
+    /// Manage clients (agency customers) and their contacts.
+    #[command(subcommand)]
+    Clients(ClientsCommand),
+    /// Manage watched domains and endpoints.
+    #[command(subcommand)]
+    Domains(DomainsCommand),
+}
+
+#[derive(Debug, Args)]
+pub struct JsonFlag {
+    /// Print JSON instead of text.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ConfigCommand {
+    /// Validate the configuration and print the effective values (secrets redacted).
+    Check,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ClientsCommand {
+    /// Add a client, or add contacts to an existing one.
+    Add {
+        /// Client name, e.g. "Acme Ltd".
+        name: String,
+        /// Contact email address that receives this client's alerts (repeatable).
+        #[arg(long = "contact", value_name = "EMAIL")]
+        contacts: Vec<String>,
+    },
+    /// List clients with their contacts and domain counts.
+    List(JsonFlag),
+    /// Remove a client and its contacts.
+    Remove {
+        name: String,
+        /// Keep watching the client's domains, without a client.
+        #[arg(long)]
+        release_domains: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum DomainsCommand {
+    /// Watch hosts: stores each endpoint (host, port; 443 by default) and its registrable domain.
+    Add {
+        /// What to watch: `example.com`, `shop.example.co.uk:8443`, `https://www.example.com/path`, `bücher.de`.
+        #[arg(required = true, value_name = "INPUT")]
+        inputs: Vec<String>,
+        /// Client that owns the domains.
+        #[arg(long, value_name = "NAME")]
+        client: Option<String>,
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+    /// List watched domains and their endpoints.
+    List {
+        /// Only this client's domains.
+        #[arg(long, value_name = "NAME")]
+        client: Option<String>,
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Stop watching: a bare domain removes it with all its endpoints; `host[:port]` removes that endpoint.
+    Remove {
+        #[arg(required = true, value_name = "INPUT")]
+        inputs: Vec<String>,
+    },
+    /// Import a CSV file with a header row and the columns host, client, contacts.
+    Import {
+        /// The CSV file (`-` for stdin).
+        file: PathBuf,
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// A command's failure: what to print and how to exit.
+#[derive(Debug)]
+pub struct CliError {
+    pub code: u8,
+    pub message: String,
+}
+
+impl CliError {
+    fn input(message: impl Into<String>) -> Self {
+        Self {
+            code: EXIT_INPUT,
+            message: message.into(),
+        }
+    }
+
+    fn failure(message: impl Into<String>) -> Self {
+        Self {
+            code: EXIT_FAILURE,
+            message: message.into(),
+        }
+    }
+}
+
+impl From<StoreError> for CliError {
+    fn from(e: StoreError) -> Self {
+        if e.is_input_error() {
+            Self::input(e.to_string())
+        } else {
+            Self::failure(e.to_string())
+        }
+    }
+}
+
+impl From<TargetError> for CliError {
+    fn from(e: TargetError) -> Self {
+        if e.is_input_error() {
+            Self::input(e.to_string())
+        } else {
+            Self::failure(e.to_string())
+        }
+    }
+}
+
+/// Entry point used by `main`: parse, load config, init logs, run.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let config = match Config::load(&LoadOptions {
+        explicit_path: cli.config.clone(),
+    }) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("lapse: configuration error: {e}");
+            return ExitCode::from(EXIT_CONFIG);
+        }
+    };
+    crate::logging::init(&config.log);
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("lapse: cannot start the async runtime: {e}");
+            return ExitCode::from(EXIT_FAILURE);
+        }
+    };
+    match runtime.block_on(run(cli.command, config)) {
+        Ok(()) => ExitCode::from(EXIT_OK),
+        Err(e) => {
+            eprintln!("lapse: {}", e.message);
+            ExitCode::from(e.code)
+        }
+    }
+}
+
+/// Runs one command.
+pub async fn run(command: Command, config: Config) -> Result<(), CliError> {
+    if let Command::Config(ConfigCommand::Check) = command {
+        print!("# effective configuration, from {}\n{}", config.origin, config.to_redacted_toml());
+        return Ok(());
+    }
+    let app = App::build(config).await?;
+    match command {
+        Command::Config(_) => Ok(()),
+        Command::Serve => serve(app).await,
+        Command::Migrate(flags) => {
+            let status = app.store.migrate().await?;
+            if flags.json {
+                print_json(&status)?;
+            } else {
+                for m in &status {
+                    let state = if m.newly_applied { "applied now" } else { "already applied" };
+                    println!("{:>4}  {:<40} {state}", m.version, m.description);
+                }
+                println!("database {} is up to date", app.store.path().display());
+            }
+            Ok(())
+        }
+        Command::Clients(cmd) => clients(&app, cmd).await,
+        Command::Domains(cmd) => domains(&app, cmd).await,
+    }
+}
+
+async fn serve(app: App) -> Result<(), CliError> {
+    let listen = app.config.server.listen;
+    let grace = app.config.server.shutdown_grace;
+    let listener = tokio::net::TcpListener::bind(listen)
+        .await
+        .map_err(|e| CliError::failure(format!("cannot listen on {listen} (server.listen): {e}")))?;
+    tracing::info!(server.listen = %listen, db.path = %app.store.path().display(), "lapse serving");
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let mut server = tokio::spawn(app::serve(app, listener, async {
+        let _ = stop_rx.await;
+    }));
+    tokio::select! {
+        () = app::shutdown_signal() => {}
+        result = &mut server => return finish_server(result),
+    }
+    let _ = stop_tx.send(());
+    match tokio::time::timeout(grace, server).await {
+        Ok(result) => finish_server(result),
+        Err(_) => {
+            tracing::warn!(grace_secs = grace.as_secs(), "requests still in flight after the grace period; stopping anyway");
+            Ok(())
+        }
+    }
+}
+
+fn finish_server(result: Result<std::io::Result<()>, tokio::task::JoinError>) -> Result<(), CliError> {
+    match result {
+        Ok(Ok(())) => {
+            tracing::info!("lapse stopped");
+            Ok(())
+        }
+        Ok(Err(e)) => Err(CliError::failure(format!("server failed: {e}"))),
+        Err(e) => Err(CliError::failure(format!("server task failed: {e}"))),
+    }
+}
+
+async fn clients(app: &App, cmd: ClientsCommand) -> Result<(), CliError> {
+    let now = Utc::now();
+    match cmd {
+        ClientsCommand::Add { name, contacts } => {
+            let emails = contacts
+                .iter()
+                .map(|c| parse_email(c))
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(|e| CliError::input(e.to_string()))?;
+            let added = app.store.add_client(&name, &emails, now).await?;
+            let verb = if added.created { "added client" } else { "client exists:" };
+            println!("{verb} {}", added.name);
+            for email in &added.contacts_added {
+                println!("  + contact {email}");
+            }
+            Ok(())
+        }
+        ClientsCommand::List(flags) => {
+            let clients = app.store.list_clients().await?;
+            if flags.json {
+                return print_json(&clients);
+            }
+            if clients.is_empty() {
+                println!("no clients yet (add one with `lapse clients add NAME`)");
+            }
+            for c in &clients {
+                println!("{}  ({} domains)  {}", c.name, c.domains, c.contacts.join(", "));
+            }
+            Ok(())
+        }
+        ClientsCommand::Remove { name, release_domains } => {
+            let released = app.store.remove_client(&name, release_domains).await?;
+            println!("removed client {}", name.trim());
+            if released > 0 {
+                println!("  {released} domain(s) are still watched, without a client");
+            }
+            Ok(())
+        }
+    }
+}
+
+async fn domains(app: &App, cmd: DomainsCommand) -> Result<(), CliError> {
+    let now = Utc::now();
+    let policy = app.config.names.policy();
+    let default_port = app.config.endpoints.default_port;
+    match cmd {
+        DomainsCommand::Add { inputs, client, json } => {
+            let mut stored = Vec::new();
+            let mut first_error: Option<CliError> = None;
+            for input in &inputs {
+                match inventory::add_target(&app.store, &policy, default_port, input, client.as_deref(), now).await {
+                    Ok(added) => {
+                        tracing::info!(domain.name = %added.domain, endpoint = %format!("{}:{}", added.host, added.port), changed = added.changed(), "target stored");
+                        if !json {
+                            println!("{}", describe_added(&added));
+                        }
+                        stored.push(added);
+                    }
+                    Err(e) => {
+                        let e = CliError::from(e);
+                        eprintln!("lapse: `{input}`: {}", e.message);
+                        if first_error.is_none() {
+                            first_error = Some(e);
+                        }
+                    }
+                }
+            }
+            if json {
+                print_json(&stored)?;
+            }
+            match first_error {
+                Some(e) => Err(CliError {
+                    code: e.code,
+                    message: format!("{} of {} input(s) not stored", inputs.len() - stored.len(), inputs.len()),
+                }),
+                None => Ok(()),
+            }
+        }
+        DomainsCommand::List { client, json } => {
+            let domains = app.store.list_domains(client.as_deref()).await?;
+            if json {
+                return print_json(&domains);
+            }
+            if domains.is_empty() {
+                println!("no domains yet (add one with `lapse domains add example.com`)");
+            }
+            for d in &domains {
+                let client = d.client.as_deref().unwrap_or("-");
+                let expires = d.expires_at.as_deref().unwrap_or("expiry not checked yet");
+                println!("{}  client: {client}  registration: {expires}", d.display_name);
+                for e in &d.endpoints {
+                    println!("  {}:{}  ({})", e.display_host, e.port, e.tls_mode);
+                }
+            }
+            Ok(())
+        }
+        DomainsCommand::Remove { inputs } => {
+            let mut failed = 0;
+            for input in &inputs {
+                match inventory::remove_target(&app.store, &policy, default_port, input).await {
+                    Ok(removed) => {
+                        for e in &removed.endpoints {
+                            println!("removed endpoint {}", to_unicode(e));
+                        }
+                        if let Some(d) = &removed.domain {
+                            println!("removed domain {}", to_unicode(d));
+                        }
+                    }
+                    Err(e) => {
+                        failed += 1;
+                        let e = CliError::from(e);
+                        if e.code != EXIT_INPUT {
+                            return Err(e);
+                        }
+                        eprintln!("lapse: `{input}`: {}", e.message);
+                    }
+                }
+            }
+            if failed > 0 {
+                return Err(CliError::input(format!("{failed} of {} input(s) not removed", inputs.len())));
+            }
+            Ok(())
+        }
+        DomainsCommand::Import { file, json } => {
+            let reader: Box<dyn std::io::Read> = if file.as_os_str() == "-" {
+                Box::new(std::io::stdin())
+            } else {
+                Box::new(std::fs::File::open(&file).map_err(|e| CliError::input(format!("cannot open {}: {e}", file.display())))?)
+            };
+            let report = inventory::import_csv(&app.store, &policy, default_port, reader, now)
+                .await
+                .map_err(|e| match e {
+                    inventory::ImportError::Store(s) => CliError::from(s),
+                    other => CliError::input(other.to_string()),
+                })?;
+            if json {
+                print_json(&report)?;
+            } else {
+                for row in &report.rows {
+                    match &row.result {
+                        ImportRowResult::Stored(added) => println!("line {}: {}", row.line, describe_added(added)),
+                        ImportRowResult::Failed { reason } => eprintln!("line {}: `{}`: {reason}", row.line, row.input),
+                    }
+                }
+            }
+            let failed = report.failed().count();
+            println!("imported {} row(s), {failed} failed", report.stored());
+            if failed > 0 {
+                return Err(CliError::input(format!("{failed} row(s) failed; fix them and import again (good rows are already stored; importing them again changes nothing)")));
+            }
+            Ok(())
+        }
+    }
+}
+
+fn describe_added(added: &AddedTarget) -> String {
+    let endpoint = format!("{}:{}", to_unicode(&added.host), added.port);
+    let domain = to_unicode(&added.domain);
+    let client = added
+        .client
+        .as_deref()
+        .map(|c| format!(", client {c}"))
+        .unwrap_or_default();
+    if added.changed() {
+        format!("stored endpoint {endpoint} under domain {domain}{client}")
+    } else {
+        format!("unchanged: endpoint {endpoint} under domain {domain}{client} (already watched)")
+    }
+}
+
+fn print_json<T: serde::Serialize>(value: &T) -> Result<(), CliError> {
+    let mut out = std::io::stdout().lock();
+    serde_json::to_writer_pretty(&mut out, value)
+        .map_err(|e| CliError::failure(format!("cannot write JSON: {e}")))?;
+    writeln!(out).map_err(|e| CliError::failure(format!("cannot write output: {e}")))
+}

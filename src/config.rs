@@ -1,0 +1,810 @@
+//! Configuration: TOML file + environment -> [`RawConfig`] -> validated [`Config`].
+//!
+//! Layers, later wins: the built-in defaults (`config/lapse.toml`, compiled
+//! in), the file given by `--config`/`LAPSE_CONFIG` (or `config/lapse.toml`
+//! in the working directory when present), then `LAPSE_SECTION__KEY`
+//! environment variables. Keys named in [`SECRET_KEYS`] may instead be given
+//! as `KEY_file`, a path whose content becomes the value.
+//!
+//! Parsing rejects unknown keys and values of the wrong type; validation then
+//! turns text into typed values (socket addresses, enums, TLD lists). Every
+//! error names the key, where it came from, the value and what was expected.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use crate::domain::names::NamePolicy;
+
+/// The shipped defaults; the file in the repository *is* the built-in default.
+pub const DEFAULTS_TOML: &str = include_str!("../config/lapse.toml");
+
+/// Environment variable naming the config file.
+pub const CONFIG_ENV: &str = "LAPSE_CONFIG";
+
+/// Keys whose value may come from a file (`KEY_file`) and is never printed.
+pub const SECRET_KEYS: &[&str] = &["smtp.password"];
+
+/// The effective, validated configuration.
+#[derive(Debug, Clone, Serialize)]
+pub struct Config {
+    pub database: DatabaseConfig,
+    pub server: ServerConfig,
+    pub log: LogConfig,
+    pub names: NamesConfig,
+    pub endpoints: EndpointsConfig,
+    pub smtp: SmtpConfig,
+    /// Where the configuration came from, for `lapse config check`.
+    #[serde(skip)]
+    pub origin: ConfigOrigin,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct DatabaseConfig {
+    pub path: PathBuf,
+    pub max_connections: u32,
+    #[serde(rename = "busy_timeout_ms", serialize_with = "as_millis")]
+    pub busy_timeout: Duration,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ServerConfig {
+    pub listen: SocketAddr,
+    #[serde(rename = "shutdown_grace_secs", serialize_with = "as_secs")]
+    pub shutdown_grace: Duration,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct LogConfig {
+    pub level: String,
+    pub format: LogFormat,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LogFormat {
+    Human,
+    Json,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct NamesConfig {
+    pub private_tlds: Vec<String>,
+}
+
+impl NamesConfig {
+    pub fn policy(&self) -> NamePolicy {
+        NamePolicy::with_private_tlds(self.private_tlds.iter().cloned())
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct EndpointsConfig {
+    pub default_port: u16,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct SmtpConfig {
+    /// `None` when no SMTP server is configured (messages stay in the outbox).
+    pub host: Option<String>,
+    pub port: u16,
+    pub security: SmtpSecurity,
+    pub username: Option<String>,
+    pub password: Option<Secret>,
+    pub from: String,
+    #[serde(rename = "timeout_secs", serialize_with = "as_secs")]
+    pub timeout: Duration,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SmtpSecurity {
+    Starttls,
+    Tls,
+    None,
+}
+
+/// A value that must not reach logs or output: `Debug`, `Display` and
+/// `Serialize` all print `[redacted]`.
+#[derive(Clone, PartialEq, Eq, Deserialize)]
+#[serde(transparent)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(value: impl Into<String>) -> Self {
+        Self(value.into())
+    }
+
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("[redacted]")
+    }
+}
+
+impl fmt::Display for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("[redacted]")
+    }
+}
+
+impl Serialize for Secret {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str("[redacted]")
+    }
+}
+
+fn as_secs<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_u64(d.as_secs())
+}
+
+fn as_millis<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_u64(u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+}
+
+/// Where the configuration was read from.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ConfigOrigin {
+    /// The file layered over the built-in defaults, if any.
+    pub file: Option<PathBuf>,
+    /// Environment variables that overrode keys, as (variable, key).
+    pub env_overrides: Vec<(String, String)>,
+}
+
+impl fmt::Display for ConfigOrigin {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.file {
+            Some(path) => write!(f, "{} over the built-in defaults", path.display())?,
+            None => f.write_str("the built-in defaults")?,
+        }
+        if !self.env_overrides.is_empty() {
+            let vars: Vec<&str> = self.env_overrides.iter().map(|(v, _)| v.as_str()).collect();
+            write!(f, ", with {}", vars.join(", "))?;
+        }
+        Ok(())
+    }
+}
+
+/// Why the configuration cannot be used. Each names the key and the fix.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config file {path}: {source}")]
+    ReadFile {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("config file {path} is not valid TOML: {message}")]
+    Syntax { path: PathBuf, message: String },
+    #[error("unknown key `{key}` ({origin}); expected one of: {expected}")]
+    UnknownKey {
+        key: String,
+        origin: String,
+        expected: String,
+    },
+    #[error("bad value for `{key}` ({origin}): {value}; expected {expected}")]
+    BadValue {
+        key: String,
+        origin: String,
+        value: String,
+        expected: String,
+    },
+    #[error("missing required value `{key}`: {why}")]
+    Missing { key: String, why: String },
+    #[error("environment variable {var} does not name a config key: {why}")]
+    BadEnvVar { var: String, why: String },
+    #[error("cannot read the secret file {path} for `{key}`: {source}")]
+    SecretFile {
+        key: String,
+        path: PathBuf,
+        source: std::io::Error,
+    },
+}
+
+// ---------------------------------------------------------------------------
+// Raw layer: exactly the TOML shape, unknown keys rejected.
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawConfig {
+    database: RawDatabase,
+    server: RawServer,
+    log: RawLog,
+    names: RawNames,
+    endpoints: RawEndpoints,
+    smtp: RawSmtp,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawDatabase {
+    path: String,
+    max_connections: u32,
+    busy_timeout_ms: u64,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawServer {
+    listen: String,
+    shutdown_grace_secs: u64,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawLog {
+    level: String,
+    format: LogFormat,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawNames {
+    private_tlds: Vec<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawEndpoints {
+    default_port: u16,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawSmtp {
+    host: String,
+    port: u16,
+    security: SmtpSecurity,
+    username: String,
+    #[serde(default)]
+    password: Option<Secret>,
+    from: String,
+    timeout_secs: u64,
+}
+
+// ---------------------------------------------------------------------------
+// Loading
+
+/// Where to look for a config file.
+#[derive(Debug, Clone, Default)]
+pub struct LoadOptions {
+    /// `--config PATH`.
+    pub explicit_path: Option<PathBuf>,
+}
+
+impl Config {
+    /// Loads from the process environment: `--config`, else `LAPSE_CONFIG`,
+    /// else `config/lapse.toml` when present, else the built-in defaults;
+    /// then `LAPSE_*__*` overrides.
+    pub fn load(options: &LoadOptions) -> Result<Self, ConfigError> {
+        let env: Vec<(String, String)> = std::env::vars().collect();
+        let path = options
+            .explicit_path
+            .clone()
+            .or_else(|| std::env::var_os(CONFIG_ENV).map(PathBuf::from))
+            .or_else(|| {
+                let local = PathBuf::from("config/lapse.toml");
+                local.is_file().then_some(local)
+            });
+        let file = match &path {
+            Some(p) => Some((
+                p.clone(),
+                std::fs::read_to_string(p).map_err(|source| ConfigError::ReadFile {
+                    path: p.clone(),
+                    source,
+                })?,
+            )),
+            None => None,
+        };
+        Self::from_sources(file.as_ref().map(|(p, t)| (p.as_path(), t.as_str())), &env)
+    }
+
+    /// Builds the configuration from an optional file text and an
+    /// environment, without touching the process (for tests).
+    pub fn from_sources(
+        file: Option<(&Path, &str)>,
+        env: &[(String, String)],
+    ) -> Result<Self, ConfigError> {
+        let mut table = parse_toml(Path::new("<built-in defaults>"), DEFAULTS_TOML)?;
+        let mut origin = ConfigOrigin::default();
+        let mut key_origins: BTreeMap<String, String> = BTreeMap::new();
+        if let Some((path, text)) = file {
+            let overlay = parse_toml(path, text)?;
+            record_origins(&overlay, "", &format!("in {}", path.display()), &mut key_origins);
+            merge(&mut table, overlay);
+            origin.file = Some(path.to_path_buf());
+        }
+        for (var, key) in apply_env(&mut table, env)? {
+            key_origins.insert(key.clone(), format!("set by {var}"));
+            origin.env_overrides.push((var, key));
+        }
+        resolve_secret_files(&mut table, &key_origins)?;
+        let origin_of = |key: &str| {
+            key_origins
+                .get(key)
+                .cloned()
+                .unwrap_or_else(|| "built-in default".to_owned())
+        };
+        let raw: RawConfig = deserialize_raw(table, &origin_of)?;
+        validate(raw, origin, &origin_of)
+    }
+
+    /// The effective configuration as TOML, secrets redacted.
+    pub fn to_redacted_toml(&self) -> String {
+        toml::to_string_pretty(self).unwrap_or_else(|e| format!("# cannot render: {e}\n"))
+    }
+}
+
+fn parse_toml(path: &Path, text: &str) -> Result<toml::Table, ConfigError> {
+    text.parse::<toml::Table>().map_err(|e| ConfigError::Syntax {
+        path: path.to_path_buf(),
+        message: e.to_string().trim().to_owned(),
+    })
+}
+
+fn record_origins(table: &toml::Table, prefix: &str, origin: &str, out: &mut BTreeMap<String, String>) {
+    for (key, value) in table {
+        let path = if prefix.is_empty() {
+            key.clone()
+        } else {
+            format!("{prefix}.{key}")
+        };
+        match value {
+            toml::Value::Table(inner) => record_origins(inner, &path, origin, out),
+            _ => {
+                out.insert(path, origin.to_owned());
+            }
+        }
+    }
+}
+
+/// Deep merge: tables merge key by key, anything else replaces.
+fn merge(base: &mut toml::Table, overlay: toml::Table) {
+    for (key, value) in overlay {
+        match (base.get_mut(&key), value) {
+            (Some(toml::Value::Table(b)), toml::Value::Table(o)) => merge(b, o),
+            (_, v) => {
+                base.insert(key, v);
+            }
+        }
+    }
+}
+
+/// Applies `LAPSE_SECTION__KEY=value` variables; returns (variable, key) pairs.
+fn apply_env(
+    table: &mut toml::Table,
+    env: &[(String, String)],
+) -> Result<Vec<(String, String)>, ConfigError> {
+    let mut applied = Vec::new();
+    let mut vars: Vec<&(String, String)> = env
+        .iter()
+        .filter(|(k, _)| k.starts_with("LAPSE_") && k.contains("__"))
+        .collect();
+    vars.sort();
+    for (var, raw_value) in vars {
+        let rest = &var["LAPSE_".len()..];
+        let parts: Vec<String> = rest.split("__").map(str::to_ascii_lowercase).collect();
+        if parts.len() != 2 || parts.iter().any(String::is_empty) {
+            return Err(ConfigError::BadEnvVar {
+                var: var.clone(),
+                why: "expected LAPSE_<SECTION>__<KEY>, e.g. LAPSE_SERVER__LISTEN".into(),
+            });
+        }
+        let (section, key) = (&parts[0], &parts[1]);
+        let existing = table
+            .get(section)
+            .and_then(|s| s.as_table())
+            .and_then(|s| s.get(key));
+        let value = env_value(raw_value, existing);
+        let section_table = table
+            .entry(section.clone())
+            .or_insert_with(|| toml::Value::Table(toml::Table::new()));
+        match section_table {
+            toml::Value::Table(t) => {
+                t.insert(key.clone(), value);
+            }
+            _ => {
+                return Err(ConfigError::BadEnvVar {
+                    var: var.clone(),
+                    why: format!("`{section}` is not a section"),
+                })
+            }
+        }
+        applied.push((var.clone(), format!("{section}.{key}")));
+    }
+    Ok(applied)
+}
+
+/// Types an environment value like the key it replaces: text stays text,
+/// anything else is read as a TOML value (`8`, `true`, `["a", "b"]`).
+fn env_value(raw: &str, existing: Option<&toml::Value>) -> toml::Value {
+    if matches!(existing, Some(toml::Value::String(_))) {
+        return toml::Value::String(raw.to_owned());
+    }
+    format!("v = {raw}")
+        .parse::<toml::Table>()
+        .ok()
+        .and_then(|mut t| t.remove("v"))
+        .filter(|v| !matches!(v, toml::Value::Datetime(_)))
+        .unwrap_or_else(|| toml::Value::String(raw.to_owned()))
+}
+
+/// Replaces `KEY_file = "path"` of a secret key with the file's content.
+fn resolve_secret_files(
+    table: &mut toml::Table,
+    origins: &BTreeMap<String, String>,
+) -> Result<(), ConfigError> {
+    for secret in SECRET_KEYS {
+        let Some((section, key)) = secret.split_once('.') else {
+            continue;
+        };
+        let Some(toml::Value::Table(section_table)) = table.get_mut(section) else {
+            continue;
+        };
+        let file_key = format!("{key}_file");
+        let Some(path_value) = section_table.remove(&file_key) else {
+            continue;
+        };
+        let file_origin = origins
+            .get(&format!("{section}.{file_key}"))
+            .cloned()
+            .unwrap_or_default();
+        let path = match path_value {
+            toml::Value::String(p) if !p.is_empty() => PathBuf::from(p),
+            other => {
+                return Err(ConfigError::BadValue {
+                    key: format!("{section}.{file_key}"),
+                    origin: file_origin,
+                    value: other.to_string(),
+                    expected: "the path of a file holding the secret".into(),
+                })
+            }
+        };
+        if section_table.contains_key(key) {
+            return Err(ConfigError::BadValue {
+                key: format!("{section}.{file_key}"),
+                origin: file_origin,
+                value: path.display().to_string(),
+                expected: format!("either `{secret}` or `{secret}_file`, not both"),
+            });
+        }
+        let content = std::fs::read_to_string(&path).map_err(|source| ConfigError::SecretFile {
+            key: (*secret).to_owned(),
+            path: path.clone(),
+            source,
+        })?;
+        let value = content.strip_suffix('\n').unwrap_or(&content);
+        let value = value.strip_suffix('\r').unwrap_or(value);
+        section_table.insert(key.to_owned(), toml::Value::String(value.to_owned()));
+    }
+    Ok(())
+}
+
+fn deserialize_raw(
+    table: toml::Table,
+    origin_of: &dyn Fn(&str) -> String,
+) -> Result<RawConfig, ConfigError> {
+    let value = toml::Value::Table(table.clone());
+    serde_path_to_error::deserialize::<_, RawConfig>(value).map_err(|err| {
+        let path = err.path().to_string();
+        let inner = err.into_inner().to_string();
+        classify_serde_error(&table, &path, &inner, origin_of)
+    })
+}
+
+/// Turns serde's message into an error naming key, value and expectation.
+fn classify_serde_error(
+    table: &toml::Table,
+    path: &str,
+    message: &str,
+    origin_of: &dyn Fn(&str) -> String,
+) -> ConfigError {
+    if let Some(rest) = message.strip_prefix("unknown field `") {
+        let field = rest.split('`').next().unwrap_or_default();
+        let expected = rest
+            .split_once("expected ")
+            .map(|(_, e)| e.replace('`', ""))
+            .unwrap_or_default();
+        // serde_path_to_error reports the path of the table holding the key.
+        let key = if path.is_empty() || path == "." || path.ends_with(field) {
+            path.trim_start_matches('.').to_owned()
+        } else {
+            format!("{path}.{field}")
+        };
+        let key = if key.is_empty() { field.to_owned() } else { key };
+        return ConfigError::UnknownKey {
+            origin: origin_of(&key),
+            key,
+            expected,
+        };
+    }
+    if let Some(rest) = message.strip_prefix("missing field `") {
+        let field = rest.split('`').next().unwrap_or_default();
+        let key = if path.is_empty() || path == "." {
+            field.to_owned()
+        } else {
+            format!("{path}.{field}")
+        };
+        return ConfigError::Missing {
+            key,
+            why: "no value given and no default".into(),
+        };
+    }
+    let value = lookup(table, path)
+        .map(|v| v.to_string())
+        .unwrap_or_else(|| "?".into());
+    let expected = message
+        .split_once("expected ")
+        .map(|(_, e)| e.to_owned())
+        .unwrap_or_else(|| message.to_owned());
+    ConfigError::BadValue {
+        key: path.to_owned(),
+        origin: origin_of(path),
+        value,
+        expected,
+    }
+}
+
+fn lookup<'t>(table: &'t toml::Table, path: &str) -> Option<&'t toml::Value> {
+    let mut parts = path.split('.');
+    let mut current = table.get(parts.next()?)?;
+    for part in parts {
+        current = match current {
+            toml::Value::Table(t) => t.get(part)?,
+            toml::Value::Array(a) => a.get(part.parse::<usize>().ok()?)?,
+            _ => return None,
+        };
+    }
+    Some(current)
+}
+
+// ---------------------------------------------------------------------------
+// Validation: raw text -> typed values.
+
+fn validate(
+    raw: RawConfig,
+    origin: ConfigOrigin,
+    origin_of: &dyn Fn(&str) -> String,
+) -> Result<Config, ConfigError> {
+    let bad = |key: &str, value: &dyn fmt::Display, expected: &str| ConfigError::BadValue {
+        key: key.to_owned(),
+        origin: origin_of(key),
+        value: format!("\"{value}\""),
+        expected: expected.to_owned(),
+    };
+
+    if raw.database.path.trim().is_empty() {
+        return Err(bad("database.path", &raw.database.path, "the path of the SQLite file"));
+    }
+    if raw.database.max_connections == 0 {
+        return Err(bad("database.max_connections", &0, "at least 1"));
+    }
+    let listen: SocketAddr = raw
+        .server
+        .listen
+        .parse()
+        .map_err(|_| bad("server.listen", &raw.server.listen, "an IP address and port such as 127.0.0.1:8080"))?;
+    if tracing_subscriber::EnvFilter::try_new(&raw.log.level).is_err() {
+        return Err(bad(
+            "log.level",
+            &raw.log.level,
+            "trace, debug, info, warn, error or a tracing filter directive",
+        ));
+    }
+    let mut private_tlds = Vec::new();
+    for tld in &raw.names.private_tlds {
+        let clean = tld.trim().trim_start_matches('.').to_ascii_lowercase();
+        let valid = !clean.is_empty()
+            && clean.len() <= 63
+            && !clean.contains('.')
+            && clean.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-');
+        if !valid {
+            return Err(bad("names.private_tlds", tld, "single labels such as \"test\" or \"internal\""));
+        }
+        private_tlds.push(clean);
+    }
+    if raw.endpoints.default_port == 0 {
+        return Err(bad("endpoints.default_port", &0, "a port from 1 to 65535"));
+    }
+
+    let smtp_host = Some(raw.smtp.host.trim().to_owned()).filter(|h| !h.is_empty());
+    let username = Some(raw.smtp.username.trim().to_owned()).filter(|u| !u.is_empty());
+    if username.is_some() && raw.smtp.password.is_none() {
+        return Err(ConfigError::Missing {
+            key: "smtp.password".into(),
+            why: "`smtp.username` is set; give the password with `smtp.password_file`, `smtp.password` or LAPSE_SMTP__PASSWORD".into(),
+        });
+    }
+    if !raw.smtp.from.contains('@') {
+        return Err(bad("smtp.from", &raw.smtp.from, "a mailbox such as \"lapse <lapse@example.com>\""));
+    }
+    if raw.smtp.timeout_secs == 0 {
+        return Err(bad("smtp.timeout_secs", &0, "at least 1 second"));
+    }
+
+    Ok(Config {
+        database: DatabaseConfig {
+            path: PathBuf::from(raw.database.path),
+            max_connections: raw.database.max_connections,
+            busy_timeout: Duration::from_millis(raw.database.busy_timeout_ms),
+        },
+        server: ServerConfig {
+            listen,
+            shutdown_grace: Duration::from_secs(raw.server.shutdown_grace_secs),
+        },
+        log: LogConfig {
+            level: raw.log.level,
+            format: raw.log.format,
+        },
+        names: NamesConfig { private_tlds },
+        endpoints: EndpointsConfig {
+            default_port: raw.endpoints.default_port,
+        },
+        smtp: SmtpConfig {
+            host: smtp_host,
+            port: raw.smtp.port,
+            security: raw.smtp.security,
+            username,
+            password: raw.smtp.password,
+            from: raw.smtp.from,
+            timeout: Duration::from_secs(raw.smtp.timeout_secs),
+        },
+        origin,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs.iter().map(|(k, v)| ((*k).into(), (*v).into())).collect()
+    }
+
+    fn load(file: &str, vars: &[(&str, &str)]) -> Result<Config, ConfigError> {
+        Config::from_sources(Some((Path::new("test.toml"), file)), &env(vars))
+    }
+
+    #[test]
+    fn shipped_file_loads_and_equals_the_built_in_defaults() {
+        let shipped = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/config/lapse.toml"))
+            .expect("config/lapse.toml is shipped");
+        let from_file = load(&shipped, &[]).expect("shipped config is valid");
+        let built_in = Config::from_sources(None, &[]).expect("defaults are valid");
+        assert_eq!(from_file.to_redacted_toml(), built_in.to_redacted_toml());
+        assert_eq!(built_in.server.listen, "127.0.0.1:8080".parse().unwrap());
+        assert_eq!(built_in.log.format, LogFormat::Human);
+        assert!(built_in.smtp.host.is_none());
+    }
+
+    #[test]
+    fn misspelled_key_is_named_with_its_section() {
+        let err = load("[server]\nlisen = \"127.0.0.1:9\"\n", &[]).unwrap_err();
+        let msg = err.to_string();
+        assert!(matches!(err, ConfigError::UnknownKey { .. }), "{msg}");
+        assert!(msg.contains("`server.lisen`"), "{msg}");
+        assert!(msg.contains("listen"), "{msg}");
+        assert!(msg.contains("test.toml"), "{msg}");
+    }
+
+    #[test]
+    fn unknown_section_is_named() {
+        let msg = load("[sever]\nlisten = \"127.0.0.1:9\"\n", &[]).unwrap_err().to_string();
+        assert!(msg.contains("`sever`"), "{msg}");
+    }
+
+    #[test]
+    fn wrong_type_names_key_value_and_expectation() {
+        let msg = load("[database]\nmax_connections = \"many\"\n", &[]).unwrap_err().to_string();
+        assert!(msg.contains("`database.max_connections`"), "{msg}");
+        assert!(msg.contains("many"), "{msg}");
+        assert!(msg.contains("expected"), "{msg}");
+    }
+
+    #[test]
+    fn bad_listen_address_is_rejected_with_an_example() {
+        let msg = load("[server]\nlisten = \"localhost\"\n", &[]).unwrap_err().to_string();
+        assert!(msg.contains("`server.listen`") && msg.contains("\"localhost\"") && msg.contains("127.0.0.1:8080"), "{msg}");
+    }
+
+    #[test]
+    fn bad_enum_value_lists_the_choices() {
+        let msg = load("[log]\nformat = \"xml\"\n", &[]).unwrap_err().to_string();
+        assert!(msg.contains("`log.format`") && msg.contains("human") && msg.contains("json"), "{msg}");
+    }
+
+    #[test]
+    fn environment_overrides_keys_with_their_types() {
+        let config = load(
+            "",
+            &[
+                ("LAPSE_SERVER__LISTEN", "0.0.0.0:9000"),
+                ("LAPSE_DATABASE__MAX_CONNECTIONS", "3"),
+                ("LAPSE_NAMES__PRIVATE_TLDS", "[\"test\", \"Internal\"]"),
+                ("LAPSE_LOG__FORMAT", "json"),
+            ],
+        )
+        .unwrap();
+        assert_eq!(config.server.listen, "0.0.0.0:9000".parse().unwrap());
+        assert_eq!(config.database.max_connections, 3);
+        assert_eq!(config.names.private_tlds, vec!["test", "internal"]);
+        assert_eq!(config.log.format, LogFormat::Json);
+        assert_eq!(config.origin.env_overrides.len(), 4);
+    }
+
+    #[test]
+    fn bad_environment_value_names_the_variable() {
+        let msg = load("", &[("LAPSE_DATABASE__MAX_CONNECTIONS", "lots")]).unwrap_err().to_string();
+        assert!(msg.contains("LAPSE_DATABASE__MAX_CONNECTIONS") && msg.contains("lots"), "{msg}");
+        let msg = load("", &[("LAPSE_SERVER__LISTN", "x")]).unwrap_err().to_string();
+        assert!(msg.contains("server.listn") && msg.contains("LAPSE_SERVER__LISTN"), "{msg}");
+    }
+
+    #[test]
+    fn file_values_override_defaults_key_by_key() {
+        let config = load("[database]\npath = \"/tmp/x.db\"\n", &[]).unwrap();
+        assert_eq!(config.database.path, PathBuf::from("/tmp/x.db"));
+        assert_eq!(config.database.max_connections, 8);
+    }
+
+    #[test]
+    fn secret_is_read_from_file_and_redacted() {
+        let dir = tempfile::tempdir().unwrap();
+        let secret_path = dir.path().join("smtp-password");
+        std::fs::write(&secret_path, "hunter2\n").unwrap();
+        let file = format!(
+            "[smtp]\nhost = \"mail.example.com\"\nusername = \"lapse\"\npassword_file = \"{}\"\n",
+            secret_path.display()
+        );
+        let config = load(&file, &[]).unwrap();
+        assert_eq!(config.smtp.password.as_ref().map(Secret::expose), Some("hunter2"));
+        let printed = config.to_redacted_toml();
+        assert!(!printed.contains("hunter2") && printed.contains("[redacted]"), "{printed}");
+        assert!(!format!("{config:?}").contains("hunter2"));
+    }
+
+    #[test]
+    fn secret_file_from_environment_works_too() {
+        let dir = tempfile::tempdir().unwrap();
+        let secret_path = dir.path().join("pw");
+        std::fs::write(&secret_path, "s3cret").unwrap();
+        let path = secret_path.display().to_string();
+        let config = load(
+            "[smtp]\nusername = \"u\"\n",
+            &[("LAPSE_SMTP__PASSWORD_FILE", path.as_str())],
+        )
+        .unwrap();
+        assert_eq!(config.smtp.password.as_ref().map(Secret::expose), Some("s3cret"));
+    }
+
+    #[test]
+    fn missing_secret_file_is_an_error_naming_the_path() {
+        let msg = load("[smtp]\npassword_file = \"/nonexistent/pw\"\n", &[]).unwrap_err().to_string();
+        assert!(msg.contains("/nonexistent/pw") && msg.contains("smtp.password"), "{msg}");
+    }
+
+    #[test]
+    fn username_without_password_is_a_missing_value() {
+        let err = load("[smtp]\nusername = \"u\"\n", &[]).unwrap_err();
+        assert!(matches!(err, ConfigError::Missing { ref key, .. } if key == "smtp.password"), "{err}");
+    }
+
+    #[test]
+    fn bad_private_tld_is_rejected() {
+        let msg = load("[names]\nprivate_tlds = [\"a.b\"]\n", &[]).unwrap_err().to_string();
+        assert!(msg.contains("names.private_tlds") && msg.contains("a.b"), "{msg}");
+    }
+
+    #[test]
+    fn syntax_error_names_the_file() {
+        let msg = load("[server\n", &[]).unwrap_err().to_string();
+        assert!(msg.contains("test.toml") && msg.contains("not valid TOML"), "{msg}");
+    }
+}

@@ -1,0 +1,6 @@
+//! The vocabulary of lapse: names, endpoints, observations, assessments.
+//!
+//! Pure: no I/O, no async, never reads the clock (`now` is a parameter).
+//! Everything else may use `domain`; `domain` uses nothing of lapse.
+
+pub mod names;

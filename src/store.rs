@@ -1,0 +1,193 @@
+//! The SQLite store: the only module that knows SQL.
+//!
+//! [`Store`] wraps a sqlx pool (WAL, foreign keys on, busy timeout set) and
+//! exposes use cases (`add_endpoint`, `list_domains`,
+//! `domains_expiring_within`...) rather than tables. Migrations in
+//! `migrations/` are embedded and applied by [`Store::open`].
+//!
+//! Times are stored as RFC 3339 UTC text with whole seconds ([`format_time`]);
+//! callers pass `now`, the store never reads the clock.
+//!
+//! - `store/clients.rs`: clients and contacts
+//! - `store/domains.rs`: domains and endpoints
+
+mod clients;
+mod domains;
+
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+
+use chrono::{DateTime, SecondsFormat, Utc};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::SqlitePool;
+
+use crate::config::DatabaseConfig;
+
+pub use clients::{ClientAdded, ClientListing};
+pub use domains::{AddedTarget, DomainListing, EndpointListing, ExpiringDomain, RemovedTarget};
+
+static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
+
+/// Why a store operation failed. `NoSuchClient`, `Conflict` and `NotFound`
+/// are the caller's input; the others are lapse's own failures.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("cannot open the database {path}: {source}")]
+    Open { path: PathBuf, source: sqlx::Error },
+    #[error("cannot create the database directory {path}: {source}")]
+    CreateDir {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("database migration failed: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    #[error("database error: {0}")]
+    Db(#[from] sqlx::Error),
+    #[error("no client named `{0}` (add it with `lapse clients add`)")]
+    NoSuchClient(String),
+    #[error("{0}")]
+    Conflict(String),
+    #[error("{0}")]
+    NotFound(String),
+    #[error("{0}")]
+    Invalid(String),
+}
+
+impl StoreError {
+    /// True when the caller's input was refused (as opposed to a database
+    /// failure): the CLI exits 2 for these, the API answers 4xx.
+    pub fn is_input_error(&self) -> bool {
+        matches!(
+            self,
+            Self::NoSuchClient(_) | Self::Conflict(_) | Self::NotFound(_) | Self::Invalid(_)
+        )
+    }
+}
+
+/// A migration as reported by `lapse migrate`.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct MigrationStatus {
+    pub version: i64,
+    pub description: String,
+    pub newly_applied: bool,
+}
+
+/// Handle to the database; cheap to clone.
+#[derive(Debug, Clone)]
+pub struct Store {
+    pool: SqlitePool,
+    path: PathBuf,
+}
+
+impl Store {
+    /// Opens (creating if needed) the database and applies pending migrations.
+    pub async fn open(config: &DatabaseConfig) -> Result<Self, StoreError> {
+        let store = Self::open_without_migrating(config).await?;
+        store.migrate().await?;
+        Ok(store)
+    }
+
+    /// Opens the database without touching its schema.
+    pub async fn open_without_migrating(config: &DatabaseConfig) -> Result<Self, StoreError> {
+        let path = config.path.clone();
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).map_err(|source| StoreError::CreateDir {
+                path: dir.to_path_buf(),
+                source,
+            })?;
+        }
+        let options = SqliteConnectOptions::new()
+            .filename(&path)
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Normal)
+            .foreign_keys(true)
+            .busy_timeout(config.busy_timeout);
+        let pool = SqlitePoolOptions::new()
+            .max_connections(config.max_connections)
+            .connect_with(options)
+            .await
+            .map_err(|source| StoreError::Open {
+                path: path.clone(),
+                source,
+            })?;
+        Ok(Self { pool, path })
+    }
+
+    /// Applies pending migrations; returns every known migration and whether
+    /// this call applied it.
+    pub async fn migrate(&self) -> Result<Vec<MigrationStatus>, StoreError> {
+        let before = self.applied_versions().await?;
+        MIGRATOR.run(&self.pool).await?;
+        Ok(MIGRATOR
+            .iter()
+            .map(|m| MigrationStatus {
+                version: m.version,
+                description: m.description.to_string(),
+                newly_applied: !before.contains(&m.version),
+            })
+            .collect())
+    }
+
+    async fn applied_versions(&self) -> Result<Vec<i64>, StoreError> {
+        let exists: Option<i64> = sqlx::query_scalar(
+            "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = '_sqlx_migrations'",
+        )
+        .fetch_optional(&self.pool)
+        .await?;
+        if exists.is_none() {
+            return Ok(Vec::new());
+        }
+        Ok(
+            sqlx::query_scalar("SELECT version FROM _sqlx_migrations WHERE success = 1")
+                .fetch_all(&self.pool)
+                .await?,
+        )
+    }
+
+    /// A cheap round trip, for health checks.
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        sqlx::query_scalar::<_, i64>("SELECT 1")
+            .fetch_one(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+
+    pub(crate) fn pool(&self) -> &SqlitePool {
+        &self.pool
+    }
+}
+
+/// How every time is written: `2026-11-22T16:19:00Z`.
+pub fn format_time(t: DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(SecondsFormat::Secs, true)
+}
+
+/// Reads a time written by [`format_time`] (or any RFC 3339 time).
+pub fn parse_time(text: &str) -> Option<DateTime<Utc>> {
+    DateTime::<chrono::FixedOffset>::from_str(text)
+        .ok()
+        .map(|t| t.with_timezone(&Utc))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn times_round_trip_and_sort_as_text() {
+        let a = parse_time("2026-01-02T03:04:05Z").unwrap();
+        let b = parse_time("2026-11-22T16:19:00+01:00").unwrap();
+        assert_eq!(format_time(a), "2026-01-02T03:04:05Z");
+        assert_eq!(format_time(b), "2026-11-22T15:19:00Z");
+        assert!(format_time(a) < format_time(b));
+    }
+}
