@@ -27,7 +27,11 @@ pub fn router(state: ApiState) -> Router {
 /// in the log, not in the response.
 async fn healthz(State(state): State<ApiState>) -> Response {
     match state.store.ping().await {
-        Ok(()) => (StatusCode::OK, Json(json!({"status": "ok", "database": "ok"}))).into_response(),
+        Ok(()) => (
+            StatusCode::OK,
+            Json(json!({"status": "ok", "database": "ok"})),
+        )
+            .into_response(),
         Err(error) => {
             tracing::error!(%error, "health check failed: database unreachable");
             (

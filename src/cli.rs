@@ -19,7 +19,7 @@ use crate::app::{self, App};
 use crate::config::{Config, LoadOptions};
 use crate::domain::names::{parse_email, to_unicode};
 use crate::inventory::{self, ImportRowResult, TargetError};
-use crate::store::{AddedTarget, StoreError};
+use crate::store::{AddedTarget, Store, StoreError};
 
 pub const EXIT_OK: u8 = 0;
 pub const EXIT_FAILURE: u8 = 1;
@@ -185,7 +185,10 @@ pub fn main() -> ExitCode {
         }
     };
     crate::logging::init(&config.log);
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("lapse: cannot start the async runtime: {e}");
@@ -204,26 +207,34 @@ pub fn main() -> ExitCode {
 /// Runs one command.
 pub async fn run(command: Command, config: Config) -> Result<(), CliError> {
     if let Command::Config(ConfigCommand::Check) = command {
-        print!("# effective configuration, from {}\n{}", config.origin, config.to_redacted_toml());
+        print!(
+            "# configuration is valid; effective values from {}\n{}",
+            config.origin,
+            config.to_redacted_toml()
+        );
+        return Ok(());
+    }
+    if let Command::Migrate(flags) = command {
+        let store = Store::open_without_migrating(&config.database).await?;
+        let status = store.migrate().await?;
+        if flags.json {
+            return print_json(&status);
+        }
+        for m in &status {
+            let state = if m.newly_applied {
+                "applied now"
+            } else {
+                "already applied"
+            };
+            println!("{:>4}  {:<40} {state}", m.version, m.description);
+        }
+        println!("database {} is up to date", store.path().display());
         return Ok(());
     }
     let app = App::build(config).await?;
     match command {
-        Command::Config(_) => Ok(()),
+        Command::Config(_) | Command::Migrate(_) => Ok(()),
         Command::Serve => serve(app).await,
-        Command::Migrate(flags) => {
-            let status = app.store.migrate().await?;
-            if flags.json {
-                print_json(&status)?;
-            } else {
-                for m in &status {
-                    let state = if m.newly_applied { "applied now" } else { "already applied" };
-                    println!("{:>4}  {:<40} {state}", m.version, m.description);
-                }
-                println!("database {} is up to date", app.store.path().display());
-            }
-            Ok(())
-        }
         Command::Clients(cmd) => clients(&app, cmd).await,
         Command::Domains(cmd) => domains(&app, cmd).await,
     }
@@ -232,9 +243,9 @@ pub async fn run(command: Command, config: Config) -> Result<(), CliError> {
 async fn serve(app: App) -> Result<(), CliError> {
     let listen = app.config.server.listen;
     let grace = app.config.server.shutdown_grace;
-    let listener = tokio::net::TcpListener::bind(listen)
-        .await
-        .map_err(|e| CliError::failure(format!("cannot listen on {listen} (server.listen): {e}")))?;
+    let listener = tokio::net::TcpListener::bind(listen).await.map_err(|e| {
+        CliError::failure(format!("cannot listen on {listen} (server.listen): {e}"))
+    })?;
     tracing::info!(server.listen = %listen, db.path = %app.store.path().display(), "lapse serving");
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
     let mut server = tokio::spawn(app::serve(app, listener, async {
@@ -248,13 +259,18 @@ async fn serve(app: App) -> Result<(), CliError> {
     match tokio::time::timeout(grace, server).await {
         Ok(result) => finish_server(result),
         Err(_) => {
-            tracing::warn!(grace_secs = grace.as_secs(), "requests still in flight after the grace period; stopping anyway");
+            tracing::warn!(
+                grace_secs = grace.as_secs(),
+                "requests still in flight after the grace period; stopping anyway"
+            );
             Ok(())
         }
     }
 }
 
-fn finish_server(result: Result<std::io::Result<()>, tokio::task::JoinError>) -> Result<(), CliError> {
+fn finish_server(
+    result: Result<std::io::Result<()>, tokio::task::JoinError>,
+) -> Result<(), CliError> {
     match result {
         Ok(Ok(())) => {
             tracing::info!("lapse stopped");
@@ -275,7 +291,11 @@ async fn clients(app: &App, cmd: ClientsCommand) -> Result<(), CliError> {
                 .collect::<Result<Vec<_>, _>>()
                 .map_err(|e| CliError::input(e.to_string()))?;
             let added = app.store.add_client(&name, &emails, now).await?;
-            let verb = if added.created { "added client" } else { "client exists:" };
+            let verb = if added.created {
+                "added client"
+            } else {
+                "client exists:"
+            };
             println!("{verb} {}", added.name);
             for email in &added.contacts_added {
                 println!("  + contact {email}");
@@ -291,11 +311,19 @@ async fn clients(app: &App, cmd: ClientsCommand) -> Result<(), CliError> {
                 println!("no clients yet (add one with `lapse clients add NAME`)");
             }
             for c in &clients {
-                println!("{}  ({} domains)  {}", c.name, c.domains, c.contacts.join(", "));
+                println!(
+                    "{}  ({} domains)  {}",
+                    c.name,
+                    c.domains,
+                    c.contacts.join(", ")
+                );
             }
             Ok(())
         }
-        ClientsCommand::Remove { name, release_domains } => {
+        ClientsCommand::Remove {
+            name,
+            release_domains,
+        } => {
             let released = app.store.remove_client(&name, release_domains).await?;
             println!("removed client {}", name.trim());
             if released > 0 {
@@ -311,13 +339,26 @@ async fn domains(app: &App, cmd: DomainsCommand) -> Result<(), CliError> {
     let policy = app.config.names.policy();
     let default_port = app.config.endpoints.default_port;
     match cmd {
-        DomainsCommand::Add { inputs, client, json } => {
+        DomainsCommand::Add {
+            inputs,
+            client,
+            json,
+        } => {
             let mut stored = Vec::new();
             let mut first_error: Option<CliError> = None;
             for input in &inputs {
-                match inventory::add_target(&app.store, &policy, default_port, input, client.as_deref(), now).await {
+                match inventory::add_target(
+                    &app.store,
+                    &policy,
+                    default_port,
+                    input,
+                    client.as_deref(),
+                    now,
+                )
+                .await
+                {
                     Ok(added) => {
-                        tracing::info!(domain.name = %added.domain, endpoint = %format!("{}:{}", added.host, added.port), changed = added.changed(), "target stored");
+                        tracing::debug!(domain.name = %added.domain, endpoint = %format!("{}:{}", added.host, added.port), changed = added.changed(), "target stored");
                         if !json {
                             println!("{}", describe_added(&added));
                         }
@@ -338,7 +379,11 @@ async fn domains(app: &App, cmd: DomainsCommand) -> Result<(), CliError> {
             match first_error {
                 Some(e) => Err(CliError {
                     code: e.code,
-                    message: format!("{} of {} input(s) not stored", inputs.len() - stored.len(), inputs.len()),
+                    message: format!(
+                        "{} of {} input(s) not stored",
+                        inputs.len() - stored.len(),
+                        inputs.len()
+                    ),
                 }),
                 None => Ok(()),
             }
@@ -354,7 +399,10 @@ async fn domains(app: &App, cmd: DomainsCommand) -> Result<(), CliError> {
             for d in &domains {
                 let client = d.client.as_deref().unwrap_or("-");
                 let expires = d.expires_at.as_deref().unwrap_or("expiry not checked yet");
-                println!("{}  client: {client}  registration: {expires}", d.display_name);
+                println!(
+                    "{}  client: {client}  registration: {expires}",
+                    d.display_name
+                );
                 for e in &d.endpoints {
                     println!("  {}:{}  ({})", e.display_host, e.port, e.tls_mode);
                 }
@@ -384,16 +432,22 @@ async fn domains(app: &App, cmd: DomainsCommand) -> Result<(), CliError> {
                 }
             }
             if failed > 0 {
-                return Err(CliError::input(format!("{failed} of {} input(s) not removed", inputs.len())));
+                return Err(CliError::input(format!(
+                    "{failed} of {} input(s) not removed",
+                    inputs.len()
+                )));
             }
             Ok(())
         }
         DomainsCommand::Import { file, json } => {
-            let reader: Box<dyn std::io::Read> = if file.as_os_str() == "-" {
-                Box::new(std::io::stdin())
-            } else {
-                Box::new(std::fs::File::open(&file).map_err(|e| CliError::input(format!("cannot open {}: {e}", file.display())))?)
-            };
+            let reader: Box<dyn std::io::Read> =
+                if file.as_os_str() == "-" {
+                    Box::new(std::io::stdin())
+                } else {
+                    Box::new(std::fs::File::open(&file).map_err(|e| {
+                        CliError::input(format!("cannot open {}: {e}", file.display()))
+                    })?)
+                };
             let report = inventory::import_csv(&app.store, &policy, default_port, reader, now)
                 .await
                 .map_err(|e| match e {
@@ -405,13 +459,19 @@ async fn domains(app: &App, cmd: DomainsCommand) -> Result<(), CliError> {
             } else {
                 for row in &report.rows {
                     match &row.result {
-                        ImportRowResult::Stored(added) => println!("line {}: {}", row.line, describe_added(added)),
-                        ImportRowResult::Failed { reason } => eprintln!("line {}: `{}`: {reason}", row.line, row.input),
+                        ImportRowResult::Stored(added) => {
+                            println!("line {}: {}", row.line, describe_added(added))
+                        }
+                        ImportRowResult::Failed { reason } => {
+                            eprintln!("line {}: `{}`: {reason}", row.line, row.input)
+                        }
                     }
                 }
             }
             let failed = report.failed().count();
-            println!("imported {} row(s), {failed} failed", report.stored());
+            if !json {
+                println!("imported {} row(s), {failed} failed", report.stored());
+            }
             if failed > 0 {
                 return Err(CliError::input(format!("{failed} row(s) failed; fix them and import again (good rows are already stored; importing them again changes nothing)")));
             }

@@ -317,7 +317,12 @@ impl Config {
         let mut key_origins: BTreeMap<String, String> = BTreeMap::new();
         if let Some((path, text)) = file {
             let overlay = parse_toml(path, text)?;
-            record_origins(&overlay, "", &format!("in {}", path.display()), &mut key_origins);
+            record_origins(
+                &overlay,
+                "",
+                &format!("in {}", path.display()),
+                &mut key_origins,
+            );
             merge(&mut table, overlay);
             origin.file = Some(path.to_path_buf());
         }
@@ -343,13 +348,19 @@ impl Config {
 }
 
 fn parse_toml(path: &Path, text: &str) -> Result<toml::Table, ConfigError> {
-    text.parse::<toml::Table>().map_err(|e| ConfigError::Syntax {
-        path: path.to_path_buf(),
-        message: e.to_string().trim().to_owned(),
-    })
+    text.parse::<toml::Table>()
+        .map_err(|e| ConfigError::Syntax {
+            path: path.to_path_buf(),
+            message: e.to_string().trim().to_owned(),
+        })
 }
 
-fn record_origins(table: &toml::Table, prefix: &str, origin: &str, out: &mut BTreeMap<String, String>) {
+fn record_origins(
+    table: &toml::Table,
+    prefix: &str,
+    origin: &str,
+    out: &mut BTreeMap<String, String>,
+) {
     for (key, value) in table {
         let path = if prefix.is_empty() {
             key.clone()
@@ -510,7 +521,7 @@ fn classify_serde_error(
         let field = rest.split('`').next().unwrap_or_default();
         let expected = rest
             .split_once("expected ")
-            .map(|(_, e)| e.replace('`', ""))
+            .map(|(_, e)| e.lines().next().unwrap_or_default().replace('`', ""))
             .unwrap_or_default();
         // serde_path_to_error reports the path of the table holding the key.
         let key = if path.is_empty() || path == "." || path.ends_with(field) {
@@ -518,7 +529,11 @@ fn classify_serde_error(
         } else {
             format!("{path}.{field}")
         };
-        let key = if key.is_empty() { field.to_owned() } else { key };
+        let key = if key.is_empty() {
+            field.to_owned()
+        } else {
+            key
+        };
         return ConfigError::UnknownKey {
             origin: origin_of(&key),
             key,
@@ -542,8 +557,8 @@ fn classify_serde_error(
         .unwrap_or_else(|| "?".into());
     let expected = message
         .split_once("expected ")
-        .map(|(_, e)| e.to_owned())
-        .unwrap_or_else(|| message.to_owned());
+        .map(|(_, e)| e.lines().next().unwrap_or_default().to_owned())
+        .unwrap_or_else(|| message.lines().next().unwrap_or_default().to_owned());
     ConfigError::BadValue {
         key: path.to_owned(),
         origin: origin_of(path),
@@ -581,16 +596,22 @@ fn validate(
     };
 
     if raw.database.path.trim().is_empty() {
-        return Err(bad("database.path", &raw.database.path, "the path of the SQLite file"));
+        return Err(bad(
+            "database.path",
+            &raw.database.path,
+            "the path of the SQLite file",
+        ));
     }
     if raw.database.max_connections == 0 {
         return Err(bad("database.max_connections", &0, "at least 1"));
     }
-    let listen: SocketAddr = raw
-        .server
-        .listen
-        .parse()
-        .map_err(|_| bad("server.listen", &raw.server.listen, "an IP address and port such as 127.0.0.1:8080"))?;
+    let listen: SocketAddr = raw.server.listen.parse().map_err(|_| {
+        bad(
+            "server.listen",
+            &raw.server.listen,
+            "an IP address and port such as 127.0.0.1:8080",
+        )
+    })?;
     if tracing_subscriber::EnvFilter::try_new(&raw.log.level).is_err() {
         return Err(bad(
             "log.level",
@@ -604,9 +625,15 @@ fn validate(
         let valid = !clean.is_empty()
             && clean.len() <= 63
             && !clean.contains('.')
-            && clean.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-');
+            && clean
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-');
         if !valid {
-            return Err(bad("names.private_tlds", tld, "single labels such as \"test\" or \"internal\""));
+            return Err(bad(
+                "names.private_tlds",
+                tld,
+                "single labels such as \"test\" or \"internal\"",
+            ));
         }
         private_tlds.push(clean);
     }
@@ -623,7 +650,11 @@ fn validate(
         });
     }
     if !raw.smtp.from.contains('@') {
-        return Err(bad("smtp.from", &raw.smtp.from, "a mailbox such as \"lapse <lapse@example.com>\""));
+        return Err(bad(
+            "smtp.from",
+            &raw.smtp.from,
+            "a mailbox such as \"lapse <lapse@example.com>\"",
+        ));
     }
     if raw.smtp.timeout_secs == 0 {
         return Err(bad("smtp.timeout_secs", &0, "at least 1 second"));
@@ -665,7 +696,10 @@ mod tests {
     use super::*;
 
     fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
-        pairs.iter().map(|(k, v)| ((*k).into(), (*v).into())).collect()
+        pairs
+            .iter()
+            .map(|(k, v)| ((*k).into(), (*v).into()))
+            .collect()
     }
 
     fn load(file: &str, vars: &[(&str, &str)]) -> Result<Config, ConfigError> {
@@ -674,8 +708,9 @@ mod tests {
 
     #[test]
     fn shipped_file_loads_and_equals_the_built_in_defaults() {
-        let shipped = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/config/lapse.toml"))
-            .expect("config/lapse.toml is shipped");
+        let shipped =
+            std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/config/lapse.toml"))
+                .expect("config/lapse.toml is shipped");
         let from_file = load(&shipped, &[]).expect("shipped config is valid");
         let built_in = Config::from_sources(None, &[]).expect("defaults are valid");
         assert_eq!(from_file.to_redacted_toml(), built_in.to_redacted_toml());
@@ -692,17 +727,22 @@ mod tests {
         assert!(msg.contains("`server.lisen`"), "{msg}");
         assert!(msg.contains("listen"), "{msg}");
         assert!(msg.contains("test.toml"), "{msg}");
+        assert!(!msg.contains('\n'), "one line: {msg:?}");
     }
 
     #[test]
     fn unknown_section_is_named() {
-        let msg = load("[sever]\nlisten = \"127.0.0.1:9\"\n", &[]).unwrap_err().to_string();
+        let msg = load("[sever]\nlisten = \"127.0.0.1:9\"\n", &[])
+            .unwrap_err()
+            .to_string();
         assert!(msg.contains("`sever`"), "{msg}");
     }
 
     #[test]
     fn wrong_type_names_key_value_and_expectation() {
-        let msg = load("[database]\nmax_connections = \"many\"\n", &[]).unwrap_err().to_string();
+        let msg = load("[database]\nmax_connections = \"many\"\n", &[])
+            .unwrap_err()
+            .to_string();
         assert!(msg.contains("`database.max_connections`"), "{msg}");
         assert!(msg.contains("many"), "{msg}");
         assert!(msg.contains("expected"), "{msg}");
@@ -710,14 +750,26 @@ mod tests {
 
     #[test]
     fn bad_listen_address_is_rejected_with_an_example() {
-        let msg = load("[server]\nlisten = \"localhost\"\n", &[]).unwrap_err().to_string();
-        assert!(msg.contains("`server.listen`") && msg.contains("\"localhost\"") && msg.contains("127.0.0.1:8080"), "{msg}");
+        let msg = load("[server]\nlisten = \"localhost\"\n", &[])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            msg.contains("`server.listen`")
+                && msg.contains("\"localhost\"")
+                && msg.contains("127.0.0.1:8080"),
+            "{msg}"
+        );
     }
 
     #[test]
     fn bad_enum_value_lists_the_choices() {
-        let msg = load("[log]\nformat = \"xml\"\n", &[]).unwrap_err().to_string();
-        assert!(msg.contains("`log.format`") && msg.contains("human") && msg.contains("json"), "{msg}");
+        let msg = load("[log]\nformat = \"xml\"\n", &[])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            msg.contains("`log.format`") && msg.contains("human") && msg.contains("json"),
+            "{msg}"
+        );
     }
 
     #[test]
@@ -741,10 +793,20 @@ mod tests {
 
     #[test]
     fn bad_environment_value_names_the_variable() {
-        let msg = load("", &[("LAPSE_DATABASE__MAX_CONNECTIONS", "lots")]).unwrap_err().to_string();
-        assert!(msg.contains("LAPSE_DATABASE__MAX_CONNECTIONS") && msg.contains("lots"), "{msg}");
-        let msg = load("", &[("LAPSE_SERVER__LISTN", "x")]).unwrap_err().to_string();
-        assert!(msg.contains("server.listn") && msg.contains("LAPSE_SERVER__LISTN"), "{msg}");
+        let msg = load("", &[("LAPSE_DATABASE__MAX_CONNECTIONS", "lots")])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            msg.contains("LAPSE_DATABASE__MAX_CONNECTIONS") && msg.contains("lots"),
+            "{msg}"
+        );
+        let msg = load("", &[("LAPSE_SERVER__LISTN", "x")])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            msg.contains("server.listn") && msg.contains("LAPSE_SERVER__LISTN"),
+            "{msg}"
+        );
     }
 
     #[test]
@@ -764,9 +826,15 @@ mod tests {
             secret_path.display()
         );
         let config = load(&file, &[]).unwrap();
-        assert_eq!(config.smtp.password.as_ref().map(Secret::expose), Some("hunter2"));
+        assert_eq!(
+            config.smtp.password.as_ref().map(Secret::expose),
+            Some("hunter2")
+        );
         let printed = config.to_redacted_toml();
-        assert!(!printed.contains("hunter2") && printed.contains("[redacted]"), "{printed}");
+        assert!(
+            !printed.contains("hunter2") && printed.contains("[redacted]"),
+            "{printed}"
+        );
         assert!(!format!("{config:?}").contains("hunter2"));
     }
 
@@ -781,30 +849,49 @@ mod tests {
             &[("LAPSE_SMTP__PASSWORD_FILE", path.as_str())],
         )
         .unwrap();
-        assert_eq!(config.smtp.password.as_ref().map(Secret::expose), Some("s3cret"));
+        assert_eq!(
+            config.smtp.password.as_ref().map(Secret::expose),
+            Some("s3cret")
+        );
     }
 
     #[test]
     fn missing_secret_file_is_an_error_naming_the_path() {
-        let msg = load("[smtp]\npassword_file = \"/nonexistent/pw\"\n", &[]).unwrap_err().to_string();
-        assert!(msg.contains("/nonexistent/pw") && msg.contains("smtp.password"), "{msg}");
+        let msg = load("[smtp]\npassword_file = \"/nonexistent/pw\"\n", &[])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            msg.contains("/nonexistent/pw") && msg.contains("smtp.password"),
+            "{msg}"
+        );
     }
 
     #[test]
     fn username_without_password_is_a_missing_value() {
         let err = load("[smtp]\nusername = \"u\"\n", &[]).unwrap_err();
-        assert!(matches!(err, ConfigError::Missing { ref key, .. } if key == "smtp.password"), "{err}");
+        assert!(
+            matches!(err, ConfigError::Missing { ref key, .. } if key == "smtp.password"),
+            "{err}"
+        );
     }
 
     #[test]
     fn bad_private_tld_is_rejected() {
-        let msg = load("[names]\nprivate_tlds = [\"a.b\"]\n", &[]).unwrap_err().to_string();
-        assert!(msg.contains("names.private_tlds") && msg.contains("a.b"), "{msg}");
+        let msg = load("[names]\nprivate_tlds = [\"a.b\"]\n", &[])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            msg.contains("names.private_tlds") && msg.contains("a.b"),
+            "{msg}"
+        );
     }
 
     #[test]
     fn syntax_error_names_the_file() {
         let msg = load("[server\n", &[]).unwrap_err().to_string();
-        assert!(msg.contains("test.toml") && msg.contains("not valid TOML"), "{msg}");
+        assert!(
+            msg.contains("test.toml") && msg.contains("not valid TOML"),
+            "{msg}"
+        );
     }
 }

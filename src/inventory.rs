@@ -116,7 +116,9 @@ pub enum ImportError {
     NoHeader,
     #[error("the CSV header has no `host` column (found: {found}); expected columns: host, client, contacts")]
     NoHostColumn { found: String },
-    #[error("the CSV header names an unknown column `{0}`; expected columns: host, client, contacts")]
+    #[error(
+        "the CSV header names an unknown column `{0}`; expected columns: host, client, contacts"
+    )]
     UnknownColumn(String),
     #[error("cannot read the CSV: {0}")]
     Csv(#[from] csv::Error),

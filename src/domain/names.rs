@@ -106,7 +106,9 @@ impl Target {
 pub enum NameError {
     #[error("the name is empty")]
     Empty,
-    #[error("`{0}` is an IP address; lapse watches names (add the name and pin the address instead)")]
+    #[error(
+        "`{0}` is an IP address; lapse watches names (add the name and pin the address instead)"
+    )]
     IpLiteral(String),
     #[error("the label `{label}` is {octets} octets long; a label may have at most 63")]
     LabelTooLong { label: String, octets: usize },
@@ -120,15 +122,21 @@ pub enum NameError {
     BadHyphen { label: String },
     #[error("`{name}` is not a valid internationalised name")]
     BadIdn { name: String },
-    #[error("`{suffix}` is a public suffix, not a domain anyone can register; add a domain under it")]
+    #[error(
+        "`{suffix}` is a public suffix, not a domain anyone can register; add a domain under it"
+    )]
     PublicSuffix { suffix: String },
-    #[error("wildcards are not targets; add the names the certificate serves (e.g. `www.example.com`)")]
+    #[error(
+        "wildcards are not targets; add the names the certificate serves (e.g. `www.example.com`)"
+    )]
     Wildcard,
     #[error("`.{tld}` is not a known top-level domain (add it to `names.private_tlds` for an internal zone)")]
     UnknownTld { tld: String },
     #[error("`{port}` is not a port; use a number from 1 to 65535")]
     BadPort { port: String },
-    #[error("the scheme `{scheme}://` is not supported; use a host name, or an http:// or https:// URL")]
+    #[error(
+        "the scheme `{scheme}://` is not supported; use a host name, or an http:// or https:// URL"
+    )]
     UnsupportedScheme { scheme: String },
 }
 
@@ -398,29 +406,84 @@ mod tests {
         ("example.com.", "example.com", None, "example.com"),
         ("  example.com \n", "example.com", None, "example.com"),
         ("www.example.com", "www.example.com", None, "example.com"),
-        ("a.b.example.co.uk", "a.b.example.co.uk", None, "example.co.uk"),
+        (
+            "a.b.example.co.uk",
+            "a.b.example.co.uk",
+            None,
+            "example.co.uk",
+        ),
         ("example.co.uk", "example.co.uk", None, "example.co.uk"),
-        ("https://www.Example.com/a?b", "www.example.com", None, "example.com"),
+        (
+            "https://www.Example.com/a?b",
+            "www.example.com",
+            None,
+            "example.com",
+        ),
         ("http://example.com", "example.com", None, "example.com"),
-        ("HTTPS://Shop.Example.co.uk:8443/x", "shop.example.co.uk", Some(8443), "example.co.uk"),
-        ("shop.example.com:8443", "shop.example.com", Some(8443), "example.com"),
+        (
+            "HTTPS://Shop.Example.co.uk:8443/x",
+            "shop.example.co.uk",
+            Some(8443),
+            "example.co.uk",
+        ),
+        (
+            "shop.example.com:8443",
+            "shop.example.com",
+            Some(8443),
+            "example.com",
+        ),
         ("example.com:443", "example.com", Some(443), "example.com"),
         ("example.com#frag", "example.com", None, "example.com"),
         ("example.com/", "example.com", None, "example.com"),
         ("bücher.de", "xn--bcher-kva.de", None, "xn--bcher-kva.de"),
         ("BÜCHER.de", "xn--bcher-kva.de", None, "xn--bcher-kva.de"),
-        ("xn--bcher-kva.de", "xn--bcher-kva.de", None, "xn--bcher-kva.de"),
-        ("www.bücher.de:8443", "www.xn--bcher-kva.de", Some(8443), "xn--bcher-kva.de"),
-        ("mail.example.com:25", "mail.example.com", Some(25), "example.com"),
+        (
+            "xn--bcher-kva.de",
+            "xn--bcher-kva.de",
+            None,
+            "xn--bcher-kva.de",
+        ),
+        (
+            "www.bücher.de:8443",
+            "www.xn--bcher-kva.de",
+            Some(8443),
+            "xn--bcher-kva.de",
+        ),
+        (
+            "mail.example.com:25",
+            "mail.example.com",
+            Some(25),
+            "example.com",
+        ),
         ("client.github.io", "client.github.io", None, "github.io"),
         ("github.io", "github.io", None, "github.io"),
-        ("foo.blogspot.co.uk", "foo.blogspot.co.uk", None, "blogspot.co.uk"),
+        (
+            "foo.blogspot.co.uk",
+            "foo.blogspot.co.uk",
+            None,
+            "blogspot.co.uk",
+        ),
         ("app.internal", "app.internal", None, "app.internal"),
-        ("a.b.shop.test:8443", "a.b.shop.test", Some(8443), "shop.test"),
+        (
+            "a.b.shop.test:8443",
+            "a.b.shop.test",
+            Some(8443),
+            "shop.test",
+        ),
         ("x-y.example.org", "x-y.example.org", None, "example.org"),
         ("1password.com", "1password.com", None, "1password.com"),
-        ("example.xn--p1ai", "example.xn--p1ai", None, "example.xn--p1ai"),
-        ("пример.рф", "xn--e1afmkfd.xn--p1ai", None, "xn--e1afmkfd.xn--p1ai"),
+        (
+            "example.xn--p1ai",
+            "example.xn--p1ai",
+            None,
+            "example.xn--p1ai",
+        ),
+        (
+            "пример.рф",
+            "xn--e1afmkfd.xn--p1ai",
+            None,
+            "xn--e1afmkfd.xn--p1ai",
+        ),
         ("example.com.au", "example.com.au", None, "example.com.au"),
         ("www.example.app", "www.example.app", None, "example.app"),
     ];
@@ -432,7 +495,11 @@ mod tests {
                 .unwrap_or_else(|e| panic!("{input:?} was rejected: {e}"));
             assert_eq!(target.host.as_str(), *host, "host of {input:?}");
             assert_eq!(target.port, *port, "port of {input:?}");
-            assert_eq!(target.registrable.as_str(), *registrable, "registrable of {input:?}");
+            assert_eq!(
+                target.registrable.as_str(),
+                *registrable,
+                "registrable of {input:?}"
+            );
         }
     }
 
@@ -489,7 +556,10 @@ mod tests {
     fn label_over_63_octets_is_rejected() {
         let label = "a".repeat(64);
         let err = parse_target(&format!("{label}.com"), &policy()).unwrap_err();
-        assert!(matches!(err, NameError::LabelTooLong { octets: 64, .. }), "{err}");
+        assert!(
+            matches!(err, NameError::LabelTooLong { octets: 64, .. }),
+            "{err}"
+        );
         assert!(parse_target(&format!("{}.com", "a".repeat(63)), &policy()).is_ok());
     }
 
@@ -504,7 +574,12 @@ mod tests {
     #[test]
     fn private_tlds_are_unknown_until_configured() {
         let err = parse_target("app.internal", &NamePolicy::default()).unwrap_err();
-        assert_eq!(err, NameError::UnknownTld { tld: "internal".into() });
+        assert_eq!(
+            err,
+            NameError::UnknownTld {
+                tld: "internal".into()
+            }
+        );
         assert_eq!(
             parse_target("internal", &policy()).unwrap_err().code(),
             "public_suffix"
@@ -520,21 +595,36 @@ mod tests {
 
     #[test]
     fn every_rejection_message_is_specific() {
-        let messages: std::collections::HashSet<String> = ["10.0.0.1", "co.uk", "exa mple.com", "*.example.com", ""]
-            .iter()
-            .map(|i| parse_target(i, &policy()).unwrap_err().to_string())
-            .collect();
+        let messages: std::collections::HashSet<String> =
+            ["10.0.0.1", "co.uk", "exa mple.com", "*.example.com", ""]
+                .iter()
+                .map(|i| parse_target(i, &policy()).unwrap_err().to_string())
+                .collect();
         assert_eq!(messages.len(), 5);
-        assert!(messages.iter().any(|m| m.contains("`10.0.0.1` is an IP address")));
-        assert!(messages.iter().any(|m| m.contains("`co.uk` is a public suffix")));
+        assert!(messages
+            .iter()
+            .any(|m| m.contains("`10.0.0.1` is an IP address")));
+        assert!(messages
+            .iter()
+            .any(|m| m.contains("`co.uk` is a public suffix")));
         assert!(messages.iter().any(|m| m.contains("` ` is not allowed")));
     }
 
     #[test]
     fn emails_are_validated_and_normalised() {
         assert_eq!(parse_email(" Ops@Example.COM ").unwrap(), "Ops@example.com");
-        assert_eq!(parse_email("a.b+tag@bücher.de").unwrap(), "a.b+tag@xn--bcher-kva.de");
-        for bad in ["", "nobody", "@example.com", "a b@example.com", "ops@localhost", "ops@exa mple.com"] {
+        assert_eq!(
+            parse_email("a.b+tag@bücher.de").unwrap(),
+            "a.b+tag@xn--bcher-kva.de"
+        );
+        for bad in [
+            "",
+            "nobody",
+            "@example.com",
+            "a b@example.com",
+            "ops@localhost",
+            "ops@exa mple.com",
+        ] {
             assert!(parse_email(bad).is_err(), "{bad:?} should be rejected");
         }
     }

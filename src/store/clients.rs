@@ -104,7 +104,11 @@ impl Store {
     /// Removes a client and its contacts. A client that still owns domains
     /// is kept unless `release_domains`, which leaves the domains watched
     /// without a client.
-    pub async fn remove_client(&self, name: &str, release_domains: bool) -> Result<i64, StoreError> {
+    pub async fn remove_client(
+        &self,
+        name: &str,
+        release_domains: bool,
+    ) -> Result<i64, StoreError> {
         let mut tx = self.pool().begin().await?;
         let id: i64 = sqlx::query_scalar("SELECT id FROM clients WHERE name = ?")
             .bind(name.trim())
@@ -153,7 +157,9 @@ fn clean_client_name(name: &str) -> Result<String, StoreError> {
         return Err(StoreError::Invalid("a client name cannot be empty".into()));
     }
     if name.chars().count() > 200 {
-        return Err(StoreError::Invalid("a client name may have at most 200 characters".into()));
+        return Err(StoreError::Invalid(
+            "a client name may have at most 200 characters".into(),
+        ));
     }
     if name.chars().any(char::is_control) {
         return Err(StoreError::Invalid(

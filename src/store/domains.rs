@@ -152,7 +152,10 @@ impl Store {
     }
 
     /// Domains with their endpoints, by name; only one client's when given.
-    pub async fn list_domains(&self, client: Option<&str>) -> Result<Vec<DomainListing>, StoreError> {
+    pub async fn list_domains(
+        &self,
+        client: Option<&str>,
+    ) -> Result<Vec<DomainListing>, StoreError> {
         let mut conn = self.pool().acquire().await?;
         let client_id = match client {
             Some(name) => Some(self.client_id(&mut conn, name).await?),
@@ -213,7 +216,9 @@ impl Store {
             .bind(name.as_str())
             .fetch_optional(&mut *tx)
             .await?
-            .ok_or_else(|| StoreError::NotFound(format!("`{}` is not tracked", name.to_unicode())))?;
+            .ok_or_else(|| {
+                StoreError::NotFound(format!("`{}` is not tracked", name.to_unicode()))
+            })?;
         let endpoints = endpoint_names(&mut tx, id).await?;
         sqlx::query("DELETE FROM domains WHERE id = ?")
             .bind(id)
@@ -227,16 +232,21 @@ impl Store {
     }
 
     /// Removes one endpoint; its domain goes too when nothing is left under it.
-    pub async fn remove_endpoint(&self, host: &HostName, port: u16) -> Result<RemovedTarget, StoreError> {
+    pub async fn remove_endpoint(
+        &self,
+        host: &HostName,
+        port: u16,
+    ) -> Result<RemovedTarget, StoreError> {
         let mut tx = self.pool().begin().await?;
-        let domain_id: i64 = sqlx::query_scalar("SELECT domain_id FROM endpoints WHERE host = ? AND port = ?")
-            .bind(host.as_str())
-            .bind(i64::from(port))
-            .fetch_optional(&mut *tx)
-            .await?
-            .ok_or_else(|| {
-                StoreError::NotFound(format!("`{}:{port}` is not tracked", host.to_unicode()))
-            })?;
+        let domain_id: i64 =
+            sqlx::query_scalar("SELECT domain_id FROM endpoints WHERE host = ? AND port = ?")
+                .bind(host.as_str())
+                .bind(i64::from(port))
+                .fetch_optional(&mut *tx)
+                .await?
+                .ok_or_else(|| {
+                    StoreError::NotFound(format!("`{}:{port}` is not tracked", host.to_unicode()))
+                })?;
         sqlx::query("DELETE FROM endpoints WHERE host = ? AND port = ?")
             .bind(host.as_str())
             .bind(i64::from(port))
@@ -304,10 +314,11 @@ async fn endpoint_names(
     conn: &mut sqlx::SqliteConnection,
     domain_id: i64,
 ) -> Result<Vec<String>, StoreError> {
-    let rows = sqlx::query("SELECT host, port FROM endpoints WHERE domain_id = ? ORDER BY host, port")
-        .bind(domain_id)
-        .fetch_all(conn)
-        .await?;
+    let rows =
+        sqlx::query("SELECT host, port FROM endpoints WHERE domain_id = ? ORDER BY host, port")
+            .bind(domain_id)
+            .fetch_all(conn)
+            .await?;
     Ok(rows
         .iter()
         .map(|r| format!("{}:{}", r.get::<String, _>("host"), r.get::<i64, _>("port")))

@@ -1,0 +1,137 @@
+//! Configuration as the binary sees it: files, environment, errors, `config check`.
+
+use crate::support::TestEnv;
+
+#[test]
+fn misspelled_key_stops_start_up_naming_the_key() {
+    let env = TestEnv::with_config("[server]\nlisen = \"127.0.0.1:9\"\n");
+    let run = env.run(&["domains", "list"]);
+    assert_eq!(run.code, 3, "{run:?}");
+    assert!(
+        run.stderr.contains("unknown key `server.lisen`"),
+        "{}",
+        run.stderr
+    );
+    assert!(run.stderr.contains("listen"), "{}", run.stderr);
+    assert!(
+        !env.path("lapse.db").exists(),
+        "nothing is created on a bad config"
+    );
+}
+
+#[test]
+fn bad_value_names_key_value_and_expectation() {
+    let env = TestEnv::with_config("[log]\nformat = \"xml\"\n");
+    let run = env.run(&["config", "check"]);
+    assert_eq!(run.code, 3, "{run:?}");
+    assert!(
+        run.stderr.contains("`log.format`") && run.stderr.contains("xml"),
+        "{}",
+        run.stderr
+    );
+}
+
+#[test]
+fn environment_variable_overrides_a_key() {
+    let env = TestEnv::new();
+    let run = env
+        .command(&["config", "check"])
+        .env("LAPSE_SERVER__LISTEN", "127.0.0.1:9999")
+        .output()
+        .expect("run");
+    let stdout = String::from_utf8_lossy(&run.stdout);
+    assert!(run.status.success(), "{stdout}");
+    assert!(stdout.contains("listen = \"127.0.0.1:9999\""), "{stdout}");
+    assert!(
+        stdout.contains("LAPSE_SERVER__LISTEN"),
+        "origin is shown: {stdout}"
+    );
+}
+
+#[test]
+fn config_check_redacts_secrets() {
+    let env = TestEnv::new();
+    let secret = env.write("smtp-password", "correct horse\n");
+    let env2 = TestEnv::with_config(&format!(
+        "[smtp]\nhost = \"127.0.0.1\"\nusername = \"lapse\"\npassword_file = \"{}\"\n",
+        secret.display()
+    ));
+    let run = env2.run(&["config", "check"]);
+    assert_eq!(run.code, 0, "{run:?}");
+    assert!(
+        run.stdout.contains("configuration is valid"),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        run.stdout.contains("password = \"[redacted]\""),
+        "{}",
+        run.stdout
+    );
+    assert!(!run.stdout.contains("correct horse"), "{}", run.stdout);
+}
+
+#[test]
+fn runs_on_built_in_defaults_without_any_file() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let run = std::process::Command::new(env!("CARGO_BIN_EXE_lapse"))
+        .current_dir(dir.path())
+        .env_remove("LAPSE_CONFIG")
+        .args(["config", "check"])
+        .output()
+        .expect("run");
+    let stdout = String::from_utf8_lossy(&run.stdout);
+    assert!(run.status.success(), "{stdout}");
+    assert!(stdout.contains("from the built-in defaults"), "{stdout}");
+    assert!(stdout.contains("path = \"lapse.db\""), "{stdout}");
+}
+
+#[test]
+fn migrate_applies_the_schema_once() {
+    let env = TestEnv::new();
+    let first = env.run(&["migrate"]);
+    assert_eq!(first.code, 0, "{first:?}");
+    assert!(
+        first.stdout.contains("initial") && first.stdout.contains("applied now"),
+        "{}",
+        first.stdout
+    );
+    let second = env.run(&["migrate", "--json"]);
+    let status: serde_json::Value = serde_json::from_str(&second.stdout).expect("json");
+    assert_eq!(status[0]["newly_applied"], false, "{status}");
+}
+
+#[tokio::test]
+async fn database_uses_wal_and_enforces_foreign_keys() {
+    use sqlx::ConnectOptions;
+    let env = TestEnv::new();
+    assert_eq!(
+        env.run(&["domains", "add", "www.example.com", "api.example.com"])
+            .code,
+        0
+    );
+    let mut conn = sqlx::sqlite::SqliteConnectOptions::new()
+        .filename(env.path("lapse.db"))
+        .foreign_keys(true)
+        .connect()
+        .await
+        .expect("open db");
+    let mode: String = sqlx::query_scalar("PRAGMA journal_mode")
+        .fetch_one(&mut conn)
+        .await
+        .expect("pragma");
+    assert_eq!(mode, "wal");
+    // Removing the domain removes its endpoints (ON DELETE CASCADE).
+    drop(conn);
+    assert_eq!(env.run(&["domains", "remove", "example.com"]).code, 0);
+    let mut conn = sqlx::sqlite::SqliteConnectOptions::new()
+        .filename(env.path("lapse.db"))
+        .connect()
+        .await
+        .expect("open db");
+    let endpoints: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM endpoints")
+        .fetch_one(&mut conn)
+        .await
+        .expect("count");
+    assert_eq!(endpoints, 0);
+}

@@ -1,0 +1,10 @@
+//! lapse's integration tests, one binary organised by feature. Everything
+//! runs against real parts on loopback: the built `lapse` binary, a real
+//! SQLite file in a temporary directory, a real HTTP server on port 0.
+
+mod support;
+
+mod cli_config;
+mod cli_domains;
+mod cli_import;
+mod serve;
