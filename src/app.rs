@@ -9,6 +9,7 @@ use tokio::net::TcpListener;
 
 use crate::api::{self, ApiState};
 use crate::config::Config;
+use crate::probe::tls::TlsProbeSettings;
 use crate::store::{Store, StoreError};
 
 /// Everything a command needs, built once.
@@ -29,6 +30,20 @@ impl App {
             "database open"
         );
         Ok(Self { config, store })
+    }
+}
+
+/// The TLS probe's settings from the configuration.
+pub fn tls_probe_settings(config: &Config) -> TlsProbeSettings {
+    TlsProbeSettings {
+        connect_timeout: config.tls.connect_timeout,
+        handshake_timeout: config.tls.handshake_timeout,
+        deadline: config.tls.deadline,
+        nameservers: config.dns.nameservers.clone(),
+        allow_ranges: config.targets.allow_ranges.clone(),
+        extra_ca_pem: config.tls.extra_ca_pem.clone(),
+        expiring_within_days: config.alerts.certificate_warning_days(),
+        max_chain_bytes: config.tls.max_chain_bytes,
     }
 }
 

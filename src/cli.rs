@@ -7,6 +7,11 @@
 //! - 1 lapse itself failed (database, I/O, server)
 //! - 2 the input was refused (bad name, unknown client, bad CSV rows, usage)
 //! - 3 the configuration is invalid
+//!
+//! `lapse check` has its own codes, like monitoring plugins: 0 ok, 1 warning,
+//! 2 critical, 3 could not check.
+
+pub mod check_report;
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -17,8 +22,10 @@ use clap::{Args, Parser, Subcommand};
 
 use crate::app::{self, App};
 use crate::config::{Config, LoadOptions};
-use crate::domain::names::{parse_email, to_unicode};
+use crate::domain::certificate::TlsMode;
+use crate::domain::names::{parse_email, parse_target, to_unicode};
 use crate::inventory::{self, ImportRowResult, TargetError};
+use crate::probe::tls::{TlsProbe, TlsTarget};
 use crate::store::{AddedTarget, Store, StoreError};
 
 pub const EXIT_OK: u8 = 0;
@@ -44,6 +51,10 @@ pub struct Cli {
 pub enum Command {
     /// Run the HTTP server (GET /healthz) until SIGINT/SIGTERM.
     Serve,
+    /// Check one endpoint's certificates now, on every address (needs no database).
+    ///
+    /// Exits 0 ok, 1 warning, 2 critical, 3 could not check.
+    Check(CheckArgs),
     /// Apply pending database migrations and list them.
     Migrate(JsonFlag),
     /// Inspect the configuration.
@@ -55,6 +66,38 @@ pub enum Command {
     /// Manage watched domains and endpoints.
     #[command(subcommand)]
     Domains(DomainsCommand),
+}
+
+#[derive(Debug, Args)]
+pub struct CheckArgs {
+    /// The endpoint: `shop.example.com`, `mail.example.com:587`, `https://www.example.com/`.
+    pub target: String,
+    /// Upgrade with STARTTLS first (default: from the port: 25/587 smtp, 143 imap, 110 pop3).
+    #[arg(long, value_enum, value_name = "PROTOCOL")]
+    pub starttls: Option<StartTlsArg>,
+    /// Connect to this address instead of resolving the name (SNI still names the host).
+    #[arg(long, value_name = "IP")]
+    pub address: Option<std::net::IpAddr>,
+    /// Print JSON instead of text.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum StartTlsArg {
+    Smtp,
+    Imap,
+    Pop3,
+}
+
+impl From<StartTlsArg> for TlsMode {
+    fn from(arg: StartTlsArg) -> Self {
+        match arg {
+            StartTlsArg::Smtp => Self::StartTlsSmtp,
+            StartTlsArg::Imap => Self::StartTlsImap,
+            StartTlsArg::Pop3 => Self::StartTlsPop3,
+        }
+    }
 }
 
 #[derive(Debug, Args)]
@@ -198,7 +241,9 @@ pub fn main() -> ExitCode {
     match runtime.block_on(run(cli.command, config)) {
         Ok(()) => ExitCode::from(EXIT_OK),
         Err(e) => {
-            eprintln!("lapse: {}", e.message);
+            if !e.message.is_empty() {
+                eprintln!("lapse: {}", e.message);
+            }
             ExitCode::from(e.code)
         }
     }
@@ -213,6 +258,9 @@ pub async fn run(command: Command, config: Config) -> Result<(), CliError> {
             config.to_redacted_toml()
         );
         return Ok(());
+    }
+    if let Command::Check(args) = command {
+        return check(&config, args).await;
     }
     if let Command::Migrate(flags) = command {
         let store = Store::open_without_migrating(&config.database).await?;
@@ -233,10 +281,48 @@ pub async fn run(command: Command, config: Config) -> Result<(), CliError> {
     }
     let app = App::build(config).await?;
     match command {
-        Command::Config(_) | Command::Migrate(_) => Ok(()),
+        Command::Config(_) | Command::Migrate(_) | Command::Check(_) => Ok(()),
         Command::Serve => serve(app).await,
         Command::Clients(cmd) => clients(&app, cmd).await,
         Command::Domains(cmd) => domains(&app, cmd).await,
+    }
+}
+
+/// `lapse check`: one endpoint, every address, no database.
+async fn check(config: &Config, args: CheckArgs) -> Result<(), CliError> {
+    const COULD_NOT_CHECK: u8 = 3;
+    let target = parse_target(&args.target, &config.names.policy()).map_err(|e| CliError {
+        code: COULD_NOT_CHECK,
+        message: format!("`{}`: {e}", args.target),
+    })?;
+    let port = target.port_or(config.endpoints.default_port);
+    let mut tls_target = TlsTarget::new(target.host.as_str(), port);
+    if let Some(mode) = args.starttls {
+        tls_target = tls_target.with_mode(mode.into());
+    }
+    if let Some(address) = args.address {
+        tls_target = tls_target.with_pinned_address(address);
+    }
+    let probe = TlsProbe::new(app::tls_probe_settings(config)).map_err(|e| CliError {
+        code: COULD_NOT_CHECK,
+        message: format!("cannot set up the TLS probe: {e}"),
+    })?;
+    let now = Utc::now();
+    let report = probe.check(&tls_target, now).await;
+    if args.json {
+        print_json(&report)?;
+    } else {
+        print!("{}", check_report::render_human(&report, now));
+    }
+    let code = u8::try_from(report.severity().exit_code()).unwrap_or(COULD_NOT_CHECK);
+    if code == 0 {
+        Ok(())
+    } else {
+        // The report says why; nothing more to print.
+        Err(CliError {
+            code,
+            message: String::new(),
+        })
     }
 }
 

@@ -12,10 +12,11 @@
 
 use std::collections::BTreeMap;
 use std::fmt;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use ipnet::IpNet;
 use serde::{Deserialize, Serialize};
 
 use crate::domain::names::NamePolicy;
@@ -37,6 +38,10 @@ pub struct Config {
     pub log: LogConfig,
     pub names: NamesConfig,
     pub endpoints: EndpointsConfig,
+    pub targets: TargetsConfig,
+    pub dns: DnsConfig,
+    pub tls: TlsConfig,
+    pub alerts: AlertsConfig,
     pub smtp: SmtpConfig,
     /// Where the configuration came from, for `lapse config check`.
     #[serde(skip)]
@@ -85,6 +90,45 @@ impl NamesConfig {
 #[derive(Debug, Clone, Serialize)]
 pub struct EndpointsConfig {
     pub default_port: u16,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct TargetsConfig {
+    pub allow_ranges: Vec<IpNet>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct DnsConfig {
+    pub nameservers: Vec<SocketAddr>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct TlsConfig {
+    #[serde(rename = "connect_timeout_ms", serialize_with = "as_millis")]
+    pub connect_timeout: Duration,
+    #[serde(rename = "handshake_timeout_ms", serialize_with = "as_millis")]
+    pub handshake_timeout: Duration,
+    #[serde(rename = "deadline_ms", serialize_with = "as_millis")]
+    pub deadline: Duration,
+    pub extra_ca_file: Option<PathBuf>,
+    /// The PEM content of `extra_ca_file`, read and checked at start-up.
+    #[serde(skip)]
+    pub extra_ca_pem: Option<Vec<u8>>,
+    pub max_chain_bytes: usize,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct AlertsConfig {
+    /// Thresholds in days, largest first.
+    pub certificate_days: Vec<u32>,
+    pub registration_days: Vec<u32>,
+}
+
+impl AlertsConfig {
+    /// Where a certificate starts counting as "expiring".
+    pub fn certificate_warning_days(&self) -> u32 {
+        self.certificate_days.first().copied().unwrap_or(0)
+    }
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -219,7 +263,40 @@ struct RawConfig {
     log: RawLog,
     names: RawNames,
     endpoints: RawEndpoints,
+    targets: RawTargets,
+    dns: RawDns,
+    tls: RawTls,
+    alerts: RawAlerts,
     smtp: RawSmtp,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawTargets {
+    allow_ranges: Vec<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawDns {
+    nameservers: Vec<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawTls {
+    connect_timeout_ms: u64,
+    handshake_timeout_ms: u64,
+    deadline_ms: u64,
+    extra_ca_file: String,
+    max_chain_bytes: usize,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawAlerts {
+    certificate_days: Vec<u32>,
+    registration_days: Vec<u32>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -641,6 +718,87 @@ fn validate(
         return Err(bad("endpoints.default_port", &0, "a port from 1 to 65535"));
     }
 
+    let mut allow_ranges = Vec::new();
+    for range in &raw.targets.allow_ranges {
+        let net: IpNet = range
+            .trim()
+            .parse()
+            .or_else(|_| range.trim().parse::<IpAddr>().map(IpNet::from))
+            .map_err(|_| {
+                bad(
+                    "targets.allow_ranges",
+                    range,
+                    "CIDR ranges such as \"127.0.0.0/8\" or \"::1/128\"",
+                )
+            })?;
+        allow_ranges.push(net);
+    }
+    let mut nameservers = Vec::new();
+    for server in &raw.dns.nameservers {
+        let addr = server
+            .trim()
+            .parse::<SocketAddr>()
+            .or_else(|_| {
+                server
+                    .trim()
+                    .parse::<IpAddr>()
+                    .map(|ip| SocketAddr::new(ip, 53))
+            })
+            .map_err(|_| {
+                bad(
+                    "dns.nameservers",
+                    server,
+                    "resolver addresses such as \"127.0.0.1:5353\" or \"9.9.9.9\"",
+                )
+            })?;
+        nameservers.push(addr);
+    }
+    for (key, ms) in [
+        ("tls.connect_timeout_ms", raw.tls.connect_timeout_ms),
+        ("tls.handshake_timeout_ms", raw.tls.handshake_timeout_ms),
+        ("tls.deadline_ms", raw.tls.deadline_ms),
+    ] {
+        if ms == 0 {
+            return Err(bad(key, &0, "a positive number of milliseconds"));
+        }
+    }
+    if raw.tls.max_chain_bytes < 1024 {
+        return Err(bad(
+            "tls.max_chain_bytes",
+            &raw.tls.max_chain_bytes,
+            "at least 1024 bytes",
+        ));
+    }
+    let extra_ca_file = Some(raw.tls.extra_ca_file.trim().to_owned())
+        .filter(|p| !p.is_empty())
+        .map(PathBuf::from);
+    let extra_ca_pem = match &extra_ca_file {
+        None => None,
+        Some(path) => {
+            let pem = std::fs::read(path).map_err(|e| ConfigError::BadValue {
+                key: "tls.extra_ca_file".into(),
+                origin: origin_of("tls.extra_ca_file"),
+                value: format!("\"{}\"", path.display()),
+                expected: format!("a readable PEM file of CA certificates ({e})"),
+            })?;
+            if !String::from_utf8_lossy(&pem).contains("-----BEGIN CERTIFICATE-----") {
+                return Err(bad(
+                    "tls.extra_ca_file",
+                    &path.display(),
+                    "a PEM file holding at least one -----BEGIN CERTIFICATE----- block",
+                ));
+            }
+            Some(pem)
+        }
+    };
+    let certificate_days =
+        thresholds("alerts.certificate_days", raw.alerts.certificate_days, &bad)?;
+    let registration_days = thresholds(
+        "alerts.registration_days",
+        raw.alerts.registration_days,
+        &bad,
+    )?;
+
     let smtp_host = Some(raw.smtp.host.trim().to_owned()).filter(|h| !h.is_empty());
     let username = Some(raw.smtp.username.trim().to_owned()).filter(|u| !u.is_empty());
     if username.is_some() && raw.smtp.password.is_none() {
@@ -678,6 +836,20 @@ fn validate(
         endpoints: EndpointsConfig {
             default_port: raw.endpoints.default_port,
         },
+        targets: TargetsConfig { allow_ranges },
+        dns: DnsConfig { nameservers },
+        tls: TlsConfig {
+            connect_timeout: Duration::from_millis(raw.tls.connect_timeout_ms),
+            handshake_timeout: Duration::from_millis(raw.tls.handshake_timeout_ms),
+            deadline: Duration::from_millis(raw.tls.deadline_ms),
+            extra_ca_file,
+            extra_ca_pem,
+            max_chain_bytes: raw.tls.max_chain_bytes,
+        },
+        alerts: AlertsConfig {
+            certificate_days,
+            registration_days,
+        },
         smtp: SmtpConfig {
             host: smtp_host,
             port: raw.smtp.port,
@@ -689,6 +861,27 @@ fn validate(
         },
         origin,
     })
+}
+
+/// Threshold lists: not empty, sorted largest first, duplicates removed.
+fn thresholds(
+    key: &str,
+    mut days: Vec<u32>,
+    bad: &dyn Fn(&str, &dyn fmt::Display, &str) -> ConfigError,
+) -> Result<Vec<u32>, ConfigError> {
+    if days.is_empty() {
+        return Err(bad(
+            key,
+            &"[]",
+            "at least one number of days, e.g. [30, 14, 7, 3, 1, 0]",
+        ));
+    }
+    if let Some(d) = days.iter().find(|d| **d > 3650) {
+        return Err(bad(key, d, "days from 0 to 3650"));
+    }
+    days.sort_unstable_by(|a, b| b.cmp(a));
+    days.dedup();
+    Ok(days)
 }
 
 #[cfg(test)]
@@ -884,6 +1077,37 @@ mod tests {
             msg.contains("names.private_tlds") && msg.contains("a.b"),
             "{msg}"
         );
+    }
+
+    #[test]
+    fn probe_keys_are_typed_and_validated() {
+        let config = load(
+            "[targets]\nallow_ranges = [\"127.0.0.0/8\", \"::1\"]\n[dns]\nnameservers = [\"127.0.0.1:5353\", \"9.9.9.9\"]\n[alerts]\ncertificate_days = [7, 30, 14, 7]\n",
+            &[],
+        )
+        .unwrap();
+        assert_eq!(config.targets.allow_ranges.len(), 2);
+        assert_eq!(config.dns.nameservers[1], "9.9.9.9:53".parse().unwrap());
+        assert_eq!(config.alerts.certificate_days, vec![30, 14, 7]);
+        assert_eq!(config.alerts.certificate_warning_days(), 30);
+        let msg = load("[targets]\nallow_ranges = [\"10.0.0.0/33\"]\n", &[])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            msg.contains("targets.allow_ranges") && msg.contains("10.0.0.0/33"),
+            "{msg}"
+        );
+        let msg = load("[tls]\nextra_ca_file = \"/nonexistent/ca.pem\"\n", &[])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            msg.contains("tls.extra_ca_file") && msg.contains("/nonexistent/ca.pem"),
+            "{msg}"
+        );
+        let msg = load("[alerts]\nregistration_days = []\n", &[])
+            .unwrap_err()
+            .to_string();
+        assert!(msg.contains("alerts.registration_days"), "{msg}");
     }
 
     #[test]

@@ -11,4 +11,5 @@ pub mod config;
 pub mod domain;
 pub mod inventory;
 pub mod logging;
+pub mod probe;
 pub mod store;

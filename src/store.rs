@@ -10,9 +10,11 @@
 //!
 //! - `store/clients.rs`: clients and contacts
 //! - `store/domains.rs`: domains and endpoints
+//! - `store/observations.rs`: certificate observations (compact history)
 
 mod clients;
 mod domains;
+mod observations;
 
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
@@ -25,6 +27,7 @@ use crate::config::DatabaseConfig;
 
 pub use clients::{ClientAdded, ClientListing};
 pub use domains::{AddedTarget, DomainListing, EndpointListing, ExpiringDomain, RemovedTarget};
+pub use observations::{RecordSummary, StoredCertObservation};
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 

@@ -7,4 +7,7 @@ mod support;
 mod cli_config;
 mod cli_domains;
 mod cli_import;
+mod observations;
 mod serve;
+mod tls_probe;
+mod tls_support;

@@ -1,0 +1,8 @@
+//! Talking to the world: observe targets and return what was seen, never
+//! decide what it means (that is `domain`).
+
+pub mod dns;
+pub mod starttls;
+pub mod target_policy;
+pub mod tls;
+pub mod x509;
