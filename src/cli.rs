@@ -60,6 +60,8 @@ pub enum Command {
     /// Inspect the configuration.
     #[command(subcommand)]
     Config(ConfigCommand),
+    /// Registration facts: look a domain up, or parse a saved reply.
+    Whois(WhoisArgs),
     /// Manage clients (agency customers) and their contacts.
     #[command(subcommand)]
     Clients(ClientsCommand),
@@ -98,6 +100,39 @@ impl From<StartTlsArg> for TlsMode {
             StartTlsArg::Pop3 => Self::StartTlsPop3,
         }
     }
+}
+
+#[derive(Debug, Args)]
+#[command(args_conflicts_with_subcommands = true, subcommand_negates_reqs = true)]
+pub struct WhoisArgs {
+    #[command(subcommand)]
+    pub command: Option<WhoisCommand>,
+    /// The domain to look up (RDAP first, then WHOIS).
+    #[arg(required = true, value_name = "DOMAIN")]
+    pub domain: Option<String>,
+    /// Print JSON instead of text.
+    #[arg(long)]
+    pub json: bool,
+    /// Also print the raw replies.
+    #[arg(long)]
+    pub raw: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum WhoisCommand {
+    /// Parse a raw WHOIS reply (or an RDAP JSON reply with --rdap) from FILE or
+    /// stdin and print one JSON object: expires, created, updated, registrar,
+    /// status, nameservers, outcome.
+    Parse {
+        /// The domain the reply is about.
+        #[arg(long, value_name = "NAME")]
+        domain: String,
+        /// The reply is RDAP JSON.
+        #[arg(long)]
+        rdap: bool,
+        /// The reply file (default: stdin).
+        file: Option<PathBuf>,
+    },
 }
 
 #[derive(Debug, Args)]
@@ -262,6 +297,13 @@ pub async fn run(command: Command, config: Config) -> Result<(), CliError> {
     if let Command::Check(args) = command {
         return check(&config, args).await;
     }
+    if let Command::Whois(WhoisArgs {
+        command: Some(WhoisCommand::Parse { domain, rdap, file }),
+        ..
+    }) = command
+    {
+        return whois_parse(&domain, rdap, file.as_deref());
+    }
     if let Command::Migrate(flags) = command {
         let store = Store::open_without_migrating(&config.database).await?;
         let status = store.migrate().await?;
@@ -282,6 +324,7 @@ pub async fn run(command: Command, config: Config) -> Result<(), CliError> {
     let app = App::build(config).await?;
     match command {
         Command::Config(_) | Command::Migrate(_) | Command::Check(_) => Ok(()),
+        Command::Whois(args) => whois(&app, args).await,
         Command::Serve => serve(app).await,
         Command::Clients(cmd) => clients(&app, cmd).await,
         Command::Domains(cmd) => domains(&app, cmd).await,
@@ -324,6 +367,47 @@ async fn check(config: &Config, args: CheckArgs) -> Result<(), CliError> {
             message: String::new(),
         })
     }
+}
+
+/// `lapse whois parse`: a saved reply in, one JSON object out.
+fn whois_parse(domain: &str, rdap: bool, file: Option<&std::path::Path>) -> Result<(), CliError> {
+    use std::io::Read as _;
+    let mut raw = Vec::new();
+    match file {
+        Some(path) => {
+            raw = std::fs::read(path)
+                .map_err(|e| CliError::input(format!("cannot read {}: {e}", path.display())))?;
+        }
+        None => {
+            std::io::stdin()
+                .read_to_end(&mut raw)
+                .map_err(|e| CliError::failure(format!("cannot read stdin: {e}")))?;
+        }
+    }
+    let facts = if rdap {
+        crate::probe::rdap_parse::parse_rdap(domain, &raw)
+    } else {
+        crate::probe::whois_parse::parse_whois(domain, &raw)
+    };
+    let out = serde_json::json!({
+        "expires": facts.expires,
+        "created": facts.created,
+        "updated": facts.updated,
+        "registrar": facts.registrar,
+        "status": facts.status,
+        "nameservers": facts.nameservers,
+        "outcome": facts.outcome,
+    });
+    println!("{out}");
+    Ok(())
+}
+
+/// `lapse whois DOMAIN`: a one-shot lookup.
+async fn whois(_app: &App, args: WhoisArgs) -> Result<(), CliError> {
+    Err(CliError::input(format!(
+        "`lapse whois {}`: live lookups are not wired yet",
+        args.domain.unwrap_or_default()
+    )))
 }
 
 async fn serve(app: App) -> Result<(), CliError> {

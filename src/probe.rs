@@ -2,7 +2,9 @@
 //! decide what it means (that is `domain`).
 
 pub mod dns;
+pub mod rdap_parse;
 pub mod starttls;
 pub mod target_policy;
 pub mod tls;
+pub mod whois_parse;
 pub mod x509;
