@@ -41,6 +41,9 @@ pub struct Config {
     pub targets: TargetsConfig,
     pub dns: DnsConfig,
     pub tls: TlsConfig,
+    pub rdap: RdapConfig,
+    pub whois: WhoisConfig,
+    pub ratelimit: RateLimitConfig,
     pub alerts: AlertsConfig,
     pub smtp: SmtpConfig,
     /// Where the configuration came from, for `lapse config check`.
@@ -115,6 +118,52 @@ pub struct TlsConfig {
     #[serde(skip)]
     pub extra_ca_pem: Option<Vec<u8>>,
     pub max_chain_bytes: usize,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct RdapConfig {
+    pub bootstrap_url: String,
+    pub bootstrap_refresh_days: u32,
+    #[serde(rename = "timeout_ms", serialize_with = "as_millis")]
+    pub timeout: Duration,
+    #[serde(rename = "connect_timeout_ms", serialize_with = "as_millis")]
+    pub connect_timeout: Duration,
+    pub max_bytes: usize,
+    pub max_redirects: usize,
+    pub overrides: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct WhoisConfig {
+    pub iana_server: String,
+    #[serde(rename = "timeout_ms", serialize_with = "as_millis")]
+    pub timeout: Duration,
+    #[serde(rename = "deadline_ms", serialize_with = "as_millis")]
+    pub deadline: Duration,
+    pub max_bytes: usize,
+    pub max_referrals: u8,
+    #[serde(rename = "rate_limit_backoff_secs", serialize_with = "as_secs")]
+    pub rate_limit_backoff: Duration,
+    pub servers: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServerPace {
+    pub per_second: f64,
+    pub burst: u32,
+    pub max_concurrent: usize,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct RateLimitConfig {
+    #[serde(flatten)]
+    pub default: ServerPace,
+    #[serde(rename = "max_wait_secs", serialize_with = "as_secs")]
+    pub max_wait: Duration,
+    #[serde(rename = "max_backoff_secs", serialize_with = "as_secs")]
+    pub max_backoff: Duration,
+    pub servers: BTreeMap<String, ServerPace>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -266,8 +315,49 @@ struct RawConfig {
     targets: RawTargets,
     dns: RawDns,
     tls: RawTls,
+    rdap: RawRdap,
+    whois: RawWhois,
+    ratelimit: RawRateLimit,
     alerts: RawAlerts,
     smtp: RawSmtp,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawRdap {
+    bootstrap_url: String,
+    bootstrap_refresh_days: u32,
+    timeout_ms: u64,
+    connect_timeout_ms: u64,
+    max_bytes: usize,
+    max_redirects: usize,
+    #[serde(default)]
+    overrides: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawWhois {
+    iana_server: String,
+    timeout_ms: u64,
+    deadline_ms: u64,
+    max_bytes: usize,
+    max_referrals: u8,
+    rate_limit_backoff_secs: u64,
+    #[serde(default)]
+    servers: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawRateLimit {
+    per_second: f64,
+    burst: u32,
+    max_concurrent: usize,
+    max_wait_secs: u64,
+    max_backoff_secs: u64,
+    #[serde(default)]
+    servers: BTreeMap<String, ServerPace>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -799,6 +889,10 @@ fn validate(
         &bad,
     )?;
 
+    let rdap = validate_rdap(raw.rdap, &bad)?;
+    let whois = validate_whois(raw.whois, &bad)?;
+    let ratelimit = validate_ratelimit(raw.ratelimit, &bad)?;
+
     let smtp_host = Some(raw.smtp.host.trim().to_owned()).filter(|h| !h.is_empty());
     let username = Some(raw.smtp.username.trim().to_owned()).filter(|u| !u.is_empty());
     if username.is_some() && raw.smtp.password.is_none() {
@@ -846,6 +940,9 @@ fn validate(
             extra_ca_pem,
             max_chain_bytes: raw.tls.max_chain_bytes,
         },
+        rdap,
+        whois,
+        ratelimit,
         alerts: AlertsConfig {
             certificate_days,
             registration_days,
@@ -860,6 +957,128 @@ fn validate(
             timeout: Duration::from_secs(raw.smtp.timeout_secs),
         },
         origin,
+    })
+}
+
+type BadValue<'a> = &'a dyn Fn(&str, &dyn fmt::Display, &str) -> ConfigError;
+
+fn positive_ms(key: &str, ms: u64, bad: BadValue<'_>) -> Result<Duration, ConfigError> {
+    if ms == 0 {
+        return Err(bad(key, &0, "a positive number of milliseconds"));
+    }
+    Ok(Duration::from_millis(ms))
+}
+
+fn validate_rdap(raw: RawRdap, bad: BadValue<'_>) -> Result<RdapConfig, ConfigError> {
+    let url_ok = |u: &str| url::Url::parse(u).is_ok_and(|u| matches!(u.scheme(), "http" | "https"));
+    if !url_ok(&raw.bootstrap_url) {
+        return Err(bad(
+            "rdap.bootstrap_url",
+            &raw.bootstrap_url,
+            "an http(s) URL",
+        ));
+    }
+    let mut overrides = BTreeMap::new();
+    for (tld, base) in raw.overrides {
+        if !url_ok(&base) {
+            return Err(bad(
+                &format!("rdap.overrides.{tld}"),
+                &base,
+                "an RDAP base URL such as \"https://rdap.example/\"",
+            ));
+        }
+        overrides.insert(tld.trim_start_matches('.').to_ascii_lowercase(), base);
+    }
+    if raw.bootstrap_refresh_days == 0 {
+        return Err(bad("rdap.bootstrap_refresh_days", &0, "at least 1 day"));
+    }
+    Ok(RdapConfig {
+        bootstrap_url: raw.bootstrap_url,
+        bootstrap_refresh_days: raw.bootstrap_refresh_days,
+        timeout: positive_ms("rdap.timeout_ms", raw.timeout_ms, bad)?,
+        connect_timeout: positive_ms("rdap.connect_timeout_ms", raw.connect_timeout_ms, bad)?,
+        max_bytes: raw.max_bytes.max(1024),
+        max_redirects: raw.max_redirects,
+        overrides,
+    })
+}
+
+fn validate_whois(raw: RawWhois, bad: BadValue<'_>) -> Result<WhoisConfig, ConfigError> {
+    let host_ok =
+        |h: &str| !h.trim().is_empty() && !h.contains(char::is_whitespace) && !h.contains('/');
+    if !host_ok(&raw.iana_server) {
+        return Err(bad(
+            "whois.iana_server",
+            &raw.iana_server,
+            "a host[:port] such as \"whois.iana.org\"",
+        ));
+    }
+    let mut servers = BTreeMap::new();
+    for (suffix, host) in raw.servers {
+        if !host_ok(&host) {
+            return Err(bad(
+                &format!("whois.servers.{suffix}"),
+                &host,
+                "a host[:port] such as \"whois.denic.de\"",
+            ));
+        }
+        servers.insert(suffix.trim_start_matches('.').to_ascii_lowercase(), host);
+    }
+    Ok(WhoisConfig {
+        iana_server: raw.iana_server,
+        timeout: positive_ms("whois.timeout_ms", raw.timeout_ms, bad)?,
+        deadline: positive_ms("whois.deadline_ms", raw.deadline_ms, bad)?,
+        max_bytes: raw.max_bytes.max(1024),
+        max_referrals: raw.max_referrals,
+        rate_limit_backoff: Duration::from_secs(raw.rate_limit_backoff_secs),
+        servers,
+    })
+}
+
+fn validate_pace(
+    key: &str,
+    pace: ServerPace,
+    bad: BadValue<'_>,
+) -> Result<ServerPace, ConfigError> {
+    if !(pace.per_second.is_finite() && pace.per_second > 0.0) {
+        return Err(bad(
+            &format!("{key}per_second"),
+            &pace.per_second,
+            "a positive number of requests per second (0.5 = one every two seconds)",
+        ));
+    }
+    if pace.burst == 0 {
+        return Err(bad(&format!("{key}burst"), &0, "at least 1"));
+    }
+    if pace.max_concurrent == 0 {
+        return Err(bad(&format!("{key}max_concurrent"), &0, "at least 1"));
+    }
+    Ok(pace)
+}
+
+fn validate_ratelimit(
+    raw: RawRateLimit,
+    bad: BadValue<'_>,
+) -> Result<RateLimitConfig, ConfigError> {
+    let default = validate_pace(
+        "ratelimit.",
+        ServerPace {
+            per_second: raw.per_second,
+            burst: raw.burst,
+            max_concurrent: raw.max_concurrent,
+        },
+        bad,
+    )?;
+    let mut servers = BTreeMap::new();
+    for (server, pace) in raw.servers {
+        let pace = validate_pace(&format!("ratelimit.servers.\"{server}\"."), pace, bad)?;
+        servers.insert(server.to_ascii_lowercase(), pace);
+    }
+    Ok(RateLimitConfig {
+        default,
+        max_wait: Duration::from_secs(raw.max_wait_secs),
+        max_backoff: Duration::from_secs(raw.max_backoff_secs),
+        servers,
     })
 }
 
@@ -1108,6 +1327,35 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(msg.contains("alerts.registration_days"), "{msg}");
+    }
+
+    #[test]
+    fn registration_keys_take_maps_and_validate_them() {
+        let config = load(
+            "[whois.servers]\ntest = \"127.0.0.1:4343\"\n[rdap.overrides]\ntest = \"http://127.0.0.1:8081/rdap/\"\n[ratelimit.servers]\n\"127.0.0.1:4343\" = { per_second = 5.0, burst = 1, max_concurrent = 2 }\n",
+            &[],
+        )
+        .unwrap();
+        assert_eq!(config.whois.servers["test"], "127.0.0.1:4343");
+        assert_eq!(config.rdap.overrides["test"], "http://127.0.0.1:8081/rdap/");
+        assert_eq!(config.ratelimit.servers["127.0.0.1:4343"].max_concurrent, 2);
+        let msg = load(
+            "[ratelimit.servers]\nx = { per_second = 0.0, burst = 1, max_concurrent = 1 }\n",
+            &[],
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(msg.contains("ratelimit.servers.\"x\".per_second"), "{msg}");
+        let msg = load("[rdap.overrides]\nno = \"not a url\"\n", &[])
+            .unwrap_err()
+            .to_string();
+        assert!(msg.contains("rdap.overrides.no"), "{msg}");
+        let via_env = load(
+            "",
+            &[("LAPSE_WHOIS__SERVERS", "{ test = \"127.0.0.1:9\" }")],
+        )
+        .unwrap();
+        assert_eq!(via_env.whois.servers["test"], "127.0.0.1:9");
     }
 
     #[test]

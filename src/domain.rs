@@ -6,3 +6,4 @@
 pub mod certificate;
 pub mod names;
 pub mod observation;
+pub mod registration;

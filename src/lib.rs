@@ -12,4 +12,5 @@ pub mod domain;
 pub mod inventory;
 pub mod logging;
 pub mod probe;
+pub mod ratelimit;
 pub mod store;

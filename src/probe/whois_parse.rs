@@ -21,61 +21,10 @@
 
 use std::sync::LazyLock;
 
-use chrono::{DateTime, FixedOffset, NaiveDate, NaiveDateTime, NaiveTime, TimeZone, Utc};
+use chrono::{FixedOffset, NaiveDate, NaiveDateTime, NaiveTime, TimeZone, Utc};
 use regex::{Captures, Regex};
 
-/// What a reply told us. A failed/unknown lookup never produces an expiry.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum ParseOutcome {
-    /// The domain is registered and the reply printed its expiry.
-    Found,
-    /// The domain is registered (the reply describes it) but the registry publishes no expiry
-    /// (.de, .nl, .eu, .at, JPRS attribute domains, ...).
-    NotPublished,
-    /// The registry says there is no such domain.
-    NotFound,
-    /// The server refused to answer because we asked too often.
-    RateLimited,
-    /// Empty, garbage, or a dialect we do not understand.
-    #[default]
-    Unparseable,
-}
-
-/// A date as printed: an instant when the reply gave a time (converted to UTC; a reply with a time but
-/// no zone is taken as UTC unless the registry's zone is known), or a bare calendar date when it gave none.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-#[serde(untagged)]
-pub enum DateValue {
-    Instant(DateTime<Utc>),
-    Date(NaiveDate),
-}
-
-impl DateValue {
-    /// The calendar day: the UTC day of an instant, or the printed day of a bare date.
-    pub fn day(&self) -> NaiveDate {
-        match self {
-            DateValue::Instant(t) => t.date_naive(),
-            DateValue::Date(d) => *d,
-        }
-    }
-}
-
-#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub struct RegistrationFacts {
-    pub outcome: ParseOutcome,
-    pub expires: Option<DateValue>,
-    pub created: Option<DateValue>,
-    pub updated: Option<DateValue>,
-    pub registrar: Option<String>,
-    pub registrar_iana_id: Option<u32>,
-    /// EPP codes as printed (e.g. "clientTransferProhibited"), de-duplicated, no URLs.
-    pub status: Vec<String>,
-    /// Lower case, no trailing dot, no glue IPs, de-duplicated.
-    pub nameservers: Vec<String>,
-    /// The WHOIS host the reply points to ("Registrar WHOIS Server:", "refer:", "whois:"), if any.
-    pub referral: Option<String>,
-}
+pub use crate::domain::registration::{DateValue, ParseOutcome, RegistrationFacts};
 
 /// Parses one raw WHOIS reply for `domain` (used for the registry's TLD: date order and zone).
 pub fn parse_whois(domain: &str, raw: &[u8]) -> RegistrationFacts {
@@ -1754,7 +1703,7 @@ mod tests {
 
     fn utc(s: &str) -> DateValue {
         DateValue::Instant(
-            DateTime::parse_from_rfc3339(s)
+            chrono::DateTime::parse_from_rfc3339(s)
                 .expect("test instant")
                 .with_timezone(&Utc),
         )

@@ -8,6 +8,8 @@ mod cli_config;
 mod cli_domains;
 mod cli_import;
 mod observations;
+mod registration;
+mod registration_support;
 mod serve;
 mod tls_probe;
 mod tls_support;

@@ -1,0 +1,451 @@
+//! WHOIS over port 43 (RFC 3912) through whois-rust: choosing the server for a TLD, following the
+//! registry's referral to the registrar's server, and turning each reply into facts with the
+//! WHOIS parser.
+//!
+//! Who does what:
+//! - **whois-rust** holds the server list ([`whois_rust::WhoIs`], built from `whois.servers` in
+//!   config, TLD -> `host[:port]`, matched on the domain's labels longest first), validates the
+//!   query target (IDN -> Punycode, one line), and does each port-43 exchange
+//!   (`lookup_raw_async`): resolve, connect, send, read until the server closes, all within one
+//!   timeout budget, refusing a reply longer than `max_bytes` (it stops reading at `max_bytes + 1`,
+//!   so a 10 MB reply is never buffered whole).
+//! - **This module** runs whois-rust with `follow = 0` and follows referrals itself, one hop at a
+//!   time, so that every hop is paced by its own server's [`RateLimiters`] permit, every reply is
+//!   kept as a separate source (registry and registrar), and the whole lookup stays within
+//!   `deadline` (each hop's budget is what is left of it). A TLD missing from the list is looked
+//!   up at IANA (`whois.iana.org`, `refer:`), and the answer is remembered for the process.
+//!   A referral to a host named in `whois.servers` goes where the map says (a registrar server
+//!   that moved, or a loopback test server).
+//! - **The parser** ([`parse_whois`]) decodes the bytes (charset included) and tells found, not
+//!   published, not found, rate limited and unparseable apart. A "limit exceeded" reply pauses
+//!   that server only ([`RateLimiters::back_off`]).
+
+use std::collections::HashMap;
+use std::sync::{Mutex, PoisonError};
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, Utc};
+use whois_rust::{WhoIs, WhoIsError, WhoIsLookupOptions, WhoIsServerValue};
+
+use super::registration::{Exchange, ExchangeOutcome, LookupFailure};
+use super::whois_parse::{parse_whois, ParseOutcome};
+use crate::domain::registration::Source;
+use crate::ratelimit::RateLimiters;
+
+pub const DEFAULT_IANA_SERVER: &str = "whois.iana.org";
+/// One connection: connect, send, read the whole reply.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
+/// All hops of one lookup together (IANA, registry, registrar).
+pub const DEFAULT_DEADLINE: Duration = Duration::from_secs(30);
+/// Real replies are under 20 KB; the largest in the corpus is about 60 KB.
+pub const DEFAULT_MAX_BYTES: usize = 256 * 1024;
+pub const DEFAULT_MAX_REFERRALS: u8 = 2;
+/// How long a server that said "limit exceeded" is left alone.
+pub const DEFAULT_RATE_LIMIT_BACKOFF: Duration = Duration::from_secs(300);
+
+/// How WHOIS is reached.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WhoisSettings {
+    /// TLD (or suffix such as `co.uk`, or a referral host name) -> `host[:port]`.
+    pub servers: HashMap<String, String>,
+    /// Asked `refer:` for TLDs missing from `servers`.
+    pub iana_server: String,
+    pub timeout: Duration,
+    pub deadline: Duration,
+    pub max_bytes: usize,
+    /// Referrals followed after the registry's reply (registry -> registrar is one).
+    pub max_referrals: u8,
+    pub rate_limit_backoff: Duration,
+}
+
+impl Default for WhoisSettings {
+    fn default() -> Self {
+        WhoisSettings {
+            servers: HashMap::new(),
+            iana_server: DEFAULT_IANA_SERVER.to_owned(),
+            timeout: DEFAULT_TIMEOUT,
+            deadline: DEFAULT_DEADLINE,
+            max_bytes: DEFAULT_MAX_BYTES,
+            max_referrals: DEFAULT_MAX_REFERRALS,
+            rate_limit_backoff: DEFAULT_RATE_LIMIT_BACKOFF,
+        }
+    }
+}
+
+/// A configured server that is not a `host[:port]`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("whois server {value:?} for {key:?} is not a host[:port]")]
+pub struct WhoisConfigError {
+    pub key: String,
+    pub value: String,
+}
+
+/// What one WHOIS lookup produced.
+#[derive(Debug, Clone)]
+pub struct WhoisLookup {
+    /// One per server asked, registry first (IANA discovery failures included).
+    pub exchanges: Vec<Exchange>,
+    /// No WHOIS server is known for the TLD (IANA lists none): nothing was asked.
+    pub no_server: bool,
+}
+
+/// The port-43 side of registration lookups.
+#[derive(Debug)]
+pub struct WhoisClient {
+    settings: WhoisSettings,
+    list: WhoIs,
+    iana: WhoIsServerValue,
+    /// TLD -> server IANA named (`None`: IANA lists no WHOIS server), for this process.
+    discovered: Mutex<HashMap<String, Option<String>>>,
+}
+
+impl WhoisClient {
+    pub fn new(settings: WhoisSettings) -> Result<Self, WhoisConfigError> {
+        let bad = |key: &str, value: &str| WhoisConfigError {
+            key: key.to_owned(),
+            value: value.to_owned(),
+        };
+        let mut map = serde_json::Map::new();
+        for (key, value) in &settings.servers {
+            WhoIsServerValue::from_string(value.trim()).map_err(|_| bad(key, value))?;
+            map.insert(
+                normalize(key),
+                serde_json::Value::String(value.trim().to_owned()),
+            );
+        }
+        // whois-rust wants a server for IP queries; lapse never asks about IPs.
+        map.insert(
+            "_".to_owned(),
+            serde_json::json!({ "ip": settings.iana_server }),
+        );
+        let list = WhoIs::from_string(serde_json::Value::Object(map).to_string())
+            .map_err(|_| bad("whois.iana_server", &settings.iana_server))?;
+        let iana = WhoIsServerValue::from_string(&settings.iana_server)
+            .map_err(|_| bad("whois.iana_server", &settings.iana_server))?;
+        Ok(WhoisClient {
+            settings,
+            list,
+            iana,
+            discovered: Mutex::new(HashMap::new()),
+        })
+    }
+
+    pub fn settings(&self) -> &WhoisSettings {
+        &self.settings
+    }
+
+    /// Asks the registry's WHOIS server about `domain`, then follows referrals (bounded).
+    pub async fn lookup(
+        &self,
+        domain: &str,
+        limits: &RateLimiters,
+        now: DateTime<Utc>,
+    ) -> WhoisLookup {
+        let mut budget = Budget::new(self.settings.deadline);
+        let mut exchanges = Vec::new();
+
+        let start = match self.list.get_server_by_tld(&normalize(domain)) {
+            Some(server) => server.clone(),
+            None => match self.discover(domain, limits, now, &mut budget).await {
+                Discovery::Server(server) => server,
+                Discovery::NoServer => {
+                    return WhoisLookup {
+                        exchanges,
+                        no_server: true,
+                    }
+                }
+                Discovery::Failed(exchange) => {
+                    exchanges.push(*exchange);
+                    return WhoisLookup {
+                        exchanges,
+                        no_server: false,
+                    };
+                }
+            },
+        };
+
+        let mut server = start;
+        let mut visited = vec![host_key(&server)];
+        let mut referrals = 0;
+        loop {
+            let exchange = self
+                .exchange(domain, &server, limits, now, &mut budget)
+                .await;
+            let next = match &exchange.outcome {
+                ExchangeOutcome::Answered(facts)
+                    if matches!(
+                        facts.outcome,
+                        ParseOutcome::Found | ParseOutcome::NotPublished
+                    ) =>
+                {
+                    facts.referral.clone()
+                }
+                _ => None,
+            };
+            exchanges.push(exchange);
+            let Some(next) = next.and_then(|host| self.referral_server(&host)) else {
+                break;
+            };
+            if referrals >= self.settings.max_referrals || visited.contains(&host_key(&next)) {
+                break;
+            }
+            referrals += 1;
+            visited.push(host_key(&next));
+            server = next;
+        }
+        WhoisLookup {
+            exchanges,
+            no_server: false,
+        }
+    }
+
+    /// The server a referral names, or the one `whois.servers` maps that host to.
+    fn referral_server(&self, host: &str) -> Option<WhoIsServerValue> {
+        let mapped = self
+            .settings
+            .servers
+            .iter()
+            .find(|(k, _)| normalize(k) == normalize(host))
+            .map(|(_, v)| v.as_str());
+        WhoIsServerValue::from_string(mapped.unwrap_or(host).trim()).ok()
+    }
+
+    /// Finds the WHOIS server of `domain`'s TLD at IANA (once per TLD per process).
+    async fn discover(
+        &self,
+        domain: &str,
+        limits: &RateLimiters,
+        now: DateTime<Utc>,
+        budget: &mut Budget,
+    ) -> Discovery {
+        let tld = normalize(domain)
+            .rsplit('.')
+            .next()
+            .unwrap_or_default()
+            .to_owned();
+        let known = self
+            .discovered
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(&tld)
+            .cloned();
+        let named = match known {
+            Some(named) => named,
+            None => {
+                let exchange = self.exchange(&tld, &self.iana, limits, now, budget).await;
+                match &exchange.outcome {
+                    ExchangeOutcome::Answered(facts) => {
+                        let named = facts.referral.clone();
+                        self.discovered
+                            .lock()
+                            .unwrap_or_else(PoisonError::into_inner)
+                            .insert(tld.clone(), named.clone());
+                        named
+                    }
+                    ExchangeOutcome::Failed(_) => return Discovery::Failed(Box::new(exchange)),
+                }
+            }
+        };
+        match named.and_then(|host| self.referral_server(&host)) {
+            Some(server) => Discovery::Server(server),
+            None => Discovery::NoServer,
+        }
+    }
+
+    /// One paced port-43 exchange through whois-rust, classified.
+    async fn exchange(
+        &self,
+        query: &str,
+        server: &WhoIsServerValue,
+        limits: &RateLimiters,
+        now: DateTime<Utc>,
+        budget: &mut Budget,
+    ) -> Exchange {
+        let key = host_key(server);
+        let failed = |failure| Exchange::failed(Source::Whois, &key, key.clone(), now, failure);
+        let mut options = match WhoIsLookupOptions::from_str(query) {
+            Ok(options) => options,
+            Err(e) => {
+                return failed(LookupFailure::Protocol {
+                    reason: format!("not a domain: {e}"),
+                })
+            }
+        };
+        let _permit = match limits.acquire(&key).await {
+            Ok(permit) => permit,
+            Err(e) => return failed(LookupFailure::from(e)),
+        };
+        let Some(left) = budget.left() else {
+            return failed(LookupFailure::Timeout {
+                after_ms: self.settings.deadline.as_millis() as u64,
+            });
+        };
+        let timeout = self.settings.timeout.min(left);
+        options.server = Some(server.clone());
+        options.follow = 0;
+        options.timeout = Some(timeout);
+        options.max_response_size = Some(self.settings.max_bytes);
+
+        let started = Instant::now();
+        let result = self.list.lookup_raw_async(options).await;
+        let elapsed = started.elapsed();
+        budget.spend(elapsed);
+
+        let (outcome, raw) = match result {
+            Ok(raw) => {
+                let facts = parse_whois(query, &raw);
+                if facts.outcome == ParseOutcome::RateLimited {
+                    limits.back_off(&key, self.settings.rate_limit_backoff);
+                    (
+                        ExchangeOutcome::Failed(LookupFailure::RateLimited {
+                            retry_after_secs: None,
+                        }),
+                        Some(raw),
+                    )
+                } else {
+                    (ExchangeOutcome::Answered(facts), Some(raw))
+                }
+            }
+            Err(e) => (ExchangeOutcome::Failed(self.failure(e, timeout)), None),
+        };
+        if let ExchangeOutcome::Failed(failure) = &outcome {
+            tracing::info!(domain.name = query, whois.server = %key, %failure, "WHOIS lookup failed");
+        }
+        Exchange {
+            source: Source::Whois,
+            server: key.clone(),
+            pacing_key: key,
+            fetched_at: now,
+            elapsed_ms: elapsed.as_millis() as u64,
+            outcome,
+            raw,
+        }
+    }
+
+    fn failure(&self, error: WhoIsError, timeout: Duration) -> LookupFailure {
+        use std::io::ErrorKind;
+        let after_ms = timeout.as_millis() as u64;
+        match error {
+            WhoIsError::Elapsed(_) => LookupFailure::Timeout { after_ms },
+            WhoIsError::IOError(io) => match io.kind() {
+                ErrorKind::TimedOut | ErrorKind::WouldBlock => LookupFailure::Timeout { after_ms },
+                // whois-rust's only InvalidData is "the WHOIS response is too big".
+                ErrorKind::InvalidData => LookupFailure::TooLarge {
+                    limit_bytes: self.settings.max_bytes,
+                },
+                ErrorKind::ConnectionReset
+                | ErrorKind::ConnectionAborted
+                | ErrorKind::BrokenPipe
+                | ErrorKind::UnexpectedEof => LookupFailure::Reset {
+                    reason: io.to_string(),
+                },
+                _ => LookupFailure::Connect {
+                    reason: io.to_string(),
+                },
+            },
+            other => LookupFailure::Protocol {
+                reason: other.to_string(),
+            },
+        }
+    }
+}
+
+enum Discovery {
+    Server(WhoIsServerValue),
+    NoServer,
+    Failed(Box<Exchange>),
+}
+
+/// What is left of a lookup's deadline: time spent talking to servers, not time queued for a
+/// pacing permit (pacing is deliberate and bounded by the rate limiter's own `max_wait`).
+struct Budget {
+    left: Duration,
+}
+
+impl Budget {
+    fn new(deadline: Duration) -> Self {
+        Budget { left: deadline }
+    }
+
+    fn left(&self) -> Option<Duration> {
+        (!self.left.is_zero()).then_some(self.left)
+    }
+
+    fn spend(&mut self, elapsed: Duration) {
+        self.left = self.left.saturating_sub(elapsed);
+    }
+}
+
+fn normalize(name: &str) -> String {
+    name.trim().trim_matches('.').to_ascii_lowercase()
+}
+
+/// The pacing key of a WHOIS server: `host`, or `host:port` for a port other than 43.
+fn host_key(server: &WhoIsServerValue) -> String {
+    let host = match server.host.host() {
+        whois_rust::validators::models::Host::Domain(d) => d.to_ascii_lowercase(),
+        whois_rust::validators::models::Host::IPv4(ip) => ip.to_string(),
+        whois_rust::validators::models::Host::IPv6(ip) => format!("[{ip}]"),
+    };
+    match server.host.port() {
+        Some(port) if port != 43 => format!("{host}:{port}"),
+        _ => host,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_server_that_is_not_a_host_is_rejected_naming_its_key() {
+        let settings = WhoisSettings {
+            servers: HashMap::from([("test".to_owned(), "not a host".to_owned())]),
+            ..WhoisSettings::default()
+        };
+        let err = WhoisClient::new(settings).expect_err("bad server");
+        assert_eq!(err.key, "test");
+    }
+
+    #[test]
+    fn configured_servers_match_the_longest_suffix_and_keep_their_port() {
+        let settings = WhoisSettings {
+            servers: HashMap::from([
+                ("UK".to_owned(), "whois.nic.uk".to_owned()),
+                ("co.uk".to_owned(), "127.0.0.1:4343".to_owned()),
+            ]),
+            ..WhoisSettings::default()
+        };
+        let client = WhoisClient::new(settings).expect("client");
+        let key = |d: &str| client.list.get_server_by_tld(d).map(host_key);
+        assert_eq!(key("shop.example.co.uk").as_deref(), Some("127.0.0.1:4343"));
+        assert_eq!(key("example.org.uk").as_deref(), Some("whois.nic.uk"));
+        assert_eq!(key("example.de"), None);
+    }
+
+    #[test]
+    fn a_referral_to_a_mapped_host_goes_where_the_map_says() {
+        let settings = WhoisSettings {
+            servers: HashMap::from([(
+                "whois.registrar.test".to_owned(),
+                "127.0.0.1:4444".to_owned(),
+            )]),
+            ..WhoisSettings::default()
+        };
+        let client = WhoisClient::new(settings).expect("client");
+        assert_eq!(
+            client
+                .referral_server("whois.registrar.test")
+                .map(|s| host_key(&s))
+                .as_deref(),
+            Some("127.0.0.1:4444")
+        );
+        assert_eq!(
+            client
+                .referral_server("whois.other.test")
+                .map(|s| host_key(&s))
+                .as_deref(),
+            Some("whois.other.test")
+        );
+    }
+}
