@@ -43,11 +43,11 @@ CREATE TABLE domains (
 CREATE INDEX domains_client ON domains (client_id);
 CREATE INDEX domains_expires ON domains (expires_at);
 
--- Registration facts per domain and source: registry and registrar kept apart.
+-- Registration facts per domain, source and server: registry and registrar kept apart.
 CREATE TABLE registration_facts (
     domain_id           INTEGER NOT NULL REFERENCES domains(id) ON DELETE CASCADE,
     source              TEXT NOT NULL,   -- registry_rdap | registrar_rdap | whois | manual
-    server              TEXT,            -- RDAP base URL or WHOIS host that answered
+    server              TEXT NOT NULL,   -- RDAP URL or WHOIS host that answered
     outcome             TEXT NOT NULL,
     expires_at          TEXT,
     registered_at       TEXT,
@@ -57,7 +57,7 @@ CREATE TABLE registration_facts (
     status              TEXT,            -- JSON array
     nameservers         TEXT,            -- JSON array
     fetched_at          TEXT NOT NULL,
-    PRIMARY KEY (domain_id, source)
+    PRIMARY KEY (domain_id, source, server)
 );
 
 -- A TLS service under a domain.

@@ -12,6 +12,7 @@
 //! 2 critical, 3 could not check.
 
 pub mod check_report;
+pub mod whois_report;
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -25,6 +26,7 @@ use crate::config::{Config, LoadOptions};
 use crate::domain::certificate::TlsMode;
 use crate::domain::names::{parse_email, parse_target, to_unicode};
 use crate::inventory::{self, ImportRowResult, TargetError};
+use crate::monitor::registration::RegistrationChecker;
 use crate::probe::tls::{TlsProbe, TlsTarget};
 use crate::store::{AddedTarget, Store, StoreError};
 
@@ -196,6 +198,18 @@ pub enum DomainsCommand {
     Remove {
         #[arg(required = true, value_name = "INPUT")]
         inputs: Vec<String>,
+    },
+    /// Enter a registration expiry by hand (e.g. from the registrar's invoice) for a TLD that publishes none.
+    ///
+    /// lapse keeps looking the domain up and says when the registry starts publishing a date that differs.
+    SetExpiry {
+        /// The domain (`example.de`).
+        domain: String,
+        /// The expiry date, YYYY-MM-DD.
+        date: String,
+        /// Where the date comes from.
+        #[arg(long)]
+        note: Option<String>,
     },
     /// Import a CSV file with a header row and the columns host, client, contacts.
     Import {
@@ -402,12 +416,54 @@ fn whois_parse(domain: &str, rdap: bool, file: Option<&std::path::Path>) -> Resu
     Ok(())
 }
 
-/// `lapse whois DOMAIN`: a one-shot lookup.
-async fn whois(_app: &App, args: WhoisArgs) -> Result<(), CliError> {
-    Err(CliError::input(format!(
-        "`lapse whois {}`: live lookups are not wired yet",
-        args.domain.unwrap_or_default()
-    )))
+/// `lapse whois DOMAIN`: a one-shot lookup (RDAP, then WHOIS) with the
+/// facts, their sources and the TLD's capability. Uses what the store knows
+/// (previous facts, a manual date) when the domain is tracked; records nothing.
+async fn whois(app: &App, args: WhoisArgs) -> Result<(), CliError> {
+    let input = args.domain.unwrap_or_default();
+    let target = parse_target(&input, &app.config.names.policy())
+        .map_err(|e| CliError::input(format!("`{input}`: {e}")))?;
+    let now = Utc::now();
+    let checker = RegistrationChecker::build(&app.config, &app.store, now)
+        .await
+        .map_err(|e| CliError::failure(e.to_string()))?;
+    let context = match app.store.domain_id(&target.registrable).await {
+        Ok(id) => Some(app.store.registration_context(id).await?),
+        Err(e) if e.is_input_error() => None,
+        Err(e) => return Err(e.into()),
+    };
+    let check = checker
+        .look_up(
+            target.registrable.as_str(),
+            context.as_ref().and_then(|c| c.previous.as_ref()),
+            context.as_ref().and_then(|c| c.manual.as_ref()),
+            now,
+        )
+        .await;
+    if args.json {
+        let mut out = serde_json::json!({ "report": check.report, "assessment": check.assessment });
+        if args.raw {
+            out["raw"] = check
+                .report
+                .exchanges
+                .iter()
+                .map(|e| serde_json::json!({ "server": e.server, "reply": e.raw.as_deref().map(String::from_utf8_lossy) }))
+                .collect();
+        }
+        return print_json(&out);
+    }
+    print!(
+        "{}",
+        whois_report::render_human(
+            &target.registrable.to_unicode(),
+            &check.report,
+            &check.assessment
+        )
+    );
+    if args.raw {
+        print!("{}", whois_report::render_raw(&check.report));
+    }
+    Ok(())
 }
 
 async fn serve(app: App) -> Result<(), CliError> {
@@ -607,6 +663,24 @@ async fn domains(app: &App, cmd: DomainsCommand) -> Result<(), CliError> {
                     inputs.len()
                 )));
             }
+            Ok(())
+        }
+        DomainsCommand::SetExpiry { domain, date, note } => {
+            let target = parse_target(&domain, &policy)
+                .map_err(|e| CliError::input(format!("`{domain}`: {e}")))?;
+            let date =
+                chrono::NaiveDate::parse_from_str(date.trim(), "%Y-%m-%d").map_err(|_| {
+                    CliError::input(format!(
+                        "`{date}` is not a date; use YYYY-MM-DD, e.g. 2027-03-31"
+                    ))
+                })?;
+            app.store
+                .set_manual_expiry(&target.registrable, date, note.as_deref(), now)
+                .await?;
+            println!(
+                "{}: registration expiry set by hand to {date}",
+                target.registrable.to_unicode()
+            );
             Ok(())
         }
         DomainsCommand::Import { file, json } => {

@@ -11,6 +11,7 @@ pub mod config;
 pub mod domain;
 pub mod inventory;
 pub mod logging;
+pub mod monitor;
 pub mod probe;
 pub mod ratelimit;
 pub mod store;

@@ -11,10 +11,12 @@
 //! - `store/clients.rs`: clients and contacts
 //! - `store/domains.rs`: domains and endpoints
 //! - `store/observations.rs`: certificate observations (compact history)
+//! - `store/registration.rs`: RDAP bootstrap cache, facts per source, assessed state, manual dates
 
 mod clients;
 mod domains;
 mod observations;
+mod registration;
 
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
@@ -28,6 +30,7 @@ use crate::config::DatabaseConfig;
 pub use clients::{ClientAdded, ClientListing};
 pub use domains::{AddedTarget, DomainListing, EndpointListing, ExpiringDomain, RemovedTarget};
 pub use observations::{RecordSummary, StoredCertObservation};
+pub use registration::{CachedBootstrap, DueRegistration, RegistrationContext};
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 

@@ -817,3 +817,172 @@ mod tests {
         );
     }
 }
+
+/// When registration facts are looked up again (issue: "re-fetched by need").
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RecheckPolicy {
+    /// An expiry closer than this (or a worrying status) is re-checked at `near_interval`.
+    pub near_days: i64,
+    pub near_interval: TimeDelta,
+    pub far_interval: TimeDelta,
+    /// After a lookup where no source answered: `retry_base * 2^(failures-1)`, at most `retry_cap`.
+    pub retry_base: TimeDelta,
+    pub retry_cap: TimeDelta,
+}
+
+impl Default for RecheckPolicy {
+    fn default() -> Self {
+        RecheckPolicy {
+            near_days: 60,
+            near_interval: TimeDelta::days(1),
+            far_interval: TimeDelta::days(7),
+            retry_base: TimeDelta::minutes(15),
+            retry_cap: TimeDelta::days(1),
+        }
+    }
+}
+
+/// EPP statuses that mean the domain is on its way out (an alert of its own).
+pub const ALARMING_STATUSES: &[&str] = &[
+    "redemptionperiod",
+    "pendingdelete",
+    "clienthold",
+    "serverhold",
+];
+
+/// True when a status value (EPP camelCase or RDAP words) is alarming.
+pub fn is_alarming_status(status: &str) -> bool {
+    let folded: String = status
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric())
+        .collect::<String>()
+        .to_ascii_lowercase();
+    ALARMING_STATUSES.contains(&folded.as_str())
+}
+
+/// When to look this domain up next. `failures` counts consecutive lookups
+/// (this one included) where no source answered.
+pub fn next_registration_check(
+    assessment: &Assessment,
+    failures: u32,
+    policy: &RecheckPolicy,
+    now: DateTime<Utc>,
+) -> DateTime<Utc> {
+    if assessment.stale {
+        let exponent = failures.saturating_sub(1).min(16);
+        let wait = policy
+            .retry_base
+            .checked_mul(1_i32 << exponent)
+            .unwrap_or(policy.retry_cap)
+            .min(policy.retry_cap);
+        return now + wait;
+    }
+    let near_expiry = assessment.expires.as_ref().is_some_and(|d| {
+        let day = d.date.day();
+        (day - now.date_naive()).num_days() <= policy.near_days
+    });
+    let worrying = assessment.not_found || assessment.status.iter().any(|s| is_alarming_status(s));
+    if near_expiry || worrying {
+        now + policy.near_interval
+    } else {
+        now + policy.far_interval
+    }
+}
+
+#[cfg(test)]
+mod recheck_tests {
+    use super::*;
+
+    fn at(s: &str) -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc)
+    }
+
+    fn assessment(expires: Option<&str>, status: &[&str], stale: bool) -> Assessment {
+        let date = expires.map(|e| SourcedDate {
+            source: Source::RegistryRdap,
+            server: "rdap.test".into(),
+            fetched_at: at("2026-11-22T00:00:00Z"),
+            date: DateValue::Instant(at(e)),
+        });
+        Assessment {
+            expires: date.clone(),
+            expiry_dates: date.into_iter().collect(),
+            disagreement: None,
+            manual_conflict: None,
+            stale,
+            confirmed_at: None,
+            not_found: false,
+            capability: Capability::RdapWithExpiry,
+            registrar: None,
+            registrar_iana_id: None,
+            created: None,
+            updated: None,
+            status: status.iter().map(|s| (*s).to_owned()).collect(),
+            nameservers: vec![],
+            facts: vec![],
+        }
+    }
+
+    #[test]
+    fn recheck_interval_follows_expiry_status_and_failures() {
+        let now = at("2026-11-22T12:00:00Z");
+        let policy = RecheckPolicy::default();
+        let cases: &[(&str, Assessment, u32, TimeDelta)] = &[
+            (
+                "far expiry: weekly",
+                assessment(Some("2027-11-22T00:00:00Z"), &[], false),
+                0,
+                TimeDelta::days(7),
+            ),
+            (
+                "expiry in 30 days: daily",
+                assessment(Some("2026-12-22T00:00:00Z"), &[], false),
+                0,
+                TimeDelta::days(1),
+            ),
+            (
+                "already expired: daily",
+                assessment(Some("2026-11-01T00:00:00Z"), &[], false),
+                0,
+                TimeDelta::days(1),
+            ),
+            (
+                "redemptionPeriod: daily",
+                assessment(Some("2027-11-22T00:00:00Z"), &["redemptionPeriod"], false),
+                0,
+                TimeDelta::days(1),
+            ),
+            (
+                "RDAP words: daily",
+                assessment(Some("2027-11-22T00:00:00Z"), &["client hold"], false),
+                0,
+                TimeDelta::days(1),
+            ),
+            (
+                "first failure: 15 min",
+                assessment(None, &[], true),
+                1,
+                TimeDelta::minutes(15),
+            ),
+            (
+                "third failure: 1 h",
+                assessment(None, &[], true),
+                3,
+                TimeDelta::hours(1),
+            ),
+            (
+                "many failures: capped at a day",
+                assessment(None, &[], true),
+                30,
+                TimeDelta::days(1),
+            ),
+        ];
+        for (name, a, failures, wait) in cases {
+            assert_eq!(
+                next_registration_check(a, *failures, &policy, now),
+                now + *wait,
+                "{name}"
+            );
+        }
+    }
+}

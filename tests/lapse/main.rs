@@ -9,6 +9,7 @@ mod cli_domains;
 mod cli_import;
 mod observations;
 mod registration;
+mod registration_cli;
 mod registration_support;
 mod serve;
 mod tls_probe;

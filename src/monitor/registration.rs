@@ -1,0 +1,225 @@
+//! Registration checks: RDAP first, WHOIS as the fallback, assessed with
+//! provenance and recorded. Keeps the IANA bootstrap cached in the store and
+//! refreshes it when stale; a failed refresh keeps the cached copy.
+
+use std::sync::Arc;
+
+use chrono::{DateTime, TimeDelta, Utc};
+
+use crate::config::Config;
+use crate::domain::registration::{
+    assess, next_registration_check, Assessment, RecheckPolicy, SourcedFacts,
+};
+use crate::probe::rdap::{BootstrapRegistry, RdapClient, RdapSettings};
+use crate::probe::registration::{lookup, LookupReport, RegistrationClients};
+use crate::probe::whois::{WhoisClient, WhoisSettings};
+use crate::ratelimit::{RateLimitSettings, RateLimiters, ServerLimit};
+use crate::store::{Store, StoreError};
+
+/// lapse could not set up registration lookups (bad settings): its own failure.
+#[derive(Debug, thiserror::Error)]
+pub enum RegistrationSetupError {
+    #[error("RDAP client: {0}")]
+    Rdap(String),
+    #[error("WHOIS client: {0}")]
+    Whois(String),
+    #[error("{0}")]
+    Store(#[from] StoreError),
+}
+
+/// One lookup with what it means.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct RegistrationCheck {
+    pub report: LookupReport,
+    pub assessment: Assessment,
+}
+
+/// Built once per process (or scan); `check` may run concurrently.
+pub struct RegistrationChecker {
+    clients: RegistrationClients,
+    limits: Arc<RateLimiters>,
+    policy: RecheckPolicy,
+    /// Why the bootstrap is missing or old, for `lapse whois` to show.
+    pub bootstrap_note: Option<String>,
+}
+
+impl std::fmt::Debug for RegistrationChecker {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RegistrationChecker")
+            .finish_non_exhaustive()
+    }
+}
+
+pub fn rdap_settings(config: &Config) -> RdapSettings {
+    RdapSettings {
+        bootstrap_url: config.rdap.bootstrap_url.clone(),
+        overrides: config.rdap.overrides.clone(),
+        timeout: config.rdap.timeout,
+        connect_timeout: config.rdap.connect_timeout,
+        max_bytes: config.rdap.max_bytes,
+        max_redirects: config.rdap.max_redirects,
+    }
+}
+
+pub fn whois_settings(config: &Config) -> WhoisSettings {
+    WhoisSettings {
+        servers: config.whois.servers.clone().into_iter().collect(),
+        iana_server: config.whois.iana_server.clone(),
+        timeout: config.whois.timeout,
+        deadline: config.whois.deadline,
+        max_bytes: config.whois.max_bytes,
+        max_referrals: config.whois.max_referrals,
+        rate_limit_backoff: config.whois.rate_limit_backoff,
+    }
+}
+
+pub fn rate_limit_settings(config: &Config) -> RateLimitSettings {
+    let pace = |p: &crate::config::ServerPace| ServerLimit {
+        per_second: p.per_second,
+        burst: p.burst,
+        max_concurrent: p.max_concurrent,
+    };
+    RateLimitSettings {
+        default: pace(&config.ratelimit.default),
+        overrides: config
+            .ratelimit
+            .servers
+            .iter()
+            .map(|(k, v)| (k.clone(), pace(v)))
+            .collect(),
+        max_wait: config.ratelimit.max_wait,
+        max_backoff: config.ratelimit.max_backoff,
+    }
+}
+
+impl RegistrationChecker {
+    /// Builds the clients and loads the bootstrap: the cached copy when fresh
+    /// enough, else a new fetch (saved), else the stale copy, else overrides only.
+    pub async fn build(
+        config: &Config,
+        store: &Store,
+        now: DateTime<Utc>,
+    ) -> Result<Self, RegistrationSetupError> {
+        let settings = rdap_settings(config);
+        let rdap = RdapClient::new(settings.clone())
+            .map_err(|e| RegistrationSetupError::Rdap(e.to_string()))?;
+        let whois = WhoisClient::new(whois_settings(config))
+            .map_err(|e| RegistrationSetupError::Whois(e.to_string()))?;
+        let refresh_after = TimeDelta::days(i64::from(config.rdap.bootstrap_refresh_days));
+
+        let cached = store
+            .rdap_bootstrap()
+            .await?
+            .filter(|c| c.url == settings.bootstrap_url)
+            .and_then(|c| BootstrapRegistry::from_json(&c.body, c.fetched_at).ok());
+        let mut note = None;
+        let registry = match cached {
+            Some(registry)
+                if registry
+                    .fetched_at()
+                    .is_some_and(|at| now - at < refresh_after) =>
+            {
+                registry
+            }
+            cached => match rdap.fetch_bootstrap(now).await {
+                Ok(fetched) => {
+                    store
+                        .save_rdap_bootstrap(
+                            &settings.bootstrap_url,
+                            &fetched.body,
+                            fetched.fetched_at,
+                        )
+                        .await?;
+                    tracing::info!(rdap.bootstrap_url = %settings.bootstrap_url, tlds = fetched.registry.len(), "RDAP bootstrap refreshed");
+                    fetched.registry
+                }
+                Err(error) => {
+                    tracing::warn!(rdap.bootstrap_url = %settings.bootstrap_url, %error, "cannot fetch the RDAP bootstrap; using the cached copy or overrides");
+                    note = Some(format!("RDAP bootstrap not refreshed ({error})"));
+                    cached.unwrap_or_else(BootstrapRegistry::empty)
+                }
+            },
+        };
+        let bootstrap = registry
+            .with_overrides(&settings.overrides)
+            .map_err(|e| RegistrationSetupError::Rdap(e.to_string()))?;
+        Ok(Self {
+            clients: RegistrationClients {
+                rdap,
+                bootstrap,
+                whois,
+            },
+            limits: Arc::new(RateLimiters::new(rate_limit_settings(config))),
+            policy: RecheckPolicy::default(),
+            bootstrap_note: note,
+        })
+    }
+
+    pub fn with_policy(mut self, policy: RecheckPolicy) -> Self {
+        self.policy = policy;
+        self
+    }
+
+    /// A lookup with no store involved beyond what the caller passes.
+    pub async fn look_up(
+        &self,
+        domain: &str,
+        previous: Option<&Assessment>,
+        manual: Option<&crate::domain::registration::ManualExpiry>,
+        now: DateTime<Utc>,
+    ) -> RegistrationCheck {
+        let mut report = lookup(domain, &self.clients, &self.limits, now).await;
+        if let Some(note) = &self.bootstrap_note {
+            report.notes.insert(0, note.clone());
+        }
+        for exchange in &report.exchanges {
+            let unparseable = exchange.facts().is_some_and(|f| {
+                f.outcome == crate::domain::registration::ParseOutcome::Unparseable
+            });
+            if let (true, Some(raw)) = (unparseable, &exchange.raw) {
+                let shown = String::from_utf8_lossy(&raw[..raw.len().min(2048)]).into_owned();
+                tracing::warn!(domain.name = domain, server = %exchange.server, raw.bytes = raw.len(), raw.reply = %shown, "unparseable registration reply; expiry unknown (never treated as expired)");
+            }
+        }
+        let answers: Vec<SourcedFacts> = report.sourced_facts();
+        let assessment = assess(&answers, manual, previous, now);
+        RegistrationCheck { report, assessment }
+    }
+
+    /// Looks a tracked domain up and records the result.
+    pub async fn check_and_record(
+        &self,
+        store: &Store,
+        domain_id: i64,
+        now: DateTime<Utc>,
+    ) -> Result<RegistrationCheck, StoreError> {
+        let context = store.registration_context(domain_id).await?;
+        let check = self
+            .look_up(
+                &context.name,
+                context.previous.as_ref(),
+                context.manual.as_ref(),
+                now,
+            )
+            .await;
+        let failures = if check.assessment.stale {
+            context.failures + 1
+        } else {
+            0
+        };
+        for (exchange, failure) in check.report.failures() {
+            tracing::info!(domain.name = %context.name, server = %exchange.server, source = exchange.source.label(), %failure, "registration lookup failed at one source");
+        }
+        let next = next_registration_check(&check.assessment, failures, &self.policy, now);
+        store
+            .record_registration(
+                domain_id,
+                &check.report.sourced_facts(),
+                &check.assessment,
+                next,
+                now,
+            )
+            .await?;
+        Ok(check)
+    }
+}

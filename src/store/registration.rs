@@ -1,0 +1,283 @@
+//! Registration state: the cached RDAP bootstrap, facts per source, the
+//! assessed view on `domains`, manual dates.
+
+use chrono::{DateTime, NaiveDate, Utc};
+use sqlx::Row;
+
+use super::{format_time, parse_time, Store, StoreError};
+use crate::domain::names::HostName;
+use crate::domain::registration::{
+    Assessment, Capability, DateValue, ManualExpiry, ParseOutcome, SourcedFacts,
+};
+
+/// The bootstrap file as cached.
+#[derive(Debug, Clone)]
+pub struct CachedBootstrap {
+    pub url: String,
+    pub body: Vec<u8>,
+    pub fetched_at: DateTime<Utc>,
+}
+
+/// What the next lookup of a domain needs to know.
+#[derive(Debug, Clone)]
+pub struct RegistrationContext {
+    pub domain_id: i64,
+    pub name: String,
+    pub previous: Option<Assessment>,
+    pub manual: Option<ManualExpiry>,
+    pub failures: u32,
+}
+
+/// A domain whose registration facts are due for a lookup.
+#[derive(Debug, Clone)]
+pub struct DueRegistration {
+    pub domain_id: i64,
+    pub name: String,
+}
+
+impl Store {
+    pub async fn rdap_bootstrap(&self) -> Result<Option<CachedBootstrap>, StoreError> {
+        let row = sqlx::query("SELECT url, body, fetched_at FROM rdap_bootstrap WHERE id = 1")
+            .fetch_optional(self.pool())
+            .await?;
+        Ok(row.and_then(|r| {
+            Some(CachedBootstrap {
+                url: r.get("url"),
+                body: r.get("body"),
+                fetched_at: parse_time(&r.get::<String, _>("fetched_at"))?,
+            })
+        }))
+    }
+
+    pub async fn save_rdap_bootstrap(
+        &self,
+        url: &str,
+        body: &[u8],
+        fetched_at: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO rdap_bootstrap (id, url, body, fetched_at) VALUES (1, ?, ?, ?)
+             ON CONFLICT (id) DO UPDATE SET url = excluded.url, body = excluded.body,
+                                            fetched_at = excluded.fetched_at",
+        )
+        .bind(url)
+        .bind(body)
+        .bind(format_time(fetched_at))
+        .execute(self.pool())
+        .await?;
+        Ok(())
+    }
+
+    /// The state of a tracked domain, by id.
+    pub async fn registration_context(
+        &self,
+        domain_id: i64,
+    ) -> Result<RegistrationContext, StoreError> {
+        let row = sqlx::query(
+            "SELECT id, name, registration_assessment, registration_failures,
+                    manual_expires_at, manual_note, manual_set_at
+             FROM domains WHERE id = ?",
+        )
+        .bind(domain_id)
+        .fetch_optional(self.pool())
+        .await?
+        .ok_or_else(|| StoreError::NotFound(format!("domain #{domain_id} is not tracked")))?;
+        let manual = row
+            .get::<Option<String>, _>("manual_expires_at")
+            .and_then(|d| NaiveDate::parse_from_str(&d, "%Y-%m-%d").ok())
+            .map(|date| ManualExpiry {
+                date,
+                note: row.get("manual_note"),
+                set_at: row
+                    .get::<Option<String>, _>("manual_set_at")
+                    .and_then(|t| parse_time(&t))
+                    .unwrap_or_default(),
+            });
+        Ok(RegistrationContext {
+            domain_id: row.get("id"),
+            name: row.get("name"),
+            previous: row
+                .get::<Option<String>, _>("registration_assessment")
+                .and_then(|json| serde_json::from_str(&json).ok()),
+            manual,
+            failures: u32::try_from(row.get::<i64, _>("registration_failures")).unwrap_or(0),
+        })
+    }
+
+    /// The id of a tracked domain by its ASCII name.
+    pub async fn domain_id(&self, name: &HostName) -> Result<i64, StoreError> {
+        sqlx::query_scalar("SELECT id FROM domains WHERE name = ?")
+            .bind(name.as_str())
+            .fetch_optional(self.pool())
+            .await?
+            .ok_or_else(|| StoreError::NotFound(format!("`{}` is not tracked", name.to_unicode())))
+    }
+
+    /// Records one lookup: the answers per source and the new assessment, in
+    /// one transaction. `failed` counts consecutive lookups where no source
+    /// answered; `next_check_at` is when to look again.
+    pub async fn record_registration(
+        &self,
+        domain_id: i64,
+        answers: &[SourcedFacts],
+        assessment: &Assessment,
+        next_check_at: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.pool().begin().await?;
+        for answer in answers {
+            let f = &answer.facts;
+            sqlx::query(
+                "INSERT INTO registration_facts
+                   (domain_id, source, server, outcome, expires_at, registered_at, updated_at,
+                    registrar, registrar_iana_id, status, nameservers, fetched_at)
+                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                 ON CONFLICT (domain_id, source, server) DO UPDATE SET
+                   outcome = excluded.outcome, expires_at = excluded.expires_at,
+                   registered_at = excluded.registered_at, updated_at = excluded.updated_at,
+                   registrar = excluded.registrar, registrar_iana_id = excluded.registrar_iana_id,
+                   status = excluded.status, nameservers = excluded.nameservers,
+                   fetched_at = excluded.fetched_at",
+            )
+            .bind(domain_id)
+            .bind(json_label(&answer.source))
+            .bind(&answer.server)
+            .bind(json_label(&f.outcome))
+            .bind(f.expires.as_ref().map(date_text))
+            .bind(f.created.as_ref().map(date_text))
+            .bind(f.updated.as_ref().map(date_text))
+            .bind(&f.registrar)
+            .bind(f.registrar_iana_id.map(i64::from))
+            .bind(serde_json::to_string(&f.status).unwrap_or_default())
+            .bind(serde_json::to_string(&f.nameservers).unwrap_or_default())
+            .bind(format_time(answer.fetched_at))
+            .execute(&mut *tx)
+            .await?;
+        }
+        let outcome = if assessment.stale {
+            "failed"
+        } else if assessment.not_found {
+            "not_found"
+        } else if assessment.expires.is_some() {
+            "found"
+        } else if assessment.capability == Capability::NothingPublished {
+            "not_published"
+        } else {
+            answers
+                .iter()
+                .map(|a| a.facts.outcome)
+                .find(|o| *o == ParseOutcome::RateLimited)
+                .map_or("unparseable", |_| "rate_limited")
+        };
+        let failures_sql = if assessment.stale {
+            "registration_failures + 1"
+        } else {
+            "0"
+        };
+        sqlx::query(&format!(
+            "UPDATE domains SET
+               expires_at = ?, expires_source = ?, registrar = ?, registration_status = ?,
+               registration_checked_at = ?,
+               registration_confirmed_at = ?,
+               registration_outcome = ?, registration_stale = ?,
+               registration_assessment = ?, registration_capability = ?,
+               registration_failures = {failures_sql},
+               next_registration_check_at = ?
+             WHERE id = ?"
+        ))
+        .bind(assessment.expires.as_ref().map(|d| expiry_instant(&d.date)))
+        .bind(assessment.expires.as_ref().map(|d| json_label(&d.source)))
+        .bind(&assessment.registrar)
+        .bind(serde_json::to_string(&assessment.status).unwrap_or_default())
+        .bind(format_time(now))
+        .bind(assessment.confirmed_at.map(format_time))
+        .bind(outcome)
+        .bind(assessment.stale)
+        .bind(serde_json::to_string(assessment).unwrap_or_default())
+        .bind(json_label(&assessment.capability))
+        .bind(format_time(next_check_at))
+        .bind(domain_id)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Sets (or replaces) a hand-entered expiry, e.g. from the registrar's
+    /// invoice, for TLDs that publish none. Returns the domain id.
+    pub async fn set_manual_expiry(
+        &self,
+        name: &HostName,
+        date: NaiveDate,
+        note: Option<&str>,
+        now: DateTime<Utc>,
+    ) -> Result<i64, StoreError> {
+        let domain_id = self.domain_id(name).await?;
+        let date_text = date.format("%Y-%m-%d").to_string();
+        // Shown at once; the next lookup re-assesses it against what sources publish.
+        sqlx::query(
+            "UPDATE domains SET manual_expires_at = ?, manual_note = ?, manual_set_at = ?,
+               expires_at = CASE WHEN expires_at IS NULL OR expires_source = 'manual'
+                                 THEN ? ELSE expires_at END,
+               expires_source = CASE WHEN expires_at IS NULL OR expires_source = 'manual'
+                                     THEN 'manual' ELSE expires_source END
+             WHERE id = ?",
+        )
+        .bind(&date_text)
+        .bind(note)
+        .bind(format_time(now))
+        .bind(format!("{date_text}T00:00:00Z"))
+        .bind(domain_id)
+        .execute(self.pool())
+        .await?;
+        Ok(domain_id)
+    }
+
+    /// Domains whose registration lookup is due at `now`, soonest first.
+    pub async fn due_registrations(
+        &self,
+        now: DateTime<Utc>,
+        limit: i64,
+    ) -> Result<Vec<DueRegistration>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT id, name FROM domains
+             WHERE next_registration_check_at IS NULL OR next_registration_check_at <= ?
+             ORDER BY next_registration_check_at, id LIMIT ?",
+        )
+        .bind(format_time(now))
+        .bind(limit)
+        .fetch_all(self.pool())
+        .await?;
+        Ok(rows
+            .iter()
+            .map(|r| DueRegistration {
+                domain_id: r.get("id"),
+                name: r.get("name"),
+            })
+            .collect())
+    }
+}
+
+/// The snake_case name serde gives a unit variant (`registry_rdap`).
+fn json_label<T: serde::Serialize>(value: &T) -> String {
+    serde_json::to_value(value)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_owned))
+        .unwrap_or_default()
+}
+
+fn date_text(d: &DateValue) -> String {
+    match d {
+        DateValue::Instant(t) => format_time(*t),
+        DateValue::Date(d) => d.format("%Y-%m-%d").to_string(),
+    }
+}
+
+/// The assessed expiry as a sortable instant: a bare date counts from the
+/// start of its day (UTC), the earliest moment it could mean.
+fn expiry_instant(d: &DateValue) -> String {
+    match d {
+        DateValue::Instant(t) => format_time(*t),
+        DateValue::Date(d) => format!("{}T00:00:00Z", d.format("%Y-%m-%d")),
+    }
+}
