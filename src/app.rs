@@ -9,7 +9,10 @@ use tokio::net::TcpListener;
 
 use crate::api::{self, ApiState};
 use crate::config::Config;
-use crate::probe::tls::TlsProbeSettings;
+use crate::monitor::engine::{Clock, Engine, EngineSettings};
+use crate::monitor::registration::RegistrationChecker;
+use crate::monitor::schedule::SchedulerSettings;
+use crate::probe::tls::{TlsProbe, TlsProbeSettings};
 use crate::store::{Store, StoreError};
 
 /// Everything a command needs, built once.
@@ -44,6 +47,36 @@ pub fn tls_probe_settings(config: &Config) -> TlsProbeSettings {
         extra_ca_pem: config.tls.extra_ca_pem.clone(),
         expiring_within_days: config.alerts.certificate_warning_days(),
         max_chain_bytes: config.tls.max_chain_bytes,
+        per_address_concurrency: 0,
+    }
+}
+
+/// The scan engine with everything it needs. Registration lookups load the
+/// RDAP bootstrap (cached, or fetched); that failing is logged, not fatal.
+pub async fn build_engine(app: &App, clock: std::sync::Arc<dyn Clock>) -> Result<Engine, String> {
+    let mut probe_settings = tls_probe_settings(&app.config);
+    probe_settings.per_address_concurrency = app.config.scan.per_address_concurrency;
+    let probe =
+        TlsProbe::new(probe_settings).map_err(|e| format!("cannot set up the TLS probe: {e}"))?;
+    let registration = RegistrationChecker::build(&app.config, &app.store, clock.now())
+        .await
+        .map_err(|e| format!("cannot set up registration lookups: {e}"))?
+        .with_policy(app.config.schedule.recheck_policy());
+    Ok(Engine::new(
+        app.store.clone(),
+        probe,
+        Some(registration),
+        EngineSettings::from_config(&app.config),
+        clock,
+    ))
+}
+
+pub fn scheduler_settings(config: &Config) -> SchedulerSettings {
+    SchedulerSettings {
+        cron: config.schedule.cron(),
+        timezone: config.schedule.timezone,
+        jitter: config.schedule.jitter,
+        due_poll: config.schedule.due_poll,
     }
 }
 

@@ -26,9 +26,12 @@ use crate::config::{Config, LoadOptions};
 use crate::domain::certificate::TlsMode;
 use crate::domain::names::{parse_email, parse_target, to_unicode};
 use crate::inventory::{self, ImportRowResult, TargetError};
+use crate::monitor::engine::{Clock, ProgressFn, SystemClock};
 use crate::monitor::registration::RegistrationChecker;
 use crate::probe::tls::{TlsProbe, TlsTarget};
+use crate::store::ScanScope;
 use crate::store::{AddedTarget, Store, StoreError};
+use std::sync::Arc;
 
 pub const EXIT_OK: u8 = 0;
 pub const EXIT_FAILURE: u8 = 1;
@@ -62,6 +65,21 @@ pub enum Command {
     /// Inspect the configuration.
     #[command(subcommand)]
     Config(ConfigCommand),
+    /// Scan now in the foreground: every certificate in scope, registrations that are due.
+    ///
+    /// Resumes an interrupted scan of the same scope. Shows a progress bar on a
+    /// terminal and a summary at the end. SIGINT/SIGTERM stops cleanly (resumable).
+    Scan {
+        /// Only this client's domains.
+        #[arg(long, value_name = "NAME", conflicts_with = "domain")]
+        client: Option<String>,
+        /// Only this domain (its endpoints and its registration, due or not).
+        #[arg(long, value_name = "INPUT")]
+        domain: Option<String>,
+        /// Print the summary as JSON.
+        #[arg(long)]
+        json: bool,
+    },
     /// Registration facts: look a domain up, or parse a saved reply.
     Whois(WhoisArgs),
     /// Manage clients (agency customers) and their contacts.
@@ -339,6 +357,11 @@ pub async fn run(command: Command, config: Config) -> Result<(), CliError> {
     match command {
         Command::Config(_) | Command::Migrate(_) | Command::Check(_) => Ok(()),
         Command::Whois(args) => whois(&app, args).await,
+        Command::Scan {
+            client,
+            domain,
+            json,
+        } => scan(&app, client, domain, json).await,
         Command::Serve => serve(app).await,
         Command::Clients(cmd) => clients(&app, cmd).await,
         Command::Domains(cmd) => domains(&app, cmd).await,
@@ -381,6 +404,97 @@ async fn check(config: &Config, args: CheckArgs) -> Result<(), CliError> {
             message: String::new(),
         })
     }
+}
+
+/// `lapse scan`: one scan in the foreground, then a summary.
+async fn scan(
+    app: &App,
+    client: Option<String>,
+    domain: Option<String>,
+    json: bool,
+) -> Result<(), CliError> {
+    use std::io::IsTerminal as _;
+    let scope = match (&client, &domain) {
+        (Some(name), _) => ScanScope::Client {
+            client_id: app.store.client_id_by_name(name).await?,
+        },
+        (None, Some(input)) => {
+            let target = parse_target(input, &app.config.names.policy())
+                .map_err(|e| CliError::input(format!("`{input}`: {e}")))?;
+            ScanScope::Domain {
+                domain_id: app.store.domain_id(&target.registrable).await?,
+            }
+        }
+        (None, None) => ScanScope::All,
+    };
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    let engine = app::build_engine(app, clock)
+        .await
+        .map_err(CliError::failure)?;
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    tokio::spawn(async move {
+        app::shutdown_signal().await;
+        let _ = stop_tx.send(true);
+    });
+    let bar = if std::io::stderr().is_terminal() && !json {
+        let bar = indicatif::ProgressBar::new(0);
+        bar.set_style(
+            indicatif::ProgressStyle::with_template("{spinner} [{elapsed_precise}] {wide_bar} {pos}/{len} checks ({per_sec}, eta {eta})")
+                .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+        );
+        Some(bar)
+    } else {
+        None
+    };
+    let progress: Option<ProgressFn> = match &bar {
+        Some(bar) => {
+            let bar = bar.clone();
+            Some(Arc::new(move |done, total| {
+                bar.set_length(u64::try_from(total).unwrap_or(0));
+                bar.set_position(u64::try_from(done).unwrap_or(0));
+            }))
+        }
+        None => Some(Arc::new(|done, total| {
+            tracing::info!(items.done = done, items.total = total, "scan progress");
+        })),
+    };
+    let outcome = engine.run(&scope, stop_rx, progress).await?;
+    if let Some(bar) = bar {
+        bar.finish_and_clear();
+    }
+    let nearest = app.store.nearest_expiries(10).await?;
+    if json {
+        return print_json(&serde_json::json!({ "scan": outcome, "nearest_expiries": nearest }));
+    }
+    let s = &outcome.summary;
+    let state = if outcome.interrupted {
+        "interrupted (run `lapse scan` again to resume)"
+    } else {
+        "finished"
+    };
+    println!(
+        "scan #{} {state}: {} of {} checks done{}",
+        s.scan_id,
+        s.items_done,
+        s.items_total,
+        if outcome.resumed { " (resumed)" } else { "" }
+    );
+    println!("  {:<10} {:>7}", "ok", s.ok);
+    println!("  {:<10} {:>7}", "warning", s.warning);
+    println!("  {:<10} {:>7}", "critical", s.critical);
+    println!("  {:<10} {:>7}", "unknown", s.unknown);
+    if !nearest.is_empty() {
+        println!("nearest expiries:");
+        for e in &nearest {
+            println!(
+                "  {:<21} {:<13} {}",
+                e.expires_at,
+                e.kind,
+                to_unicode(&e.subject)
+            );
+        }
+    }
+    Ok(())
 }
 
 /// `lapse whois parse`: a saved reply in, one JSON object out.
@@ -469,10 +583,32 @@ async fn whois(app: &App, args: WhoisArgs) -> Result<(), CliError> {
 async fn serve(app: App) -> Result<(), CliError> {
     let listen = app.config.server.listen;
     let grace = app.config.server.shutdown_grace;
+    let app_scan_grace = app.config.scan.shutdown_grace + std::time::Duration::from_secs(5);
     let listener = tokio::net::TcpListener::bind(listen).await.map_err(|e| {
         CliError::failure(format!("cannot listen on {listen} (server.listen): {e}"))
     })?;
     tracing::info!(server.listen = %listen, db.path = %app.store.path().display(), "lapse serving");
+    let (scheduler_stop_tx, scheduler_stop) = tokio::sync::watch::channel(false);
+    let scheduler = {
+        let app = app.clone();
+        tokio::spawn(async move {
+            let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+            match app::build_engine(&app, clock.clone()).await {
+                Ok(engine) => {
+                    let settings = app::scheduler_settings(&app.config);
+                    tracing::info!(schedule.scan = %app.config.schedule.scan, schedule.timezone = %app.config.schedule.timezone, "scheduler started");
+                    crate::monitor::schedule::run_scheduler(
+                        Arc::new(engine),
+                        settings,
+                        clock,
+                        scheduler_stop,
+                    )
+                    .await;
+                }
+                Err(error) => tracing::error!(%error, "scheduler not started"),
+            }
+        })
+    };
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
     let mut server = tokio::spawn(app::serve(app, listener, async {
         let _ = stop_rx.await;
@@ -482,6 +618,15 @@ async fn serve(app: App) -> Result<(), CliError> {
         result = &mut server => return finish_server(result),
     }
     let _ = stop_tx.send(());
+    let _ = scheduler_stop_tx.send(true);
+    if tokio::time::timeout(app_scan_grace, scheduler)
+        .await
+        .is_err()
+    {
+        tracing::warn!(
+            "scheduler still busy after the scan grace period; the scan resumes at the next start"
+        );
+    }
     match tokio::time::timeout(grace, server).await {
         Ok(result) => finish_server(result),
         Err(_) => {

@@ -14,6 +14,7 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
+use std::str::FromStr;
 use std::time::Duration;
 
 use ipnet::IpNet;
@@ -44,6 +45,8 @@ pub struct Config {
     pub rdap: RdapConfig,
     pub whois: WhoisConfig,
     pub ratelimit: RateLimitConfig,
+    pub schedule: ScheduleConfig,
+    pub scan: ScanConfig,
     pub alerts: AlertsConfig,
     pub smtp: SmtpConfig,
     /// Where the configuration came from, for `lapse config check`.
@@ -164,6 +167,56 @@ pub struct RateLimitConfig {
     #[serde(rename = "max_backoff_secs", serialize_with = "as_secs")]
     pub max_backoff: Duration,
     pub servers: BTreeMap<String, ServerPace>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ScheduleConfig {
+    /// The cron expression as written (validated).
+    pub scan: String,
+    #[serde(serialize_with = "as_display")]
+    pub timezone: chrono_tz::Tz,
+    #[serde(rename = "jitter_secs", serialize_with = "as_secs")]
+    pub jitter: Duration,
+    #[serde(rename = "due_poll_secs", serialize_with = "as_secs")]
+    pub due_poll: Duration,
+    pub registration_near_days: i64,
+    pub registration_near_interval_hours: i64,
+    pub registration_far_interval_hours: i64,
+    pub retry_min_minutes: i64,
+    pub retry_max_hours: i64,
+}
+
+impl ScheduleConfig {
+    /// The parsed cron schedule (validated at load time).
+    pub fn cron(&self) -> cron::Schedule {
+        self.scan
+            .parse()
+            .unwrap_or_else(|_| cron::Schedule::from_str("0 0 2 * * *").expect("valid literal"))
+    }
+
+    pub fn recheck_policy(&self) -> crate::domain::registration::RecheckPolicy {
+        crate::domain::registration::RecheckPolicy {
+            near_days: self.registration_near_days,
+            near_interval: chrono::TimeDelta::hours(self.registration_near_interval_hours),
+            far_interval: chrono::TimeDelta::hours(self.registration_far_interval_hours),
+            retry_base: chrono::TimeDelta::minutes(self.retry_min_minutes),
+            retry_cap: chrono::TimeDelta::hours(self.retry_max_hours),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ScanConfig {
+    pub concurrency: usize,
+    pub per_address_concurrency: usize,
+    pub registration_concurrency: usize,
+    pub batch_size: usize,
+    #[serde(rename = "shutdown_grace_secs", serialize_with = "as_secs")]
+    pub shutdown_grace: Duration,
+}
+
+fn as_display<T: fmt::Display, S: serde::Serializer>(v: &T, s: S) -> Result<S::Ok, S::Error> {
+    s.collect_str(v)
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -318,8 +371,34 @@ struct RawConfig {
     rdap: RawRdap,
     whois: RawWhois,
     ratelimit: RawRateLimit,
+    schedule: RawSchedule,
+    scan: RawScan,
     alerts: RawAlerts,
     smtp: RawSmtp,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawSchedule {
+    scan: String,
+    timezone: String,
+    jitter_secs: u64,
+    due_poll_secs: u64,
+    registration_near_days: i64,
+    registration_near_interval_hours: i64,
+    registration_far_interval_hours: i64,
+    retry_min_minutes: i64,
+    retry_max_hours: i64,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawScan {
+    concurrency: usize,
+    per_address_concurrency: usize,
+    registration_concurrency: usize,
+    batch_size: usize,
+    shutdown_grace_secs: u64,
 }
 
 #[derive(Debug, Deserialize)]
@@ -889,6 +968,26 @@ fn validate(
         &bad,
     )?;
 
+    let schedule = validate_schedule(raw.schedule, &bad)?;
+    for (key, n) in [
+        ("scan.concurrency", raw.scan.concurrency),
+        (
+            "scan.registration_concurrency",
+            raw.scan.registration_concurrency,
+        ),
+        ("scan.batch_size", raw.scan.batch_size),
+    ] {
+        if n == 0 {
+            return Err(bad(key, &0, "at least 1"));
+        }
+    }
+    let scan = ScanConfig {
+        concurrency: raw.scan.concurrency,
+        per_address_concurrency: raw.scan.per_address_concurrency,
+        registration_concurrency: raw.scan.registration_concurrency,
+        batch_size: raw.scan.batch_size,
+        shutdown_grace: Duration::from_secs(raw.scan.shutdown_grace_secs),
+    };
     let rdap = validate_rdap(raw.rdap, &bad)?;
     let whois = validate_whois(raw.whois, &bad)?;
     let ratelimit = validate_ratelimit(raw.ratelimit, &bad)?;
@@ -943,6 +1042,8 @@ fn validate(
         rdap,
         whois,
         ratelimit,
+        schedule,
+        scan,
         alerts: AlertsConfig {
             certificate_days,
             registration_days,
@@ -967,6 +1068,57 @@ fn positive_ms(key: &str, ms: u64, bad: BadValue<'_>) -> Result<Duration, Config
         return Err(bad(key, &0, "a positive number of milliseconds"));
     }
     Ok(Duration::from_millis(ms))
+}
+
+fn validate_schedule(raw: RawSchedule, bad: BadValue<'_>) -> Result<ScheduleConfig, ConfigError> {
+    if let Err(e) = cron::Schedule::from_str(&raw.scan) {
+        return Err(bad(
+            "schedule.scan",
+            &raw.scan,
+            &format!("a cron expression with seconds first, e.g. \"0 0 2 * * *\" for 02:00 every day ({e})"),
+        ));
+    }
+    let timezone: chrono_tz::Tz = raw.timezone.parse().map_err(|_| {
+        bad(
+            "schedule.timezone",
+            &raw.timezone,
+            "an IANA time zone name such as \"UTC\" or \"Europe/Berlin\"",
+        )
+    })?;
+    for (key, v) in [
+        (
+            "schedule.registration_near_days",
+            raw.registration_near_days,
+        ),
+        (
+            "schedule.registration_near_interval_hours",
+            raw.registration_near_interval_hours,
+        ),
+        (
+            "schedule.registration_far_interval_hours",
+            raw.registration_far_interval_hours,
+        ),
+        ("schedule.retry_min_minutes", raw.retry_min_minutes),
+        ("schedule.retry_max_hours", raw.retry_max_hours),
+    ] {
+        if !(1..=100_000).contains(&v) {
+            return Err(bad(key, &v, "a positive number"));
+        }
+    }
+    if raw.due_poll_secs == 0 {
+        return Err(bad("schedule.due_poll_secs", &0, "at least 1 second"));
+    }
+    Ok(ScheduleConfig {
+        scan: raw.scan,
+        timezone,
+        jitter: Duration::from_secs(raw.jitter_secs),
+        due_poll: Duration::from_secs(raw.due_poll_secs),
+        registration_near_days: raw.registration_near_days,
+        registration_near_interval_hours: raw.registration_near_interval_hours,
+        registration_far_interval_hours: raw.registration_far_interval_hours,
+        retry_min_minutes: raw.retry_min_minutes,
+        retry_max_hours: raw.retry_max_hours,
+    })
 }
 
 fn validate_rdap(raw: RawRdap, bad: BadValue<'_>) -> Result<RdapConfig, ConfigError> {
@@ -1356,6 +1508,30 @@ mod tests {
         )
         .unwrap();
         assert_eq!(via_env.whois.servers["test"], "127.0.0.1:9");
+    }
+
+    #[test]
+    fn schedule_needs_a_valid_cron_and_time_zone() {
+        let config = load(
+            "[schedule]\nscan = \"0 */5 * * * *\"\ntimezone = \"Europe/Berlin\"\n",
+            &[],
+        )
+        .unwrap();
+        assert_eq!(config.schedule.timezone, chrono_tz::Europe::Berlin);
+        let msg = load("[schedule]\nscan = \"every night\"\n", &[])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            msg.contains("schedule.scan") && msg.contains("every night") && msg.contains("cron"),
+            "{msg}"
+        );
+        let msg = load("[schedule]\ntimezone = \"Mars/Olympus\"\n", &[])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            msg.contains("schedule.timezone") && msg.contains("Mars/Olympus"),
+            "{msg}"
+        );
     }
 
     #[test]

@@ -2,7 +2,12 @@
 //! Shared by the scheduler, `lapse scan`, `lapse whois` and the API. The only
 //! module that composes adapters (`probe`, `store`).
 //!
+//! - `monitor/engine.rs`: the scan engine (due work, bounded concurrency,
+//!   per-address cap, batched recording, resumable, graceful stop) and `Clock`
 //! - `monitor/registration.rs`: registration lookups with the cached RDAP
 //!   bootstrap, assessment and recording
+//! - `monitor/schedule.rs`: cron in a time zone with jitter, the due-work poll
 
+pub mod engine;
 pub mod registration;
+pub mod schedule;

@@ -12,11 +12,13 @@
 //! - `store/domains.rs`: domains and endpoints
 //! - `store/observations.rs`: certificate observations (compact history)
 //! - `store/registration.rs`: RDAP bootstrap cache, facts per source, assessed state, manual dates
+//! - `store/scans.rs`: scans and their items (resumable), batched result recording
 
 mod clients;
 mod domains;
 mod observations;
 mod registration;
+mod scans;
 
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
@@ -31,6 +33,7 @@ pub use clients::{ClientAdded, ClientListing};
 pub use domains::{AddedTarget, DomainListing, EndpointListing, ExpiringDomain, RemovedTarget};
 pub use observations::{RecordSummary, StoredCertObservation};
 pub use registration::{CachedBootstrap, DueRegistration, RegistrationContext};
+pub use scans::{ItemResult, ScanHandle, ScanScope, ScanSummary, UpcomingExpiry, WorkItem};
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 

@@ -85,6 +85,10 @@ pub struct TlsProbeSettings {
     pub expiring_within_days: u32,
     /// Largest served chain accepted, summed DER bytes.
     pub max_chain_bytes: usize,
+    /// Handshakes in flight to one IP address at once, across every check
+    /// this probe runs (agencies host many sites on one server); 0 = no cap.
+    /// Waiting for a slot does not count against the deadline.
+    pub per_address_concurrency: usize,
 }
 
 impl Default for TlsProbeSettings {
@@ -98,6 +102,7 @@ impl Default for TlsProbeSettings {
             extra_ca_pem: None,
             expiring_within_days: 30,
             max_chain_bytes: 64 * 1024,
+            per_address_concurrency: 0,
         }
     }
 }
@@ -262,6 +267,7 @@ pub struct TlsProbe {
     /// served certificates are anchors.
     anchor_keys: Arc<HashSet<Vec<u8>>>,
     config_builder: ConfigBuilder<ClientConfig, WantsVerifier>,
+    address_slots: Mutex<std::collections::HashMap<IpAddr, Arc<tokio::sync::Semaphore>>>,
 }
 
 impl std::fmt::Debug for TlsProbe {
@@ -309,11 +315,34 @@ impl TlsProbe {
             verifier,
             anchor_keys: Arc::new(anchor_keys),
             config_builder,
+            address_slots: Mutex::new(std::collections::HashMap::new()),
         })
     }
 
     pub fn settings(&self) -> &TlsProbeSettings {
         &self.settings
+    }
+
+    /// A slot for one handshake to `address`, under the per-address cap.
+    async fn address_slot(&self, address: IpAddr) -> Option<tokio::sync::OwnedSemaphorePermit> {
+        if self.settings.per_address_concurrency == 0 {
+            return None;
+        }
+        let semaphore = {
+            let mut slots = self
+                .address_slots
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner);
+            slots
+                .entry(address)
+                .or_insert_with(|| {
+                    Arc::new(tokio::sync::Semaphore::new(
+                        self.settings.per_address_concurrency,
+                    ))
+                })
+                .clone()
+        };
+        semaphore.acquire_owned().await.ok()
     }
 
     /// Checks one endpoint. `now` is when the check counts as made: days left
@@ -359,9 +388,13 @@ impl TlsProbe {
             .map(|address| {
                 let server_name = server_name.clone();
                 async move {
+                    // Waiting for a per-address slot is queueing, not the
+                    // server being slow: the rest of the budget starts after it.
+                    let budget = deadline.saturating_duration_since(Instant::now());
+                    let _slot = self.address_slot(address).await;
                     let address_started = Instant::now();
                     match tokio::time::timeout_at(
-                        deadline,
+                        address_started + budget,
                         self.check_address(target, host, server_name, address, now),
                     )
                     .await

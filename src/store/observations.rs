@@ -56,9 +56,23 @@ impl Store {
         observations: &[CertObservation],
         now: DateTime<Utc>,
     ) -> Result<RecordSummary, StoreError> {
-        let now = format_time(now);
-        let mut summary = RecordSummary::default();
         let mut tx = self.pool().begin().await?;
+        let summary = record_in(&mut tx, endpoint_id, observations, now).await?;
+        tx.commit().await?;
+        Ok(summary)
+    }
+}
+
+/// Records one endpoint's observations inside the caller's transaction.
+pub(super) async fn record_in(
+    tx: &mut sqlx::SqliteConnection,
+    endpoint_id: i64,
+    observations: &[CertObservation],
+    now: DateTime<Utc>,
+) -> Result<RecordSummary, StoreError> {
+    let now = format_time(now);
+    let mut summary = RecordSummary::default();
+    {
         for obs in observations {
             let current = sqlx::query(
                 "SELECT id, result_hash FROM cert_observations
@@ -127,10 +141,11 @@ impl Store {
                 summary.retired += 1;
             }
         }
-        tx.commit().await?;
-        Ok(summary)
     }
+    Ok(summary)
+}
 
+impl Store {
     /// Observations of an endpoint: only the current ones, or the whole
     /// history (newest first).
     pub async fn cert_observations(

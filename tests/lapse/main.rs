@@ -11,6 +11,7 @@ mod observations;
 mod registration;
 mod registration_cli;
 mod registration_support;
+mod scan;
 mod serve;
 mod tls_probe;
 mod tls_support;

@@ -19,11 +19,7 @@ fn registry_config(r: &TestRegistries) -> String {
 }
 
 async fn run(env: &TestEnv, args: &[&str]) -> crate::support::Run {
-    let output = tokio::process::Command::from(env.command(args))
-        .output()
-        .await
-        .expect("run lapse");
-    crate::support::Run::from(output)
+    env.run_async(args).await
 }
 
 #[tokio::test]

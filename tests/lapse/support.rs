@@ -18,8 +18,20 @@ impl TestEnv {
     /// As [`TestEnv::new`], with extra TOML appended to the config file.
     pub fn with_config(extra: &str) -> Self {
         let dir = tempfile::tempdir().expect("temp dir");
+        // Registries on a closed loopback port unless the test brings its own:
+        // no test may reach data.iana.org or whois.iana.org.
+        let rdap = if extra.contains("[rdap]") {
+            ""
+        } else {
+            "[rdap]\nbootstrap_url = \"http://127.0.0.1:9/bootstrap.json\"\n\n"
+        };
+        let whois = if extra.contains("[whois]") {
+            ""
+        } else {
+            "[whois]\niana_server = \"127.0.0.1:9\"\ntimeout_ms = 500\n\n"
+        };
         let config = format!(
-            "[database]\npath = \"{}\"\n\n[names]\nprivate_tlds = [\"test\"]\n\n{extra}",
+            "[database]\npath = \"{}\"\n\n[names]\nprivate_tlds = [\"test\"]\n\n{rdap}{whois}{extra}",
             dir.path().join("lapse.db").display()
         );
         std::fs::write(dir.path().join("lapse.toml"), config).expect("write config");
@@ -52,6 +64,16 @@ impl TestEnv {
 
     pub fn run(&self, args: &[&str]) -> Run {
         let output = self.command(args).output().expect("run lapse");
+        Run::from(output)
+    }
+
+    /// As [`TestEnv::run`], without blocking the test's runtime (for tests
+    /// whose loopback servers run on it).
+    pub async fn run_async(&self, args: &[&str]) -> Run {
+        let output = tokio::process::Command::from(self.command(args))
+            .output()
+            .await
+            .expect("run lapse");
         Run::from(output)
     }
 

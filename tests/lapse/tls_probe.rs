@@ -37,6 +37,7 @@ fn settings(pki: &TestPki) -> TlsProbeSettings {
         extra_ca_pem: Some(pki.root_pem()),
         expiring_within_days: 30,
         max_chain_bytes: 64 * 1024,
+        per_address_concurrency: 0,
     }
 }
 

@@ -405,6 +405,8 @@ pub enum Prelude {
 pub struct TlsServer {
     pub addr: SocketAddr,
     pub connections: Arc<AtomicUsize>,
+    /// Most connections open at the same time.
+    pub max_in_flight: Arc<AtomicUsize>,
     _task: AbortOnDrop,
 }
 
@@ -424,7 +426,21 @@ impl TlsServer {
         prelude: Prelude,
     ) -> Self {
         let listener = TcpListener::bind(addr).await.expect("bind test server");
-        Self::serve(listener, chain, key, prelude)
+        Self::serve(listener, chain, key, prelude, Duration::ZERO)
+    }
+
+    /// A server that waits `hold` before each handshake, so the client's
+    /// concurrency shows in `max_in_flight`.
+    pub async fn start_held(
+        ip: IpAddr,
+        chain: Vec<CertificateDer<'static>>,
+        key: PrivateKeyDer<'static>,
+        hold: Duration,
+    ) -> Self {
+        let listener = TcpListener::bind(SocketAddr::new(ip, 0))
+            .await
+            .expect("bind test server");
+        Self::serve(listener, chain, key, Prelude::None, hold)
     }
 
     fn serve(
@@ -432,6 +448,7 @@ impl TlsServer {
         chain: Vec<CertificateDer<'static>>,
         key: PrivateKeyDer<'static>,
         prelude: Prelude,
+        hold: Duration,
     ) -> Self {
         let addr = listener.local_addr().expect("local addr");
         let provider = Arc::new(rustls::crypto::ring::default_provider());
@@ -443,22 +460,35 @@ impl TlsServer {
             .expect("server certificate");
         let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
         let connections = Arc::new(AtomicUsize::new(0));
+        let max_in_flight = Arc::new(AtomicUsize::new(0));
+        let in_flight = Arc::new(AtomicUsize::new(0));
         let counter = connections.clone();
+        let max = max_in_flight.clone();
         let task = tokio::spawn(async move {
             loop {
                 let Ok((stream, _)) = listener.accept().await else {
                     return;
                 };
                 counter.fetch_add(1, Ordering::SeqCst);
+                let now_open = in_flight.fetch_add(1, Ordering::SeqCst) + 1;
+                max.fetch_max(now_open, Ordering::SeqCst);
                 let acceptor = acceptor.clone();
+                let in_flight = in_flight.clone();
                 tokio::spawn(async move {
+                    // Holding before the handshake keeps the client waiting,
+                    // so `in_flight` is what the client has open.
+                    if !hold.is_zero() {
+                        tokio::time::sleep(hold).await;
+                    }
                     let _ = serve_one(stream, acceptor, prelude).await;
+                    in_flight.fetch_sub(1, Ordering::SeqCst);
                 });
             }
         });
         Self {
             addr,
             connections,
+            max_in_flight,
             _task: AbortOnDrop(task),
         }
     }

@@ -1,0 +1,478 @@
+//! The scan engine: one pipeline for the scheduler, `lapse scan` and the
+//! API. Due work -> probes -> assessment -> store, with bounded concurrency.
+//!
+//! - Certificate checks run at most `scan.concurrency` at once, and the
+//!   probe caps handshakes per IP address (`scan.per_address_concurrency`).
+//! - Registration lookups run at most `scan.registration_concurrency` at
+//!   once, each server paced by the rate limiters; they never take a
+//!   certificate slot, so a slow WHOIS server cannot stall the scan.
+//! - Items of a page are shuffled, so consecutive checks hit different servers.
+//! - Results go through a channel to one writer that records them in batched
+//!   transactions (observations, next due time, item done, counts).
+//! - A stop request (SIGINT/SIGTERM) stops taking work; checks in flight get
+//!   `scan.shutdown_grace`, their results are recorded, and the scan is left
+//!   `interrupted`: the next run of the same scope resumes it.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, TimeDelta, Utc};
+use rand::seq::SliceRandom;
+use tokio::sync::{mpsc, watch, Mutex, Semaphore};
+use tokio::task::JoinSet;
+
+use crate::domain::certificate::{Severity, TlsMode};
+use crate::domain::registration::is_alarming_status;
+use crate::monitor::registration::RegistrationChecker;
+use crate::probe::tls::{TlsProbe, TlsTarget};
+use crate::store::{ItemResult, ScanHandle, ScanScope, ScanSummary, Store, StoreError, WorkItem};
+
+/// Items fetched from the store at a time.
+const PAGE_SIZE: i64 = 2000;
+/// A partial batch is written after this long.
+const FLUSH_AFTER: Duration = Duration::from_millis(250);
+
+/// Where "now" comes from. The engine reads it once per check.
+pub trait Clock: Send + Sync {
+    fn now(&self) -> DateTime<Utc>;
+}
+
+/// The system clock.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now(&self) -> DateTime<Utc> {
+        Utc::now()
+    }
+}
+
+/// A clock that follows tokio's (pausable) clock from a fixed start, for
+/// schedule tests.
+#[derive(Debug, Clone, Copy)]
+pub struct TokioClock {
+    pub start: DateTime<Utc>,
+    pub started: tokio::time::Instant,
+}
+
+impl TokioClock {
+    pub fn starting_at(start: DateTime<Utc>) -> Self {
+        Self {
+            start,
+            started: tokio::time::Instant::now(),
+        }
+    }
+}
+
+impl Clock for TokioClock {
+    fn now(&self) -> DateTime<Utc> {
+        let elapsed = tokio::time::Instant::now() - self.started;
+        self.start + TimeDelta::from_std(elapsed).unwrap_or_default()
+    }
+}
+
+/// How the engine runs.
+#[derive(Debug, Clone)]
+pub struct EngineSettings {
+    pub concurrency: usize,
+    pub registration_concurrency: usize,
+    pub batch_size: usize,
+    pub shutdown_grace: Duration,
+    /// A failed certificate check is retried after `retry_base * 2^(n-1)`, at most `retry_cap`.
+    pub retry_base: TimeDelta,
+    pub retry_cap: TimeDelta,
+}
+
+impl EngineSettings {
+    pub fn from_config(config: &crate::config::Config) -> Self {
+        Self {
+            concurrency: config.scan.concurrency,
+            registration_concurrency: config.scan.registration_concurrency,
+            batch_size: config.scan.batch_size,
+            shutdown_grace: config.scan.shutdown_grace,
+            retry_base: TimeDelta::minutes(config.schedule.retry_min_minutes),
+            retry_cap: TimeDelta::hours(config.schedule.retry_max_hours),
+        }
+    }
+}
+
+/// How a scan ended.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct ScanOutcome {
+    pub summary: ScanSummary,
+    pub resumed: bool,
+    /// Stopped before every item was done; the next run resumes it.
+    pub interrupted: bool,
+}
+
+/// Progress as the writer records it.
+pub type ProgressFn = Arc<dyn Fn(i64, i64) + Send + Sync>;
+
+/// The engine; cheap to share. One scan runs at a time.
+pub struct Engine {
+    store: Store,
+    probe: Arc<TlsProbe>,
+    registration: Option<Arc<RegistrationChecker>>,
+    settings: EngineSettings,
+    clock: Arc<dyn Clock>,
+    running: Mutex<()>,
+}
+
+impl std::fmt::Debug for Engine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Engine")
+            .field("settings", &self.settings)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Engine {
+    /// `registration: None` skips registration items (they stay due).
+    pub fn new(
+        store: Store,
+        probe: TlsProbe,
+        registration: Option<RegistrationChecker>,
+        settings: EngineSettings,
+        clock: Arc<dyn Clock>,
+    ) -> Self {
+        Self {
+            store,
+            probe: Arc::new(probe),
+            registration: registration.map(Arc::new),
+            settings,
+            clock,
+            running: Mutex::new(()),
+        }
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    /// Runs (or resumes) a scan of `scope`, waiting for any other scan to end first.
+    pub async fn run(
+        &self,
+        scope: &ScanScope,
+        stop: watch::Receiver<bool>,
+        progress: Option<ProgressFn>,
+    ) -> Result<ScanOutcome, StoreError> {
+        let _one_at_a_time = self.running.lock().await;
+        self.run_locked(scope, stop, progress).await
+    }
+
+    /// Runs a scan unless one is already running (for the due-work poll).
+    pub async fn try_run(
+        &self,
+        scope: &ScanScope,
+        stop: watch::Receiver<bool>,
+    ) -> Result<Option<ScanOutcome>, StoreError> {
+        let Ok(_guard) = self.running.try_lock() else {
+            return Ok(None);
+        };
+        self.run_locked(scope, stop, None).await.map(Some)
+    }
+
+    async fn run_locked(
+        &self,
+        scope: &ScanScope,
+        mut stop: watch::Receiver<bool>,
+        progress: Option<ProgressFn>,
+    ) -> Result<ScanOutcome, StoreError> {
+        let started_at = self.clock.now();
+        let handle = self.store.start_or_resume_scan(scope, started_at).await?;
+        if handle.resumed {
+            tracing::info!(
+                scan.id = handle.scan_id,
+                items.done = handle.items_done,
+                items.total = handle.items_total,
+                "resuming an interrupted scan"
+            );
+        } else if handle.items_total > 0 {
+            tracing::info!(scan.id = handle.scan_id, items.total = handle.items_total, scope = ?scope, "scan started");
+        }
+
+        let (results_tx, results_rx) = mpsc::channel::<ItemResult>(self.settings.batch_size * 2);
+        let writer = tokio::spawn(write_results(
+            self.store.clone(),
+            handle,
+            results_rx,
+            self.settings.batch_size,
+            self.clock.clone(),
+            progress,
+        ));
+
+        let cert_slots = Arc::new(Semaphore::new(self.settings.concurrency));
+        let registration_slots = Arc::new(Semaphore::new(self.settings.registration_concurrency));
+        let mut tasks = JoinSet::new();
+        let mut after: Option<(String, i64)> = None;
+        let mut stopped = *stop.borrow();
+        'pages: while !stopped {
+            let mut page = self
+                .store
+                .pending_scan_items(handle.scan_id, after.clone(), PAGE_SIZE)
+                .await?;
+            let Some(last) = page.last() else { break };
+            let (kind, id) = last.key();
+            after = Some((kind.to_owned(), id));
+            page.shuffle(&mut rand::rng());
+            for item in page {
+                let slots = match &item {
+                    WorkItem::Registration { .. } if self.registration.is_none() => continue,
+                    WorkItem::Registration { .. } => registration_slots.clone(),
+                    _ => cert_slots.clone(),
+                };
+                let permit = tokio::select! {
+                    permit = slots.acquire_owned() => match permit {
+                        Ok(p) => p,
+                        Err(_) => break 'pages,
+                    },
+                    _ = stop.changed() => {
+                        stopped = true;
+                        break 'pages;
+                    }
+                };
+                let job = Job {
+                    store: self.store.clone(),
+                    probe: self.probe.clone(),
+                    registration: self.registration.clone(),
+                    settings: self.settings.clone(),
+                    clock: self.clock.clone(),
+                };
+                let results = results_tx.clone();
+                tasks.spawn(async move {
+                    let result = job.check(item).await;
+                    // The writer is gone only if recording failed; nothing to do then.
+                    let _ = results.send(result).await;
+                    drop(permit);
+                });
+                while tasks.try_join_next().is_some() {}
+            }
+            stopped = *stop.borrow();
+        }
+
+        if stopped {
+            tracing::info!(
+                scan.id = handle.scan_id,
+                in_flight = tasks.len(),
+                grace_secs = self.settings.shutdown_grace.as_secs(),
+                "stopping: letting in-flight checks finish"
+            );
+            let drained = tokio::time::timeout(self.settings.shutdown_grace, async {
+                while tasks.join_next().await.is_some() {}
+            })
+            .await;
+            if drained.is_err() {
+                tracing::warn!(
+                    scan.id = handle.scan_id,
+                    abandoned = tasks.len(),
+                    "checks still running after the grace period; they will be redone on resume"
+                );
+                tasks.abort_all();
+            }
+        } else {
+            while tasks.join_next().await.is_some() {}
+        }
+        drop(results_tx);
+        writer
+            .await
+            .map_err(|e| StoreError::Invalid(format!("result writer failed: {e}")))??;
+
+        let summary = self.store.scan_summary(handle.scan_id).await?;
+        let finished = summary.items_done >= summary.items_total && !stopped;
+        let ended_at = self.clock.now();
+        self.store
+            .end_scan(handle.scan_id, finished, ended_at)
+            .await?;
+        let summary = self.store.scan_summary(handle.scan_id).await?;
+        if summary.items_total > 0 || handle.resumed {
+            tracing::info!(
+                scan.id = summary.scan_id,
+                items.done = summary.items_done,
+                items.total = summary.items_total,
+                ok = summary.ok,
+                warning = summary.warning,
+                critical = summary.critical,
+                unknown = summary.unknown,
+                duration_ms = (ended_at - started_at).num_milliseconds(),
+                interrupted = !finished,
+                "scan ended"
+            );
+        }
+        Ok(ScanOutcome {
+            summary,
+            resumed: handle.resumed,
+            interrupted: !finished,
+        })
+    }
+
+    /// Scopes of scans left unfinished by a crash or a stop, oldest first.
+    pub async fn unfinished_scopes(&self) -> Result<Vec<ScanScope>, StoreError> {
+        self.store.unfinished_scan_scopes().await
+    }
+}
+
+/// What one spawned check needs.
+struct Job {
+    store: Store,
+    probe: Arc<TlsProbe>,
+    registration: Option<Arc<RegistrationChecker>>,
+    settings: EngineSettings,
+    clock: Arc<dyn Clock>,
+}
+
+impl Job {
+    async fn check(self, item: WorkItem) -> ItemResult {
+        match item {
+            WorkItem::Endpoint {
+                endpoint_id,
+                host,
+                port,
+                tls_mode,
+                pinned_address,
+                check_failures,
+            } => {
+                let mut target = TlsTarget::new(host, port).with_mode(tls_mode_of(&tls_mode, port));
+                if let Some(address) = pinned_address.and_then(|a| a.parse().ok()) {
+                    target = target.with_pinned_address(address);
+                }
+                let now = self.clock.now();
+                let report = self.probe.check(&target, now).await;
+                let outcome = report.severity();
+                // Could not check: try again sooner than the next full scan.
+                let (failures, next_check_at) = if outcome == Severity::Unknown {
+                    let failures = check_failures + 1;
+                    (failures, Some(now + retry_after(failures, &self.settings)))
+                } else {
+                    (0, None)
+                };
+                ItemResult::Endpoint {
+                    endpoint_id,
+                    outcome,
+                    observations: report.observations(),
+                    next_check_at,
+                    check_failures: failures,
+                }
+            }
+            WorkItem::Registration { domain_id, name } => {
+                let Some(checker) = &self.registration else {
+                    return ItemResult::Gone {
+                        kind: "registration".into(),
+                        item_id: domain_id,
+                    };
+                };
+                let now = self.clock.now();
+                let outcome = match checker.check_and_record(&self.store, domain_id, now).await {
+                    Ok(check) => {
+                        let a = &check.assessment;
+                        if a.stale {
+                            Severity::Unknown
+                        } else if a.not_found || a.status.iter().any(|s| is_alarming_status(s)) {
+                            Severity::Critical
+                        } else {
+                            Severity::Ok
+                        }
+                    }
+                    Err(error) => {
+                        tracing::error!(domain.name = %name, %error, "cannot record a registration check");
+                        Severity::Unknown
+                    }
+                };
+                ItemResult::Registration { domain_id, outcome }
+            }
+            WorkItem::Gone { kind, item_id } => ItemResult::Gone { kind, item_id },
+        }
+    }
+}
+
+/// The TLS mode stored for an endpoint (`auto` follows the port).
+pub fn tls_mode_of(stored: &str, port: u16) -> TlsMode {
+    match stored {
+        "direct" => TlsMode::Direct,
+        "smtp" => TlsMode::StartTlsSmtp,
+        "imap" => TlsMode::StartTlsImap,
+        "pop3" => TlsMode::StartTlsPop3,
+        _ => TlsMode::default_for_port(port),
+    }
+}
+
+/// Backoff after `failures` consecutive failed checks.
+pub fn retry_after(failures: u32, settings: &EngineSettings) -> TimeDelta {
+    let exponent = failures.saturating_sub(1).min(16);
+    settings
+        .retry_base
+        .checked_mul(1_i32 << exponent)
+        .unwrap_or(settings.retry_cap)
+        .min(settings.retry_cap)
+}
+
+/// The one writer: batches results into transactions.
+async fn write_results(
+    store: Store,
+    handle: ScanHandle,
+    mut results: mpsc::Receiver<ItemResult>,
+    batch_size: usize,
+    clock: Arc<dyn Clock>,
+    progress: Option<ProgressFn>,
+) -> Result<(), StoreError> {
+    let mut batch = Vec::with_capacity(batch_size);
+    let mut done = handle.items_done;
+    loop {
+        let flush = tokio::time::sleep(FLUSH_AFTER);
+        tokio::pin!(flush);
+        let closed = loop {
+            tokio::select! {
+                next = results.recv() => match next {
+                    Some(result) => {
+                        batch.push(result);
+                        if batch.len() >= batch_size {
+                            break false;
+                        }
+                    }
+                    None => break true,
+                },
+                () = &mut flush => break false,
+            }
+        };
+        if !batch.is_empty() {
+            store
+                .record_scan_results(handle.scan_id, &batch, clock.now())
+                .await?;
+            done += i64::try_from(batch.len()).unwrap_or(0);
+            batch.clear();
+            if let Some(progress) = &progress {
+                progress(done, handle.items_total);
+            }
+        }
+        if closed {
+            return Ok(());
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn failed_certificate_checks_back_off_exponentially_up_to_the_cap() {
+        let settings = EngineSettings {
+            concurrency: 1,
+            registration_concurrency: 1,
+            batch_size: 1,
+            shutdown_grace: Duration::from_secs(1),
+            retry_base: TimeDelta::minutes(15),
+            retry_cap: TimeDelta::hours(24),
+        };
+        assert_eq!(retry_after(1, &settings), TimeDelta::minutes(15));
+        assert_eq!(retry_after(2, &settings), TimeDelta::minutes(30));
+        assert_eq!(retry_after(4, &settings), TimeDelta::hours(2));
+        assert_eq!(retry_after(40, &settings), TimeDelta::hours(24));
+    }
+
+    #[test]
+    fn stored_tls_mode_auto_follows_the_port() {
+        assert_eq!(tls_mode_of("auto", 587), TlsMode::StartTlsSmtp);
+        assert_eq!(tls_mode_of("auto", 443), TlsMode::Direct);
+        assert_eq!(tls_mode_of("imap", 10143), TlsMode::StartTlsImap);
+    }
+}

@@ -1,0 +1,450 @@
+//! Scans: a row per run with counts, and its work items so that an
+//! interrupted scan resumes with what is left.
+//!
+//! A scan is created with all its items in one transaction. Items are done
+//! when their result is recorded (in the same transaction as the result), so
+//! a crash loses at most the results in flight, and a restart never checks a
+//! finished item again. Finishing deletes the items (the counts stay on the
+//! scan row), so the table does not grow with history.
+
+use chrono::{DateTime, Utc};
+use sqlx::Row;
+
+use super::observations::record_in;
+use super::{format_time, Store, StoreError};
+use crate::domain::certificate::Severity;
+use crate::domain::observation::CertObservation;
+
+/// What a scan covers.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(tag = "scope", rename_all = "snake_case")]
+pub enum ScanScope {
+    /// Every endpoint; registrations that are due.
+    All,
+    /// Every endpoint of one client; its registrations that are due.
+    Client { client_id: i64 },
+    /// Every endpoint of one domain, and its registration.
+    Domain { domain_id: i64 },
+    /// Only what is due now: new endpoints and domains, failed checks to retry.
+    Due,
+}
+
+/// The scan being run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+pub struct ScanHandle {
+    pub scan_id: i64,
+    /// True when an interrupted scan was picked up again.
+    pub resumed: bool,
+    pub items_total: i64,
+    pub items_done: i64,
+}
+
+/// One item of work.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum WorkItem {
+    Endpoint {
+        endpoint_id: i64,
+        host: String,
+        port: u16,
+        tls_mode: String,
+        pinned_address: Option<String>,
+        check_failures: u32,
+    },
+    Registration {
+        domain_id: i64,
+        name: String,
+    },
+    /// The endpoint or domain was removed since the scan started.
+    Gone {
+        kind: String,
+        item_id: i64,
+    },
+}
+
+impl WorkItem {
+    /// (kind, id): the item's key in `scan_items`.
+    pub fn key(&self) -> (&str, i64) {
+        match self {
+            Self::Endpoint { endpoint_id, .. } => ("endpoint", *endpoint_id),
+            Self::Registration { domain_id, .. } => ("registration", *domain_id),
+            Self::Gone { kind, item_id } => (kind.as_str(), *item_id),
+        }
+    }
+}
+
+/// A finished item, ready to record.
+#[derive(Debug, Clone)]
+pub enum ItemResult {
+    Endpoint {
+        endpoint_id: i64,
+        outcome: Severity,
+        observations: Vec<CertObservation>,
+        /// When this endpoint is due again (`None`: at the next full scan).
+        next_check_at: Option<DateTime<Utc>>,
+        /// Consecutive failures after this check.
+        check_failures: u32,
+    },
+    /// Registration results are recorded by the registration checker; this
+    /// marks the item done and counts it.
+    Registration {
+        domain_id: i64,
+        outcome: Severity,
+    },
+    Gone {
+        kind: String,
+        item_id: i64,
+    },
+}
+
+/// A scan as reported.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct ScanSummary {
+    pub scan_id: i64,
+    pub scope: serde_json::Value,
+    pub state: String,
+    pub started_at: String,
+    pub finished_at: Option<String>,
+    pub items_total: i64,
+    pub items_done: i64,
+    pub ok: i64,
+    pub warning: i64,
+    pub critical: i64,
+    pub unknown: i64,
+}
+
+/// One of the nearest expiries, certificate or registration.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct UpcomingExpiry {
+    pub kind: String,
+    pub subject: String,
+    pub expires_at: String,
+}
+
+impl Store {
+    /// Picks up an unfinished scan of the same scope, or starts a new one
+    /// with all its items.
+    pub async fn start_or_resume_scan(
+        &self,
+        scope: &ScanScope,
+        now: DateTime<Utc>,
+    ) -> Result<ScanHandle, StoreError> {
+        let scope_json = serde_json::to_string(scope).unwrap_or_default();
+        let mut tx = self.pool().begin().await?;
+        let unfinished = sqlx::query(
+            "SELECT id, items_total, items_done FROM scans
+             WHERE state IN ('running', 'interrupted') AND scope = ?
+             ORDER BY id DESC LIMIT 1",
+        )
+        .bind(&scope_json)
+        .fetch_optional(&mut *tx)
+        .await?;
+        if let Some(row) = unfinished {
+            let scan_id: i64 = row.get("id");
+            sqlx::query("UPDATE scans SET state = 'running' WHERE id = ?")
+                .bind(scan_id)
+                .execute(&mut *tx)
+                .await?;
+            tx.commit().await?;
+            return Ok(ScanHandle {
+                scan_id,
+                resumed: true,
+                items_total: row.get("items_total"),
+                items_done: row.get("items_done"),
+            });
+        }
+        let now_text = format_time(now);
+        let scan_id: i64 = sqlx::query_scalar(
+            "INSERT INTO scans (scope, state, started_at) VALUES (?, 'running', ?) RETURNING id",
+        )
+        .bind(&scope_json)
+        .bind(&now_text)
+        .fetch_one(&mut *tx)
+        .await?;
+        let (endpoint_filter, registration_filter, id) = match scope {
+            ScanScope::All => ("1 = 1", "(d.next_registration_check_at IS NULL OR d.next_registration_check_at <= ?2)", 0),
+            ScanScope::Client { client_id } => (
+                "d.client_id = ?3",
+                "d.client_id = ?3 AND (d.next_registration_check_at IS NULL OR d.next_registration_check_at <= ?2)",
+                *client_id,
+            ),
+            ScanScope::Domain { domain_id } => ("d.id = ?3", "d.id = ?3", *domain_id),
+            ScanScope::Due => (
+                "e.next_check_at IS NOT NULL AND e.next_check_at <= ?2",
+                "(d.next_registration_check_at IS NULL OR d.next_registration_check_at <= ?2)",
+                0,
+            ),
+        };
+        sqlx::query(&format!(
+            "INSERT INTO scan_items (scan_id, item_kind, item_id)
+             SELECT ?1, 'endpoint', e.id FROM endpoints e JOIN domains d ON d.id = e.domain_id
+             WHERE {endpoint_filter}"
+        ))
+        .bind(scan_id)
+        .bind(&now_text)
+        .bind(id)
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query(&format!(
+            "INSERT INTO scan_items (scan_id, item_kind, item_id)
+             SELECT ?1, 'registration', d.id FROM domains d WHERE {registration_filter}"
+        ))
+        .bind(scan_id)
+        .bind(&now_text)
+        .bind(id)
+        .execute(&mut *tx)
+        .await?;
+        let total: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM scan_items WHERE scan_id = ?")
+            .bind(scan_id)
+            .fetch_one(&mut *tx)
+            .await?;
+        sqlx::query("UPDATE scans SET items_total = ? WHERE id = ?")
+            .bind(total)
+            .bind(scan_id)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(ScanHandle {
+            scan_id,
+            resumed: false,
+            items_total: total,
+            items_done: 0,
+        })
+    }
+
+    /// The next page of unfinished items after `after` (kind, id), in key order.
+    pub async fn pending_scan_items(
+        &self,
+        scan_id: i64,
+        after: Option<(String, i64)>,
+        limit: i64,
+    ) -> Result<Vec<WorkItem>, StoreError> {
+        let (after_kind, after_id) = after.unwrap_or_default();
+        let rows = sqlx::query(
+            "SELECT si.item_kind, si.item_id,
+                    e.id AS endpoint_id, e.host, e.port, e.tls_mode, e.pinned_address, e.check_failures,
+                    d.id AS domain_id, d.name
+             FROM scan_items si
+             LEFT JOIN endpoints e ON si.item_kind = 'endpoint' AND e.id = si.item_id
+             LEFT JOIN domains d ON si.item_kind = 'registration' AND d.id = si.item_id
+             WHERE si.scan_id = ? AND si.done_at IS NULL
+               AND (si.item_kind, si.item_id) > (?, ?)
+             ORDER BY si.item_kind, si.item_id
+             LIMIT ?",
+        )
+        .bind(scan_id)
+        .bind(after_kind)
+        .bind(after_id)
+        .bind(limit)
+        .fetch_all(self.pool())
+        .await?;
+        Ok(rows
+            .iter()
+            .map(|r| {
+                let kind: String = r.get("item_kind");
+                let item_id: i64 = r.get("item_id");
+                match (
+                    kind.as_str(),
+                    r.get::<Option<i64>, _>("endpoint_id"),
+                    r.get::<Option<i64>, _>("domain_id"),
+                ) {
+                    ("endpoint", Some(endpoint_id), _) => WorkItem::Endpoint {
+                        endpoint_id,
+                        host: r.get("host"),
+                        port: u16::try_from(r.get::<i64, _>("port")).unwrap_or(443),
+                        tls_mode: r.get("tls_mode"),
+                        pinned_address: r.get("pinned_address"),
+                        check_failures: u32::try_from(r.get::<i64, _>("check_failures"))
+                            .unwrap_or(0),
+                    },
+                    ("registration", _, Some(domain_id)) => WorkItem::Registration {
+                        domain_id,
+                        name: r.get("name"),
+                    },
+                    _ => WorkItem::Gone { kind, item_id },
+                }
+            })
+            .collect())
+    }
+
+    /// Records a batch of results in one transaction: observations, next due
+    /// times, items done, scan counts.
+    pub async fn record_scan_results(
+        &self,
+        scan_id: i64,
+        results: &[ItemResult],
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        if results.is_empty() {
+            return Ok(());
+        }
+        let now_text = format_time(now);
+        let mut counts = [0_i64; 4];
+        let mut tx = self.pool().begin().await?;
+        for result in results {
+            let (kind, item_id, outcome) = match result {
+                ItemResult::Endpoint {
+                    endpoint_id,
+                    outcome,
+                    observations,
+                    next_check_at,
+                    check_failures,
+                } => {
+                    let exists: Option<i64> =
+                        sqlx::query_scalar("SELECT id FROM endpoints WHERE id = ?")
+                            .bind(endpoint_id)
+                            .fetch_optional(&mut *tx)
+                            .await?;
+                    if exists.is_some() {
+                        record_in(&mut tx, *endpoint_id, observations, now).await?;
+                        sqlx::query("UPDATE endpoints SET next_check_at = ?, check_failures = ? WHERE id = ?")
+                            .bind(next_check_at.map(format_time))
+                            .bind(i64::from(*check_failures))
+                            .bind(endpoint_id)
+                            .execute(&mut *tx)
+                            .await?;
+                    }
+                    ("endpoint", *endpoint_id, Some(*outcome))
+                }
+                ItemResult::Registration { domain_id, outcome } => {
+                    ("registration", *domain_id, Some(*outcome))
+                }
+                ItemResult::Gone { kind, item_id } => (kind.as_str(), *item_id, None),
+            };
+            if let Some(outcome) = outcome {
+                counts[match outcome {
+                    Severity::Ok => 0,
+                    Severity::Warning => 1,
+                    Severity::Critical => 2,
+                    Severity::Unknown => 3,
+                }] += 1;
+            }
+            sqlx::query(
+                "UPDATE scan_items SET done_at = ?, outcome = ?
+                 WHERE scan_id = ? AND item_kind = ? AND item_id = ?",
+            )
+            .bind(&now_text)
+            .bind(outcome.map(|o| o.label().to_ascii_lowercase()))
+            .bind(scan_id)
+            .bind(kind)
+            .bind(item_id)
+            .execute(&mut *tx)
+            .await?;
+        }
+        sqlx::query(
+            "UPDATE scans SET items_done = items_done + ?, count_ok = count_ok + ?,
+               count_warning = count_warning + ?, count_critical = count_critical + ?,
+               count_unknown = count_unknown + ?
+             WHERE id = ?",
+        )
+        .bind(i64::try_from(results.len()).unwrap_or(i64::MAX))
+        .bind(counts[0])
+        .bind(counts[1])
+        .bind(counts[2])
+        .bind(counts[3])
+        .bind(scan_id)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Marks a scan finished (or interrupted, to be resumed).
+    pub async fn end_scan(
+        &self,
+        scan_id: i64,
+        finished: bool,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.pool().begin().await?;
+        if finished {
+            sqlx::query("UPDATE scans SET state = 'finished', finished_at = ? WHERE id = ?")
+                .bind(format_time(now))
+                .bind(scan_id)
+                .execute(&mut *tx)
+                .await?;
+            sqlx::query("DELETE FROM scan_items WHERE scan_id = ?")
+                .bind(scan_id)
+                .execute(&mut *tx)
+                .await?;
+        } else {
+            sqlx::query("UPDATE scans SET state = 'interrupted' WHERE id = ?")
+                .bind(scan_id)
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    pub async fn scan_summary(&self, scan_id: i64) -> Result<ScanSummary, StoreError> {
+        let r = sqlx::query(
+            "SELECT id, scope, state, started_at, finished_at, items_total, items_done,
+                    count_ok, count_warning, count_critical, count_unknown
+             FROM scans WHERE id = ?",
+        )
+        .bind(scan_id)
+        .fetch_optional(self.pool())
+        .await?
+        .ok_or_else(|| StoreError::NotFound(format!("no scan #{scan_id}")))?;
+        Ok(ScanSummary {
+            scan_id: r.get("id"),
+            scope: serde_json::from_str(&r.get::<String, _>("scope")).unwrap_or_default(),
+            state: r.get("state"),
+            started_at: r.get("started_at"),
+            finished_at: r.get("finished_at"),
+            items_total: r.get("items_total"),
+            items_done: r.get("items_done"),
+            ok: r.get("count_ok"),
+            warning: r.get("count_warning"),
+            critical: r.get("count_critical"),
+            unknown: r.get("count_unknown"),
+        })
+    }
+
+    /// The nearest expiries, certificates (current observations) and
+    /// registrations together, soonest first.
+    pub async fn nearest_expiries(&self, limit: i64) -> Result<Vec<UpcomingExpiry>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT kind, subject, expires_at FROM (
+                 SELECT 'certificate' AS kind,
+                        e.host || ':' || e.port || ' @' || o.address AS subject,
+                        o.leaf_not_after AS expires_at
+                 FROM cert_observations o JOIN endpoints e ON e.id = o.endpoint_id
+                 WHERE o.current = 1 AND o.leaf_not_after IS NOT NULL
+                 UNION ALL
+                 SELECT 'registration', d.name, d.expires_at
+                 FROM domains d WHERE d.expires_at IS NOT NULL
+             ) ORDER BY expires_at, subject LIMIT ?",
+        )
+        .bind(limit)
+        .fetch_all(self.pool())
+        .await?;
+        Ok(rows
+            .iter()
+            .map(|r| UpcomingExpiry {
+                kind: r.get("kind"),
+                subject: r.get("subject"),
+                expires_at: r.get("expires_at"),
+            })
+            .collect())
+    }
+
+    /// Scopes of scans left `running` (a crash) or `interrupted` (a stop).
+    pub async fn unfinished_scan_scopes(&self) -> Result<Vec<ScanScope>, StoreError> {
+        let scopes: Vec<String> = sqlx::query_scalar(
+            "SELECT scope FROM scans WHERE state IN ('running', 'interrupted') ORDER BY id",
+        )
+        .fetch_all(self.pool())
+        .await?;
+        Ok(scopes
+            .iter()
+            .filter_map(|s| serde_json::from_str(s).ok())
+            .collect())
+    }
+
+    /// Client id by name, for scan scopes.
+    pub async fn client_id_by_name(&self, name: &str) -> Result<i64, StoreError> {
+        let mut conn = self.pool().acquire().await?;
+        self.client_id(&mut conn, name).await
+    }
+}

@@ -1,0 +1,272 @@
+//! The scan engine: recording, compaction, resumption after `kill -9`,
+//! per-address cap and per-server pacing, against loopback servers.
+
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Duration;
+
+use lapse::monitor::engine::{Engine, EngineSettings, SystemClock};
+use lapse::probe::tls::{TlsProbe, TlsProbeSettings};
+use lapse::store::{ScanScope, Store};
+
+use crate::support::TestEnv;
+use crate::tls_support::{ip, DnsServer, Misbehaviour, RawServer, TestPki, TlsServer, Zone};
+
+/// Config for scanning loopback names: private DNS, loopback allowed, the test CA trusted.
+fn scan_config(env: &TestEnv, dns: &DnsServer, pki: &TestPki, extra: &str) -> String {
+    let ca = env.write("ca.pem", std::str::from_utf8(&pki.root_pem()).expect("pem"));
+    format!(
+        "[dns]\nnameservers = [\"{}\"]\n[targets]\nallow_ranges = [\"127.0.0.0/8\"]\n\
+         [tls]\nextra_ca_file = \"{}\"\nconnect_timeout_ms = 1000\nhandshake_timeout_ms = 2000\n{extra}",
+        dns.addr,
+        ca.display()
+    )
+}
+
+async fn sqlite_count(env: &TestEnv, sql: &str) -> i64 {
+    use sqlx::ConnectOptions;
+    let mut conn = sqlx::sqlite::SqliteConnectOptions::new()
+        .filename(env.path("lapse.db"))
+        .read_only(true)
+        .connect()
+        .await
+        .expect("open db");
+    sqlx::query_scalar(sql)
+        .fetch_one(&mut conn)
+        .await
+        .expect("count")
+}
+
+#[tokio::test]
+async fn scan_records_every_endpoint_and_an_unchanged_second_scan_adds_no_rows() {
+    let pki = TestPki::new();
+    let names = ["www.shop.test", "api.shop.test", "mail.other.test"];
+    let leaf = pki.good_leaf(&names);
+    let server = TlsServer::start(ip("127.0.0.1"), pki.served(&leaf), leaf.key_der()).await;
+    let mut zone = Zone::new();
+    for name in names {
+        zone = zone.host(name, &[ip("127.0.0.1")]);
+    }
+    let dns = DnsServer::start(zone).await;
+    let env0 = TestEnv::new();
+    let env = TestEnv::with_config(&scan_config(&env0, &dns, &pki, ""));
+    let port = server.addr.port();
+    let inputs: Vec<String> = names.iter().map(|n| format!("{n}:{port}")).collect();
+    let mut args = vec!["domains", "add"];
+    args.extend(inputs.iter().map(String::as_str));
+    assert_eq!(env.run_async(&args).await.code, 0);
+
+    let first = env.run_async(&["scan", "--json"]).await;
+    assert_eq!(first.code, 0, "{first:?}");
+    let summary: serde_json::Value = serde_json::from_str(&first.stdout).expect("json");
+    assert_eq!(
+        summary["scan"]["summary"]["items_total"], 5,
+        "3 endpoints + 2 registrations: {summary}"
+    );
+    let details = sqlite_text(
+        &env,
+        "SELECT group_concat(details, ' | ') FROM cert_observations",
+    )
+    .await;
+    assert_eq!(summary["scan"]["summary"]["ok"], 3, "{summary} {details}");
+    assert_eq!(summary["scan"]["interrupted"], false);
+    assert_eq!(summary["nearest_expiries"][0]["kind"], "certificate");
+    assert_eq!(server.connections.load(Ordering::SeqCst), 3);
+    let rows = sqlite_count(&env, "SELECT COUNT(*) FROM cert_observations").await;
+    assert_eq!(rows, 3);
+
+    let second = env.run_async(&["scan"]).await;
+    assert_eq!(second.code, 0, "{second:?}");
+    assert!(
+        second.stdout.contains("finished: 3 of 3 checks done"),
+        "registrations are not due again: {}",
+        second.stdout
+    );
+    assert!(
+        second.stdout.contains("nearest expiries:"),
+        "{}",
+        second.stdout
+    );
+    assert_eq!(
+        sqlite_count(&env, "SELECT COUNT(*) FROM cert_observations").await,
+        3,
+        "unchanged: no new rows"
+    );
+    assert_eq!(
+        sqlite_count(&env, "SELECT COUNT(*) FROM scan_items").await,
+        0,
+        "finished scans keep no items"
+    );
+    assert_eq!(
+        sqlite_count(&env, "SELECT COUNT(*) FROM scans WHERE state = 'finished'").await,
+        2
+    );
+}
+
+#[tokio::test]
+async fn a_scan_killed_mid_way_resumes_without_rechecking_finished_items() {
+    let pki = TestPki::new();
+    // Every check waits for the handshake timeout: a slow, countable scan.
+    let server = RawServer::start(ip("127.0.0.1"), Misbehaviour::Silent).await;
+    let total = 16;
+    let mut zone = Zone::new();
+    let mut inputs = Vec::new();
+    for i in 0..total {
+        let name = format!("e{i}.slow.test");
+        zone = zone.host(&name, &[ip("127.0.0.1")]);
+        inputs.push(format!("{name}:{}", server.addr.port()));
+    }
+    let dns = DnsServer::start(zone).await;
+    let env0 = TestEnv::new();
+    let extra = "[scan]\nconcurrency = 1\nbatch_size = 1\n";
+    let env = TestEnv::with_config(
+        &scan_config(&env0, &dns, &pki, extra)
+            .replace("handshake_timeout_ms = 2000", "handshake_timeout_ms = 250"),
+    );
+    let mut args = vec!["domains", "add"];
+    args.extend(inputs.iter().map(String::as_str));
+    assert_eq!(env.run_async(&args).await.code, 0);
+
+    let mut child = env.command(&["scan"]).spawn().expect("spawn lapse scan");
+    // Wait until a few endpoint checks are recorded, then kill -9.
+    for _ in 0..200 {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        let done_before_kill = sqlite_count(
+            &env,
+            "SELECT COUNT(*) FROM scan_items WHERE done_at IS NOT NULL AND item_kind = 'endpoint'",
+        )
+        .await;
+        if done_before_kill >= 4 {
+            break;
+        }
+    }
+    let killed = std::process::Command::new("kill")
+        .args(["-9", &child.id().to_string()])
+        .status()
+        .expect("kill");
+    assert!(killed.success());
+    let _ = child.wait();
+    let done_at_kill = sqlite_count(
+        &env,
+        "SELECT COUNT(*) FROM scan_items WHERE done_at IS NOT NULL AND item_kind = 'endpoint'",
+    )
+    .await;
+    assert!(
+        (4..total).contains(&done_at_kill),
+        "killed mid-way: {done_at_kill} done"
+    );
+    assert_eq!(
+        sqlite_count(&env, "SELECT COUNT(*) FROM scans WHERE state = 'running'").await,
+        1
+    );
+
+    // Count what the second run checks: every endpoint it touches connects once.
+    let before = sqlite_count(&env, "SELECT COUNT(*) FROM cert_observations").await;
+    let resumed = env.run_async(&["scan", "--json"]).await;
+    assert_eq!(resumed.code, 0, "{resumed:?}");
+    let summary: serde_json::Value = serde_json::from_str(&resumed.stdout).expect("json");
+    assert_eq!(summary["scan"]["resumed"], true, "{summary}");
+    assert_eq!(summary["scan"]["interrupted"], false, "{summary}");
+    assert_eq!(
+        summary["scan"]["summary"]["items_done"],
+        summary["scan"]["summary"]["items_total"]
+    );
+    let checked_again: i64 =
+        sqlite_count(&env, "SELECT COUNT(*) FROM cert_observations").await - before;
+    assert_eq!(
+        checked_again,
+        total - done_at_kill,
+        "only the unfinished endpoints were checked"
+    );
+    assert_eq!(
+        sqlite_count(&env, "SELECT COUNT(*) FROM cert_observations").await,
+        total
+    );
+}
+
+#[tokio::test]
+async fn a_thousand_endpoints_on_one_address_respect_the_per_address_cap() {
+    let pki = TestPki::new();
+    let env = TestEnv::new();
+    let config = lapse::config::Config::load(&lapse::config::LoadOptions {
+        explicit_path: Some(env.config_path()),
+    })
+    .expect("config");
+    let store = Store::open(&config.database).await.expect("store");
+    let leaf = pki.good_leaf(&["*.many.test"]);
+    let server = TlsServer::start_held(
+        ip("127.0.0.1"),
+        pki.served(&leaf),
+        leaf.key_der(),
+        Duration::from_millis(5),
+    )
+    .await;
+    let now = chrono::Utc::now();
+    for i in 0..1000 {
+        let host = lapse::domain::names::HostName::from_canonical(format!("e{i}.many.test"));
+        let domain =
+            lapse::domain::names::HostName::from_canonical(format!("d{}.many.test", i % 200));
+        store
+            .add_endpoint(&host, server.addr.port(), &domain, None, now)
+            .await
+            .expect("add");
+    }
+    let probe = TlsProbe::new(TlsProbeSettings {
+        allow_ranges: vec!["127.0.0.0/8".parse().expect("range")],
+        extra_ca_pem: Some(pki.root_pem()),
+        nameservers: vec![],
+        per_address_concurrency: 3,
+        ..TlsProbeSettings::default()
+    })
+    .expect("probe");
+    // Pin every endpoint to 127.0.0.1 through DNS-free targets.
+    sqlite_exec(&env, "UPDATE endpoints SET pinned_address = '127.0.0.1'").await;
+    let engine = Engine::new(
+        store.clone(),
+        probe,
+        None,
+        EngineSettings {
+            concurrency: 64,
+            registration_concurrency: 1,
+            batch_size: 100,
+            shutdown_grace: Duration::from_secs(5),
+            retry_base: chrono::TimeDelta::minutes(15),
+            retry_cap: chrono::TimeDelta::hours(1),
+        },
+        Arc::new(SystemClock),
+    );
+    let (_stop_tx, stop) = tokio::sync::watch::channel(false);
+    let outcome = engine.run(&ScanScope::All, stop, None).await.expect("scan");
+    assert_eq!(outcome.summary.ok, 1000, "{:?}", outcome.summary);
+    assert_eq!(server.connections.load(Ordering::SeqCst), 1000);
+    let max = server.max_in_flight.load(Ordering::SeqCst);
+    assert!(
+        (1..=3).contains(&max),
+        "at most 3 handshakes to one address at once, saw {max}"
+    );
+}
+
+async fn sqlite_exec(env: &TestEnv, sql: &str) {
+    use sqlx::ConnectOptions;
+    let mut conn = sqlx::sqlite::SqliteConnectOptions::new()
+        .filename(env.path("lapse.db"))
+        .connect()
+        .await
+        .expect("open db");
+    sqlx::query(sql).execute(&mut conn).await.expect("exec");
+}
+
+async fn sqlite_text(env: &TestEnv, sql: &str) -> String {
+    use sqlx::ConnectOptions;
+    let mut conn = sqlx::sqlite::SqliteConnectOptions::new()
+        .filename(env.path("lapse.db"))
+        .read_only(true)
+        .connect()
+        .await
+        .expect("open db");
+    sqlx::query_scalar::<_, Option<String>>(sql)
+        .fetch_one(&mut conn)
+        .await
+        .expect("text")
+        .unwrap_or_default()
+}
