@@ -11,5 +11,7 @@ pub mod config;
 pub mod domain;
 pub mod inventory;
 pub mod logging;
+pub mod monitor;
+pub mod notify;
 pub mod probe;
 pub mod store;

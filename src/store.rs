@@ -11,10 +11,15 @@
 //! - `store/clients.rs`: clients and contacts
 //! - `store/domains.rs`: domains and endpoints
 //! - `store/observations.rs`: certificate observations (compact history)
+//! - `store/alerts.rs`: alerts, ledger, failure streaks, threshold overrides
+//! - `store/outbox.rs`: the delivery queue (claim with a lease, retry, list)
+//!   and staff digests
 
+mod alerts;
 mod clients;
 mod domains;
 mod observations;
+mod outbox;
 
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
@@ -25,9 +30,15 @@ use sqlx::SqlitePool;
 
 use crate::config::DatabaseConfig;
 
+pub use alerts::{
+    AlertChanges, AlertListing, AlertScope, AlertWrite, AppliedChanges, Audience, Channel,
+    CurrentCert, Delivery, DigestLine, DomainAlertFacts, EndpointAlertFacts, NewMessage, Streak,
+    ThresholdKind, ThresholdOverride, ThresholdOwner,
+};
 pub use clients::{ClientAdded, ClientListing};
 pub use domains::{AddedTarget, DomainListing, EndpointListing, ExpiringDomain, RemovedTarget};
 pub use observations::{RecordSummary, StoredCertObservation};
+pub use outbox::{DigestEntry, OutboxListing, OutboxMessage, OutboxState, RetrySelection};
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 
@@ -54,6 +65,10 @@ pub enum StoreError {
     NotFound(String),
     #[error("{0}")]
     Invalid(String),
+    /// The state a decision was made on changed before it was written;
+    /// read again and decide again.
+    #[error("{0}")]
+    Stale(String),
 }
 
 impl StoreError {
