@@ -130,16 +130,25 @@ impl Lab {
 
     /// The site (again) serves `leaf` on its port: a renewal, or back up.
     pub async fn serve(&mut self, site: usize, leaf: &Issued) {
-        self.sites[site].server = None;
+        self.take_down(site).await;
         let addr = std::net::SocketAddr::new(ip("127.0.0.1"), self.sites[site].port);
         let server =
             TlsServer::start_on(addr, self.pki.served(leaf), leaf.key_der(), Prelude::None).await;
         self.sites[site].server = Some(server);
     }
 
-    /// The site stops answering: connection refused.
-    pub fn take_down(&mut self, site: usize) {
+    /// The site stops answering: connection refused. (Dropping the server
+    /// aborts its task; the listener closes when the runtime gets to it.)
+    pub async fn take_down(&mut self, site: usize) {
         self.sites[site].server = None;
+        let addr = std::net::SocketAddr::new(ip("127.0.0.1"), self.sites[site].port);
+        for _ in 0..250 {
+            if std::net::TcpListener::bind(addr).is_ok() {
+                return;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+        panic!("the server on {addr} did not stop");
     }
 
     /// What the scan engine does for each endpoint, then at the end of the

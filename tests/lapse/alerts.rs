@@ -194,7 +194,7 @@ async fn an_unreachable_endpoint_alerts_after_two_failed_checks_and_says_when_fi
     let down = lab.leaf("down.lapse.test", -30, 300);
     lab.site("up.lapse.test", &healthy).await;
     let broken = lab.site("down.lapse.test", &down).await;
-    lab.take_down(broken);
+    lab.take_down(broken).await;
 
     let first = lab.scan(lab.later(1)).await;
     assert!(
@@ -261,7 +261,7 @@ async fn most_checks_failing_at_once_is_one_operator_alert_not_one_per_domain() 
     }
     // "lapse's network is down": every server gone, for two nightly scans.
     for site in 0..4 {
-        lab.take_down(site);
+        lab.take_down(site).await;
     }
     let first = lab.scan(lab.later(1)).await;
     let second = lab.scan(lab.later(25)).await;

@@ -53,7 +53,7 @@ async fn a_451_and_a_server_down_for_a_while_delay_mail_and_lose_none() {
     lab.site("d.lapse.test", &leaf).await;
     let t1 = t0 + Duration::hours(1);
     assert_eq!(lab.scan(t1).await.queued.len(), 1);
-    sink.go_down();
+    sink.go_down().await;
     let report = lab.deliver(t1).await;
     assert_eq!(report.retrying.len(), 1, "{report:?}");
     let report = lab.deliver(t1 + Duration::seconds(61)).await;

@@ -7,6 +7,7 @@ mod smtp_sink;
 mod support;
 
 mod alerts;
+mod alerts_cli;
 mod cli_config;
 mod cli_domains;
 mod cli_import;

@@ -186,8 +186,16 @@ impl SmtpSink {
     }
 
     /// Stop listening (connections are refused) ...
-    pub fn go_down(&self) {
+    pub async fn go_down(&self) {
         self.task.lock().expect("lock").take();
+        // The accept task is aborted; wait until its listener is gone.
+        for _ in 0..250 {
+            if std::net::TcpListener::bind(self.addr).is_ok() {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        panic!("the sink on {} did not stop", self.addr);
     }
 
     /// ... and listen again on the same port.
