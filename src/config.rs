@@ -1360,6 +1360,88 @@ mod tests {
     }
 
     #[test]
+    fn alert_and_delivery_keys_have_working_defaults() {
+        let config = Config::from_sources(None, &[]).expect("defaults are valid");
+        assert_eq!(config.alerts.failures_before_alert, 2);
+        assert_eq!(config.alerts.staff_delivery, StaffDelivery::Copy);
+        assert!(config.alerts.staff.is_empty());
+        assert_eq!(config.outbox.retry_base, Duration::from_secs(60));
+        assert!(config.outbox.sending_lease > config.smtp.timeout);
+        assert!(config.webhooks.url.is_none() && config.webhooks.slack_url.is_none());
+        assert!(config.smtp.tls_server_name.is_none());
+    }
+
+    #[test]
+    fn alert_and_delivery_keys_are_validated_with_the_key_named() {
+        let cases = [
+            ("[alerts]\nstaff = [\"not-an-address\"]\n", "alerts.staff"),
+            ("[alerts]\noperator = [\"x@\"]\n", "alerts.operator"),
+            (
+                "[alerts]\nstaff_delivery = \"digest\"\n",
+                "alerts.staff_delivery",
+            ),
+            (
+                "[alerts]\ndigest_cron = \"every morning\"\n",
+                "alerts.digest_cron",
+            ),
+            (
+                "[alerts]\nfailures_before_alert = 0\n",
+                "alerts.failures_before_alert",
+            ),
+            (
+                "[alerts]\noutage_fraction = 1.5\n",
+                "alerts.outage_fraction",
+            ),
+            (
+                "[outbox]\nsending_lease_secs = 10\n",
+                "outbox.sending_lease_secs",
+            ),
+            ("[outbox]\nretry_max_secs = 1\n", "outbox.retry_max_secs"),
+            ("[webhooks]\nurl = \"ftp://x\"\n", "webhooks.url"),
+            (
+                "[webhooks]\nurl = \"https://hooks.example\"\n",
+                "webhooks.secret",
+            ),
+            (
+                "[smtp]\ntls_server_name = \"not a name\"\n",
+                "smtp.tls_server_name",
+            ),
+        ];
+        for (file, key) in cases {
+            let msg = load(file, &[]).unwrap_err().to_string();
+            assert!(msg.contains(key), "{file:?}: {msg}");
+        }
+    }
+
+    #[test]
+    fn webhook_urls_and_secret_are_secrets() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("hmac");
+        std::fs::write(&path, "hmac-key\n").unwrap();
+        let config = load(
+            &format!(
+                "[webhooks]\nurl = \"https://hooks.example/lapse\"\nsecret_file = \"{}\"\n",
+                path.display()
+            ),
+            &[(
+                "LAPSE_WEBHOOKS__SLACK_URL",
+                "https://hooks.slack.example/services/T0/B0/token",
+            )],
+        )
+        .unwrap();
+        assert_eq!(
+            config.webhooks.secret.as_ref().map(Secret::expose),
+            Some("hmac-key")
+        );
+        let printed = config.to_redacted_toml();
+        assert!(
+            !printed.contains("hmac-key") && !printed.contains("token"),
+            "{printed}"
+        );
+        assert!(printed.contains("https://hooks.example/lapse"), "{printed}");
+    }
+
+    #[test]
     fn syntax_error_names_the_file() {
         let msg = load("[server\n", &[]).unwrap_err().to_string();
         assert!(

@@ -79,11 +79,16 @@ async fn a_451_and_a_server_down_for_a_while_delay_mail_and_lose_none() {
     assert_eq!(attempts.iter().sum::<u32>(), 1 + 2 + 2 + 3, "{attempts:?}");
 }
 
-/// A lab whose config lets a dead sender's lease run out quickly.
+/// A lab whose config lets a dead sender's lease run out quickly, with one
+/// site whose certificate has 7 days left, checked and recorded.
 async fn crash_lab(sink: &SmtpSink) -> Lab {
+    crash_lab_with(sink, "").await
+}
+
+async fn crash_lab_with(sink: &SmtpSink, extra: &str) -> Lab {
     let mut lab = Lab::new(&smtp_config(
         sink.port(),
-        "\n[outbox]\nsending_lease_secs = 6\n\n[webhooks]\ntimeout_secs = 2\n",
+        &format!("\n[outbox]\nsending_lease_secs = 6\n\n[webhooks]\ntimeout_secs = 2\n{extra}"),
     ))
     .await;
     let leaf = lab.leaf("crash.lapse.test", -80, 7);
@@ -207,4 +212,50 @@ async fn killed_after_the_server_accepted_the_resend_carries_the_same_message_id
     let outbox = lab.outbox().await;
     assert_eq!(outbox.len(), 1);
     assert_eq!(outbox[0].state, "sent");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lapse_serve_delivers_the_outbox_and_stops_cleanly_on_sigterm() {
+    let sink = SmtpSink::plain().await;
+    let port = crate::support::free_port();
+    let lab = crash_lab_with(
+        &sink,
+        &format!("\n[server]\nlisten = \"127.0.0.1:{port}\"\n"),
+    )
+    .await;
+    let out = run_ok(&lab, &["alerts", "evaluate"]);
+    assert!(out.contains("messages queued 1"), "{out}");
+
+    let mut child = lab
+        .env
+        .command(&["serve"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn lapse serve");
+    let mail = sink.wait_for(1).await;
+    let stopped = std::process::Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .expect("kill");
+    assert!(stopped.success());
+    let mut exit = None;
+    for _ in 0..100 {
+        if let Some(status) = child.try_wait().expect("wait") {
+            exit = Some(status);
+            break;
+        }
+        tokio::time::sleep(StdDuration::from_millis(100)).await;
+    }
+    let exit = exit.unwrap_or_else(|| {
+        let _ = child.kill();
+        panic!("lapse serve did not stop on SIGTERM");
+    });
+    assert_eq!(exit.code(), Some(0));
+    assert_eq!(
+        mail.len(),
+        1,
+        "the sender in `serve` delivered the queued message"
+    );
+    assert_eq!(lab.outbox().await[0].state, "sent");
 }
