@@ -365,6 +365,22 @@ async fn a_server_name_that_does_not_match_is_a_retried_failure_not_a_silent_sen
 struct Hooks {
     verified: Arc<Mutex<Vec<(String, serde_json::Value)>>>,
     rejected: Arc<Mutex<usize>>,
+    /// Slack and Discord posts: (path, body).
+    chat: Arc<Mutex<Vec<(String, serde_json::Value)>>>,
+}
+
+async fn chat(
+    axum::extract::State((hooks, _)): axum::extract::State<(Hooks, String)>,
+    uri: axum::http::Uri,
+    body: Bytes,
+) -> StatusCode {
+    let json = serde_json::from_slice(&body).expect("JSON body");
+    hooks
+        .chat
+        .lock()
+        .expect("lock")
+        .push((uri.path().to_owned(), json));
+    StatusCode::OK
 }
 
 /// A receiver written from the README: recompute the HMAC over
@@ -418,6 +434,8 @@ async fn webhook_receiver(
     let hooks = Hooks::default();
     let app = axum::Router::new()
         .route("/hook", axum::routing::post(receive))
+        .route("/slack", axum::routing::post(chat))
+        .route("/discord", axum::routing::post(chat))
         .with_state((hooks.clone(), secret.to_owned()));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
@@ -433,13 +451,40 @@ async fn webhook_receiver(
 async fn the_generic_webhook_is_signed_and_a_receiver_verifies_it() {
     let (hooks, addr, _server) = webhook_receiver("s3cret-key").await;
     let mut lab = Lab::new(&format!(
-        "[webhooks]\nurl = \"http://{addr}/hook\"\nsecret = \"s3cret-key\"\n"
+        "[webhooks]\nurl = \"http://{addr}/hook\"\nsecret = \"s3cret-key\"\nslack_url = \"http://{addr}/slack\"\ndiscord_url = \"http://{addr}/discord\"\n"
     ))
     .await;
     let leaf = lab.leaf("hook.lapse.test", -80, 7);
     lab.site("hook.lapse.test", &leaf).await;
     lab.scan(lab.now()).await;
     let report = lab.deliver(lab.now()).await;
+    // Slack and Discord get their own message shapes on the same queue.
+    let mut chat = hooks.chat.lock().expect("lock").clone();
+    chat.sort_by(|a, b| a.0.cmp(&b.0));
+    let expected = "[lapse warning] Certificate for hook.lapse.test expires in 7 days";
+    assert_eq!(chat.len(), 2, "{chat:?}");
+    assert_eq!(chat[0].0, "/discord");
+    assert!(
+        chat[0].1["content"]
+            .as_str()
+            .is_some_and(|t| t.starts_with(expected)),
+        "{chat:?}"
+    );
+    assert_eq!(chat[1].0, "/slack");
+    assert!(
+        chat[1].1["text"]
+            .as_str()
+            .is_some_and(|t| t.starts_with(expected)),
+        "{chat:?}"
+    );
+    let report = lapse::notify::DeliveryReport {
+        sent: report
+            .sent
+            .into_iter()
+            .filter(|id| id.contains(".webhook."))
+            .collect(),
+        ..report
+    };
     // Email goes to the log (no SMTP configured), the webhook is delivered.
     assert_eq!(
         (report.sent.len(), report.logged.len()),
