@@ -1089,10 +1089,14 @@ async fn thresholds(app: &App, cmd: ThresholdsCommand) -> Result<(), CliError> {
                         .map(days)
                         .unwrap_or_else(|| "inherited".to_owned())
                 };
+                let name = if o.level == "domain" {
+                    to_unicode(&o.name)
+                } else {
+                    o.name.clone()
+                };
                 println!(
-                    "{} {}: certificate {} / registration {}",
+                    "{} {name}: certificate {} / registration {}",
                     o.level,
-                    to_unicode(&o.name),
                     show(&o.certificate_days),
                     show(&o.registration_days)
                 );
