@@ -9,9 +9,13 @@ use tokio::net::TcpListener;
 
 use crate::api::{self, ApiState};
 use crate::config::Config;
+use crate::monitor::alerts::AlertSettings;
 use crate::monitor::engine::{Clock, Engine, EngineSettings};
 use crate::monitor::registration::RegistrationChecker;
 use crate::monitor::schedule::SchedulerSettings;
+use crate::notify::email::SmtpMailer;
+use crate::notify::webhook::WebhookClient;
+use crate::notify::{MailTransport, Sender, SenderSettings};
 use crate::probe::tls::{TlsProbe, TlsProbeSettings};
 use crate::store::{Store, StoreError};
 
@@ -78,6 +82,35 @@ pub fn scheduler_settings(config: &Config) -> SchedulerSettings {
         jitter: config.schedule.jitter,
         due_poll: config.schedule.due_poll,
     }
+}
+
+/// What evaluation needs from the configuration.
+pub fn alert_settings(config: &Config) -> AlertSettings {
+    AlertSettings::from_config(config)
+}
+
+/// The email transport the configuration asks for: SMTP when `smtp.host`
+/// is set, else the log (messages stay in the outbox).
+pub fn mail_transport(config: &Config) -> Result<MailTransport, String> {
+    match &config.smtp.host {
+        Some(host) => SmtpMailer::new(host, &config.smtp, config.tls.extra_ca_pem.as_deref())
+            .map(|mailer| MailTransport::Smtp(Box::new(mailer)))
+            .map_err(|e| e.to_string()),
+        None => Ok(MailTransport::Log),
+    }
+}
+
+/// The outbox sender, with the configured transports.
+pub fn sender(app: &App) -> Result<Sender, String> {
+    let mail = mail_transport(&app.config)?;
+    let webhooks = WebhookClient::new(&app.config.webhooks, app.config.tls.extra_ca_pem.as_deref())
+        .map_err(|e| format!("webhooks: {e}"))?;
+    Ok(Sender::new(
+        app.store.clone(),
+        mail,
+        webhooks,
+        SenderSettings::from(&app.config.outbox),
+    ))
 }
 
 /// Serves HTTP on `listener` until `shutdown` resolves, then lets in-flight

@@ -23,15 +23,22 @@ use clap::{Args, Parser, Subcommand};
 
 use crate::app::{self, App};
 use crate::config::{Config, LoadOptions};
+use crate::domain::alert_policy::Thresholds;
 use crate::domain::certificate::TlsMode;
 use crate::domain::names::{parse_email, parse_target, to_unicode};
 use crate::inventory::{self, ImportRowResult, TargetError};
 use crate::monitor::engine::{Clock, ProgressFn, SystemClock};
 use crate::monitor::registration::RegistrationChecker;
-use crate::probe::tls::{TlsProbe, TlsTarget};
 use crate::store::ScanScope;
-use crate::store::{AddedTarget, Store, StoreError};
 use std::sync::Arc;
+use crate::monitor::alerts::{self as alert_eval};
+use crate::monitor::digest;
+use crate::notify::email::OutgoingEmail;
+use crate::notify::{MailTransport, Pause};
+use crate::probe::tls::{TlsProbe, TlsTarget};
+use crate::store::{
+    AddedTarget, OutboxState, RetrySelection, Store, StoreError, ThresholdKind, ThresholdOwner,
+};
 
 pub const EXIT_OK: u8 = 0;
 pub const EXIT_FAILURE: u8 = 1;
@@ -88,6 +95,153 @@ pub enum Command {
     /// Manage watched domains and endpoints.
     #[command(subcommand)]
     Domains(DomainsCommand),
+    /// Alerts: list them, evaluate now, send the staff digest.
+    #[command(subcommand)]
+    Alerts(AlertsCommand),
+    /// The delivery queue: list, retry, deliver now.
+    #[command(subcommand)]
+    Outbox(OutboxCommand),
+    /// Email: check the SMTP setup.
+    #[command(subcommand)]
+    Email(EmailCommand),
+    /// Alert thresholds per client or per domain (overriding `[alerts]`).
+    #[command(subcommand)]
+    Thresholds(ThresholdsCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AlertsCommand {
+    /// List firing alerts (all with --all), with the events notified.
+    List {
+        /// Resolved alerts too.
+        #[arg(long)]
+        all: bool,
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Evaluate every endpoint and domain against the recorded results now,
+    /// queueing the messages due (the scan engine does this after each check).
+    Evaluate {
+        /// Then deliver what is due, as `lapse outbox deliver` does.
+        #[arg(long)]
+        deliver: bool,
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Queue the staff digest now with the lines collected since the last one.
+    Digest,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum OutboxCommand {
+    /// List messages, newest first.
+    List {
+        /// Only messages in this state.
+        #[arg(long, value_enum)]
+        state: Option<OutboxStateArg>,
+        /// At most this many.
+        #[arg(long, default_value_t = 50)]
+        limit: u32,
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Queue messages for delivery again now: the ids given, or every failed one.
+    Retry {
+        /// Message ids (from `lapse outbox list`).
+        #[arg(value_name = "MESSAGE_ID")]
+        ids: Vec<String>,
+        /// Every failed message.
+        #[arg(long, conflicts_with = "ids")]
+        failed: bool,
+        /// Also messages written to the log while no SMTP was configured.
+        #[arg(long, conflicts_with = "ids")]
+        logged: bool,
+    },
+    /// Deliver every message that is due now, once, and report.
+    Deliver {
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum OutboxStateArg {
+    Pending,
+    Sending,
+    Sent,
+    Failed,
+    Logged,
+}
+
+impl From<OutboxStateArg> for OutboxState {
+    fn from(arg: OutboxStateArg) -> Self {
+        match arg {
+            OutboxStateArg::Pending => Self::Pending,
+            OutboxStateArg::Sending => Self::Sending,
+            OutboxStateArg::Sent => Self::Sent,
+            OutboxStateArg::Failed => Self::Failed,
+            OutboxStateArg::Logged => Self::Logged,
+        }
+    }
+}
+
+#[derive(Debug, Subcommand)]
+pub enum EmailCommand {
+    /// Send a test email to ADDRESS through the configured SMTP server now
+    /// (not queued) and say what the server answered.
+    Test {
+        #[arg(value_name = "ADDRESS")]
+        address: String,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct ThresholdOwnerArgs {
+    /// A client's override (all its domains).
+    #[arg(
+        long,
+        value_name = "NAME",
+        conflicts_with = "domain",
+        required_unless_present = "domain"
+    )]
+    pub client: Option<String>,
+    /// A domain's override (wins over its client's).
+    #[arg(long, value_name = "DOMAIN")]
+    pub domain: Option<String>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ThresholdsCommand {
+    /// Set the days at which alerts fire, e.g. `--certificate 21,7,2,0`.
+    Set {
+        #[command(flatten)]
+        owner: ThresholdOwnerArgs,
+        /// Certificate thresholds in days, comma-separated.
+        #[arg(long, value_name = "DAYS", value_delimiter = ',')]
+        certificate: Option<Vec<u32>>,
+        /// Registration thresholds in days, comma-separated.
+        #[arg(long, value_name = "DAYS", value_delimiter = ',')]
+        registration: Option<Vec<u32>>,
+    },
+    /// Remove an override (both lists unless one is named).
+    Clear {
+        #[command(flatten)]
+        owner: ThresholdOwnerArgs,
+        #[arg(long)]
+        certificate: bool,
+        #[arg(long)]
+        registration: bool,
+    },
+    /// Show the defaults and every override.
+    List {
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Debug, Args)]
@@ -365,6 +519,10 @@ pub async fn run(command: Command, config: Config) -> Result<(), CliError> {
         Command::Serve => serve(app).await,
         Command::Clients(cmd) => clients(&app, cmd).await,
         Command::Domains(cmd) => domains(&app, cmd).await,
+        Command::Alerts(cmd) => alerts(&app, cmd).await,
+        Command::Outbox(cmd) => outbox(&app, cmd).await,
+        Command::Email(cmd) => email(&app, cmd).await,
+        Command::Thresholds(cmd) => thresholds(&app, cmd).await,
     }
 }
 
@@ -610,12 +768,37 @@ async fn serve(app: App) -> Result<(), CliError> {
         })
     };
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let (quit_tx, quit_rx) = tokio::sync::watch::channel(false);
+    let stopped = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
+        let _ = rx.wait_for(|stop| *stop).await;
+    };
+    let sender = app::sender(&app).map_err(CliError::failure)?;
+    let delivery = tokio::spawn(sender.run(stopped(quit_rx.clone())));
+    let digests =
+        (app.config.alerts.staff_delivery == crate::config::StaffDelivery::Digest).then(|| {
+            tokio::spawn(digest::run(
+                app.store.clone(),
+                app::alert_settings(&app.config),
+                app.config.alerts.digest_cron.clone(),
+                stopped(quit_rx.clone()),
+            ))
+        });
+    let background = async move {
+        let _ = quit_tx.send(true);
+        let _ = delivery.await;
+        if let Some(digests) = digests {
+            let _ = digests.await;
+        }
+    };
     let mut server = tokio::spawn(app::serve(app, listener, async {
         let _ = stop_rx.await;
     }));
     tokio::select! {
         () = app::shutdown_signal() => {}
-        result = &mut server => return finish_server(result),
+        result = &mut server => {
+            background.await;
+            return finish_server(result);
+        }
     }
     let _ = stop_tx.send(());
     let _ = scheduler_stop_tx.send(true);
@@ -627,6 +810,7 @@ async fn serve(app: App) -> Result<(), CliError> {
             "scheduler still busy after the scan grace period; the scan resumes at the next start"
         );
     }
+    background.await;
     match tokio::time::timeout(grace, server).await {
         Ok(result) => finish_server(result),
         Err(_) => {
@@ -889,4 +1073,352 @@ fn print_json<T: serde::Serialize>(value: &T) -> Result<(), CliError> {
     serde_json::to_writer_pretty(&mut out, value)
         .map_err(|e| CliError::failure(format!("cannot write JSON: {e}")))?;
     writeln!(out).map_err(|e| CliError::failure(format!("cannot write output: {e}")))
+}
+
+async fn alerts(app: &App, cmd: AlertsCommand) -> Result<(), CliError> {
+    let settings = app::alert_settings(&app.config);
+    match cmd {
+        AlertsCommand::List { all, json } => {
+            let alerts = app.store.list_alerts(all).await?;
+            if json {
+                return print_json(&alerts);
+            }
+            if alerts.is_empty() {
+                println!("no {}alerts", if all { "" } else { "firing " });
+            }
+            for a in &alerts {
+                println!(
+                    "#{}  {:<9} {:<21} {}  opened {}{}  events: {}",
+                    a.id,
+                    a.state,
+                    a.kind,
+                    to_unicode(&a.subject),
+                    a.opened_at,
+                    a.resolved_at
+                        .as_deref()
+                        .map(|r| format!(", resolved {r}"))
+                        .unwrap_or_default(),
+                    a.events.join(", ")
+                );
+            }
+            Ok(())
+        }
+        AlertsCommand::Evaluate { deliver, json } => {
+            let applied = alert_eval::evaluate_all(&app.store, &settings, Utc::now())
+                .await
+                .map_err(|e| CliError::failure(e.to_string()))?;
+            // The test-only pause sits between the committed alert changes
+            // and their delivery.
+            let pause = Pause::from_env();
+            pause.at("after-evaluate").await;
+            let report = if deliver {
+                let sender = app::sender(app)
+                    .map_err(CliError::failure)?
+                    .with_pause(pause);
+                Some(sender.deliver_due(Utc::now()).await?)
+            } else {
+                None
+            };
+            if json {
+                return print_json(
+                    &serde_json::json!({ "evaluated": applied, "delivered": report }),
+                );
+            }
+            println!(
+                "alerts opened {}, resolved {}, events {}, messages queued {}",
+                applied.opened.len(),
+                applied.resolved.len(),
+                applied.events.len(),
+                applied.queued.len()
+            );
+            for id in &applied.queued {
+                println!("  queued {id}");
+            }
+            if let Some(report) = report {
+                print_delivery(&report);
+            }
+            Ok(())
+        }
+        AlertsCommand::Digest => {
+            let now = Utc::now();
+            match digest::send_digest(&app.store, &settings, now, now)
+                .await
+                .map_err(|e| CliError::failure(e.to_string()))?
+            {
+                Some(ids) if ids.is_empty() => println!("nothing for the digest"),
+                Some(ids) => ids.iter().for_each(|id| println!("queued {id}")),
+                None => println!("a digest for this second exists already"),
+            }
+            Ok(())
+        }
+    }
+}
+
+fn print_delivery(report: &crate::notify::DeliveryReport) {
+    if report.reclaimed > 0 {
+        println!(
+            "{} message(s) left by a stopped sender queued again",
+            report.reclaimed
+        );
+    }
+    for id in &report.sent {
+        println!("sent      {id}");
+    }
+    for id in &report.logged {
+        println!("logged    {id}  (no SMTP configured: kept in the outbox)");
+    }
+    for id in &report.retrying {
+        println!("retrying  {id}");
+    }
+    for id in &report.failed {
+        println!("failed    {id}");
+    }
+    println!(
+        "delivered {}, logged {}, retrying {}, failed {}",
+        report.sent.len(),
+        report.logged.len(),
+        report.retrying.len(),
+        report.failed.len()
+    );
+}
+
+async fn outbox(app: &App, cmd: OutboxCommand) -> Result<(), CliError> {
+    match cmd {
+        OutboxCommand::List { state, limit, json } => {
+            let messages = app.store.list_outbox(state.map(Into::into), limit).await?;
+            if json {
+                return print_json(&messages);
+            }
+            if messages.is_empty() {
+                println!("the outbox is empty");
+            }
+            for m in &messages {
+                let when = match m.state.as_str() {
+                    "sent" | "logged" => m.sent_at.clone().unwrap_or_default(),
+                    "pending" => format!("next attempt {}", m.next_attempt_at),
+                    _ => String::new(),
+                };
+                println!(
+                    "{:<8} {:<8} {}  to {}{}  \"{}\"  attempts {} {when}",
+                    m.state,
+                    m.channel,
+                    m.message_id,
+                    m.recipient,
+                    m.cc.as_deref()
+                        .map(|cc| format!(" cc {cc}"))
+                        .unwrap_or_default(),
+                    m.subject,
+                    m.attempts,
+                );
+                if let Some(error) = &m.last_error {
+                    println!("         last error: {error}");
+                }
+            }
+            Ok(())
+        }
+        OutboxCommand::Retry {
+            ids,
+            failed,
+            logged,
+        } => {
+            let selection = if ids.is_empty() {
+                if !failed && !logged {
+                    return Err(CliError::input(
+                        "name message ids, or pass --failed (and/or --logged)",
+                    ));
+                }
+                RetrySelection::Failed {
+                    include_logged: logged,
+                }
+            } else {
+                RetrySelection::Ids(ids)
+            };
+            let requeued = app.store.retry_messages(&selection, Utc::now()).await?;
+            for id in &requeued {
+                println!("queued again {id}");
+            }
+            println!("{} message(s) queued for delivery", requeued.len());
+            Ok(())
+        }
+        OutboxCommand::Deliver { json } => {
+            let sender = app::sender(app)
+                .map_err(CliError::failure)?
+                .with_pause(Pause::from_env());
+            let report = sender.deliver_due(Utc::now()).await?;
+            if json {
+                return print_json(&report);
+            }
+            print_delivery(&report);
+            Ok(())
+        }
+    }
+}
+
+async fn email(app: &App, cmd: EmailCommand) -> Result<(), CliError> {
+    match cmd {
+        EmailCommand::Test { address } => {
+            let address = parse_email(&address).map_err(|e| CliError::input(e.to_string()))?;
+            let transport = app::mail_transport(&app.config).map_err(CliError::failure)?;
+            let MailTransport::Smtp(mailer) = transport else {
+                return Err(CliError::input(
+                    "no SMTP server configured (smtp.host is empty): alert emails are written to the log and kept in the outbox",
+                ));
+            };
+            let now = Utc::now();
+            let message_id = format!(
+                "test.{}@{}",
+                now.format("%Y%m%dT%H%M%S"),
+                app::alert_settings(&app.config).message_id_domain
+            );
+            let text = format!(
+                "This is a test email from lapse, sent {} through {}.\nIf you can read it, alert emails will reach you.\n",
+                now.format("%Y-%m-%d %H:%M UTC"),
+                mailer.server
+            );
+            let email = OutgoingEmail {
+                message_id: message_id.clone(),
+                to: vec![address.clone()],
+                cc: Vec::new(),
+                subject: "lapse test email".to_owned(),
+                html: Some(format!("<p>{}</p>", text.trim().replace('\n', "<br>"))),
+                text,
+            };
+            mailer.send(&email).await.map_err(|e| {
+                CliError::failure(format!(
+                    "{} refused the test email to {address}: {e}{}",
+                    mailer.server,
+                    if e.is_retryable() {
+                        " (temporary: try again later)"
+                    } else {
+                        ""
+                    }
+                ))
+            })?;
+            println!(
+                "sent test email {message_id} to {address} through {}",
+                mailer.server
+            );
+            Ok(())
+        }
+    }
+}
+
+fn threshold_owner(app: &App, owner: ThresholdOwnerArgs) -> Result<ThresholdOwner, CliError> {
+    match (owner.client, owner.domain) {
+        (Some(client), _) => Ok(ThresholdOwner::Client(client)),
+        (None, Some(domain)) => {
+            let target = parse_target(&domain, &app.config.names.policy())
+                .map_err(|e| CliError::input(format!("`{domain}`: {e}")))?;
+            Ok(ThresholdOwner::Domain(target.registrable))
+        }
+        (None, None) => Err(CliError::input("name --client or --domain")),
+    }
+}
+
+async fn thresholds(app: &App, cmd: ThresholdsCommand) -> Result<(), CliError> {
+    match cmd {
+        ThresholdsCommand::Set {
+            owner,
+            certificate,
+            registration,
+        } => {
+            if certificate.is_none() && registration.is_none() {
+                return Err(CliError::input(
+                    "give --certificate DAYS and/or --registration DAYS, e.g. --certificate 21,7,2,0",
+                ));
+            }
+            let owner = threshold_owner(app, owner)?;
+            for (kind, days) in [
+                (ThresholdKind::Certificate, certificate),
+                (ThresholdKind::Registration, registration),
+            ] {
+                let Some(days) = days else { continue };
+                if days.iter().any(|d| *d > 3650) {
+                    return Err(CliError::input("days go from 0 to 3650"));
+                }
+                let list = Thresholds::new(days)
+                    .ok_or_else(|| CliError::input("give at least one number of days"))?;
+                app.store.set_thresholds(&owner, kind, Some(&list)).await?;
+                println!(
+                    "{} thresholds for {}: {list} days",
+                    kind_label(kind),
+                    owner_label(&owner)
+                );
+            }
+            Ok(())
+        }
+        ThresholdsCommand::Clear {
+            owner,
+            certificate,
+            registration,
+        } => {
+            let owner = threshold_owner(app, owner)?;
+            let both = !certificate && !registration;
+            for (kind, chosen) in [
+                (ThresholdKind::Certificate, certificate),
+                (ThresholdKind::Registration, registration),
+            ] {
+                if chosen || both {
+                    app.store.set_thresholds(&owner, kind, None).await?;
+                    println!(
+                        "{} thresholds for {}: inherited again",
+                        kind_label(kind),
+                        owner_label(&owner)
+                    );
+                }
+            }
+            Ok(())
+        }
+        ThresholdsCommand::List { json } => {
+            let overrides = app.store.threshold_overrides().await?;
+            if json {
+                return print_json(&serde_json::json!({
+                    "defaults": {
+                        "certificate_days": app.config.alerts.certificate_days,
+                        "registration_days": app.config.alerts.registration_days,
+                    },
+                    "overrides": overrides,
+                }));
+            }
+            let days = |d: &[u32]| d.iter().map(u32::to_string).collect::<Vec<_>>().join(", ");
+            println!(
+                "defaults: certificate {} / registration {} days",
+                days(&app.config.alerts.certificate_days),
+                days(&app.config.alerts.registration_days)
+            );
+            for o in &overrides {
+                let show = |d: &Option<Vec<u32>>| {
+                    d.as_deref()
+                        .map(days)
+                        .unwrap_or_else(|| "inherited".to_owned())
+                };
+                let name = if o.level == "domain" {
+                    to_unicode(&o.name)
+                } else {
+                    o.name.clone()
+                };
+                println!(
+                    "{} {name}: certificate {} / registration {}",
+                    o.level,
+                    show(&o.certificate_days),
+                    show(&o.registration_days)
+                );
+            }
+            Ok(())
+        }
+    }
+}
+
+fn kind_label(kind: ThresholdKind) -> &'static str {
+    match kind {
+        ThresholdKind::Certificate => "certificate",
+        ThresholdKind::Registration => "registration",
+    }
+}
+
+fn owner_label(owner: &ThresholdOwner) -> String {
+    match owner {
+        ThresholdOwner::Client(name) => format!("client {}", name.trim()),
+        ThresholdOwner::Domain(name) => format!("domain {}", name.to_unicode()),
+    }
 }

@@ -29,7 +29,12 @@ pub const DEFAULTS_TOML: &str = include_str!("../config/lapse.toml");
 pub const CONFIG_ENV: &str = "LAPSE_CONFIG";
 
 /// Keys whose value may come from a file (`KEY_file`) and is never printed.
-pub const SECRET_KEYS: &[&str] = &["smtp.password"];
+pub const SECRET_KEYS: &[&str] = &[
+    "smtp.password",
+    "webhooks.secret",
+    "webhooks.slack_url",
+    "webhooks.discord_url",
+];
 
 /// The effective, validated configuration.
 #[derive(Debug, Clone, Serialize)]
@@ -49,6 +54,8 @@ pub struct Config {
     pub scan: ScanConfig,
     pub alerts: AlertsConfig,
     pub smtp: SmtpConfig,
+    pub outbox: OutboxConfig,
+    pub webhooks: WebhooksConfig,
     /// Where the configuration came from, for `lapse config check`.
     #[serde(skip)]
     pub origin: ConfigOrigin,
@@ -224,6 +231,56 @@ pub struct AlertsConfig {
     /// Thresholds in days, largest first.
     pub certificate_days: Vec<u32>,
     pub registration_days: Vec<u32>,
+    /// Consecutive failed checks before a check failure alerts.
+    pub failures_before_alert: u32,
+    /// Days without a successful registration lookup before "no fresh data".
+    pub registration_stale_days: u32,
+    /// Staff addresses: every alert, in copy or in a daily digest.
+    pub staff: Vec<String>,
+    pub staff_delivery: StaffDelivery,
+    /// When the staff digest goes out (6-field cron, UTC).
+    pub digest_cron: String,
+    /// Who hears about lapse's own trouble (outage); empty = `staff`.
+    pub operator: Vec<String>,
+    /// A scan with at least this many checks ...
+    pub outage_min_checks: u32,
+    /// ... more than this fraction of them failed, is lapse's own outage.
+    pub outage_fraction: f64,
+}
+
+/// How staff receive alerts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StaffDelivery {
+    /// In copy (Cc) of every client email.
+    Copy,
+    /// One digest a day, grouped by client.
+    Digest,
+}
+
+/// Delivery queue behaviour.
+#[derive(Debug, Clone, Serialize)]
+pub struct OutboxConfig {
+    #[serde(rename = "retry_base_secs", serialize_with = "as_secs")]
+    pub retry_base: Duration,
+    #[serde(rename = "retry_max_secs", serialize_with = "as_secs")]
+    pub retry_max: Duration,
+    pub max_attempts: u32,
+    #[serde(rename = "sending_lease_secs", serialize_with = "as_secs")]
+    pub sending_lease: Duration,
+    #[serde(rename = "poll_secs", serialize_with = "as_secs")]
+    pub poll: Duration,
+}
+
+/// Webhook channels; each is off while its URL is empty.
+#[derive(Debug, Clone, Serialize)]
+pub struct WebhooksConfig {
+    pub slack_url: Option<Secret>,
+    pub discord_url: Option<Secret>,
+    pub url: Option<String>,
+    pub secret: Option<Secret>,
+    #[serde(rename = "timeout_secs", serialize_with = "as_secs")]
+    pub timeout: Duration,
 }
 
 impl AlertsConfig {
@@ -244,6 +301,9 @@ pub struct SmtpConfig {
     pub from: String,
     #[serde(rename = "timeout_secs", serialize_with = "as_secs")]
     pub timeout: Duration,
+    /// Name the server's certificate must carry, when `host` is an address
+    /// or another name; `None` = `host`.
+    pub tls_server_name: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -375,6 +435,31 @@ struct RawConfig {
     scan: RawScan,
     alerts: RawAlerts,
     smtp: RawSmtp,
+    outbox: RawOutbox,
+    webhooks: RawWebhooks,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawOutbox {
+    retry_base_secs: u64,
+    retry_max_secs: u64,
+    max_attempts: u32,
+    sending_lease_secs: u64,
+    poll_secs: u64,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawWebhooks {
+    #[serde(default)]
+    slack_url: Option<Secret>,
+    #[serde(default)]
+    discord_url: Option<Secret>,
+    url: String,
+    #[serde(default)]
+    secret: Option<Secret>,
+    timeout_secs: u64,
 }
 
 #[derive(Debug, Deserialize)]
@@ -466,6 +551,14 @@ struct RawTls {
 struct RawAlerts {
     certificate_days: Vec<u32>,
     registration_days: Vec<u32>,
+    failures_before_alert: u32,
+    registration_stale_days: u32,
+    staff: Vec<String>,
+    staff_delivery: StaffDelivery,
+    digest_cron: String,
+    operator: Vec<String>,
+    outage_min_checks: u32,
+    outage_fraction: f64,
 }
 
 #[derive(Debug, Deserialize)]
@@ -513,6 +606,7 @@ struct RawSmtp {
     password: Option<Secret>,
     from: String,
     timeout_secs: u64,
+    tls_server_name: String,
 }
 
 // ---------------------------------------------------------------------------
@@ -1010,6 +1104,138 @@ fn validate(
     if raw.smtp.timeout_secs == 0 {
         return Err(bad("smtp.timeout_secs", &0, "at least 1 second"));
     }
+    let tls_server_name =
+        Some(raw.smtp.tls_server_name.trim().to_owned()).filter(|n| !n.is_empty());
+    if let Some(name) = &tls_server_name {
+        if rustls::pki_types::ServerName::try_from(name.as_str()).is_err() {
+            return Err(bad(
+                "smtp.tls_server_name",
+                name,
+                "a DNS name such as \"mail.example.com\" (or empty for `smtp.host`)",
+            ));
+        }
+    }
+
+    if raw.alerts.failures_before_alert == 0 || raw.alerts.failures_before_alert > 100 {
+        return Err(bad(
+            "alerts.failures_before_alert",
+            &raw.alerts.failures_before_alert,
+            "a number of consecutive failed checks from 1 to 100",
+        ));
+    }
+    if raw.alerts.registration_stale_days == 0 || raw.alerts.registration_stale_days > 3650 {
+        return Err(bad(
+            "alerts.registration_stale_days",
+            &raw.alerts.registration_stale_days,
+            "days from 1 to 3650",
+        ));
+    }
+    let addresses = |key: &str, list: &[String]| -> Result<Vec<String>, ConfigError> {
+        list.iter()
+            .map(|address| {
+                crate::domain::names::parse_email(address).map_err(|_| {
+                    bad(
+                        key,
+                        address,
+                        "email addresses such as \"ops@agency.example\"",
+                    )
+                })
+            })
+            .collect()
+    };
+    let staff = addresses("alerts.staff", &raw.alerts.staff)?;
+    let operator = addresses("alerts.operator", &raw.alerts.operator)?;
+    if raw.alerts.staff_delivery == StaffDelivery::Digest && staff.is_empty() {
+        return Err(bad(
+            "alerts.staff_delivery",
+            &"digest",
+            "\"copy\" unless `alerts.staff` lists the addresses that get the digest",
+        ));
+    }
+    if raw.alerts.digest_cron.parse::<cron::Schedule>().is_err() {
+        return Err(bad(
+            "alerts.digest_cron",
+            &raw.alerts.digest_cron,
+            "a cron expression with seconds, e.g. \"0 0 7 * * *\" (07:00 UTC daily)",
+        ));
+    }
+    if raw.alerts.outage_min_checks == 0 {
+        return Err(bad("alerts.outage_min_checks", &0, "at least 1 check"));
+    }
+    if !(raw.alerts.outage_fraction > 0.0 && raw.alerts.outage_fraction < 1.0) {
+        return Err(bad(
+            "alerts.outage_fraction",
+            &raw.alerts.outage_fraction,
+            "a fraction between 0 and 1, e.g. 0.5 (more than half failed)",
+        ));
+    }
+
+    for (key, secs) in [
+        ("outbox.retry_base_secs", raw.outbox.retry_base_secs),
+        ("outbox.retry_max_secs", raw.outbox.retry_max_secs),
+        ("outbox.sending_lease_secs", raw.outbox.sending_lease_secs),
+        ("outbox.poll_secs", raw.outbox.poll_secs),
+    ] {
+        if secs == 0 {
+            return Err(bad(key, &0, "at least 1 second"));
+        }
+    }
+    if raw.outbox.retry_max_secs < raw.outbox.retry_base_secs {
+        return Err(bad(
+            "outbox.retry_max_secs",
+            &raw.outbox.retry_max_secs,
+            "at least `outbox.retry_base_secs`",
+        ));
+    }
+    if raw.outbox.max_attempts == 0 {
+        return Err(bad("outbox.max_attempts", &0, "at least 1 attempt"));
+    }
+    if raw.outbox.sending_lease_secs <= raw.smtp.timeout_secs.max(raw.webhooks.timeout_secs) {
+        return Err(bad(
+            "outbox.sending_lease_secs",
+            &raw.outbox.sending_lease_secs,
+            "longer than `smtp.timeout_secs` and `webhooks.timeout_secs`, so a live sender keeps its messages",
+        ));
+    }
+
+    for (key, value) in [
+        (
+            "webhooks.slack_url",
+            raw.webhooks.slack_url.as_ref().map(Secret::expose),
+        ),
+        (
+            "webhooks.discord_url",
+            raw.webhooks.discord_url.as_ref().map(Secret::expose),
+        ),
+        ("webhooks.url", Some(raw.webhooks.url.as_str())),
+    ] {
+        let value = value.unwrap_or_default().trim();
+        let is_url = value.starts_with("https://") || value.starts_with("http://");
+        if !value.is_empty() && !is_url {
+            let shown = if key == "webhooks.url" {
+                value
+            } else {
+                "[redacted]"
+            };
+            return Err(bad(
+                key,
+                &shown,
+                "an http:// or https:// URL, or empty for none",
+            ));
+        }
+    }
+    let secret_or_empty = |s: Option<Secret>| s.filter(|s| !s.expose().trim().is_empty());
+    let webhook_url = Some(raw.webhooks.url.trim().to_owned()).filter(|u| !u.is_empty());
+    let webhook_secret = secret_or_empty(raw.webhooks.secret);
+    if webhook_url.is_some() && webhook_secret.is_none() {
+        return Err(ConfigError::Missing {
+            key: "webhooks.secret".into(),
+            why: "`webhooks.url` is set; its HMAC key comes from `webhooks.secret_file`, `webhooks.secret` or LAPSE_WEBHOOKS__SECRET".into(),
+        });
+    }
+    if raw.webhooks.timeout_secs == 0 {
+        return Err(bad("webhooks.timeout_secs", &0, "at least 1 second"));
+    }
 
     Ok(Config {
         database: DatabaseConfig {
@@ -1047,6 +1273,14 @@ fn validate(
         alerts: AlertsConfig {
             certificate_days,
             registration_days,
+            failures_before_alert: raw.alerts.failures_before_alert,
+            registration_stale_days: raw.alerts.registration_stale_days,
+            staff,
+            staff_delivery: raw.alerts.staff_delivery,
+            digest_cron: raw.alerts.digest_cron.trim().to_owned(),
+            operator,
+            outage_min_checks: raw.alerts.outage_min_checks,
+            outage_fraction: raw.alerts.outage_fraction,
         },
         smtp: SmtpConfig {
             host: smtp_host,
@@ -1056,6 +1290,21 @@ fn validate(
             password: raw.smtp.password,
             from: raw.smtp.from,
             timeout: Duration::from_secs(raw.smtp.timeout_secs),
+            tls_server_name,
+        },
+        outbox: OutboxConfig {
+            retry_base: Duration::from_secs(raw.outbox.retry_base_secs),
+            retry_max: Duration::from_secs(raw.outbox.retry_max_secs),
+            max_attempts: raw.outbox.max_attempts,
+            sending_lease: Duration::from_secs(raw.outbox.sending_lease_secs),
+            poll: Duration::from_secs(raw.outbox.poll_secs),
+        },
+        webhooks: WebhooksConfig {
+            slack_url: secret_or_empty(raw.webhooks.slack_url),
+            discord_url: secret_or_empty(raw.webhooks.discord_url),
+            url: webhook_url,
+            secret: webhook_secret,
+            timeout: Duration::from_secs(raw.webhooks.timeout_secs),
         },
         origin,
     })
@@ -1532,6 +1781,88 @@ mod tests {
             msg.contains("schedule.timezone") && msg.contains("Mars/Olympus"),
             "{msg}"
         );
+    }
+
+    #[test]
+        fn alert_and_delivery_keys_have_working_defaults() {
+        let config = Config::from_sources(None, &[]).expect("defaults are valid");
+        assert_eq!(config.alerts.failures_before_alert, 2);
+        assert_eq!(config.alerts.staff_delivery, StaffDelivery::Copy);
+        assert!(config.alerts.staff.is_empty());
+        assert_eq!(config.outbox.retry_base, Duration::from_secs(60));
+        assert!(config.outbox.sending_lease > config.smtp.timeout);
+        assert!(config.webhooks.url.is_none() && config.webhooks.slack_url.is_none());
+        assert!(config.smtp.tls_server_name.is_none());
+    }
+
+    #[test]
+    fn alert_and_delivery_keys_are_validated_with_the_key_named() {
+        let cases = [
+            ("[alerts]\nstaff = [\"not-an-address\"]\n", "alerts.staff"),
+            ("[alerts]\noperator = [\"x@\"]\n", "alerts.operator"),
+            (
+                "[alerts]\nstaff_delivery = \"digest\"\n",
+                "alerts.staff_delivery",
+            ),
+            (
+                "[alerts]\ndigest_cron = \"every morning\"\n",
+                "alerts.digest_cron",
+            ),
+            (
+                "[alerts]\nfailures_before_alert = 0\n",
+                "alerts.failures_before_alert",
+            ),
+            (
+                "[alerts]\noutage_fraction = 1.5\n",
+                "alerts.outage_fraction",
+            ),
+            (
+                "[outbox]\nsending_lease_secs = 10\n",
+                "outbox.sending_lease_secs",
+            ),
+            ("[outbox]\nretry_max_secs = 1\n", "outbox.retry_max_secs"),
+            ("[webhooks]\nurl = \"ftp://x\"\n", "webhooks.url"),
+            (
+                "[webhooks]\nurl = \"https://hooks.example\"\n",
+                "webhooks.secret",
+            ),
+            (
+                "[smtp]\ntls_server_name = \"not a name\"\n",
+                "smtp.tls_server_name",
+            ),
+        ];
+        for (file, key) in cases {
+            let msg = load(file, &[]).unwrap_err().to_string();
+            assert!(msg.contains(key), "{file:?}: {msg}");
+        }
+    }
+
+    #[test]
+    fn webhook_urls_and_secret_are_secrets() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("hmac");
+        std::fs::write(&path, "hmac-key\n").unwrap();
+        let config = load(
+            &format!(
+                "[webhooks]\nurl = \"https://hooks.example/lapse\"\nsecret_file = \"{}\"\n",
+                path.display()
+            ),
+            &[(
+                "LAPSE_WEBHOOKS__SLACK_URL",
+                "https://hooks.slack.example/services/T0/B0/token",
+            )],
+        )
+        .unwrap();
+        assert_eq!(
+            config.webhooks.secret.as_ref().map(Secret::expose),
+            Some("hmac-key")
+        );
+        let printed = config.to_redacted_toml();
+        assert!(
+            !printed.contains("hmac-key") && !printed.contains("token"),
+            "{printed}"
+        );
+        assert!(printed.contains("https://hooks.example/lapse"), "{printed}");
     }
 
     #[test]

@@ -12,6 +12,7 @@ pub mod domain;
 pub mod inventory;
 pub mod logging;
 pub mod monitor;
+pub mod notify;
 pub mod probe;
 pub mod ratelimit;
 pub mod store;

@@ -13,12 +13,17 @@
 //! - `store/observations.rs`: certificate observations (compact history)
 //! - `store/registration.rs`: RDAP bootstrap cache, facts per source, assessed state, manual dates
 //! - `store/scans.rs`: scans and their items (resumable), batched result recording
+//! - `store/alerts.rs`: alerts, ledger, failure streaks, threshold overrides
+//! - `store/outbox.rs`: the delivery queue (claim with a lease, retry, list)
+//!   and staff digests
 
+mod alerts;
 mod clients;
 mod domains;
 mod observations;
 mod registration;
 mod scans;
+mod outbox;
 
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
@@ -29,11 +34,17 @@ use sqlx::SqlitePool;
 
 use crate::config::DatabaseConfig;
 
+pub use alerts::{
+    AlertChanges, AlertListing, AlertScope, AlertWrite, AppliedChanges, Audience, Channel,
+    CurrentCert, Delivery, DigestLine, DomainAlertFacts, EndpointAlertFacts, NewMessage, Streak,
+    ThresholdKind, ThresholdOverride, ThresholdOwner,
+};
 pub use clients::{ClientAdded, ClientListing};
 pub use domains::{AddedTarget, DomainListing, EndpointListing, ExpiringDomain, RemovedTarget};
 pub use observations::{RecordSummary, StoredCertObservation};
 pub use registration::{CachedBootstrap, DueRegistration, RegistrationContext};
 pub use scans::{ItemResult, ScanHandle, ScanScope, ScanSummary, UpcomingExpiry, WorkItem};
+pub use outbox::{DigestEntry, OutboxListing, OutboxMessage, OutboxState, RetrySelection};
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 
@@ -60,6 +71,10 @@ pub enum StoreError {
     NotFound(String),
     #[error("{0}")]
     Invalid(String),
+    /// The state a decision was made on changed before it was written;
+    /// read again and decide again.
+    #[error("{0}")]
+    Stale(String),
 }
 
 impl StoreError {

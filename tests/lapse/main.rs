@@ -2,11 +2,16 @@
 //! runs against real parts on loopback: the built `lapse` binary, a real
 //! SQLite file in a temporary directory, a real HTTP server on port 0.
 
+mod alert_support;
+mod smtp_sink;
 mod support;
 
+mod alerts;
+mod alerts_cli;
 mod cli_config;
 mod cli_domains;
 mod cli_import;
+mod delivery;
 mod observations;
 mod registration;
 mod registration_cli;

@@ -36,6 +36,15 @@ use tokio::task::JoinHandle;
 /// Aborts a background task when the fixture goes out of scope.
 pub struct AbortOnDrop(JoinHandle<()>);
 
+impl AbortOnDrop {
+    pub fn spawn<F>(future: F) -> Self
+    where
+        F: std::future::Future<Output = ()> + Send + 'static,
+    {
+        Self(tokio::spawn(future))
+    }
+}
+
 impl Drop for AbortOnDrop {
     fn drop(&mut self) {
         self.0.abort();

@@ -1,0 +1,270 @@
+//! Message text from templates (minijinja), compiled into the binary from
+//! `src/notify/templates/`: `subject.txt`, `alert.txt` and `alert.html` for
+//! one alert event, `digest.txt` and `digest.html` for the staff digest.
+//! HTML templates are auto-escaped. The text is rendered once, when the
+//! message is queued, so every retry sends the same bytes.
+
+use std::sync::OnceLock;
+
+use chrono::{DateTime, Utc};
+use minijinja::{context, Environment};
+use serde::Serialize;
+
+use crate::domain::alert_policy::{Event, Notice};
+
+/// A rendered email (and the headline that chat channels use).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rendered {
+    pub subject: String,
+    pub text: String,
+    pub html: String,
+}
+
+/// The template set could not render: a bug in a template, never the data.
+#[derive(Debug, thiserror::Error)]
+#[error("template `{name}` failed: {source}")]
+pub struct TemplateError {
+    name: &'static str,
+    source: minijinja::Error,
+}
+
+const TEMPLATES: [(&str, &str); 5] = [
+    ("subject.txt", include_str!("templates/subject.txt")),
+    ("alert.txt", include_str!("templates/alert.txt")),
+    ("alert.html", include_str!("templates/alert.html")),
+    ("digest.txt", include_str!("templates/digest.txt")),
+    ("digest.html", include_str!("templates/digest.html")),
+];
+
+fn environment() -> &'static Environment<'static> {
+    static ENV: OnceLock<Environment<'static>> = OnceLock::new();
+    ENV.get_or_init(|| {
+        let mut env = Environment::new();
+        for (name, source) in TEMPLATES {
+            // The templates are part of the binary and covered by tests.
+            if let Err(error) = env.add_template(name, source) {
+                tracing::error!(template = name, %error, "built-in template does not parse");
+            }
+        }
+        env
+    })
+}
+
+fn render(name: &'static str, ctx: &minijinja::Value) -> Result<String, TemplateError> {
+    environment()
+        .get_template(name)
+        .and_then(|t| t.render(ctx))
+        .map_err(|source| TemplateError { name, source })
+}
+
+/// "in 7 days", "in 1 day", "today", "3 days ago".
+pub fn when(days_left: i64) -> String {
+    match days_left {
+        0 => "today".to_owned(),
+        1 => "in 1 day".to_owned(),
+        -1 => "1 day ago".to_owned(),
+        n if n > 1 => format!("in {n} days"),
+        n => format!("{} days ago", -n),
+    }
+}
+
+fn date(t: Option<DateTime<Utc>>) -> Option<String> {
+    t.map(|t| t.format("%Y-%m-%d").to_string())
+}
+
+fn datetime(t: Option<DateTime<Utc>>) -> Option<String> {
+    t.map(|t| t.format("%Y-%m-%d %H:%M UTC").to_string())
+}
+
+/// Renders one alert event.
+pub fn render_notice(notice: &Notice) -> Result<Rendered, TemplateError> {
+    let base = context! {
+        kind => notice.kind,
+        event => notice.event,
+        subject => notice.subject,
+        client => notice.client,
+        when => notice.days_left.map(when),
+        date => date(notice.expires_at),
+        datetime => datetime(notice.expires_at),
+        renewed_date => date(notice.renewed_until),
+        problems => if notice.problems.is_empty() { vec!["check failed".to_owned()] } else { notice.problems.clone() },
+        days_without_data => notice.days_without_data,
+        checks_total => notice.checks_total,
+        checks_failed => notice.checks_failed,
+    };
+    let subject = render("subject.txt", &base)?.trim().to_owned();
+    let ctx = context! { headline => subject, ..base };
+    Ok(Rendered {
+        text: render("alert.txt", &ctx)?,
+        html: render("alert.html", &ctx)?,
+        subject,
+    })
+}
+
+/// One client's lines in a digest.
+#[derive(Debug, Clone, Serialize)]
+pub struct DigestGroup {
+    pub client: String,
+    pub lines: Vec<String>,
+}
+
+/// Renders the staff digest.
+pub fn render_digest(groups: &[DigestGroup]) -> Result<Rendered, TemplateError> {
+    let total: usize = groups.iter().map(|g| g.lines.len()).sum();
+    let ctx = context! { groups => groups, total => total };
+    let subject = format!(
+        "lapse digest: {total} alert event{}",
+        if total == 1 { "" } else { "s" }
+    );
+    Ok(Rendered {
+        text: render("digest.txt", &ctx)?,
+        html: render("digest.html", &ctx)?,
+        subject,
+    })
+}
+
+/// The JSON document a generic webhook receives for one event.
+pub fn webhook_payload(notice: &Notice, rendered: &Rendered) -> serde_json::Value {
+    serde_json::json!({
+        "kind": notice.kind,
+        "event": notice.event,
+        "subject": notice.subject,
+        "client": notice.client,
+        "expires_at": notice.expires_at,
+        "days_left": notice.days_left,
+        "renewed_until": notice.renewed_until,
+        "problems": notice.problems,
+        "summary": rendered.subject,
+        "text": rendered.text,
+    })
+}
+
+/// A short chat line for Slack and Discord: the subject, and the problems.
+pub fn chat_text(notice: &Notice, rendered: &Rendered) -> String {
+    let mark = match notice.event {
+        Event::Resolved => "resolved",
+        Event::Expired | Event::Failing | Event::Outage => "alert",
+        Event::Threshold(_) | Event::Stale => "warning",
+    };
+    let mut text = format!("[lapse {mark}] {}", rendered.subject);
+    if let Some(client) = &notice.client {
+        text.push_str(&format!(" (client: {client})"));
+    }
+    for problem in notice.problems.iter().take(5) {
+        text.push_str(&format!("\n- {problem}"));
+    }
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::alert_policy::AlertKind;
+
+    fn at(text: &str) -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339(text)
+            .expect("time")
+            .with_timezone(&Utc)
+    }
+
+    #[test]
+    fn subject_says_what_and_when() {
+        let mut notice = Notice::new(
+            AlertKind::CertExpiry,
+            Event::Threshold(7),
+            "shop.example.com",
+        );
+        notice.expires_at = Some(at("2026-12-01T10:00:00Z"));
+        notice.days_left = Some(7);
+        notice.client = Some("Acme <Ltd>".into());
+        let rendered = render_notice(&notice).expect("renders");
+        assert_eq!(
+            rendered.subject,
+            "Certificate for shop.example.com expires in 7 days (2026-12-01)"
+        );
+        assert!(rendered.text.contains("What to do"), "{}", rendered.text);
+        assert!(
+            rendered.text.contains("Client: Acme <Ltd>"),
+            "{}",
+            rendered.text
+        );
+        assert!(
+            rendered.html.contains("Acme &lt;Ltd&gt;"),
+            "HTML is escaped: {}",
+            rendered.html
+        );
+    }
+
+    #[test]
+    fn every_kind_and_event_renders_a_one_line_subject() {
+        for kind in AlertKind::ALL {
+            for event in [
+                Event::Threshold(30),
+                Event::Expired,
+                Event::Failing,
+                Event::Stale,
+                Event::Outage,
+                Event::Resolved,
+            ] {
+                let mut notice = Notice::new(kind, event, "example.com");
+                notice.expires_at = Some(at("2026-12-01T10:00:00Z"));
+                notice.renewed_until = Some(at("2027-12-01T10:00:00Z"));
+                notice.days_left = Some(3);
+                notice.problems = vec!["connection refused".into()];
+                notice.days_without_data = Some(9);
+                notice.checks_total = Some(10);
+                notice.checks_failed = Some(9);
+                let rendered = render_notice(&notice).expect("renders");
+                assert!(
+                    !rendered.subject.is_empty() && !rendered.subject.contains('\n'),
+                    "{kind:?} {event:?}: {:?}",
+                    rendered.subject
+                );
+                assert!(rendered.html.contains("</html>"));
+            }
+        }
+    }
+
+    #[test]
+    fn renewal_notice_gives_the_new_date() {
+        let mut notice = Notice::new(AlertKind::CertExpiry, Event::Resolved, "shop.example.com");
+        notice.renewed_until = Some(at("2027-03-01T00:00:00Z"));
+        let rendered = render_notice(&notice).expect("renders");
+        assert_eq!(
+            rendered.subject,
+            "Certificate for shop.example.com renewed: valid until 2027-03-01"
+        );
+    }
+
+    #[test]
+    fn expired_reads_in_the_past() {
+        let mut notice = Notice::new(AlertKind::CertExpiry, Event::Expired, "a.example.com");
+        notice.expires_at = Some(at("2026-11-01T00:00:00Z"));
+        notice.days_left = Some(-5);
+        assert_eq!(
+            render_notice(&notice).expect("renders").subject,
+            "Certificate for a.example.com expired 5 days ago (2026-11-01)"
+        );
+    }
+
+    #[test]
+    fn digest_groups_lines_by_client() {
+        let rendered = render_digest(&[
+            DigestGroup {
+                client: "Acme".into(),
+                lines: vec!["one".into(), "two".into()],
+            },
+            DigestGroup {
+                client: "(no client)".into(),
+                lines: vec!["three".into()],
+            },
+        ])
+        .expect("renders");
+        assert_eq!(rendered.subject, "lapse digest: 3 alert events");
+        assert!(
+            rendered.text.contains("Acme\n- one\n- two"),
+            "{}",
+            rendered.text
+        );
+    }
+}

@@ -1,0 +1,842 @@
+//! Alerts, the ledger and threshold overrides.
+//!
+//! Reading: the facts an evaluation needs ([`EndpointAlertFacts`],
+//! [`DomainAlertFacts`]), the firing alert of a (subject, kind) and the
+//! ledger events already recorded for a subject key.
+//!
+//! Writing: [`Store::apply_alert_changes`] writes one subject's streak,
+//! alert transitions, ledger rows, outbox messages and digest lines in ONE
+//! transaction, after checking that the state it was decided on is still
+//! the state in the database (otherwise [`StoreError::Stale`]: decide again).
+//! A ledger row is inserted `ON CONFLICT DO NOTHING`; when it already
+//! exists, its messages are not queued again: that is what makes every
+//! crossing notify once, whatever crashes or repeats happen around it.
+
+use chrono::{DateTime, Utc};
+use sha2::{Digest, Sha256};
+use sqlx::Row;
+
+use super::{format_time, parse_time, Store, StoreError};
+use crate::domain::alert_policy::{AlertKind, Event, Firing, Thresholds};
+use crate::domain::names::HostName;
+
+/// What an alert is attached to. Both `None`: lapse itself (operator alerts).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AlertScope {
+    pub domain_id: Option<i64>,
+    pub endpoint_id: Option<i64>,
+}
+
+impl AlertScope {
+    pub fn endpoint(domain_id: i64, endpoint_id: i64) -> Self {
+        Self {
+            domain_id: Some(domain_id),
+            endpoint_id: Some(endpoint_id),
+        }
+    }
+
+    pub fn domain(domain_id: i64) -> Self {
+        Self {
+            domain_id: Some(domain_id),
+            endpoint_id: None,
+        }
+    }
+
+    pub fn operator() -> Self {
+        Self {
+            domain_id: None,
+            endpoint_id: None,
+        }
+    }
+}
+
+/// One current certificate observation, as evaluation reads it.
+#[derive(Debug, Clone)]
+pub struct CurrentCert {
+    pub address: String,
+    pub outcome: String,
+    pub leaf_fingerprint: Option<String>,
+    pub leaf_not_after: Option<DateTime<Utc>>,
+    pub chain_not_after: Option<DateTime<Utc>>,
+    pub last_seen_at: String,
+    pub details: serde_json::Value,
+}
+
+/// Who a subject's messages go to.
+#[derive(Debug, Clone, Default)]
+pub struct Audience {
+    pub client: Option<String>,
+    pub contacts: Vec<String>,
+}
+
+/// Everything evaluation needs about an endpoint.
+#[derive(Debug, Clone)]
+pub struct EndpointAlertFacts {
+    pub endpoint_id: i64,
+    pub domain_id: i64,
+    pub host: String,
+    pub port: u16,
+    pub audience: Audience,
+    pub client_certificate_days: Option<Thresholds>,
+    pub domain_certificate_days: Option<Thresholds>,
+    pub current: Vec<CurrentCert>,
+    pub streak: Streak,
+}
+
+/// Everything evaluation needs about a domain's registration.
+#[derive(Debug, Clone)]
+pub struct DomainAlertFacts {
+    pub domain_id: i64,
+    pub name: String,
+    pub created_at: DateTime<Utc>,
+    pub audience: Audience,
+    pub client_registration_days: Option<Thresholds>,
+    pub domain_registration_days: Option<Thresholds>,
+    pub expires_at: Option<DateTime<Utc>>,
+    pub expires_source: Option<String>,
+    pub outcome: Option<String>,
+    pub statuses: Vec<String>,
+    pub checked_at: Option<String>,
+    pub confirmed_at: Option<DateTime<Utc>>,
+    pub stale: bool,
+    pub streak: Streak,
+}
+
+/// Consecutive failed checks and the check last counted.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Streak {
+    pub failures: u32,
+    pub counted_at: Option<String>,
+}
+
+/// Delivery channels of the outbox.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Channel {
+    Email,
+    Slack,
+    Discord,
+    Webhook,
+}
+
+impl Channel {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Email => "email",
+            Self::Slack => "slack",
+            Self::Discord => "discord",
+            Self::Webhook => "webhook",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Self> {
+        [Self::Email, Self::Slack, Self::Discord, Self::Webhook]
+            .into_iter()
+            .find(|c| c.as_str() == text)
+    }
+}
+
+/// A message to queue with a ledger row.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewMessage {
+    pub channel: Channel,
+    /// Email: the To addresses, comma-separated. Webhooks: the channel name.
+    pub recipient: String,
+    /// Email: addresses in copy, comma-separated.
+    pub cc: Option<String>,
+    pub subject: String,
+    /// Email: the text part. Webhooks: the exact request body (JSON).
+    pub body_text: String,
+    pub body_html: Option<String>,
+}
+
+/// What a ledger row causes: messages now, and/or a line for the staff digest.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Delivery {
+    pub messages: Vec<NewMessage>,
+    pub digest: Option<DigestLine>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DigestLine {
+    pub client: Option<String>,
+    pub line: String,
+}
+
+/// One transition to write (see `domain::alert_policy::Transition`).
+#[derive(Debug, Clone, PartialEq)]
+pub enum AlertWrite {
+    Resolve {
+        delivery: Option<Delivery>,
+    },
+    Open {
+        subject_key: String,
+        details: serde_json::Value,
+    },
+    Notify {
+        event: Event,
+        subject_key: String,
+        delivery: Delivery,
+    },
+}
+
+/// One subject's changes, written together.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AlertChanges {
+    pub scope: AlertScope,
+    pub kind: AlertKind,
+    /// The firing alert the decision was made on (checked before writing).
+    pub expected_firing: Option<i64>,
+    /// The streak to store, with the one it replaces (checked before writing).
+    pub streak: Option<(Streak, Streak)>,
+    pub writes: Vec<AlertWrite>,
+    /// The domain part of message ids (`lapse.example.com`).
+    pub message_id_domain: String,
+}
+
+/// What [`Store::apply_alert_changes`] did.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct AppliedChanges {
+    pub opened: Vec<i64>,
+    pub resolved: Vec<i64>,
+    /// Ledger events newly recorded, as `alert_id:event`.
+    pub events: Vec<String>,
+    /// Message ids queued.
+    pub queued: Vec<String>,
+}
+
+impl AppliedChanges {
+    pub fn absorb(&mut self, other: AppliedChanges) {
+        self.opened.extend(other.opened);
+        self.resolved.extend(other.resolved);
+        self.events.extend(other.events);
+        self.queued.extend(other.queued);
+    }
+}
+
+/// An alert as listed.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct AlertListing {
+    pub id: i64,
+    pub kind: String,
+    pub subject: String,
+    pub subject_key: String,
+    pub state: String,
+    pub opened_at: String,
+    pub resolved_at: Option<String>,
+    pub events: Vec<String>,
+}
+
+/// Which override `set_thresholds` changes.
+#[derive(Debug, Clone)]
+pub enum ThresholdOwner {
+    Client(String),
+    Domain(HostName),
+}
+
+/// Which list.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ThresholdKind {
+    Certificate,
+    Registration,
+}
+
+impl ThresholdKind {
+    fn column(self) -> &'static str {
+        match self {
+            Self::Certificate => "certificate_days",
+            Self::Registration => "registration_days",
+        }
+    }
+}
+
+/// An override as listed.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct ThresholdOverride {
+    /// `client` or `domain`.
+    pub level: String,
+    pub name: String,
+    pub certificate_days: Option<Vec<u32>>,
+    pub registration_days: Option<Vec<u32>>,
+}
+
+fn thresholds_column(text: Option<String>) -> Option<Thresholds> {
+    text.and_then(|t| serde_json::from_str::<Vec<u32>>(&t).ok())
+        .and_then(Thresholds::new)
+}
+
+fn days_column(text: Option<String>) -> Option<Vec<u32>> {
+    text.and_then(|t| serde_json::from_str::<Vec<u32>>(&t).ok())
+}
+
+impl Store {
+    /// The facts about one endpoint; `NotFound` when it is gone.
+    pub async fn endpoint_alert_facts(
+        &self,
+        endpoint_id: i64,
+    ) -> Result<EndpointAlertFacts, StoreError> {
+        let mut conn = self.pool().acquire().await?;
+        let row = sqlx::query(
+            "SELECT e.id, e.domain_id, e.host, e.port, e.cert_failures, e.cert_failures_counted_at,
+                    d.client_id, d.certificate_days AS domain_days,
+                    c.name AS client_name, c.certificate_days AS client_days
+             FROM endpoints e JOIN domains d ON d.id = e.domain_id
+             LEFT JOIN clients c ON c.id = d.client_id
+             WHERE e.id = ?",
+        )
+        .bind(endpoint_id)
+        .fetch_optional(&mut *conn)
+        .await?
+        .ok_or_else(|| StoreError::NotFound(format!("no endpoint with id {endpoint_id}")))?;
+        let client_id: Option<i64> = row.get("client_id");
+        let audience = audience(&mut conn, client_id, row.get("client_name")).await?;
+        let current = sqlx::query(
+            "SELECT address, outcome, leaf_fingerprint, leaf_not_after, chain_not_after,
+                    last_seen_at, details
+             FROM cert_observations WHERE endpoint_id = ? AND current = 1 ORDER BY address",
+        )
+        .bind(endpoint_id)
+        .fetch_all(&mut *conn)
+        .await?
+        .iter()
+        .map(|r| CurrentCert {
+            address: r.get("address"),
+            outcome: r.get("outcome"),
+            leaf_fingerprint: r.get("leaf_fingerprint"),
+            leaf_not_after: r
+                .get::<Option<String>, _>("leaf_not_after")
+                .as_deref()
+                .and_then(parse_time),
+            chain_not_after: r
+                .get::<Option<String>, _>("chain_not_after")
+                .as_deref()
+                .and_then(parse_time),
+            last_seen_at: r.get("last_seen_at"),
+            details: serde_json::from_str(&r.get::<String, _>("details"))
+                .unwrap_or(serde_json::Value::Null),
+        })
+        .collect();
+        Ok(EndpointAlertFacts {
+            endpoint_id,
+            domain_id: row.get("domain_id"),
+            host: row.get("host"),
+            port: u16::try_from(row.get::<i64, _>("port")).unwrap_or_default(),
+            audience,
+            client_certificate_days: thresholds_column(row.get("client_days")),
+            domain_certificate_days: thresholds_column(row.get("domain_days")),
+            current,
+            streak: Streak {
+                failures: u32::try_from(row.get::<i64, _>("cert_failures")).unwrap_or(0),
+                counted_at: row.get("cert_failures_counted_at"),
+            },
+        })
+    }
+
+    /// The facts about one domain's registration; `NotFound` when it is gone.
+    pub async fn domain_alert_facts(&self, domain_id: i64) -> Result<DomainAlertFacts, StoreError> {
+        let mut conn = self.pool().acquire().await?;
+        let row = sqlx::query(
+            "SELECT d.id, d.name, d.created_at, d.client_id, d.registration_days AS domain_days,
+                    d.expires_at, d.expires_source, d.registration_outcome, d.registration_status,
+                    d.registration_checked_at, d.registration_confirmed_at, d.registration_stale,
+                    d.registration_failures, d.registration_failures_counted_at,
+                    c.name AS client_name, c.registration_days AS client_days
+             FROM domains d LEFT JOIN clients c ON c.id = d.client_id
+             WHERE d.id = ?",
+        )
+        .bind(domain_id)
+        .fetch_optional(&mut *conn)
+        .await?
+        .ok_or_else(|| StoreError::NotFound(format!("no domain with id {domain_id}")))?;
+        let client_id: Option<i64> = row.get("client_id");
+        let audience = audience(&mut conn, client_id, row.get("client_name")).await?;
+        let time = |column: &str| {
+            row.get::<Option<String>, _>(column)
+                .as_deref()
+                .and_then(parse_time)
+        };
+        Ok(DomainAlertFacts {
+            domain_id,
+            name: row.get("name"),
+            created_at: time("created_at").unwrap_or_default(),
+            audience,
+            client_registration_days: thresholds_column(row.get("client_days")),
+            domain_registration_days: thresholds_column(row.get("domain_days")),
+            expires_at: time("expires_at"),
+            expires_source: row.get("expires_source"),
+            outcome: row.get("registration_outcome"),
+            statuses: row
+                .get::<Option<String>, _>("registration_status")
+                .and_then(|s| serde_json::from_str(&s).ok())
+                .unwrap_or_default(),
+            checked_at: row.get("registration_checked_at"),
+            confirmed_at: time("registration_confirmed_at"),
+            stale: row.get::<i64, _>("registration_stale") != 0,
+            streak: Streak {
+                failures: u32::try_from(row.get::<i64, _>("registration_failures")).unwrap_or(0),
+                counted_at: row.get("registration_failures_counted_at"),
+            },
+        })
+    }
+
+    /// Ids of every endpoint and every domain, for a full evaluation.
+    pub async fn alert_subject_ids(&self) -> Result<(Vec<i64>, Vec<i64>), StoreError> {
+        let endpoints = sqlx::query_scalar("SELECT id FROM endpoints ORDER BY id")
+            .fetch_all(self.pool())
+            .await?;
+        let domains = sqlx::query_scalar("SELECT id FROM domains ORDER BY id")
+            .fetch_all(self.pool())
+            .await?;
+        Ok((endpoints, domains))
+    }
+
+    /// Endpoints and domains whose failure streak reached `needed` and that
+    /// have no firing failure alert: what a scan's end may have to alert.
+    pub async fn failure_alert_candidates(
+        &self,
+        needed: u32,
+    ) -> Result<(Vec<i64>, Vec<i64>), StoreError> {
+        let endpoints = sqlx::query_scalar(
+            "SELECT e.id FROM endpoints e
+             WHERE e.cert_failures >= ? AND NOT EXISTS (
+                 SELECT 1 FROM alerts a WHERE a.endpoint_id = e.id
+                 AND a.kind = 'cert_check_failure' AND a.state = 'firing')
+             ORDER BY e.id",
+        )
+        .bind(i64::from(needed))
+        .fetch_all(self.pool())
+        .await?;
+        let domains = sqlx::query_scalar(
+            "SELECT d.id FROM domains d
+             WHERE d.registration_failures >= ? AND NOT EXISTS (
+                 SELECT 1 FROM alerts a WHERE a.domain_id = d.id AND a.endpoint_id IS NULL
+                 AND a.kind = 'registration_problem' AND a.state = 'firing')
+             ORDER BY d.id",
+        )
+        .bind(i64::from(needed))
+        .fetch_all(self.pool())
+        .await?;
+        Ok((endpoints, domains))
+    }
+
+    /// The firing alert of a (scope, kind), if any.
+    pub async fn firing_alert(
+        &self,
+        scope: AlertScope,
+        kind: AlertKind,
+    ) -> Result<Option<Firing>, StoreError> {
+        let mut conn = self.pool().acquire().await?;
+        firing(&mut conn, scope, kind).await
+    }
+
+    /// Ledger events already recorded for `subject_key` under any alert of
+    /// this (scope, kind): "not yet notified for this certificate".
+    pub async fn notified_events(
+        &self,
+        scope: AlertScope,
+        kind: AlertKind,
+        subject_key: &str,
+    ) -> Result<Vec<Event>, StoreError> {
+        let events: Vec<String> = sqlx::query_scalar(
+            "SELECT l.event FROM alert_ledger l JOIN alerts a ON a.id = l.alert_id
+             WHERE COALESCE(a.domain_id, 0) = COALESCE(?, 0)
+               AND COALESCE(a.endpoint_id, 0) = COALESCE(?, 0)
+               AND a.kind = ? AND l.subject_key = ?",
+        )
+        .bind(scope.domain_id)
+        .bind(scope.endpoint_id)
+        .bind(kind.as_str())
+        .bind(subject_key)
+        .fetch_all(self.pool())
+        .await?;
+        Ok(events.iter().filter_map(|e| Event::parse(e)).collect())
+    }
+
+    /// Writes subjects' changes in ONE transaction. `StoreError::Stale`
+    /// (nothing written) when a firing alert or a streak changed since it
+    /// was read: read again and decide again.
+    pub async fn apply_alert_changes(
+        &self,
+        all_changes: &[AlertChanges],
+        now: DateTime<Utc>,
+    ) -> Result<AppliedChanges, StoreError> {
+        let now_text = format_time(now);
+        let mut applied = AppliedChanges::default();
+        // IMMEDIATE: take the write lock first, so the checks below see the
+        // state this transaction writes over.
+        let mut tx = self.pool().begin_with("BEGIN IMMEDIATE").await?;
+        for changes in all_changes {
+            apply_one(&mut tx, changes, &now_text, &mut applied).await?;
+        }
+        tx.commit().await?;
+        Ok(applied)
+    }
+
+    /// Alerts, newest first; only firing ones unless `all`.
+    pub async fn list_alerts(&self, all: bool) -> Result<Vec<AlertListing>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT a.id, a.kind, a.subject_key, a.state, a.opened_at, a.resolved_at,
+                    d.name AS domain, e.host, e.port
+             FROM alerts a LEFT JOIN domains d ON d.id = a.domain_id
+             LEFT JOIN endpoints e ON e.id = a.endpoint_id
+             WHERE (? OR a.state = 'firing')
+             ORDER BY a.id DESC",
+        )
+        .bind(all)
+        .fetch_all(self.pool())
+        .await?;
+        let ledger = sqlx::query("SELECT alert_id, event FROM alert_ledger ORDER BY id")
+            .fetch_all(self.pool())
+            .await?;
+        Ok(rows
+            .iter()
+            .map(|r| {
+                let id: i64 = r.get("id");
+                let host: Option<String> = r.get("host");
+                let domain: Option<String> = r.get("domain");
+                let subject = match (host, domain) {
+                    (Some(host), _) => format!("{}:{}", host, r.get::<i64, _>("port")),
+                    (None, Some(domain)) => domain,
+                    (None, None) => "lapse".to_owned(),
+                };
+                AlertListing {
+                    id,
+                    kind: r.get("kind"),
+                    subject,
+                    subject_key: r.get("subject_key"),
+                    state: r.get("state"),
+                    opened_at: r.get("opened_at"),
+                    resolved_at: r.get("resolved_at"),
+                    events: ledger
+                        .iter()
+                        .filter(|l| l.get::<i64, _>("alert_id") == id)
+                        .map(|l| l.get("event"))
+                        .collect(),
+                }
+            })
+            .collect())
+    }
+
+    /// Sets (or, with `None`, clears) a client's or a domain's threshold override.
+    pub async fn set_thresholds(
+        &self,
+        owner: &ThresholdOwner,
+        kind: ThresholdKind,
+        days: Option<&Thresholds>,
+    ) -> Result<(), StoreError> {
+        let value = days.map(|d| serde_json::json!(d.days()).to_string());
+        let (sql, key) = match owner {
+            ThresholdOwner::Client(name) => (
+                format!("UPDATE clients SET {} = ? WHERE name = ?", kind.column()),
+                name.trim().to_owned(),
+            ),
+            ThresholdOwner::Domain(name) => (
+                format!("UPDATE domains SET {} = ? WHERE name = ?", kind.column()),
+                name.as_str().to_owned(),
+            ),
+        };
+        let done = sqlx::query(&sql)
+            .bind(value)
+            .bind(&key)
+            .execute(self.pool())
+            .await?;
+        if done.rows_affected() == 0 {
+            return Err(match owner {
+                ThresholdOwner::Client(name) => StoreError::NoSuchClient(name.trim().to_owned()),
+                ThresholdOwner::Domain(name) => {
+                    StoreError::NotFound(format!("`{}` is not tracked", name.to_unicode()))
+                }
+            });
+        }
+        Ok(())
+    }
+
+    /// Every override, clients first.
+    pub async fn threshold_overrides(&self) -> Result<Vec<ThresholdOverride>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT 'client' AS level, name, certificate_days, registration_days FROM clients
+             WHERE certificate_days IS NOT NULL OR registration_days IS NOT NULL
+             UNION ALL
+             SELECT 'domain', name, certificate_days, registration_days FROM domains
+             WHERE certificate_days IS NOT NULL OR registration_days IS NOT NULL
+             ORDER BY 1, 2",
+        )
+        .fetch_all(self.pool())
+        .await?;
+        Ok(rows
+            .iter()
+            .map(|r| ThresholdOverride {
+                level: r.get("level"),
+                name: r.get("name"),
+                certificate_days: days_column(r.get("certificate_days")),
+                registration_days: days_column(r.get("registration_days")),
+            })
+            .collect())
+    }
+}
+
+async fn apply_one(
+    tx: &mut sqlx::SqliteConnection,
+    changes: &AlertChanges,
+    now_text: &str,
+    applied: &mut AppliedChanges,
+) -> Result<(), StoreError> {
+    let current = firing(&mut *tx, changes.scope, changes.kind).await?;
+    if current.as_ref().map(|f| f.alert_id) != changes.expected_firing {
+        return Err(StoreError::Stale(format!(
+            "the {} alert changed while it was evaluated",
+            changes.kind.as_str()
+        )));
+    }
+    if let Some((new, old)) = &changes.streak {
+        write_streak(&mut *tx, changes.scope, changes.kind, new, old).await?;
+    }
+    let mut alert_id = changes.expected_firing;
+    for write in &changes.writes {
+        match write {
+            AlertWrite::Resolve { delivery } => {
+                let Some(id) = alert_id.take() else {
+                    continue;
+                };
+                sqlx::query("UPDATE alerts SET state = 'resolved', resolved_at = ? WHERE id = ?")
+                    .bind(now_text)
+                    .bind(id)
+                    .execute(&mut *tx)
+                    .await?;
+                applied.resolved.push(id);
+                if let Some(delivery) = delivery {
+                    let subject_key: String =
+                        sqlx::query_scalar("SELECT subject_key FROM alerts WHERE id = ?")
+                            .bind(id)
+                            .fetch_one(&mut *tx)
+                            .await?;
+                    record(
+                        &mut *tx,
+                        id,
+                        Event::Resolved,
+                        &subject_key,
+                        delivery,
+                        &changes.message_id_domain,
+                        now_text,
+                        applied,
+                    )
+                    .await?;
+                }
+            }
+            AlertWrite::Open {
+                subject_key,
+                details,
+            } => {
+                let id: i64 = sqlx::query_scalar(
+                    "INSERT INTO alerts (domain_id, endpoint_id, kind, subject_key, state, opened_at, details)
+                     VALUES (?, ?, ?, ?, 'firing', ?, ?) RETURNING id",
+                )
+                .bind(changes.scope.domain_id)
+                .bind(changes.scope.endpoint_id)
+                .bind(changes.kind.as_str())
+                .bind(subject_key)
+                .bind(now_text)
+                .bind(details.to_string())
+                .fetch_one(&mut *tx)
+                .await?;
+                applied.opened.push(id);
+                alert_id = Some(id);
+            }
+            AlertWrite::Notify {
+                event,
+                subject_key,
+                delivery,
+            } => {
+                let Some(id) = alert_id else {
+                    continue;
+                };
+                record(
+                    &mut *tx,
+                    id,
+                    *event,
+                    subject_key,
+                    delivery,
+                    &changes.message_id_domain,
+                    now_text,
+                    applied,
+                )
+                .await?;
+            }
+        }
+    }
+    Ok(())
+}
+
+async fn audience(
+    conn: &mut sqlx::SqliteConnection,
+    client_id: Option<i64>,
+    client_name: Option<String>,
+) -> Result<Audience, StoreError> {
+    let contacts = match client_id {
+        Some(id) => {
+            sqlx::query_scalar("SELECT email FROM contacts WHERE client_id = ? ORDER BY id")
+                .bind(id)
+                .fetch_all(conn)
+                .await?
+        }
+        None => Vec::new(),
+    };
+    Ok(Audience {
+        client: client_name,
+        contacts,
+    })
+}
+
+async fn firing(
+    conn: &mut sqlx::SqliteConnection,
+    scope: AlertScope,
+    kind: AlertKind,
+) -> Result<Option<Firing>, StoreError> {
+    let row = sqlx::query(
+        "SELECT id, subject_key FROM alerts
+         WHERE COALESCE(domain_id, 0) = COALESCE(?, 0) AND COALESCE(endpoint_id, 0) = COALESCE(?, 0)
+           AND kind = ? AND state = 'firing'",
+    )
+    .bind(scope.domain_id)
+    .bind(scope.endpoint_id)
+    .bind(kind.as_str())
+    .fetch_optional(conn)
+    .await?;
+    Ok(row.map(|r| Firing {
+        alert_id: r.get("id"),
+        subject_key: r.get("subject_key"),
+    }))
+}
+
+async fn write_streak(
+    conn: &mut sqlx::SqliteConnection,
+    scope: AlertScope,
+    kind: AlertKind,
+    new: &Streak,
+    old: &Streak,
+) -> Result<(), StoreError> {
+    let (sql, id) = match (kind, scope.endpoint_id, scope.domain_id) {
+        (AlertKind::CertCheckFailure, Some(endpoint), _) => (
+            "UPDATE endpoints SET cert_failures = ?, cert_failures_counted_at = ?
+             WHERE id = ? AND cert_failures = ? AND cert_failures_counted_at IS ?",
+            endpoint,
+        ),
+        (AlertKind::RegistrationProblem, None, Some(domain)) => (
+            "UPDATE domains SET registration_failures = ?, registration_failures_counted_at = ?
+             WHERE id = ? AND registration_failures = ? AND registration_failures_counted_at IS ?",
+            domain,
+        ),
+        _ => {
+            return Err(StoreError::Invalid(format!(
+                "no failure streak is kept for {} alerts",
+                kind.as_str()
+            )))
+        }
+    };
+    let done = sqlx::query(sql)
+        .bind(i64::from(new.failures))
+        .bind(&new.counted_at)
+        .bind(id)
+        .bind(i64::from(old.failures))
+        .bind(&old.counted_at)
+        .execute(&mut *conn)
+        .await?;
+    if done.rows_affected() == 0 {
+        return Err(StoreError::Stale(
+            "the failure streak changed while it was evaluated".into(),
+        ));
+    }
+    Ok(())
+}
+
+/// Inserts the ledger row; when it is new, queues its messages and digest
+/// line. An existing row means this event was already queued: nothing more.
+#[expect(clippy::too_many_arguments, reason = "one transaction's context")]
+async fn record(
+    conn: &mut sqlx::SqliteConnection,
+    alert_id: i64,
+    event: Event,
+    subject_key: &str,
+    delivery: &Delivery,
+    id_domain: &str,
+    now: &str,
+    applied: &mut AppliedChanges,
+) -> Result<(), StoreError> {
+    let event_key = event.key();
+    let ledger_id: Option<i64> = sqlx::query_scalar(
+        "INSERT INTO alert_ledger (alert_id, event, subject_key, created_at) VALUES (?, ?, ?, ?)
+         ON CONFLICT (alert_id, event, subject_key) DO NOTHING RETURNING id",
+    )
+    .bind(alert_id)
+    .bind(&event_key)
+    .bind(subject_key)
+    .bind(now)
+    .fetch_optional(&mut *conn)
+    .await?;
+    let Some(ledger_id) = ledger_id else {
+        return Ok(());
+    };
+    applied.events.push(format!("{alert_id}:{event_key}"));
+    for message in &delivery.messages {
+        let message_id = message_id(ledger_id, &event_key, subject_key, message, now, id_domain);
+        sqlx::query(
+            "INSERT INTO outbox (message_id, ledger_id, alert_id, channel, recipient, cc, subject,
+                                 body_text, body_html, state, attempts, next_attempt_at, created_at)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 'pending', 0, ?, ?)",
+        )
+        .bind(&message_id)
+        .bind(ledger_id)
+        .bind(alert_id)
+        .bind(message.channel.as_str())
+        .bind(&message.recipient)
+        .bind(&message.cc)
+        .bind(&message.subject)
+        .bind(&message.body_text)
+        .bind(&message.body_html)
+        .bind(now)
+        .bind(now)
+        .execute(&mut *conn)
+        .await?;
+        applied.queued.push(message_id);
+    }
+    if let Some(digest) = &delivery.digest {
+        sqlx::query(
+            "INSERT INTO digest_entries (ledger_id, client, line, created_at) VALUES (?, ?, ?, ?)",
+        )
+        .bind(ledger_id)
+        .bind(&digest.client)
+        .bind(&digest.line)
+        .bind(now)
+        .execute(&mut *conn)
+        .await?;
+    }
+    Ok(())
+}
+
+/// `<ledger>.<event>.<channel>.<hash>@<domain>`: stable for the message's
+/// whole life (it is stored once), unique across installations (the hash
+/// covers the subject and the time the ledger row was written).
+fn message_id(
+    ledger_id: i64,
+    event_key: &str,
+    subject_key: &str,
+    message: &NewMessage,
+    now: &str,
+    id_domain: &str,
+) -> String {
+    let hash = Sha256::digest(
+        format!(
+            "{ledger_id}|{event_key}|{subject_key}|{}|{}|{now}",
+            message.channel.as_str(),
+            message.recipient
+        )
+        .as_bytes(),
+    );
+    format!(
+        "{ledger_id}.{}.{}.{}@{id_domain}",
+        event_key.replace(':', "-"),
+        message.channel.as_str(),
+        &hex::encode(hash)[..12]
+    )
+}

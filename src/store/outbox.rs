@@ -1,0 +1,413 @@
+//! The delivery queue and the staff digest.
+//!
+//! A message moves `pending -> sending -> sent`, or back to `pending` with a
+//! later `next_attempt_at` after a transient failure, or to `failed` after a
+//! permanent one or too many attempts. With no SMTP configured, email ends
+//! in `logged` (written to the log, kept here; `lapse outbox retry --logged`
+//! queues it again once SMTP is set up).
+//!
+//! Claiming is a conditional update (`WHERE state = 'pending'`), so two
+//! senders never take the same row. A claimed row carries a lease; a row
+//! still `sending` after its lease belongs to a sender that died, and goes
+//! back to `pending` ([`Store::reclaim_expired_leases`]). That is
+//! at-least-once: a sender killed after the server accepted a message but
+//! before `sent` was written sends it again, with the same Message-ID.
+
+use chrono::{DateTime, Utc};
+use sha2::{Digest, Sha256};
+use sqlx::Row;
+
+use super::alerts::{Channel, NewMessage};
+use super::{format_time, Store, StoreError};
+
+/// Where a message is in its life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OutboxState {
+    Pending,
+    Sending,
+    Sent,
+    Failed,
+    /// No transport configured: written to the log, kept in the outbox.
+    Logged,
+}
+
+impl OutboxState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Pending => "pending",
+            Self::Sending => "sending",
+            Self::Sent => "sent",
+            Self::Failed => "failed",
+            Self::Logged => "logged",
+        }
+    }
+}
+
+/// A claimed message, ready to deliver.
+#[derive(Debug, Clone)]
+pub struct OutboxMessage {
+    pub id: i64,
+    pub message_id: String,
+    pub channel: Option<Channel>,
+    pub channel_name: String,
+    pub recipient: String,
+    pub cc: Option<String>,
+    pub subject: String,
+    pub body_text: String,
+    pub body_html: Option<String>,
+    /// Including this one.
+    pub attempts: u32,
+}
+
+/// A message as listed.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct OutboxListing {
+    pub message_id: String,
+    pub channel: String,
+    pub recipient: String,
+    pub cc: Option<String>,
+    pub subject: String,
+    pub state: String,
+    pub attempts: u32,
+    pub next_attempt_at: String,
+    pub last_error: Option<String>,
+    pub created_at: String,
+    pub sent_at: Option<String>,
+}
+
+/// A line waiting for the next staff digest.
+#[derive(Debug, Clone)]
+pub struct DigestEntry {
+    pub id: i64,
+    pub client: Option<String>,
+    pub line: String,
+    pub created_at: String,
+}
+
+/// Which messages `retry_messages` requeues.
+#[derive(Debug, Clone)]
+pub enum RetrySelection {
+    /// Every failed message (and logged ones when asked).
+    Failed { include_logged: bool },
+    /// These message ids, whatever their state except `sent`/`sending`.
+    Ids(Vec<String>),
+}
+
+impl Store {
+    /// Puts `sending` rows whose lease ran out back to `pending`: their sender
+    /// died. Returns how many.
+    pub async fn reclaim_expired_leases(&self, now: DateTime<Utc>) -> Result<u64, StoreError> {
+        let done = sqlx::query(
+            "UPDATE outbox SET state = 'pending', lease_until = NULL,
+                 last_error = 'sender stopped during delivery; retried'
+             WHERE state = 'sending' AND lease_until < ?",
+        )
+        .bind(format_time(now))
+        .execute(self.pool())
+        .await?;
+        Ok(done.rows_affected())
+    }
+
+    /// Claims up to `limit` due messages for this sender until `lease_until`.
+    pub async fn claim_due_messages(
+        &self,
+        now: DateTime<Utc>,
+        limit: u32,
+        lease_until: DateTime<Utc>,
+    ) -> Result<Vec<OutboxMessage>, StoreError> {
+        let ids: Vec<i64> = sqlx::query_scalar(
+            "SELECT id FROM outbox WHERE state = 'pending' AND next_attempt_at <= ?
+             ORDER BY next_attempt_at, id LIMIT ?",
+        )
+        .bind(format_time(now))
+        .bind(i64::from(limit))
+        .fetch_all(self.pool())
+        .await?;
+        let mut claimed = Vec::new();
+        for id in ids {
+            let row = sqlx::query(
+                "UPDATE outbox SET state = 'sending', attempts = attempts + 1, lease_until = ?
+                 WHERE id = ? AND state = 'pending'
+                 RETURNING id, message_id, channel, recipient, cc, subject, body_text, body_html, attempts",
+            )
+            .bind(format_time(lease_until))
+            .bind(id)
+            .fetch_optional(self.pool())
+            .await?;
+            if let Some(r) = row {
+                let channel_name: String = r.get("channel");
+                claimed.push(OutboxMessage {
+                    id: r.get("id"),
+                    message_id: r.get("message_id"),
+                    channel: Channel::parse(&channel_name),
+                    channel_name,
+                    recipient: r.get("recipient"),
+                    cc: r.get("cc"),
+                    subject: r.get("subject"),
+                    body_text: r.get("body_text"),
+                    body_html: r.get("body_html"),
+                    attempts: u32::try_from(r.get::<i64, _>("attempts")).unwrap_or(u32::MAX),
+                });
+            }
+        }
+        Ok(claimed)
+    }
+
+    /// Delivered. False when the row was no longer this sender's.
+    pub async fn mark_message_sent(&self, id: i64, now: DateTime<Utc>) -> Result<bool, StoreError> {
+        self.finish(id, "sent", None, Some(now), None).await
+    }
+
+    /// No transport: written to the log.
+    pub async fn mark_message_logged(
+        &self,
+        id: i64,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        self.finish(id, "logged", None, Some(now), None).await
+    }
+
+    /// A transient failure: try again at `next_attempt_at`.
+    pub async fn mark_message_retry(
+        &self,
+        id: i64,
+        error: &str,
+        next_attempt_at: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        self.finish(id, "pending", Some(error), None, Some(next_attempt_at))
+            .await
+    }
+
+    /// Given up: a permanent failure, or too many attempts.
+    pub async fn mark_message_failed(&self, id: i64, error: &str) -> Result<bool, StoreError> {
+        self.finish(id, "failed", Some(error), None, None).await
+    }
+
+    async fn finish(
+        &self,
+        id: i64,
+        state: &str,
+        error: Option<&str>,
+        sent_at: Option<DateTime<Utc>>,
+        next_attempt_at: Option<DateTime<Utc>>,
+    ) -> Result<bool, StoreError> {
+        let done = sqlx::query(
+            "UPDATE outbox SET state = ?, lease_until = NULL,
+                 last_error = COALESCE(?, CASE WHEN ? = 'pending' THEN last_error ELSE NULL END),
+                 sent_at = COALESCE(?, sent_at),
+                 next_attempt_at = COALESCE(?, next_attempt_at)
+             WHERE id = ? AND state = 'sending'",
+        )
+        .bind(state)
+        .bind(error)
+        .bind(state)
+        .bind(sent_at.map(format_time))
+        .bind(next_attempt_at.map(format_time))
+        .bind(id)
+        .execute(self.pool())
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    /// When the next pending message is due, if any.
+    pub async fn next_message_due(&self) -> Result<Option<String>, StoreError> {
+        Ok(
+            sqlx::query_scalar("SELECT MIN(next_attempt_at) FROM outbox WHERE state = 'pending'")
+                .fetch_one(self.pool())
+                .await?,
+        )
+    }
+
+    /// Messages, newest first, optionally of one state.
+    pub async fn list_outbox(
+        &self,
+        state: Option<OutboxState>,
+        limit: u32,
+    ) -> Result<Vec<OutboxListing>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT message_id, channel, recipient, cc, subject, state, attempts, next_attempt_at,
+                    last_error, created_at, sent_at
+             FROM outbox WHERE (?1 IS NULL OR state = ?1) ORDER BY id DESC LIMIT ?2",
+        )
+        .bind(state.map(OutboxState::as_str))
+        .bind(i64::from(limit))
+        .fetch_all(self.pool())
+        .await?;
+        Ok(rows
+            .iter()
+            .map(|r| OutboxListing {
+                message_id: r.get("message_id"),
+                channel: r.get("channel"),
+                recipient: r.get("recipient"),
+                cc: r.get("cc"),
+                subject: r.get("subject"),
+                state: r.get("state"),
+                attempts: u32::try_from(r.get::<i64, _>("attempts")).unwrap_or(u32::MAX),
+                next_attempt_at: r.get("next_attempt_at"),
+                last_error: r.get("last_error"),
+                created_at: r.get("created_at"),
+                sent_at: r.get("sent_at"),
+            })
+            .collect())
+    }
+
+    /// Requeues messages for delivery now, attempts reset. Returns the ids
+    /// requeued; named ids that cannot be requeued are `NotFound`/`Conflict`.
+    pub async fn retry_messages(
+        &self,
+        selection: &RetrySelection,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<String>, StoreError> {
+        let now = format_time(now);
+        let mut tx = self.pool().begin().await?;
+        let requeued = match selection {
+            RetrySelection::Failed { include_logged } => {
+                sqlx::query_scalar(
+                    "UPDATE outbox SET state = 'pending', attempts = 0, next_attempt_at = ?
+                     WHERE state = 'failed' OR (? AND state = 'logged') RETURNING message_id",
+                )
+                .bind(&now)
+                .bind(include_logged)
+                .fetch_all(&mut *tx)
+                .await?
+            }
+            RetrySelection::Ids(ids) => {
+                let mut requeued = Vec::new();
+                for id in ids {
+                    let state: Option<String> =
+                        sqlx::query_scalar("SELECT state FROM outbox WHERE message_id = ?")
+                            .bind(id)
+                            .fetch_optional(&mut *tx)
+                            .await?;
+                    match state.as_deref() {
+                        None => {
+                            return Err(StoreError::NotFound(format!(
+                                "no message `{id}` in the outbox (see `lapse outbox list`)"
+                            )))
+                        }
+                        Some("sent" | "sending") => {
+                            return Err(StoreError::Conflict(format!(
+                                "message `{id}` is {}; only pending, failed or logged messages can be retried",
+                                state.unwrap_or_default()
+                            )))
+                        }
+                        Some(_) => {}
+                    }
+                    sqlx::query(
+                        "UPDATE outbox SET state = 'pending', attempts = 0, next_attempt_at = ?
+                         WHERE message_id = ?",
+                    )
+                    .bind(&now)
+                    .bind(id)
+                    .execute(&mut *tx)
+                    .await?;
+                    requeued.push(id.clone());
+                }
+                requeued
+            }
+        };
+        tx.commit().await?;
+        Ok(requeued)
+    }
+
+    /// Counts of messages by state.
+    pub async fn outbox_counts(&self) -> Result<Vec<(String, i64)>, StoreError> {
+        let rows =
+            sqlx::query("SELECT state, COUNT(*) AS n FROM outbox GROUP BY state ORDER BY state")
+                .fetch_all(self.pool())
+                .await?;
+        Ok(rows.iter().map(|r| (r.get("state"), r.get("n"))).collect())
+    }
+
+    /// Lines not yet sent in a digest, oldest first.
+    pub async fn open_digest_entries(&self) -> Result<Vec<DigestEntry>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT id, client, line, created_at FROM digest_entries
+             WHERE digest_id IS NULL ORDER BY id",
+        )
+        .fetch_all(self.pool())
+        .await?;
+        Ok(rows
+            .iter()
+            .map(|r| DigestEntry {
+                id: r.get("id"),
+                client: r.get("client"),
+                line: r.get("line"),
+                created_at: r.get("created_at"),
+            })
+            .collect())
+    }
+
+    /// The latest digest's due time.
+    pub async fn last_digest_due(&self) -> Result<Option<String>, StoreError> {
+        Ok(sqlx::query_scalar("SELECT MAX(due_at) FROM digests")
+            .fetch_one(self.pool())
+            .await?)
+    }
+
+    /// Records the digest due at `due_at` with its entries and queues its
+    /// messages, in one transaction. `None` when that digest already exists
+    /// (another instance or an earlier run sent it).
+    pub async fn write_digest(
+        &self,
+        due_at: DateTime<Utc>,
+        entry_ids: &[i64],
+        messages: &[NewMessage],
+        id_domain: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Option<Vec<String>>, StoreError> {
+        let due = format_time(due_at);
+        let now = format_time(now);
+        let mut tx = self.pool().begin_with("BEGIN IMMEDIATE").await?;
+        let digest_id: Option<i64> = sqlx::query_scalar(
+            "INSERT INTO digests (due_at, created_at, entries) VALUES (?, ?, ?)
+             ON CONFLICT (due_at) DO NOTHING RETURNING id",
+        )
+        .bind(&due)
+        .bind(&now)
+        .bind(i64::try_from(entry_ids.len()).unwrap_or(i64::MAX))
+        .fetch_optional(&mut *tx)
+        .await?;
+        let Some(digest_id) = digest_id else {
+            return Ok(None);
+        };
+        for id in entry_ids {
+            sqlx::query(
+                "UPDATE digest_entries SET digest_id = ? WHERE id = ? AND digest_id IS NULL",
+            )
+            .bind(digest_id)
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+        }
+        let mut queued = Vec::new();
+        for message in messages {
+            let hash = Sha256::digest(format!("{due}|{}", message.recipient).as_bytes());
+            let message_id = format!(
+                "digest.{}.{}@{id_domain}",
+                due.replace([':', '-'], ""),
+                &hex::encode(hash)[..12]
+            );
+            sqlx::query(
+                "INSERT INTO outbox (message_id, channel, recipient, cc, subject, body_text,
+                                     body_html, state, attempts, next_attempt_at, created_at)
+                 VALUES (?, ?, ?, ?, ?, ?, ?, 'pending', 0, ?, ?)",
+            )
+            .bind(&message_id)
+            .bind(message.channel.as_str())
+            .bind(&message.recipient)
+            .bind(&message.cc)
+            .bind(&message.subject)
+            .bind(&message.body_text)
+            .bind(&message.body_html)
+            .bind(&now)
+            .bind(&now)
+            .execute(&mut *tx)
+            .await?;
+            queued.push(message_id);
+        }
+        tx.commit().await?;
+        Ok(Some(queued))
+    }
+}

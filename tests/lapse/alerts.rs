@@ -1,0 +1,545 @@
+//! Alerts end to end: loopback TLS servers, the real probe, the store, the
+//! alert hook, the outbox and a real SMTP server receiving what lettre sends.
+
+use std::sync::{Arc, Mutex};
+
+use axum::body::Bytes;
+use axum::http::{HeaderMap, StatusCode};
+use chrono::{Duration, Utc};
+use hmac::{Hmac, Mac};
+use sha2::Sha256;
+
+use crate::alert_support::{smtp_config, Lab, CONTACTS, STAFF};
+use crate::smtp_sink::{Received, SmtpSink};
+
+fn by_subject(mail: &[Received]) -> Vec<String> {
+    let mut subjects: Vec<String> = mail.iter().map(Received::subject).collect();
+    subjects.sort();
+    subjects
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn scan_at_10_3_and_minus_5_days_emails_each_once_and_a_second_scan_sends_none() {
+    let sink = SmtpSink::plain().await;
+    let mut lab = Lab::new(&smtp_config(sink.port(), "")).await;
+    let ten = lab.leaf("ten.lapse.test", -80, 10);
+    let three = lab.leaf("three.lapse.test", -87, 3);
+    let expired = lab.pki.leaf(
+        &["gone.lapse.test"],
+        crate::tls_support::Validity::around(
+            lab.now(),
+            Duration::days(-95),
+            Duration::days(-5) - Duration::hours(1),
+        ),
+    );
+    lab.site("ten.lapse.test", &ten).await;
+    lab.site("three.lapse.test", &three).await;
+    lab.site("gone.lapse.test", &expired).await;
+
+    let applied = lab.scan(lab.now()).await;
+    assert_eq!(applied.queued.len(), 3, "{applied:?}");
+    let report = lab.deliver(lab.now()).await;
+    assert_eq!(report.sent.len(), 3, "{report:?}");
+
+    let mail = sink.wait_for(3).await;
+    assert_eq!(
+        by_subject(&mail),
+        vec![
+            format!(
+                "Certificate for gone.lapse.test expired 5 days ago ({})",
+                expired.validity.not_after.format("%Y-%m-%d")
+            ),
+            format!(
+                "Certificate for ten.lapse.test expires in 10 days ({})",
+                ten.validity.not_after.format("%Y-%m-%d")
+            ),
+            format!(
+                "Certificate for three.lapse.test expires in 3 days ({})",
+                three.validity.not_after.format("%Y-%m-%d")
+            ),
+        ]
+    );
+    for received in &mail {
+        // The client's contacts in To, staff in Cc; the envelope has all three.
+        assert_eq!(
+            received.header("To").expect("To"),
+            CONTACTS.join(", "),
+            "{}",
+            received.data
+        );
+        assert_eq!(received.header("Cc").expect("Cc"), STAFF);
+        let mut envelope = received.rcpt_to.clone();
+        envelope.sort();
+        assert_eq!(envelope, vec!["cto@acme.test", "ops@acme.test", STAFF]);
+        assert_eq!(received.mail_from, "lapse@agency.test");
+        // Both parts, saying what to do.
+        let text = received.part("text/plain").expect("text part");
+        let html = received.part("text/html").expect("html part");
+        assert!(text.contains("What to do"), "{text}");
+        assert!(text.contains("Client: Acme"), "{text}");
+        assert!(html.contains("<b>What to do</b>"), "{html}");
+        // The stable id is the Message-ID.
+        let id = received.message_id();
+        assert!(id.ends_with("@agency.test"), "{id}");
+        assert!(report.sent.contains(&id), "{id} in {:?}", report.sent);
+    }
+
+    // A second scan an hour later changes nothing and sends nothing.
+    let applied = lab.scan(lab.later(1)).await;
+    assert!(applied.queued.is_empty(), "{applied:?}");
+    let report = lab.deliver(lab.later(1)).await;
+    assert!(report.sent.is_empty(), "{report:?}");
+    assert_eq!(sink.received().len(), 3);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_renewed_certificate_sends_one_renewed_notice_and_re_arms() {
+    let sink = SmtpSink::plain().await;
+    let mut lab = Lab::new(&smtp_config(sink.port(), "")).await;
+    let old = lab.leaf("shop.lapse.test", -80, 10);
+    let site = lab.site("shop.lapse.test", &old).await;
+    lab.scan(lab.now()).await;
+    lab.deliver(lab.now()).await;
+    assert_eq!(sink.wait_for(1).await.len(), 1);
+
+    let renewed = lab.leaf("shop.lapse.test", -1, 89);
+    lab.serve(site, &renewed).await;
+    let applied = lab.scan(lab.later(2)).await;
+    assert_eq!(applied.resolved.len(), 1, "{applied:?}");
+    assert_eq!(applied.queued.len(), 1, "{applied:?}");
+    lab.deliver(lab.later(2)).await;
+    let mail = sink.wait_for(2).await;
+    assert_eq!(mail.len(), 2);
+    assert_eq!(
+        mail[1].subject(),
+        format!(
+            "Certificate for shop.lapse.test renewed: valid until {}",
+            renewed.validity.not_after.format("%Y-%m-%d")
+        )
+    );
+    // Renewed again and again: no more mail, and the alert stays resolved.
+    lab.scan(lab.later(3)).await;
+    lab.deliver(lab.later(3)).await;
+    assert_eq!(sink.received().len(), 2);
+    let alerts = lab.store().list_alerts(true).await.expect("alerts");
+    assert_eq!(alerts.len(), 1);
+    assert_eq!(alerts[0].state, "resolved");
+    assert_eq!(alerts[0].events, vec!["threshold:14", "resolved"]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nightly_scans_send_each_threshold_once_and_a_missed_night_still_sends_its_reminder() {
+    let sink = SmtpSink::plain().await;
+    let mut lab = Lab::new(&smtp_config(sink.port(), "")).await;
+    // 20 days left today, a 1-year certificate.
+    let leaf = lab.leaf("www.lapse.test", -345, 20);
+    lab.site("www.lapse.test", &leaf).await;
+    // Nights 0..=19; nights 13 and 14 (7 and 6 days left) fail to run.
+    for night in (0..=20).filter(|n| *n != 13 && *n != 14) {
+        let at = lab.now() + Duration::days(night);
+        lab.scan(at).await;
+        lab.deliver(at).await;
+    }
+    let subjects: Vec<String> = sink.received().iter().map(Received::subject).collect();
+    let days: Vec<&str> = subjects
+        .iter()
+        .map(|s| {
+            let when = s.split(" expires ").nth(1).unwrap_or(s);
+            let when = when.split(" (").next().unwrap_or(when);
+            when.strip_prefix("in ").unwrap_or(when)
+        })
+        .collect();
+    assert_eq!(
+        days,
+        vec!["20 days", "14 days", "5 days", "3 days", "1 day", "today"],
+        "the 7-day reminder missed on night 13 goes out on night 15: {subjects:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_6_day_certificate_alerts_by_its_lifetime() {
+    let sink = SmtpSink::plain().await;
+    let mut lab = Lab::new(&smtp_config(sink.port(), "")).await;
+    let leaf = lab.leaf("acme6.lapse.test", 0, 5);
+    lab.site("acme6.lapse.test", &leaf).await;
+    // Fresh (5.5 days left) and at half its life: no mail although 7 and 3 are thresholds.
+    for hours in [0, 60] {
+        lab.scan(lab.later(hours)).await;
+        lab.deliver(lab.later(hours)).await;
+    }
+    assert!(
+        sink.received().is_empty(),
+        "{:?}",
+        by_subject(&sink.received())
+    );
+    // Less than a third of 5.5 days (44 h) left: late.
+    lab.scan(lab.later(90)).await;
+    lab.deliver(lab.later(90)).await;
+    let mail = sink.wait_for(1).await;
+    assert_eq!(mail.len(), 1);
+    assert!(
+        mail[0]
+            .subject()
+            .starts_with("Certificate for acme6.lapse.test expires in 1 day"),
+        "{}",
+        mail[0].subject()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unreachable_endpoint_alerts_after_two_failed_checks_and_says_when_fixed() {
+    let sink = SmtpSink::plain().await;
+    let mut lab = Lab::new(&smtp_config(sink.port(), "outage_min_checks = 5\n")).await;
+    let healthy = lab.leaf("up.lapse.test", -30, 300);
+    let down = lab.leaf("down.lapse.test", -30, 300);
+    lab.site("up.lapse.test", &healthy).await;
+    let broken = lab.site("down.lapse.test", &down).await;
+    lab.take_down(broken).await;
+
+    let first = lab.scan(lab.later(1)).await;
+    assert!(
+        first.queued.is_empty(),
+        "one failure is not enough: {first:?}"
+    );
+    // The same check evaluated again (a resumed scan) does not count twice.
+    let settings = lab.settings();
+    lapse::monitor::alerts::evaluate_endpoint(
+        lab.store(),
+        &settings,
+        lab.sites[broken].endpoint_id,
+        lapse::monitor::alerts::FailureMode::Immediate,
+        lab.later(1),
+    )
+    .await
+    .expect("evaluate");
+    assert!(lab.outbox().await.is_empty());
+
+    let second = lab.scan(lab.later(2)).await;
+    assert_eq!(second.queued.len(), 1, "{second:?}");
+    lab.deliver(lab.later(2)).await;
+    let mail = sink.wait_for(1).await;
+    assert_eq!(mail.len(), 1);
+    assert!(
+        mail[0].subject().starts_with(
+            "Certificate check failing for down.lapse.test: 127.0.0.1: connection refused"
+        ),
+        "{}",
+        mail[0].subject()
+    );
+    // A third failure sends nothing more.
+    lab.scan(lab.later(3)).await;
+    assert!(lab.deliver(lab.later(3)).await.sent.is_empty());
+
+    // Back up: one "passing again" message.
+    lab.serve(broken, &down).await;
+    lab.scan(lab.later(4)).await;
+    lab.deliver(lab.later(4)).await;
+    let mail = sink.wait_for(2).await;
+    assert_eq!(mail.len(), 2);
+    assert_eq!(
+        mail[1].subject(),
+        "Certificate check for down.lapse.test is passing again"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn most_checks_failing_at_once_is_one_operator_alert_not_one_per_domain() {
+    let sink = SmtpSink::plain().await;
+    let mut lab = Lab::new(&smtp_config(
+        sink.port(),
+        "operator = [\"noc@agency.test\"]\noutage_min_checks = 3\n",
+    ))
+    .await;
+    for host in [
+        "a.lapse.test",
+        "b.lapse.test",
+        "c.lapse.test",
+        "d.lapse.test",
+    ] {
+        let leaf = lab.leaf(host, -30, 300);
+        lab.site(host, &leaf).await;
+    }
+    // "lapse's network is down": every server gone, for two nightly scans.
+    for site in 0..4 {
+        lab.take_down(site).await;
+    }
+    let first = lab.scan(lab.later(1)).await;
+    let second = lab.scan(lab.later(25)).await;
+    lab.deliver(lab.later(25)).await;
+    let mail = sink.wait_for(1).await;
+    assert_eq!(
+        (first.queued.len(), second.queued.len()),
+        (1, 0),
+        "one operator alert, no per-domain failure alerts"
+    );
+    assert_eq!(mail.len(), 1, "{:?}", by_subject(&mail));
+    assert_eq!(
+        mail[0].subject(),
+        "lapse: 4 of 4 checks failed at once; per-domain alerts held"
+    );
+    assert_eq!(mail[0].rcpt_to, vec!["noc@agency.test"]);
+
+    // The network is back but one site really is down: the outage resolves
+    // and that one site's failure alert goes out (its streak is long enough).
+    for site in 1..4 {
+        let leaf = lab.leaf(&lab.sites[site].host.clone(), -30, 300);
+        lab.serve(site, &leaf).await;
+    }
+    lab.scan(lab.later(49)).await;
+    lab.deliver(lab.later(49)).await;
+    let mail = sink.wait_for(3).await;
+    assert_eq!(
+        by_subject(&mail),
+        vec![
+            "Certificate check failing for a.lapse.test: 127.0.0.1: connection refused".to_owned(),
+            "lapse: 4 of 4 checks failed at once; per-domain alerts held".to_owned(),
+            "lapse: checks are working again".to_owned(),
+        ]
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn starttls_delivery_checks_the_server_certificate_by_name() {
+    let pki = crate::tls_support::TestPki::new();
+    let mail_leaf = pki.leaf(
+        &["mail.lapse.test"],
+        crate::tls_support::Validity::days(pki.now, -1, 60),
+    );
+    let sink = SmtpSink::starttls(pki.served(&mail_leaf), mail_leaf.key_der()).await;
+    let env_root = tempfile::NamedTempFile::new().expect("temp");
+    std::fs::write(env_root.path(), &pki.root.pem).expect("write root");
+    let config = format!(
+        "[smtp]\nhost = \"127.0.0.1\"\nport = {}\nsecurity = \"starttls\"\ntls_server_name = \"mail.lapse.test\"\nfrom = \"lapse <lapse@agency.test>\"\ntimeout_secs = 5\n\n[tls]\nextra_ca_file = \"{}\"\n",
+        sink.port(),
+        env_root.path().display()
+    );
+    let mut lab = Lab::new(&config).await;
+    let leaf = lab.leaf("tls.lapse.test", -80, 7);
+    lab.site("tls.lapse.test", &leaf).await;
+    lab.scan(lab.now()).await;
+    let report = lab.deliver(lab.now()).await;
+    assert_eq!(report.sent.len(), 1, "{report:?}");
+    let mail = sink.wait_for(1).await;
+    assert!(mail[0].tls, "DATA went over TLS");
+    assert_eq!(mail[0].header("To").expect("To"), CONTACTS.join(", "));
+    assert!(mail[0].header("Cc").is_none(), "no staff configured");
+    assert!(mail[0]
+        .part("text/plain")
+        .expect("text")
+        .contains("tls.lapse.test"));
+    assert!(mail[0]
+        .part("text/html")
+        .expect("html")
+        .contains("<b>tls.lapse.test</b>"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_name_that_does_not_match_is_a_retried_failure_not_a_silent_send() {
+    let pki = crate::tls_support::TestPki::new();
+    let mail_leaf = pki.leaf(
+        &["other.lapse.test"],
+        crate::tls_support::Validity::days(pki.now, -1, 60),
+    );
+    let sink = SmtpSink::starttls(pki.served(&mail_leaf), mail_leaf.key_der()).await;
+    let root = tempfile::NamedTempFile::new().expect("temp");
+    std::fs::write(root.path(), &pki.root.pem).expect("write root");
+    let config = format!(
+        "[smtp]\nhost = \"127.0.0.1\"\nport = {}\nsecurity = \"starttls\"\ntls_server_name = \"mail.lapse.test\"\nfrom = \"lapse <lapse@agency.test>\"\ntimeout_secs = 5\n\n[tls]\nextra_ca_file = \"{}\"\n",
+        sink.port(),
+        root.path().display()
+    );
+    let mut lab = Lab::new(&config).await;
+    let leaf = lab.leaf("tls.lapse.test", -80, 7);
+    lab.site("tls.lapse.test", &leaf).await;
+    lab.scan(lab.now()).await;
+    let report = lab.deliver(lab.now()).await;
+    assert_eq!(report.retrying.len(), 1, "{report:?}");
+    assert!(sink.received().is_empty());
+    let outbox = lab.outbox().await;
+    assert_eq!(outbox[0].state, "pending");
+    assert!(outbox[0].last_error.is_some(), "{:?}", outbox[0]);
+}
+
+/// What the webhook receiver saw.
+#[derive(Clone, Default)]
+struct Hooks {
+    verified: Arc<Mutex<Vec<(String, serde_json::Value)>>>,
+    rejected: Arc<Mutex<usize>>,
+    /// Slack and Discord posts: (path, body).
+    chat: Arc<Mutex<Vec<(String, serde_json::Value)>>>,
+}
+
+async fn chat(
+    axum::extract::State((hooks, _)): axum::extract::State<(Hooks, String)>,
+    uri: axum::http::Uri,
+    body: Bytes,
+) -> StatusCode {
+    let json = serde_json::from_slice(&body).expect("JSON body");
+    hooks
+        .chat
+        .lock()
+        .expect("lock")
+        .push((uri.path().to_owned(), json));
+    StatusCode::OK
+}
+
+/// A receiver written from the README: recompute the HMAC over
+/// "<t>.<body>" and compare.
+async fn receive(
+    axum::extract::State((hooks, secret)): axum::extract::State<(Hooks, String)>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> StatusCode {
+    let header = headers
+        .get("x-lapse-signature")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    let mut t = None;
+    let mut v1 = None;
+    for part in header.split(',') {
+        match part.split_once('=') {
+            Some(("t", value)) => t = Some(value.to_owned()),
+            Some(("v1", value)) => v1 = hex::decode(value).ok(),
+            _ => {}
+        }
+    }
+    let (Some(t), Some(v1)) = (t, v1) else {
+        *hooks.rejected.lock().expect("lock") += 1;
+        return StatusCode::UNAUTHORIZED;
+    };
+    let fresh = t
+        .parse::<i64>()
+        .is_ok_and(|t| (Utc::now().timestamp() - t).abs() < 300);
+    let mut mac = Hmac::<Sha256>::new_from_slice(secret.as_bytes()).expect("key");
+    mac.update(t.as_bytes());
+    mac.update(b".");
+    mac.update(&body);
+    if !fresh || mac.verify_slice(&v1).is_err() {
+        *hooks.rejected.lock().expect("lock") += 1;
+        return StatusCode::UNAUTHORIZED;
+    }
+    let id = headers
+        .get("x-lapse-message-id")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned();
+    let json = serde_json::from_slice(&body).expect("JSON body");
+    hooks.verified.lock().expect("lock").push((id, json));
+    StatusCode::NO_CONTENT
+}
+
+async fn webhook_receiver(
+    secret: &str,
+) -> (Hooks, std::net::SocketAddr, crate::tls_support::AbortOnDrop) {
+    let hooks = Hooks::default();
+    let app = axum::Router::new()
+        .route("/hook", axum::routing::post(receive))
+        .route("/slack", axum::routing::post(chat))
+        .route("/discord", axum::routing::post(chat))
+        .with_state((hooks.clone(), secret.to_owned()));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let task = crate::tls_support::AbortOnDrop::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    (hooks, addr, task)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_generic_webhook_is_signed_and_a_receiver_verifies_it() {
+    let (hooks, addr, _server) = webhook_receiver("s3cret-key").await;
+    let mut lab = Lab::new(&format!(
+        "[webhooks]\nurl = \"http://{addr}/hook\"\nsecret = \"s3cret-key\"\nslack_url = \"http://{addr}/slack\"\ndiscord_url = \"http://{addr}/discord\"\n"
+    ))
+    .await;
+    let leaf = lab.leaf("hook.lapse.test", -80, 7);
+    lab.site("hook.lapse.test", &leaf).await;
+    lab.scan(lab.now()).await;
+    let report = lab.deliver(lab.now()).await;
+    // Slack and Discord get their own message shapes on the same queue.
+    let mut chat = hooks.chat.lock().expect("lock").clone();
+    chat.sort_by(|a, b| a.0.cmp(&b.0));
+    let expected = "[lapse warning] Certificate for hook.lapse.test expires in 7 days";
+    assert_eq!(chat.len(), 2, "{chat:?}");
+    assert_eq!(chat[0].0, "/discord");
+    assert!(
+        chat[0].1["content"]
+            .as_str()
+            .is_some_and(|t| t.starts_with(expected)),
+        "{chat:?}"
+    );
+    assert_eq!(chat[1].0, "/slack");
+    assert!(
+        chat[1].1["text"]
+            .as_str()
+            .is_some_and(|t| t.starts_with(expected)),
+        "{chat:?}"
+    );
+    let report = lapse::notify::DeliveryReport {
+        sent: report
+            .sent
+            .into_iter()
+            .filter(|id| id.contains(".webhook."))
+            .collect(),
+        ..report
+    };
+    // Email goes to the log (no SMTP configured), the webhook is delivered.
+    assert_eq!(
+        (report.sent.len(), report.logged.len()),
+        (1, 1),
+        "{report:?}"
+    );
+    let verified = hooks.verified.lock().expect("lock").clone();
+    assert_eq!(*hooks.rejected.lock().expect("lock"), 0);
+    assert_eq!(verified.len(), 1);
+    let (id, body) = &verified[0];
+    assert_eq!(&report.sent[0], id);
+    assert!(id.contains(".webhook."), "{id}");
+    assert_eq!(body["kind"], "cert_expiry");
+    assert_eq!(body["event"], "threshold:7");
+    assert_eq!(body["subject"], "hook.lapse.test");
+    assert_eq!(body["client"], "Acme");
+    assert_eq!(body["days_left"], 7);
+
+    // A receiver with another key refuses it: the signature depends on the key.
+    let (other, addr, _other_server) = webhook_receiver("wrong-key").await;
+    let mut lab2 = Lab::new(&format!(
+        "[webhooks]\nurl = \"http://{addr}/hook\"\nsecret = \"s3cret-key\"\n\n[outbox]\nmax_attempts = 1\n"
+    ))
+    .await;
+    let leaf = lab2.leaf("hook.lapse.test", -80, 7);
+    lab2.site("hook.lapse.test", &leaf).await;
+    lab2.scan(lab2.now()).await;
+    let report = lab2.deliver(lab2.now()).await;
+    assert_eq!(report.failed.len(), 1, "401 is permanent: {report:?}");
+    assert_eq!(*other.rejected.lock().expect("lock"), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_smtp_messages_are_logged_and_kept_in_the_outbox() {
+    let mut lab = Lab::new("[alerts]\nstaff = [\"staff@agency.test\"]\n").await;
+    let leaf = lab.leaf("fresh.lapse.test", -80, 3);
+    lab.site("fresh.lapse.test", &leaf).await;
+    lab.scan(lab.now()).await;
+    let report = lab.deliver(lab.now()).await;
+    assert_eq!(report.logged.len(), 1, "{report:?}");
+    let outbox = lab.outbox().await;
+    assert_eq!(outbox.len(), 1);
+    assert_eq!(outbox[0].state, "logged");
+    assert_eq!(outbox[0].recipient, CONTACTS.join(", "));
+    assert_eq!(outbox[0].cc.as_deref(), Some(STAFF));
+    // `lapse outbox retry --logged` queues it again (once SMTP is configured).
+    let requeued = lab
+        .store()
+        .retry_messages(
+            &lapse::store::RetrySelection::Failed {
+                include_logged: true,
+            },
+            lab.now(),
+        )
+        .await
+        .expect("retry");
+    assert_eq!(requeued, vec![outbox[0].message_id.clone()]);
+}

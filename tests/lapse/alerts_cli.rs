@@ -1,0 +1,259 @@
+//! Alert commands of the real binary (thresholds, email test, outbox,
+//! digest) and the registration alerts' wiring to the domain's assessed
+//! state.
+
+use chrono::{Duration, Utc};
+use lapse::monitor::alerts::{evaluate_domain, FailureMode};
+use lapse::store::format_time;
+
+use crate::alert_support::{smtp_config, Lab, CONTACTS, STAFF};
+use crate::smtp_sink::{Received, SmtpSink};
+
+fn run_ok(lab: &Lab, args: &[&str]) -> String {
+    let run = lab.env.run(args);
+    assert_eq!(run.code, 0, "{args:?}: {run:?}");
+    run.stdout
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_domain_threshold_override_wins_and_clearing_it_restores_the_default() {
+    let sink = SmtpSink::plain().await;
+    let mut lab = Lab::new(&smtp_config(sink.port(), "")).await;
+    let leaf = lab.leaf("www.lapse.test", -80, 10);
+    lab.site("www.lapse.test", &leaf).await;
+
+    run_ok(
+        &lab,
+        &[
+            "thresholds",
+            "set",
+            "--client",
+            "Acme",
+            "--certificate",
+            "21,2",
+        ],
+    );
+    let out = run_ok(
+        &lab,
+        &[
+            "thresholds",
+            "set",
+            "--domain",
+            "https://www.lapse.test/",
+            "--certificate",
+            "5,0",
+        ],
+    );
+    assert!(
+        out.contains("certificate thresholds for domain lapse.test: 5, 0 days"),
+        "{out}"
+    );
+    let listed: serde_json::Value =
+        serde_json::from_str(&run_ok(&lab, &["thresholds", "list", "--json"])).expect("JSON");
+    assert_eq!(
+        listed["overrides"].as_array().map(Vec::len),
+        Some(2),
+        "{listed}"
+    );
+
+    // 10 days left: the domain's [5, 0] applies, not the client's [21, 2].
+    assert!(lab.scan(lab.now()).await.queued.is_empty());
+    run_ok(&lab, &["thresholds", "clear", "--domain", "lapse.test"]);
+    // Now the client's [21, 2]: 10 days left crosses 21.
+    assert_eq!(lab.scan(lab.later(1)).await.queued.len(), 1);
+    run_ok(
+        &lab,
+        &["thresholds", "clear", "--client", "Acme", "--certificate"],
+    );
+
+    let refused = lab.env.run(&[
+        "thresholds",
+        "set",
+        "--client",
+        "Nobody",
+        "--certificate",
+        "3",
+    ]);
+    assert_eq!(refused.code, 2, "{refused:?}");
+    let refused = lab.env.run(&["thresholds", "set", "--client", "Acme"]);
+    assert_eq!(refused.code, 2, "{refused:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn email_test_sends_through_the_configured_server_now() {
+    let sink = SmtpSink::plain().await;
+    let lab = Lab::new(&smtp_config(sink.port(), "")).await;
+    let out = run_ok(&lab, &["email", "test", "Someone@Example.test"]);
+    assert!(out.contains("sent test email test."), "{out}");
+    let mail = sink.wait_for(1).await;
+    assert_eq!(mail[0].rcpt_to, vec!["Someone@example.test"]);
+    assert_eq!(mail[0].subject(), "lapse test email");
+    assert!(mail[0].message_id().starts_with("test."));
+    assert!(mail[0]
+        .part("text/plain")
+        .expect("text")
+        .contains("test email"));
+
+    // Without SMTP it says so, and exits 2.
+    let bare = Lab::new("").await;
+    let run = bare.env.run(&["email", "test", "a@example.test"]);
+    assert_eq!(run.code, 2, "{run:?}");
+    assert!(run.stderr.contains("smtp.host"), "{run:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn outbox_list_and_retry_show_and_requeue_messages() {
+    let mut lab = Lab::new("").await;
+    let leaf = lab.leaf("www.lapse.test", -80, 7);
+    lab.site("www.lapse.test", &leaf).await;
+    lab.record(lab.now()).await;
+    let out = run_ok(&lab, &["alerts", "evaluate", "--deliver"]);
+    assert!(out.contains("messages queued 1"), "{out}");
+    assert!(out.contains("logged    1.threshold-7.email."), "{out}");
+
+    let listed: serde_json::Value =
+        serde_json::from_str(&run_ok(&lab, &["outbox", "list", "--json"])).expect("JSON");
+    let message = &listed[0];
+    assert_eq!(message["state"], "logged");
+    assert_eq!(message["recipient"], CONTACTS.join(", "));
+    let id = message["message_id"].as_str().expect("id").to_owned();
+    let out = run_ok(&lab, &["outbox", "list", "--state", "logged"]);
+    assert!(
+        out.contains(&id) && out.contains("Certificate for www.lapse.test expires in 7 days"),
+        "{out}"
+    );
+
+    let out = run_ok(&lab, &["outbox", "retry", &id]);
+    assert!(out.contains(&format!("queued again {id}")), "{out}");
+    let unknown = lab.env.run(&["outbox", "retry", "nope@x"]);
+    assert_eq!(unknown.code, 2, "{unknown:?}");
+    let nothing = lab.env.run(&["outbox", "retry"]);
+    assert_eq!(nothing.code, 2, "{nothing:?}");
+    let alerts = run_ok(&lab, &["alerts", "list"]);
+    assert!(
+        alerts.contains("firing") && alerts.contains("cert_expiry"),
+        "{alerts}"
+    );
+    assert!(alerts.contains("threshold:7"), "{alerts}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn staff_on_the_digest_get_one_email_grouped_by_client_instead_of_copies() {
+    let sink = SmtpSink::plain().await;
+    let mut lab = Lab::new(&smtp_config(sink.port(), "staff_delivery = \"digest\"\n")).await;
+    for (host, days) in [("a.lapse.test", 10), ("b.lapse.test", 3)] {
+        let leaf = lab.leaf(host, -80, days);
+        lab.site(host, &leaf).await;
+    }
+    lab.scan(lab.now()).await;
+    lab.deliver(lab.now()).await;
+    let mail = sink.wait_for(2).await;
+    assert_eq!(mail.len(), 2);
+    assert!(mail.iter().all(|m| m.header("Cc").is_none()), "no copies");
+
+    let out = run_ok(&lab, &["alerts", "digest"]);
+    assert!(out.contains("queued digest."), "{out}");
+    run_ok(&lab, &["outbox", "deliver"]);
+    let mail = sink.wait_for(3).await;
+    let digest = mail
+        .iter()
+        .find(|m| m.subject().starts_with("lapse digest"))
+        .expect("digest");
+    assert_eq!(digest.subject(), "lapse digest: 2 alert events");
+    assert_eq!(digest.rcpt_to, vec![STAFF]);
+    let text = digest.part("text/plain").expect("text");
+    assert!(text.contains("Acme\n- Certificate for"), "{text}");
+    // Nothing new: the next digest has nothing to send.
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    assert!(run_ok(&lab, &["alerts", "digest"]).contains("nothing for the digest"));
+}
+
+/// Sets the assessed registration columns, as the registration engine will.
+async fn set_registration(lab: &Lab, sql_set: &str, binds: &[String]) {
+    let url = format!("sqlite://{}", lab.env.path("lapse.db").display());
+    let pool = sqlx::SqlitePool::connect(&url).await.expect("db");
+    let sql = format!("UPDATE domains SET {sql_set} WHERE name = 'lapse.test' RETURNING id");
+    let mut query = sqlx::query_as::<_, (i64,)>(&sql);
+    for bind in binds {
+        query = query.bind(bind);
+    }
+    query.fetch_one(&pool).await.expect("update domain");
+    pool.close().await;
+}
+
+async fn domain_id(lab: &Lab) -> i64 {
+    let (_, domains) = lab.store().alert_subject_ids().await.expect("ids");
+    domains[0]
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn registration_alerts_use_fresh_data_only_and_stale_data_has_its_own_alert() {
+    let sink = SmtpSink::plain().await;
+    let mut lab = Lab::new(&smtp_config(sink.port(), "")).await;
+    let leaf = lab.leaf("www.lapse.test", -30, 300);
+    lab.site("www.lapse.test", &leaf).await;
+    let settings = lab.settings();
+    let id = domain_id(&lab).await;
+    let now = Utc::now();
+    let expires = now + Duration::days(20) + Duration::hours(12);
+    let evaluate = |at| {
+        let store = lab.store().clone();
+        let settings = settings.clone();
+        async move {
+            evaluate_domain(&store, &settings, id, FailureMode::Immediate, at)
+                .await
+                .expect("evaluate")
+        }
+    };
+
+    // Found, 20 days left: the 30-day registration threshold.
+    set_registration(
+        &lab,
+        "expires_at = ?, expires_source = 'registry_rdap', registration_outcome = 'found',
+         registration_status = '[\"client transfer prohibited\"]', registration_checked_at = ?,
+         registration_confirmed_at = ?, registration_stale = 0",
+        &[format_time(expires), format_time(now), format_time(now)],
+    )
+    .await;
+    assert_eq!(evaluate(now).await.queued.len(), 1);
+
+    // Lookups fail for 25 days: the date is past, but unknown is never
+    // "expired"; one "no fresh data" alert instead.
+    let later = now + Duration::days(25);
+    set_registration(
+        &lab,
+        "registration_outcome = 'failed', registration_stale = 1, registration_checked_at = ?",
+        &[format_time(later)],
+    )
+    .await;
+    assert_eq!(evaluate(later).await.queued.len(), 1);
+    assert!(evaluate(later).await.queued.is_empty(), "once");
+
+    // The registry answers again: not found. Fresh data resolves "stale";
+    // the problem alerts on the second consecutive "not found".
+    for (hours, expected) in [(1, 1), (2, 1), (3, 0)] {
+        let at = later + Duration::hours(hours);
+        set_registration(
+            &lab,
+            "registration_outcome = 'not_found', registration_stale = 0, registration_checked_at = ?",
+            &[format_time(at)],
+        )
+        .await;
+        assert_eq!(evaluate(at).await.queued.len(), expected, "{hours} h");
+    }
+    lab.deliver(later + Duration::hours(3)).await;
+    let mail = sink.wait_for(4).await;
+    let subjects: Vec<String> = mail.iter().map(Received::subject).collect();
+    assert_eq!(
+        subjects,
+        vec![
+            format!(
+                "Domain lapse.test registration expires in 20 days ({})",
+                expires.format("%Y-%m-%d")
+            ),
+            "No fresh registration data for lapse.test for 25 days".to_owned(),
+            "Registration data for lapse.test is fresh again".to_owned(),
+            "Domain lapse.test: not found in the registry: the registration may have lapsed or been deleted".to_owned(),
+        ]
+    );
+}
