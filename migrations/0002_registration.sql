@@ -12,7 +12,7 @@ CREATE TABLE rdap_bootstrap (
 
 ALTER TABLE domains ADD COLUMN registration_assessment TEXT;      -- JSON: the last assessment
 ALTER TABLE domains ADD COLUMN registration_capability TEXT;      -- rdap_with_expiry | whois_only | nothing_published | unknown
-ALTER TABLE domains ADD COLUMN registration_failures INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE domains ADD COLUMN registration_lookup_failures INTEGER NOT NULL DEFAULT 0;  -- consecutive lookups where no source answered (retry backoff)
 ALTER TABLE domains ADD COLUMN manual_set_at TEXT;
 
 CREATE INDEX domains_registration_due ON domains (next_registration_check_at);

@@ -72,7 +72,8 @@ pub async fn build_engine(app: &App, clock: std::sync::Arc<dyn Clock>) -> Result
         Some(registration),
         EngineSettings::from_config(&app.config),
         clock,
-    ))
+    )
+    .with_alerts(alert_settings(&app.config)))
 }
 
 pub fn scheduler_settings(config: &Config) -> SchedulerSettings {

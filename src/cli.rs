@@ -27,18 +27,18 @@ use crate::domain::alert_policy::Thresholds;
 use crate::domain::certificate::TlsMode;
 use crate::domain::names::{parse_email, parse_target, to_unicode};
 use crate::inventory::{self, ImportRowResult, TargetError};
-use crate::monitor::engine::{Clock, ProgressFn, SystemClock};
-use crate::monitor::registration::RegistrationChecker;
-use crate::store::ScanScope;
-use std::sync::Arc;
 use crate::monitor::alerts::{self as alert_eval};
 use crate::monitor::digest;
+use crate::monitor::engine::{Clock, ProgressFn, SystemClock};
+use crate::monitor::registration::RegistrationChecker;
 use crate::notify::email::OutgoingEmail;
 use crate::notify::{MailTransport, Pause};
 use crate::probe::tls::{TlsProbe, TlsTarget};
+use crate::store::ScanScope;
 use crate::store::{
     AddedTarget, OutboxState, RetrySelection, Store, StoreError, ThresholdKind, ThresholdOwner,
 };
+use std::sync::Arc;
 
 pub const EXIT_OK: u8 = 0;
 pub const EXIT_FAILURE: u8 = 1;

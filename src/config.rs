@@ -1784,7 +1784,7 @@ mod tests {
     }
 
     #[test]
-        fn alert_and_delivery_keys_have_working_defaults() {
+    fn alert_and_delivery_keys_have_working_defaults() {
         let config = Config::from_sources(None, &[]).expect("defaults are valid");
         assert_eq!(config.alerts.failures_before_alert, 2);
         assert_eq!(config.alerts.staff_delivery, StaffDelivery::Copy);

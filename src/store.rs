@@ -21,9 +21,9 @@ mod alerts;
 mod clients;
 mod domains;
 mod observations;
+mod outbox;
 mod registration;
 mod scans;
-mod outbox;
 
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
@@ -42,9 +42,9 @@ pub use alerts::{
 pub use clients::{ClientAdded, ClientListing};
 pub use domains::{AddedTarget, DomainListing, EndpointListing, ExpiringDomain, RemovedTarget};
 pub use observations::{RecordSummary, StoredCertObservation};
+pub use outbox::{DigestEntry, OutboxListing, OutboxMessage, OutboxState, RetrySelection};
 pub use registration::{CachedBootstrap, DueRegistration, RegistrationContext};
 pub use scans::{ItemResult, ScanHandle, ScanScope, ScanSummary, UpcomingExpiry, WorkItem};
-pub use outbox::{DigestEntry, OutboxListing, OutboxMessage, OutboxState, RetrySelection};
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 

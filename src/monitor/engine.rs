@@ -23,6 +23,7 @@ use tokio::task::JoinSet;
 
 use crate::domain::certificate::{Severity, TlsMode};
 use crate::domain::registration::is_alarming_status;
+use crate::monitor::alerts::{self, AlertSettings, FailureMode};
 use crate::monitor::registration::RegistrationChecker;
 use crate::probe::tls::{TlsProbe, TlsTarget};
 use crate::store::{ItemResult, ScanHandle, ScanScope, ScanSummary, Store, StoreError, WorkItem};
@@ -115,6 +116,8 @@ pub struct Engine {
     registration: Option<Arc<RegistrationChecker>>,
     settings: EngineSettings,
     clock: Arc<dyn Clock>,
+    /// `None`: results are recorded without deciding alerts (benchmarks, tests).
+    alerts: Option<Arc<AlertSettings>>,
     running: Mutex<()>,
 }
 
@@ -141,8 +144,16 @@ impl Engine {
             registration: registration.map(Arc::new),
             settings,
             clock,
+            alerts: None,
             running: Mutex::new(()),
         }
+    }
+
+    /// Decide alerts after every recorded result, and the outage rule at the
+    /// end of each scan.
+    pub fn with_alerts(mut self, settings: AlertSettings) -> Self {
+        self.alerts = Some(Arc::new(settings));
+        self
     }
 
     pub fn store(&self) -> &Store {
@@ -192,6 +203,13 @@ impl Engine {
         }
 
         let (results_tx, results_rx) = mpsc::channel::<ItemResult>(self.settings.batch_size * 2);
+        // A full scan defers failure alerts to its end (the outage rule); a
+        // due-work run is a recheck and decides at once.
+        let mode = if *scope == ScanScope::Due {
+            FailureMode::Immediate
+        } else {
+            FailureMode::DeferToScan
+        };
         let writer = tokio::spawn(write_results(
             self.store.clone(),
             handle,
@@ -199,6 +217,7 @@ impl Engine {
             self.settings.batch_size,
             self.clock.clone(),
             progress,
+            self.alerts.clone().map(|a| (a, mode)),
         ));
 
         let cert_slots = Arc::new(Semaphore::new(self.settings.concurrency));
@@ -284,6 +303,18 @@ impl Engine {
             .end_scan(handle.scan_id, finished, ended_at)
             .await?;
         let summary = self.store.scan_summary(handle.scan_id).await?;
+        if let (Some(settings), true, false) = (&self.alerts, finished, *scope == ScanScope::Due) {
+            let counts = alerts::ScanSummary {
+                scan_id: summary.scan_id,
+                checks_total: u32::try_from(summary.items_done).unwrap_or(u32::MAX),
+                checks_failed: u32::try_from(summary.unknown).unwrap_or(u32::MAX),
+            };
+            if let Err(error) =
+                alerts::evaluate_scan(&self.store, settings, &counts, ended_at).await
+            {
+                tracing::error!(scan.id = summary.scan_id, %error, "cannot evaluate the scan's alerts");
+            }
+        }
         if summary.items_total > 0 || handle.resumed {
             tracing::info!(
                 scan.id = summary.scan_id,
@@ -413,6 +444,7 @@ async fn write_results(
     batch_size: usize,
     clock: Arc<dyn Clock>,
     progress: Option<ProgressFn>,
+    alerting: Option<(Arc<AlertSettings>, FailureMode)>,
 ) -> Result<(), StoreError> {
     let mut batch = Vec::with_capacity(batch_size);
     let mut done = handle.items_done;
@@ -434,9 +466,13 @@ async fn write_results(
             }
         };
         if !batch.is_empty() {
+            let now = clock.now();
             store
-                .record_scan_results(handle.scan_id, &batch, clock.now())
+                .record_scan_results(handle.scan_id, &batch, now)
                 .await?;
+            if let Some((settings, mode)) = &alerting {
+                decide_alerts(&store, settings, *mode, &batch, now).await;
+            }
             done += i64::try_from(batch.len()).unwrap_or(0);
             batch.clear();
             if let Some(progress) = &progress {
@@ -445,6 +481,36 @@ async fn write_results(
         }
         if closed {
             return Ok(());
+        }
+    }
+}
+
+/// Decides the alerts of freshly recorded results (each in its own
+/// transaction with its messages). A failure here is logged: the results
+/// are safe, and the next evaluation decides again.
+async fn decide_alerts(
+    store: &Store,
+    settings: &AlertSettings,
+    mode: FailureMode,
+    batch: &[ItemResult],
+    now: DateTime<Utc>,
+) {
+    for result in batch {
+        let outcome = match result {
+            ItemResult::Endpoint { endpoint_id, .. } => {
+                alerts::evaluate_endpoint(store, settings, *endpoint_id, mode, now)
+                    .await
+                    .map_err(|e| (format!("endpoint #{endpoint_id}"), e))
+            }
+            ItemResult::Registration { domain_id, .. } => {
+                alerts::evaluate_domain(store, settings, *domain_id, mode, now)
+                    .await
+                    .map_err(|e| (format!("domain #{domain_id}"), e))
+            }
+            ItemResult::Gone { .. } => continue,
+        };
+        if let Err((subject, error)) = outcome {
+            tracing::error!(subject = %subject, %error, "cannot evaluate alerts");
         }
     }
 }

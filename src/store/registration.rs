@@ -74,7 +74,7 @@ impl Store {
         domain_id: i64,
     ) -> Result<RegistrationContext, StoreError> {
         let row = sqlx::query(
-            "SELECT id, name, registration_assessment, registration_failures,
+            "SELECT id, name, registration_assessment, registration_lookup_failures,
                     manual_expires_at, manual_note, manual_set_at
              FROM domains WHERE id = ?",
         )
@@ -100,7 +100,7 @@ impl Store {
                 .get::<Option<String>, _>("registration_assessment")
                 .and_then(|json| serde_json::from_str(&json).ok()),
             manual,
-            failures: u32::try_from(row.get::<i64, _>("registration_failures")).unwrap_or(0),
+            failures: u32::try_from(row.get::<i64, _>("registration_lookup_failures")).unwrap_or(0),
         })
     }
 
@@ -170,7 +170,7 @@ impl Store {
                 .map_or("unparseable", |_| "rate_limited")
         };
         let failures_sql = if assessment.stale {
-            "registration_failures + 1"
+            "registration_lookup_failures + 1"
         } else {
             "0"
         };
@@ -181,7 +181,7 @@ impl Store {
                registration_confirmed_at = ?,
                registration_outcome = ?, registration_stale = ?,
                registration_assessment = ?, registration_capability = ?,
-               registration_failures = {failures_sql},
+               registration_lookup_failures = {failures_sql},
                next_registration_check_at = ?
              WHERE id = ?"
         ))

@@ -270,3 +270,71 @@ async fn sqlite_text(env: &TestEnv, sql: &str) -> String {
         .expect("text")
         .unwrap_or_default()
 }
+
+#[tokio::test]
+async fn a_scan_at_10_3_and_minus_5_days_queues_one_message_each_and_a_second_scan_none() {
+    let pki = TestPki::new();
+    let mut zone = Zone::new();
+    let mut servers = Vec::new();
+    let mut inputs = Vec::new();
+    for (name, days_left) in [
+        ("ten.acme.test", 10),
+        ("three.acme.test", 3),
+        ("gone.acme.test", -5),
+    ] {
+        let leaf = pki.leaf(
+            &[name],
+            crate::tls_support::Validity::days(pki.now, -60, days_left),
+        );
+        let server = TlsServer::start(ip("127.0.0.1"), pki.served(&leaf), leaf.key_der()).await;
+        inputs.push(format!("{name}:{}", server.addr.port()));
+        zone = zone.host(name, &[ip("127.0.0.1")]);
+        servers.push(server);
+    }
+    let dns = DnsServer::start(zone).await;
+    let env0 = TestEnv::new();
+    let env = TestEnv::with_config(&scan_config(&env0, &dns, &pki, ""));
+    assert_eq!(
+        env.run_async(&[
+            "clients",
+            "add",
+            "Acme",
+            "--contact",
+            "ops@acme.example.com"
+        ])
+        .await
+        .code,
+        0
+    );
+    let mut args = vec!["domains", "add", "--client", "Acme"];
+    args.extend(inputs.iter().map(String::as_str));
+    assert_eq!(env.run_async(&args).await.code, 0);
+
+    let first = env.run_async(&["scan"]).await;
+    assert_eq!(first.code, 0, "{first:?}");
+    let subjects = sqlite_text(
+        &env,
+        "SELECT group_concat(recipient || ' ' || subject, ' | ') FROM (SELECT recipient, subject FROM outbox ORDER BY subject)",
+    )
+    .await;
+    assert_eq!(
+        sqlite_count(
+            &env,
+            "SELECT COUNT(*) FROM outbox WHERE recipient = 'ops@acme.example.com'"
+        )
+        .await,
+        3,
+        "{subjects}"
+    );
+    assert!(subjects.contains("ten.acme.test"), "{subjects}");
+    assert!(subjects.contains("three.acme.test"), "{subjects}");
+    assert!(subjects.contains("gone.acme.test"), "{subjects}");
+
+    let second = env.run_async(&["scan"]).await;
+    assert_eq!(second.code, 0, "{second:?}");
+    assert_eq!(
+        sqlite_count(&env, "SELECT COUNT(*) FROM outbox").await,
+        3,
+        "a second scan queues nothing"
+    );
+}
