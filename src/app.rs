@@ -73,7 +73,7 @@ pub async fn build_engine(app: &App, clock: std::sync::Arc<dyn Clock>) -> Result
         EngineSettings::from_config(&app.config),
         clock,
     )
-    .with_alerts(alert_settings(&app.config)))
+    .with_alerts_if(std::env::var_os("LAPSE_BENCH_NO_ALERTS").is_none(), alert_settings(&app.config)))
 }
 
 pub fn scheduler_settings(config: &Config) -> SchedulerSettings {

@@ -5,6 +5,11 @@
 //! `domains_expiring_within`...) rather than tables. Migrations in
 //! `migrations/` are embedded and applied by [`Store::open`].
 //!
+//! Every write transaction starts with `BEGIN IMMEDIATE`: it takes the write
+//! lock up front and waits (busy timeout) for it, instead of failing with
+//! "database is locked" when a read transaction must upgrade to a write
+//! while another writer is active (WAL's busy-snapshot case).
+//!
 //! Times are stored as RFC 3339 UTC text with whole seconds ([`format_time`]);
 //! callers pass `now`, the store never reads the clock.
 //!
@@ -173,6 +178,15 @@ impl Store {
     pub async fn ping(&self) -> Result<(), StoreError> {
         sqlx::query_scalar::<_, i64>("SELECT 1")
             .fetch_one(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// Moves the write-ahead log into the database file, so the file's size
+    /// is the data's size (benchmarks, backups).
+    pub async fn checkpoint(&self) -> Result<(), StoreError> {
+        sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)")
+            .execute(&self.pool)
             .await?;
         Ok(())
     }

@@ -34,7 +34,7 @@ impl Store {
         now: DateTime<Utc>,
     ) -> Result<ClientAdded, StoreError> {
         let name = clean_client_name(name)?;
-        let mut tx = self.pool().begin().await?;
+        let mut tx = self.pool().begin_with("BEGIN IMMEDIATE").await?;
         let inserted = sqlx::query(
             "INSERT INTO clients (name, created_at) VALUES (?, ?) ON CONFLICT (name) DO NOTHING",
         )
@@ -109,7 +109,7 @@ impl Store {
         name: &str,
         release_domains: bool,
     ) -> Result<i64, StoreError> {
-        let mut tx = self.pool().begin().await?;
+        let mut tx = self.pool().begin_with("BEGIN IMMEDIATE").await?;
         let id: i64 = sqlx::query_scalar("SELECT id FROM clients WHERE name = ?")
             .bind(name.trim())
             .fetch_optional(&mut *tx)

@@ -75,7 +75,7 @@ impl Store {
         client: Option<&str>,
         now: DateTime<Utc>,
     ) -> Result<AddedTarget, StoreError> {
-        let mut tx = self.pool().begin().await?;
+        let mut tx = self.pool().begin_with("BEGIN IMMEDIATE").await?;
         let client_id = match client {
             Some(name) => Some(self.client_id(&mut tx, name).await?),
             None => None,
@@ -211,7 +211,7 @@ impl Store {
 
     /// Removes a whole domain (with every endpoint under it).
     pub async fn remove_domain(&self, name: &HostName) -> Result<RemovedTarget, StoreError> {
-        let mut tx = self.pool().begin().await?;
+        let mut tx = self.pool().begin_with("BEGIN IMMEDIATE").await?;
         let id: i64 = sqlx::query_scalar("SELECT id FROM domains WHERE name = ?")
             .bind(name.as_str())
             .fetch_optional(&mut *tx)
@@ -237,7 +237,7 @@ impl Store {
         host: &HostName,
         port: u16,
     ) -> Result<RemovedTarget, StoreError> {
-        let mut tx = self.pool().begin().await?;
+        let mut tx = self.pool().begin_with("BEGIN IMMEDIATE").await?;
         let domain_id: i64 =
             sqlx::query_scalar("SELECT domain_id FROM endpoints WHERE host = ? AND port = ?")
                 .bind(host.as_str())
@@ -296,6 +296,26 @@ impl Store {
                 expires_source: row.get("expires_source"),
             })
             .collect())
+    }
+
+    /// Pins an endpoint to an address (DNS is skipped; SNI still names the
+    /// host), or unpins it with `None`.
+    pub async fn pin_endpoint(
+        &self,
+        host: &HostName,
+        port: u16,
+        address: Option<std::net::IpAddr>,
+    ) -> Result<(), StoreError> {
+        let updated = sqlx::query("UPDATE endpoints SET pinned_address = ? WHERE host = ? AND port = ?")
+            .bind(address.map(|a| a.to_string()))
+            .bind(host.as_str())
+            .bind(i64::from(port))
+            .execute(self.pool())
+            .await?;
+        if updated.rows_affected() == 0 {
+            return Err(StoreError::NotFound(format!("`{}:{port}` is not tracked", host.to_unicode())));
+        }
+        Ok(())
     }
 
     /// Counts of (domains, endpoints), for summaries and tests.

@@ -56,7 +56,7 @@ impl Store {
         observations: &[CertObservation],
         now: DateTime<Utc>,
     ) -> Result<RecordSummary, StoreError> {
-        let mut tx = self.pool().begin().await?;
+        let mut tx = self.pool().begin_with("BEGIN IMMEDIATE").await?;
         let summary = record_in(&mut tx, endpoint_id, observations, now).await?;
         tx.commit().await?;
         Ok(summary)

@@ -260,7 +260,7 @@ impl Store {
         now: DateTime<Utc>,
     ) -> Result<Vec<String>, StoreError> {
         let now = format_time(now);
-        let mut tx = self.pool().begin().await?;
+        let mut tx = self.pool().begin_with("BEGIN IMMEDIATE").await?;
         let requeued = match selection {
             RetrySelection::Failed { include_logged } => {
                 sqlx::query_scalar(

@@ -124,7 +124,7 @@ impl Store {
         next_check_at: DateTime<Utc>,
         now: DateTime<Utc>,
     ) -> Result<(), StoreError> {
-        let mut tx = self.pool().begin().await?;
+        let mut tx = self.pool().begin_with("BEGIN IMMEDIATE").await?;
         for answer in answers {
             let f = &answer.facts;
             sqlx::query(

@@ -129,7 +129,7 @@ impl Store {
         now: DateTime<Utc>,
     ) -> Result<ScanHandle, StoreError> {
         let scope_json = serde_json::to_string(scope).unwrap_or_default();
-        let mut tx = self.pool().begin().await?;
+        let mut tx = self.pool().begin_with("BEGIN IMMEDIATE").await?;
         let unfinished = sqlx::query(
             "SELECT id, items_total, items_done FROM scans
              WHERE state IN ('running', 'interrupted') AND scope = ?
@@ -279,7 +279,7 @@ impl Store {
         }
         let now_text = format_time(now);
         let mut counts = [0_i64; 4];
-        let mut tx = self.pool().begin().await?;
+        let mut tx = self.pool().begin_with("BEGIN IMMEDIATE").await?;
         for result in results {
             let (kind, item_id, outcome) = match result {
                 ItemResult::Endpoint {
@@ -355,7 +355,7 @@ impl Store {
         finished: bool,
         now: DateTime<Utc>,
     ) -> Result<(), StoreError> {
-        let mut tx = self.pool().begin().await?;
+        let mut tx = self.pool().begin_with("BEGIN IMMEDIATE").await?;
         if finished {
             sqlx::query("UPDATE scans SET state = 'finished', finished_at = ? WHERE id = ?")
                 .bind(format_time(now))
