@@ -53,9 +53,7 @@ pub async fn serve<F>(app: App, listener: TcpListener, shutdown: F) -> std::io::
 where
     F: Future<Output = ()> + Send + 'static,
 {
-    let router = api::router(ApiState {
-        store: app.store.clone(),
-    });
+    let router = api::router(ApiState::new(app.store.clone(), &app.config));
     axum::serve(listener, router)
         .with_graceful_shutdown(shutdown)
         .await?;

@@ -6,3 +6,5 @@
 pub mod certificate;
 pub mod names;
 pub mod observation;
+pub mod access;
+pub mod status;

@@ -11,7 +11,10 @@
 //! - `store/clients.rs`: clients and contacts
 //! - `store/domains.rs`: domains and endpoints
 //! - `store/observations.rs`: certificate observations (compact history)
+//! - `store/api.rs`, `store/api/`: what the JSON API reads and writes
+//!   (scoped by visibility), tokens, scan requests, heartbeats, metrics facts
 
+pub mod api;
 mod clients;
 mod domains;
 mod observations;

@@ -3,7 +3,9 @@
 //! SQLite file in a temporary directory, a real HTTP server on port 0.
 
 mod support;
+mod test_app;
 
+mod api;
 mod cli_config;
 mod cli_domains;
 mod cli_import;
