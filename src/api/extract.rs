@@ -62,6 +62,8 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
                 .map(|name| {
                     if path == "." {
                         name.to_owned()
+                    } else if path == name || path.ends_with(&format!(".{name}")) {
+                        path.clone()
                     } else {
                         format!("{path}.{name}")
                     }
