@@ -8,9 +8,13 @@
 --      cert_outcome    worst current outcome among them:
 --                      critical > unknown > warning > ok (NULL: none)
 --      next_expiry_at  the earlier of expires_at (registration) and
---                      cert_not_after (NULL when both are)
---    Triggers keep them true whoever writes observations, endpoints or the
---    registration expiry, so no writer can forget them. (A PostgreSQL
+--                      cert_not_after (NULL when both are); a generated column
+--    Triggers keep the certificate columns true whoever writes observations
+--    or endpoints, so no writer can forget them. Their subqueries
+--    walk the domain's endpoints first (CROSS JOIN fixes that order in
+--    SQLite), then each endpoint's observations by index (`+o.current`
+--    keeps SQLite off the (current, leaf_not_after) index): a few rows per
+--    write, never a scan of all current observations. (A PostgreSQL
 --    backend re-creates these triggers in PL/pgSQL; the columns and queries
 --    stay the same.)
 -- 2. Indexes for the API's lists and filters.
@@ -18,26 +22,26 @@
 
 ALTER TABLE domains ADD COLUMN cert_not_after TEXT;
 ALTER TABLE domains ADD COLUMN cert_outcome TEXT;
-ALTER TABLE domains ADD COLUMN next_expiry_at TEXT;
+-- Generated (virtual): always the earlier of the two, nothing to maintain.
+ALTER TABLE domains ADD COLUMN next_expiry_at TEXT GENERATED ALWAYS AS (CASE
+    WHEN expires_at IS NULL THEN cert_not_after
+    WHEN cert_not_after IS NULL THEN expires_at
+    WHEN cert_not_after < expires_at THEN cert_not_after
+    ELSE expires_at END) VIRTUAL;
 
 -- Backfill for databases that already hold observations.
 UPDATE domains SET
     cert_not_after = (
         SELECT MIN(o.leaf_not_after)
-        FROM cert_observations o JOIN endpoints e ON e.id = o.endpoint_id
-        WHERE e.domain_id = domains.id AND o.current = 1),
+        FROM endpoints e CROSS JOIN cert_observations o ON o.endpoint_id = e.id
+        WHERE e.domain_id = domains.id AND +o.current = 1),
     cert_outcome = (
         SELECT CASE MAX(CASE o.outcome WHEN 'critical' THEN 3 WHEN 'unknown' THEN 2
                                        WHEN 'warning' THEN 1 ELSE 0 END)
                  WHEN 3 THEN 'critical' WHEN 2 THEN 'unknown' WHEN 1 THEN 'warning'
                  WHEN 0 THEN 'ok' END
-        FROM cert_observations o JOIN endpoints e ON e.id = o.endpoint_id
-        WHERE e.domain_id = domains.id AND o.current = 1);
-UPDATE domains SET next_expiry_at = CASE
-    WHEN expires_at IS NULL THEN cert_not_after
-    WHEN cert_not_after IS NULL THEN expires_at
-    WHEN cert_not_after < expires_at THEN cert_not_after
-    ELSE expires_at END;
+        FROM endpoints e CROSS JOIN cert_observations o ON o.endpoint_id = e.id
+        WHERE e.domain_id = domains.id AND +o.current = 1);
 
 -- Recomputes a domain's certificate columns from its current observations.
 CREATE TRIGGER domains_cert_after_observation_insert
@@ -46,15 +50,15 @@ BEGIN
     UPDATE domains SET
         cert_not_after = (
             SELECT MIN(o.leaf_not_after)
-            FROM cert_observations o JOIN endpoints e ON e.id = o.endpoint_id
-            WHERE e.domain_id = domains.id AND o.current = 1),
+            FROM endpoints e CROSS JOIN cert_observations o ON o.endpoint_id = e.id
+            WHERE e.domain_id = domains.id AND +o.current = 1),
         cert_outcome = (
             SELECT CASE MAX(CASE o.outcome WHEN 'critical' THEN 3 WHEN 'unknown' THEN 2
                                            WHEN 'warning' THEN 1 ELSE 0 END)
                      WHEN 3 THEN 'critical' WHEN 2 THEN 'unknown' WHEN 1 THEN 'warning'
                      WHEN 0 THEN 'ok' END
-            FROM cert_observations o JOIN endpoints e ON e.id = o.endpoint_id
-            WHERE e.domain_id = domains.id AND o.current = 1)
+            FROM endpoints e CROSS JOIN cert_observations o ON o.endpoint_id = e.id
+            WHERE e.domain_id = domains.id AND +o.current = 1)
     WHERE id = (SELECT domain_id FROM endpoints WHERE id = NEW.endpoint_id);
 END;
 
@@ -64,15 +68,15 @@ BEGIN
     UPDATE domains SET
         cert_not_after = (
             SELECT MIN(o.leaf_not_after)
-            FROM cert_observations o JOIN endpoints e ON e.id = o.endpoint_id
-            WHERE e.domain_id = domains.id AND o.current = 1),
+            FROM endpoints e CROSS JOIN cert_observations o ON o.endpoint_id = e.id
+            WHERE e.domain_id = domains.id AND +o.current = 1),
         cert_outcome = (
             SELECT CASE MAX(CASE o.outcome WHEN 'critical' THEN 3 WHEN 'unknown' THEN 2
                                            WHEN 'warning' THEN 1 ELSE 0 END)
                      WHEN 3 THEN 'critical' WHEN 2 THEN 'unknown' WHEN 1 THEN 'warning'
                      WHEN 0 THEN 'ok' END
-            FROM cert_observations o JOIN endpoints e ON e.id = o.endpoint_id
-            WHERE e.domain_id = domains.id AND o.current = 1)
+            FROM endpoints e CROSS JOIN cert_observations o ON o.endpoint_id = e.id
+            WHERE e.domain_id = domains.id AND +o.current = 1)
     WHERE id = (SELECT domain_id FROM endpoints WHERE id = NEW.endpoint_id);
 END;
 
@@ -82,39 +86,16 @@ BEGIN
     UPDATE domains SET
         cert_not_after = (
             SELECT MIN(o.leaf_not_after)
-            FROM cert_observations o JOIN endpoints e ON e.id = o.endpoint_id
-            WHERE e.domain_id = domains.id AND o.current = 1),
+            FROM endpoints e CROSS JOIN cert_observations o ON o.endpoint_id = e.id
+            WHERE e.domain_id = domains.id AND +o.current = 1),
         cert_outcome = (
             SELECT CASE MAX(CASE o.outcome WHEN 'critical' THEN 3 WHEN 'unknown' THEN 2
                                            WHEN 'warning' THEN 1 ELSE 0 END)
                      WHEN 3 THEN 'critical' WHEN 2 THEN 'unknown' WHEN 1 THEN 'warning'
                      WHEN 0 THEN 'ok' END
-            FROM cert_observations o JOIN endpoints e ON e.id = o.endpoint_id
-            WHERE e.domain_id = domains.id AND o.current = 1)
+            FROM endpoints e CROSS JOIN cert_observations o ON o.endpoint_id = e.id
+            WHERE e.domain_id = domains.id AND +o.current = 1)
     WHERE id = OLD.domain_id;
-END;
-
--- next_expiry_at follows expires_at and cert_not_after.
-CREATE TRIGGER domains_next_expiry_after_insert
-AFTER INSERT ON domains
-BEGIN
-    UPDATE domains SET next_expiry_at = CASE
-        WHEN expires_at IS NULL THEN cert_not_after
-        WHEN cert_not_after IS NULL THEN expires_at
-        WHEN cert_not_after < expires_at THEN cert_not_after
-        ELSE expires_at END
-    WHERE id = NEW.id;
-END;
-
-CREATE TRIGGER domains_next_expiry_after_update
-AFTER UPDATE OF expires_at, cert_not_after ON domains
-BEGIN
-    UPDATE domains SET next_expiry_at = CASE
-        WHEN expires_at IS NULL THEN cert_not_after
-        WHEN cert_not_after IS NULL THEN expires_at
-        WHEN cert_not_after < expires_at THEN cert_not_after
-        ELSE expires_at END
-    WHERE id = NEW.id;
 END;
 
 -- Lists sorted by next expiry (NULL, "nothing known yet", sorts last), for

@@ -217,9 +217,12 @@ impl Store {
         let order = match query.sort {
             DomainSort::Expiry => {
                 if let Some(cursor) = &query.cursor {
-                    page.push(&format!(" AND ({}, d.id) > (", expiry_key()))
-                        .bind(Arg::Text(cursor.key.clone()))
-                        .push(", ")
+                    // The plain `>=` gives SQLite the index range's start;
+                    // the row value then skips the rows of the last page.
+                    page.push(&format!(" AND {} >= ", expiry_key()))
+                        .bind(Arg::Text(cursor.key.clone()));
+                    let key = page.args.len();
+                    page.push(&format!(" AND ({}, d.id) > (?{key}, ", expiry_key()))
                         .bind(Arg::Int(cursor.id))
                         .push(")");
                 }
