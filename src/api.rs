@@ -175,7 +175,9 @@ impl utoipa::Modify for SecuritySchemes {
             SecurityScheme::Http(
                 HttpBuilder::new()
                     .scheme(HttpAuthScheme::Bearer)
-                    .description(Some("A token from `lapse tokens create` or POST /api/v1/tokens"))
+                    .description(Some(
+                        "A token from `lapse tokens create` or POST /api/v1/tokens",
+                    ))
                     .build(),
             ),
         );
@@ -324,7 +326,10 @@ async fn refuse_large_bodies(State(limit): State<usize>, request: Request, next:
 /// The OpenAPI document of this API.
 #[utoipa::path(get, path = "/api/v1/openapi.json", tag = "operations", security(()),
     responses((status = 200, description = "OpenAPI 3.1 document", content_type = "application/json")))]
-#[expect(dead_code, reason = "documents the route served by the closure in `router`")]
+#[expect(
+    dead_code,
+    reason = "documents the route served by the closure in `router`"
+)]
 async fn openapi_json() {}
 
 /// The human-readable docs page: renders the OpenAPI document, offline.
@@ -395,18 +400,13 @@ async fn readyz(State(state): State<ApiState>) -> Response {
         }
     };
     let now = state.now();
-    let (scheduler, last_beat_at, age_secs) = match state.settings.api.scheduler_heartbeat_max_age
-    {
+    let (scheduler, last_beat_at, age_secs) = match state.settings.api.scheduler_heartbeat_max_age {
         None => ("not_required", None, None),
         Some(max_age) if database == "ok" => match state.store.heartbeat(SCHEDULER).await {
             Ok(Some(beat)) => {
                 let age = crate::store::parse_time(&beat.beat_at).map(|t| (now - t).num_seconds());
                 let fresh = age.is_some_and(|a| a <= max_age.as_secs() as i64);
-                (
-                    if fresh { "ok" } else { "stale" },
-                    Some(beat.beat_at),
-                    age,
-                )
+                (if fresh { "ok" } else { "stale" }, Some(beat.beat_at), age)
             }
             Ok(None) => ("missing", None, None),
             Err(error) => {

@@ -22,11 +22,11 @@ use clap::{Args, Parser, Subcommand};
 
 use crate::app::{self, App};
 use crate::config::{Config, LoadOptions};
+use crate::domain::access::Role;
 use crate::domain::certificate::TlsMode;
 use crate::domain::names::{parse_email, parse_target, to_unicode};
 use crate::inventory::{self, ImportRowResult, TargetError};
 use crate::probe::tls::{TlsProbe, TlsTarget};
-use crate::domain::access::Role;
 use crate::store::api::NewToken;
 use crate::store::{AddedTarget, Store, StoreError};
 
@@ -96,9 +96,7 @@ pub enum TokensCommand {
     /// List tokens (never their secrets).
     List(JsonFlag),
     /// Revoke a token by id; it stops working at once.
-    Revoke {
-        id: i64,
-    },
+    Revoke { id: i64 },
 }
 
 #[derive(Debug, Subcommand)]
@@ -664,14 +662,19 @@ async fn tokens(app: &App, cmd: TokensCommand) -> Result<(), CliError> {
                 )
                 .await?;
             if json {
-                return print_json(&serde_json::json!({"token": secret, "id": info.id, "name": info.name, "role": info.role, "client": info.client}));
+                return print_json(
+                    &serde_json::json!({"token": secret, "id": info.id, "name": info.name, "role": info.role, "client": info.client}),
+                );
             }
             let client = info
                 .client
                 .as_ref()
                 .map(|c| format!(", client {}", c.name))
                 .unwrap_or_default();
-            println!("created token {} ({}{client}, \"{}\")", info.id, info.role, info.name);
+            println!(
+                "created token {} ({}{client}, \"{}\")",
+                info.id, info.role, info.name
+            );
             println!("{secret}");
             eprintln!("store it now: only its hash is kept, it is not shown again");
             Ok(())
@@ -692,10 +695,7 @@ async fn tokens(app: &App, cmd: TokensCommand) -> Result<(), CliError> {
                     .unwrap_or_default();
                 let state = match &t.revoked_at {
                     Some(at) => format!("revoked {at}"),
-                    None => format!(
-                        "last used {}",
-                        t.last_used_at.as_deref().unwrap_or("never")
-                    ),
+                    None => format!("last used {}", t.last_used_at.as_deref().unwrap_or("never")),
                 };
                 println!(
                     "{:>4}  {:<7} {:<20}{client}  created {}  {state}",
@@ -706,7 +706,10 @@ async fn tokens(app: &App, cmd: TokensCommand) -> Result<(), CliError> {
         }
         TokensCommand::Revoke { id } => {
             let token = app.store.revoke_api_token(id, now).await?;
-            println!("revoked token {} ({}, \"{}\")", token.id, token.role, token.name);
+            println!(
+                "revoked token {} ({}, \"{}\")",
+                token.id, token.role, token.name
+            );
             Ok(())
         }
     }

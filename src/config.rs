@@ -909,7 +909,11 @@ fn validate_api(
     bad: &dyn Fn(&str, &dyn fmt::Display, &str) -> ConfigError,
 ) -> Result<ApiConfig, ConfigError> {
     if raw.rate_limit_per_second == 0 {
-        return Err(bad("api.rate_limit_per_second", &0, "at least 1 request per second"));
+        return Err(bad(
+            "api.rate_limit_per_second",
+            &0,
+            "at least 1 request per second",
+        ));
     }
     if raw.rate_limit_burst == 0 {
         return Err(bad("api.rate_limit_burst", &0, "at least 1 request"));
@@ -1225,11 +1229,23 @@ mod tests {
         assert_eq!(config.api.rate_limit_burst, 7);
         for (file, key) in [
             ("[api]\ncors_origins = [\"*\"]\n", "api.cors_origins"),
-            ("[api]\ncors_origins = [\"https://a.example/path\"]\n", "api.cors_origins"),
-            ("[api]\nrate_limit_per_second = 0\n", "api.rate_limit_per_second"),
+            (
+                "[api]\ncors_origins = [\"https://a.example/path\"]\n",
+                "api.cors_origins",
+            ),
+            (
+                "[api]\nrate_limit_per_second = 0\n",
+                "api.rate_limit_per_second",
+            ),
             ("[api]\nmax_body_bytes = 10\n", "api.max_body_bytes"),
-            ("[api]\ncalendar_horizon_days = 0\n", "api.calendar_horizon_days"),
-            ("[api]\nmetrics_require_token = \"no\"\n", "api.metrics_require_token"),
+            (
+                "[api]\ncalendar_horizon_days = 0\n",
+                "api.calendar_horizon_days",
+            ),
+            (
+                "[api]\nmetrics_require_token = \"no\"\n",
+                "api.metrics_require_token",
+            ),
             ("[api]\nrate_limit = 5\n", "api.rate_limit"),
         ] {
             let msg = load(file, &[]).unwrap_err().to_string();

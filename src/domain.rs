@@ -3,8 +3,8 @@
 //! Pure: no I/O, no async, never reads the clock (`now` is a parameter).
 //! Everything else may use `domain`; `domain` uses nothing of lapse.
 
+pub mod access;
 pub mod certificate;
 pub mod names;
 pub mod observation;
-pub mod access;
 pub mod status;

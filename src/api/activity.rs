@@ -145,10 +145,13 @@ pub async fn start_scan(
             })?;
             let client = state
                 .store
-                .resolve_client(Visibility::All, &match reference {
-                    ClientInput::Id(id) => id.to_string(),
-                    ClientInput::Name(n) => n.clone(),
-                })
+                .resolve_client(
+                    Visibility::All,
+                    &match reference {
+                        ClientInput::Id(id) => id.to_string(),
+                        ClientInput::Name(n) => n.clone(),
+                    },
+                )
                 .await?
                 .ok_or_else(|| {
                     ApiError::unprocessable("unknown_client", "no such client").with_field("client")
@@ -170,7 +173,9 @@ pub async fn start_scan(
                 .store
                 .visible_domain(Visibility::All, &state.windows(now), &name)
                 .await
-                .map_err(|e| ApiError::unprocessable("unknown_domain", e.to_string()).with_field("domain"))?;
+                .map_err(|e| {
+                    ApiError::unprocessable("unknown_domain", e.to_string()).with_field("domain")
+                })?;
             ScanScope::Domain {
                 domain_id: domain.id,
                 domain: domain.name,
@@ -229,7 +234,9 @@ pub async fn get_scan(
 ) -> ApiResult<Json<ScanView>> {
     caller.require(Action::Read)?;
     let id = path_id(&id, "id")?;
-    Ok(Json(state.store.visible_scan(caller.visibility(), id).await?))
+    Ok(Json(
+        state.store.visible_scan(caller.visibility(), id).await?,
+    ))
 }
 
 /// Counts of domains by status, of endpoints, clients and firing alerts,
@@ -243,7 +250,9 @@ pub async fn summary(
 ) -> ApiResult<Json<Summary>> {
     caller.require(Action::Read)?;
     params.only(&[])?;
-    Ok(Json(Summary::clone(&*state.summary(caller.visibility()).await?)))
+    Ok(Json(Summary::clone(
+        &*state.summary(caller.visibility()).await?,
+    )))
 }
 
 /// Every API token (admin).
@@ -270,7 +279,10 @@ pub async fn create_token(
     let role = Role::parse(&body.role).ok_or_else(|| {
         ApiError::unprocessable(
             "invalid_role",
-            format!("`{}` is not a role; use admin, staff, viewer or client", body.role),
+            format!(
+                "`{}` is not a role; use admin, staff, viewer or client",
+                body.role
+            ),
         )
         .with_field("role")
     })?;

@@ -101,7 +101,10 @@ pub async fn authenticate(state: &ApiState, token: &str) -> Result<Caller, ApiEr
         .ok_or_else(|| ApiError::unauthorized("the token is unknown or revoked"))?;
     state.limiter.check(stored.id)?;
     let now = state.now();
-    if stored.last_used_at.is_none_or(|t| now - t >= chrono::Duration::seconds(60)) {
+    if stored
+        .last_used_at
+        .is_none_or(|t| now - t >= chrono::Duration::seconds(60))
+    {
         // Recording the use must not slow down or fail the request.
         let store = state.store.clone();
         let token = stored.clone();

@@ -40,9 +40,9 @@ pub async fn calendar(
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "))
         .map(str::trim);
-    let token = bearer.or(params.text("token")).ok_or_else(|| {
-        ApiError::unauthorized("add your token to the URL as `?token=<token>`")
-    })?;
+    let token = bearer
+        .or(params.text("token"))
+        .ok_or_else(|| ApiError::unauthorized("add your token to the URL as `?token=<token>`"))?;
     let caller = authenticate(&state, token).await?;
     caller.require(Action::Read)?;
     let now = state.now();
@@ -104,13 +104,16 @@ pub fn render(entries: &[CalendarEntry], now: DateTime<Utc>) -> String {
             &mut out,
             &format!("DTSTART;VALUE=DATE:{}", date.format("%Y%m%d")),
         );
-        push_line(&mut out, &format!("DTEND;VALUE=DATE:{}", next.format("%Y%m%d")));
-        push_line(&mut out, &format!("SUMMARY:{}", escape_text(&what)));
-        push_line(&mut out, &format!("DESCRIPTION:{}", escape_text(&description)));
         push_line(
             &mut out,
-            &format!("CATEGORIES:{}", escape_text(entry.kind)),
+            &format!("DTEND;VALUE=DATE:{}", next.format("%Y%m%d")),
         );
+        push_line(&mut out, &format!("SUMMARY:{}", escape_text(&what)));
+        push_line(
+            &mut out,
+            &format!("DESCRIPTION:{}", escape_text(&description)),
+        );
+        push_line(&mut out, &format!("CATEGORIES:{}", escape_text(entry.kind)));
         push_line(&mut out, "TRANSP:TRANSPARENT");
         push_line(&mut out, "END:VEVENT");
     }
@@ -164,10 +167,7 @@ mod tests {
 
     #[test]
     fn text_is_escaped() {
-        assert_eq!(
-            escape_text("a,b;c\\d\ne"),
-            "a\\,b\\;c\\\\d\\ne"
-        );
+        assert_eq!(escape_text("a,b;c\\d\ne"), "a\\,b\\;c\\\\d\\ne");
     }
 
     #[test]
@@ -194,12 +194,18 @@ mod tests {
             source: Some("registry_rdap".into()),
         }];
         let ics = render(&entries, now);
-        assert!(ics.starts_with("BEGIN:VCALENDAR\r\nVERSION:2.0\r\n"), "{ics}");
+        assert!(
+            ics.starts_with("BEGIN:VCALENDAR\r\nVERSION:2.0\r\n"),
+            "{ics}"
+        );
         assert!(ics.ends_with("END:VCALENDAR\r\n"));
         assert!(ics.contains("UID:registration-7-20260402@lapse\r\n"));
         assert!(ics.contains("DTSTART;VALUE=DATE:20260402\r\nDTEND;VALUE=DATE:20260403\r\n"));
         assert!(ics.contains("SUMMARY:Registration of bücher.de expires\r\n"));
         assert!(ics.replace("\r\n ", "").contains("Client: Acme\\, Ltd."));
-        assert!(!ics.replace("\r\n", "").contains('\n'), "bare LF in {ics:?}");
+        assert!(
+            !ics.replace("\r\n", "").contains('\n'),
+            "bare LF in {ics:?}"
+        );
     }
 }

@@ -49,7 +49,9 @@ pub async fn list_clients(
 ) -> ApiResult<Json<Vec<ClientView>>> {
     caller.require(Action::Read)?;
     params.only(&[])?;
-    Ok(Json(state.store.visible_clients(caller.visibility()).await?))
+    Ok(Json(
+        state.store.visible_clients(caller.visibility()).await?,
+    ))
 }
 
 /// Create a client (admin, staff). 409 when the name is taken.
@@ -85,7 +87,10 @@ pub async fn create_client(
         .resolve_client(caller.visibility(), &added.name)
         .await?
         .ok_or_else(|| ApiError::internal(&"a client just added is missing"))?;
-    let view = state.store.visible_client(caller.visibility(), client.id).await?;
+    let view = state
+        .store
+        .visible_client(caller.visibility(), client.id)
+        .await?;
     Ok((StatusCode::CREATED, Json(view)))
 }
 
@@ -100,7 +105,9 @@ pub async fn get_client(
 ) -> ApiResult<Json<ClientView>> {
     caller.require(Action::Read)?;
     let id = path_id(&id, "id")?;
-    Ok(Json(state.store.visible_client(caller.visibility(), id).await?))
+    Ok(Json(
+        state.store.visible_client(caller.visibility(), id).await?,
+    ))
 }
 
 /// Rename a client (admin, staff).
@@ -171,7 +178,11 @@ pub async fn list_contacts(
     caller.require(Action::Read)?;
     let id = path_id(&id, "id")?;
     Ok(Json(
-        state.store.visible_client(caller.visibility(), id).await?.contacts,
+        state
+            .store
+            .visible_client(caller.visibility(), id)
+            .await?
+            .contacts,
     ))
 }
 
@@ -188,9 +199,8 @@ pub async fn add_contact(
 ) -> ApiResult<impl IntoResponse> {
     caller.require(Action::Write)?;
     let id = path_id(&id, "id")?;
-    let email = parse_email(&body.email).map_err(|e| {
-        ApiError::unprocessable("invalid_email", e.to_string()).with_field("email")
-    })?;
+    let email = parse_email(&body.email)
+        .map_err(|e| ApiError::unprocessable("invalid_email", e.to_string()).with_field("email"))?;
     let (contact, created) = state.store.add_contact(id, &email, state.now()).await?;
     let status = if created {
         StatusCode::CREATED

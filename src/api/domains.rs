@@ -340,7 +340,12 @@ pub async fn get_endpoint(
 ) -> ApiResult<Json<EndpointView>> {
     caller.require(Action::Read)?;
     let id = path_id(&id, "id")?;
-    Ok(Json(state.store.visible_endpoint(caller.visibility(), id).await?))
+    Ok(Json(
+        state
+            .store
+            .visible_endpoint(caller.visibility(), id)
+            .await?,
+    ))
 }
 
 /// Change an endpoint's TLS mode or pinned address (admin, staff); it is
@@ -365,7 +370,10 @@ pub async fn update_endpoint(
             .transpose()?,
     };
     Ok(Json(
-        state.store.change_endpoint(id, &change, state.now()).await?,
+        state
+            .store
+            .change_endpoint(id, &change, state.now())
+            .await?,
     ))
 }
 
@@ -401,7 +409,10 @@ pub async fn endpoint_observations(
     caller.require(Action::Read)?;
     params.only(&["limit", "cursor"])?;
     let id = path_id(&id, "id")?;
-    state.store.visible_endpoint(caller.visibility(), id).await?;
+    state
+        .store
+        .visible_endpoint(caller.visibility(), id)
+        .await?;
     Ok(Json(
         state
             .store
@@ -539,10 +550,7 @@ async fn store_target(
         .store
         .visible_domain(Visibility::All, &state.windows(now), &target.registrable)
         .await?;
-    let endpoint_id = state
-        .store
-        .endpoint_id(&target.host, added.port)
-        .await?;
+    let endpoint_id = state.store.endpoint_id(&target.host, added.port).await?;
     let endpoint = state
         .store
         .visible_endpoint(Visibility::All, endpoint_id)
@@ -626,7 +634,10 @@ fn tls_mode(mode: &str) -> ApiResult<String> {
         .ok_or_else(|| {
             ApiError::unprocessable(
                 "invalid_tls_mode",
-                format!("`{mode}` is not a TLS mode; use one of {}", MODES.join(", ")),
+                format!(
+                    "`{mode}` is not a TLS mode; use one of {}",
+                    MODES.join(", ")
+                ),
             )
             .with_field("tls_mode")
         })

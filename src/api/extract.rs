@@ -50,7 +50,10 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
         let path = e.path().to_string();
         let inner = e.into_inner();
         if inner.is_syntax() || inner.is_eof() {
-            ApiError::bad_request("malformed_json", format!("the body is not valid JSON: {inner}"))
+            ApiError::bad_request(
+                "malformed_json",
+                format!("the body is not valid JSON: {inner}"),
+            )
         } else {
             let message = strip_position(&inner.to_string());
             // serde names a missing or unknown field in the message and
@@ -146,10 +149,7 @@ impl Params {
 
     /// A non-empty text value.
     pub fn text(&self, name: &str) -> Option<&str> {
-        self.0
-            .get(name)
-            .map(|v| v.trim())
-            .filter(|v| !v.is_empty())
+        self.0.get(name).map(|v| v.trim()).filter(|v| !v.is_empty())
     }
 
     /// An integer within `min..=max`.
@@ -191,7 +191,10 @@ impl Params {
             .ok_or_else(|| {
                 ApiError::invalid_parameter(
                     name,
-                    format!("`{name}` must be one of {}, not `{text}`", choices.join(", ")),
+                    format!(
+                        "`{name}` must be one of {}, not `{text}`",
+                        choices.join(", ")
+                    ),
                 )
             })
     }

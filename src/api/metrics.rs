@@ -55,7 +55,9 @@ pub async fn metrics(State(state): State<ApiState>, headers: HeaderMap) -> ApiRe
                     "send a viewer (or staff, admin) token as `Authorization: Bearer <token>`, or set api.metrics_require_token = false",
                 )
             })?;
-        authenticate(&state, token).await?.require(Action::ReadAll)?;
+        authenticate(&state, token)
+            .await?
+            .require(Action::ReadAll)?;
     }
     let now = state.now();
     let facts = state.store.metrics_facts(&state.windows(now)).await?;
@@ -73,19 +75,35 @@ pub fn render(facts: &MetricsFacts, now: DateTime<Utc>) -> String {
     let seconds = |t: &str| parse_time(t).map(|t| t.timestamp());
     let days_left = |t: &str| parse_time(t).map(|t| (t - now).num_seconds() as f64 / 86_400.0);
 
-    describe(&mut out, "lapse_certificate_not_after_seconds", "gauge",
-        "Not-after of the current leaf certificate per endpoint and address, Unix seconds.");
+    describe(
+        &mut out,
+        "lapse_certificate_not_after_seconds",
+        "gauge",
+        "Not-after of the current leaf certificate per endpoint and address, Unix seconds.",
+    );
     for c in &facts.certificates {
         if let Some(s) = seconds(&c.not_after) {
-            let labels = labels(&[("host", &c.host), ("port", &c.port.to_string()), ("address", &c.address)]);
+            let labels = labels(&[
+                ("host", &c.host),
+                ("port", &c.port.to_string()),
+                ("address", &c.address),
+            ]);
             let _ = writeln!(out, "lapse_certificate_not_after_seconds{labels} {s}");
         }
     }
-    describe(&mut out, "lapse_certificate_days_left", "gauge",
-        "Days until the current leaf certificate expires (negative when expired).");
+    describe(
+        &mut out,
+        "lapse_certificate_days_left",
+        "gauge",
+        "Days until the current leaf certificate expires (negative when expired).",
+    );
     for c in &facts.certificates {
         if let Some(d) = days_left(&c.not_after) {
-            let labels = labels(&[("host", &c.host), ("port", &c.port.to_string()), ("address", &c.address)]);
+            let labels = labels(&[
+                ("host", &c.host),
+                ("port", &c.port.to_string()),
+                ("address", &c.address),
+            ]);
             let _ = writeln!(out, "lapse_certificate_days_left{labels} {}", number(d));
         }
     }
@@ -97,14 +115,28 @@ pub fn render(facts: &MetricsFacts, now: DateTime<Utc>) -> String {
             let _ = writeln!(out, "lapse_domain_expiry_seconds{labels} {s}");
         }
     }
-    describe(&mut out, "lapse_domain_expiry_days_left", "gauge",
-        "Days until the assessed registration expiry (the earliest credible date).");
+    describe(
+        &mut out,
+        "lapse_domain_expiry_days_left",
+        "gauge",
+        "Days until the assessed registration expiry (the earliest credible date).",
+    );
     for (domain, at) in &facts.assessed_registrations {
         if let Some(d) = days_left(at) {
-            let _ = writeln!(out, "lapse_domain_expiry_days_left{} {}", labels(&[("domain", domain)]), number(d));
+            let _ = writeln!(
+                out,
+                "lapse_domain_expiry_days_left{} {}",
+                labels(&[("domain", domain)]),
+                number(d)
+            );
         }
     }
-    describe(&mut out, "lapse_domains", "gauge", "Watched domains by status.");
+    describe(
+        &mut out,
+        "lapse_domains",
+        "gauge",
+        "Watched domains by status.",
+    );
     for status in ["ok", "expiring", "expired", "failing", "unknown"] {
         let n = facts
             .domains_by_status
@@ -115,47 +147,99 @@ pub fn render(facts: &MetricsFacts, now: DateTime<Utc>) -> String {
     }
     describe(&mut out, "lapse_endpoints", "gauge", "Watched endpoints.");
     let _ = writeln!(out, "lapse_endpoints {}", facts.endpoints);
-    describe(&mut out, "lapse_checks_total", "counter",
-        "Check results by outcome, summed over every recorded scan.");
+    describe(
+        &mut out,
+        "lapse_checks_total",
+        "counter",
+        "Check results by outcome, summed over every recorded scan.",
+    );
     for (outcome, n) in &facts.check_outcomes {
-        let _ = writeln!(out, "lapse_checks_total{} {n}", labels(&[("outcome", outcome)]));
+        let _ = writeln!(
+            out,
+            "lapse_checks_total{} {n}",
+            labels(&[("outcome", outcome)])
+        );
     }
-    describe(&mut out, "lapse_scan_duration_seconds", "histogram", "Duration of finished scans.");
+    describe(
+        &mut out,
+        "lapse_scan_duration_seconds",
+        "histogram",
+        "Duration of finished scans.",
+    );
     let mut sum = 0.0;
     for bound in SCAN_BUCKETS {
-        let n = facts.scan_durations_secs.iter().filter(|d| **d <= bound).count();
-        let _ = writeln!(out, "lapse_scan_duration_seconds_bucket{} {n}", labels(&[("le", &number(bound))]));
+        let n = facts
+            .scan_durations_secs
+            .iter()
+            .filter(|d| **d <= bound)
+            .count();
+        let _ = writeln!(
+            out,
+            "lapse_scan_duration_seconds_bucket{} {n}",
+            labels(&[("le", &number(bound))])
+        );
     }
     for d in &facts.scan_durations_secs {
         sum += d;
     }
     let count = facts.scan_durations_secs.len();
-    let _ = writeln!(out, "lapse_scan_duration_seconds_bucket{} {count}", labels(&[("le", "+Inf")]));
+    let _ = writeln!(
+        out,
+        "lapse_scan_duration_seconds_bucket{} {count}",
+        labels(&[("le", "+Inf")])
+    );
     let _ = writeln!(out, "lapse_scan_duration_seconds_sum {}", number(sum));
     let _ = writeln!(out, "lapse_scan_duration_seconds_count {count}");
     describe(&mut out, "lapse_scans", "gauge", "Recorded scans by state.");
     for (state, n) in &facts.scans_by_state {
         let _ = writeln!(out, "lapse_scans{} {n}", labels(&[("state", state)]));
     }
-    describe(&mut out, "lapse_outbox_messages", "gauge", "Outgoing messages by delivery state.");
+    describe(
+        &mut out,
+        "lapse_outbox_messages",
+        "gauge",
+        "Outgoing messages by delivery state.",
+    );
     let mut depth = 0;
     for (state, n) in &facts.outbox_by_state {
         if state == "pending" || state == "sending" {
             depth += n;
         }
-        let _ = writeln!(out, "lapse_outbox_messages{} {n}", labels(&[("state", state)]));
+        let _ = writeln!(
+            out,
+            "lapse_outbox_messages{} {n}",
+            labels(&[("state", state)])
+        );
     }
-    describe(&mut out, "lapse_outbox_depth", "gauge", "Messages waiting for delivery (pending or sending).");
+    describe(
+        &mut out,
+        "lapse_outbox_depth",
+        "gauge",
+        "Messages waiting for delivery (pending or sending).",
+    );
     let _ = writeln!(out, "lapse_outbox_depth {depth}");
-    describe(&mut out, "lapse_alerts_firing", "gauge", "Firing alerts by kind.");
+    describe(
+        &mut out,
+        "lapse_alerts_firing",
+        "gauge",
+        "Firing alerts by kind.",
+    );
     for (kind, n) in &facts.alerts_firing_by_kind {
         let _ = writeln!(out, "lapse_alerts_firing{} {n}", labels(&[("kind", kind)]));
     }
     if let Some(beat) = &facts.scheduler_heartbeat {
         if let Some(at) = parse_time(&beat.beat_at) {
-            describe(&mut out, "lapse_scheduler_heartbeat_age_seconds", "gauge",
-                "Seconds since the scheduler last recorded a heartbeat.");
-            let _ = writeln!(out, "lapse_scheduler_heartbeat_age_seconds {}", (now - at).num_seconds());
+            describe(
+                &mut out,
+                "lapse_scheduler_heartbeat_age_seconds",
+                "gauge",
+                "Seconds since the scheduler last recorded a heartbeat.",
+            );
+            let _ = writeln!(
+                out,
+                "lapse_scheduler_heartbeat_age_seconds {}",
+                (now - at).num_seconds()
+            );
         }
     }
     out
@@ -171,7 +255,10 @@ fn labels(pairs: &[(&str, &str)]) -> String {
     let inner: Vec<String> = pairs
         .iter()
         .map(|(k, v)| {
-            let v = v.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n");
+            let v = v
+                .replace('\\', "\\\\")
+                .replace('"', "\\\"")
+                .replace('\n', "\\n");
             format!("{k}=\"{v}\"")
         })
         .collect();

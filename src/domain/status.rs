@@ -58,8 +58,10 @@ impl DomainStatus {
         if next.is_some_and(|t| t < windows.now) {
             return Self::Expired;
         }
-        if matches!(facts.certificate_outcome.as_deref(), Some("critical" | "unknown"))
-            || facts.registration_outcome.as_deref() == Some("not_found")
+        if matches!(
+            facts.certificate_outcome.as_deref(),
+            Some("critical" | "unknown")
+        ) || facts.registration_outcome.as_deref() == Some("not_found")
         {
             return Self::Failing;
         }
@@ -131,12 +133,27 @@ mod tests {
             (facts(None, None, None), DomainStatus::Unknown),
             (facts(Some(400), None, None), DomainStatus::Ok),
             (facts(Some(59), None, None), DomainStatus::Expiring),
-            (facts(Some(400), Some(29), Some("warning")), DomainStatus::Expiring),
+            (
+                facts(Some(400), Some(29), Some("warning")),
+                DomainStatus::Expiring,
+            ),
             (facts(Some(400), Some(31), Some("ok")), DomainStatus::Ok),
-            (facts(Some(-1), Some(200), Some("ok")), DomainStatus::Expired),
-            (facts(Some(400), Some(-2), Some("critical")), DomainStatus::Expired),
-            (facts(Some(400), Some(200), Some("critical")), DomainStatus::Failing),
-            (facts(Some(10), None, Some("unknown")), DomainStatus::Failing),
+            (
+                facts(Some(-1), Some(200), Some("ok")),
+                DomainStatus::Expired,
+            ),
+            (
+                facts(Some(400), Some(-2), Some("critical")),
+                DomainStatus::Expired,
+            ),
+            (
+                facts(Some(400), Some(200), Some("critical")),
+                DomainStatus::Failing,
+            ),
+            (
+                facts(Some(10), None, Some("unknown")),
+                DomainStatus::Failing,
+            ),
             (facts(None, None, Some("unknown")), DomainStatus::Failing),
         ];
         for (facts, expected) in cases {
@@ -146,6 +163,9 @@ mod tests {
             registration_outcome: Some("not_found".into()),
             ..StatusFacts::default()
         };
-        assert_eq!(DomainStatus::of(&not_found, &windows), DomainStatus::Failing);
+        assert_eq!(
+            DomainStatus::of(&not_found, &windows),
+            DomainStatus::Failing
+        );
     }
 }

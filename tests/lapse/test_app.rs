@@ -160,7 +160,10 @@ impl TestApp {
 
     /// The secret of a token: `admin`, `staff`, `viewer`, `acme`, `globex`.
     pub fn token(&self, who: &str) -> &str {
-        self.tokens.get(who).map(String::as_str).expect("known token")
+        self.tokens
+            .get(who)
+            .map(String::as_str)
+            .expect("known token")
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -203,12 +206,14 @@ impl TestApp {
     /// registration checker (which writes these columns).
     pub async fn set_registration_expiry(&self, domain: &str, expires_at: &str) {
         let pool = self.pool().await;
-        sqlx::query("UPDATE domains SET expires_at = ?, expires_source = 'registry_rdap' WHERE name = ?")
-            .bind(expires_at)
-            .bind(domain)
-            .execute(&pool)
-            .await
-            .expect("update");
+        sqlx::query(
+            "UPDATE domains SET expires_at = ?, expires_source = 'registry_rdap' WHERE name = ?",
+        )
+        .bind(expires_at)
+        .bind(domain)
+        .execute(&pool)
+        .await
+        .expect("update");
         pool.close().await;
     }
 

@@ -189,7 +189,10 @@ impl Store {
                 .bind(Arg::Text(super::format_time(before)));
         }
         if let Some(part) = &query.name_contains {
-            let escaped = part.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_");
+            let escaped = part
+                .replace('\\', "\\\\")
+                .replace('%', "\\%")
+                .replace('_', "\\_");
             filter
                 .push(" AND d.name LIKE ")
                 .bind(Arg::Text(format!("%{escaped}%")))
@@ -230,7 +233,8 @@ impl Store {
             }
             DomainSort::Name => {
                 if let Some(cursor) = &query.cursor {
-                    page.push(" AND d.name > ").bind(Arg::Text(cursor.key.clone()));
+                    page.push(" AND d.name > ")
+                        .bind(Arg::Text(cursor.key.clone()));
                 }
                 " ORDER BY d.name".to_owned()
             }

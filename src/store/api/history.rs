@@ -158,7 +158,9 @@ impl Store {
         };
         filter.visible(visibility, "d.client_id");
         if let Some(state) = &query.state {
-            filter.push(" AND a.state = ").bind(Arg::Text(state.clone()));
+            filter
+                .push(" AND a.state = ")
+                .bind(Arg::Text(state.clone()));
         }
         if let Some(id) = query.client_id {
             filter.push(" AND d.client_id = ").bind(Arg::Int(id));
@@ -220,12 +222,7 @@ const ALERT_SELECT: &str = "SELECT a.id, d.name AS domain_name, e.host, e.port, 
      a.subject_key, a.state, a.opened_at, a.resolved_at, a.details";
 
 /// A page keyed by descending id.
-fn id_page<T>(
-    rows: &[SqliteRow],
-    limit: u32,
-    total: i64,
-    read: fn(&SqliteRow) -> T,
-) -> Page<T> {
+fn id_page<T>(rows: &[SqliteRow], limit: u32, total: i64, read: fn(&SqliteRow) -> T) -> Page<T> {
     let limit = limit as usize;
     let next_cursor = (rows.len() > limit)
         .then(|| rows.get(limit - 1))

@@ -218,10 +218,11 @@ impl Store {
 
     /// The last beat of a component, if it ever beat.
     pub async fn heartbeat(&self, component: &str) -> Result<Option<HeartbeatView>, StoreError> {
-        let row = sqlx::query("SELECT component, instance, beat_at FROM heartbeats WHERE component = ?")
-            .bind(component)
-            .fetch_optional(self.pool())
-            .await?;
+        let row =
+            sqlx::query("SELECT component, instance, beat_at FROM heartbeats WHERE component = ?")
+                .bind(component)
+                .fetch_optional(self.pool())
+                .await?;
         Ok(row.map(|r| HeartbeatView {
             component: r.get("component"),
             instance: r.get("instance"),

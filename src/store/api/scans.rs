@@ -147,16 +147,13 @@ impl Store {
         let rows = page.query().fetch_all(self.pool()).await?;
         let more = rows.len() > limit as usize;
         let items: Vec<ScanView> = rows.iter().take(limit as usize).map(scan_view).collect();
-        let next_cursor = more
-            .then(|| items.last())
-            .flatten()
-            .map(|last| {
-                Cursor {
-                    key: String::new(),
-                    id: last.id,
-                }
-                .encode()
-            });
+        let next_cursor = more.then(|| items.last()).flatten().map(|last| {
+            Cursor {
+                key: String::new(),
+                id: last.id,
+            }
+            .encode()
+        });
         Ok(Page {
             items,
             total,

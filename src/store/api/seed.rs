@@ -49,10 +49,9 @@ impl Store {
         let mut random = Lcg(0x5eed);
         let day = |d: i64| format_time(now + Duration::days(d) + Duration::hours(d.rem_euclid(24)));
 
-        let client_base: i64 =
-            sqlx::query_scalar("SELECT COALESCE(MAX(id), 0) FROM clients")
-                .fetch_one(&mut *tx)
-                .await?;
+        let client_base: i64 = sqlx::query_scalar("SELECT COALESCE(MAX(id), 0) FROM clients")
+            .fetch_one(&mut *tx)
+            .await?;
         for chunk in (1..=clients).collect::<Vec<_>>().chunks(BATCH_ROWS) {
             let mut sql = String::from("INSERT INTO clients (id, name, created_at) VALUES ");
             push_rows(&mut sql, chunk.len(), 3);
@@ -102,7 +101,11 @@ impl Store {
                 for p in 0..per {
                     endpoint_id += 1;
                     let prefix = prefixes[p % prefixes.len()];
-                    let suffix = if p < prefixes.len() { String::new() } else { p.to_string() };
+                    let suffix = if p < prefixes.len() {
+                        String::new()
+                    } else {
+                        p.to_string()
+                    };
                     q = q
                         .bind(endpoint_id)
                         .bind(i64::from(*d))
@@ -138,7 +141,8 @@ impl Store {
                 } else {
                     "ok"
                 };
-                let fingerprint = format!("{:064x}", u128::from(random.next_u64()) * 7 + id as u128);
+                let fingerprint =
+                    format!("{:064x}", u128::from(random.next_u64()) * 7 + id as u128);
                 q = q
                     .bind(id)
                     .bind(format!("192.0.2.{}", id % 250 + 1))

@@ -172,13 +172,12 @@ impl Store {
         id: i64,
         now: DateTime<Utc>,
     ) -> Result<TokenView, StoreError> {
-        let updated = sqlx::query(
-            "UPDATE api_tokens SET revoked_at = COALESCE(revoked_at, ?) WHERE id = ?",
-        )
-        .bind(format_time(now))
-        .bind(id)
-        .execute(self.pool())
-        .await?;
+        let updated =
+            sqlx::query("UPDATE api_tokens SET revoked_at = COALESCE(revoked_at, ?) WHERE id = ?")
+                .bind(format_time(now))
+                .bind(id)
+                .execute(self.pool())
+                .await?;
         if updated.rows_affected() == 0 {
             return Err(StoreError::NotFound(format!("no token with id {id}")));
         }
