@@ -8,6 +8,7 @@
 # Usage: benches/api.sh            (from the repository root or anywhere)
 # Knobs: DOMAINS=100000 ENDPOINTS_PER_DOMAIN=2 CONNECTIONS=64 THREADS=2
 #        DURATION=20s WARMUP=3s PORT=18480 KEEP=1 (keep the temp dir)
+#        LAPSE_BIN=path (use this binary instead of building one)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -25,9 +26,13 @@ if ! command -v wrk >/dev/null 2>&1 || ! command -v curl >/dev/null 2>&1; then
     apt-get install -y -qq wrk curl >/dev/null
 fi
 
-echo "== building lapse (release)"
-cargo build --release --locked --quiet
-BIN="${CARGO_TARGET_DIR:-target}/release/lapse"
+if [ -n "${LAPSE_BIN:-}" ]; then
+    BIN=$LAPSE_BIN
+else
+    echo "== building lapse (release)"
+    cargo build --release --locked --quiet
+    BIN="${CARGO_TARGET_DIR:-target}/release/lapse"
+fi
 
 WORK=$(mktemp -d)
 SERVER_PID=""

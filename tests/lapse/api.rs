@@ -55,8 +55,8 @@ async fn token_routes(app: &TestApp) -> Vec<Route> {
         .store
         .resolve_client(lapse::domain::access::Visibility::All, "Hooli")
         .await
-        .unwrap()
-        .unwrap()
+        .expect("resolve")
+        .expect("hooli exists")
         .id;
     let (scan, _) = app
         .store
@@ -68,7 +68,7 @@ async fn token_routes(app: &TestApp) -> Vec<Route> {
             now,
         )
         .await
-        .unwrap();
+        .expect("scan");
     let throwaway = app
         .store
         .create_api_token(
@@ -81,7 +81,7 @@ async fn token_routes(app: &TestApp) -> Vec<Route> {
             now,
         )
         .await
-        .unwrap()
+        .expect("token")
         .id;
     let www = app.ids["www.acme.test"];
     let mail = app.ids["mail.acme.test"];
@@ -656,7 +656,7 @@ async fn malformed_and_invalid_requests_get_their_status_and_code() {
         .config("[api]\nmax_body_bytes = 2048")
         .build()
         .await;
-    let cases: Vec<(&str, &str, Option<Value>, u16, &str, Option<&str>)> = vec![
+    let cases: Vec<ErrorCase> = vec![
         (
             "GET",
             "/api/v1/domains?limit=0",
@@ -914,18 +914,30 @@ async fn malformed_and_invalid_requests_get_their_status_and_code() {
     app.stop().await;
 }
 
+/// method, path, body, expected status, code and field.
+type ErrorCase = (
+    &'static str,
+    &'static str,
+    Option<Value>,
+    u16,
+    &'static str,
+    Option<&'static str>,
+);
+
 /// POSTs a body with chunked transfer encoding (no declared length) and
 /// returns the status line.
 async fn chunked_post(app: &TestApp, path: &str, body: &str) -> String {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let mut stream = tokio::net::TcpStream::connect(app.addr).await.unwrap();
+    let mut stream = tokio::net::TcpStream::connect(app.addr)
+        .await
+        .expect("connect");
     let request = format!(
         "POST {path} HTTP/1.1\r\nHost: {}\r\nAuthorization: Bearer {}\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n{:x}\r\n{body}\r\n0\r\n\r\n",
         app.addr,
         app.token("staff"),
         body.len()
     );
-    stream.write_all(request.as_bytes()).await.unwrap();
+    stream.write_all(request.as_bytes()).await.expect("write");
     let mut response = Vec::new();
     let _ = stream.read_to_end(&mut response).await;
     String::from_utf8_lossy(&response)
