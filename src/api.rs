@@ -83,7 +83,21 @@ impl ApiSettings {
     }
 }
 
-type SummaryCache = tokio::sync::Mutex<HashMap<Visibility, (Instant, Arc<Summary>)>>;
+/// Computed summaries per visibility: when and what, and whether a refresh
+/// is under way.
+#[derive(Default)]
+struct SummaryCache {
+    entries: std::sync::Mutex<HashMap<Visibility, SummaryEntry>>,
+    /// Serialises first computations, so a burst of requests on a cold
+    /// cache counts the domains once.
+    first: tokio::sync::Mutex<()>,
+}
+
+struct SummaryEntry {
+    computed: Instant,
+    summary: Arc<Summary>,
+    refreshing: bool,
+}
 
 /// Shared state of every handler.
 #[derive(Clone)]
@@ -122,22 +136,78 @@ impl ApiState {
     }
 
     /// The summary for a visibility, reused for `api.summary_cache_secs`.
-    /// Concurrent requests wait for one computation instead of each
-    /// counting every domain.
+    /// Once computed, a stale summary is answered at once while one
+    /// background task recomputes it (stale-while-revalidate), so no
+    /// request waits for the count of every domain after the first.
     async fn summary(&self, visibility: Visibility) -> Result<Arc<Summary>, ApiError> {
         let ttl = self.settings.api.summary_cache;
-        let mut cache = self.summaries.lock().await;
-        if let Some((at, summary)) = cache.get(&visibility) {
-            if at.elapsed() < ttl {
-                return Ok(summary.clone());
-            }
+        if ttl.is_zero() {
+            let windows = self.windows(self.now());
+            return Ok(Arc::new(self.store.summary(visibility, &windows).await?));
         }
-        let now = self.now();
-        let summary = Arc::new(self.store.summary(visibility, &self.windows(now)).await?);
-        if !ttl.is_zero() {
-            cache.insert(visibility, (Instant::now(), summary.clone()));
+        if let Some(summary) = self.cached_summary(visibility, ttl) {
+            return Ok(summary);
         }
+        let _first = self.summaries.first.lock().await;
+        if let Some(summary) = self.cached_summary(visibility, ttl) {
+            return Ok(summary);
+        }
+        let windows = self.windows(self.now());
+        let summary = Arc::new(self.store.summary(visibility, &windows).await?);
+        self.store_summary(visibility, summary.clone());
         Ok(summary)
+    }
+
+    /// A cached summary, fresh or stale; a stale one starts a refresh.
+    fn cached_summary(
+        &self,
+        visibility: Visibility,
+        ttl: std::time::Duration,
+    ) -> Option<Arc<Summary>> {
+        let mut entries = self
+            .summaries
+            .entries
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let entry = entries.get_mut(&visibility)?;
+        if entry.computed.elapsed() >= ttl && !entry.refreshing {
+            entry.refreshing = true;
+            let state = self.clone();
+            tokio::spawn(async move {
+                let windows = state.windows(state.now());
+                match state.store.summary(visibility, &windows).await {
+                    Ok(summary) => state.store_summary(visibility, Arc::new(summary)),
+                    Err(error) => {
+                        tracing::warn!(%error, "cannot refresh the summary; serving the last one");
+                        if let Some(entry) = state
+                            .summaries
+                            .entries
+                            .lock()
+                            .unwrap_or_else(std::sync::PoisonError::into_inner)
+                            .get_mut(&visibility)
+                        {
+                            entry.refreshing = false;
+                        }
+                    }
+                }
+            });
+        }
+        Some(entry.summary.clone())
+    }
+
+    fn store_summary(&self, visibility: Visibility, summary: Arc<Summary>) {
+        self.summaries
+            .entries
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .insert(
+                visibility,
+                SummaryEntry {
+                    computed: Instant::now(),
+                    summary,
+                    refreshing: false,
+                },
+            );
     }
 }
 

@@ -130,10 +130,13 @@ impl Store {
             }
         }
         let client_id = visibility.client_id();
-        let endpoints: i64 = sqlx::query_scalar(
-            "SELECT COUNT(*) FROM endpoints e JOIN domains d ON d.id = e.domain_id
-             WHERE (?1 IS NULL OR d.client_id = ?1)",
-        )
+        let endpoints: i64 = match client_id {
+            None => sqlx::query_scalar("SELECT COUNT(*) FROM endpoints"),
+            Some(_) => sqlx::query_scalar(
+                "SELECT COUNT(*) FROM endpoints e JOIN domains d ON d.id = e.domain_id
+                 WHERE d.client_id = ?1",
+            ),
+        }
         .bind(client_id)
         .fetch_one(self.pool())
         .await?;
