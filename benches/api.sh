@@ -65,10 +65,13 @@ echo "== seeding $DOMAINS domains x $ENDPOINTS_PER_DOMAIN endpoints"
 lapse bench seed --domains "$DOMAINS" --endpoints-per-domain "$ENDPOINTS_PER_DOMAIN"
 TOKEN=$(lapse tokens create --role viewer --name bench --json | grep -o '"token": *"[^"]*"' | cut -d'"' -f4)
 
-lapse serve &
+# The binary itself in the background (not the shell function), so that
+# $! is the server and the cleanup stops it.
+"$BIN" --config "$WORK/lapse.toml" serve &
 SERVER_PID=$!
 for _ in $(seq 1 100); do
     curl -fsS "http://127.0.0.1:$PORT/healthz" >/dev/null 2>&1 && break
+    kill -0 "$SERVER_PID" 2>/dev/null || { echo "lapse serve exited (is port $PORT taken? set PORT=...)"; exit 1; }
     sleep 0.1
 done
 
