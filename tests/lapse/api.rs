@@ -1626,3 +1626,117 @@ fn token_commands_create_list_and_revoke() {
     assert!(listed.stdout.contains("revoked"), "{listed:?}");
     assert_eq!(env.run(&["tokens", "revoke", "999"]).code, 2);
 }
+
+#[tokio::test]
+async fn status_in_sql_matches_the_reference_rule_for_every_case() {
+    use lapse::domain::status::{DomainStatus, StatusFacts, StatusWindows};
+    let app = TestApp::builder().empty().build().await;
+    let now = Utc::now();
+    let at = |d: i64| now + chrono::Duration::days(d);
+    // (registration days, registration outcome, certificate days, certificate outcome)
+    let cases: [(Option<i64>, Option<&str>, Option<i64>, Option<&str>); 10] = [
+        (None, None, None, None),
+        (Some(400), Some("found"), None, None),
+        (Some(59), Some("found"), Some(200), Some("ok")),
+        (Some(400), Some("found"), Some(29), Some("warning")),
+        (Some(-1), Some("found"), Some(200), Some("ok")),
+        (Some(400), None, Some(-3), Some("critical")),
+        (Some(400), None, Some(200), Some("critical")),
+        (None, None, None, Some("unknown")),
+        (None, Some("not_found"), Some(200), Some("ok")),
+        (Some(31), Some("rate_limited"), Some(31), Some("ok")),
+    ];
+    let pool = app.pool().await;
+    for (i, (reg, reg_outcome, cert, cert_outcome)) in cases.iter().enumerate() {
+        let name = format!("case{i}.test");
+        app.call(
+            "POST",
+            "/api/v1/domains",
+            Some("staff"),
+            Some(json!({"name": name})),
+        )
+        .await;
+        sqlx::query("UPDATE domains SET expires_at = ?, registration_outcome = ? WHERE name = ?")
+            .bind(reg.map(|d| lapse::store::format_time(at(d))))
+            .bind(reg_outcome)
+            .bind(&name)
+            .execute(&pool)
+            .await
+            .expect("registration");
+        if let Some(outcome) = cert_outcome {
+            let host = lapse::domain::names::HostName::from_canonical(name.clone());
+            let id = app.store.endpoint_id(&host, 443).await.expect("endpoint");
+            let mut obs = observation("127.0.0.1", cert.unwrap_or(0), now);
+            obs.leaf_not_after = cert.map(at);
+            obs.outcome = match *outcome {
+                "ok" => lapse::domain::certificate::Severity::Ok,
+                "warning" => lapse::domain::certificate::Severity::Warning,
+                "critical" => lapse::domain::certificate::Severity::Critical,
+                _ => lapse::domain::certificate::Severity::Unknown,
+            };
+            app.store
+                .record_cert_observations(id, &[obs], now)
+                .await
+                .expect("observation");
+        }
+    }
+    pool.close().await;
+    let windows = StatusWindows::new(now, 60, 30);
+    for (i, (reg, reg_outcome, cert, cert_outcome)) in cases.iter().enumerate() {
+        let facts = StatusFacts {
+            registration_expires_at: reg.map(at),
+            registration_outcome: reg_outcome.map(str::to_owned),
+            certificate_not_after: cert.filter(|_| cert_outcome.is_some()).map(at),
+            certificate_outcome: cert_outcome.map(str::to_owned),
+        };
+        let expected = DomainStatus::of(&facts, &windows);
+        let reply = app
+            .get(&format!("/api/v1/domains/case{i}.test"), "viewer")
+            .await;
+        assert_eq!(
+            reply.json["status"],
+            json!(expected.as_str()),
+            "case {i}: {facts:?}"
+        );
+        let listed = app
+            .get(
+                &format!("/api/v1/domains?status={}&q=case{i}.", expected.as_str()),
+                "viewer",
+            )
+            .await;
+        assert_eq!(
+            names(&listed, "name"),
+            [format!("case{i}.test")],
+            "case {i} filter"
+        );
+    }
+}
+
+#[tokio::test]
+async fn certificate_columns_follow_renewals_and_removed_endpoints() {
+    let app = TestApp::new().await;
+    let now = Utc::now();
+    let before = app.get("/api/v1/domains/acme.test", "viewer").await;
+    assert_eq!(before.json["certificate"]["days_left"], 39);
+    // mail.acme.test now serves a certificate expiring in 10 days; www still 40.
+    let mail = app.ids["mail.acme.test"];
+    app.store
+        .record_cert_observations(mail, &[observation("127.0.0.1", 10, now)], now)
+        .await
+        .expect("renewal");
+    let soon = app.get("/api/v1/domains/acme.test", "viewer").await;
+    assert_eq!(soon.json["certificate"]["days_left"], 9, "{soon:?}");
+    assert_eq!(soon.json["status"], "expiring");
+    let removed = app
+        .call(
+            "DELETE",
+            &format!("/api/v1/endpoints/{mail}"),
+            Some("staff"),
+            None,
+        )
+        .await;
+    assert_eq!(removed.status, 204);
+    let after = app.get("/api/v1/domains/acme.test", "viewer").await;
+    assert_eq!(after.json["certificate"]["days_left"], 39, "{after:?}");
+    assert_eq!(after.json["status"], "ok");
+}
