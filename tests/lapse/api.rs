@@ -1627,14 +1627,21 @@ fn token_commands_create_list_and_revoke() {
     assert_eq!(env.run(&["tokens", "revoke", "999"]).code, 2);
 }
 
+/// Registration days, registration outcome, certificate days, certificate outcome.
+type StatusCase = (
+    Option<i64>,
+    Option<&'static str>,
+    Option<i64>,
+    Option<&'static str>,
+);
+
 #[tokio::test]
 async fn status_in_sql_matches_the_reference_rule_for_every_case() {
     use lapse::domain::status::{DomainStatus, StatusFacts, StatusWindows};
     let app = TestApp::builder().empty().build().await;
     let now = Utc::now();
     let at = |d: i64| now + chrono::Duration::days(d);
-    // (registration days, registration outcome, certificate days, certificate outcome)
-    let cases: [(Option<i64>, Option<&str>, Option<i64>, Option<&str>); 10] = [
+    let cases: [StatusCase; 10] = [
         (None, None, None, None),
         (Some(400), Some("found"), None, None),
         (Some(59), Some("found"), Some(200), Some("ok")),
