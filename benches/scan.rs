@@ -42,8 +42,18 @@ fn args() -> Args {
     let mut it = std::env::args().skip(1);
     while let Some(arg) = it.next() {
         match arg.as_str() {
-            "--endpoints" => out.endpoints = it.next().and_then(|v| v.parse().ok()).unwrap_or(out.endpoints),
-            "--concurrency" => out.concurrency = it.next().and_then(|v| v.parse().ok()).unwrap_or(out.concurrency),
+            "--endpoints" => {
+                out.endpoints = it
+                    .next()
+                    .and_then(|v| v.parse().ok())
+                    .unwrap_or(out.endpoints)
+            }
+            "--concurrency" => {
+                out.concurrency = it
+                    .next()
+                    .and_then(|v| v.parse().ok())
+                    .unwrap_or(out.concurrency)
+            }
             _ => {} // cargo bench passes `--bench`
         }
     }
@@ -55,7 +65,12 @@ fn cpu_seconds() -> f64 {
     let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
     let after = stat.rsplit_once(')').map(|(_, rest)| rest).unwrap_or("");
     let fields: Vec<&str> = after.split_whitespace().collect();
-    let ticks = |i: usize| fields.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
+    let ticks = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|v| v.parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
     // Fields 14 and 15 of stat (utime, stime) are 11 and 12 after the name.
     (ticks(11) + ticks(12)) / 100.0
 }
@@ -84,7 +99,8 @@ struct Pki {
 fn pki(names: &[String]) -> Pki {
     let ca_key = KeyPair::generate().expect("key");
     let mut ca = CertificateParams::new(Vec::<String>::new()).expect("params");
-    ca.distinguished_name.push(DnType::CommonName, "lapse bench CA");
+    ca.distinguished_name
+        .push(DnType::CommonName, "lapse bench CA");
     ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
     let ca_cert = ca.self_signed(&ca_key).expect("ca");
     let issuer = Issuer::from_params(&ca, &ca_key);
@@ -92,13 +108,16 @@ fn pki(names: &[String]) -> Pki {
     let provider = rustls::crypto::ring::default_provider();
     let signing_key = provider
         .key_provider
-        .load_private_key(PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(leaf_key.serialize_der())))
+        .load_private_key(PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(
+            leaf_key.serialize_der(),
+        )))
         .expect("signing key");
     let by_name = names
         .iter()
         .map(|name| {
             let mut leaf = CertificateParams::new(vec![name.clone()]).expect("params");
-            leaf.distinguished_name.push(DnType::CommonName, name.as_str());
+            leaf.distinguished_name
+                .push(DnType::CommonName, name.as_str());
             let cert = leaf.signed_by(&leaf_key, &issuer).expect("leaf");
             let certified = CertifiedKey::new(vec![cert.der().clone()], signing_key.clone());
             (name.clone(), Arc::new(certified))
@@ -116,7 +135,9 @@ struct BySni(HashMap<String, Arc<CertifiedKey>>);
 
 impl rustls::server::ResolvesServerCert for BySni {
     fn resolve(&self, hello: rustls::server::ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
-        hello.server_name().and_then(|name| self.0.get(name).cloned())
+        hello
+            .server_name()
+            .and_then(|name| self.0.get(name).cloned())
     }
 }
 
@@ -128,11 +149,15 @@ async fn tls_server(pki: &Pki) -> SocketAddr {
         .with_no_client_auth()
         .with_cert_resolver(Arc::new(BySni(pki.by_name.clone())));
     let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
     let addr = listener.local_addr().expect("addr");
     tokio::spawn(async move {
         loop {
-            let Ok((stream, _)) = listener.accept().await else { return };
+            let Ok((stream, _)) = listener.accept().await else {
+                return;
+            };
             let acceptor = acceptor.clone();
             tokio::spawn(async move {
                 if let Ok(mut tls) = acceptor.accept(stream).await {
@@ -148,7 +173,9 @@ async fn tls_server(pki: &Pki) -> SocketAddr {
 async fn rdap_server() -> SocketAddr {
     use axum::extract::{Path, State};
     use axum::routing::get;
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
     let addr = listener.local_addr().expect("addr");
     let app = axum::Router::new()
         .route(
@@ -184,7 +211,12 @@ async fn rdap_server() -> SocketAddr {
 }
 
 /// (a) Bare handshakes over the same names at the same concurrency.
-async fn bare_loop(pki: &Pki, server: SocketAddr, names: &[String], concurrency: usize) -> Duration {
+async fn bare_loop(
+    pki: &Pki,
+    server: SocketAddr,
+    names: &[String],
+    concurrency: usize,
+) -> Duration {
     let mut roots = rustls::RootCertStore::empty();
     for cert in rustls::pki_types::CertificateDer::pem_slice_iter(pki.ca_pem.as_bytes()) {
         roots.add(cert.expect("pem")).expect("root");
@@ -201,7 +233,9 @@ async fn bare_loop(pki: &Pki, server: SocketAddr, names: &[String], concurrency:
         .map(|name| {
             let connector = connector.clone();
             async move {
-                let tcp = tokio::net::TcpStream::connect(server).await.expect("connect");
+                let tcp = tokio::net::TcpStream::connect(server)
+                    .await
+                    .expect("connect");
                 let sni = ServerName::try_from(name).expect("name");
                 let tls = connector.connect(sni, tcp).await.expect("handshake");
                 drop(tls);
@@ -217,7 +251,10 @@ use rustls::pki_types::pem::PemObject as _;
 
 fn main() {
     let args = args();
-    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("runtime");
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
     runtime.block_on(run(args));
 }
 
@@ -226,10 +263,15 @@ async fn run(args: Args) {
     let domains = (n / 5).max(1);
     let dir = tempfile::tempdir().expect("tempdir");
     // Hosts `eI.dJ.test` under the registrable domains `dJ.test`.
-    let names: Vec<String> = (0..n).map(|i| format!("e{i}.d{}.test", i % domains)).collect();
+    let names: Vec<String> = (0..n)
+        .map(|i| format!("e{i}.d{}.test", i % domains))
+        .collect();
     let issued = Instant::now();
     let pki = pki(&names);
-    println!("issued {n} certificates in {:.1} s", issued.elapsed().as_secs_f64());
+    println!(
+        "issued {n} certificates in {:.1} s",
+        issued.elapsed().as_secs_f64()
+    );
     let tls = tls_server(&pki).await;
     let rdap = rdap_server().await;
     let ca_path = dir.path().join("ca.pem");
@@ -247,7 +289,11 @@ async fn run(args: Args) {
         ca = ca_path.display(),
         c = args.concurrency,
     );
-    let config = Config::from_sources(Some((std::path::Path::new("bench.toml"), &config_text)), &[]).expect("config");
+    let config = Config::from_sources(
+        Some((std::path::Path::new("bench.toml"), &config_text)),
+        &[],
+    )
+    .expect("config");
     lapse::logging::init(&config.log);
     let app = App::build(config).await.expect("app");
 
@@ -258,8 +304,14 @@ async fn run(args: Args) {
     for (i, name) in names.iter().enumerate() {
         let host = HostName::from_canonical(name.clone());
         let domain = HostName::from_canonical(format!("d{}.test", i % domains));
-        app.store.add_endpoint(&host, tls.port(), &domain, None, now).await.expect("seed");
-        app.store.pin_endpoint(&host, tls.port(), Some(pin)).await.expect("pin");
+        app.store
+            .add_endpoint(&host, tls.port(), &domain, None, now)
+            .await
+            .expect("seed");
+        app.store
+            .pin_endpoint(&host, tls.port(), Some(pin))
+            .await
+            .expect("pin");
     }
     println!("seeded in {:.1} s", seeded.elapsed().as_secs_f64());
 
@@ -277,7 +329,10 @@ async fn run(args: Args) {
     let (_stop_tx, stop) = tokio::sync::watch::channel(false);
     let cpu1 = cpu_seconds();
     let started = Instant::now();
-    let first = engine.run(&ScanScope::All, stop.clone(), None).await.expect("scan");
+    let first = engine
+        .run(&ScanScope::All, stop.clone(), None)
+        .await
+        .expect("scan");
     let scan = started.elapsed();
     let scan_cpu = cpu_seconds() - cpu1;
     let scan_rate = n as f64 / scan.as_secs_f64();
@@ -291,13 +346,51 @@ async fn run(args: Args) {
 
     let s = &first.summary;
     println!("\nfirst scan: {} items ({} ok, {} warning, {} critical, {} unknown); second scan: {} items", s.items_done, s.ok, s.warning, s.critical, s.unknown, second.summary.items_done);
-    println!("\n{:<34} {:>14} {:>14}", "", "(a) bare loop", "(b) full scan");
-    println!("{:<34} {:>14.0} {:>14.0}", "endpoints per second", bare_rate, scan_rate);
-    println!("{:<34} {:>14.3} {:>14.3}", "CPU seconds per 1,000 checks", bare_cpu / n as f64 * 1000.0, scan_cpu / n as f64 * 1000.0);
-    println!("{:<34} {:>14} {:>14.1}", "peak RSS (MB, whole process)", "", peak_rss_mb());
-    println!("{:<34} {:>14} {:>14.0}", "database bytes per endpoint", "", db_after_first as f64 / n as f64);
-    println!("{:<34} {:>14} {:>14.0}", "  of which the first scan added", "", (db_after_first as f64 - db_before as f64) / n as f64);
-    println!("{:<34} {:>14} {:>14.1}", "second (unchanged) scan growth/ep", "", (db_after_second as f64 - db_after_first as f64) / n as f64);
-    println!("{:<34} {:>29.2}", "ratio (b)/(a) endpoints per second", scan_rate / bare_rate);
-    println!("\nN = {n}, concurrency = {}, database {} -> {} -> {} bytes", args.concurrency, db_before, db_after_first, db_after_second);
+    println!(
+        "\n{:<34} {:>14} {:>14}",
+        "", "(a) bare loop", "(b) full scan"
+    );
+    println!(
+        "{:<34} {:>14.0} {:>14.0}",
+        "endpoints per second", bare_rate, scan_rate
+    );
+    println!(
+        "{:<34} {:>14.3} {:>14.3}",
+        "CPU seconds per 1,000 checks",
+        bare_cpu / n as f64 * 1000.0,
+        scan_cpu / n as f64 * 1000.0
+    );
+    println!(
+        "{:<34} {:>14} {:>14.1}",
+        "peak RSS (MB, whole process)",
+        "",
+        peak_rss_mb()
+    );
+    println!(
+        "{:<34} {:>14} {:>14.0}",
+        "database bytes per endpoint",
+        "",
+        db_after_first as f64 / n as f64
+    );
+    println!(
+        "{:<34} {:>14} {:>14.0}",
+        "  of which the first scan added",
+        "",
+        (db_after_first as f64 - db_before as f64) / n as f64
+    );
+    println!(
+        "{:<34} {:>14} {:>14.1}",
+        "second (unchanged) scan growth/ep",
+        "",
+        (db_after_second as f64 - db_after_first as f64) / n as f64
+    );
+    println!(
+        "{:<34} {:>29.2}",
+        "ratio (b)/(a) endpoints per second",
+        scan_rate / bare_rate
+    );
+    println!(
+        "\nN = {n}, concurrency = {}, database {} -> {} -> {} bytes",
+        args.concurrency, db_before, db_after_first, db_after_second
+    );
 }

@@ -1,30 +1,443 @@
-//! The HTTP surface: an axum router. Today `GET /healthz`; the JSON API under
-//! `/api/v1` grows here. Handlers translate between HTTP and use cases; they
-//! hold no SQL and no business rules.
+//! The HTTP surface: an axum router serving the JSON API under `/api/v1`,
+//! its OpenAPI document and docs page, health checks and metrics. Handlers
+//! translate between HTTP and use cases; they hold no SQL and no business
+//! rules.
+//!
+//! - `api/auth.rs`: bearer tokens -> [`Caller`] (role, visibility), per-token rate limit
+//! - `api/error.rs`: [`ApiError`], the one error type and its JSON body
+//! - `api/extract.rs`: JSON bodies and query parameters refused in that format
+//! - `api/clients.rs`, `api/domains.rs`, `api/activity.rs`: the resources
+//! - `api/calendar.rs`: the iCalendar feed; `api/metrics.rs`: Prometheus text
+//! - `api/docs/`: the offline docs page (HTML, JS, CSS compiled in)
+//!
+//! Who needs a token: `/healthz`, `/readyz`, `/api/v1/openapi.json` and
+//! `/api/v1/docs` are public (they reveal nothing about the fleet);
+//! `/metrics` needs an admin, staff or viewer token unless
+//! `api.metrics_require_token = false`; everything else under `/api/v1`
+//! needs a token, `calendar.ics` also as `?token=`.
 
-use axum::extract::State;
-use axum::http::StatusCode;
+mod activity;
+pub mod auth;
+pub mod calendar;
+mod clients;
+mod domains;
+pub mod error;
+mod extract;
+pub mod metrics;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Instant;
+
+use axum::extract::{DefaultBodyLimit, Request, State};
+use axum::http::{header, HeaderName, HeaderValue, Method, StatusCode};
+use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
+use chrono::{DateTime, Utc};
 use serde_json::json;
+use tower_http::cors::{AllowOrigin, CorsLayer};
+use tower_http::set_header::SetResponseHeaderLayer;
+use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::OpenApi;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
+pub use auth::Caller;
+pub use error::{ApiError, ApiResult};
+
+use crate::config::{ApiConfig, Config};
+use crate::domain::access::Visibility;
+use crate::domain::names::NamePolicy;
+use crate::domain::status::StatusWindows;
+use crate::store::api::{Summary, SCHEDULER};
 use crate::store::Store;
+
+/// What handlers need from the configuration.
+#[derive(Debug, Clone)]
+pub struct ApiSettings {
+    pub api: ApiConfig,
+    pub names: NamePolicy,
+    pub default_port: u16,
+    /// Where a registration starts to count as expiring (largest threshold).
+    pub registration_window_days: u32,
+    /// Where a certificate starts to count as expiring (largest threshold).
+    pub certificate_window_days: u32,
+}
+
+impl ApiSettings {
+    pub fn from_config(config: &Config) -> Self {
+        Self {
+            api: config.api.clone(),
+            names: config.names.policy(),
+            default_port: config.endpoints.default_port,
+            registration_window_days: config
+                .alerts
+                .registration_days
+                .first()
+                .copied()
+                .unwrap_or(0),
+            certificate_window_days: config.alerts.certificate_warning_days(),
+        }
+    }
+}
+
+/// Computed summaries per visibility: when and what, and whether a refresh
+/// is under way.
+#[derive(Default)]
+struct SummaryCache {
+    entries: std::sync::Mutex<HashMap<Visibility, SummaryEntry>>,
+    /// Serialises first computations, so a burst of requests on a cold
+    /// cache counts the domains once.
+    first: tokio::sync::Mutex<()>,
+}
+
+struct SummaryEntry {
+    computed: Instant,
+    summary: Arc<Summary>,
+    refreshing: bool,
+}
 
 /// Shared state of every handler.
 #[derive(Clone)]
 pub struct ApiState {
     pub store: Store,
+    pub settings: Arc<ApiSettings>,
+    pub limiter: auth::TokenRateLimiter,
+    summaries: Arc<SummaryCache>,
+    clock: fn() -> DateTime<Utc>,
 }
 
+impl ApiState {
+    pub fn new(store: Store, config: &Config) -> Self {
+        let settings = ApiSettings::from_config(config);
+        Self {
+            store,
+            limiter: auth::TokenRateLimiter::new(&settings.api),
+            settings: Arc::new(settings),
+            summaries: Arc::default(),
+            clock: Utc::now,
+        }
+    }
+
+    /// The clock, read once per request.
+    pub fn now(&self) -> DateTime<Utc> {
+        (self.clock)()
+    }
+
+    /// Where "expiring" starts, from the alert thresholds.
+    pub fn windows(&self, now: DateTime<Utc>) -> StatusWindows {
+        StatusWindows::new(
+            now,
+            self.settings.registration_window_days,
+            self.settings.certificate_window_days,
+        )
+    }
+
+    /// The summary for a visibility, reused for `api.summary_cache_secs`.
+    /// Once computed, a stale summary is answered at once while one
+    /// background task recomputes it (stale-while-revalidate), so no
+    /// request waits for the count of every domain after the first.
+    async fn summary(&self, visibility: Visibility) -> Result<Arc<Summary>, ApiError> {
+        let ttl = self.settings.api.summary_cache;
+        if ttl.is_zero() {
+            let windows = self.windows(self.now());
+            return Ok(Arc::new(self.store.summary(visibility, &windows).await?));
+        }
+        if let Some(summary) = self.cached_summary(visibility, ttl) {
+            return Ok(summary);
+        }
+        let _first = self.summaries.first.lock().await;
+        if let Some(summary) = self.cached_summary(visibility, ttl) {
+            return Ok(summary);
+        }
+        let windows = self.windows(self.now());
+        let summary = Arc::new(self.store.summary(visibility, &windows).await?);
+        self.store_summary(visibility, summary.clone());
+        Ok(summary)
+    }
+
+    /// A cached summary, fresh or stale; a stale one starts a refresh.
+    fn cached_summary(
+        &self,
+        visibility: Visibility,
+        ttl: std::time::Duration,
+    ) -> Option<Arc<Summary>> {
+        let mut entries = self
+            .summaries
+            .entries
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let entry = entries.get_mut(&visibility)?;
+        if entry.computed.elapsed() >= ttl && !entry.refreshing {
+            entry.refreshing = true;
+            let state = self.clone();
+            tokio::spawn(async move {
+                let windows = state.windows(state.now());
+                match state.store.summary(visibility, &windows).await {
+                    Ok(summary) => state.store_summary(visibility, Arc::new(summary)),
+                    Err(error) => {
+                        tracing::warn!(%error, "cannot refresh the summary; serving the last one");
+                        if let Some(entry) = state
+                            .summaries
+                            .entries
+                            .lock()
+                            .unwrap_or_else(std::sync::PoisonError::into_inner)
+                            .get_mut(&visibility)
+                        {
+                            entry.refreshing = false;
+                        }
+                    }
+                }
+            });
+        }
+        Some(entry.summary.clone())
+    }
+
+    fn store_summary(&self, visibility: Visibility, summary: Arc<Summary>) {
+        self.summaries
+            .entries
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .insert(
+                visibility,
+                SummaryEntry {
+                    computed: Instant::now(),
+                    summary,
+                    refreshing: false,
+                },
+            );
+    }
+}
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "lapse API",
+        description = "Domain-registration and TLS-certificate expiry monitor. Send a token as `Authorization: Bearer <token>` (an admin makes one with `lapse tokens create`). Roles: admin (everything, tokens), staff (read/write clients, contacts, domains, endpoints; start scans), viewer (read everything), client (read its own client's data only; other clients' rows are 404). Errors are `{\"error\": {\"code\", \"message\", \"field\"}}` with a stable `code`. Lists return `{items, total, next_cursor}`: pass `next_cursor` as `cursor` for the next page; pages stay stable while rows are added. Times are UTC RFC 3339."
+    ),
+    paths(openapi_json, healthz, readyz),
+    modifiers(&SecuritySchemes),
+    security(("bearer" = [])),
+    tags(
+        (name = "domains", description = "Registrable domains: list with filters, create, detail, delete, bulk import"),
+        (name = "endpoints", description = "TLS services under a domain"),
+        (name = "observations", description = "Certificate check history"),
+        (name = "clients", description = "Agency customers and their contacts"),
+        (name = "alerts", description = "Firing and resolved alerts"),
+        (name = "scans", description = "Start scans and follow their progress"),
+        (name = "summary", description = "Counts by status and the next expiries"),
+        (name = "calendar", description = "iCalendar feed of upcoming expiries"),
+        (name = "tokens", description = "API tokens (admin)"),
+        (name = "operations", description = "Health, readiness, metrics, this document"),
+    )
+)]
+struct ApiDoc;
+
+struct SecuritySchemes;
+
+impl utoipa::Modify for SecuritySchemes {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .description(Some(
+                        "A token from `lapse tokens create` or POST /api/v1/tokens",
+                    ))
+                    .build(),
+            ),
+        );
+        components.add_security_scheme(
+            "token_query",
+            SecurityScheme::ApiKey(ApiKey::Query(ApiKeyValue::new("token"))),
+        );
+    }
+}
+
+/// Every documented route, with its handler.
+fn documented_routes() -> OpenApiRouter<ApiState> {
+    OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .routes(routes!(activity::me))
+        .routes(routes!(clients::list_clients, clients::create_client))
+        .routes(routes!(
+            clients::get_client,
+            clients::update_client,
+            clients::delete_client
+        ))
+        .routes(routes!(clients::list_contacts, clients::add_contact))
+        .routes(routes!(clients::delete_contact))
+        .routes(routes!(domains::list_domains, domains::create_domain))
+        .routes(routes!(domains::get_domain, domains::delete_domain))
+        .routes(routes!(domains::list_domain_endpoints))
+        .routes(routes!(domains::domain_observations))
+        .routes(routes!(domains::create_endpoint))
+        .routes(routes!(
+            domains::get_endpoint,
+            domains::update_endpoint,
+            domains::delete_endpoint
+        ))
+        .routes(routes!(domains::endpoint_observations))
+        .routes(routes!(domains::import))
+        .routes(routes!(activity::list_alerts))
+        .routes(routes!(activity::start_scan, activity::list_scans))
+        .routes(routes!(activity::get_scan))
+        .routes(routes!(activity::summary))
+        .routes(routes!(activity::list_tokens, activity::create_token))
+        .routes(routes!(activity::revoke_token))
+        .routes(routes!(calendar::calendar))
+        .routes(routes!(metrics::metrics))
+}
+
+/// The OpenAPI 3 document of every route.
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    documented_routes().into_openapi()
+}
+
+/// The whole HTTP surface with its layers.
 pub fn router(state: ApiState) -> Router {
-    Router::new()
+    let (api, doc) = documented_routes().split_for_parts();
+    let doc_json: Arc<str> = doc
+        .to_pretty_json()
+        .unwrap_or_else(|_| "{}".to_owned())
+        .into();
+    let config = state.settings.api.clone();
+    let mut router = api
         .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
+        .route(
+            "/api/v1/openapi.json",
+            get(move || {
+                let doc = doc_json.clone();
+                async move {
+                    (
+                        [(header::CONTENT_TYPE, "application/json")],
+                        doc.to_string(),
+                    )
+                }
+            }),
+        )
+        .route("/api/v1/docs", get(docs_page))
+        .route("/api/v1/docs/docs.js", get(docs_js))
+        .route("/api/v1/docs/docs.css", get(docs_css))
+        .fallback(|| async {
+            ApiError::not_found("no such route; the API is described at /api/v1/docs")
+        })
+        .method_not_allowed_fallback(|| async {
+            ApiError::bad_request_with_status(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "method_not_allowed",
+                "this route does not take that method; see /api/v1/docs",
+            )
+        })
         .with_state(state)
+        .layer(DefaultBodyLimit::max(config.max_body_bytes))
+        .layer(axum::middleware::from_fn_with_state(
+            config.max_body_bytes,
+            refuse_large_bodies,
+        ));
+    for (name, value) in [
+        (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+        (header::X_FRAME_OPTIONS, "DENY"),
+        (header::REFERRER_POLICY, "no-referrer"),
+        (header::CACHE_CONTROL, "no-store"),
+        (
+            header::CONTENT_SECURITY_POLICY,
+            "default-src 'none'; frame-ancestors 'none'",
+        ),
+    ] {
+        router = router.layer(SetResponseHeaderLayer::if_not_present(
+            name,
+            HeaderValue::from_static(value),
+        ));
+    }
+    if !config.cors_origins.is_empty() {
+        let origins: Vec<HeaderValue> = config
+            .cors_origins
+            .iter()
+            .filter_map(|o| HeaderValue::from_str(o).ok())
+            .collect();
+        router = router.layer(
+            CorsLayer::new()
+                .allow_origin(AllowOrigin::list(origins))
+                .allow_methods([Method::GET, Method::POST, Method::PATCH, Method::DELETE])
+                .allow_headers([header::AUTHORIZATION, header::CONTENT_TYPE])
+                .expose_headers([HeaderName::from_static("retry-after")])
+                .max_age(std::time::Duration::from_secs(600)),
+        );
+    }
+    router
+}
+
+impl ApiError {
+    fn bad_request_with_status(status: StatusCode, code: &'static str, message: &str) -> Self {
+        let mut e = Self::bad_request(code, message);
+        e.status = status;
+        e
+    }
+}
+
+/// 413 before reading a body whose declared length is over the limit.
+async fn refuse_large_bodies(State(limit): State<usize>, request: Request, next: Next) -> Response {
+    let declared = request
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok());
+    if declared.is_some_and(|n| n > limit) {
+        return ApiError::body_too_large(limit).into_response();
+    }
+    next.run(request).await
+}
+
+/// The OpenAPI document of this API.
+#[utoipa::path(get, path = "/api/v1/openapi.json", tag = "operations", security(()),
+    responses((status = 200, description = "OpenAPI 3.1 document", content_type = "application/json")))]
+#[expect(
+    dead_code,
+    reason = "documents the route served by the closure in `router`"
+)]
+async fn openapi_json() {}
+
+/// The human-readable docs page: renders the OpenAPI document, offline.
+async fn docs_page() -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, "text/html; charset=utf-8"),
+            (
+                header::CONTENT_SECURITY_POLICY,
+                "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; img-src 'self' data:; frame-ancestors 'none'; base-uri 'none'; form-action 'none'",
+            ),
+        ],
+        include_str!("api/docs/index.html"),
+    )
+        .into_response()
+}
+
+async fn docs_js() -> Response {
+    (
+        [(header::CONTENT_TYPE, "text/javascript; charset=utf-8")],
+        include_str!("api/docs/docs.js"),
+    )
+        .into_response()
+}
+
+async fn docs_css() -> Response {
+    (
+        [(header::CONTENT_TYPE, "text/css; charset=utf-8")],
+        include_str!("api/docs/docs.css"),
+    )
+        .into_response()
 }
 
 /// Alive and the database answers: 200; otherwise 503 with the reason kept
 /// in the log, not in the response.
+#[utoipa::path(get, path = "/healthz", tag = "operations", security(()),
+    responses((status = 200, description = "Alive; the database answers"),
+              (status = 503, description = "The database does not answer")))]
 async fn healthz(State(state): State<ApiState>) -> Response {
     match state.store.ping().await {
         Ok(()) => (
@@ -41,4 +454,51 @@ async fn healthz(State(state): State<ApiState>) -> Response {
                 .into_response()
         }
     }
+}
+
+/// Ready to serve: the database answers and the scheduler's heartbeat is
+/// fresher than `api.scheduler_heartbeat_max_age_secs` (unless that is 0).
+#[utoipa::path(get, path = "/readyz", tag = "operations", security(()),
+    responses((status = 200, description = "Ready"),
+              (status = 503, description = "Not ready; the body says which check failed")))]
+async fn readyz(State(state): State<ApiState>) -> Response {
+    let database = match state.store.ping().await {
+        Ok(()) => "ok",
+        Err(error) => {
+            tracing::error!(%error, "readiness: database unreachable");
+            "unreachable"
+        }
+    };
+    let now = state.now();
+    let (scheduler, last_beat_at, age_secs) = match state.settings.api.scheduler_heartbeat_max_age {
+        None => ("not_required", None, None),
+        Some(max_age) if database == "ok" => match state.store.heartbeat(SCHEDULER).await {
+            Ok(Some(beat)) => {
+                let age = crate::store::parse_time(&beat.beat_at).map(|t| (now - t).num_seconds());
+                let fresh = age.is_some_and(|a| a <= max_age.as_secs() as i64);
+                (if fresh { "ok" } else { "stale" }, Some(beat.beat_at), age)
+            }
+            Ok(None) => ("missing", None, None),
+            Err(error) => {
+                tracing::error!(%error, "readiness: cannot read the scheduler heartbeat");
+                ("unknown", None, None)
+            }
+        },
+        Some(_) => ("unknown", None, None),
+    };
+    let ready = database == "ok" && matches!(scheduler, "ok" | "not_required");
+    let status = if ready {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    (
+        status,
+        Json(json!({
+            "status": if ready { "ready" } else { "not_ready" },
+            "database": database,
+            "scheduler": {"state": scheduler, "last_beat_at": last_beat_at, "age_secs": age_secs},
+        })),
+    )
+        .into_response()
 }

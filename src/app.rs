@@ -73,7 +73,10 @@ pub async fn build_engine(app: &App, clock: std::sync::Arc<dyn Clock>) -> Result
         EngineSettings::from_config(&app.config),
         clock,
     )
-    .with_alerts_if(std::env::var_os("LAPSE_BENCH_NO_ALERTS").is_none(), alert_settings(&app.config)))
+    .with_alerts_if(
+        std::env::var_os("LAPSE_BENCH_NO_ALERTS").is_none(),
+        alert_settings(&app.config),
+    ))
 }
 
 pub fn scheduler_settings(config: &Config) -> SchedulerSettings {
@@ -120,9 +123,7 @@ pub async fn serve<F>(app: App, listener: TcpListener, shutdown: F) -> std::io::
 where
     F: Future<Output = ()> + Send + 'static,
 {
-    let router = api::router(ApiState {
-        store: app.store.clone(),
-    });
+    let router = api::router(ApiState::new(app.store.clone(), &app.config));
     axum::serve(listener, router)
         .with_graceful_shutdown(shutdown)
         .await?;

@@ -23,6 +23,7 @@ use clap::{Args, Parser, Subcommand};
 
 use crate::app::{self, App};
 use crate::config::{Config, LoadOptions};
+use crate::domain::access::Role;
 use crate::domain::alert_policy::Thresholds;
 use crate::domain::certificate::TlsMode;
 use crate::domain::names::{parse_email, parse_target, to_unicode};
@@ -34,6 +35,7 @@ use crate::monitor::registration::RegistrationChecker;
 use crate::notify::email::OutgoingEmail;
 use crate::notify::{MailTransport, Pause};
 use crate::probe::tls::{TlsProbe, TlsTarget};
+use crate::store::api::NewToken;
 use crate::store::ScanScope;
 use crate::store::{
     AddedTarget, OutboxState, RetrySelection, Store, StoreError, ThresholdKind, ThresholdOwner,
@@ -61,7 +63,7 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Run the HTTP server (GET /healthz) until SIGINT/SIGTERM.
+    /// Run the HTTP server (JSON API, /healthz, /readyz, /metrics) and the scheduler until SIGINT/SIGTERM.
     Serve,
     /// Check one endpoint's certificates now, on every address (needs no database).
     ///
@@ -107,6 +109,51 @@ pub enum Command {
     /// Alert thresholds per client or per domain (overriding `[alerts]`).
     #[command(subcommand)]
     Thresholds(ThresholdsCommand),
+    /// Manage API tokens (bearer tokens for /api/v1).
+    #[command(subcommand)]
+    Tokens(TokensCommand),
+    /// Benchmark helpers.
+    #[command(subcommand)]
+    Bench(BenchCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TokensCommand {
+    /// Make a token; its secret is printed once and stored only as a hash.
+    Create {
+        /// admin (everything, tokens), staff (read/write, scans), viewer (read), client (its client's data only).
+        #[arg(long, value_parser = ["admin", "staff", "viewer", "client"])]
+        role: String,
+        /// The client a client token may see.
+        #[arg(long, value_name = "NAME")]
+        client: Option<String>,
+        /// A label saying who or what uses the token.
+        #[arg(long, value_name = "LABEL", default_value = "unnamed")]
+        name: String,
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+    /// List tokens (never their secrets).
+    List(JsonFlag),
+    /// Revoke a token by id; it stops working at once.
+    Revoke { id: i64 },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum BenchCommand {
+    /// Fill a fresh database with a fake fleet for load tests.
+    Seed {
+        /// Domains to create.
+        #[arg(long, default_value_t = 100_000)]
+        domains: u32,
+        /// Endpoints per domain (1 to 8), each with one current observation.
+        #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u32).range(1..=8))]
+        endpoints_per_domain: u32,
+        /// Clients the domains are spread over.
+        #[arg(long, default_value_t = 1000)]
+        clients: u32,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -519,6 +566,8 @@ pub async fn run(command: Command, config: Config) -> Result<(), CliError> {
         Command::Serve => serve(app).await,
         Command::Clients(cmd) => clients(&app, cmd).await,
         Command::Domains(cmd) => domains(&app, cmd).await,
+        Command::Tokens(cmd) => tokens(&app, cmd).await,
+        Command::Bench(cmd) => bench(&app, cmd).await,
         Command::Alerts(cmd) => alerts(&app, cmd).await,
         Command::Outbox(cmd) => outbox(&app, cmd).await,
         Command::Email(cmd) => email(&app, cmd).await,
@@ -1420,5 +1469,109 @@ fn owner_label(owner: &ThresholdOwner) -> String {
     match owner {
         ThresholdOwner::Client(name) => format!("client {}", name.trim()),
         ThresholdOwner::Domain(name) => format!("domain {}", name.to_unicode()),
+    }
+}
+
+async fn tokens(app: &App, cmd: TokensCommand) -> Result<(), CliError> {
+    let now = Utc::now();
+    match cmd {
+        TokensCommand::Create {
+            role,
+            client,
+            name,
+            json,
+        } => {
+            let role = Role::parse(&role)
+                .ok_or_else(|| CliError::input(format!("`{role}` is not a role")))?;
+            let secret = crate::api::auth::generate_token();
+            let info = app
+                .store
+                .create_api_token(
+                    &NewToken {
+                        name,
+                        role,
+                        client,
+                        token_hash: crate::api::auth::hash_token(&secret),
+                    },
+                    now,
+                )
+                .await?;
+            if json {
+                return print_json(
+                    &serde_json::json!({"token": secret, "id": info.id, "name": info.name, "role": info.role, "client": info.client}),
+                );
+            }
+            let client = info
+                .client
+                .as_ref()
+                .map(|c| format!(", client {}", c.name))
+                .unwrap_or_default();
+            println!(
+                "created token {} ({}{client}, \"{}\")",
+                info.id, info.role, info.name
+            );
+            println!("{secret}");
+            eprintln!("store it now: only its hash is kept, it is not shown again");
+            Ok(())
+        }
+        TokensCommand::List(flags) => {
+            let tokens = app.store.list_api_tokens().await?;
+            if flags.json {
+                return print_json(&tokens);
+            }
+            if tokens.is_empty() {
+                println!("no tokens yet (make one with `lapse tokens create --role viewer`)");
+            }
+            for t in &tokens {
+                let client = t
+                    .client
+                    .as_ref()
+                    .map(|c| format!(" client: {}", c.name))
+                    .unwrap_or_default();
+                let state = match &t.revoked_at {
+                    Some(at) => format!("revoked {at}"),
+                    None => format!("last used {}", t.last_used_at.as_deref().unwrap_or("never")),
+                };
+                println!(
+                    "{:>4}  {:<7} {:<20}{client}  created {}  {state}",
+                    t.id, t.role, t.name, t.created_at
+                );
+            }
+            Ok(())
+        }
+        TokensCommand::Revoke { id } => {
+            let token = app.store.revoke_api_token(id, now).await?;
+            println!(
+                "revoked token {} ({}, \"{}\")",
+                token.id, token.role, token.name
+            );
+            Ok(())
+        }
+    }
+}
+
+async fn bench(app: &App, cmd: BenchCommand) -> Result<(), CliError> {
+    match cmd {
+        BenchCommand::Seed {
+            domains,
+            endpoints_per_domain,
+            clients,
+        } => {
+            let started = std::time::Instant::now();
+            let report = app
+                .store
+                .seed_benchmark(clients, domains, endpoints_per_domain, Utc::now())
+                .await?;
+            println!(
+                "seeded {} clients, {} domains, {} endpoints, {} observations into {} in {:.1} s",
+                report.clients,
+                report.domains,
+                report.endpoints,
+                report.observations,
+                app.store.path().display(),
+                started.elapsed().as_secs_f64()
+            );
+            Ok(())
+        }
     }
 }

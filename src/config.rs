@@ -54,6 +54,7 @@ pub struct Config {
     pub scan: ScanConfig,
     pub alerts: AlertsConfig,
     pub smtp: SmtpConfig,
+    pub api: ApiConfig,
     pub outbox: OutboxConfig,
     pub webhooks: WebhooksConfig,
     /// Where the configuration came from, for `lapse config check`.
@@ -290,6 +291,25 @@ impl AlertsConfig {
     }
 }
 
+/// The JSON API (`[api]`).
+#[derive(Debug, Clone, Serialize)]
+pub struct ApiConfig {
+    pub rate_limit_per_second: u32,
+    pub rate_limit_burst: u32,
+    pub max_body_bytes: usize,
+    pub cors_origins: Vec<String>,
+    #[serde(rename = "summary_cache_secs", serialize_with = "as_secs")]
+    pub summary_cache: Duration,
+    pub metrics_require_token: bool,
+    /// `None`: readiness does not depend on the scheduler.
+    #[serde(
+        rename = "scheduler_heartbeat_max_age_secs",
+        serialize_with = "as_secs_or_zero"
+    )]
+    pub scheduler_heartbeat_max_age: Option<Duration>,
+    pub calendar_horizon_days: u32,
+}
+
 #[derive(Debug, Clone, Serialize)]
 pub struct SmtpConfig {
     /// `None` when no SMTP server is configured (messages stay in the outbox).
@@ -346,6 +366,10 @@ impl Serialize for Secret {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         s.serialize_str("[redacted]")
     }
+}
+
+fn as_secs_or_zero<S: serde::Serializer>(d: &Option<Duration>, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_u64(d.map_or(0, |d| d.as_secs()))
 }
 
 fn as_secs<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
@@ -435,8 +459,22 @@ struct RawConfig {
     scan: RawScan,
     alerts: RawAlerts,
     smtp: RawSmtp,
+    api: RawApi,
     outbox: RawOutbox,
     webhooks: RawWebhooks,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawApi {
+    rate_limit_per_second: u32,
+    rate_limit_burst: u32,
+    max_body_bytes: usize,
+    cors_origins: Vec<String>,
+    summary_cache_secs: u64,
+    metrics_require_token: bool,
+    scheduler_heartbeat_max_age_secs: u64,
+    calendar_horizon_days: u32,
 }
 
 #[derive(Debug, Deserialize)]
@@ -1086,6 +1124,8 @@ fn validate(
     let whois = validate_whois(raw.whois, &bad)?;
     let ratelimit = validate_ratelimit(raw.ratelimit, &bad)?;
 
+    let api = validate_api(raw.api, &bad)?;
+
     let smtp_host = Some(raw.smtp.host.trim().to_owned()).filter(|h| !h.is_empty());
     let username = Some(raw.smtp.username.trim().to_owned()).filter(|u| !u.is_empty());
     if username.is_some() && raw.smtp.password.is_none() {
@@ -1282,6 +1322,7 @@ fn validate(
             outage_min_checks: raw.alerts.outage_min_checks,
             outage_fraction: raw.alerts.outage_fraction,
         },
+        api,
         smtp: SmtpConfig {
             host: smtp_host,
             port: raw.smtp.port,
@@ -1480,6 +1521,64 @@ fn validate_ratelimit(
         max_wait: Duration::from_secs(raw.max_wait_secs),
         max_backoff: Duration::from_secs(raw.max_backoff_secs),
         servers,
+    })
+}
+
+fn validate_api(
+    raw: RawApi,
+    bad: &dyn Fn(&str, &dyn fmt::Display, &str) -> ConfigError,
+) -> Result<ApiConfig, ConfigError> {
+    if raw.rate_limit_per_second == 0 {
+        return Err(bad(
+            "api.rate_limit_per_second",
+            &0,
+            "at least 1 request per second",
+        ));
+    }
+    if raw.rate_limit_burst == 0 {
+        return Err(bad("api.rate_limit_burst", &0, "at least 1 request"));
+    }
+    if raw.max_body_bytes < 1024 {
+        return Err(bad(
+            "api.max_body_bytes",
+            &raw.max_body_bytes,
+            "at least 1024 bytes",
+        ));
+    }
+    let mut cors_origins = Vec::new();
+    for origin in &raw.cors_origins {
+        let origin = origin.trim().trim_end_matches('/');
+        let (scheme, host) = origin.split_once("://").unwrap_or(("", ""));
+        let valid = matches!(scheme, "http" | "https")
+            && !host.is_empty()
+            && !host.contains(['/', ' ', '*'])
+            && axum::http::HeaderValue::from_str(origin).is_ok();
+        if !valid {
+            return Err(bad(
+                "api.cors_origins",
+                &origin,
+                "origins such as \"https://dashboard.example.com\" (scheme and host, no path, no wildcard)",
+            ));
+        }
+        cors_origins.push(origin.to_owned());
+    }
+    if raw.calendar_horizon_days == 0 || raw.calendar_horizon_days > 3650 {
+        return Err(bad(
+            "api.calendar_horizon_days",
+            &raw.calendar_horizon_days,
+            "days from 1 to 3650",
+        ));
+    }
+    Ok(ApiConfig {
+        rate_limit_per_second: raw.rate_limit_per_second,
+        rate_limit_burst: raw.rate_limit_burst,
+        max_body_bytes: raw.max_body_bytes,
+        cors_origins,
+        summary_cache: Duration::from_secs(raw.summary_cache_secs),
+        metrics_require_token: raw.metrics_require_token,
+        scheduler_heartbeat_max_age: (raw.scheduler_heartbeat_max_age_secs > 0)
+            .then(|| Duration::from_secs(raw.scheduler_heartbeat_max_age_secs)),
+        calendar_horizon_days: raw.calendar_horizon_days,
     })
 }
 
@@ -1859,10 +1958,54 @@ mod tests {
         );
         let printed = config.to_redacted_toml();
         assert!(
-            !printed.contains("hmac-key") && !printed.contains("token"),
+            !printed.contains("hmac-key") && !printed.contains("B0/token"),
             "{printed}"
         );
         assert!(printed.contains("https://hooks.example/lapse"), "{printed}");
+    }
+
+    #[test]
+    fn api_keys_are_typed_and_validated() {
+        let built_in = Config::from_sources(None, &[]).unwrap();
+        assert_eq!(built_in.api.rate_limit_per_second, 20);
+        assert!(built_in.api.metrics_require_token);
+        assert!(built_in.api.cors_origins.is_empty());
+        assert_eq!(
+            built_in.api.scheduler_heartbeat_max_age,
+            Some(Duration::from_secs(300))
+        );
+        let config = load(
+            "[api]\ncors_origins = [\"https://dash.example.com/\"]\nscheduler_heartbeat_max_age_secs = 0\n",
+            &[("LAPSE_API__RATE_LIMIT_BURST", "7")],
+        )
+        .unwrap();
+        assert_eq!(config.api.cors_origins, vec!["https://dash.example.com"]);
+        assert_eq!(config.api.scheduler_heartbeat_max_age, None);
+        assert_eq!(config.api.rate_limit_burst, 7);
+        for (file, key) in [
+            ("[api]\ncors_origins = [\"*\"]\n", "api.cors_origins"),
+            (
+                "[api]\ncors_origins = [\"https://a.example/path\"]\n",
+                "api.cors_origins",
+            ),
+            (
+                "[api]\nrate_limit_per_second = 0\n",
+                "api.rate_limit_per_second",
+            ),
+            ("[api]\nmax_body_bytes = 10\n", "api.max_body_bytes"),
+            (
+                "[api]\ncalendar_horizon_days = 0\n",
+                "api.calendar_horizon_days",
+            ),
+            (
+                "[api]\nmetrics_require_token = \"no\"\n",
+                "api.metrics_require_token",
+            ),
+            ("[api]\nrate_limit = 5\n", "api.rate_limit"),
+        ] {
+            let msg = load(file, &[]).unwrap_err().to_string();
+            assert!(msg.contains(key), "{file}: {msg}");
+        }
     }
 
     #[test]

@@ -257,3 +257,56 @@ async fn import_row(
         )
         .await?)
 }
+
+/// One item of a JSON bulk import: the same columns as the CSV.
+#[derive(Debug, Clone, serde::Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ImportItem {
+    /// What to watch, as for `domains add`.
+    #[schema(example = "shop.example.com")]
+    pub host: String,
+    /// Owning client, created when missing.
+    #[serde(default)]
+    pub client: Option<String>,
+    /// The client's contact addresses.
+    #[serde(default)]
+    pub contacts: Vec<String>,
+}
+
+/// Imports items given as data (the API's JSON bulk import) with the same
+/// rules as [`import_csv`]; `line` is the 1-based position in the list.
+pub async fn import_items(
+    store: &Store,
+    policy: &NamePolicy,
+    default_port: u16,
+    items: &[ImportItem],
+    now: DateTime<Utc>,
+) -> Result<ImportReport, StoreError> {
+    let mut report = ImportReport::default();
+    for (index, item) in items.iter().enumerate() {
+        let contacts = item.contacts.join(";");
+        let result = import_row(
+            store,
+            policy,
+            default_port,
+            item.host.trim(),
+            item.client.as_deref().unwrap_or("").trim(),
+            &contacts,
+            now,
+        )
+        .await;
+        let result = match result {
+            Ok(added) => ImportRowResult::Stored(added),
+            Err(TargetError::Store(e)) if !e.is_input_error() => return Err(e),
+            Err(e) => ImportRowResult::Failed {
+                reason: e.to_string(),
+            },
+        };
+        report.rows.push(ImportRow {
+            line: index as u64 + 1,
+            input: item.host.clone(),
+            result,
+        });
+    }
+    Ok(report)
+}

@@ -21,8 +21,11 @@
 //! - `store/alerts.rs`: alerts, ledger, failure streaks, threshold overrides
 //! - `store/outbox.rs`: the delivery queue (claim with a lease, retry, list)
 //!   and staff digests
+//! - `store/api.rs`, `store/api/`: what the JSON API reads and writes
+//!   (scoped by visibility), tokens, scan requests, heartbeats, metrics facts
 
 mod alerts;
+pub mod api;
 mod clients;
 mod domains;
 mod observations;

@@ -191,14 +191,42 @@ impl Engine {
         self.run_locked(scope, stop, None).await.map(Some)
     }
 
+    /// Runs a scan requested through the API (`claim_queued_scan`) on its row.
+    pub async fn run_requested(
+        &self,
+        scan_id: i64,
+        scope: &ScanScope,
+        stop: watch::Receiver<bool>,
+    ) -> Result<ScanOutcome, StoreError> {
+        let _one_at_a_time = self.running.lock().await;
+        let started_at = self.clock.now();
+        let handle = self
+            .store
+            .adopt_requested_scan(scan_id, scope, started_at)
+            .await?;
+        self.run_handle(handle, scope, started_at, stop, None).await
+    }
+
     async fn run_locked(
         &self,
         scope: &ScanScope,
-        mut stop: watch::Receiver<bool>,
+        stop: watch::Receiver<bool>,
         progress: Option<ProgressFn>,
     ) -> Result<ScanOutcome, StoreError> {
         let started_at = self.clock.now();
         let handle = self.store.start_or_resume_scan(scope, started_at).await?;
+        self.run_handle(handle, scope, started_at, stop, progress)
+            .await
+    }
+
+    async fn run_handle(
+        &self,
+        handle: ScanHandle,
+        scope: &ScanScope,
+        started_at: DateTime<Utc>,
+        mut stop: watch::Receiver<bool>,
+        progress: Option<ProgressFn>,
+    ) -> Result<ScanOutcome, StoreError> {
         if handle.resumed {
             tracing::info!(
                 scan.id = handle.scan_id,

@@ -81,6 +81,8 @@ pub async fn run_scheduler(
     clock: Arc<dyn Clock>,
     stop: watch::Receiver<bool>,
 ) {
+    let clock_for_now = clock.clone();
+    let clock_now = move || clock_for_now.now();
     match engine.unfinished_scopes().await {
         Ok(scopes) => {
             for scope in scopes {
@@ -113,6 +115,64 @@ pub async fn run_scheduler(
             }
         },
     );
+    // Liveness for /readyz, and scans requested through the API.
+    let heartbeat = async {
+        let mut stop = stop.clone();
+        let instance = format!("pid-{}", std::process::id());
+        loop {
+            if let Err(error) = engine
+                .store()
+                .record_heartbeat(crate::store::api::SCHEDULER, &instance, clock_now())
+                .await
+            {
+                tracing::warn!(%error, "cannot record the scheduler heartbeat");
+            }
+            tokio::select! {
+                () = tokio::time::sleep(settings.due_poll.min(Duration::from_secs(30))) => {}
+                _ = stop.changed() => return,
+            }
+            if *stop.borrow() {
+                return;
+            }
+        }
+    };
+    let requested = async {
+        let mut stop = stop.clone();
+        loop {
+            tokio::select! {
+                () = tokio::time::sleep(settings.due_poll) => {}
+                _ = stop.changed() => return,
+            }
+            if *stop.borrow() {
+                return;
+            }
+            loop {
+                match engine.store().claim_queued_scan(clock_now()).await {
+                    Ok(Some((scan_id, requested))) => {
+                        let scope = match requested {
+                            crate::store::api::ScanScope::All => ScanScope::All,
+                            crate::store::api::ScanScope::Client { client_id, .. } => {
+                                ScanScope::Client { client_id }
+                            }
+                            crate::store::api::ScanScope::Domain { domain_id, .. } => {
+                                ScanScope::Domain { domain_id }
+                            }
+                        };
+                        if let Err(error) =
+                            engine.run_requested(scan_id, &scope, stop.clone()).await
+                        {
+                            tracing::error!(scan.id = scan_id, %error, "requested scan failed");
+                        }
+                    }
+                    Ok(None) => break,
+                    Err(error) => {
+                        tracing::error!(%error, "cannot claim requested scans");
+                        break;
+                    }
+                }
+            }
+        }
+    };
     let due = async {
         let mut stop = stop.clone();
         loop {
@@ -128,7 +188,7 @@ pub async fn run_scheduler(
             }
         }
     };
-    tokio::join!(full, due);
+    tokio::join!(full, due, heartbeat, requested);
 }
 
 #[cfg(test)]

@@ -306,14 +306,18 @@ impl Store {
         port: u16,
         address: Option<std::net::IpAddr>,
     ) -> Result<(), StoreError> {
-        let updated = sqlx::query("UPDATE endpoints SET pinned_address = ? WHERE host = ? AND port = ?")
-            .bind(address.map(|a| a.to_string()))
-            .bind(host.as_str())
-            .bind(i64::from(port))
-            .execute(self.pool())
-            .await?;
+        let updated =
+            sqlx::query("UPDATE endpoints SET pinned_address = ? WHERE host = ? AND port = ?")
+                .bind(address.map(|a| a.to_string()))
+                .bind(host.as_str())
+                .bind(i64::from(port))
+                .execute(self.pool())
+                .await?;
         if updated.rows_affected() == 0 {
-            return Err(StoreError::NotFound(format!("`{}:{port}` is not tracked", host.to_unicode())));
+            return Err(StoreError::NotFound(format!(
+                "`{}:{port}` is not tracked",
+                host.to_unicode()
+            )));
         }
         Ok(())
     }

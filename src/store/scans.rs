@@ -160,48 +160,33 @@ impl Store {
         .bind(&now_text)
         .fetch_one(&mut *tx)
         .await?;
-        let (endpoint_filter, registration_filter, id) = match scope {
-            ScanScope::All => ("1 = 1", "(d.next_registration_check_at IS NULL OR d.next_registration_check_at <= ?2)", 0),
-            ScanScope::Client { client_id } => (
-                "d.client_id = ?3",
-                "d.client_id = ?3 AND (d.next_registration_check_at IS NULL OR d.next_registration_check_at <= ?2)",
-                *client_id,
-            ),
-            ScanScope::Domain { domain_id } => ("d.id = ?3", "d.id = ?3", *domain_id),
-            ScanScope::Due => (
-                "e.next_check_at IS NOT NULL AND e.next_check_at <= ?2",
-                "(d.next_registration_check_at IS NULL OR d.next_registration_check_at <= ?2)",
-                0,
-            ),
-        };
-        sqlx::query(&format!(
-            "INSERT INTO scan_items (scan_id, item_kind, item_id)
-             SELECT ?1, 'endpoint', e.id FROM endpoints e JOIN domains d ON d.id = e.domain_id
-             WHERE {endpoint_filter}"
-        ))
-        .bind(scan_id)
-        .bind(&now_text)
-        .bind(id)
-        .execute(&mut *tx)
-        .await?;
-        sqlx::query(&format!(
-            "INSERT INTO scan_items (scan_id, item_kind, item_id)
-             SELECT ?1, 'registration', d.id FROM domains d WHERE {registration_filter}"
-        ))
-        .bind(scan_id)
-        .bind(&now_text)
-        .bind(id)
-        .execute(&mut *tx)
-        .await?;
-        let total: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM scan_items WHERE scan_id = ?")
-            .bind(scan_id)
-            .fetch_one(&mut *tx)
-            .await?;
-        sqlx::query("UPDATE scans SET items_total = ? WHERE id = ?")
-            .bind(total)
+        let total = fill_scan_items(&mut tx, scan_id, scope, &now_text).await?;
+        tx.commit().await?;
+        Ok(ScanHandle {
+            scan_id,
+            resumed: false,
+            items_total: total,
+            items_done: 0,
+        })
+    }
+
+    /// Takes over a scan requested through the API (claimed from `queued`):
+    /// the row gets this engine's scope and its items, then runs like any scan.
+    pub async fn adopt_requested_scan(
+        &self,
+        scan_id: i64,
+        scope: &ScanScope,
+        now: DateTime<Utc>,
+    ) -> Result<ScanHandle, StoreError> {
+        let now_text = format_time(now);
+        let mut tx = self.pool().begin_with("BEGIN IMMEDIATE").await?;
+        sqlx::query("UPDATE scans SET scope = ?, state = 'running', started_at = ? WHERE id = ?")
+            .bind(serde_json::to_string(scope).unwrap_or_default())
+            .bind(&now_text)
             .bind(scan_id)
             .execute(&mut *tx)
             .await?;
+        let total = fill_scan_items(&mut tx, scan_id, scope, &now_text).await?;
         tx.commit().await?;
         Ok(ScanHandle {
             scan_id,
@@ -447,4 +432,56 @@ impl Store {
         let mut conn = self.pool().acquire().await?;
         self.client_id(&mut conn, name).await
     }
+}
+
+/// Inserts a scan's work items for `scope` and records their number.
+async fn fill_scan_items(
+    tx: &mut sqlx::SqliteConnection,
+    scan_id: i64,
+    scope: &ScanScope,
+    now_text: &str,
+) -> Result<i64, StoreError> {
+    let (endpoint_filter, registration_filter, id) = match scope {
+            ScanScope::All => ("1 = 1", "(d.next_registration_check_at IS NULL OR d.next_registration_check_at <= ?2)", 0),
+            ScanScope::Client { client_id } => (
+                "d.client_id = ?3",
+                "d.client_id = ?3 AND (d.next_registration_check_at IS NULL OR d.next_registration_check_at <= ?2)",
+                *client_id,
+            ),
+            ScanScope::Domain { domain_id } => ("d.id = ?3", "d.id = ?3", *domain_id),
+            ScanScope::Due => (
+                "e.next_check_at IS NOT NULL AND e.next_check_at <= ?2",
+                "(d.next_registration_check_at IS NULL OR d.next_registration_check_at <= ?2)",
+                0,
+            ),
+        };
+    sqlx::query(&format!(
+        "INSERT INTO scan_items (scan_id, item_kind, item_id)
+             SELECT ?1, 'endpoint', e.id FROM endpoints e JOIN domains d ON d.id = e.domain_id
+             WHERE {endpoint_filter}"
+    ))
+    .bind(scan_id)
+    .bind(now_text)
+    .bind(id)
+    .execute(&mut *tx)
+    .await?;
+    sqlx::query(&format!(
+        "INSERT INTO scan_items (scan_id, item_kind, item_id)
+             SELECT ?1, 'registration', d.id FROM domains d WHERE {registration_filter}"
+    ))
+    .bind(scan_id)
+    .bind(now_text)
+    .bind(id)
+    .execute(&mut *tx)
+    .await?;
+    let total: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM scan_items WHERE scan_id = ?")
+        .bind(scan_id)
+        .fetch_one(&mut *tx)
+        .await?;
+    sqlx::query("UPDATE scans SET items_total = ? WHERE id = ?")
+        .bind(total)
+        .bind(scan_id)
+        .execute(&mut *tx)
+        .await?;
+    Ok(total)
 }

@@ -5,9 +5,11 @@
 mod alert_support;
 mod smtp_sink;
 mod support;
+mod test_app;
 
 mod alerts;
 mod alerts_cli;
+mod api;
 mod cli_config;
 mod cli_domains;
 mod cli_import;

@@ -1,0 +1,179 @@
+//! Bearer tokens: how a request becomes a [`Caller`], and the per-token
+//! rate limit.
+//!
+//! A token is `lapse_` followed by 43 URL-safe characters (32 random
+//! bytes); the store keeps only its SHA-256. Every route that is not public
+//! takes a `Caller` and states the [`Action`] it performs with
+//! [`Caller::require`]; reads pass [`Caller::visibility`] to the store.
+
+use std::num::NonZeroU32;
+use std::sync::Arc;
+
+use axum::extract::FromRequestParts;
+use axum::http::header::AUTHORIZATION;
+use axum::http::request::Parts;
+use governor::clock::{Clock, DefaultClock};
+use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
+use sha2::{Digest, Sha256};
+
+use super::error::ApiError;
+use super::ApiState;
+use crate::config::ApiConfig;
+use crate::domain::access::{Action, Role, Visibility};
+
+/// Who is calling, from their token.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Caller {
+    pub token_id: i64,
+    pub role: Role,
+    pub client_id: Option<i64>,
+}
+
+impl Caller {
+    /// Refuses with 403 unless the role allows `action`.
+    pub fn require(&self, action: Action) -> Result<(), ApiError> {
+        if self.role.allows(action) {
+            return Ok(());
+        }
+        let what = match action {
+            Action::Read => "read",
+            Action::ReadAll => "read fleet-wide data",
+            Action::Write => "change clients, contacts, domains or endpoints",
+            Action::Scan => "start scans",
+            Action::ManageTokens => "manage API tokens",
+        };
+        let who = match self.role {
+            Role::Viewer => "viewer tokens only read",
+            Role::Client => "client tokens only read their client's data",
+            Role::Staff => "staff tokens cannot do this",
+            Role::Admin => "admin tokens cannot do this",
+        };
+        Err(ApiError::forbidden(format!(
+            "this token may not {what} ({who}); ask an admin for a token with a suitable role"
+        )))
+    }
+
+    /// The rows this caller may see.
+    pub fn visibility(&self) -> Visibility {
+        match (self.role, self.client_id) {
+            (Role::Client, Some(id)) => Visibility::Client(id),
+            // A client token without a client sees nothing: its client was
+            // deleted (the token row cascades, so this is belt and braces).
+            (Role::Client, None) => Visibility::Client(0),
+            _ => Visibility::All,
+        }
+    }
+}
+
+impl FromRequestParts<ApiState> for Caller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &ApiState) -> Result<Self, ApiError> {
+        let header = parts
+            .headers
+            .get(AUTHORIZATION)
+            .ok_or_else(|| {
+                ApiError::unauthorized(
+                    "send a token as `Authorization: Bearer <token>` (an admin makes one with `lapse tokens create`)",
+                )
+            })?
+            .to_str()
+            .unwrap_or("");
+        let token = header
+            .strip_prefix("Bearer ")
+            .or_else(|| header.strip_prefix("bearer "))
+            .map(str::trim)
+            .filter(|t| !t.is_empty())
+            .ok_or_else(|| {
+                ApiError::unauthorized("the Authorization header must be `Bearer <token>`")
+            })?;
+        authenticate(state, token).await
+    }
+}
+
+/// Resolves a token (from the header, or the calendar's `token` parameter)
+/// into a caller, and charges the rate limit.
+pub async fn authenticate(state: &ApiState, token: &str) -> Result<Caller, ApiError> {
+    let stored = state
+        .store
+        .api_token_by_hash(&hash_token(token))
+        .await?
+        .ok_or_else(|| ApiError::unauthorized("the token is unknown or revoked"))?;
+    state.limiter.check(stored.id)?;
+    let now = state.now();
+    if stored
+        .last_used_at
+        .is_none_or(|t| now - t >= chrono::Duration::seconds(60))
+    {
+        // Recording the use must not slow down or fail the request.
+        let store = state.store.clone();
+        let token = stored.clone();
+        tokio::spawn(async move {
+            if let Err(error) = store.touch_api_token(&token, now).await {
+                tracing::warn!(%error, token.id = token.id, "cannot record token use");
+            }
+        });
+    }
+    Ok(Caller {
+        token_id: stored.id,
+        role: stored.role,
+        client_id: stored.client_id,
+    })
+}
+
+/// A new token secret: `lapse_` + 32 random bytes, URL-safe base64.
+pub fn generate_token() -> String {
+    use base64::Engine;
+    let bytes: [u8; 32] = rand::random();
+    format!(
+        "lapse_{}",
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+    )
+}
+
+/// What the store keeps of a token: SHA-256, hex.
+pub fn hash_token(token: &str) -> String {
+    hex::encode(Sha256::digest(token.as_bytes()))
+}
+
+/// Per-token token buckets (governor), keyed by token id.
+#[derive(Clone)]
+pub struct TokenRateLimiter {
+    limiter: Arc<DefaultKeyedRateLimiter<i64>>,
+}
+
+impl TokenRateLimiter {
+    pub fn new(config: &ApiConfig) -> Self {
+        let per_second = NonZeroU32::new(config.rate_limit_per_second).unwrap_or(NonZeroU32::MIN);
+        let burst = NonZeroU32::new(config.rate_limit_burst).unwrap_or(NonZeroU32::MIN);
+        Self {
+            limiter: Arc::new(RateLimiter::keyed(
+                Quota::per_second(per_second).allow_burst(burst),
+            )),
+        }
+    }
+
+    /// Charges one request; 429 with the wait when the bucket is empty.
+    pub fn check(&self, token_id: i64) -> Result<(), ApiError> {
+        self.limiter.check_key(&token_id).map_err(|not_until| {
+            let wait = not_until.wait_time_from(DefaultClock::default().now());
+            ApiError::rate_limited(wait.as_secs_f64().ceil().max(1.0) as u64)
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tokens_are_long_random_and_hash_to_hex() {
+        let a = generate_token();
+        let b = generate_token();
+        assert_ne!(a, b);
+        assert!(a.starts_with("lapse_") && a.len() == 6 + 43, "{a}");
+        assert_eq!(hash_token(&a).len(), 64);
+        assert_eq!(hash_token(&a), hash_token(&a));
+        assert_ne!(hash_token(&a), hash_token(&b));
+    }
+}

@@ -1,0 +1,661 @@
+//! `/api/v1/domains`, `/api/v1/endpoints`, observation history and bulk
+//! import. Names go through the one parser (`domain::names`), as in the CLI.
+
+use axum::extract::{Path, State};
+use axum::http::{header::CONTENT_TYPE, StatusCode};
+use axum::response::IntoResponse;
+use axum::Json;
+use chrono::Duration;
+
+use super::error::{ApiError, ApiResult, ErrorBody};
+use super::extract::{body_bytes, is_json, parse_json, path_id, ApiJson, Params};
+use super::{ApiState, Caller};
+use crate::domain::access::{Action, Visibility};
+use crate::domain::names::{parse_target, HostName};
+use crate::domain::status::DomainStatus;
+use crate::inventory::{self, ImportItem, ImportRowResult};
+use crate::store::api::{
+    Cursor, DomainDetail, DomainItem, DomainQuery, DomainSort, EndpointChange, EndpointView,
+    HistoryOf, ObservationView, Page,
+};
+
+/// Default and largest page sizes.
+pub const DEFAULT_LIMIT: i64 = 50;
+pub const MAX_LIMIT: i64 = 500;
+
+/// A client named by id or by name.
+#[derive(Debug, Clone, serde::Deserialize, utoipa::ToSchema)]
+#[serde(untagged)]
+pub enum ClientInput {
+    Id(i64),
+    Name(String),
+}
+
+impl ClientInput {
+    fn as_reference(&self) -> String {
+        match self {
+            Self::Id(id) => id.to_string(),
+            Self::Name(name) => name.clone(),
+        }
+    }
+}
+
+/// What to watch: anything the CLI accepts.
+#[derive(Debug, serde::Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewDomain {
+    /// `example.com`, `https://Shop.Example.co.uk:8443/x`, `bücher.de`:
+    /// the endpoint (443 unless a port is given) and its registrable domain are stored.
+    #[schema(example = "https://shop.example.co.uk:8443/")]
+    pub name: String,
+    /// The owning client, by id or name.
+    #[schema(example = "Acme Ltd")]
+    pub client: Option<ClientInput>,
+}
+
+/// A new endpoint, with optional check options.
+#[derive(Debug, serde::Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewEndpoint {
+    /// `mail.example.com:587`, `https://www.example.com/`.
+    #[schema(example = "mail.example.com:587")]
+    pub target: String,
+    pub client: Option<ClientInput>,
+    /// `auto` (from the port), `direct`, `smtp`, `imap` or `pop3`.
+    pub tls_mode: Option<String>,
+    /// Check this IP address instead of resolving the host.
+    pub pinned_address: Option<String>,
+}
+
+/// A change to an endpoint. Absent fields stay; `pinned_address: null` clears it.
+#[derive(Debug, serde::Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct EndpointPatch {
+    pub tls_mode: Option<String>,
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<String>)]
+    pub pinned_address: Option<Option<String>>,
+}
+
+fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Option<String>>, D::Error> {
+    serde::Deserialize::deserialize(d).map(Some)
+}
+
+/// What storing a target did.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct StoredTarget {
+    pub domain: DomainItem,
+    pub endpoint: EndpointView,
+    pub domain_created: bool,
+    pub endpoint_created: bool,
+    /// The domain had no client and this request assigned one.
+    pub client_assigned: bool,
+}
+
+/// Every row's outcome of a bulk import.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct ImportResult {
+    pub stored: usize,
+    pub failed: usize,
+    pub rows: Vec<ImportRowView>,
+}
+
+/// One row of a bulk import.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct ImportRowView {
+    /// CSV line number (header = 1), or 1-based index in a JSON array.
+    pub line: u64,
+    pub input: String,
+    /// `stored` or `failed`.
+    pub status: String,
+    pub domain: Option<String>,
+    pub endpoint: Option<String>,
+    pub client: Option<String>,
+    /// True when the row changed nothing (already watched).
+    pub unchanged: Option<bool>,
+    /// Why the row was refused.
+    pub reason: Option<String>,
+}
+
+/// List domains: filter, sort by next expiry (or name), page with a cursor.
+///
+/// `status` is computed at read time from the stored facts and the alert
+/// thresholds: `expired` (registration or a current certificate past its
+/// expiry), `failing` (a certificate check is critical or could not be
+/// made, or the registry does not know the domain), `expiring` (within
+/// the largest registration or certificate threshold), `unknown` (nothing
+/// checked yet), else `ok`.
+#[utoipa::path(get, path = "/api/v1/domains", tag = "domains",
+    params(
+        ("client" = Option<String>, Query, description = "Client id or name"),
+        ("status" = Option<String>, Query, description = "ok, expiring, expired, failing or unknown"),
+        ("expiring_within_days" = Option<i64>, Query, description = "Only domains whose next expiry (registration or certificate) is within this many days; expired ones included"),
+        ("q" = Option<String>, Query, description = "Part of the domain name"),
+        ("sort" = Option<String>, Query, description = "expiry (default: soonest first, unknown last) or name"),
+        ("limit" = Option<i64>, Query, description = "Page size, 1 to 500 (default 50)"),
+        ("cursor" = Option<String>, Query, description = "`next_cursor` of the previous page"),
+    ),
+    responses((status = 200, body = Page<DomainItem>), (status = 400, body = ErrorBody),
+              (status = 401, body = ErrorBody), (status = 422, body = ErrorBody)))]
+pub async fn list_domains(
+    State(state): State<ApiState>,
+    caller: Caller,
+    params: Params,
+) -> ApiResult<Json<Page<DomainItem>>> {
+    caller.require(Action::Read)?;
+    params.only(&[
+        "client",
+        "status",
+        "expiring_within_days",
+        "q",
+        "sort",
+        "limit",
+        "cursor",
+    ])?;
+    let now = state.now();
+    let statuses: Vec<&str> = DomainStatus::ALL.iter().map(|s| s.as_str()).collect();
+    let status = params
+        .choice("status", &statuses)?
+        .and_then(DomainStatus::parse);
+    let expiring_before = params
+        .int("expiring_within_days", 0, 3650)?
+        .map(|days| now + Duration::days(days));
+    let sort = match params.choice("sort", &["expiry", "name"])? {
+        Some("name") => DomainSort::Name,
+        _ => DomainSort::Expiry,
+    };
+    let client_id = match params.text("client") {
+        Some(reference) => Some(resolve_client(&state, caller.visibility(), reference).await?),
+        None => None,
+    };
+    let name_contains = params.text("q").map(|q| {
+        let lower = q.to_lowercase();
+        if lower.is_ascii() {
+            lower
+        } else {
+            idna::domain_to_ascii(&lower).unwrap_or(lower)
+        }
+    });
+    let query = DomainQuery {
+        client_id,
+        status,
+        expiring_before,
+        name_contains,
+        sort,
+        limit: page_limit(&params)?,
+        cursor: cursor(&params)?,
+    };
+    let page = state
+        .store
+        .domain_page(caller.visibility(), &state.windows(now), &query)
+        .await?;
+    Ok(Json(page))
+}
+
+/// Watch a target (admin, staff): stores the endpoint and its registrable
+/// domain, like `lapse domains add`. Idempotent: 201 when something was
+/// stored, 200 when it was already watched.
+#[utoipa::path(post, path = "/api/v1/domains", tag = "domains", request_body = NewDomain,
+    responses((status = 201, body = StoredTarget), (status = 200, body = StoredTarget),
+              (status = 403, body = ErrorBody), (status = 409, body = ErrorBody),
+              (status = 422, description = "The name was refused; `code` says why (`public_suffix`, `unknown_tld`, `ip_literal`, ...) and `field` is `name`", body = ErrorBody)))]
+pub async fn create_domain(
+    State(state): State<ApiState>,
+    caller: Caller,
+    ApiJson(body): ApiJson<NewDomain>,
+) -> ApiResult<impl IntoResponse> {
+    caller.require(Action::Write)?;
+    let (status, stored) = store_target(&state, &body.name, "name", body.client.as_ref()).await?;
+    Ok((status, Json(stored)))
+}
+
+/// One domain: registration facts with sources and staleness, endpoints
+/// with the latest observation per address, open alerts.
+#[utoipa::path(get, path = "/api/v1/domains/{name}", tag = "domains",
+    params(("name" = String, Path, description = "The registrable domain, ASCII or Unicode")),
+    responses((status = 200, body = DomainDetail), (status = 404, body = ErrorBody)))]
+pub async fn get_domain(
+    State(state): State<ApiState>,
+    caller: Caller,
+    Path(name): Path<String>,
+) -> ApiResult<Json<DomainDetail>> {
+    caller.require(Action::Read)?;
+    let name = domain_name(&state, &name)?;
+    let now = state.now();
+    let detail = state
+        .store
+        .domain_detail(caller.visibility(), &state.windows(now), &name)
+        .await?;
+    Ok(Json(detail))
+}
+
+/// Stop watching a domain and all its endpoints (admin, staff).
+#[utoipa::path(delete, path = "/api/v1/domains/{name}", tag = "domains",
+    params(("name" = String, Path, description = "The registrable domain")),
+    responses((status = 204), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+pub async fn delete_domain(
+    State(state): State<ApiState>,
+    caller: Caller,
+    Path(name): Path<String>,
+) -> ApiResult<StatusCode> {
+    caller.require(Action::Write)?;
+    let name = domain_name(&state, &name)?;
+    state.store.remove_domain(&name).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// A domain's endpoints with their current observations.
+#[utoipa::path(get, path = "/api/v1/domains/{name}/endpoints", tag = "endpoints",
+    params(("name" = String, Path, description = "The registrable domain")),
+    responses((status = 200, body = Vec<EndpointView>), (status = 404, body = ErrorBody)))]
+pub async fn list_domain_endpoints(
+    State(state): State<ApiState>,
+    caller: Caller,
+    Path(name): Path<String>,
+) -> ApiResult<Json<Vec<EndpointView>>> {
+    caller.require(Action::Read)?;
+    let name = domain_name(&state, &name)?;
+    let now = state.now();
+    Ok(Json(
+        state
+            .store
+            .visible_domain_endpoints(caller.visibility(), &state.windows(now), &name)
+            .await?,
+    ))
+}
+
+/// Certificate observation history of every endpoint of a domain, newest first.
+#[utoipa::path(get, path = "/api/v1/domains/{name}/observations", tag = "observations",
+    params(("name" = String, Path, description = "The registrable domain"),
+           ("limit" = Option<i64>, Query, description = "Page size, 1 to 500 (default 50)"),
+           ("cursor" = Option<String>, Query, description = "`next_cursor` of the previous page")),
+    responses((status = 200, body = Page<ObservationView>), (status = 404, body = ErrorBody)))]
+pub async fn domain_observations(
+    State(state): State<ApiState>,
+    caller: Caller,
+    Path(name): Path<String>,
+    params: Params,
+) -> ApiResult<Json<Page<ObservationView>>> {
+    caller.require(Action::Read)?;
+    params.only(&["limit", "cursor"])?;
+    let name = domain_name(&state, &name)?;
+    let now = state.now();
+    // 404 for a domain the caller may not see, rather than an empty page.
+    state
+        .store
+        .visible_domain(caller.visibility(), &state.windows(now), &name)
+        .await?;
+    let page = state
+        .store
+        .observation_history(
+            caller.visibility(),
+            HistoryOf::Domain(name.as_str()),
+            page_limit(&params)?,
+            cursor(&params)?.as_ref(),
+        )
+        .await?;
+    Ok(Json(page))
+}
+
+/// Watch an endpoint (admin, staff), optionally with a TLS mode or a pinned
+/// address. Idempotent like `POST /api/v1/domains`.
+#[utoipa::path(post, path = "/api/v1/endpoints", tag = "endpoints", request_body = NewEndpoint,
+    responses((status = 201, body = StoredTarget), (status = 200, body = StoredTarget),
+              (status = 403, body = ErrorBody), (status = 409, body = ErrorBody),
+              (status = 422, body = ErrorBody)))]
+pub async fn create_endpoint(
+    State(state): State<ApiState>,
+    caller: Caller,
+    ApiJson(body): ApiJson<NewEndpoint>,
+) -> ApiResult<impl IntoResponse> {
+    caller.require(Action::Write)?;
+    let change = EndpointChange {
+        tls_mode: body.tls_mode.as_deref().map(tls_mode).transpose()?,
+        pinned_address: body
+            .pinned_address
+            .as_deref()
+            .map(|a| pinned_address(Some(a)))
+            .transpose()?,
+    };
+    let (mut status, mut stored) =
+        store_target(&state, &body.target, "target", body.client.as_ref()).await?;
+    if change.tls_mode.is_some() || change.pinned_address.is_some() {
+        stored.endpoint = state
+            .store
+            .change_endpoint(stored.endpoint.id, &change, state.now())
+            .await?;
+        status = StatusCode::CREATED.max(status);
+    }
+    Ok((status, Json(stored)))
+}
+
+/// One endpoint with its current observations.
+#[utoipa::path(get, path = "/api/v1/endpoints/{id}", tag = "endpoints",
+    params(("id" = i64, Path, description = "Endpoint id")),
+    responses((status = 200, body = EndpointView), (status = 404, body = ErrorBody)))]
+pub async fn get_endpoint(
+    State(state): State<ApiState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> ApiResult<Json<EndpointView>> {
+    caller.require(Action::Read)?;
+    let id = path_id(&id, "id")?;
+    Ok(Json(
+        state
+            .store
+            .visible_endpoint(caller.visibility(), id)
+            .await?,
+    ))
+}
+
+/// Change an endpoint's TLS mode or pinned address (admin, staff); it is
+/// checked again at once.
+#[utoipa::path(patch, path = "/api/v1/endpoints/{id}", tag = "endpoints", request_body = EndpointPatch,
+    params(("id" = i64, Path, description = "Endpoint id")),
+    responses((status = 200, body = EndpointView), (status = 403, body = ErrorBody),
+              (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
+pub async fn update_endpoint(
+    State(state): State<ApiState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    ApiJson(body): ApiJson<EndpointPatch>,
+) -> ApiResult<Json<EndpointView>> {
+    caller.require(Action::Write)?;
+    let id = path_id(&id, "id")?;
+    let change = EndpointChange {
+        tls_mode: body.tls_mode.as_deref().map(tls_mode).transpose()?,
+        pinned_address: body
+            .pinned_address
+            .map(|a| pinned_address(a.as_deref()))
+            .transpose()?,
+    };
+    Ok(Json(
+        state
+            .store
+            .change_endpoint(id, &change, state.now())
+            .await?,
+    ))
+}
+
+/// Stop watching an endpoint (admin, staff); its domain goes too when it
+/// was the last one.
+#[utoipa::path(delete, path = "/api/v1/endpoints/{id}", tag = "endpoints",
+    params(("id" = i64, Path, description = "Endpoint id")),
+    responses((status = 204), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+pub async fn delete_endpoint(
+    State(state): State<ApiState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> ApiResult<StatusCode> {
+    caller.require(Action::Write)?;
+    let id = path_id(&id, "id")?;
+    let (host, port) = state.store.endpoint_address(id).await?;
+    state.store.remove_endpoint(&host, port).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Certificate observation history of one endpoint, newest first.
+#[utoipa::path(get, path = "/api/v1/endpoints/{id}/observations", tag = "observations",
+    params(("id" = i64, Path, description = "Endpoint id"),
+           ("limit" = Option<i64>, Query, description = "Page size, 1 to 500 (default 50)"),
+           ("cursor" = Option<String>, Query, description = "`next_cursor` of the previous page")),
+    responses((status = 200, body = Page<ObservationView>), (status = 404, body = ErrorBody)))]
+pub async fn endpoint_observations(
+    State(state): State<ApiState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    params: Params,
+) -> ApiResult<Json<Page<ObservationView>>> {
+    caller.require(Action::Read)?;
+    params.only(&["limit", "cursor"])?;
+    let id = path_id(&id, "id")?;
+    state
+        .store
+        .visible_endpoint(caller.visibility(), id)
+        .await?;
+    Ok(Json(
+        state
+            .store
+            .observation_history(
+                caller.visibility(),
+                HistoryOf::Endpoint(id),
+                page_limit(&params)?,
+                cursor(&params)?.as_ref(),
+            )
+            .await?,
+    ))
+}
+
+/// Bulk import (admin, staff): a CSV body (`Content-Type: text/csv`, header
+/// row with `host`, `client`, `contacts`) or a JSON array of
+/// `{"host", "client", "contacts"}`. Good rows are stored, bad rows are
+/// reported with their reason and store nothing; importing again changes nothing.
+#[utoipa::path(post, path = "/api/v1/imports", tag = "domains",
+    request_body(content((Vec<ImportItem> = "application/json"), (String = "text/csv"))),
+    responses((status = 200, body = ImportResult), (status = 400, body = ErrorBody),
+              (status = 403, body = ErrorBody), (status = 413, body = ErrorBody),
+              (status = 415, body = ErrorBody)))]
+pub async fn import(
+    State(state): State<ApiState>,
+    caller: Caller,
+    request: axum::extract::Request,
+) -> ApiResult<Json<ImportResult>> {
+    caller.require(Action::Write)?;
+    let content_type = request.headers().get(CONTENT_TYPE).cloned();
+    let csv = content_type
+        .as_ref()
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.trim().to_ascii_lowercase().starts_with("text/csv"));
+    if !csv && !is_json(content_type.as_ref()) {
+        return Err(ApiError::unsupported_media_type(
+            "send a CSV body with `Content-Type: text/csv` or a JSON array with `Content-Type: application/json`",
+        ));
+    }
+    let bytes = body_bytes(request, &state).await?;
+    let policy = state.settings.names.clone();
+    let port = state.settings.default_port;
+    let now = state.now();
+    let report = if csv {
+        inventory::import_csv(&state.store, &policy, port, bytes.as_ref(), now)
+            .await
+            .map_err(|e| match e {
+                inventory::ImportError::Store(s) => ApiError::from(s),
+                other => ApiError::bad_request("invalid_csv", other.to_string()),
+            })?
+    } else {
+        let items: Vec<ImportItem> = parse_json(&bytes)?;
+        inventory::import_items(&state.store, &policy, port, &items, now).await?
+    };
+    let rows: Vec<ImportRowView> = report
+        .rows
+        .into_iter()
+        .map(|row| match row.result {
+            ImportRowResult::Stored(added) => ImportRowView {
+                line: row.line,
+                input: row.input,
+                status: "stored".into(),
+                unchanged: Some(!added.changed()),
+                endpoint: Some(format!("{}:{}", added.host, added.port)),
+                domain: Some(added.domain),
+                client: added.client,
+                reason: None,
+            },
+            ImportRowResult::Failed { reason } => ImportRowView {
+                line: row.line,
+                input: row.input,
+                status: "failed".into(),
+                domain: None,
+                endpoint: None,
+                client: None,
+                unchanged: None,
+                reason: Some(reason),
+            },
+        })
+        .collect();
+    let failed = rows.iter().filter(|r| r.status == "failed").count();
+    Ok(Json(ImportResult {
+        stored: rows.len() - failed,
+        failed,
+        rows,
+    }))
+}
+
+/// Parses and stores a target, answering with what was stored.
+async fn store_target(
+    state: &ApiState,
+    input: &str,
+    field: &str,
+    client: Option<&ClientInput>,
+) -> ApiResult<(StatusCode, StoredTarget)> {
+    let policy = &state.settings.names;
+    let target = parse_target(input, policy).map_err(|e| ApiError::from_name(&e, field))?;
+    let client_name = match client {
+        Some(reference) => Some(
+            state
+                .store
+                .resolve_client(Visibility::All, &reference.as_reference())
+                .await?
+                .ok_or_else(|| {
+                    ApiError::unprocessable(
+                        "unknown_client",
+                        format!(
+                            "no client `{}`; create it first (POST /api/v1/clients)",
+                            reference.as_reference()
+                        ),
+                    )
+                    .with_field("client")
+                })?
+                .name,
+        ),
+        None => None,
+    };
+    let now = state.now();
+    let added = inventory::add_target(
+        &state.store,
+        policy,
+        state.settings.default_port,
+        input,
+        client_name.as_deref(),
+        now,
+    )
+    .await
+    .map_err(|e| match e {
+        inventory::TargetError::Store(crate::store::StoreError::Conflict(message)) => {
+            ApiError::conflict("domain_owned_by_another_client", message).with_field("client")
+        }
+        inventory::TargetError::Name(name) => ApiError::from_name(&name, field),
+        other => other.into(),
+    })?;
+    let domain = state
+        .store
+        .visible_domain(Visibility::All, &state.windows(now), &target.registrable)
+        .await?;
+    let endpoint_id = state.store.endpoint_id(&target.host, added.port).await?;
+    let endpoint = state
+        .store
+        .visible_endpoint(Visibility::All, endpoint_id)
+        .await?;
+    let status = if added.changed() {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
+    };
+    Ok((
+        status,
+        StoredTarget {
+            domain,
+            endpoint,
+            domain_created: added.domain_created,
+            endpoint_created: added.endpoint_created,
+            client_assigned: added.client_assigned,
+        },
+    ))
+}
+
+/// A registrable domain from the path (ASCII or Unicode, any case).
+pub fn domain_name(state: &ApiState, raw: &str) -> ApiResult<HostName> {
+    let target = parse_target(raw, &state.settings.names).map_err(|e| {
+        ApiError::not_found(format!("`{raw}` is not a domain lapse could track: {e}"))
+    })?;
+    if !target.is_bare_domain() {
+        return Err(ApiError::not_found(format!(
+            "`{raw}` is not a registrable domain; its domain is `{}`",
+            target.registrable.to_unicode()
+        )));
+    }
+    Ok(target.registrable)
+}
+
+/// A client reference from a query parameter, within the caller's visibility.
+pub async fn resolve_client(
+    state: &ApiState,
+    visibility: Visibility,
+    reference: &str,
+) -> ApiResult<i64> {
+    state
+        .store
+        .resolve_client(visibility, reference)
+        .await?
+        .map(|c| c.id)
+        .ok_or_else(|| {
+            ApiError::unprocessable("unknown_client", format!("no client `{reference}`"))
+                .with_field("client")
+        })
+}
+
+pub fn page_limit(params: &Params) -> ApiResult<u32> {
+    Ok(params
+        .int("limit", 1, MAX_LIMIT)?
+        .unwrap_or(DEFAULT_LIMIT)
+        .try_into()
+        .unwrap_or(50))
+}
+
+pub fn cursor(params: &Params) -> ApiResult<Option<Cursor>> {
+    params
+        .text("cursor")
+        .map(|c| {
+            Cursor::decode(c).ok_or_else(|| {
+                ApiError::invalid_parameter(
+                    "cursor",
+                    "the cursor is not one this API returned; start again without it",
+                )
+            })
+        })
+        .transpose()
+}
+
+fn tls_mode(mode: &str) -> ApiResult<String> {
+    const MODES: [&str; 5] = ["auto", "direct", "smtp", "imap", "pop3"];
+    MODES
+        .iter()
+        .find(|m| **m == mode)
+        .map(|m| (*m).to_owned())
+        .ok_or_else(|| {
+            ApiError::unprocessable(
+                "invalid_tls_mode",
+                format!(
+                    "`{mode}` is not a TLS mode; use one of {}",
+                    MODES.join(", ")
+                ),
+            )
+            .with_field("tls_mode")
+        })
+}
+
+fn pinned_address(address: Option<&str>) -> ApiResult<Option<String>> {
+    address
+        .map(|a| {
+            a.trim()
+                .parse::<std::net::IpAddr>()
+                .map(|ip| ip.to_string())
+                .map_err(|_| {
+                    ApiError::unprocessable(
+                        "invalid_address",
+                        format!("`{a}` is not an IPv4 or IPv6 address"),
+                    )
+                    .with_field("pinned_address")
+                })
+        })
+        .transpose()
+}

@@ -1,0 +1,209 @@
+//! Request extractors that refuse in the API's own error format: JSON
+//! bodies (400 malformed, 413 too large, 415 not JSON, 422 with the field
+//! at fault) and query parameters (400 naming the parameter; unknown
+//! parameters are refused so that a typo never silently widens a list).
+
+use std::collections::HashMap;
+
+use axum::body::Bytes;
+use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::http::header::CONTENT_TYPE;
+use axum::http::request::Parts;
+use serde::de::DeserializeOwned;
+
+use super::error::ApiError;
+use super::ApiState;
+
+/// A JSON body, deserialised with the path of the field at fault on error.
+pub struct ApiJson<T>(pub T);
+
+impl<T: DeserializeOwned + Send> FromRequest<ApiState> for ApiJson<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &ApiState) -> Result<Self, ApiError> {
+        if !is_json(req.headers().get(CONTENT_TYPE)) {
+            return Err(ApiError::unsupported_media_type(
+                "send the body as JSON with `Content-Type: application/json`",
+            ));
+        }
+        let bytes = body_bytes(req, state).await?;
+        parse_json(&bytes).map(ApiJson)
+    }
+}
+
+/// Reads a whole body within `api.max_body_bytes`.
+pub async fn body_bytes(req: Request, state: &ApiState) -> Result<Bytes, ApiError> {
+    let limit = state.settings.api.max_body_bytes;
+    Bytes::from_request(req, state).await.map_err(|rejection| {
+        if rejection.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
+            ApiError::body_too_large(limit)
+        } else {
+            ApiError::bad_request("unreadable_body", "the request body could not be read")
+        }
+    })
+}
+
+/// Deserialises JSON, naming the field at fault.
+pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    let mut deserializer = serde_json::Deserializer::from_slice(bytes);
+    serde_path_to_error::deserialize(&mut deserializer).map_err(|e| {
+        let path = e.path().to_string();
+        let inner = e.into_inner();
+        if inner.is_syntax() || inner.is_eof() {
+            ApiError::bad_request(
+                "malformed_json",
+                format!("the body is not valid JSON: {inner}"),
+            )
+        } else {
+            let message = strip_position(&inner.to_string());
+            // serde names a missing or unknown field in the message and
+            // reports the path of the object holding it.
+            let named = ["missing field `", "unknown field `"]
+                .iter()
+                .find_map(|p| message.strip_prefix(p))
+                .and_then(|rest| rest.split('`').next())
+                .map(|name| {
+                    if path == "." {
+                        name.to_owned()
+                    } else if path == name || path.ends_with(&format!(".{name}")) {
+                        path.clone()
+                    } else {
+                        format!("{path}.{name}")
+                    }
+                });
+            let field = named.or((path != ".").then_some(path));
+            let error = ApiError::unprocessable("invalid_body", message);
+            match field {
+                Some(f) => error.with_field(f),
+                None => error,
+            }
+        }
+    })
+}
+
+fn strip_position(message: &str) -> String {
+    match message.rfind(" at line ") {
+        Some(at) => message[..at].to_owned(),
+        None => message.to_owned(),
+    }
+}
+
+pub fn is_json(value: Option<&axum::http::HeaderValue>) -> bool {
+    value
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .is_some_and(|v| {
+            let v = v.trim().to_ascii_lowercase();
+            v == "application/json" || v.ends_with("+json")
+        })
+}
+
+/// The query string as named values, checked against what a route accepts.
+#[derive(Debug, Default)]
+pub struct Params(HashMap<String, String>);
+
+impl<S: Send + Sync> FromRequestParts<S> for Params {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, ApiError> {
+        let query = parts.uri.query().unwrap_or("");
+        let pairs: Vec<(String, String)> = serde_urlencoded::from_str(query)
+            .map_err(|_| ApiError::bad_request("invalid_query", "the query string is malformed"))?;
+        let mut map = HashMap::new();
+        for (key, value) in pairs {
+            if map.insert(key.clone(), value).is_some() {
+                return Err(ApiError::invalid_parameter(
+                    &key,
+                    format!("`{key}` is given more than once"),
+                ));
+            }
+        }
+        Ok(Self(map))
+    }
+}
+
+impl Params {
+    /// Refuses parameters other than `allowed` (and `token`, which the
+    /// calendar reads).
+    pub fn only(&self, allowed: &[&str]) -> Result<&Self, ApiError> {
+        let mut unknown: Vec<&String> = self
+            .0
+            .keys()
+            .filter(|k| !allowed.contains(&k.as_str()) && k.as_str() != "token")
+            .collect();
+        unknown.sort();
+        if let Some(key) = unknown.first() {
+            let expected = if allowed.is_empty() {
+                "this route takes no query parameters".to_owned()
+            } else {
+                format!("expected one of: {}", allowed.join(", "))
+            };
+            return Err(ApiError::bad_request(
+                "unknown_parameter",
+                format!("unknown query parameter `{key}`; {expected}"),
+            )
+            .with_field(key.as_str()));
+        }
+        Ok(self)
+    }
+
+    /// A non-empty text value.
+    pub fn text(&self, name: &str) -> Option<&str> {
+        self.0.get(name).map(|v| v.trim()).filter(|v| !v.is_empty())
+    }
+
+    /// An integer within `min..=max`.
+    pub fn int(&self, name: &str, min: i64, max: i64) -> Result<Option<i64>, ApiError> {
+        let Some(text) = self.text(name) else {
+            return Ok(None);
+        };
+        match text.parse::<i64>() {
+            Ok(n) if (min..=max).contains(&n) => Ok(Some(n)),
+            _ => Err(ApiError::invalid_parameter(
+                name,
+                format!("`{name}` must be a whole number from {min} to {max}, not `{text}`"),
+            )),
+        }
+    }
+
+    /// `true` or `false`.
+    pub fn flag(&self, name: &str) -> Result<bool, ApiError> {
+        match self.text(name) {
+            None | Some("false") => Ok(false),
+            Some("true") => Ok(true),
+            Some(other) => Err(ApiError::invalid_parameter(
+                name,
+                format!("`{name}` must be true or false, not `{other}`"),
+            )),
+        }
+    }
+
+    /// One of `choices`.
+    pub fn choice<'a>(&self, name: &str, choices: &[&'a str]) -> Result<Option<&'a str>, ApiError> {
+        let Some(text) = self.text(name) else {
+            return Ok(None);
+        };
+        choices
+            .iter()
+            .find(|c| **c == text)
+            .copied()
+            .map(Some)
+            .ok_or_else(|| {
+                ApiError::invalid_parameter(
+                    name,
+                    format!(
+                        "`{name}` must be one of {}, not `{text}`",
+                        choices.join(", ")
+                    ),
+                )
+            })
+    }
+}
+
+/// A numeric id from the path.
+pub fn path_id(text: &str, field: &str) -> Result<i64, ApiError> {
+    text.parse::<i64>()
+        .ok()
+        .filter(|id| *id > 0)
+        .ok_or_else(|| ApiError::invalid_parameter(field, format!("`{text}` is not an id")))
+}

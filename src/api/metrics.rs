@@ -1,0 +1,313 @@
+//! `/metrics`: Prometheus text exposition (format 0.0.4), rendered from the
+//! database at scrape time, so every instance reports the same figures and a
+//! restart loses nothing. Counters are sums over the recorded scans.
+//!
+//! | metric | type | labels |
+//! |---|---|---|
+//! | `lapse_certificate_not_after_seconds` | gauge | host, port, address |
+//! | `lapse_certificate_days_left` | gauge | host, port, address |
+//! | `lapse_domain_expiry_seconds` | gauge | domain, source |
+//! | `lapse_domain_expiry_days_left` | gauge | domain (the assessed expiry) |
+//! | `lapse_domains` | gauge | status |
+//! | `lapse_endpoints` | gauge | |
+//! | `lapse_checks_total` | counter | outcome |
+//! | `lapse_scan_duration_seconds` | histogram | |
+//! | `lapse_scans` | gauge | state |
+//! | `lapse_outbox_messages` | gauge | state |
+//! | `lapse_outbox_depth` | gauge | (pending + sending) |
+//! | `lapse_alerts_firing` | gauge | kind |
+//! | `lapse_scheduler_heartbeat_age_seconds` | gauge | (absent before the first beat) |
+
+use std::fmt::Write;
+
+use axum::extract::State;
+use axum::http::{header, HeaderMap, HeaderValue};
+use axum::response::{IntoResponse, Response};
+use chrono::{DateTime, Utc};
+
+use super::auth::authenticate;
+use super::error::{ApiError, ApiResult, ErrorBody};
+use super::ApiState;
+use crate::domain::access::Action;
+use crate::store::api::MetricsFacts;
+use crate::store::parse_time;
+
+/// Upper bounds of the scan duration histogram, in seconds.
+const SCAN_BUCKETS: [f64; 10] = [
+    1.0, 5.0, 15.0, 60.0, 300.0, 900.0, 1800.0, 3600.0, 7200.0, 14400.0,
+];
+
+/// Prometheus metrics. Needs an admin, staff or viewer token unless
+/// `api.metrics_require_token = false`.
+#[utoipa::path(get, path = "/metrics", tag = "operations",
+    responses((status = 200, content_type = "text/plain", body = String,
+               description = "Prometheus text format 0.0.4"),
+              (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
+pub async fn metrics(State(state): State<ApiState>, headers: HeaderMap) -> ApiResult<Response> {
+    if state.settings.api.metrics_require_token {
+        let token = headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .map(str::trim)
+            .ok_or_else(|| {
+                ApiError::unauthorized(
+                    "send a viewer (or staff, admin) token as `Authorization: Bearer <token>`, or set api.metrics_require_token = false",
+                )
+            })?;
+        authenticate(&state, token)
+            .await?
+            .require(Action::ReadAll)?;
+    }
+    let now = state.now();
+    let facts = state.store.metrics_facts(&state.windows(now)).await?;
+    let mut response = render(&facts, now).into_response();
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
+    );
+    Ok(response)
+}
+
+/// The exposition text.
+pub fn render(facts: &MetricsFacts, now: DateTime<Utc>) -> String {
+    let mut out = String::with_capacity(128 + facts.certificates.len() * 200);
+    let seconds = |t: &str| parse_time(t).map(|t| t.timestamp());
+    let days_left = |t: &str| parse_time(t).map(|t| (t - now).num_seconds() as f64 / 86_400.0);
+
+    describe(
+        &mut out,
+        "lapse_certificate_not_after_seconds",
+        "gauge",
+        "Not-after of the current leaf certificate per endpoint and address, Unix seconds.",
+    );
+    for c in &facts.certificates {
+        if let Some(s) = seconds(&c.not_after) {
+            let labels = labels(&[
+                ("host", &c.host),
+                ("port", &c.port.to_string()),
+                ("address", &c.address),
+            ]);
+            let _ = writeln!(out, "lapse_certificate_not_after_seconds{labels} {s}");
+        }
+    }
+    describe(
+        &mut out,
+        "lapse_certificate_days_left",
+        "gauge",
+        "Days until the current leaf certificate expires (negative when expired).",
+    );
+    for c in &facts.certificates {
+        if let Some(d) = days_left(&c.not_after) {
+            let labels = labels(&[
+                ("host", &c.host),
+                ("port", &c.port.to_string()),
+                ("address", &c.address),
+            ]);
+            let _ = writeln!(out, "lapse_certificate_days_left{labels} {}", number(d));
+        }
+    }
+    describe(&mut out, "lapse_domain_expiry_seconds", "gauge",
+        "Registration expiry per domain and source (registry_rdap, registrar_rdap, whois, manual), Unix seconds.");
+    for r in &facts.registrations {
+        if let Some(s) = seconds(&r.expires_at) {
+            let labels = labels(&[("domain", &r.domain), ("source", &r.source)]);
+            let _ = writeln!(out, "lapse_domain_expiry_seconds{labels} {s}");
+        }
+    }
+    describe(
+        &mut out,
+        "lapse_domain_expiry_days_left",
+        "gauge",
+        "Days until the assessed registration expiry (the earliest credible date).",
+    );
+    for (domain, at) in &facts.assessed_registrations {
+        if let Some(d) = days_left(at) {
+            let _ = writeln!(
+                out,
+                "lapse_domain_expiry_days_left{} {}",
+                labels(&[("domain", domain)]),
+                number(d)
+            );
+        }
+    }
+    describe(
+        &mut out,
+        "lapse_domains",
+        "gauge",
+        "Watched domains by status.",
+    );
+    for status in ["ok", "expiring", "expired", "failing", "unknown"] {
+        let n = facts
+            .domains_by_status
+            .iter()
+            .find(|(s, _)| s == status)
+            .map_or(0, |(_, n)| *n);
+        let _ = writeln!(out, "lapse_domains{} {n}", labels(&[("status", status)]));
+    }
+    describe(&mut out, "lapse_endpoints", "gauge", "Watched endpoints.");
+    let _ = writeln!(out, "lapse_endpoints {}", facts.endpoints);
+    describe(
+        &mut out,
+        "lapse_checks_total",
+        "counter",
+        "Check results by outcome, summed over every recorded scan.",
+    );
+    for (outcome, n) in &facts.check_outcomes {
+        let _ = writeln!(
+            out,
+            "lapse_checks_total{} {n}",
+            labels(&[("outcome", outcome)])
+        );
+    }
+    describe(
+        &mut out,
+        "lapse_scan_duration_seconds",
+        "histogram",
+        "Duration of finished scans.",
+    );
+    let mut sum = 0.0;
+    for bound in SCAN_BUCKETS {
+        let n = facts
+            .scan_durations_secs
+            .iter()
+            .filter(|d| **d <= bound)
+            .count();
+        let _ = writeln!(
+            out,
+            "lapse_scan_duration_seconds_bucket{} {n}",
+            labels(&[("le", &number(bound))])
+        );
+    }
+    for d in &facts.scan_durations_secs {
+        sum += d;
+    }
+    let count = facts.scan_durations_secs.len();
+    let _ = writeln!(
+        out,
+        "lapse_scan_duration_seconds_bucket{} {count}",
+        labels(&[("le", "+Inf")])
+    );
+    let _ = writeln!(out, "lapse_scan_duration_seconds_sum {}", number(sum));
+    let _ = writeln!(out, "lapse_scan_duration_seconds_count {count}");
+    describe(&mut out, "lapse_scans", "gauge", "Recorded scans by state.");
+    for (state, n) in &facts.scans_by_state {
+        let _ = writeln!(out, "lapse_scans{} {n}", labels(&[("state", state)]));
+    }
+    describe(
+        &mut out,
+        "lapse_outbox_messages",
+        "gauge",
+        "Outgoing messages by delivery state.",
+    );
+    let mut depth = 0;
+    for (state, n) in &facts.outbox_by_state {
+        if state == "pending" || state == "sending" {
+            depth += n;
+        }
+        let _ = writeln!(
+            out,
+            "lapse_outbox_messages{} {n}",
+            labels(&[("state", state)])
+        );
+    }
+    describe(
+        &mut out,
+        "lapse_outbox_depth",
+        "gauge",
+        "Messages waiting for delivery (pending or sending).",
+    );
+    let _ = writeln!(out, "lapse_outbox_depth {depth}");
+    describe(
+        &mut out,
+        "lapse_alerts_firing",
+        "gauge",
+        "Firing alerts by kind.",
+    );
+    for (kind, n) in &facts.alerts_firing_by_kind {
+        let _ = writeln!(out, "lapse_alerts_firing{} {n}", labels(&[("kind", kind)]));
+    }
+    if let Some(beat) = &facts.scheduler_heartbeat {
+        if let Some(at) = parse_time(&beat.beat_at) {
+            describe(
+                &mut out,
+                "lapse_scheduler_heartbeat_age_seconds",
+                "gauge",
+                "Seconds since the scheduler last recorded a heartbeat.",
+            );
+            let _ = writeln!(
+                out,
+                "lapse_scheduler_heartbeat_age_seconds {}",
+                (now - at).num_seconds()
+            );
+        }
+    }
+    out
+}
+
+fn describe(out: &mut String, name: &str, kind: &str, help: &str) {
+    let _ = writeln!(out, "# HELP {name} {help}");
+    let _ = writeln!(out, "# TYPE {name} {kind}");
+}
+
+/// `{a="x",b="y"}` with values escaped (backslash, quote, newline).
+fn labels(pairs: &[(&str, &str)]) -> String {
+    let inner: Vec<String> = pairs
+        .iter()
+        .map(|(k, v)| {
+            let v = v
+                .replace('\\', "\\\\")
+                .replace('"', "\\\"")
+                .replace('\n', "\\n");
+            format!("{k}=\"{v}\"")
+        })
+        .collect();
+    format!("{{{}}}", inner.join(","))
+}
+
+/// A sample value: integers without a fraction, others with up to 3 decimals.
+fn number(v: f64) -> String {
+    if v.fract() == 0.0 && v.abs() < 1e15 {
+        format!("{}", v as i64)
+    } else {
+        format!("{:.3}", v)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::api::{CertificateMetric, RegistrationMetric};
+
+    #[test]
+    fn renders_conventional_names_with_escaped_labels() {
+        let now = parse_time("2026-01-01T00:00:00Z").unwrap();
+        let facts = MetricsFacts {
+            certificates: vec![CertificateMetric {
+                host: "www.example.com".into(),
+                port: 443,
+                address: "2001:db8::1".into(),
+                not_after: "2026-01-31T00:00:00Z".into(),
+            }],
+            registrations: vec![RegistrationMetric {
+                domain: "we\"ird.example".into(),
+                source: "whois".into(),
+                expires_at: "2027-01-01T00:00:00Z".into(),
+            }],
+            scan_durations_secs: vec![3.0, 100.0],
+            outbox_by_state: vec![("pending".into(), 2), ("sent".into(), 9)],
+            ..MetricsFacts::default()
+        };
+        let text = render(&facts, now);
+        assert!(text.contains("# TYPE lapse_certificate_not_after_seconds gauge\n"));
+        assert!(text.contains(
+            "lapse_certificate_not_after_seconds{host=\"www.example.com\",port=\"443\",address=\"2001:db8::1\"} 1769817600\n"
+        ), "{text}");
+        assert!(text.contains("lapse_certificate_days_left{host=\"www.example.com\",port=\"443\",address=\"2001:db8::1\"} 30\n"));
+        assert!(text.contains("lapse_domain_expiry_seconds{domain=\"we\\\"ird.example\",source=\"whois\"} 1798761600\n"));
+        assert!(text.contains("lapse_scan_duration_seconds_bucket{le=\"5\"} 1\n"));
+        assert!(text.contains("lapse_scan_duration_seconds_bucket{le=\"+Inf\"} 2\n"));
+        assert!(text.contains("lapse_scan_duration_seconds_sum 103\n"));
+        assert!(text.contains("lapse_outbox_depth 2\n"));
+    }
+}

@@ -1,0 +1,178 @@
+//! Store use cases of the JSON API: read models scoped by [`Visibility`],
+//! inventory edits by id, tokens, scan requests, heartbeats, the facts
+//! behind `/metrics`, `/summary` and the calendar, and the benchmark seed.
+//!
+//! Every read takes a [`Visibility`]: a client token's requests filter on
+//! its client in SQL, here, so a handler cannot forget it.
+//!
+//! The read models (`DomainItem`, `DomainDetail`, ...) are also the JSON
+//! wire types of `/api/v1` (they derive `ToSchema` for the OpenAPI
+//! document): one definition, so the document cannot drift from what is sent.
+//!
+//! - `api/tokens.rs`: API tokens (hashed), lookup, last-used, revocation
+//! - `api/catalog.rs`: clients and contacts by id
+//! - `api/domains.rs`: domain pages (filters, keyset cursor, totals), detail, endpoints
+//! - `api/history.rs`: observation history, alerts
+//! - `api/scans.rs`: scan requests (`queued`), progress, the engine's pick-up hook
+//! - `api/operations.rs`: summary, heartbeats, metrics facts, calendar entries
+//! - `api/seed.rs`: the benchmark seed (batched inserts in one transaction)
+
+mod catalog;
+mod domains;
+mod history;
+mod operations;
+mod scans;
+mod seed;
+mod tokens;
+
+pub use catalog::{ClientRef, ClientView, ContactView};
+pub use domains::{
+    CertificateState, DomainDetail, DomainItem, DomainQuery, DomainSort, EndpointChange,
+    EndpointView, RegistrationFact, RegistrationState,
+};
+pub use history::{AlertQuery, AlertView, HistoryOf, ObservationView};
+pub use operations::{
+    CalendarEntry, CertificateMetric, HeartbeatView, MetricsFacts, NextExpiry, RegistrationMetric,
+    Summary, CALENDAR_MAX_EVENTS, SCHEDULER,
+};
+pub use scans::{ScanScope, ScanView};
+pub use seed::SeedReport;
+pub use tokens::{NewToken, StoredToken, TokenView};
+
+use crate::domain::access::Visibility;
+use crate::domain::status::StatusWindows;
+
+use super::format_time;
+
+/// One page of a list: at most `limit` items, the total matching the
+/// filters, and the cursor of the next page (absent on the last page).
+#[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
+pub struct Page<T> {
+    pub items: Vec<T>,
+    /// How many rows match the filters, over all pages.
+    pub total: i64,
+    /// Pass as `cursor` to get the next page; absent on the last page.
+    pub next_cursor: Option<String>,
+}
+
+/// Where a page starts: a keyset cursor, opaque to callers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Cursor {
+    pub key: String,
+    pub id: i64,
+}
+
+impl Cursor {
+    /// URL-safe text: base64 of `key` NUL `id`.
+    pub fn encode(&self) -> String {
+        use base64::Engine;
+        base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .encode(format!("{}\u{0}{}", self.key, self.id))
+    }
+
+    pub fn decode(text: &str) -> Option<Self> {
+        use base64::Engine;
+        let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(text)
+            .ok()?;
+        let text = String::from_utf8(bytes).ok()?;
+        let (key, id) = text.split_once('\u{0}')?;
+        Some(Self {
+            key: key.to_owned(),
+            id: id.parse().ok()?,
+        })
+    }
+}
+
+/// What sorts last when nothing is known (the indexes use the same value).
+const NO_EXPIRY: &str = "9999-12-31T23:59:59Z";
+
+/// The domain status rule of [`crate::domain::status`] in SQL, over the
+/// alias `d`, with `?1` now, `?2` the registration window's end and `?3`
+/// the certificate window's end.
+const STATUS_SQL: &str = "CASE \
+     WHEN d.next_expiry_at < ?1 THEN 'expired' \
+     WHEN d.cert_outcome IN ('critical', 'unknown') OR d.registration_outcome = 'not_found' THEN 'failing' \
+     WHEN d.expires_at < ?2 OR d.cert_not_after < ?3 THEN 'expiring' \
+     WHEN d.next_expiry_at IS NULL AND d.cert_outcome IS NULL THEN 'unknown' \
+     ELSE 'ok' END";
+
+/// A bind value of a query built at run time.
+#[derive(Debug, Clone)]
+enum Arg {
+    Text(String),
+    Int(i64),
+}
+
+/// SQL text with numbered parameters, built piece by piece. The first three
+/// parameters are always the status windows, so [`STATUS_SQL`] fits in.
+struct Sql {
+    text: String,
+    args: Vec<Arg>,
+}
+
+impl Sql {
+    fn with_windows(windows: &StatusWindows) -> Self {
+        Self {
+            text: String::new(),
+            args: vec![
+                Arg::Text(format_time(windows.now)),
+                Arg::Text(format_time(windows.registration_until)),
+                Arg::Text(format_time(windows.certificate_until)),
+            ],
+        }
+    }
+
+    fn push(&mut self, text: &str) -> &mut Self {
+        self.text.push_str(text);
+        self
+    }
+
+    /// Appends a parameter placeholder bound to `arg`.
+    fn bind(&mut self, arg: Arg) -> &mut Self {
+        self.args.push(arg);
+        self.text.push_str(&format!("?{}", self.args.len()));
+        self
+    }
+
+    fn visible(&mut self, visibility: Visibility, client_column: &str) -> &mut Self {
+        if let Some(id) = visibility.client_id() {
+            self.push(" AND ").push(client_column).push(" = ");
+            self.bind(Arg::Int(id));
+        }
+        self
+    }
+
+    fn query(&self) -> sqlx::query::Query<'_, sqlx::Sqlite, sqlx::sqlite::SqliteArguments<'_>> {
+        let mut query = sqlx::query(&self.text);
+        for arg in &self.args {
+            query = match arg {
+                Arg::Text(t) => query.bind(t.as_str()),
+                Arg::Int(i) => query.bind(*i),
+            };
+        }
+        query
+    }
+}
+
+/// Days from `now` to an RFC 3339 time, rounded down (negative when past).
+fn days_left(at: Option<&str>, now: chrono::DateTime<chrono::Utc>) -> Option<i64> {
+    let at = super::parse_time(at?)?;
+    Some((at - now).num_seconds().div_euclid(86_400))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cursor_round_trips_and_rejects_garbage() {
+        let cursor = Cursor {
+            key: "2026-01-01T00:00:00Z".into(),
+            id: 42,
+        };
+        assert_eq!(Cursor::decode(&cursor.encode()), Some(cursor));
+        assert_eq!(Cursor::decode("not a cursor!"), None);
+        assert_eq!(Cursor::decode(""), None);
+    }
+}

@@ -1,0 +1,532 @@
+//! Domains and endpoints as the API reads them: pages with filters, a
+//! keyset cursor and totals; the detail of one domain; endpoints by id.
+
+use chrono::{DateTime, Utc};
+use sqlx::sqlite::SqliteRow;
+use sqlx::Row;
+
+use super::super::{Store, StoreError};
+use super::{days_left, Arg, ClientRef, Cursor, Page, Sql, NO_EXPIRY, STATUS_SQL};
+use super::{AlertView, ObservationView};
+use crate::domain::access::Visibility;
+use crate::domain::names::{to_unicode, HostName};
+use crate::domain::status::{DomainStatus, StatusWindows};
+
+/// How a domain page is sorted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum DomainSort {
+    /// Soonest next expiry first (registration or certificate); nothing
+    /// known sorts last.
+    #[default]
+    Expiry,
+    /// By ASCII name.
+    Name,
+}
+
+/// Filters and paging of a domain list.
+#[derive(Debug, Clone, Default)]
+pub struct DomainQuery {
+    pub client_id: Option<i64>,
+    pub status: Option<DomainStatus>,
+    /// Only domains whose next expiry is before this time (expired included).
+    pub expiring_before: Option<DateTime<Utc>>,
+    /// Part of the ASCII name, lower case.
+    pub name_contains: Option<String>,
+    pub sort: DomainSort,
+    pub limit: u32,
+    pub cursor: Option<Cursor>,
+}
+
+/// A domain as listed.
+#[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
+pub struct DomainItem {
+    pub id: i64,
+    /// ASCII (punycode) name.
+    #[schema(example = "xn--bcher-kva.de")]
+    pub name: String,
+    /// The name as people read it.
+    #[schema(example = "bücher.de")]
+    pub display_name: String,
+    pub client: Option<ClientRef>,
+    /// `ok`, `expiring`, `expired`, `failing` or `unknown` (see the API docs).
+    #[schema(value_type = String, example = "expiring")]
+    pub status: DomainStatus,
+    /// The earlier of the registration expiry and the earliest certificate expiry.
+    pub next_expiry_at: Option<String>,
+    /// Whole days until `next_expiry_at` (negative when past).
+    pub days_left: Option<i64>,
+    pub registration: RegistrationState,
+    pub certificate: CertificateState,
+    /// How many endpoints are watched under the domain.
+    pub endpoint_count: i64,
+    pub created_at: String,
+}
+
+/// The assessed registration of a domain.
+#[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
+pub struct RegistrationState {
+    /// The earliest credible expiry.
+    pub expires_at: Option<String>,
+    /// Where it came from: `registry_rdap`, `registrar_rdap`, `whois` or `manual`.
+    pub source: Option<String>,
+    pub days_left: Option<i64>,
+    /// Last lookup's outcome: `found`, `not_published`, `not_found`,
+    /// `rate_limited`, `unparseable` or `failed`.
+    pub outcome: Option<String>,
+    /// Last lookup attempt.
+    pub checked_at: Option<String>,
+    /// Last lookup that returned facts.
+    pub confirmed_at: Option<String>,
+    /// True when recent lookups failed and `expires_at` is the last known date.
+    pub stale: bool,
+}
+
+/// The certificates of a domain's endpoints, summed up.
+#[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
+pub struct CertificateState {
+    /// Earliest leaf expiry among the current observations.
+    pub not_after: Option<String>,
+    pub days_left: Option<i64>,
+    /// Worst current outcome: `ok`, `warning`, `critical` or `unknown`
+    /// (could not check); absent before the first check.
+    pub outcome: Option<String>,
+}
+
+/// One domain with everything known about it.
+#[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
+pub struct DomainDetail {
+    #[serde(flatten)]
+    pub domain: DomainItem,
+    /// A date entered by hand (e.g. from the registrar's invoice).
+    pub manual_expires_at: Option<String>,
+    pub manual_note: Option<String>,
+    /// Registration facts, one per source.
+    pub registration_facts: Vec<RegistrationFact>,
+    /// True when sources report different expiry dates.
+    pub registration_dates_disagree: bool,
+    pub endpoints: Vec<EndpointView>,
+    pub open_alerts: Vec<AlertView>,
+}
+
+/// What one source said about a registration, and when.
+#[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
+pub struct RegistrationFact {
+    pub source: String,
+    /// The RDAP base URL or WHOIS host that answered.
+    pub server: Option<String>,
+    pub outcome: String,
+    pub expires_at: Option<String>,
+    pub registered_at: Option<String>,
+    pub updated_at: Option<String>,
+    pub registrar: Option<String>,
+    pub registrar_iana_id: Option<i64>,
+    /// EPP status codes.
+    pub status: Vec<String>,
+    pub nameservers: Vec<String>,
+    pub fetched_at: String,
+    /// Whole days since `fetched_at`.
+    pub age_days: Option<i64>,
+}
+
+/// A TLS service under a domain.
+#[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
+pub struct EndpointView {
+    pub id: i64,
+    pub domain: String,
+    pub host: String,
+    pub display_host: String,
+    pub port: u16,
+    /// `auto` (from the port), `direct`, `smtp`, `imap` or `pop3`.
+    pub tls_mode: String,
+    /// Address checked instead of resolving the host.
+    pub pinned_address: Option<String>,
+    pub created_at: String,
+    pub next_check_at: Option<String>,
+    /// The latest observation per address.
+    pub current_observations: Vec<ObservationView>,
+}
+
+/// A change to an endpoint's options; `None` leaves a field as it is.
+#[derive(Debug, Clone, Default)]
+pub struct EndpointChange {
+    pub tls_mode: Option<String>,
+    /// `Some(None)` clears the pinned address.
+    pub pinned_address: Option<Option<String>>,
+}
+
+const DOMAIN_COLUMNS: &str = "d.id, d.name, d.client_id, c.name AS client_name, d.next_expiry_at,
+     d.expires_at, d.expires_source, d.registration_outcome, d.registration_checked_at,
+     d.registration_confirmed_at, d.registration_stale, d.cert_not_after, d.cert_outcome,
+     d.created_at, (SELECT COUNT(*) FROM endpoints e WHERE e.domain_id = d.id) AS endpoint_count,
+     d.manual_expires_at, d.manual_note";
+
+fn expiry_key() -> String {
+    format!("COALESCE(d.next_expiry_at, '{NO_EXPIRY}')")
+}
+
+impl Store {
+    /// One page of domains, filtered and sorted; `total` counts every match.
+    pub async fn domain_page(
+        &self,
+        visibility: Visibility,
+        windows: &StatusWindows,
+        query: &DomainQuery,
+    ) -> Result<Page<DomainItem>, StoreError> {
+        let mut filter = Sql::with_windows(windows);
+        filter.push(" WHERE 1 = 1");
+        filter.visible(visibility, "d.client_id");
+        if let Some(id) = query.client_id {
+            filter.push(" AND d.client_id = ").bind(Arg::Int(id));
+        }
+        if let Some(status) = query.status {
+            filter
+                .push(&format!(" AND ({STATUS_SQL}) = "))
+                .bind(Arg::Text(status.as_str().to_owned()));
+        }
+        if let Some(before) = query.expiring_before {
+            filter
+                .push(&format!(" AND {} <= ", expiry_key()))
+                .bind(Arg::Text(super::format_time(before)));
+        }
+        if let Some(part) = &query.name_contains {
+            let escaped = part
+                .replace('\\', "\\\\")
+                .replace('%', "\\%")
+                .replace('_', "\\_");
+            filter
+                .push(" AND d.name LIKE ")
+                .bind(Arg::Text(format!("%{escaped}%")))
+                .push(" ESCAPE '\\'");
+        }
+        let where_clause = filter.text.clone();
+
+        // Parameters the text does not name (the status windows, when no
+        // status filter is given) are simply not bound.
+        let count = Sql {
+            text: format!("SELECT COUNT(*) FROM domains d{where_clause}"),
+            args: filter.args.clone(),
+        };
+        let total: i64 = {
+            let row = count.query().fetch_one(self.pool()).await?;
+            row.get(0)
+        };
+
+        let mut page = filter;
+        page.text = format!(
+            "SELECT {DOMAIN_COLUMNS}, {STATUS_SQL} AS status, {} AS expiry_key
+             FROM domains d LEFT JOIN clients c ON c.id = d.client_id{where_clause}",
+            expiry_key()
+        );
+        let order = match query.sort {
+            DomainSort::Expiry => {
+                if let Some(cursor) = &query.cursor {
+                    // The plain `>=` gives SQLite the index range's start;
+                    // the row value then skips the rows of the last page.
+                    page.push(&format!(" AND {} >= ", expiry_key()))
+                        .bind(Arg::Text(cursor.key.clone()));
+                    let key = page.args.len();
+                    page.push(&format!(" AND ({}, d.id) > (?{key}, ", expiry_key()))
+                        .bind(Arg::Int(cursor.id))
+                        .push(")");
+                }
+                format!(" ORDER BY {}, d.id", expiry_key())
+            }
+            DomainSort::Name => {
+                if let Some(cursor) = &query.cursor {
+                    page.push(" AND d.name > ")
+                        .bind(Arg::Text(cursor.key.clone()));
+                }
+                " ORDER BY d.name".to_owned()
+            }
+        };
+        page.push(&order).push(" LIMIT ");
+        page.bind(Arg::Int(i64::from(query.limit) + 1));
+        let rows = page.query().fetch_all(self.pool()).await?;
+        let more = rows.len() > query.limit as usize;
+        let items: Vec<DomainItem> = rows
+            .iter()
+            .take(query.limit as usize)
+            .map(|r| domain_item(r, windows.now))
+            .collect();
+        let next_cursor = if more {
+            rows.get(query.limit as usize - 1).map(|last| {
+                let key = match query.sort {
+                    DomainSort::Expiry => last.get("expiry_key"),
+                    DomainSort::Name => last.get("name"),
+                };
+                Cursor {
+                    key,
+                    id: last.get("id"),
+                }
+                .encode()
+            })
+        } else {
+            None
+        };
+        Ok(Page {
+            items,
+            total,
+            next_cursor,
+        })
+    }
+
+    /// One domain by canonical name, if the caller may see it.
+    pub async fn visible_domain(
+        &self,
+        visibility: Visibility,
+        windows: &StatusWindows,
+        name: &HostName,
+    ) -> Result<DomainItem, StoreError> {
+        Ok(domain_item(
+            &self.domain_row(visibility, windows, name).await?,
+            windows.now,
+        ))
+    }
+
+    async fn domain_row(
+        &self,
+        visibility: Visibility,
+        windows: &StatusWindows,
+        name: &HostName,
+    ) -> Result<SqliteRow, StoreError> {
+        let mut sql = Sql::with_windows(windows);
+        sql.push(&format!(
+            "SELECT {DOMAIN_COLUMNS}, {STATUS_SQL} AS status
+             FROM domains d LEFT JOIN clients c ON c.id = d.client_id WHERE d.name = "
+        ))
+        .bind(Arg::Text(name.as_str().to_owned()));
+        sql.visible(visibility, "d.client_id");
+        sql.query()
+            .fetch_optional(self.pool())
+            .await?
+            .ok_or_else(|| not_tracked(name))
+    }
+
+    /// A domain with its registration facts, endpoints, current
+    /// observations and open alerts.
+    pub async fn domain_detail(
+        &self,
+        visibility: Visibility,
+        windows: &StatusWindows,
+        name: &HostName,
+    ) -> Result<DomainDetail, StoreError> {
+        let row = self.domain_row(visibility, windows, name).await?;
+        let domain = domain_item(&row, windows.now);
+        let facts = sqlx::query(
+            "SELECT source, server, outcome, expires_at, registered_at, updated_at, registrar,
+                    registrar_iana_id, status, nameservers, fetched_at
+             FROM registration_facts WHERE domain_id = ? ORDER BY source",
+        )
+        .bind(domain.id)
+        .fetch_all(self.pool())
+        .await?;
+        let registration_facts: Vec<RegistrationFact> = facts
+            .iter()
+            .map(|f| {
+                let fetched_at: String = f.get("fetched_at");
+                RegistrationFact {
+                    source: f.get("source"),
+                    server: f.get("server"),
+                    outcome: f.get("outcome"),
+                    expires_at: f.get("expires_at"),
+                    registered_at: f.get("registered_at"),
+                    updated_at: f.get("updated_at"),
+                    registrar: f.get("registrar"),
+                    registrar_iana_id: f.get("registrar_iana_id"),
+                    status: json_list(f.get("status")),
+                    nameservers: json_list(f.get("nameservers")),
+                    age_days: days_left(Some(&fetched_at), windows.now).map(|d| -d - 1),
+                    fetched_at,
+                }
+            })
+            .collect();
+        let mut dates: Vec<&str> = registration_facts
+            .iter()
+            .filter_map(|f| f.expires_at.as_deref())
+            .map(|t| t.get(..10).unwrap_or(t))
+            .collect();
+        dates.sort_unstable();
+        dates.dedup();
+        let endpoints = self.endpoints_of(domain.id).await?;
+        let open_alerts = self.open_alerts_of_domain(domain.id).await?;
+        Ok(DomainDetail {
+            manual_expires_at: row.get("manual_expires_at"),
+            manual_note: row.get("manual_note"),
+            registration_dates_disagree: dates.len() > 1,
+            registration_facts,
+            endpoints,
+            open_alerts,
+            domain,
+        })
+    }
+
+    /// The endpoints of a domain the caller may see, with current observations.
+    pub async fn visible_domain_endpoints(
+        &self,
+        visibility: Visibility,
+        windows: &StatusWindows,
+        name: &HostName,
+    ) -> Result<Vec<EndpointView>, StoreError> {
+        let domain = self.visible_domain(visibility, windows, name).await?;
+        self.endpoints_of(domain.id).await
+    }
+
+    async fn endpoints_of(&self, domain_id: i64) -> Result<Vec<EndpointView>, StoreError> {
+        let rows = sqlx::query(&format!(
+            "{ENDPOINT_SELECT} WHERE e.domain_id = ? ORDER BY e.host, e.port"
+        ))
+        .bind(domain_id)
+        .fetch_all(self.pool())
+        .await?;
+        let mut endpoints: Vec<EndpointView> = rows.iter().map(endpoint_view).collect();
+        let ids: Vec<i64> = endpoints.iter().map(|e| e.id).collect();
+        let mut current = self.current_observations(&ids).await?;
+        for endpoint in &mut endpoints {
+            endpoint.current_observations = current
+                .iter()
+                .filter(|o| o.endpoint_id == endpoint.id)
+                .cloned()
+                .collect();
+        }
+        current.clear();
+        Ok(endpoints)
+    }
+
+    /// One endpoint by id, if the caller may see it.
+    pub async fn visible_endpoint(
+        &self,
+        visibility: Visibility,
+        id: i64,
+    ) -> Result<EndpointView, StoreError> {
+        let mut sql = Sql {
+            text: format!("{ENDPOINT_SELECT} WHERE e.id = ?1"),
+            args: vec![Arg::Int(id)],
+        };
+        sql.visible(visibility, "d.client_id");
+        let row = sql
+            .query()
+            .fetch_optional(self.pool())
+            .await?
+            .ok_or_else(|| no_endpoint(id))?;
+        let mut endpoint = endpoint_view(&row);
+        endpoint.current_observations = self.current_observations(&[id]).await?;
+        Ok(endpoint)
+    }
+
+    /// Changes an endpoint's TLS mode or pinned address (validated by the caller).
+    pub async fn change_endpoint(
+        &self,
+        id: i64,
+        change: &EndpointChange,
+        now: DateTime<Utc>,
+    ) -> Result<EndpointView, StoreError> {
+        let mut tx = self.pool().begin().await?;
+        let exists: Option<i64> = sqlx::query_scalar("SELECT id FROM endpoints WHERE id = ?")
+            .bind(id)
+            .fetch_optional(&mut *tx)
+            .await?;
+        if exists.is_none() {
+            return Err(no_endpoint(id));
+        }
+        if let Some(mode) = &change.tls_mode {
+            sqlx::query("UPDATE endpoints SET tls_mode = ? WHERE id = ?")
+                .bind(mode)
+                .bind(id)
+                .execute(&mut *tx)
+                .await?;
+        }
+        if let Some(pinned) = &change.pinned_address {
+            sqlx::query("UPDATE endpoints SET pinned_address = ? WHERE id = ?")
+                .bind(pinned)
+                .bind(id)
+                .execute(&mut *tx)
+                .await?;
+        }
+        // A changed way of checking is worth checking at once.
+        sqlx::query("UPDATE endpoints SET next_check_at = ? WHERE id = ?")
+            .bind(super::format_time(now))
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        self.visible_endpoint(Visibility::All, id).await
+    }
+
+    /// The host and port of an endpoint, for removal by id.
+    pub async fn endpoint_address(&self, id: i64) -> Result<(HostName, u16), StoreError> {
+        let row = sqlx::query("SELECT host, port FROM endpoints WHERE id = ?")
+            .bind(id)
+            .fetch_optional(self.pool())
+            .await?
+            .ok_or_else(|| no_endpoint(id))?;
+        Ok((
+            HostName::from_canonical(row.get::<String, _>("host")),
+            u16::try_from(row.get::<i64, _>("port")).unwrap_or_default(),
+        ))
+    }
+}
+
+const ENDPOINT_SELECT: &str = "SELECT e.id, d.name AS domain_name, e.host, e.port, e.tls_mode,
+     e.pinned_address, e.created_at, e.next_check_at
+     FROM endpoints e JOIN domains d ON d.id = e.domain_id";
+
+fn endpoint_view(r: &SqliteRow) -> EndpointView {
+    let host: String = r.get("host");
+    EndpointView {
+        id: r.get("id"),
+        domain: r.get("domain_name"),
+        display_host: to_unicode(&host),
+        host,
+        port: u16::try_from(r.get::<i64, _>("port")).unwrap_or_default(),
+        tls_mode: r.get("tls_mode"),
+        pinned_address: r.get("pinned_address"),
+        created_at: r.get("created_at"),
+        next_check_at: r.get("next_check_at"),
+        current_observations: Vec::new(),
+    }
+}
+
+fn domain_item(r: &SqliteRow, now: DateTime<Utc>) -> DomainItem {
+    let name: String = r.get("name");
+    let next_expiry_at: Option<String> = r.get("next_expiry_at");
+    let expires_at: Option<String> = r.get("expires_at");
+    let cert_not_after: Option<String> = r.get("cert_not_after");
+    DomainItem {
+        id: r.get("id"),
+        display_name: to_unicode(&name),
+        name,
+        client: ClientRef::from_row(r.get("client_id"), r.get("client_name")),
+        status: DomainStatus::parse(r.get("status")).unwrap_or(DomainStatus::Unknown),
+        days_left: days_left(next_expiry_at.as_deref(), now),
+        next_expiry_at,
+        registration: RegistrationState {
+            days_left: days_left(expires_at.as_deref(), now),
+            expires_at,
+            source: r.get("expires_source"),
+            outcome: r.get("registration_outcome"),
+            checked_at: r.get("registration_checked_at"),
+            confirmed_at: r.get("registration_confirmed_at"),
+            stale: r.get::<i64, _>("registration_stale") != 0,
+        },
+        certificate: CertificateState {
+            days_left: days_left(cert_not_after.as_deref(), now),
+            not_after: cert_not_after,
+            outcome: r.get("cert_outcome"),
+        },
+        endpoint_count: r.get("endpoint_count"),
+        created_at: r.get("created_at"),
+    }
+}
+
+fn json_list(text: Option<String>) -> Vec<String> {
+    text.and_then(|t| serde_json::from_str(&t).ok())
+        .unwrap_or_default()
+}
+
+fn not_tracked(name: &HostName) -> StoreError {
+    StoreError::NotFound(format!("`{}` is not tracked", name.to_unicode()))
+}
+
+fn no_endpoint(id: i64) -> StoreError {
+    StoreError::NotFound(format!("no endpoint with id {id}"))
+}

@@ -1,0 +1,402 @@
+//! What operators and dashboards read about the whole fleet: the summary,
+//! heartbeats (for `/readyz`), the facts behind `/metrics`, and the
+//! upcoming expiries of the calendar feed.
+
+use chrono::{DateTime, Utc};
+use sqlx::Row;
+
+use super::super::{format_time, Store, StoreError};
+use super::{days_left, Arg, Sql, NO_EXPIRY, STATUS_SQL};
+use crate::domain::access::Visibility;
+use crate::domain::names::to_unicode;
+use crate::domain::status::{DomainStatus, StatusWindows};
+
+/// Counts by status and the next expiries.
+#[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
+pub struct Summary {
+    /// When these figures were computed (they may be cached for a few seconds).
+    pub generated_at: String,
+    pub clients: i64,
+    pub domains: i64,
+    pub endpoints: i64,
+    /// Domains per status; every status is present.
+    #[schema(value_type = std::collections::BTreeMap<String, i64>,
+             example = json!({"ok": 90, "expiring": 6, "expired": 1, "failing": 2, "unknown": 1}))]
+    pub domains_by_status: std::collections::BTreeMap<&'static str, i64>,
+    pub alerts_firing: i64,
+    /// The soonest upcoming expiries (registration or certificate), at most 10.
+    pub next_expiries: Vec<NextExpiry>,
+}
+
+/// An upcoming expiry of a domain.
+#[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
+pub struct NextExpiry {
+    pub domain: String,
+    pub display_name: String,
+    pub client: Option<String>,
+    /// `registration` or `certificate`.
+    pub kind: String,
+    pub expires_at: String,
+    pub days_left: i64,
+}
+
+/// The last beat of a background component.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
+pub struct HeartbeatView {
+    pub component: String,
+    pub instance: String,
+    pub beat_at: String,
+}
+
+/// A current certificate, for the metrics.
+#[derive(Debug, Clone)]
+pub struct CertificateMetric {
+    pub host: String,
+    pub port: u16,
+    pub address: String,
+    pub not_after: String,
+}
+
+/// A registration expiry by source, for the metrics.
+#[derive(Debug, Clone)]
+pub struct RegistrationMetric {
+    pub domain: String,
+    pub source: String,
+    pub expires_at: String,
+}
+
+/// Everything `/metrics` shows, read in one go.
+#[derive(Debug, Clone, Default)]
+pub struct MetricsFacts {
+    pub certificates: Vec<CertificateMetric>,
+    pub registrations: Vec<RegistrationMetric>,
+    /// (domain, assessed registration expiry).
+    pub assessed_registrations: Vec<(String, String)>,
+    pub domains_by_status: Vec<(String, i64)>,
+    pub endpoints: i64,
+    /// Check results summed over every recorded scan: (outcome, count).
+    pub check_outcomes: Vec<(String, i64)>,
+    /// Durations of finished scans, in seconds.
+    pub scan_durations_secs: Vec<f64>,
+    pub scans_by_state: Vec<(String, i64)>,
+    pub outbox_by_state: Vec<(String, i64)>,
+    pub alerts_firing_by_kind: Vec<(String, i64)>,
+    pub scheduler_heartbeat: Option<HeartbeatView>,
+}
+
+/// One event of the calendar feed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CalendarEntry {
+    /// Stable across feeds: `registration-<domain id>` or `certificate-<endpoint id>`.
+    pub key: String,
+    /// `registration` or `certificate`.
+    pub kind: &'static str,
+    /// `example.com` or `shop.example.com:443`.
+    pub subject: String,
+    pub client: Option<String>,
+    pub expires_at: String,
+    /// Where the date came from (`registry_rdap`, ...) for registrations.
+    pub source: Option<String>,
+}
+
+/// The most events one calendar feed carries.
+pub const CALENDAR_MAX_EVENTS: i64 = 10_000;
+
+/// The component name the scheduler beats under.
+pub const SCHEDULER: &str = "scheduler";
+
+impl Store {
+    /// Counts by status and the next expiries, within the caller's visibility.
+    pub async fn summary(
+        &self,
+        visibility: Visibility,
+        windows: &StatusWindows,
+    ) -> Result<Summary, StoreError> {
+        let mut by_status = Sql::with_windows(windows);
+        by_status.push(&format!(
+            "SELECT {STATUS_SQL} AS status, COUNT(*) AS n FROM domains d WHERE 1 = 1"
+        ));
+        by_status.visible(visibility, "d.client_id");
+        by_status.push(" GROUP BY 1");
+        let rows = by_status.query().fetch_all(self.pool()).await?;
+        let mut domains_by_status: std::collections::BTreeMap<&'static str, i64> =
+            DomainStatus::ALL.iter().map(|s| (s.as_str(), 0)).collect();
+        let mut domains = 0;
+        for row in &rows {
+            let n: i64 = row.get("n");
+            domains += n;
+            if let Some(status) = DomainStatus::parse(row.get("status")) {
+                domains_by_status.insert(status.as_str(), n);
+            }
+        }
+        let client_id = visibility.client_id();
+        let endpoints: i64 = match client_id {
+            None => sqlx::query_scalar("SELECT COUNT(*) FROM endpoints"),
+            Some(_) => sqlx::query_scalar(
+                "SELECT COUNT(*) FROM endpoints e JOIN domains d ON d.id = e.domain_id
+                 WHERE d.client_id = ?1",
+            ),
+        }
+        .bind(client_id)
+        .fetch_one(self.pool())
+        .await?;
+        let clients: i64 =
+            sqlx::query_scalar("SELECT COUNT(*) FROM clients WHERE (?1 IS NULL OR id = ?1)")
+                .bind(client_id)
+                .fetch_one(self.pool())
+                .await?;
+        let alerts_firing: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM alerts a LEFT JOIN domains d ON d.id =
+               COALESCE(a.domain_id, (SELECT x.domain_id FROM endpoints x WHERE x.id = a.endpoint_id))
+             WHERE a.state = 'firing' AND (?1 IS NULL OR d.client_id = ?1)",
+        )
+        .bind(client_id)
+        .fetch_one(self.pool())
+        .await?;
+        let mut next = Sql {
+            text: format!(
+                "SELECT d.name, c.name AS client_name, d.next_expiry_at, d.expires_at
+                 FROM domains d LEFT JOIN clients c ON c.id = d.client_id
+                 WHERE COALESCE(d.next_expiry_at, '{NO_EXPIRY}') >= ?1"
+            ),
+            args: vec![Arg::Text(format_time(windows.now))],
+        };
+        next.visible(visibility, "d.client_id");
+        next.push(&format!(
+            " ORDER BY COALESCE(d.next_expiry_at, '{NO_EXPIRY}'), d.id LIMIT 10"
+        ));
+        let next_rows = next.query().fetch_all(self.pool()).await?;
+        let next_expiries = next_rows
+            .iter()
+            .filter_map(|r| {
+                let name: String = r.get("name");
+                let at: String = r.get::<Option<String>, _>("next_expiry_at")?;
+                let registration = r.get::<Option<String>, _>("expires_at").as_deref() == Some(&at);
+                Some(NextExpiry {
+                    display_name: to_unicode(&name),
+                    domain: name,
+                    client: r.get("client_name"),
+                    kind: if registration {
+                        "registration"
+                    } else {
+                        "certificate"
+                    }
+                    .into(),
+                    days_left: days_left(Some(&at), windows.now).unwrap_or_default(),
+                    expires_at: at,
+                })
+            })
+            .collect();
+        Ok(Summary {
+            generated_at: format_time(windows.now),
+            clients,
+            domains,
+            endpoints,
+            domains_by_status,
+            alerts_firing,
+            next_expiries,
+        })
+    }
+
+    /// **The scheduler's hook.** Records that `component` (use
+    /// [`SCHEDULER`]) is alive; `/readyz` checks that the last beat is fresh.
+    pub async fn record_heartbeat(
+        &self,
+        component: &str,
+        instance: &str,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO heartbeats (component, instance, beat_at) VALUES (?, ?, ?)
+             ON CONFLICT (component) DO UPDATE SET instance = excluded.instance,
+                                                   beat_at = excluded.beat_at",
+        )
+        .bind(component)
+        .bind(instance)
+        .bind(format_time(now))
+        .execute(self.pool())
+        .await?;
+        Ok(())
+    }
+
+    /// The last beat of a component, if it ever beat.
+    pub async fn heartbeat(&self, component: &str) -> Result<Option<HeartbeatView>, StoreError> {
+        let row =
+            sqlx::query("SELECT component, instance, beat_at FROM heartbeats WHERE component = ?")
+                .bind(component)
+                .fetch_optional(self.pool())
+                .await?;
+        Ok(row.map(|r| HeartbeatView {
+            component: r.get("component"),
+            instance: r.get("instance"),
+            beat_at: r.get("beat_at"),
+        }))
+    }
+
+    /// The facts behind `/metrics` (the whole fleet).
+    pub async fn metrics_facts(&self, windows: &StatusWindows) -> Result<MetricsFacts, StoreError> {
+        let pool = self.pool();
+        let certificates = sqlx::query(
+            "SELECT e.host, e.port, o.address, o.leaf_not_after
+             FROM cert_observations o JOIN endpoints e ON e.id = o.endpoint_id
+             WHERE o.current = 1 AND o.leaf_not_after IS NOT NULL
+             ORDER BY e.host, e.port, o.address",
+        )
+        .fetch_all(pool)
+        .await?
+        .iter()
+        .map(|r| CertificateMetric {
+            host: r.get("host"),
+            port: u16::try_from(r.get::<i64, _>("port")).unwrap_or_default(),
+            address: r.get("address"),
+            not_after: r.get("leaf_not_after"),
+        })
+        .collect();
+        let registrations = sqlx::query(
+            "SELECT d.name, f.source, f.expires_at FROM registration_facts f
+               JOIN domains d ON d.id = f.domain_id WHERE f.expires_at IS NOT NULL
+             UNION ALL
+             SELECT d.name, COALESCE(d.expires_source, 'unknown'), d.expires_at FROM domains d
+             WHERE d.expires_at IS NOT NULL AND NOT EXISTS (
+                 SELECT 1 FROM registration_facts f
+                 WHERE f.domain_id = d.id AND f.source = d.expires_source)
+             ORDER BY 1, 2",
+        )
+        .fetch_all(pool)
+        .await?
+        .iter()
+        .map(|r| RegistrationMetric {
+            domain: r.get(0),
+            source: r.get(1),
+            expires_at: r.get(2),
+        })
+        .collect();
+        let assessed_registrations = sqlx::query(
+            "SELECT name, expires_at FROM domains WHERE expires_at IS NOT NULL ORDER BY name",
+        )
+        .fetch_all(pool)
+        .await?
+        .iter()
+        .map(|r| (r.get(0), r.get(1)))
+        .collect();
+        let mut by_status = Sql::with_windows(windows);
+        by_status.push(&format!(
+            "SELECT {STATUS_SQL} AS status, COUNT(*) FROM domains d GROUP BY 1 ORDER BY 1"
+        ));
+        let domains_by_status = pairs(by_status.query().fetch_all(pool).await?);
+        let endpoints: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM endpoints")
+            .fetch_one(pool)
+            .await?;
+        let check_outcomes = sqlx::query(
+            "SELECT COALESCE(SUM(count_ok), 0), COALESCE(SUM(count_warning), 0),
+                    COALESCE(SUM(count_critical), 0), COALESCE(SUM(count_unknown), 0) FROM scans",
+        )
+        .fetch_one(pool)
+        .await
+        .map(|r| {
+            ["ok", "warning", "critical", "unknown"]
+                .iter()
+                .enumerate()
+                .map(|(i, o)| ((*o).to_owned(), r.get::<i64, _>(i)))
+                .collect()
+        })?;
+        let scan_durations_secs = sqlx::query(
+            "SELECT started_at, finished_at FROM scans
+             WHERE state = 'finished' AND finished_at IS NOT NULL",
+        )
+        .fetch_all(pool)
+        .await?
+        .iter()
+        .filter_map(|r| {
+            let started = super::super::parse_time(r.get(0))?;
+            let finished = super::super::parse_time(r.get(1))?;
+            Some(((finished - started).num_milliseconds() as f64 / 1000.0).max(0.0))
+        })
+        .collect();
+        let scans_by_state = pairs(
+            sqlx::query("SELECT state, COUNT(*) FROM scans GROUP BY state ORDER BY state")
+                .fetch_all(pool)
+                .await?,
+        );
+        let outbox_by_state = pairs(
+            sqlx::query("SELECT state, COUNT(*) FROM outbox GROUP BY state ORDER BY state")
+                .fetch_all(pool)
+                .await?,
+        );
+        let alerts_firing_by_kind = pairs(
+            sqlx::query(
+                "SELECT kind, COUNT(*) FROM alerts WHERE state = 'firing' GROUP BY kind ORDER BY kind",
+            )
+            .fetch_all(pool)
+            .await?,
+        );
+        Ok(MetricsFacts {
+            certificates,
+            registrations,
+            assessed_registrations,
+            domains_by_status,
+            endpoints,
+            check_outcomes,
+            scan_durations_secs,
+            scans_by_state,
+            outbox_by_state,
+            alerts_firing_by_kind,
+            scheduler_heartbeat: self.heartbeat(SCHEDULER).await?,
+        })
+    }
+
+    /// Registration and certificate expiries from `from` to `until`, soonest
+    /// first, at most [`CALENDAR_MAX_EVENTS`].
+    pub async fn calendar_entries(
+        &self,
+        visibility: Visibility,
+        from: DateTime<Utc>,
+        until: DateTime<Utc>,
+    ) -> Result<Vec<CalendarEntry>, StoreError> {
+        let mut sql = Sql {
+            text: "SELECT 'registration' AS kind, d.id AS id, d.name AS subject, c.name AS client_name,
+                     d.expires_at AS at, d.expires_source AS source
+                 FROM domains d LEFT JOIN clients c ON c.id = d.client_id
+                 WHERE d.expires_at >= ?1 AND d.expires_at <= ?2"
+                .into(),
+            args: vec![
+                Arg::Text(format_time(from)),
+                Arg::Text(format_time(until)),
+            ],
+        };
+        sql.visible(visibility, "d.client_id");
+        sql.push(
+            " UNION ALL
+             SELECT 'certificate', e.id, e.host || ':' || e.port, c.name, MIN(o.leaf_not_after), NULL
+             FROM cert_observations o JOIN endpoints e ON e.id = o.endpoint_id
+               JOIN domains d ON d.id = e.domain_id LEFT JOIN clients c ON c.id = d.client_id
+             WHERE o.current = 1 AND o.leaf_not_after >= ?1 AND o.leaf_not_after <= ?2",
+        );
+        sql.visible(visibility, "d.client_id");
+        sql.push(" GROUP BY e.id ORDER BY at, subject LIMIT ")
+            .bind(Arg::Int(CALENDAR_MAX_EVENTS));
+        let rows = sql.query().fetch_all(self.pool()).await?;
+        Ok(rows
+            .iter()
+            .map(|r| {
+                let kind = if r.get::<String, _>("kind") == "registration" {
+                    "registration"
+                } else {
+                    "certificate"
+                };
+                CalendarEntry {
+                    key: format!("{kind}-{}", r.get::<i64, _>("id")),
+                    kind,
+                    subject: r.get("subject"),
+                    client: r.get("client_name"),
+                    expires_at: r.get("at"),
+                    source: r.get("source"),
+                }
+            })
+            .collect())
+    }
+}
+
+fn pairs(rows: Vec<sqlx::sqlite::SqliteRow>) -> Vec<(String, i64)> {
+    rows.iter().map(|r| (r.get(0), r.get(1))).collect()
+}

@@ -1,0 +1,1749 @@
+//! The JSON API over real HTTP on 127.0.0.1:0 against a real SQLite file:
+//! roles on every route, client isolation on every route, validation
+//! errors and their codes, paging, rate limits, the OpenAPI document,
+//! metrics, readiness, the calendar and the token commands.
+
+use std::collections::HashSet;
+
+use chrono::Utc;
+use lapse::store::api::ScanScope;
+use serde_json::{json, Value};
+
+use crate::test_app::{observation, Reply, TestApp};
+
+const ROLES: [&str; 4] = ["viewer", "acme", "staff", "admin"];
+const EVERYONE: &[&str] = &["viewer", "acme", "staff", "admin"];
+const WRITERS: &[&str] = &["staff", "admin"];
+const ADMINS: &[&str] = &["admin"];
+const FLEET_READERS: &[&str] = &["viewer", "staff", "admin"];
+
+/// One route of the API: method, documented path, a concrete request, and
+/// the token roles allowed to use it.
+struct Route {
+    method: &'static str,
+    template: &'static str,
+    path: String,
+    body: Option<Value>,
+    allowed: &'static [&'static str],
+}
+
+fn route(
+    method: &'static str,
+    template: &'static str,
+    path: impl Into<String>,
+    body: Option<Value>,
+    allowed: &'static [&'static str],
+) -> Route {
+    Route {
+        method,
+        template,
+        path: path.into(),
+        body,
+        allowed,
+    }
+}
+
+/// Every route that needs a token, with requests that make sense on the fleet.
+async fn token_routes(app: &TestApp) -> Vec<Route> {
+    let now = Utc::now();
+    let acme = app.ids["acme"];
+    app.store
+        .add_client("Hooli", &[], now)
+        .await
+        .expect("hooli");
+    let hooli = app
+        .store
+        .resolve_client(lapse::domain::access::Visibility::All, "Hooli")
+        .await
+        .expect("resolve")
+        .expect("hooli exists")
+        .id;
+    let (scan, _) = app
+        .store
+        .request_scan(
+            &ScanScope::Client {
+                client_id: acme,
+                client: "Acme".into(),
+            },
+            now,
+        )
+        .await
+        .expect("scan");
+    let throwaway = app
+        .store
+        .create_api_token(
+            &lapse::store::api::NewToken {
+                name: "throwaway".into(),
+                role: lapse::domain::access::Role::Viewer,
+                client: None,
+                token_hash: "0".repeat(64),
+            },
+            now,
+        )
+        .await
+        .expect("token")
+        .id;
+    let www = app.ids["www.acme.test"];
+    let mail = app.ids["mail.acme.test"];
+    vec![
+        route("GET", "/api/v1/me", "/api/v1/me", None, EVERYONE),
+        route("GET", "/api/v1/clients", "/api/v1/clients", None, EVERYONE),
+        route(
+            "POST",
+            "/api/v1/clients",
+            "/api/v1/clients",
+            Some(json!({"name": "Initech"})),
+            WRITERS,
+        ),
+        route(
+            "GET",
+            "/api/v1/clients/{id}",
+            format!("/api/v1/clients/{acme}"),
+            None,
+            EVERYONE,
+        ),
+        route(
+            "PATCH",
+            "/api/v1/clients/{id}",
+            format!("/api/v1/clients/{acme}"),
+            Some(json!({"name": "Acme"})),
+            WRITERS,
+        ),
+        route(
+            "DELETE",
+            "/api/v1/clients/{id}",
+            format!("/api/v1/clients/{hooli}"),
+            None,
+            WRITERS,
+        ),
+        route(
+            "GET",
+            "/api/v1/clients/{id}/contacts",
+            format!("/api/v1/clients/{acme}/contacts"),
+            None,
+            EVERYONE,
+        ),
+        route(
+            "POST",
+            "/api/v1/clients/{id}/contacts",
+            format!("/api/v1/clients/{acme}/contacts"),
+            Some(json!({"email": "new@acme.example"})),
+            WRITERS,
+        ),
+        route(
+            "DELETE",
+            "/api/v1/clients/{id}/contacts/{contact_id}",
+            format!("/api/v1/clients/{acme}/contacts/999999"),
+            None,
+            WRITERS,
+        ),
+        route("GET", "/api/v1/domains", "/api/v1/domains", None, EVERYONE),
+        route(
+            "POST",
+            "/api/v1/domains",
+            "/api/v1/domains",
+            Some(json!({"name": "new.test"})),
+            WRITERS,
+        ),
+        route(
+            "GET",
+            "/api/v1/domains/{name}",
+            "/api/v1/domains/acme.test",
+            None,
+            EVERYONE,
+        ),
+        route(
+            "DELETE",
+            "/api/v1/domains/{name}",
+            "/api/v1/domains/orphan.test",
+            None,
+            WRITERS,
+        ),
+        route(
+            "GET",
+            "/api/v1/domains/{name}/endpoints",
+            "/api/v1/domains/acme.test/endpoints",
+            None,
+            EVERYONE,
+        ),
+        route(
+            "GET",
+            "/api/v1/domains/{name}/observations",
+            "/api/v1/domains/acme.test/observations",
+            None,
+            EVERYONE,
+        ),
+        route(
+            "POST",
+            "/api/v1/endpoints",
+            "/api/v1/endpoints",
+            Some(json!({"target": "api.acme.test:8443", "tls_mode": "direct"})),
+            WRITERS,
+        ),
+        route(
+            "GET",
+            "/api/v1/endpoints/{id}",
+            format!("/api/v1/endpoints/{www}"),
+            None,
+            EVERYONE,
+        ),
+        route(
+            "PATCH",
+            "/api/v1/endpoints/{id}",
+            format!("/api/v1/endpoints/{www}"),
+            Some(json!({"pinned_address": "127.0.0.1"})),
+            WRITERS,
+        ),
+        route(
+            "DELETE",
+            "/api/v1/endpoints/{id}",
+            format!("/api/v1/endpoints/{mail}"),
+            None,
+            WRITERS,
+        ),
+        route(
+            "GET",
+            "/api/v1/endpoints/{id}/observations",
+            format!("/api/v1/endpoints/{www}/observations"),
+            None,
+            EVERYONE,
+        ),
+        route(
+            "POST",
+            "/api/v1/imports",
+            "/api/v1/imports",
+            Some(json!([{"host": "imported.test"}])),
+            WRITERS,
+        ),
+        route("GET", "/api/v1/alerts", "/api/v1/alerts", None, EVERYONE),
+        route(
+            "POST",
+            "/api/v1/scans",
+            "/api/v1/scans",
+            Some(json!({"scope": "all"})),
+            WRITERS,
+        ),
+        route("GET", "/api/v1/scans", "/api/v1/scans", None, EVERYONE),
+        route(
+            "GET",
+            "/api/v1/scans/{id}",
+            format!("/api/v1/scans/{}", scan.id),
+            None,
+            EVERYONE,
+        ),
+        route("GET", "/api/v1/summary", "/api/v1/summary", None, EVERYONE),
+        route("GET", "/api/v1/tokens", "/api/v1/tokens", None, ADMINS),
+        route(
+            "POST",
+            "/api/v1/tokens",
+            "/api/v1/tokens",
+            Some(json!({"name": "ci", "role": "viewer"})),
+            ADMINS,
+        ),
+        route(
+            "DELETE",
+            "/api/v1/tokens/{id}",
+            format!("/api/v1/tokens/{throwaway}"),
+            None,
+            ADMINS,
+        ),
+        route(
+            "GET",
+            "/api/v1/calendar.ics",
+            "/api/v1/calendar.ics",
+            None,
+            EVERYONE,
+        ),
+        route("GET", "/metrics", "/metrics", None, FLEET_READERS),
+    ]
+}
+
+/// Routes anyone may call.
+const PUBLIC_ROUTES: [(&str, &str); 4] = [
+    ("GET", "/healthz"),
+    ("GET", "/readyz"),
+    ("GET", "/api/v1/openapi.json"),
+    ("GET", "/api/v1/docs"),
+];
+
+#[tokio::test]
+async fn every_route_refuses_a_request_without_a_token_or_with_a_bad_one() {
+    let app = TestApp::new().await;
+    for r in token_routes(&app).await {
+        let reply = app.call(r.method, &r.path, None, r.body.clone()).await;
+        assert_eq!(reply.status, 401, "{} {}: {reply:?}", r.method, r.path);
+        assert_eq!(reply.code(), "unauthorized", "{} {}", r.method, r.path);
+        assert!(reply.header("www-authenticate").starts_with("Bearer"));
+        let forged = app
+            .raw(
+                app.http()
+                    .request(r.method.parse().unwrap(), app.url(&r.path))
+                    .bearer_auth("lapse_not-a-real-token"),
+            )
+            .await;
+        assert_eq!(forged.status, 401, "{} {}", r.method, r.path);
+    }
+    for (method, path) in PUBLIC_ROUTES {
+        let reply = app.call(method, path, None, None).await;
+        assert_ne!(reply.status, 401, "{method} {path} is public");
+    }
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn every_route_allows_exactly_its_roles() {
+    let app = TestApp::new().await;
+    for r in token_routes(&app).await {
+        // Refused roles first, so that allowed deletes run last.
+        for who in ROLES {
+            let reply = app.call(r.method, &r.path, Some(who), r.body.clone()).await;
+            if r.allowed.contains(&who) {
+                assert!(
+                    ![401, 403].contains(&reply.status) && reply.status < 500,
+                    "{who} may {} {}: {reply:?}",
+                    r.method,
+                    r.path
+                );
+            } else {
+                assert_eq!(
+                    reply.status, 403,
+                    "{who} may not {} {}: {reply:?}",
+                    r.method, r.path
+                );
+                assert_eq!(reply.code(), "forbidden");
+                assert!(reply.json["error"]["message"]
+                    .as_str()
+                    .unwrap()
+                    .contains("token"));
+            }
+        }
+    }
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn openapi_document_parses_and_lists_every_route() {
+    let app = TestApp::new().await;
+    let reply = app.call("GET", "/api/v1/openapi.json", None, None).await;
+    assert_eq!(reply.status, 200);
+    let doc = &reply.json;
+    assert!(doc["openapi"].as_str().unwrap().starts_with("3."), "{doc}");
+    let mut listed = 0;
+    for path in doc["paths"].as_object().unwrap().values() {
+        listed += path.as_object().unwrap().len();
+    }
+    let routes = token_routes(&app).await;
+    for r in &routes {
+        let op = &doc["paths"][r.template][r.method.to_ascii_lowercase()];
+        assert!(
+            op.is_object(),
+            "{} {} is not documented",
+            r.method,
+            r.template
+        );
+        assert!(op["responses"].is_object(), "{} {}", r.method, r.template);
+    }
+    for (method, path) in PUBLIC_ROUTES.iter().filter(|(_, p)| *p != "/api/v1/docs") {
+        let op = &doc["paths"][*path][method.to_ascii_lowercase()];
+        assert!(op.is_object(), "{method} {path} is not documented");
+        assert_eq!(
+            op["security"],
+            json!([{}]),
+            "{path} is documented as public"
+        );
+    }
+    assert_eq!(
+        listed,
+        routes.len() + 3,
+        "every documented route is tested, and vice versa"
+    );
+    // The schemas a dashboard needs are in the document.
+    for schema in [
+        "DomainItem",
+        "DomainDetail",
+        "ErrorBody",
+        "Summary",
+        "ScanView",
+        "AlertView",
+    ] {
+        assert!(doc["components"]["schemas"][schema].is_object(), "{schema}");
+    }
+    assert!(doc["components"]["securitySchemes"]["bearer"].is_object());
+
+    let page = app.call("GET", "/api/v1/docs", None, None).await;
+    assert_eq!(page.status, 200);
+    assert!(page.text.contains("/api/v1/docs/docs.js"));
+    assert!(
+        !page.text.contains("http://") && !page.text.contains("https://"),
+        "no CDN"
+    );
+    assert!(page
+        .header("content-security-policy")
+        .contains("script-src 'self'"));
+    let script = app.call("GET", "/api/v1/docs/docs.js", None, None).await;
+    assert_eq!(script.status, 200);
+    assert!(script.text.contains("/api/v1/openapi.json"));
+    app.stop().await;
+}
+
+// ---------------------------------------------------------------------------
+// Client isolation, route by route.
+
+fn names(reply: &Reply, key: &str) -> Vec<String> {
+    let items = reply.json.get("items").unwrap_or(&reply.json);
+    items
+        .as_array()
+        .unwrap_or_else(|| panic!("a list: {reply:?}"))
+        .iter()
+        .map(|i| i[key].as_str().unwrap_or_default().to_owned())
+        .collect()
+}
+
+#[tokio::test]
+async fn client_token_sees_only_its_client_on_every_route() {
+    let app = TestApp::new().await;
+    let now = Utc::now();
+    let (acme, globex) = (app.ids["acme"], app.ids["globex"]);
+    let globex_www = app.ids["www.globex.test"];
+    let acme_www = app.ids["www.acme.test"];
+    let (acme_scan, _) = app
+        .store
+        .request_scan(
+            &ScanScope::Client {
+                client_id: acme,
+                client: "Acme".into(),
+            },
+            now,
+        )
+        .await
+        .unwrap();
+    let (globex_scan, _) = app
+        .store
+        .request_scan(
+            &ScanScope::Client {
+                client_id: globex,
+                client: "Globex".into(),
+            },
+            now,
+        )
+        .await
+        .unwrap();
+    let (all_scan, _) = app.store.request_scan(&ScanScope::All, now).await.unwrap();
+
+    // me
+    let me = app.get("/api/v1/me", "acme").await;
+    assert_eq!(me.json["role"], "client");
+    assert_eq!(me.json["client"]["name"], "Acme");
+    // clients
+    assert_eq!(
+        names(&app.get("/api/v1/clients", "acme").await, "name"),
+        ["Acme"]
+    );
+    assert_eq!(
+        app.get(&format!("/api/v1/clients/{acme}"), "acme")
+            .await
+            .status,
+        200
+    );
+    assert_eq!(
+        app.get(&format!("/api/v1/clients/{globex}"), "acme")
+            .await
+            .status,
+        404
+    );
+    assert_eq!(
+        app.get(&format!("/api/v1/clients/{globex}/contacts"), "acme")
+            .await
+            .status,
+        404
+    );
+    let contacts = app
+        .get(&format!("/api/v1/clients/{acme}/contacts"), "acme")
+        .await;
+    assert_eq!(names(&contacts, "email"), ["ops@acme.example"]);
+    // domains
+    let domains = app.get("/api/v1/domains", "acme").await;
+    assert_eq!(names(&domains, "name"), ["acme.test"]);
+    assert_eq!(domains.json["total"], 1);
+    assert_eq!(
+        names(
+            &app.get("/api/v1/domains?sort=name", "viewer").await,
+            "name"
+        ),
+        ["acme.test", "globex.test", "orphan.test"]
+    );
+    let other = app.get("/api/v1/domains?client=Globex", "acme").await;
+    assert_eq!((other.status, other.code()), (422, "unknown_client"));
+    for path in [
+        "/api/v1/domains/globex.test",
+        "/api/v1/domains/globex.test/endpoints",
+        "/api/v1/domains/globex.test/observations",
+        "/api/v1/domains/orphan.test",
+    ] {
+        let reply = app.get(path, "acme").await;
+        assert_eq!(reply.status, 404, "{path}: {reply:?}");
+        assert_eq!(reply.code(), "not_found");
+    }
+    assert_eq!(
+        app.get("/api/v1/domains/acme.test", "acme").await.status,
+        200
+    );
+    assert_eq!(
+        names(
+            &app.get("/api/v1/domains/acme.test/endpoints", "acme").await,
+            "host"
+        ),
+        ["mail.acme.test", "www.acme.test"]
+    );
+    // endpoints and observations
+    assert_eq!(
+        app.get(&format!("/api/v1/endpoints/{globex_www}"), "acme")
+            .await
+            .status,
+        404
+    );
+    assert_eq!(
+        app.get(
+            &format!("/api/v1/endpoints/{globex_www}/observations"),
+            "acme"
+        )
+        .await
+        .status,
+        404
+    );
+    assert_eq!(
+        app.get(
+            &format!("/api/v1/endpoints/{acme_www}/observations"),
+            "acme"
+        )
+        .await
+        .json["total"],
+        1
+    );
+    let history = app
+        .get("/api/v1/domains/acme.test/observations", "acme")
+        .await;
+    assert_eq!(names(&history, "host"), ["mail.acme.test", "www.acme.test"]);
+    // alerts
+    let alerts = app.get("/api/v1/alerts", "acme").await;
+    assert_eq!(names(&alerts, "domain"), ["acme.test"]);
+    assert_eq!(app.get("/api/v1/alerts", "viewer").await.json["total"], 2);
+    // scans
+    let scans = app.get("/api/v1/scans", "acme").await;
+    let ids: Vec<i64> = scans.json["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["id"].as_i64().unwrap())
+        .collect();
+    assert_eq!(ids, [acme_scan.id]);
+    assert_eq!(
+        app.get(&format!("/api/v1/scans/{}", globex_scan.id), "acme")
+            .await
+            .status,
+        404
+    );
+    assert_eq!(
+        app.get(&format!("/api/v1/scans/{}", all_scan.id), "acme")
+            .await
+            .status,
+        404
+    );
+    assert_eq!(
+        app.get(&format!("/api/v1/scans/{}", all_scan.id), "viewer")
+            .await
+            .status,
+        200
+    );
+    // summary
+    let summary = app.get("/api/v1/summary", "acme").await;
+    assert_eq!(
+        (
+            summary.json["domains"].as_i64(),
+            summary.json["endpoints"].as_i64(),
+            summary.json["clients"].as_i64()
+        ),
+        (Some(1), Some(2), Some(1))
+    );
+    assert_eq!(summary.json["alerts_firing"], 1);
+    let everyone = app.get("/api/v1/summary", "viewer").await;
+    assert_eq!(everyone.json["domains"], 3);
+    // calendar
+    let ics = app.get("/api/v1/calendar.ics", "acme").await;
+    assert!(
+        ics.text.contains("www.acme.test") && !ics.text.contains("globex"),
+        "{}",
+        ics.text
+    );
+    // fleet-wide and admin routes are refused outright
+    assert_eq!(app.get("/metrics", "acme").await.status, 403);
+    assert_eq!(app.get("/api/v1/tokens", "acme").await.status, 403);
+    app.stop().await;
+}
+
+// ---------------------------------------------------------------------------
+// Domains: create, detail, filters, paging.
+
+#[tokio::test]
+async fn creating_a_domain_uses_the_cli_parser_and_is_idempotent() {
+    let app = TestApp::new().await;
+    let body = json!({"name": "https://Shop.Bücher.TEST:8443/x", "client": "Acme"});
+    let first = app
+        .call("POST", "/api/v1/domains", Some("staff"), Some(body.clone()))
+        .await;
+    assert_eq!(first.status, 201, "{first:?}");
+    assert_eq!(first.json["domain"]["name"], "xn--bcher-kva.test");
+    assert_eq!(first.json["domain"]["display_name"], "bücher.test");
+    assert_eq!(first.json["endpoint"]["host"], "shop.xn--bcher-kva.test");
+    assert_eq!(first.json["endpoint"]["port"], 8443);
+    assert_eq!(first.json["domain"]["client"]["name"], "Acme");
+    let again = app
+        .call("POST", "/api/v1/domains", Some("staff"), Some(body))
+        .await;
+    assert_eq!(again.status, 200);
+    assert_eq!(again.json["domain_created"], false);
+    assert_eq!(
+        app.get("/api/v1/domains/Bücher.test", "viewer")
+            .await
+            .status,
+        200
+    );
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn refused_names_are_422_with_the_parser_code_and_the_field() {
+    let app = TestApp::new().await;
+    for (name, code) in [
+        ("co.uk", "public_suffix"),
+        ("192.0.2.1", "ip_literal"),
+        ("*.example.com", "wildcard"),
+        ("shop.example.invalidtld", "unknown_tld"),
+        ("", "empty_name"),
+        ("ftp://example.com", "unsupported_scheme"),
+    ] {
+        let reply = app
+            .call(
+                "POST",
+                "/api/v1/domains",
+                Some("staff"),
+                Some(json!({"name": name})),
+            )
+            .await;
+        assert_eq!(reply.status, 422, "{name}: {reply:?}");
+        assert_eq!(reply.code(), code, "{name}");
+        assert_eq!(reply.field(), Some("name"));
+        assert!(!reply.json["error"]["message"].as_str().unwrap().is_empty());
+    }
+    let reply = app
+        .call(
+            "POST",
+            "/api/v1/endpoints",
+            Some("staff"),
+            Some(json!({"target": "co.uk"})),
+        )
+        .await;
+    assert_eq!(
+        (reply.status, reply.code(), reply.field()),
+        (422, "public_suffix", Some("target"))
+    );
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn malformed_and_invalid_requests_get_their_status_and_code() {
+    let app = TestApp::builder()
+        .config("[api]\nmax_body_bytes = 2048")
+        .build()
+        .await;
+    let cases: Vec<ErrorCase> = vec![
+        (
+            "GET",
+            "/api/v1/domains?limit=0",
+            None,
+            400,
+            "invalid_parameter",
+            Some("limit"),
+        ),
+        (
+            "GET",
+            "/api/v1/domains?limit=many",
+            None,
+            400,
+            "invalid_parameter",
+            Some("limit"),
+        ),
+        (
+            "GET",
+            "/api/v1/domains?status=bad",
+            None,
+            400,
+            "invalid_parameter",
+            Some("status"),
+        ),
+        (
+            "GET",
+            "/api/v1/domains?sort=size",
+            None,
+            400,
+            "invalid_parameter",
+            Some("sort"),
+        ),
+        (
+            "GET",
+            "/api/v1/domains?expiring_days=30",
+            None,
+            400,
+            "unknown_parameter",
+            Some("expiring_days"),
+        ),
+        (
+            "GET",
+            "/api/v1/domains?cursor=garbage!",
+            None,
+            400,
+            "invalid_parameter",
+            Some("cursor"),
+        ),
+        (
+            "GET",
+            "/api/v1/domains?client=Nobody",
+            None,
+            422,
+            "unknown_client",
+            Some("client"),
+        ),
+        (
+            "GET",
+            "/api/v1/alerts?state=open",
+            None,
+            400,
+            "invalid_parameter",
+            Some("state"),
+        ),
+        (
+            "GET",
+            "/api/v1/clients/abc",
+            None,
+            400,
+            "invalid_parameter",
+            Some("id"),
+        ),
+        ("GET", "/api/v1/clients/999", None, 404, "not_found", None),
+        (
+            "GET",
+            "/api/v1/domains/nothere.test",
+            None,
+            404,
+            "not_found",
+            None,
+        ),
+        (
+            "GET",
+            "/api/v1/domains/www.acme.test",
+            None,
+            404,
+            "not_found",
+            None,
+        ),
+        ("GET", "/api/v1/nothing", None, 404, "not_found", None),
+        (
+            "PUT",
+            "/api/v1/domains",
+            None,
+            405,
+            "method_not_allowed",
+            None,
+        ),
+        (
+            "POST",
+            "/api/v1/domains",
+            Some(json!({})),
+            422,
+            "invalid_body",
+            Some("name"),
+        ),
+        (
+            "POST",
+            "/api/v1/domains",
+            Some(json!({"name": "a.test", "colour": "red"})),
+            422,
+            "invalid_body",
+            Some("colour"),
+        ),
+        (
+            "POST",
+            "/api/v1/domains",
+            Some(json!({"name": 5})),
+            422,
+            "invalid_body",
+            Some("name"),
+        ),
+        (
+            "POST",
+            "/api/v1/domains",
+            Some(json!({"name": "a.test", "client": "Nobody"})),
+            422,
+            "unknown_client",
+            Some("client"),
+        ),
+        (
+            "POST",
+            "/api/v1/domains",
+            Some(json!({"name": "www.globex.test", "client": "Acme"})),
+            409,
+            "domain_owned_by_another_client",
+            Some("client"),
+        ),
+        (
+            "POST",
+            "/api/v1/clients",
+            Some(json!({"name": "acme"})),
+            409,
+            "client_exists",
+            Some("name"),
+        ),
+        (
+            "POST",
+            "/api/v1/clients",
+            Some(json!({"name": "New", "contacts": ["ok@x.example", "not-an-address"]})),
+            422,
+            "invalid_email",
+            Some("contacts[1]"),
+        ),
+        (
+            "DELETE",
+            "/api/v1/clients/1",
+            None,
+            409,
+            "client_owns_domains",
+            None,
+        ),
+        (
+            "POST",
+            "/api/v1/endpoints",
+            Some(json!({"target": "x.acme.test", "tls_mode": "ssl"})),
+            422,
+            "invalid_tls_mode",
+            Some("tls_mode"),
+        ),
+        (
+            "POST",
+            "/api/v1/endpoints",
+            Some(json!({"target": "x.acme.test", "pinned_address": "localhost"})),
+            422,
+            "invalid_address",
+            Some("pinned_address"),
+        ),
+        (
+            "POST",
+            "/api/v1/scans",
+            Some(json!({"scope": "everything"})),
+            422,
+            "invalid_scope",
+            Some("scope"),
+        ),
+        (
+            "POST",
+            "/api/v1/scans",
+            Some(json!({"scope": "domain"})),
+            422,
+            "missing_field",
+            Some("domain"),
+        ),
+        (
+            "POST",
+            "/api/v1/tokens",
+            Some(json!({"name": "x", "role": "root"})),
+            422,
+            "invalid_role",
+            Some("role"),
+        ),
+        (
+            "POST",
+            "/api/v1/tokens",
+            Some(json!({"name": "x", "role": "client"})),
+            422,
+            "invalid",
+            Some("client"),
+        ),
+    ];
+    for (method, path, body, status, code, field) in cases {
+        let reply = app.call(method, path, Some("admin"), body.clone()).await;
+        assert_eq!(reply.status, status, "{method} {path} {body:?}: {reply:?}");
+        assert_eq!(reply.code(), code, "{method} {path} {body:?}");
+        assert_eq!(reply.field(), field, "{method} {path} {body:?}");
+    }
+    // Not JSON at all.
+    let reply = app
+        .raw(
+            app.http()
+                .post(app.url("/api/v1/domains"))
+                .bearer_auth(app.token("staff"))
+                .header("content-type", "application/json")
+                .body("{\"name\": "),
+        )
+        .await;
+    assert_eq!((reply.status, reply.code()), (400, "malformed_json"));
+    let reply = app
+        .raw(
+            app.http()
+                .post(app.url("/api/v1/domains"))
+                .bearer_auth(app.token("staff"))
+                .header("content-type", "text/plain")
+                .body("a.test"),
+        )
+        .await;
+    assert_eq!(
+        (reply.status, reply.code()),
+        (415, "unsupported_media_type")
+    );
+    // Too large, with and without a declared length.
+    let big = json!([{"host": "x".repeat(4000)}]);
+    let reply = app
+        .call("POST", "/api/v1/imports", Some("staff"), Some(big))
+        .await;
+    assert_eq!((reply.status, reply.code()), (413, "body_too_large"));
+    let status_line = chunked_post(
+        &app,
+        "/api/v1/imports",
+        &format!("[{{\"host\": \"{}\"}}]", "y".repeat(4000)),
+    )
+    .await;
+    assert!(status_line.starts_with("HTTP/1.1 413"), "{status_line}");
+    app.stop().await;
+}
+
+/// method, path, body, expected status, code and field.
+type ErrorCase = (
+    &'static str,
+    &'static str,
+    Option<Value>,
+    u16,
+    &'static str,
+    Option<&'static str>,
+);
+
+/// POSTs a body with chunked transfer encoding (no declared length) and
+/// returns the status line.
+async fn chunked_post(app: &TestApp, path: &str, body: &str) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = tokio::net::TcpStream::connect(app.addr)
+        .await
+        .expect("connect");
+    let request = format!(
+        "POST {path} HTTP/1.1\r\nHost: {}\r\nAuthorization: Bearer {}\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n{:x}\r\n{body}\r\n0\r\n\r\n",
+        app.addr,
+        app.token("staff"),
+        body.len()
+    );
+    stream.write_all(request.as_bytes()).await.expect("write");
+    let mut response = Vec::new();
+    let _ = stream.read_to_end(&mut response).await;
+    String::from_utf8_lossy(&response)
+        .lines()
+        .next()
+        .unwrap_or("")
+        .to_owned()
+}
+
+#[tokio::test]
+async fn errors_never_leak_internals() {
+    let app = TestApp::new().await;
+    // Break the database under the server: every query now fails.
+    let pool = app.pool().await;
+    sqlx::query("DROP TABLE alerts")
+        .execute(&pool)
+        .await
+        .unwrap();
+    pool.close().await;
+    let reply = app.get("/api/v1/alerts", "viewer").await;
+    assert_eq!((reply.status, reply.code()), (500, "internal"));
+    let message = reply.json["error"]["message"].as_str().unwrap();
+    assert!(
+        !message.contains("alerts") && !message.to_lowercase().contains("sql"),
+        "{message}"
+    );
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn domain_detail_has_endpoints_observations_registration_facts_and_open_alerts() {
+    let app = TestApp::new().await;
+    let now = Utc::now();
+    let www = app.ids["www.acme.test"];
+    app.store
+        .record_cert_observations(
+            www,
+            &[
+                observation("127.0.0.1", 40, now),
+                observation("::1", 12, now),
+            ],
+            now,
+        )
+        .await
+        .unwrap();
+    app.set_registration_expiry("acme.test", "2030-01-01T00:00:00Z")
+        .await;
+    let detail = app.get("/api/v1/domains/acme.test", "acme").await;
+    assert_eq!(detail.status, 200, "{detail:?}");
+    let d = &detail.json;
+    assert_eq!(
+        d["status"], "expiring",
+        "a certificate expires in 12 days: {d}"
+    );
+    assert_eq!(d["certificate"]["days_left"], 11);
+    assert_eq!(d["registration"]["expires_at"], "2030-01-01T00:00:00Z");
+    assert_eq!(d["registration"]["source"], "registry_rdap");
+    assert_eq!(d["registration_facts"][0]["registrar"], "Example Registrar");
+    assert_eq!(
+        d["registration_facts"][0]["status"],
+        json!(["clientTransferProhibited"])
+    );
+    assert_eq!(d["registration_dates_disagree"], false);
+    assert_eq!(d["open_alerts"][0]["kind"], "registration_expiry");
+    let endpoints = d["endpoints"].as_array().unwrap();
+    assert_eq!(endpoints.len(), 2);
+    let www = endpoints
+        .iter()
+        .find(|e| e["host"] == "www.acme.test")
+        .unwrap();
+    let addresses: HashSet<&str> = www["current_observations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| o["address"].as_str().unwrap())
+        .collect();
+    assert_eq!(addresses, HashSet::from(["127.0.0.1", "::1"]));
+    let history = app
+        .get(
+            &format!(
+                "/api/v1/endpoints/{}/observations",
+                app.ids["www.acme.test"]
+            ),
+            "acme",
+        )
+        .await;
+    assert_eq!(
+        history.json["total"], 2,
+        "the first 127.0.0.1 result was unchanged: {history:?}"
+    );
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn list_filters_by_status_expiry_client_and_name() {
+    let app = TestApp::new().await;
+    let now = Utc::now();
+    let days = |d: i64| lapse::store::format_time(now + chrono::Duration::days(d));
+    app.set_registration_expiry("acme.test", &days(400)).await;
+    app.set_registration_expiry("globex.test", &days(-2)).await;
+    app.set_registration_expiry("orphan.test", &days(20)).await;
+    let list = |q: &str| {
+        let path = format!("/api/v1/domains?{q}");
+        let app = &app;
+        async move { names(&app.get(&path, "viewer").await, "name") }
+    };
+    assert_eq!(list("status=expired").await, ["globex.test"]);
+    assert_eq!(list("status=expiring").await, ["orphan.test"]);
+    assert_eq!(list("status=ok").await, ["acme.test"]);
+    assert_eq!(
+        list("expiring_within_days=30").await,
+        ["globex.test", "orphan.test"]
+    );
+    assert_eq!(
+        list("expiring_within_days=50").await,
+        ["globex.test", "orphan.test", "acme.test"],
+        "certificates expire in 40 days"
+    );
+    assert_eq!(list("client=Acme").await, ["acme.test"]);
+    assert_eq!(
+        list(&format!("client={}", app.ids["globex"])).await,
+        ["globex.test"]
+    );
+    assert_eq!(list("q=GLOB").await, ["globex.test"]);
+    assert_eq!(
+        list("sort=name").await,
+        ["acme.test", "globex.test", "orphan.test"]
+    );
+    let summary = app.get("/api/v1/summary", "viewer").await;
+    assert_eq!(
+        summary.json["domains_by_status"],
+        json!({"ok": 1, "expiring": 1, "expired": 1, "failing": 0, "unknown": 0})
+    );
+    assert_eq!(summary.json["next_expiries"][0]["domain"], "orphan.test");
+    assert_eq!(summary.json["next_expiries"][0]["kind"], "registration");
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn pages_stay_stable_while_rows_are_added() {
+    let app = TestApp::builder().empty().build().await;
+    let now = Utc::now();
+    for i in 0..25 {
+        app.call(
+            "POST",
+            "/api/v1/domains",
+            Some("staff"),
+            Some(json!({"name": format!("d{i:02}.test")})),
+        )
+        .await;
+        app.set_registration_expiry(
+            &format!("d{i:02}.test"),
+            &lapse::store::format_time(now + chrono::Duration::days(10 + i * 2)),
+        )
+        .await;
+    }
+    for sort in ["expiry", "name"] {
+        let mut seen: Vec<String> = Vec::new();
+        let mut cursor: Option<String> = None;
+        let mut added = 0;
+        loop {
+            let mut path = format!("/api/v1/domains?sort={sort}&limit=7");
+            if let Some(c) = &cursor {
+                path.push_str(&format!("&cursor={c}"));
+            }
+            let page = app.get(&path, "viewer").await;
+            assert_eq!(page.status, 200, "{page:?}");
+            seen.extend(names(&page, "name"));
+            // Between pages, rows arrive before and after the cursor.
+            for (name, days) in [
+                (format!("a{sort}{added}.test"), 1),
+                (format!("z{sort}{added}.test"), 500),
+            ] {
+                app.call(
+                    "POST",
+                    "/api/v1/domains",
+                    Some("staff"),
+                    Some(json!({"name": name})),
+                )
+                .await;
+                app.set_registration_expiry(
+                    &name,
+                    &lapse::store::format_time(now + chrono::Duration::days(days)),
+                )
+                .await;
+            }
+            added += 1;
+            match page.json["next_cursor"].as_str() {
+                Some(c) => cursor = Some(c.to_owned()),
+                None => break,
+            }
+        }
+        let unique: HashSet<&String> = seen.iter().collect();
+        assert_eq!(unique.len(), seen.len(), "no row twice ({sort}): {seen:?}");
+        for i in 0..25 {
+            assert!(
+                seen.contains(&format!("d{i:02}.test")),
+                "d{i:02}.test missed ({sort})"
+            );
+        }
+        let mut sorted = seen.clone();
+        if sort == "name" {
+            sorted.sort();
+            assert_eq!(seen, sorted);
+        }
+    }
+    let total = app.get("/api/v1/domains?limit=1", "viewer").await.json["total"]
+        .as_i64()
+        .unwrap();
+    assert!(total > 25, "total counts every match: {total}");
+    app.stop().await;
+}
+
+// ---------------------------------------------------------------------------
+// Write routes.
+
+#[tokio::test]
+async fn clients_contacts_and_endpoints_round_trip() {
+    let app = TestApp::new().await;
+    let created = app
+        .call(
+            "POST",
+            "/api/v1/clients",
+            Some("staff"),
+            Some(json!({"name": "Initech", "contacts": ["Bill@Initech.example"]})),
+        )
+        .await;
+    assert_eq!(created.status, 201, "{created:?}");
+    let id = created.json["id"].as_i64().unwrap();
+    assert_eq!(
+        created.json["contacts"][0]["email"], "Bill@initech.example",
+        "the parser lower-cases the domain only"
+    );
+    let renamed = app
+        .call(
+            "PATCH",
+            &format!("/api/v1/clients/{id}"),
+            Some("staff"),
+            Some(json!({"name": "Initech Corp"})),
+        )
+        .await;
+    assert_eq!(renamed.json["name"], "Initech Corp");
+    let contact = app
+        .call(
+            "POST",
+            &format!("/api/v1/clients/{id}/contacts"),
+            Some("staff"),
+            Some(json!({"email": "peter@initech.example"})),
+        )
+        .await;
+    assert_eq!(contact.status, 201);
+    let again = app
+        .call(
+            "POST",
+            &format!("/api/v1/clients/{id}/contacts"),
+            Some("staff"),
+            Some(json!({"email": "peter@initech.example"})),
+        )
+        .await;
+    assert_eq!(again.status, 200);
+    let contact_id = contact.json["id"].as_i64().unwrap();
+    assert_eq!(
+        app.call(
+            "DELETE",
+            &format!("/api/v1/clients/{id}/contacts/{contact_id}"),
+            Some("staff"),
+            None
+        )
+        .await
+        .status,
+        204
+    );
+
+    let endpoint = app.call("POST", "/api/v1/endpoints", Some("staff"), Some(json!({"target": "mail.initech.test:587", "client": id, "tls_mode": "smtp", "pinned_address": "127.0.0.1"}))).await;
+    assert_eq!(endpoint.status, 201, "{endpoint:?}");
+    assert_eq!(endpoint.json["endpoint"]["tls_mode"], "smtp");
+    assert_eq!(endpoint.json["endpoint"]["pinned_address"], "127.0.0.1");
+    let eid = endpoint.json["endpoint"]["id"].as_i64().unwrap();
+    let cleared = app
+        .call(
+            "PATCH",
+            &format!("/api/v1/endpoints/{eid}"),
+            Some("staff"),
+            Some(json!({"pinned_address": null})),
+        )
+        .await;
+    assert_eq!(cleared.json["pinned_address"], Value::Null);
+    assert_eq!(cleared.json["tls_mode"], "smtp", "absent fields stay");
+    assert_eq!(
+        app.call(
+            "DELETE",
+            &format!("/api/v1/clients/{id}?release_domains=true"),
+            Some("staff"),
+            None
+        )
+        .await
+        .status,
+        204
+    );
+    assert_eq!(
+        app.get("/api/v1/domains/initech.test", "viewer").await.json["client"],
+        Value::Null
+    );
+    assert_eq!(
+        app.call(
+            "DELETE",
+            &format!("/api/v1/endpoints/{eid}"),
+            Some("staff"),
+            None
+        )
+        .await
+        .status,
+        204
+    );
+    assert_eq!(
+        app.get("/api/v1/domains/initech.test", "viewer")
+            .await
+            .status,
+        404,
+        "the last endpoint took its domain along"
+    );
+    assert_eq!(
+        app.call("DELETE", "/api/v1/domains/orphan.test", Some("staff"), None)
+            .await
+            .status,
+        204
+    );
+    assert_eq!(
+        app.call("DELETE", "/api/v1/domains/orphan.test", Some("staff"), None)
+            .await
+            .status,
+        404
+    );
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn bulk_import_reports_every_row_from_json_or_csv() {
+    let app = TestApp::new().await;
+    let reply = app.call("POST", "/api/v1/imports", Some("staff"), Some(json!([
+        {"host": "a.imported.test", "client": "Imported", "contacts": ["x@imported.example"]},
+        {"host": "co.uk"},
+        {"host": "b.imported.test", "client": "Imported"},
+    ]))).await;
+    assert_eq!(reply.status, 200, "{reply:?}");
+    assert_eq!(
+        (reply.json["stored"].as_i64(), reply.json["failed"].as_i64()),
+        (Some(2), Some(1))
+    );
+    assert_eq!(reply.json["rows"][1]["status"], "failed");
+    assert_eq!(reply.json["rows"][1]["line"], 2);
+    assert!(reply.json["rows"][1]["reason"]
+        .as_str()
+        .unwrap()
+        .contains("public suffix"));
+    let csv = "host,client\nc.imported.test,Imported\n*.bad.test,\n";
+    let reply = app
+        .raw(
+            app.http()
+                .post(app.url("/api/v1/imports"))
+                .bearer_auth(app.token("staff"))
+                .header("content-type", "text/csv")
+                .body(csv),
+        )
+        .await;
+    assert_eq!(reply.status, 200, "{reply:?}");
+    assert_eq!(reply.json["rows"][0]["status"], "stored");
+    assert_eq!(reply.json["rows"][1]["line"], 3);
+    let reply = app
+        .raw(
+            app.http()
+                .post(app.url("/api/v1/imports"))
+                .bearer_auth(app.token("staff"))
+                .header("content-type", "text/csv")
+                .body("name\nx.test\n"),
+        )
+        .await;
+    assert_eq!((reply.status, reply.code()), (400, "invalid_csv"));
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn scans_are_queued_once_and_picked_up_by_the_engine_hook() {
+    let app = TestApp::new().await;
+    let first = app
+        .call(
+            "POST",
+            "/api/v1/scans",
+            Some("staff"),
+            Some(json!({"scope": "domain", "domain": "acme.test"})),
+        )
+        .await;
+    assert_eq!(first.status, 202, "{first:?}");
+    assert_eq!(first.json["state"], "queued");
+    assert_eq!(
+        first.json["scope"],
+        json!({"kind": "domain", "domain_id": first.json["scope"]["domain_id"], "domain": "acme.test", "client_id": app.ids["acme"]})
+    );
+    let again = app
+        .call(
+            "POST",
+            "/api/v1/scans",
+            Some("staff"),
+            Some(json!({"scope": "domain", "domain": "acme.test"})),
+        )
+        .await;
+    assert_eq!((again.status, &again.json["id"]), (200, &first.json["id"]));
+    let client = app
+        .call(
+            "POST",
+            "/api/v1/scans",
+            Some("admin"),
+            Some(json!({"scope": "client", "client": "Globex"})),
+        )
+        .await;
+    assert_eq!(client.status, 202);
+    let claimed = app
+        .store
+        .claim_queued_scan(Utc::now())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        claimed.0,
+        first.json["id"].as_i64().unwrap(),
+        "oldest first"
+    );
+    let progress = app
+        .get(&format!("/api/v1/scans/{}", claimed.0), "acme")
+        .await;
+    assert_eq!(progress.json["state"], "running");
+    assert_eq!(progress.json["progress_percent"], 0.0);
+    app.stop().await;
+}
+
+// ---------------------------------------------------------------------------
+// Tokens, rate limits, headers.
+
+#[tokio::test]
+async fn tokens_made_over_the_api_work_until_revoked() {
+    let app = TestApp::new().await;
+    let made = app
+        .call(
+            "POST",
+            "/api/v1/tokens",
+            Some("admin"),
+            Some(json!({"name": "dash", "role": "client", "client": "Globex"})),
+        )
+        .await;
+    assert_eq!(made.status, 201, "{made:?}");
+    let secret = made.json["token"].as_str().unwrap().to_owned();
+    let me = app
+        .raw(app.http().get(app.url("/api/v1/me")).bearer_auth(&secret))
+        .await;
+    assert_eq!(me.json["client"]["name"], "Globex");
+    let listed = app.get("/api/v1/tokens", "admin").await;
+    assert!(!listed.text.contains(&secret), "secrets are never listed");
+    let id = made.json["id"].as_i64().unwrap();
+    let revoked = app
+        .call(
+            "DELETE",
+            &format!("/api/v1/tokens/{id}"),
+            Some("admin"),
+            None,
+        )
+        .await;
+    assert!(revoked.json["revoked_at"].is_string());
+    let after = app
+        .raw(app.http().get(app.url("/api/v1/me")).bearer_auth(&secret))
+        .await;
+    assert_eq!((after.status, after.code()), (401, "unauthorized"));
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn each_token_has_its_own_rate_limit_with_retry_after() {
+    let app = TestApp::builder()
+        .config("[api]\nrate_limit_per_second = 1\nrate_limit_burst = 3")
+        .build()
+        .await;
+    for _ in 0..3 {
+        assert_eq!(app.get("/api/v1/me", "viewer").await.status, 200);
+    }
+    let limited = app.get("/api/v1/me", "viewer").await;
+    assert_eq!((limited.status, limited.code()), (429, "rate_limited"));
+    let retry: u64 = limited
+        .header("retry-after")
+        .parse()
+        .expect("Retry-After seconds");
+    assert!((1..=2).contains(&retry), "{retry}");
+    assert_eq!(
+        app.get("/api/v1/me", "staff").await.status,
+        200,
+        "another token is not affected"
+    );
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    assert_eq!(
+        app.get("/api/v1/me", "viewer").await.status,
+        200,
+        "the bucket refills"
+    );
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn responses_carry_security_headers_and_cors_follows_config() {
+    let app = TestApp::builder()
+        .config("[api]\ncors_origins = [\"https://dash.example.com\"]")
+        .build()
+        .await;
+    let reply = app.get("/api/v1/domains", "viewer").await;
+    assert_eq!(reply.header("x-content-type-options"), "nosniff");
+    assert_eq!(reply.header("x-frame-options"), "DENY");
+    assert_eq!(reply.header("referrer-policy"), "no-referrer");
+    assert!(reply
+        .header("content-security-policy")
+        .contains("default-src 'none'"));
+    let preflight = app
+        .raw(
+            app.http()
+                .request(reqwest::Method::OPTIONS, app.url("/api/v1/domains"))
+                .header("origin", "https://dash.example.com")
+                .header("access-control-request-method", "GET")
+                .header("access-control-request-headers", "authorization"),
+        )
+        .await;
+    assert_eq!(
+        preflight.header("access-control-allow-origin"),
+        "https://dash.example.com"
+    );
+    let foreign = app
+        .raw(
+            app.http()
+                .get(app.url("/api/v1/me"))
+                .bearer_auth(app.token("viewer"))
+                .header("origin", "https://evil.example"),
+        )
+        .await;
+    assert_eq!(foreign.header("access-control-allow-origin"), "");
+    app.stop().await;
+}
+
+// ---------------------------------------------------------------------------
+// Operations: metrics, readiness, calendar.
+
+#[tokio::test]
+async fn metrics_render_in_prometheus_text_format() {
+    let app = TestApp::new().await;
+    app.set_registration_expiry("acme.test", "2030-01-01T00:00:00Z")
+        .await;
+    assert_eq!(app.call("GET", "/metrics", None, None).await.status, 401);
+    let reply = app.get("/metrics", "viewer").await;
+    assert_eq!(reply.status, 200);
+    assert!(reply
+        .header("content-type")
+        .starts_with("text/plain; version=0.0.4"));
+    let text = &reply.text;
+    assert!(text.contains("lapse_certificate_not_after_seconds{host=\"www.acme.test\",port=\"443\",address=\"127.0.0.1\"} "), "{text}");
+    assert!(text.contains(
+        "lapse_certificate_days_left{host=\"mail.acme.test\",port=\"587\",address=\"127.0.0.1\"} "
+    ));
+    assert!(text.contains(
+        "lapse_domain_expiry_seconds{domain=\"acme.test\",source=\"registry_rdap\"} 1893456000"
+    ));
+    assert!(text.contains("lapse_domain_expiry_days_left{domain=\"acme.test\"} "));
+    assert!(text.contains("# TYPE lapse_checks_total counter"));
+    assert!(text.contains("lapse_scan_duration_seconds_bucket{le=\"+Inf\"} 0"));
+    assert!(text.contains("lapse_outbox_depth 0"));
+    assert!(text.contains("lapse_domains{status=\"ok\"} "));
+    // Every sample line is `name{labels} value` or `name value`.
+    for line in text.lines().filter(|l| !l.starts_with('#')) {
+        let value = line.rsplit(' ').next().unwrap();
+        assert!(value.parse::<f64>().is_ok(), "{line}");
+        assert!(line.starts_with("lapse_"), "{line}");
+    }
+    let open = TestApp::builder()
+        .config("[api]\nmetrics_require_token = false")
+        .build()
+        .await;
+    assert_eq!(open.call("GET", "/metrics", None, None).await.status, 200);
+    open.stop().await;
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn readyz_needs_the_database_and_a_fresh_scheduler_heartbeat() {
+    let app = TestApp::builder()
+        .config("[api]\nscheduler_heartbeat_max_age_secs = 60")
+        .build()
+        .await;
+    let missing = app.call("GET", "/readyz", None, None).await;
+    assert_eq!(missing.status, 503);
+    assert_eq!(missing.json["scheduler"]["state"], "missing");
+    app.store
+        .record_heartbeat(
+            "scheduler",
+            "test",
+            Utc::now() - chrono::Duration::seconds(120),
+        )
+        .await
+        .unwrap();
+    let stale = app.call("GET", "/readyz", None, None).await;
+    assert_eq!(
+        (stale.status, &stale.json["scheduler"]["state"]),
+        (503, &json!("stale"))
+    );
+    app.store
+        .record_heartbeat("scheduler", "test", Utc::now())
+        .await
+        .unwrap();
+    let ready = app.call("GET", "/readyz", None, None).await;
+    assert_eq!(ready.status, 200, "{ready:?}");
+    assert_eq!(ready.json["database"], "ok");
+    app.stop().await;
+    let api_only = TestApp::builder()
+        .config("[api]\nscheduler_heartbeat_max_age_secs = 0")
+        .build()
+        .await;
+    let ready = api_only.call("GET", "/readyz", None, None).await;
+    assert_eq!(
+        (ready.status, &ready.json["scheduler"]["state"]),
+        (200, &json!("not_required"))
+    );
+    api_only.stop().await;
+}
+
+#[tokio::test]
+async fn calendar_feed_is_valid_icalendar_with_the_token_in_the_url() {
+    let app = TestApp::new().await;
+    app.set_registration_expiry(
+        "acme.test",
+        &lapse::store::format_time(Utc::now() + chrono::Duration::days(20)),
+    )
+    .await;
+    let url = format!("/api/v1/calendar.ics?token={}", app.token("acme"));
+    let reply = app.call("GET", &url, None, None).await;
+    assert_eq!(reply.status, 200, "{reply:?}");
+    assert_eq!(reply.header("content-type"), "text/calendar; charset=utf-8");
+    let ics = &reply.text;
+    assert!(ics.starts_with("BEGIN:VCALENDAR\r\n") && ics.ends_with("END:VCALENDAR\r\n"));
+    assert_eq!(
+        ics.matches("BEGIN:VEVENT").count(),
+        3,
+        "one registration, two certificates: {ics}"
+    );
+    assert!(ics.contains("SUMMARY:Registration of acme.test expires\r\n"));
+    for line in ics.split("\r\n") {
+        assert!(line.len() <= 75, "folded: {line}");
+        assert!(!line.contains('\n'));
+    }
+    let wrong = app
+        .call("GET", "/api/v1/calendar.ics?token=nope", None, None)
+        .await;
+    assert_eq!(wrong.status, 401);
+    app.stop().await;
+}
+
+#[test]
+fn token_commands_create_list_and_revoke() {
+    let env = crate::support::TestEnv::new();
+    assert_eq!(env.run(&["clients", "add", "Acme"]).code, 0);
+    let made = env.run(&[
+        "tokens",
+        "create",
+        "--role",
+        "client",
+        "--client",
+        "Acme",
+        "--name",
+        "acme dash",
+    ]);
+    assert_eq!(made.code, 0, "{made:?}");
+    let secret = made.stdout.lines().nth(1).unwrap().to_owned();
+    assert!(secret.starts_with("lapse_"), "{made:?}");
+    assert!(made.stderr.contains("not shown again"));
+    let refused = env.run(&["tokens", "create", "--role", "client"]);
+    assert_eq!(refused.code, 2, "{refused:?}");
+    let listed = env.run(&["tokens", "list", "--json"]);
+    assert!(!listed.stdout.contains(&secret), "secrets are never listed");
+    let tokens: Value = serde_json::from_str(&listed.stdout).unwrap();
+    assert_eq!(tokens[0]["role"], "client");
+    assert_eq!(tokens[0]["client"]["name"], "Acme");
+    let id = tokens[0]["id"].as_i64().unwrap().to_string();
+    assert_eq!(env.run(&["tokens", "revoke", &id]).code, 0);
+    let listed = env.run(&["tokens", "list"]);
+    assert!(listed.stdout.contains("revoked"), "{listed:?}");
+    assert_eq!(env.run(&["tokens", "revoke", "999"]).code, 2);
+}
+
+/// Registration days, registration outcome, certificate days, certificate outcome.
+type StatusCase = (
+    Option<i64>,
+    Option<&'static str>,
+    Option<i64>,
+    Option<&'static str>,
+);
+
+#[tokio::test]
+async fn status_in_sql_matches_the_reference_rule_for_every_case() {
+    use lapse::domain::status::{DomainStatus, StatusFacts, StatusWindows};
+    let app = TestApp::builder().empty().build().await;
+    let now = Utc::now();
+    let at = |d: i64| now + chrono::Duration::days(d);
+    let cases: [StatusCase; 10] = [
+        (None, None, None, None),
+        (Some(400), Some("found"), None, None),
+        (Some(59), Some("found"), Some(200), Some("ok")),
+        (Some(400), Some("found"), Some(29), Some("warning")),
+        (Some(-1), Some("found"), Some(200), Some("ok")),
+        (Some(400), None, Some(-3), Some("critical")),
+        (Some(400), None, Some(200), Some("critical")),
+        (None, None, None, Some("unknown")),
+        (None, Some("not_found"), Some(200), Some("ok")),
+        (Some(31), Some("rate_limited"), Some(31), Some("ok")),
+    ];
+    let pool = app.pool().await;
+    for (i, (reg, reg_outcome, cert, cert_outcome)) in cases.iter().enumerate() {
+        let name = format!("case{i}.test");
+        app.call(
+            "POST",
+            "/api/v1/domains",
+            Some("staff"),
+            Some(json!({"name": name})),
+        )
+        .await;
+        sqlx::query("UPDATE domains SET expires_at = ?, registration_outcome = ? WHERE name = ?")
+            .bind(reg.map(|d| lapse::store::format_time(at(d))))
+            .bind(reg_outcome)
+            .bind(&name)
+            .execute(&pool)
+            .await
+            .expect("registration");
+        if let Some(outcome) = cert_outcome {
+            let host = lapse::domain::names::HostName::from_canonical(name.clone());
+            let id = app.store.endpoint_id(&host, 443).await.expect("endpoint");
+            let mut obs = observation("127.0.0.1", cert.unwrap_or(0), now);
+            obs.leaf_not_after = cert.map(at);
+            obs.outcome = match *outcome {
+                "ok" => lapse::domain::certificate::Severity::Ok,
+                "warning" => lapse::domain::certificate::Severity::Warning,
+                "critical" => lapse::domain::certificate::Severity::Critical,
+                _ => lapse::domain::certificate::Severity::Unknown,
+            };
+            app.store
+                .record_cert_observations(id, &[obs], now)
+                .await
+                .expect("observation");
+        }
+    }
+    pool.close().await;
+    let windows = StatusWindows::new(now, 60, 30);
+    for (i, (reg, reg_outcome, cert, cert_outcome)) in cases.iter().enumerate() {
+        let facts = StatusFacts {
+            registration_expires_at: reg.map(at),
+            registration_outcome: reg_outcome.map(str::to_owned),
+            certificate_not_after: cert.filter(|_| cert_outcome.is_some()).map(at),
+            certificate_outcome: cert_outcome.map(str::to_owned),
+        };
+        let expected = DomainStatus::of(&facts, &windows);
+        let reply = app
+            .get(&format!("/api/v1/domains/case{i}.test"), "viewer")
+            .await;
+        assert_eq!(
+            reply.json["status"],
+            json!(expected.as_str()),
+            "case {i}: {facts:?}"
+        );
+        let listed = app
+            .get(
+                &format!("/api/v1/domains?status={}&q=case{i}.", expected.as_str()),
+                "viewer",
+            )
+            .await;
+        assert_eq!(
+            names(&listed, "name"),
+            [format!("case{i}.test")],
+            "case {i} filter"
+        );
+    }
+}
+
+#[tokio::test]
+async fn certificate_columns_follow_renewals_and_removed_endpoints() {
+    let app = TestApp::new().await;
+    let now = Utc::now();
+    let before = app.get("/api/v1/domains/acme.test", "viewer").await;
+    assert_eq!(before.json["certificate"]["days_left"], 39);
+    // mail.acme.test now serves a certificate expiring in 10 days; www still 40.
+    let mail = app.ids["mail.acme.test"];
+    app.store
+        .record_cert_observations(mail, &[observation("127.0.0.1", 10, now)], now)
+        .await
+        .expect("renewal");
+    let soon = app.get("/api/v1/domains/acme.test", "viewer").await;
+    assert_eq!(soon.json["certificate"]["days_left"], 9, "{soon:?}");
+    assert_eq!(soon.json["status"], "expiring");
+    let removed = app
+        .call(
+            "DELETE",
+            &format!("/api/v1/endpoints/{mail}"),
+            Some("staff"),
+            None,
+        )
+        .await;
+    assert_eq!(removed.status, 204);
+    let after = app.get("/api/v1/domains/acme.test", "viewer").await;
+    assert_eq!(after.json["certificate"]["days_left"], 39, "{after:?}");
+    assert_eq!(after.json["status"], "ok");
+}
