@@ -11,3 +11,15 @@ pub mod names;
 pub mod observation;
 pub mod registration;
 pub mod status;
+
+/// Exponential backoff after `failures` consecutive failures (at least 1):
+/// `base * 2^(failures - 1)`, never more than `cap`. Used for retrying
+/// failed certificate checks and registration lookups.
+pub fn backoff(
+    base: chrono::TimeDelta,
+    cap: chrono::TimeDelta,
+    failures: u32,
+) -> chrono::TimeDelta {
+    let exponent = failures.saturating_sub(1).min(16);
+    base.checked_mul(1_i32 << exponent).unwrap_or(cap).min(cap)
+}

@@ -869,12 +869,7 @@ pub fn next_registration_check(
     now: DateTime<Utc>,
 ) -> DateTime<Utc> {
     if assessment.stale {
-        let exponent = failures.saturating_sub(1).min(16);
-        let wait = policy
-            .retry_base
-            .checked_mul(1_i32 << exponent)
-            .unwrap_or(policy.retry_cap)
-            .min(policy.retry_cap);
+        let wait = crate::domain::backoff(policy.retry_base, policy.retry_cap, failures);
         return now + wait;
     }
     let near_expiry = assessment.expires.as_ref().is_some_and(|d| {

@@ -464,12 +464,7 @@ pub fn tls_mode_of(stored: &str, port: u16) -> TlsMode {
 
 /// Backoff after `failures` consecutive failed checks.
 pub fn retry_after(failures: u32, settings: &EngineSettings) -> TimeDelta {
-    let exponent = failures.saturating_sub(1).min(16);
-    settings
-        .retry_base
-        .checked_mul(1_i32 << exponent)
-        .unwrap_or(settings.retry_cap)
-        .min(settings.retry_cap)
+    crate::domain::backoff(settings.retry_base, settings.retry_cap, failures)
 }
 
 /// The one writer: batches results into transactions.
