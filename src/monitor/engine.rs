@@ -227,6 +227,25 @@ impl Engine {
         mut stop: watch::Receiver<bool>,
         progress: Option<ProgressFn>,
     ) -> Result<ScanOutcome, StoreError> {
+        if handle.scan_id == 0 {
+            return Ok(ScanOutcome {
+                summary: ScanSummary {
+                    scan_id: 0,
+                    scope: serde_json::to_value(scope).unwrap_or_default(),
+                    state: "nothing_due".into(),
+                    started_at: crate::store::format_time(started_at),
+                    finished_at: None,
+                    items_total: 0,
+                    items_done: 0,
+                    ok: 0,
+                    warning: 0,
+                    critical: 0,
+                    unknown: 0,
+                },
+                resumed: false,
+                interrupted: false,
+            });
+        }
         if handle.resumed {
             tracing::info!(
                 scan.id = handle.scan_id,

@@ -29,7 +29,7 @@ pub enum ScanScope {
     Due,
 }
 
-/// The scan being run.
+/// The scan being run. `scan_id` 0: nothing was due, no scan was recorded.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 pub struct ScanHandle {
     pub scan_id: i64,
@@ -161,6 +161,16 @@ impl Store {
         .fetch_one(&mut *tx)
         .await?;
         let total = fill_scan_items(&mut tx, scan_id, scope, &now_text).await?;
+        if total == 0 && *scope == ScanScope::Due {
+            // Nothing due: no row, so the frequent due-work poll leaves no history.
+            tx.rollback().await?;
+            return Ok(ScanHandle {
+                scan_id: 0,
+                resumed: false,
+                items_total: 0,
+                items_done: 0,
+            });
+        }
         tx.commit().await?;
         Ok(ScanHandle {
             scan_id,

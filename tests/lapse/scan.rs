@@ -338,3 +338,30 @@ async fn a_scan_at_10_3_and_minus_5_days_queues_one_message_each_and_a_second_sc
         "a second scan queues nothing"
     );
 }
+
+#[tokio::test]
+async fn the_due_work_poll_records_no_scan_when_nothing_is_due() {
+    let env = TestEnv::new();
+    let config = lapse::config::Config::load(&lapse::config::LoadOptions {
+        explicit_path: Some(env.config_path()),
+    })
+    .expect("config");
+    let store = Store::open(&config.database).await.expect("store");
+    let probe = TlsProbe::new(TlsProbeSettings::default()).expect("probe");
+    let engine = Engine::new(
+        store.clone(),
+        probe,
+        None,
+        EngineSettings::from_config(&config),
+        Arc::new(SystemClock),
+    );
+    let (_stop_tx, stop) = tokio::sync::watch::channel(false);
+    for _ in 0..3 {
+        let outcome = engine
+            .run(&ScanScope::Due, stop.clone(), None)
+            .await
+            .expect("poll");
+        assert_eq!(outcome.summary.items_total, 0);
+    }
+    assert_eq!(sqlite_count(&env, "SELECT COUNT(*) FROM scans").await, 0);
+}
