@@ -33,7 +33,7 @@ use crate::domain::names::to_unicode;
 use crate::notify::templates::{self, TemplateError};
 use crate::store::{
     AlertChanges, AlertScope, AlertWrite, AppliedChanges, Audience, Channel, CurrentCert, Delivery,
-    DigestLine, NewMessage, Store, StoreError, Streak,
+    DigestLine, DomainAlertFacts, EndpointAlertFacts, NewMessage, Store, StoreError, Streak,
 };
 
 /// What evaluation needs from the configuration.
@@ -252,7 +252,7 @@ async fn evaluate_endpoint_once(
         &check,
         state,
     );
-    let streak = counted.then(|| {
+    let streak = streak_changes(counted, failures != facts.streak.failures, state).then(|| {
         (
             Streak {
                 failures,
@@ -332,14 +332,7 @@ async fn evaluate_domain_once(
 
     // Expiry: only from data that is known and fresh. A failed or stale
     // lookup is never "expires in -1 days".
-    let known = !facts.stale
-        && (facts.outcome.as_deref() == Some("found")
-            || facts.expires_source.as_deref() == Some("manual"));
-    let subject = facts.expires_at.filter(|_| known).map(|at| ExpirySubject {
-        key: crate::store::format_time(at),
-        expires_at: at,
-        valid_from: None,
-    });
+    let subject = registration_subject(&facts);
     let firing = store
         .firing_alert(scope, AlertKind::RegistrationExpiry)
         .await?;
@@ -385,7 +378,7 @@ async fn evaluate_domain_once(
             check,
             state,
         );
-        let streak = counted.then(|| {
+        let streak = streak_changes(counted, failures != facts.streak.failures, state).then(|| {
             (
                 Streak {
                     failures,
@@ -427,12 +420,7 @@ async fn evaluate_domain_once(
     }
 
     // Stale: lookups failing for too long.
-    let lookup = match facts.outcome.as_deref() {
-        _ if facts.stale => CheckState::Inconclusive,
-        Some("found" | "not_found" | "not_published") => CheckState::Passing,
-        Some(_) => CheckState::Inconclusive,
-        None => CheckState::Inconclusive,
-    };
+    let lookup = lookup_state(&facts);
     if facts.checked_at.is_some() || facts.stale {
         let last_fresh = facts.confirmed_at.unwrap_or(facts.created_at);
         let firing = store
@@ -463,6 +451,131 @@ async fn evaluate_domain_once(
         }
     }
     apply(store, &all, now).await
+}
+
+/// A streak is written when the check counts and changes something: a
+/// failure always (its `counted_at` keeps a repeat from counting twice), a
+/// pass or an inconclusive check only when the count moves.
+fn streak_changes(counted: bool, moved: bool, state: CheckState) -> bool {
+    counted && (moved || state == CheckState::Failing)
+}
+
+/// The registration expiry alerts may speak of: only from data that is
+/// known and fresh. A failed or stale lookup is never "expires in -1 days".
+fn registration_subject(facts: &DomainAlertFacts) -> Option<ExpirySubject> {
+    let known = !facts.stale
+        && (facts.outcome.as_deref() == Some("found")
+            || facts.expires_source.as_deref() == Some("manual"));
+    facts.expires_at.filter(|_| known).map(|at| ExpirySubject {
+        key: crate::store::format_time(at),
+        expires_at: at,
+        valid_from: None,
+    })
+}
+
+/// Whether the last lookup learned anything, for the stale rule.
+fn lookup_state(facts: &DomainAlertFacts) -> CheckState {
+    match facts.outcome.as_deref() {
+        _ if facts.stale => CheckState::Inconclusive,
+        Some("found" | "not_found" | "not_published") => CheckState::Passing,
+        Some(_) | None => CheckState::Inconclusive,
+    }
+}
+
+/// Of `ids`, the endpoints whose evaluation might change something. The
+/// rest are quiet: no alert firing, no failure streak, every address
+/// passing and no expiry step due even if nothing had been notified yet;
+/// evaluating them would write nothing. Two queries for the whole batch,
+/// and the same rules as [`evaluate_endpoint`], so this only saves work.
+pub async fn endpoints_to_evaluate(
+    store: &Store,
+    settings: &AlertSettings,
+    ids: &[i64],
+    now: DateTime<Utc>,
+) -> Result<Vec<i64>, StoreError> {
+    let facts = store.endpoint_quiet_facts(ids).await?;
+    Ok(facts
+        .iter()
+        .filter(|(facts, firing)| !endpoint_is_quiet(settings, facts, *firing, now))
+        .map(|(facts, _)| facts.endpoint_id)
+        .collect())
+}
+
+fn endpoint_is_quiet(
+    settings: &AlertSettings,
+    facts: &EndpointAlertFacts,
+    firing: bool,
+    now: DateTime<Utc>,
+) -> bool {
+    if firing || facts.streak.failures != 0 {
+        return false;
+    }
+    if !failure_lines(&facts.current).is_empty() {
+        return false;
+    }
+    let thresholds = Thresholds::effective(
+        &settings.certificate_days,
+        facts.client_certificate_days.as_ref(),
+        facts.domain_certificate_days.as_ref(),
+    );
+    let subject = expiring_certificate(&facts.current);
+    expiry_step(thresholds, subject.as_ref(), None, &[], now).is_empty()
+}
+
+/// [`endpoints_to_evaluate`] for domains' registrations.
+pub async fn domains_to_evaluate(
+    store: &Store,
+    settings: &AlertSettings,
+    ids: &[i64],
+    now: DateTime<Utc>,
+) -> Result<Vec<i64>, StoreError> {
+    let facts = store.domain_quiet_facts(ids).await?;
+    Ok(facts
+        .iter()
+        .filter(|(facts, firing)| !domain_is_quiet(settings, facts, *firing, now))
+        .map(|(facts, _)| facts.domain_id)
+        .collect())
+}
+
+fn domain_is_quiet(
+    settings: &AlertSettings,
+    facts: &DomainAlertFacts,
+    firing: bool,
+    now: DateTime<Utc>,
+) -> bool {
+    if firing || facts.streak.failures != 0 {
+        return false;
+    }
+    let thresholds = Thresholds::effective(
+        &settings.registration_days,
+        facts.client_registration_days.as_ref(),
+        facts.domain_registration_days.as_ref(),
+    );
+    let subject = registration_subject(facts);
+    if !expiry_step(thresholds, subject.as_ref(), None, &[], now).is_empty() {
+        return false;
+    }
+    if facts.checked_at.is_some() {
+        let state = registration_check_state(facts.outcome.as_deref(), &facts.statuses);
+        let steps = failure_step(state, 0, settings.failures_before_alert, None, false, "");
+        if state == CheckState::Failing || !steps.is_empty() {
+            return false;
+        }
+    }
+    if facts.checked_at.is_some() || facts.stale {
+        let last_fresh = facts.confirmed_at.unwrap_or(facts.created_at);
+        let steps = stale_step(
+            lookup_state(facts),
+            last_fresh,
+            settings.registration_stale_after,
+            None,
+            now,
+        );
+        if !steps.is_empty() {
+            return false;
+        }
+    }
+    true
 }
 
 /// The end of a scan: one operator alert when most checks failed at once;

@@ -535,9 +535,11 @@ async fn write_results(
     }
 }
 
-/// Decides the alerts of freshly recorded results (each in its own
-/// transaction with its messages). A failure here is logged: the results
-/// are safe, and the next evaluation decides again.
+/// Decides the alerts of freshly recorded results. Subjects the rules say
+/// nothing about (the common case: valid, far from expiry, nothing firing)
+/// are told apart for the whole batch at once; each of the others is
+/// evaluated in its own transaction with its messages. A failure here is
+/// logged: the results are safe, and the next evaluation decides again.
 async fn decide_alerts(
     store: &Store,
     settings: &AlertSettings,
@@ -545,22 +547,39 @@ async fn decide_alerts(
     batch: &[ItemResult],
     now: DateTime<Utc>,
 ) {
+    let mut endpoints = Vec::new();
+    let mut domains = Vec::new();
     for result in batch {
-        let outcome = match result {
-            ItemResult::Endpoint { endpoint_id, .. } => {
-                alerts::evaluate_endpoint(store, settings, *endpoint_id, mode, now)
-                    .await
-                    .map_err(|e| (format!("endpoint #{endpoint_id}"), e))
+        match result {
+            ItemResult::Endpoint { endpoint_id, .. } => endpoints.push(*endpoint_id),
+            ItemResult::Registration { domain_id, .. } => domains.push(*domain_id),
+            ItemResult::Gone { .. } => {}
+        }
+    }
+    if !endpoints.is_empty() {
+        let ids = alerts::endpoints_to_evaluate(store, settings, &endpoints, now)
+            .await
+            .unwrap_or_else(|error| {
+                tracing::warn!(%error, "cannot sort out quiet endpoints; evaluating all of the batch");
+                endpoints
+            });
+        for id in ids {
+            if let Err(error) = alerts::evaluate_endpoint(store, settings, id, mode, now).await {
+                tracing::error!(subject = %format!("endpoint #{id}"), %error, "cannot evaluate alerts");
             }
-            ItemResult::Registration { domain_id, .. } => {
-                alerts::evaluate_domain(store, settings, *domain_id, mode, now)
-                    .await
-                    .map_err(|e| (format!("domain #{domain_id}"), e))
+        }
+    }
+    if !domains.is_empty() {
+        let ids = alerts::domains_to_evaluate(store, settings, &domains, now)
+            .await
+            .unwrap_or_else(|error| {
+                tracing::warn!(%error, "cannot sort out quiet domains; evaluating all of the batch");
+                domains
+            });
+        for id in ids {
+            if let Err(error) = alerts::evaluate_domain(store, settings, id, mode, now).await {
+                tracing::error!(subject = %format!("domain #{id}"), %error, "cannot evaluate alerts");
             }
-            ItemResult::Gone { .. } => continue,
-        };
-        if let Err((subject, error)) = outcome {
-            tracing::error!(subject = %subject, %error, "cannot evaluate alerts");
         }
     }
 }

@@ -270,6 +270,107 @@ fn days_column(text: Option<String>) -> Option<Vec<u32>> {
     text.and_then(|t| serde_json::from_str::<Vec<u32>>(&t).ok())
 }
 
+const ENDPOINT_FACTS: &str =
+    "SELECT e.id, e.domain_id, e.host, e.port, e.cert_failures, e.cert_failures_counted_at,
+            d.client_id, d.certificate_days AS domain_days,
+            c.name AS client_name, c.certificate_days AS client_days,
+            EXISTS (SELECT 1 FROM alerts a
+                    WHERE COALESCE(a.domain_id, 0) = e.domain_id
+                      AND COALESCE(a.endpoint_id, 0) = e.id AND a.state = 'firing') AS firing
+     FROM endpoints e JOIN domains d ON d.id = e.domain_id
+     LEFT JOIN clients c ON c.id = d.client_id";
+
+const CURRENT_CERTS: &str =
+    "SELECT endpoint_id, address, outcome, leaf_fingerprint, leaf_not_after, chain_not_after,
+            last_seen_at, details
+     FROM cert_observations";
+
+const DOMAIN_FACTS: &str =
+    "SELECT d.id, d.name, d.created_at, d.client_id, d.registration_days AS domain_days,
+            d.expires_at, d.expires_source, d.registration_outcome, d.registration_status,
+            d.registration_checked_at, d.registration_confirmed_at, d.registration_stale,
+            d.registration_failures, d.registration_failures_counted_at,
+            c.name AS client_name, c.registration_days AS client_days,
+            EXISTS (SELECT 1 FROM alerts a
+                    WHERE COALESCE(a.domain_id, 0) = d.id AND COALESCE(a.endpoint_id, 0) = 0
+                      AND a.state = 'firing') AS firing
+     FROM domains d LEFT JOIN clients c ON c.id = d.client_id";
+
+fn current_cert(r: &sqlx::sqlite::SqliteRow) -> CurrentCert {
+    CurrentCert {
+        address: r.get("address"),
+        outcome: r.get("outcome"),
+        leaf_fingerprint: r.get("leaf_fingerprint"),
+        leaf_not_after: r
+            .get::<Option<String>, _>("leaf_not_after")
+            .as_deref()
+            .and_then(parse_time),
+        chain_not_after: r
+            .get::<Option<String>, _>("chain_not_after")
+            .as_deref()
+            .and_then(parse_time),
+        last_seen_at: r.get("last_seen_at"),
+        details: serde_json::from_str(&r.get::<String, _>("details"))
+            .unwrap_or(serde_json::Value::Null),
+    }
+}
+
+fn endpoint_facts(
+    row: &sqlx::sqlite::SqliteRow,
+    audience: Audience,
+    current: Vec<CurrentCert>,
+) -> EndpointAlertFacts {
+    EndpointAlertFacts {
+        endpoint_id: row.get("id"),
+        domain_id: row.get("domain_id"),
+        host: row.get("host"),
+        port: u16::try_from(row.get::<i64, _>("port")).unwrap_or_default(),
+        audience,
+        client_certificate_days: thresholds_column(row.get("client_days")),
+        domain_certificate_days: thresholds_column(row.get("domain_days")),
+        current,
+        streak: Streak {
+            failures: u32::try_from(row.get::<i64, _>("cert_failures")).unwrap_or(0),
+            counted_at: row.get("cert_failures_counted_at"),
+        },
+    }
+}
+
+fn domain_facts(row: &sqlx::sqlite::SqliteRow, audience: Audience) -> DomainAlertFacts {
+    let time = |column: &str| {
+        row.get::<Option<String>, _>(column)
+            .as_deref()
+            .and_then(parse_time)
+    };
+    DomainAlertFacts {
+        domain_id: row.get("id"),
+        name: row.get("name"),
+        created_at: time("created_at").unwrap_or_default(),
+        audience,
+        client_registration_days: thresholds_column(row.get("client_days")),
+        domain_registration_days: thresholds_column(row.get("domain_days")),
+        expires_at: time("expires_at"),
+        expires_source: row.get("expires_source"),
+        outcome: row.get("registration_outcome"),
+        statuses: row
+            .get::<Option<String>, _>("registration_status")
+            .and_then(|s| serde_json::from_str(&s).ok())
+            .unwrap_or_default(),
+        checked_at: row.get("registration_checked_at"),
+        confirmed_at: time("registration_confirmed_at"),
+        stale: row.get::<i64, _>("registration_stale") != 0,
+        streak: Streak {
+            failures: u32::try_from(row.get::<i64, _>("registration_failures")).unwrap_or(0),
+            counted_at: row.get("registration_failures_counted_at"),
+        },
+    }
+}
+
+/// A JSON array of ids, for `json_each(?)`.
+fn id_list(ids: &[i64]) -> String {
+    serde_json::Value::from(ids.to_vec()).to_string()
+}
+
 impl Store {
     /// The facts about one endpoint; `NotFound` when it is gone.
     pub async fn endpoint_alert_facts(
@@ -277,107 +378,100 @@ impl Store {
         endpoint_id: i64,
     ) -> Result<EndpointAlertFacts, StoreError> {
         let mut conn = self.pool().acquire().await?;
-        let row = sqlx::query(
-            "SELECT e.id, e.domain_id, e.host, e.port, e.cert_failures, e.cert_failures_counted_at,
-                    d.client_id, d.certificate_days AS domain_days,
-                    c.name AS client_name, c.certificate_days AS client_days
-             FROM endpoints e JOIN domains d ON d.id = e.domain_id
-             LEFT JOIN clients c ON c.id = d.client_id
-             WHERE e.id = ?",
-        )
-        .bind(endpoint_id)
-        .fetch_optional(&mut *conn)
-        .await?
-        .ok_or_else(|| StoreError::NotFound(format!("no endpoint with id {endpoint_id}")))?;
+        let row = sqlx::query(&format!("{ENDPOINT_FACTS} WHERE e.id = ?"))
+            .bind(endpoint_id)
+            .fetch_optional(&mut *conn)
+            .await?
+            .ok_or_else(|| StoreError::NotFound(format!("no endpoint with id {endpoint_id}")))?;
         let client_id: Option<i64> = row.get("client_id");
         let audience = audience(&mut conn, client_id, row.get("client_name")).await?;
-        let current = sqlx::query(
-            "SELECT address, outcome, leaf_fingerprint, leaf_not_after, chain_not_after,
-                    last_seen_at, details
-             FROM cert_observations WHERE endpoint_id = ? AND current = 1 ORDER BY address",
-        )
+        let current = sqlx::query(&format!(
+            "{CURRENT_CERTS} WHERE endpoint_id = ? AND current = 1 ORDER BY address"
+        ))
         .bind(endpoint_id)
         .fetch_all(&mut *conn)
         .await?
         .iter()
-        .map(|r| CurrentCert {
-            address: r.get("address"),
-            outcome: r.get("outcome"),
-            leaf_fingerprint: r.get("leaf_fingerprint"),
-            leaf_not_after: r
-                .get::<Option<String>, _>("leaf_not_after")
-                .as_deref()
-                .and_then(parse_time),
-            chain_not_after: r
-                .get::<Option<String>, _>("chain_not_after")
-                .as_deref()
-                .and_then(parse_time),
-            last_seen_at: r.get("last_seen_at"),
-            details: serde_json::from_str(&r.get::<String, _>("details"))
-                .unwrap_or(serde_json::Value::Null),
-        })
+        .map(current_cert)
         .collect();
-        Ok(EndpointAlertFacts {
-            endpoint_id,
-            domain_id: row.get("domain_id"),
-            host: row.get("host"),
-            port: u16::try_from(row.get::<i64, _>("port")).unwrap_or_default(),
-            audience,
-            client_certificate_days: thresholds_column(row.get("client_days")),
-            domain_certificate_days: thresholds_column(row.get("domain_days")),
-            current,
-            streak: Streak {
-                failures: u32::try_from(row.get::<i64, _>("cert_failures")).unwrap_or(0),
-                counted_at: row.get("cert_failures_counted_at"),
-            },
-        })
+        Ok(endpoint_facts(&row, audience, current))
+    }
+
+    /// The facts about many endpoints at once, with whether any alert of
+    /// theirs is firing, WITHOUT their audience (empty): enough to tell
+    /// that an evaluation would change nothing. Gone endpoints are left out.
+    pub async fn endpoint_quiet_facts(
+        &self,
+        ids: &[i64],
+    ) -> Result<Vec<(EndpointAlertFacts, bool)>, StoreError> {
+        let mut conn = self.pool().acquire().await?;
+        let mut current: std::collections::HashMap<i64, Vec<CurrentCert>> =
+            std::collections::HashMap::new();
+        for row in sqlx::query(&format!(
+            "{CURRENT_CERTS} WHERE current = 1 AND endpoint_id IN (SELECT value FROM json_each(?))
+             ORDER BY endpoint_id, address"
+        ))
+        .bind(id_list(ids))
+        .fetch_all(&mut *conn)
+        .await?
+        {
+            current
+                .entry(row.get("endpoint_id"))
+                .or_default()
+                .push(current_cert(&row));
+        }
+        let rows = sqlx::query(&format!(
+            "{ENDPOINT_FACTS} WHERE e.id IN (SELECT value FROM json_each(?))"
+        ))
+        .bind(id_list(ids))
+        .fetch_all(&mut *conn)
+        .await?;
+        Ok(rows
+            .iter()
+            .map(|row| {
+                let id: i64 = row.get("id");
+                let certs = current.remove(&id).unwrap_or_default();
+                (
+                    endpoint_facts(row, Audience::default(), certs),
+                    row.get::<i64, _>("firing") != 0,
+                )
+            })
+            .collect())
     }
 
     /// The facts about one domain's registration; `NotFound` when it is gone.
     pub async fn domain_alert_facts(&self, domain_id: i64) -> Result<DomainAlertFacts, StoreError> {
         let mut conn = self.pool().acquire().await?;
-        let row = sqlx::query(
-            "SELECT d.id, d.name, d.created_at, d.client_id, d.registration_days AS domain_days,
-                    d.expires_at, d.expires_source, d.registration_outcome, d.registration_status,
-                    d.registration_checked_at, d.registration_confirmed_at, d.registration_stale,
-                    d.registration_failures, d.registration_failures_counted_at,
-                    c.name AS client_name, c.registration_days AS client_days
-             FROM domains d LEFT JOIN clients c ON c.id = d.client_id
-             WHERE d.id = ?",
-        )
-        .bind(domain_id)
-        .fetch_optional(&mut *conn)
-        .await?
-        .ok_or_else(|| StoreError::NotFound(format!("no domain with id {domain_id}")))?;
+        let row = sqlx::query(&format!("{DOMAIN_FACTS} WHERE d.id = ?"))
+            .bind(domain_id)
+            .fetch_optional(&mut *conn)
+            .await?
+            .ok_or_else(|| StoreError::NotFound(format!("no domain with id {domain_id}")))?;
         let client_id: Option<i64> = row.get("client_id");
         let audience = audience(&mut conn, client_id, row.get("client_name")).await?;
-        let time = |column: &str| {
-            row.get::<Option<String>, _>(column)
-                .as_deref()
-                .and_then(parse_time)
-        };
-        Ok(DomainAlertFacts {
-            domain_id,
-            name: row.get("name"),
-            created_at: time("created_at").unwrap_or_default(),
-            audience,
-            client_registration_days: thresholds_column(row.get("client_days")),
-            domain_registration_days: thresholds_column(row.get("domain_days")),
-            expires_at: time("expires_at"),
-            expires_source: row.get("expires_source"),
-            outcome: row.get("registration_outcome"),
-            statuses: row
-                .get::<Option<String>, _>("registration_status")
-                .and_then(|s| serde_json::from_str(&s).ok())
-                .unwrap_or_default(),
-            checked_at: row.get("registration_checked_at"),
-            confirmed_at: time("registration_confirmed_at"),
-            stale: row.get::<i64, _>("registration_stale") != 0,
-            streak: Streak {
-                failures: u32::try_from(row.get::<i64, _>("registration_failures")).unwrap_or(0),
-                counted_at: row.get("registration_failures_counted_at"),
-            },
-        })
+        Ok(domain_facts(&row, audience))
+    }
+
+    /// [`Store::endpoint_quiet_facts`] for domains' registrations.
+    pub async fn domain_quiet_facts(
+        &self,
+        ids: &[i64],
+    ) -> Result<Vec<(DomainAlertFacts, bool)>, StoreError> {
+        let rows = sqlx::query(&format!(
+            "{DOMAIN_FACTS} WHERE d.id IN (SELECT value FROM json_each(?))"
+        ))
+        .bind(id_list(ids))
+        .fetch_all(self.pool())
+        .await?;
+        Ok(rows
+            .iter()
+            .map(|row| {
+                (
+                    domain_facts(row, Audience::default()),
+                    row.get::<i64, _>("firing") != 0,
+                )
+            })
+            .collect())
     }
 
     /// Ids of every endpoint and every domain, for a full evaluation.

@@ -70,79 +70,134 @@ pub(super) async fn record_in(
     observations: &[CertObservation],
     now: DateTime<Utc>,
 ) -> Result<RecordSummary, StoreError> {
-    let now = format_time(now);
-    let mut summary = RecordSummary::default();
-    {
-        for obs in observations {
-            let current = sqlx::query(
-                "SELECT id, result_hash FROM cert_observations
-                 WHERE endpoint_id = ? AND address = ? AND current = 1",
-            )
-            .bind(endpoint_id)
-            .bind(&obs.address)
-            .fetch_optional(&mut *tx)
-            .await?;
-            let details = obs.details.to_string();
-            match current {
-                Some(row) if row.get::<String, _>("result_hash") == obs.result_hash => {
-                    sqlx::query(
-                        "UPDATE cert_observations SET last_seen_at = ?, details = ? WHERE id = ?",
-                    )
-                    .bind(&now)
-                    .bind(&details)
-                    .bind(row.get::<i64, _>("id"))
-                    .execute(&mut *tx)
-                    .await?;
-                    summary.refreshed += 1;
-                }
-                previous => {
-                    if let Some(row) = previous {
-                        sqlx::query("UPDATE cert_observations SET current = 0 WHERE id = ?")
-                            .bind(row.get::<i64, _>("id"))
-                            .execute(&mut *tx)
-                            .await?;
-                    }
-                    sqlx::query(
-                        "INSERT INTO cert_observations
-                           (endpoint_id, address, first_seen_at, last_seen_at, current, result_hash,
-                            outcome, leaf_fingerprint, leaf_not_after, chain_not_after, details)
-                         VALUES (?, ?, ?, ?, 1, ?, ?, ?, ?, ?, ?)",
-                    )
-                    .bind(endpoint_id)
-                    .bind(&obs.address)
-                    .bind(&now)
-                    .bind(&now)
-                    .bind(&obs.result_hash)
-                    .bind(obs.outcome.label().to_ascii_lowercase())
-                    .bind(&obs.leaf_fingerprint)
-                    .bind(obs.leaf_not_after.map(format_time))
-                    .bind(obs.chain_not_after.map(format_time))
-                    .bind(&details)
-                    .execute(&mut *tx)
-                    .await?;
-                    summary.inserted += 1;
-                }
-            }
-        }
-        // Addresses not in this result are no longer served.
-        let current_rows = sqlx::query(
-            "SELECT id, address FROM cert_observations WHERE endpoint_id = ? AND current = 1",
-        )
-        .bind(endpoint_id)
-        .fetch_all(&mut *tx)
-        .await?;
-        for row in current_rows {
-            let address: String = row.get("address");
-            if !observations.iter().any(|o| o.address == address) {
-                sqlx::query("UPDATE cert_observations SET current = 0 WHERE id = ?")
-                    .bind(row.get::<i64, _>("id"))
-                    .execute(&mut *tx)
-                    .await?;
-                summary.retired += 1;
-            }
-        }
+    record_batch_in(tx, &[(endpoint_id, observations)], now).await
+}
+
+/// Records the observations of many endpoints inside the caller's
+/// transaction, set-based: the batch goes to SQLite as one JSON parameter
+/// into a temporary table, and a handful of statements compare, refresh,
+/// retire and insert for the whole batch. Endpoints removed meanwhile are
+/// skipped.
+pub(super) async fn record_batch_in(
+    tx: &mut sqlx::SqliteConnection,
+    batch: &[(i64, &[CertObservation])],
+    now: DateTime<Utc>,
+) -> Result<RecordSummary, StoreError> {
+    if batch.is_empty() {
+        return Ok(RecordSummary::default());
     }
-    Ok(summary)
+    let now = format_time(now);
+    let ids = serde_json::Value::from(batch.iter().map(|(id, _)| *id).collect::<Vec<_>>());
+    let rows: Vec<serde_json::Value> = batch
+        .iter()
+        .flat_map(|(endpoint_id, observations)| {
+            observations.iter().map(move |obs| {
+                serde_json::json!([
+                    endpoint_id,
+                    obs.address,
+                    obs.result_hash,
+                    obs.outcome.label().to_ascii_lowercase(),
+                    obs.leaf_fingerprint,
+                    obs.leaf_not_after.map(format_time),
+                    obs.chain_not_after.map(format_time),
+                    obs.details.to_string(),
+                ])
+            })
+        })
+        .collect();
+    sqlx::query(
+        "CREATE TEMP TABLE IF NOT EXISTS observation_batch (
+             endpoint_id INTEGER NOT NULL, address TEXT NOT NULL, result_hash TEXT NOT NULL,
+             outcome TEXT NOT NULL, leaf_fingerprint TEXT, leaf_not_after TEXT,
+             chain_not_after TEXT, details TEXT NOT NULL,
+             PRIMARY KEY (endpoint_id, address)) WITHOUT ROWID",
+    )
+    .execute(&mut *tx)
+    .await?;
+    sqlx::query("DELETE FROM temp.observation_batch")
+        .execute(&mut *tx)
+        .await?;
+    // A repeated (endpoint, address) keeps its last result.
+    sqlx::query(
+        "INSERT OR REPLACE INTO temp.observation_batch
+         SELECT j.value->>0, j.value->>1, j.value->>2, j.value->>3, j.value->>4, j.value->>5,
+                j.value->>6, j.value->>7
+         FROM json_each(?) j
+         WHERE EXISTS (SELECT 1 FROM main.endpoints e WHERE e.id = j.value->>0)",
+    )
+    .bind(serde_json::Value::from(rows).to_string())
+    .execute(&mut *tx)
+    .await?;
+    // Each statement walks the batch's endpoints through the
+    // (endpoint_id, address, current) index and looks rows up in the batch
+    // by its primary key.
+    // Unchanged: refresh last-seen (and the drifting details).
+    let refreshed = sqlx::query(
+        "UPDATE cert_observations SET last_seen_at = ?1,
+             details = (SELECT b.details FROM temp.observation_batch b
+                        WHERE b.endpoint_id = cert_observations.endpoint_id
+                          AND b.address = cert_observations.address)
+         WHERE endpoint_id IN (SELECT endpoint_id FROM temp.observation_batch)
+           AND current = 1
+           AND EXISTS (SELECT 1 FROM temp.observation_batch b
+                       WHERE b.endpoint_id = cert_observations.endpoint_id
+                         AND b.address = cert_observations.address
+                         AND b.result_hash = cert_observations.result_hash)",
+    )
+    .bind(&now)
+    .execute(&mut *tx)
+    .await?
+    .rows_affected();
+    // Addresses no longer served stop being current.
+    let retired = sqlx::query(
+        "UPDATE cert_observations SET current = 0
+         WHERE endpoint_id IN (SELECT value FROM json_each(?1))
+           AND current = 1
+           AND NOT EXISTS (SELECT 1 FROM temp.observation_batch b
+                           WHERE b.endpoint_id = cert_observations.endpoint_id
+                             AND b.address = cert_observations.address)",
+    )
+    .bind(ids.to_string())
+    .execute(&mut *tx)
+    .await?
+    .rows_affected();
+    // Changed: the old row stops being current ...
+    sqlx::query(
+        "UPDATE cert_observations SET current = 0
+         WHERE endpoint_id IN (SELECT endpoint_id FROM temp.observation_batch)
+           AND current = 1
+           AND EXISTS (SELECT 1 FROM temp.observation_batch b
+                       WHERE b.endpoint_id = cert_observations.endpoint_id
+                         AND b.address = cert_observations.address
+                         AND b.result_hash <> cert_observations.result_hash)",
+    )
+    .execute(&mut *tx)
+    .await?;
+    // ... and every result without a current row gets one.
+    let inserted = sqlx::query(
+        "INSERT INTO cert_observations
+           (endpoint_id, address, first_seen_at, last_seen_at, current, result_hash,
+            outcome, leaf_fingerprint, leaf_not_after, chain_not_after, details)
+         SELECT b.endpoint_id, b.address, ?1, ?1, 1, b.result_hash, b.outcome,
+                b.leaf_fingerprint, b.leaf_not_after, b.chain_not_after, b.details
+         FROM temp.observation_batch b
+         WHERE NOT EXISTS (SELECT 1 FROM cert_observations c
+                           WHERE c.endpoint_id = b.endpoint_id AND c.address = b.address
+                             AND c.current = 1)",
+    )
+    .bind(&now)
+    .execute(&mut *tx)
+    .await?
+    .rows_affected();
+    sqlx::query("DELETE FROM temp.observation_batch")
+        .execute(&mut *tx)
+        .await?;
+    let count = |n: u64| u32::try_from(n).unwrap_or(u32::MAX);
+    Ok(RecordSummary {
+        inserted: count(inserted),
+        refreshed: count(refreshed),
+        retired: count(retired),
+    })
 }
 
 impl Store {

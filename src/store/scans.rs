@@ -7,10 +7,12 @@
 //! finished item again. Finishing deletes the items (the counts stay on the
 //! scan row), so the table does not grow with history.
 
+use std::collections::BTreeMap;
+
 use chrono::{DateTime, Utc};
 use sqlx::Row;
 
-use super::observations::record_in;
+use super::observations::record_batch_in;
 use super::{format_time, Store, StoreError};
 use crate::domain::certificate::Severity;
 use crate::domain::observation::CertObservation;
@@ -274,7 +276,9 @@ impl Store {
         }
         let now_text = format_time(now);
         let mut counts = [0_i64; 4];
-        let mut tx = self.pool().begin_with("BEGIN IMMEDIATE").await?;
+        let mut observed = Vec::new();
+        let mut endpoints = Vec::new();
+        let mut items: BTreeMap<(&str, Option<String>), Vec<i64>> = BTreeMap::new();
         for result in results {
             let (kind, item_id, outcome) = match result {
                 ItemResult::Endpoint {
@@ -284,20 +288,12 @@ impl Store {
                     next_check_at,
                     check_failures,
                 } => {
-                    let exists: Option<i64> =
-                        sqlx::query_scalar("SELECT id FROM endpoints WHERE id = ?")
-                            .bind(endpoint_id)
-                            .fetch_optional(&mut *tx)
-                            .await?;
-                    if exists.is_some() {
-                        record_in(&mut tx, *endpoint_id, observations, now).await?;
-                        sqlx::query("UPDATE endpoints SET next_check_at = ?, check_failures = ? WHERE id = ?")
-                            .bind(next_check_at.map(format_time))
-                            .bind(i64::from(*check_failures))
-                            .bind(endpoint_id)
-                            .execute(&mut *tx)
-                            .await?;
-                    }
+                    observed.push((*endpoint_id, observations.as_slice()));
+                    endpoints.push((
+                        *endpoint_id,
+                        next_check_at.map(format_time),
+                        *check_failures,
+                    ));
                     ("endpoint", *endpoint_id, Some(*outcome))
                 }
                 ItemResult::Registration { domain_id, outcome } => {
@@ -313,15 +309,41 @@ impl Store {
                     Severity::Unknown => 3,
                 }] += 1;
             }
+            items
+                .entry((kind, outcome.map(|o| o.label().to_ascii_lowercase())))
+                .or_default()
+                .push(item_id);
+        }
+        // Set-based: a few statements per batch, whatever its size.
+        let mut tx = self.pool().begin_with("BEGIN IMMEDIATE").await?;
+        record_batch_in(&mut tx, &observed, now).await?;
+        // Grouped by what is written, each group one statement that walks
+        // the primary key: a whole batch of passing checks is one statement.
+        let mut by_state: BTreeMap<(Option<String>, u32), Vec<i64>> = BTreeMap::new();
+        for (id, next, failures) in endpoints {
+            by_state.entry((next, failures)).or_default().push(id);
+        }
+        for ((next, failures), ids) in by_state {
+            sqlx::query(
+                "UPDATE endpoints SET next_check_at = ?, check_failures = ?
+                 WHERE id IN (SELECT value FROM json_each(?))",
+            )
+            .bind(next)
+            .bind(i64::from(failures))
+            .bind(serde_json::Value::from(ids).to_string())
+            .execute(&mut *tx)
+            .await?;
+        }
+        for ((kind, outcome), ids) in items {
             sqlx::query(
                 "UPDATE scan_items SET done_at = ?, outcome = ?
-                 WHERE scan_id = ? AND item_kind = ? AND item_id = ?",
+                 WHERE scan_id = ? AND item_kind = ? AND item_id IN (SELECT value FROM json_each(?))",
             )
             .bind(&now_text)
-            .bind(outcome.map(|o| o.label().to_ascii_lowercase()))
+            .bind(outcome)
             .bind(scan_id)
             .bind(kind)
-            .bind(item_id)
+            .bind(serde_json::Value::from(ids).to_string())
             .execute(&mut *tx)
             .await?;
         }
