@@ -17,6 +17,7 @@ mod delivery;
 mod observations;
 mod registration;
 mod registration_cli;
+mod registration_pacing;
 mod registration_ssrf;
 mod registration_support;
 mod scan;
