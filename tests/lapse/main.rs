@@ -22,5 +22,6 @@ mod registration_ssrf;
 mod registration_support;
 mod scan;
 mod serve;
+mod serve_cron;
 mod tls_probe;
 mod tls_support;
