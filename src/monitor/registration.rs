@@ -58,6 +58,8 @@ pub fn rdap_settings(config: &Config) -> RdapSettings {
         connect_timeout: config.rdap.connect_timeout,
         max_bytes: config.rdap.max_bytes,
         max_redirects: config.rdap.max_redirects,
+        allow_ranges: config.targets.allow_ranges.clone(),
+        nameservers: config.dns.nameservers.clone(),
     }
 }
 
@@ -70,6 +72,9 @@ pub fn whois_settings(config: &Config) -> WhoisSettings {
         max_bytes: config.whois.max_bytes,
         max_referrals: config.whois.max_referrals,
         rate_limit_backoff: config.whois.rate_limit_backoff,
+        allow_ranges: config.targets.allow_ranges.clone(),
+        nameservers: config.dns.nameservers.clone(),
+        ..WhoisSettings::default()
     }
 }
 

@@ -16,19 +16,30 @@
 //!
 //! Pacing is by server: every request first takes a [`RateLimiters`] permit for its URL's host,
 //! and a 429 pauses that host only.
+//!
+//! Which servers may be contacted: an origin named in configuration (`bootstrap_url`, an
+//! override) is trusted as configured. Any other URL (a bootstrap entry, a redirect target, the
+//! registrar link) goes through a second HTTP client whose resolver keeps only the addresses
+//! `targets.allow_ranges` permits ([`ServerGuard`]), and an IP-literal URL is checked before the
+//! request. Redirects are followed here, hop by hop, so every hop is judged by its own origin.
 
 use std::collections::{BTreeMap, HashMap};
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, TimeDelta, Utc};
 use futures::StreamExt;
-use reqwest::header::{HeaderMap, HeaderValue, ACCEPT, RETRY_AFTER};
+use ipnet::IpNet;
+use reqwest::header::{HeaderMap, HeaderValue, ACCEPT, LOCATION, RETRY_AFTER};
 use reqwest::StatusCode;
 use serde::Deserialize;
-use url::Url;
+use url::{Origin, Url};
 
+use super::dns::DnsSetupError;
 use super::rdap_parse::{parse_rdap, rdap_related_links};
 use super::registration::{Exchange, ExchangeOutcome, LookupFailure};
+use super::target_policy::{screen_addresses, RefusedServer, Screening, ServerGuard};
 use super::whois_parse::{ParseOutcome, RegistrationFacts};
 use crate::domain::registration::Source;
 use crate::ratelimit::{server_key_for_url, RateLimiters, DEFAULT_BACKOFF};
@@ -60,6 +71,10 @@ pub struct RdapSettings {
     /// The largest reply body accepted; a bigger one is cut there and reported.
     pub max_bytes: usize,
     pub max_redirects: usize,
+    /// Reserved ranges a discovered server may be in (`targets.allow_ranges`).
+    pub allow_ranges: Vec<IpNet>,
+    /// Resolves discovered servers' names (`dns.nameservers`; empty: the system resolver).
+    pub nameservers: Vec<SocketAddr>,
 }
 
 impl Default for RdapSettings {
@@ -71,6 +86,8 @@ impl Default for RdapSettings {
             connect_timeout: DEFAULT_CONNECT_TIMEOUT,
             max_bytes: DEFAULT_MAX_BYTES,
             max_redirects: DEFAULT_MAX_REDIRECTS,
+            allow_ranges: Vec::new(),
+            nameservers: Vec::new(),
         }
     }
 }
@@ -226,14 +243,64 @@ pub enum BootstrapFetchError {
 
 /// lapse itself could not build its HTTP client.
 #[derive(Debug, thiserror::Error)]
-#[error("cannot build the RDAP HTTP client: {0}")]
-pub struct RdapClientError(#[from] reqwest::Error);
+pub enum RdapClientError {
+    #[error("cannot build the RDAP HTTP client: {0}")]
+    Http(#[from] reqwest::Error),
+    #[error("cannot build the resolver for discovered RDAP servers: {0}")]
+    Dns(#[from] DnsSetupError),
+}
+
+/// How lapse came to a URL it has not been configured with, for the refusal message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Via {
+    BootstrapFile,
+    BootstrapEntry,
+    RegistrarLink,
+    Redirect,
+}
+
+impl Via {
+    fn label(self) -> &'static str {
+        match self {
+            Via::BootstrapFile => "RDAP bootstrap URL",
+            Via::BootstrapEntry => "RDAP bootstrap entry",
+            Via::RegistrarLink => "RDAP registrar link",
+            Via::Redirect => "RDAP redirect to",
+        }
+    }
+}
 
 /// The HTTP side of RDAP.
 #[derive(Debug, Clone)]
 pub struct RdapClient {
+    /// For configured origins.
     http: reqwest::Client,
+    /// For everything else: its resolver only returns addresses the policy allows.
+    guarded: reqwest::Client,
+    guard: ServerGuard,
+    /// Origins named in configuration (the bootstrap URL, the overrides).
+    trusted: Vec<Origin>,
     settings: RdapSettings,
+}
+
+/// reqwest's resolver for discovered servers.
+struct GuardedResolver(ServerGuard);
+
+impl reqwest::dns::Resolve for GuardedResolver {
+    fn resolve(&self, name: reqwest::dns::Name) -> reqwest::dns::Resolving {
+        let guard = self.0.clone();
+        let host = name.as_str().to_owned();
+        Box::pin(async move {
+            let addresses = guard.screen(&host).await?;
+            // reqwest puts the URL's port in.
+            let addrs: reqwest::dns::Addrs = Box::new(
+                addresses
+                    .into_iter()
+                    .map(|address| SocketAddr::new(address, 0)),
+            );
+            Ok(addrs)
+        })
+    }
 }
 
 /// A reply read within the bounds.
@@ -247,14 +314,37 @@ impl RdapClient {
     pub fn new(settings: RdapSettings) -> Result<Self, RdapClientError> {
         let mut headers = HeaderMap::new();
         headers.insert(ACCEPT, HeaderValue::from_static(RDAP_MEDIA_TYPE));
-        let http = reqwest::Client::builder()
-            .user_agent(concat!("lapse/", env!("CARGO_PKG_VERSION")))
-            .default_headers(headers)
-            .connect_timeout(settings.connect_timeout)
-            .timeout(settings.timeout)
-            .redirect(reqwest::redirect::Policy::limited(settings.max_redirects))
+        let builder = || {
+            reqwest::Client::builder()
+                .user_agent(concat!("lapse/", env!("CARGO_PKG_VERSION")))
+                .default_headers(headers.clone())
+                .connect_timeout(settings.connect_timeout)
+                .timeout(settings.timeout)
+                // Followed in `get`, so that each hop is judged on its own.
+                .redirect(reqwest::redirect::Policy::none())
+        };
+        let guard = ServerGuard::new(
+            &settings.allow_ranges,
+            &settings.nameservers,
+            settings.connect_timeout,
+        )?;
+        let http = builder().build()?;
+        let guarded = builder()
+            .dns_resolver(Arc::new(GuardedResolver(guard.clone())))
             .build()?;
-        Ok(RdapClient { http, settings })
+        let trusted = std::iter::once(settings.bootstrap_url.as_str())
+            .chain(settings.overrides.values().map(String::as_str))
+            .filter_map(|text| Url::parse(text.trim()).ok())
+            .map(|url| url.origin())
+            .filter(Origin::is_tuple)
+            .collect();
+        Ok(RdapClient {
+            http,
+            guarded,
+            guard,
+            trusted,
+            settings,
+        })
     }
 
     pub fn settings(&self) -> &RdapSettings {
@@ -269,7 +359,11 @@ impl RdapClient {
         let url = Url::parse(&self.settings.bootstrap_url)
             .map_err(|_| BootstrapFetchError::BadUrl(self.settings.bootstrap_url.clone()))?;
         let reply = self
-            .get(&url, BOOTSTRAP_MAX_BYTES.max(self.settings.max_bytes))
+            .get(
+                &url,
+                BOOTSTRAP_MAX_BYTES.max(self.settings.max_bytes),
+                Via::BootstrapFile,
+            )
             .await
             .map_err(BootstrapFetchError::Fetch)?;
         if !reply.status.is_success() {
@@ -310,7 +404,14 @@ impl RdapClient {
             }
         };
         let registry = self
-            .exchange(Source::RegistryRdap, domain, &url, limits, now)
+            .exchange(
+                Source::RegistryRdap,
+                domain,
+                &url,
+                Via::BootstrapEntry,
+                limits,
+                now,
+            )
             .await;
         let registrar_url = match (&registry.outcome, &registry.raw) {
             (ExchangeOutcome::Answered(facts), Some(raw))
@@ -329,8 +430,15 @@ impl RdapClient {
         let mut exchanges = vec![registry];
         if let Some(registrar_url) = registrar_url {
             exchanges.push(
-                self.exchange(Source::RegistrarRdap, domain, &registrar_url, limits, now)
-                    .await,
+                self.exchange(
+                    Source::RegistrarRdap,
+                    domain,
+                    &registrar_url,
+                    Via::RegistrarLink,
+                    limits,
+                    now,
+                )
+                .await,
             );
         }
         exchanges
@@ -342,10 +450,16 @@ impl RdapClient {
         source: Source,
         domain: &str,
         url: &Url,
+        via: Via,
         limits: &RateLimiters,
         now: DateTime<Utc>,
     ) -> Exchange {
         let key = server_key_for_url(url);
+        // An IP-literal URL that is refused costs no pacing permit.
+        if let Err(failure) = self.client_for(url, via) {
+            tracing::info!(domain.name = domain, rdap.url = %url, %failure, "RDAP server not contacted");
+            return Exchange::failed(source, url.as_str(), key, now, failure);
+        }
         let _permit = match limits.acquire(&key).await {
             Ok(permit) => permit,
             Err(e) => {
@@ -353,7 +467,7 @@ impl RdapClient {
             }
         };
         let started = Instant::now();
-        let result = self.get(url, self.settings.max_bytes).await;
+        let result = self.get(url, self.settings.max_bytes, via).await;
         let elapsed = started.elapsed();
         let (outcome, raw) = match result {
             Err(failure) => (ExchangeOutcome::Failed(failure), None),
@@ -416,14 +530,89 @@ impl RdapClient {
         }
     }
 
-    /// GET with the client's bounds; the body is read as a stream and given up on past `max_bytes`.
-    async fn get(&self, url: &Url, max_bytes: usize) -> Result<HttpReply, LookupFailure> {
-        let response = self
-            .http
-            .get(url.clone())
-            .send()
-            .await
-            .map_err(|e| self.failure(&e))?;
+    /// The client for `url`: the plain one for a configured origin, else the guarded one, after
+    /// checking an IP-literal host (the resolver never sees those).
+    fn client_for(&self, url: &Url, via: Via) -> Result<&reqwest::Client, LookupFailure> {
+        if self.trusted.contains(&url.origin()) {
+            return Ok(&self.http);
+        }
+        let literal = match url.host() {
+            Some(url::Host::Ipv4(v4)) => IpAddr::V4(v4),
+            Some(url::Host::Ipv6(v6)) => IpAddr::V6(v6),
+            _ => return Ok(&self.guarded),
+        };
+        match screen_addresses(&[literal], self.guard.allow_ranges()) {
+            Ok(_) => Ok(&self.guarded),
+            Err(addresses) => Err(LookupFailure::Refused(RefusedServer {
+                via: via.label().to_owned(),
+                server: server_key_for_url(url),
+                literal: true,
+                addresses,
+            })),
+        }
+    }
+
+    /// GET with the client's bounds, following at most `max_redirects` redirects, each hop
+    /// judged by its own origin; the whole exchange within `timeout`. The body is read as a
+    /// stream and given up on past `max_bytes`.
+    async fn get(&self, url: &Url, max_bytes: usize, via: Via) -> Result<HttpReply, LookupFailure> {
+        match tokio::time::timeout(self.settings.timeout, self.get_hops(url, max_bytes, via)).await
+        {
+            Ok(result) => result,
+            Err(_) => Err(LookupFailure::Timeout {
+                after_ms: self.settings.timeout.as_millis() as u64,
+            }),
+        }
+    }
+
+    async fn get_hops(
+        &self,
+        url: &Url,
+        max_bytes: usize,
+        via: Via,
+    ) -> Result<HttpReply, LookupFailure> {
+        let mut url = url.clone();
+        let mut via = via;
+        let mut redirects = 0;
+        loop {
+            let client = self.client_for(&url, via)?;
+            let response = client
+                .get(url.clone())
+                .send()
+                .await
+                .map_err(|e| self.failure(&e, &url, via))?;
+            let status = response.status();
+            let location = response.headers().get(LOCATION);
+            if let (true, Some(location)) = (is_followed_redirect(status), location) {
+                let next = location
+                    .to_str()
+                    .ok()
+                    .and_then(|l| url.join(l.trim()).ok())
+                    .filter(|next| matches!(next.scheme(), "http" | "https"))
+                    .ok_or_else(|| LookupFailure::Protocol {
+                        reason: format!("redirect to an unusable location {location:?}"),
+                    })?;
+                if redirects >= self.settings.max_redirects {
+                    return Err(LookupFailure::TooManyRedirects {
+                        max: self.settings.max_redirects,
+                    });
+                }
+                redirects += 1;
+                url = next;
+                via = Via::Redirect;
+                continue;
+            }
+            return self.read(response, max_bytes, &url, via).await;
+        }
+    }
+
+    async fn read(
+        &self,
+        response: reqwest::Response,
+        max_bytes: usize,
+        url: &Url,
+        via: Via,
+    ) -> Result<HttpReply, LookupFailure> {
         let status = response.status();
         let headers = response.headers().clone();
         if response
@@ -437,7 +626,7 @@ impl RdapClient {
         let mut body = Vec::new();
         let mut stream = response.bytes_stream();
         while let Some(chunk) = stream.next().await {
-            let chunk = chunk.map_err(|e| self.failure(&e))?;
+            let chunk = chunk.map_err(|e| self.failure(&e, url, via))?;
             if body.len() + chunk.len() > max_bytes {
                 return Err(LookupFailure::TooLarge {
                     limit_bytes: max_bytes,
@@ -452,15 +641,24 @@ impl RdapClient {
         })
     }
 
-    fn failure(&self, error: &reqwest::Error) -> LookupFailure {
+    fn failure(&self, error: &reqwest::Error, url: &Url, via: Via) -> LookupFailure {
+        if let Some(screening) = find_cause::<Screening>(error) {
+            return match screening {
+                Screening::Refused { addresses, .. } => LookupFailure::Refused(RefusedServer {
+                    via: via.label().to_owned(),
+                    server: server_key_for_url(url),
+                    literal: false,
+                    addresses: addresses.clone(),
+                }),
+                unresolved @ Screening::Unresolved { .. } => LookupFailure::Connect {
+                    reason: unresolved.to_string(),
+                },
+            };
+        }
         let reason = error_chain(error);
         if error.is_timeout() {
             LookupFailure::Timeout {
                 after_ms: self.settings.timeout.as_millis() as u64,
-            }
-        } else if error.is_redirect() {
-            LookupFailure::TooManyRedirects {
-                max: self.settings.max_redirects,
             }
         } else if error.is_connect() {
             LookupFailure::Connect { reason }
@@ -470,6 +668,32 @@ impl RdapClient {
             LookupFailure::Protocol { reason }
         }
     }
+}
+
+/// The statuses reqwest would follow for a GET.
+fn is_followed_redirect(status: StatusCode) -> bool {
+    matches!(
+        status,
+        StatusCode::MOVED_PERMANENTLY
+            | StatusCode::FOUND
+            | StatusCode::SEE_OTHER
+            | StatusCode::TEMPORARY_REDIRECT
+            | StatusCode::PERMANENT_REDIRECT
+    )
+}
+
+/// The first cause of type `T` in `error`'s chain.
+fn find_cause<'a, T: std::error::Error + 'static>(
+    error: &'a (dyn std::error::Error + 'static),
+) -> Option<&'a T> {
+    let mut current: Option<&'a (dyn std::error::Error + 'static)> = Some(error);
+    while let Some(cause) = current {
+        if let Some(found) = cause.downcast_ref::<T>() {
+            return Some(found);
+        }
+        current = cause.source();
+    }
+    None
 }
 
 fn error_chain(error: &dyn std::error::Error) -> String {

@@ -11,6 +11,13 @@
 //!
 //! It is not asked when RDAP published an expiry, or when the registry's RDAP said the domain
 //! does not exist (404 is an answer, and the registry is the authority on it).
+//!
+//! Servers named in configuration (`rdap.bootstrap_url`, `rdap.overrides`, `whois.servers`,
+//! `whois.iana_server`) are contacted as configured. Every server lapse finds on its own (a
+//! bootstrap entry, an HTTP redirect, the registrar's RDAP link, a WHOIS referral, IANA's answer)
+//! is resolved first and contacted only at an address `targets.allow_ranges` permits; otherwise
+//! the exchange fails with [`LookupFailure::Refused`], which says which server, how it was found,
+//! what it resolved to and which setting would allow it.
 
 use std::time::Duration;
 
@@ -18,6 +25,7 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 
 use super::rdap::{BootstrapRegistry, RdapClient};
+use super::target_policy::RefusedServer;
 use super::whois::WhoisClient;
 use super::whois_parse::{ParseOutcome, RegistrationFacts};
 use crate::domain::registration::{Source, SourcedFacts};
@@ -45,6 +53,10 @@ pub enum LookupFailure {
     BackingOff { retry_in_secs: u64 },
     #[error("{reason}")]
     Protocol { reason: String },
+    /// A server lapse found (bootstrap entry, redirect, registrar link, WHOIS referral, IANA
+    /// answer) is in a reserved range `targets.allow_ranges` does not list: not contacted.
+    #[error("{0}")]
+    Refused(RefusedServer),
 }
 
 impl LookupFailure {
@@ -59,7 +71,8 @@ impl LookupFailure {
             LookupFailure::HttpStatus { status } => *status >= 500 || *status == 408,
             LookupFailure::TooLarge { .. }
             | LookupFailure::TooManyRedirects { .. }
-            | LookupFailure::Protocol { .. } => false,
+            | LookupFailure::Protocol { .. }
+            | LookupFailure::Refused(_) => false,
         }
     }
 

@@ -16,18 +16,26 @@
 //!   up at IANA (`whois.iana.org`, `refer:`), and the answer is remembered for the process.
 //!   A referral to a host named in `whois.servers` goes where the map says (a registrar server
 //!   that moved, or a loopback test server).
+//! - **Discovered servers** (a referral or an IANA answer not mapped in `whois.servers`, and not
+//!   a configured server) are resolved here first ([`ServerGuard`]) and contacted only at an
+//!   address `targets.allow_ranges` permits, on `referral_port`; otherwise the hop is a
+//!   [`LookupFailure::Refused`] that names the server, how it was found and what it resolved to.
 //! - **The parser** ([`parse_whois`]) decodes the bytes (charset included) and tells found, not
 //!   published, not found, rate limited and unparseable apart. A "limit exceeded" reply pauses
 //!   that server only ([`RateLimiters::back_off`]).
 
 use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
+use ipnet::IpNet;
 use whois_rust::{WhoIs, WhoIsError, WhoIsLookupOptions, WhoIsServerValue};
 
+use super::dns::DnsSetupError;
 use super::registration::{Exchange, ExchangeOutcome, LookupFailure};
+use super::target_policy::{RefusedServer, Screening, ServerGuard};
 use super::whois_parse::{parse_whois, ParseOutcome};
 use crate::domain::registration::Source;
 use crate::ratelimit::RateLimiters;
@@ -42,6 +50,12 @@ pub const DEFAULT_MAX_BYTES: usize = 256 * 1024;
 pub const DEFAULT_MAX_REFERRALS: u8 = 2;
 /// How long a server that said "limit exceeded" is left alone.
 pub const DEFAULT_RATE_LIMIT_BACKOFF: Duration = Duration::from_secs(300);
+/// RFC 3912.
+pub const WHOIS_PORT: u16 = 43;
+
+/// How lapse came to a WHOIS server it was not configured with.
+const VIA_REFERRAL: &str = "WHOIS referral";
+const VIA_IANA: &str = "IANA WHOIS answer";
 
 /// How WHOIS is reached.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -56,6 +70,12 @@ pub struct WhoisSettings {
     /// Referrals followed after the registry's reply (registry -> registrar is one).
     pub max_referrals: u8,
     pub rate_limit_backoff: Duration,
+    /// Reserved ranges a discovered server may be in (`targets.allow_ranges`).
+    pub allow_ranges: Vec<IpNet>,
+    /// Resolves discovered servers' names (`dns.nameservers`; empty: the system resolver).
+    pub nameservers: Vec<SocketAddr>,
+    /// The port of a discovered server (referrals name hosts, not ports): 43, except in tests.
+    pub referral_port: u16,
 }
 
 impl Default for WhoisSettings {
@@ -68,6 +88,9 @@ impl Default for WhoisSettings {
             max_bytes: DEFAULT_MAX_BYTES,
             max_referrals: DEFAULT_MAX_REFERRALS,
             rate_limit_backoff: DEFAULT_RATE_LIMIT_BACKOFF,
+            allow_ranges: Vec::new(),
+            nameservers: Vec::new(),
+            referral_port: WHOIS_PORT,
         }
     }
 }
@@ -78,6 +101,15 @@ impl Default for WhoisSettings {
 pub struct WhoisConfigError {
     pub key: String,
     pub value: String,
+}
+
+/// lapse could not set up WHOIS lookups.
+#[derive(Debug, thiserror::Error)]
+pub enum WhoisSetupError {
+    #[error(transparent)]
+    Config(#[from] WhoisConfigError),
+    #[error("cannot build the resolver for discovered WHOIS servers: {0}")]
+    Dns(#[from] DnsSetupError),
 }
 
 /// What one WHOIS lookup produced.
@@ -97,10 +129,19 @@ pub struct WhoisClient {
     iana: WhoIsServerValue,
     /// TLD -> server IANA named (`None`: IANA lists no WHOIS server), for this process.
     discovered: Mutex<HashMap<String, Option<String>>>,
+    /// The pacing keys (`host[:port]`) of every server named in configuration.
+    configured: Vec<String>,
+    guard: ServerGuard,
+}
+
+/// The next server to ask, and how lapse came to it (`None`: named in configuration).
+struct Hop {
+    server: WhoIsServerValue,
+    via: Option<&'static str>,
 }
 
 impl WhoisClient {
-    pub fn new(settings: WhoisSettings) -> Result<Self, WhoisConfigError> {
+    pub fn new(settings: WhoisSettings) -> Result<Self, WhoisSetupError> {
         let bad = |key: &str, value: &str| WhoisConfigError {
             key: key.to_owned(),
             value: value.to_owned(),
@@ -122,11 +163,24 @@ impl WhoisClient {
             .map_err(|_| bad("whois.iana_server", &settings.iana_server))?;
         let iana = WhoIsServerValue::from_string(&settings.iana_server)
             .map_err(|_| bad("whois.iana_server", &settings.iana_server))?;
+        let mut configured = vec![host_key(&iana)];
+        for value in settings.servers.values() {
+            if let Ok(server) = WhoIsServerValue::from_string(value.trim()) {
+                configured.push(host_key(&server));
+            }
+        }
+        let guard = ServerGuard::new(
+            &settings.allow_ranges,
+            &settings.nameservers,
+            settings.timeout,
+        )?;
         Ok(WhoisClient {
             settings,
             list,
             iana,
             discovered: Mutex::new(HashMap::new()),
+            configured,
+            guard,
         })
     }
 
@@ -145,9 +199,12 @@ impl WhoisClient {
         let mut exchanges = Vec::new();
 
         let start = match self.list.get_server_by_tld(&normalize(domain)) {
-            Some(server) => server.clone(),
+            Some(server) => Hop {
+                server: server.clone(),
+                via: None,
+            },
             None => match self.discover(domain, limits, now, &mut budget).await {
-                Discovery::Server(server) => server,
+                Discovery::Server(hop) => hop,
                 Discovery::NoServer => {
                     return WhoisLookup {
                         exchanges,
@@ -164,12 +221,12 @@ impl WhoisClient {
             },
         };
 
-        let mut server = start;
-        let mut visited = vec![host_key(&server)];
+        let mut hop = start;
+        let mut visited = vec![host_key(&hop.server)];
         let mut referrals = 0;
         loop {
             let exchange = self
-                .exchange(domain, &server, limits, now, &mut budget)
+                .exchange(domain, &hop.server, hop.via, limits, now, &mut budget)
                 .await;
             let next = match &exchange.outcome {
                 ExchangeOutcome::Answered(facts)
@@ -183,15 +240,16 @@ impl WhoisClient {
                 _ => None,
             };
             exchanges.push(exchange);
-            let Some(next) = next.and_then(|host| self.referral_server(&host)) else {
+            let Some(next) = next.and_then(|host| self.referral_server(&host, VIA_REFERRAL)) else {
                 break;
             };
-            if referrals >= self.settings.max_referrals || visited.contains(&host_key(&next)) {
+            if referrals >= self.settings.max_referrals || visited.contains(&host_key(&next.server))
+            {
                 break;
             }
             referrals += 1;
-            visited.push(host_key(&next));
-            server = next;
+            visited.push(host_key(&next.server));
+            hop = next;
         }
         WhoisLookup {
             exchanges,
@@ -199,15 +257,21 @@ impl WhoisClient {
         }
     }
 
-    /// The server a referral names, or the one `whois.servers` maps that host to.
-    fn referral_server(&self, host: &str) -> Option<WhoIsServerValue> {
+    /// The server a referral names, or the one `whois.servers` maps that host to. A mapped host,
+    /// or one that is itself a configured server, is trusted; any other is discovered `via`.
+    fn referral_server(&self, host: &str, via: &'static str) -> Option<Hop> {
         let mapped = self
             .settings
             .servers
             .iter()
             .find(|(k, _)| normalize(k) == normalize(host))
             .map(|(_, v)| v.as_str());
-        WhoIsServerValue::from_string(mapped.unwrap_or(host).trim()).ok()
+        let server = WhoIsServerValue::from_string(mapped.unwrap_or(host).trim()).ok()?;
+        let trusted = mapped.is_some() || self.configured.contains(&host_key(&server));
+        Some(Hop {
+            server,
+            via: (!trusted).then_some(via),
+        })
     }
 
     /// Finds the WHOIS server of `domain`'s TLD at IANA (once per TLD per process).
@@ -232,7 +296,9 @@ impl WhoisClient {
         let named = match known {
             Some(named) => named,
             None => {
-                let exchange = self.exchange(&tld, &self.iana, limits, now, budget).await;
+                let exchange = self
+                    .exchange(&tld, &self.iana, None, limits, now, budget)
+                    .await;
                 match &exchange.outcome {
                     ExchangeOutcome::Answered(facts) => {
                         let named = facts.referral.clone();
@@ -246,17 +312,77 @@ impl WhoisClient {
                 }
             }
         };
-        match named.and_then(|host| self.referral_server(&host)) {
-            Some(server) => Discovery::Server(server),
+        match named.and_then(|host| self.referral_server(&host, VIA_IANA)) {
+            Some(hop) => Discovery::Server(hop),
             None => Discovery::NoServer,
         }
     }
 
-    /// One paced port-43 exchange through whois-rust, classified.
+    /// Where to connect for a discovered server: one address of its name that the policy allows,
+    /// on its port (or `referral_port`), with the server's query settings kept.
+    async fn pin(
+        &self,
+        server: &WhoIsServerValue,
+        via: &'static str,
+        budget: &mut Budget,
+    ) -> Result<WhoIsServerValue, LookupFailure> {
+        let key = host_key(server);
+        let (host, literal) = match server.host.host() {
+            whois_rust::validators::models::Host::Domain(d) => (d.to_ascii_lowercase(), false),
+            whois_rust::validators::models::Host::IPv4(ip) => (ip.to_string(), true),
+            whois_rust::validators::models::Host::IPv6(ip) => (ip.to_string(), true),
+        };
+        let Some(left) = budget.left() else {
+            return Err(LookupFailure::Timeout {
+                after_ms: self.settings.deadline.as_millis() as u64,
+            });
+        };
+        let limit = self.settings.timeout.min(left);
+        let started = Instant::now();
+        let screened = tokio::time::timeout(limit, self.guard.screen(&host)).await;
+        budget.spend(started.elapsed());
+        let address = match screened {
+            Err(_) => {
+                return Err(LookupFailure::Timeout {
+                    after_ms: limit.as_millis() as u64,
+                })
+            }
+            Ok(Err(Screening::Refused { addresses, .. })) => {
+                return Err(LookupFailure::Refused(RefusedServer {
+                    via: via.to_owned(),
+                    server: key,
+                    literal,
+                    addresses,
+                }))
+            }
+            Ok(Err(unresolved @ Screening::Unresolved { .. })) => {
+                return Err(LookupFailure::Connect {
+                    reason: unresolved.to_string(),
+                })
+            }
+            Ok(Ok(addresses)) => addresses[0],
+        };
+        let port = server.host.port().unwrap_or(self.settings.referral_port);
+        let target = match address {
+            IpAddr::V4(v4) => format!("{v4}:{port}"),
+            IpAddr::V6(v6) => format!("[{v6}]:{port}"),
+        };
+        let mut pinned =
+            WhoIsServerValue::from_string(&target).map_err(|_| LookupFailure::Protocol {
+                reason: format!("cannot address {key} at {target}"),
+            })?;
+        pinned.query = server.query.clone();
+        pinned.punycode = server.punycode;
+        Ok(pinned)
+    }
+
+    /// One paced port-43 exchange through whois-rust, classified. `via` says how lapse came to
+    /// a server it was not configured with; such a server is resolved and screened first.
     async fn exchange(
         &self,
         query: &str,
         server: &WhoIsServerValue,
+        via: Option<&'static str>,
         limits: &RateLimiters,
         now: DateTime<Utc>,
         budget: &mut Budget,
@@ -271,6 +397,17 @@ impl WhoisClient {
                 })
             }
         };
+        // A refused server costs no pacing permit.
+        let connect_to = match via {
+            None => server.clone(),
+            Some(via) => match self.pin(server, via, budget).await {
+                Ok(pinned) => pinned,
+                Err(failure) => {
+                    tracing::info!(domain.name = query, whois.server = %key, %failure, "WHOIS server not contacted");
+                    return failed(failure);
+                }
+            },
+        };
         let _permit = match limits.acquire(&key).await {
             Ok(permit) => permit,
             Err(e) => return failed(LookupFailure::from(e)),
@@ -281,7 +418,7 @@ impl WhoisClient {
             });
         };
         let timeout = self.settings.timeout.min(left);
-        options.server = Some(server.clone());
+        options.server = Some(connect_to);
         options.follow = 0;
         options.timeout = Some(timeout);
         options.max_response_size = Some(self.settings.max_bytes);
@@ -351,7 +488,7 @@ impl WhoisClient {
 }
 
 enum Discovery {
-    Server(WhoIsServerValue),
+    Server(Hop),
     NoServer,
     Failed(Box<Exchange>),
 }
@@ -404,6 +541,9 @@ mod tests {
             ..WhoisSettings::default()
         };
         let err = WhoisClient::new(settings).expect_err("bad server");
+        let WhoisSetupError::Config(err) = err else {
+            panic!("expected a config error, got {err:?}");
+        };
         assert_eq!(err.key, "test");
     }
 
@@ -433,19 +573,23 @@ mod tests {
             ..WhoisSettings::default()
         };
         let client = WhoisClient::new(settings).expect("client");
+        let mapped = client
+            .referral_server("whois.registrar.test", VIA_REFERRAL)
+            .expect("mapped");
+        assert_eq!(host_key(&mapped.server), "127.0.0.1:4444");
+        assert_eq!(mapped.via, None, "a mapped host is configured, so trusted");
+        let other = client
+            .referral_server("whois.other.test", VIA_REFERRAL)
+            .expect("named");
+        assert_eq!(host_key(&other.server), "whois.other.test");
         assert_eq!(
-            client
-                .referral_server("whois.registrar.test")
-                .map(|s| host_key(&s))
-                .as_deref(),
-            Some("127.0.0.1:4444")
+            other.via,
+            Some(VIA_REFERRAL),
+            "an unmapped host is screened"
         );
-        assert_eq!(
-            client
-                .referral_server("whois.other.test")
-                .map(|s| host_key(&s))
-                .as_deref(),
-            Some("whois.other.test")
-        );
+        let configured = client
+            .referral_server("127.0.0.1:4444", VIA_REFERRAL)
+            .expect("named");
+        assert_eq!(configured.via, None, "a configured server is trusted");
     }
 }

@@ -584,6 +584,7 @@ impl TestRegistries {
             connect_timeout: Duration::from_millis(500),
             max_bytes: 256 * 1024,
             max_redirects: 3,
+            ..RdapSettings::default()
         }
     }
 
@@ -608,6 +609,7 @@ impl TestRegistries {
             max_bytes: 256 * 1024,
             max_referrals: 2,
             rate_limit_backoff: Duration::from_secs(60),
+            ..WhoisSettings::default()
         }
     }
 

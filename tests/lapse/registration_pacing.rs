@@ -1,0 +1,281 @@
+//! Issue 6: per-server pacing holds under a 1,000-endpoint scan. A full scan through the real
+//! engine (1,000 loopback TLS endpoints over 200 domains) whose registration lookups go to two
+//! loopback registries: an RDAP server paced at 8 requests per second (burst 1, 2 at once) and a
+//! WHOIS server with the loose default. The servers record when each request arrived: the paced
+//! one never sees more than its quota in any one second, and the other is not held back by it.
+
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use lapse::monitor::engine::{Engine, EngineSettings, SystemClock};
+use lapse::monitor::registration::RegistrationChecker;
+use lapse::probe::tls::{TlsProbe, TlsProbeSettings};
+use lapse::store::{ScanScope, Store};
+
+use crate::registration_support::{
+    rdap_behaviour, registry_whois_reply, RdapServer, WhoisReply, WhoisServer, REGISTRY_EXPIRY,
+};
+use crate::support::TestEnv;
+use crate::tls_support::{ip, TestPki, TlsServer};
+
+const ENDPOINTS: usize = 1000;
+const DOMAINS: usize = 200;
+const PACED_PER_SECOND: f64 = 8.0;
+const PACED_BURST: usize = 1;
+const PACED_IN_FLIGHT: usize = 2;
+
+/// The most arrivals within any window of `window` starting at an arrival.
+fn busiest_window(arrivals: &[Instant], window: Duration) -> usize {
+    arrivals
+        .iter()
+        .map(|start| {
+            arrivals
+                .iter()
+                .filter(|t| **t >= *start && **t - *start < window)
+                .count()
+        })
+        .max()
+        .unwrap_or(0)
+}
+
+/// What one scan looked like from the servers.
+struct Scan {
+    started: Instant,
+    paced: Vec<Instant>,
+    paced_max_in_flight: usize,
+    free: Vec<Instant>,
+    /// When the TLS server had accepted all 1,000 handshakes.
+    certificates_done: Instant,
+}
+
+/// A full scan through the engine, configured as `lapse scan` would be (scan.concurrency 64,
+/// scan.registration_concurrency 8): 1,000 endpoints over 200 domains; domains `d{i}.paced.test`
+/// (i below `paced_domains`) are looked up at an RDAP server paced by `[ratelimit.servers]`,
+/// the others, `d{i}.free.test`, at a WHOIS server under the loose default pace.
+async fn scan(paced_domains: usize) -> Scan {
+    let pki = TestPki::new();
+    let leaf = pki.good_leaf(&["*.paced.test", "*.free.test"]);
+    let tls = TlsServer::start(ip("127.0.0.1"), pki.served(&leaf), leaf.key_der()).await;
+    let paced = RdapServer::start(rdap_behaviour).await;
+    let free = WhoisServer::start(|q: &str| {
+        WhoisReply::Text(registry_whois_reply(q, REGISTRY_EXPIRY, None))
+    })
+    .await;
+    let paced_key = paced.addr.to_string();
+    let env = TestEnv::with_config(&format!(
+        "[targets]\nallow_ranges = [\"127.0.0.0/8\"]\n\
+         [rdap]\nbootstrap_url = \"http://127.0.0.1:9/bootstrap.json\"\ntimeout_ms = 2000\n\
+         [rdap.overrides]\n\"paced.test\" = \"{rdap}\"\n\
+         [whois]\niana_server = \"127.0.0.1:9\"\ntimeout_ms = 2000\ndeadline_ms = 4000\n\
+         [whois.servers]\n\"free.test\" = \"{whois}\"\n\
+         [ratelimit]\nper_second = 1000.0\nburst = 100\nmax_concurrent = 16\nmax_wait_secs = 30\n\
+         [ratelimit.servers]\n\"{paced_key}\" = {{ per_second = {PACED_PER_SECOND:.1}, burst = {PACED_BURST}, max_concurrent = {PACED_IN_FLIGHT} }}\n",
+        rdap = paced.url("/rdap/"),
+        whois = free.host_port(),
+    ));
+    let config = lapse::config::Config::load(&lapse::config::LoadOptions {
+        explicit_path: Some(env.config_path()),
+    })
+    .expect("config");
+    let store = Store::open(&config.database).await.expect("store");
+    let now = chrono::Utc::now();
+    for i in 0..ENDPOINTS {
+        let d = i % DOMAINS;
+        let parent = if d < paced_domains { "paced" } else { "free" };
+        let host = lapse::domain::names::HostName::from_canonical(format!("e{i}.{parent}.test"));
+        let domain = lapse::domain::names::HostName::from_canonical(format!("d{d}.{parent}.test"));
+        store
+            .add_endpoint(&host, tls.addr.port(), &domain, None, now)
+            .await
+            .expect("add");
+    }
+    pin_endpoints(&env).await;
+
+    let probe = TlsProbe::new(TlsProbeSettings {
+        allow_ranges: config.targets.allow_ranges.clone(),
+        extra_ca_pem: Some(pki.root_pem()),
+        per_address_concurrency: 16,
+        ..TlsProbeSettings::default()
+    })
+    .expect("probe");
+    let checker = RegistrationChecker::build(&config, &store, now)
+        .await
+        .expect("registration checker");
+    let engine = Engine::new(
+        store.clone(),
+        probe,
+        Some(checker),
+        EngineSettings::from_config(&config),
+        Arc::new(SystemClock),
+    );
+    let (_stop_tx, stop) = tokio::sync::watch::channel(false);
+    let connections = tls.connections.clone();
+    let watcher = tokio::spawn(async move {
+        while connections.load(Ordering::SeqCst) < ENDPOINTS {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        Instant::now()
+    });
+    let started = Instant::now();
+    let outcome = tokio::time::timeout(
+        Duration::from_secs(30),
+        engine.run(&ScanScope::All, stop, None),
+    )
+    .await
+    .expect("the scan ends")
+    .expect("scan");
+    let certificates_done = watcher.await.expect("watcher");
+
+    assert_eq!(
+        outcome.summary.items_total as usize,
+        ENDPOINTS + DOMAINS,
+        "{:?}",
+        outcome.summary
+    );
+    assert_eq!(
+        outcome.summary.items_done, outcome.summary.items_total,
+        "{:?}",
+        outcome.summary
+    );
+    assert_eq!(tls.connections.load(Ordering::SeqCst), ENDPOINTS);
+    // Every registration was looked up once, at its own server, and recorded.
+    assert_eq!(
+        paced.journal.arrivals().len(),
+        paced_domains,
+        "{:?}",
+        paced.journal.queries()
+    );
+    assert_eq!(free.journal.arrivals().len(), DOMAINS - paced_domains);
+    let recorded = count(
+        &env,
+        "SELECT COUNT(*) FROM domains WHERE expires_at IS NOT NULL",
+    )
+    .await;
+    assert_eq!(
+        recorded, DOMAINS as i64,
+        "every lookup answered and was recorded"
+    );
+
+    let scan = Scan {
+        started,
+        paced: paced.journal.arrivals().iter().map(|a| a.at).collect(),
+        paced_max_in_flight: paced.journal.max_in_flight(),
+        free: free.journal.arrivals().iter().map(|a| a.at).collect(),
+        certificates_done,
+    };
+    eprintln!(
+        "{paced_domains} paced domains: scan took {:?}; certificates done after {:?}; \
+         paced {:?}..{:?} (busiest second {}); free {:?}..{:?} (busiest second {})",
+        started.elapsed(),
+        certificates_done - started,
+        scan.first(&scan.paced),
+        scan.last(&scan.paced),
+        busiest_window(&scan.paced, Duration::from_secs(1)),
+        scan.first(&scan.free),
+        scan.last(&scan.free),
+        busiest_window(&scan.free, Duration::from_secs(1)),
+    );
+    scan
+}
+
+impl Scan {
+    fn first(&self, arrivals: &[Instant]) -> Duration {
+        *arrivals.iter().min().expect("arrivals") - self.started
+    }
+
+    fn last(&self, arrivals: &[Instant]) -> Duration {
+        *arrivals.iter().max().expect("arrivals") - self.started
+    }
+}
+
+#[tokio::test]
+async fn per_server_pacing_holds_under_a_1000_endpoint_scan() {
+    let paced_domains = 24;
+    let scan = scan(paced_domains).await;
+
+    // The paced server: never more than its quota in any one second (a burst of 1 plus 8 per
+    // second), never more than 2 at once, and so its 24 requests span at least 23 x 125 ms.
+    let quota = PACED_BURST + PACED_PER_SECOND as usize;
+    let busiest = busiest_window(&scan.paced, Duration::from_secs(1));
+    assert!(
+        busiest <= quota,
+        "{busiest} requests to the paced server within one second (quota {quota})"
+    );
+    assert!(scan.paced_max_in_flight <= PACED_IN_FLIGHT);
+    let paced_span = scan.last(&scan.paced) - scan.first(&scan.paced);
+    assert!(
+        paced_span
+            >= Duration::from_secs_f64((paced_domains - PACED_BURST) as f64 / PACED_PER_SECOND)
+                - Duration::from_millis(100),
+        "{paced_domains} requests at {PACED_PER_SECOND} per second within {paced_span:?}"
+    );
+
+    // The WHOIS server, configured differently, is held to its own pace, not the paced
+    // server's: in its busiest second it answers far more than the paced quota.
+    let free_busiest = busiest_window(&scan.free, Duration::from_secs(1));
+    assert!(
+        free_busiest > 2 * quota,
+        "the WHOIS server saw at most {free_busiest} requests in a second: held to the paced rate"
+    );
+}
+
+/// A registry whose pacing queue is much longer than `scan.registration_concurrency` (64
+/// domains at 8 per second: 8 s, while the certificate checks take 3-5 s here) must hold back
+/// neither the other registry's lookups nor the certificate checks: both finish well before the
+/// paced queue drains.
+///
+/// Fails today (measured on the 2-core machine, debug build: certificate checks done after 7.4 s
+/// instead of 3.0 s with 24 paced domains, the other registry's last lookup at 7.4 s): the engine
+/// takes a registration slot *before* the lookup waits for its server's pacing permit, so the
+/// paced server's queue fills all 8 slots, and the page loop awaits a free slot inline, so the
+/// items behind it (other registries, certificates) wait too. The fix belongs in
+/// `src/monitor/engine.rs`; un-ignore this test with it.
+#[tokio::test]
+#[ignore = "engine: registration slots are held while waiting for a server's pacing permit (head-of-line blocking); fix in src/monitor/engine.rs"]
+async fn a_long_pacing_queue_holds_back_neither_other_registries_nor_certificate_checks() {
+    let scan = scan(64).await;
+    let paced_done = scan.last(&scan.paced);
+    assert!(
+        paced_done >= Duration::from_millis(7700),
+        "64 requests at 8 per second end after {paced_done:?}"
+    );
+    let margin = Duration::from_secs(2);
+    assert!(
+        scan.certificates_done - scan.started + margin <= paced_done,
+        "certificate checks done after {:?}, the paced queue after {paced_done:?}",
+        scan.certificates_done - scan.started
+    );
+    assert!(
+        scan.last(&scan.free) + margin <= paced_done,
+        "the other registry's lookups done after {:?}, the paced queue after {paced_done:?}",
+        scan.last(&scan.free)
+    );
+}
+
+async fn pin_endpoints(env: &TestEnv) {
+    use sqlx::ConnectOptions;
+    let mut conn = sqlx::sqlite::SqliteConnectOptions::new()
+        .filename(env.path("lapse.db"))
+        .connect()
+        .await
+        .expect("open db");
+    sqlx::query("UPDATE endpoints SET pinned_address = '127.0.0.1'")
+        .execute(&mut conn)
+        .await
+        .expect("pin");
+}
+
+async fn count(env: &TestEnv, sql: &str) -> i64 {
+    use sqlx::ConnectOptions;
+    let mut conn = sqlx::sqlite::SqliteConnectOptions::new()
+        .filename(env.path("lapse.db"))
+        .read_only(true)
+        .connect()
+        .await
+        .expect("open db");
+    sqlx::query_scalar(sql)
+        .fetch_one(&mut conn)
+        .await
+        .expect("count")
+}
