@@ -13,6 +13,7 @@
 //!   `scan.shutdown_grace`, their results are recorded, and the scan is left
 //!   `interrupted`: the next run of the same scope resumes it.
 
+use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -276,7 +277,20 @@ impl Engine {
         ));
 
         let cert_slots = Arc::new(Semaphore::new(self.settings.concurrency));
-        let registration_slots = Arc::new(Semaphore::new(self.settings.registration_concurrency));
+        // Registration lookups have their own dispatcher, so a registry's
+        // pacing queue never holds up certificate checks or other registries.
+        let (lookups_tx, lookups_rx) = mpsc::unbounded_channel();
+        let lookups = self.registration.clone().map(|checker| {
+            let job = self.job();
+            tokio::spawn(dispatch_lookups(
+                lookups_rx,
+                self.settings.registration_concurrency,
+                job,
+                checker,
+                results_tx.clone(),
+                stop.clone(),
+            ))
+        });
         let mut tasks = JoinSet::new();
         let mut after: Option<(String, i64)> = None;
         let mut stopped = *stop.borrow();
@@ -290,13 +304,13 @@ impl Engine {
             after = Some((kind.to_owned(), id));
             page.shuffle(&mut rand::rng());
             for item in page {
-                let slots = match &item {
-                    WorkItem::Registration { .. } if self.registration.is_none() => continue,
-                    WorkItem::Registration { .. } => registration_slots.clone(),
-                    _ => cert_slots.clone(),
-                };
+                if let WorkItem::Registration { .. } = &item {
+                    // Without a checker (or its dispatcher) they stay due.
+                    let _ = lookups_tx.send(item);
+                    continue;
+                }
                 let permit = tokio::select! {
-                    permit = slots.acquire_owned() => match permit {
+                    permit = cert_slots.clone().acquire_owned() => match permit {
                         Ok(p) => p,
                         Err(_) => break 'pages,
                     },
@@ -305,13 +319,7 @@ impl Engine {
                         break 'pages;
                     }
                 };
-                let job = Job {
-                    store: self.store.clone(),
-                    probe: self.probe.clone(),
-                    registration: self.registration.clone(),
-                    settings: self.settings.clone(),
-                    clock: self.clock.clone(),
-                };
+                let job = self.job();
                 let results = results_tx.clone();
                 tasks.spawn(async move {
                     let result = job.check(item).await;
@@ -323,7 +331,8 @@ impl Engine {
             }
             stopped = *stop.borrow();
         }
-
+        drop(lookups_tx);
+        let mut lookups = lookups;
         if stopped {
             tracing::info!(
                 scan.id = handle.scan_id,
@@ -331,10 +340,15 @@ impl Engine {
                 grace_secs = self.settings.shutdown_grace.as_secs(),
                 "stopping: letting in-flight checks finish"
             );
-            let drained = tokio::time::timeout(self.settings.shutdown_grace, async {
-                while tasks.join_next().await.is_some() {}
-            })
-            .await;
+        }
+        let all_done = async {
+            while tasks.join_next().await.is_some() {}
+            if let Some(lookups) = lookups.as_mut() {
+                let _ = lookups.await;
+            }
+        };
+        if stopped {
+            let drained = tokio::time::timeout(self.settings.shutdown_grace, all_done).await;
             if drained.is_err() {
                 tracing::warn!(
                     scan.id = handle.scan_id,
@@ -342,9 +356,12 @@ impl Engine {
                     "checks still running after the grace period; they will be redone on resume"
                 );
                 tasks.abort_all();
+                if let Some(lookups) = &lookups {
+                    lookups.abort();
+                }
             }
         } else {
-            while tasks.join_next().await.is_some() {}
+            all_done.await;
         }
         drop(results_tx);
         writer
@@ -391,13 +408,109 @@ impl Engine {
         })
     }
 
+    fn job(&self) -> Job {
+        Job {
+            store: self.store.clone(),
+            probe: self.probe.clone(),
+            registration: self.registration.clone(),
+            settings: self.settings.clone(),
+            clock: self.clock.clone(),
+        }
+    }
+
     /// Scopes of scans left unfinished by a crash or a stop, oldest first.
     pub async fn unfinished_scopes(&self) -> Result<Vec<ScanScope>, StoreError> {
         self.store.unfinished_scan_scopes().await
     }
 }
 
+/// Runs registration lookups as they arrive: at most `slots` at once, and
+/// per queue (one registry server, see [`RegistrationChecker::queue_for`])
+/// at most what that server may take, queues served in turn. A stop ends
+/// the dispatching; lookups in flight finish (the caller bounds the wait).
+async fn dispatch_lookups(
+    mut incoming: mpsc::UnboundedReceiver<WorkItem>,
+    slots: usize,
+    job: Job,
+    checker: Arc<RegistrationChecker>,
+    results: mpsc::Sender<ItemResult>,
+    mut stop: watch::Receiver<bool>,
+) {
+    struct Queue {
+        waiting: VecDeque<WorkItem>,
+        running: usize,
+        limit: usize,
+    }
+    let slots = slots.max(1);
+    let mut queues: Vec<(String, Queue)> = Vec::new();
+    let mut turn = 0;
+    let mut running: HashMap<tokio::task::Id, usize> = HashMap::new();
+    let mut tasks = JoinSet::new();
+    let mut closed = false;
+    let mut stopped = *stop.borrow();
+    loop {
+        // Start what may start, queues taking turns.
+        while !stopped && running.len() < slots {
+            let ready = (0..queues.len())
+                .map(|i| (turn + i) % queues.len())
+                .find(|&i| {
+                    let q = &queues[i].1;
+                    !q.waiting.is_empty() && q.running < q.limit
+                });
+            let Some(i) = ready else { break };
+            turn = i + 1;
+            let queue = &mut queues[i].1;
+            let Some(item) = queue.waiting.pop_front() else {
+                break;
+            };
+            queue.running += 1;
+            let job = job.clone();
+            let results = results.clone();
+            let handle = tasks.spawn(async move {
+                let result = job.check(item).await;
+                let _ = results.send(result).await;
+            });
+            running.insert(handle.id(), i);
+        }
+        let idle =
+            running.is_empty() && (stopped || queues.iter().all(|(_, q)| q.waiting.is_empty()));
+        if closed && idle {
+            return;
+        }
+        tokio::select! {
+            item = incoming.recv(), if !closed => match item {
+                Some(item) => {
+                    let (key, limit) = match &item {
+                        WorkItem::Registration { name, .. } => checker.queue_for(name),
+                        _ => (String::new(), 1),
+                    };
+                    let i = match queues.iter().position(|(k, _)| *k == key) {
+                        Some(i) => i,
+                        None => {
+                            queues.push((key, Queue { waiting: VecDeque::new(), running: 0, limit }));
+                            queues.len() - 1
+                        }
+                    };
+                    queues[i].1.waiting.push_back(item);
+                }
+                None => closed = true,
+            },
+            Some(done) = tasks.join_next_with_id() => {
+                let id = match &done {
+                    Ok((id, ())) => *id,
+                    Err(error) => error.id(),
+                };
+                if let Some(i) = running.remove(&id) {
+                    queues[i].1.running -= 1;
+                }
+            },
+            changed = stop.changed(), if !stopped => stopped = changed.is_err() || *stop.borrow(),
+        }
+    }
+}
+
 /// What one spawned check needs.
+#[derive(Clone)]
 struct Job {
     store: Store,
     probe: Arc<TlsProbe>,

@@ -165,6 +165,33 @@ impl RegistrationChecker {
         self
     }
 
+    /// The queue a domain's lookup waits in, and how many lookups of that
+    /// queue may run at once. Lookups to one registry server are paced
+    /// together, so running more of them than the server's `max_concurrent`
+    /// would only park registration slots in its pacer: the engine runs at
+    /// most that many, and a slow registry never holds every slot. The queue
+    /// is the RDAP server the bootstrap names, else the TLD's WHOIS (whose
+    /// server, and so its pace, is only known once the lookup runs: the
+    /// default pace's concurrency applies).
+    pub fn queue_for(&self, domain: &str) -> (String, usize) {
+        match self.clients.bootstrap.base_url_for(domain) {
+            Some(base) => {
+                let server = crate::ratelimit::server_key_for_url(base);
+                let limit = self.limits.limit_for(&server).max_concurrent;
+                (format!("rdap {server}"), limit.max(1))
+            }
+            None => {
+                let tld = domain
+                    .trim_end_matches('.')
+                    .rsplit('.')
+                    .next()
+                    .unwrap_or("");
+                let limit = self.limits.settings().default.max_concurrent;
+                (format!("whois .{tld}"), limit.max(1))
+            }
+        }
+    }
+
     /// A lookup with no store involved beyond what the caller passes.
     pub async fn look_up(
         &self,
