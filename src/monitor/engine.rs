@@ -630,12 +630,22 @@ async fn write_results(
         };
         if !batch.is_empty() {
             let now = clock.now();
+            let t0 = std::time::Instant::now();
             store
                 .record_scan_results(handle.scan_id, &batch, now)
                 .await?;
+            let t1 = std::time::Instant::now();
             if let Some((settings, mode)) = &alerting {
                 decide_alerts(&store, settings, *mode, &batch, now).await;
             }
+            tracing::debug!(
+                scan.id = handle.scan_id,
+                batch = batch.len(),
+                record_ms = (t1 - t0).as_millis(),
+                alerts_ms = t1.elapsed().as_millis(),
+                queued = results.len(),
+                "batch recorded"
+            );
             done += i64::try_from(batch.len()).unwrap_or(0);
             batch.clear();
             if let Some(progress) = &progress {

@@ -189,6 +189,7 @@ pub(super) async fn record_batch_in(
     .execute(&mut *tx)
     .await?
     .rows_affected();
+    refresh_domain_certificates(&mut *tx, &ids.to_string()).await?;
     sqlx::query("DELETE FROM temp.observation_batch")
         .execute(&mut *tx)
         .await?;
@@ -198,6 +199,42 @@ pub(super) async fn record_batch_in(
         refreshed: count(refreshed),
         retired: count(retired),
     })
+}
+
+/// Recomputes the certificate columns of the domains of `endpoint_ids` (a
+/// JSON array) from their current observations: the earliest leaf
+/// not-after and the worst outcome (critical > unknown > warning > ok).
+/// Only rows whose value changes are written. Each subquery walks the
+/// domain's endpoints, then their current observations by index.
+pub(crate) async fn refresh_domain_certificates(
+    tx: &mut sqlx::SqliteConnection,
+    endpoint_ids: &str,
+) -> Result<(), StoreError> {
+    sqlx::query(
+        "WITH fresh AS MATERIALIZED (
+             SELECT d.id,
+                    (SELECT MIN(o.leaf_not_after)
+                     FROM endpoints e CROSS JOIN cert_observations o ON o.endpoint_id = e.id
+                     WHERE e.domain_id = d.id AND +o.current = 1) AS not_after,
+                    (SELECT CASE MAX(CASE o.outcome WHEN 'critical' THEN 3 WHEN 'unknown' THEN 2
+                                                    WHEN 'warning' THEN 1 ELSE 0 END)
+                              WHEN 3 THEN 'critical' WHEN 2 THEN 'unknown' WHEN 1 THEN 'warning'
+                              WHEN 0 THEN 'ok' END
+                     FROM endpoints e CROSS JOIN cert_observations o ON o.endpoint_id = e.id
+                     WHERE e.domain_id = d.id AND +o.current = 1) AS outcome
+             FROM domains d
+             WHERE d.id IN (SELECT e.domain_id FROM endpoints e
+                            WHERE e.id IN (SELECT value FROM json_each(?1))))
+         UPDATE domains SET cert_not_after = fresh.not_after, cert_outcome = fresh.outcome
+         FROM fresh
+         WHERE domains.id = fresh.id
+           AND (domains.cert_not_after IS NOT fresh.not_after
+                OR domains.cert_outcome IS NOT fresh.outcome)",
+    )
+    .bind(endpoint_ids)
+    .execute(&mut *tx)
+    .await?;
+    Ok(())
 }
 
 impl Store {

@@ -160,6 +160,13 @@ impl Store {
             }
             if count > 0 {
                 q.execute(&mut *tx).await?;
+                // The domains' certificate columns, as the scan writer keeps them.
+                let ids: Vec<i64> = (first_endpoint + 1..=endpoint_id).collect();
+                crate::store::observations::refresh_domain_certificates(
+                    &mut tx,
+                    &serde_json::Value::from(ids).to_string(),
+                )
+                .await?;
             }
         }
         tx.commit().await?;
