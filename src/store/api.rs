@@ -12,6 +12,8 @@
 //! - `api/tokens.rs`: API tokens (hashed), lookup, last-used, revocation
 //! - `api/catalog.rs`: clients and contacts by id
 //! - `api/domains.rs`: domain pages (filters, keyset cursor, totals), detail, endpoints
+//! - `api/json.rs`: the same page and detail rendered as JSON by SQLite (the hot
+//!   routes), with totals cached per filter and generation of the domains
 //! - `api/history.rs`: observation history, alerts
 //! - `api/scans.rs`: scan requests (`queued`), progress, the engine's pick-up hook
 //! - `api/operations.rs`: summary, heartbeats, metrics facts, calendar entries
@@ -20,6 +22,7 @@
 mod catalog;
 mod domains;
 mod history;
+mod json;
 mod operations;
 mod scans;
 mod seed;
@@ -31,6 +34,7 @@ pub use domains::{
     EndpointView, RegistrationFact, RegistrationState,
 };
 pub use history::{AlertQuery, AlertView, HistoryOf, ObservationView};
+pub use json::Totals;
 pub use operations::{
     CalendarEntry, CertificateMetric, HeartbeatView, MetricsFacts, NextExpiry, RegistrationMetric,
     Summary, CALENDAR_MAX_EVENTS, SCHEDULER,
