@@ -98,46 +98,29 @@ fn json_bool(expr: &str) -> String {
     format!("json(CASE WHEN {expr} THEN 'true' ELSE 'false' END)")
 }
 
-/// The raw columns of a domain item, over `d` and `c` (clients), computed
-/// once per row in an inner query.
-fn item_columns() -> String {
-    format!(
-        "d.id, d.name, d.client_id, c.name AS client_name, d.next_expiry_at, d.expires_at,
-         d.expires_source, d.registration_outcome, d.registration_checked_at,
-         d.registration_confirmed_at, d.registration_stale, d.cert_not_after, d.cert_outcome,
-         d.created_at, d.manual_expires_at, d.manual_note,
-         (SELECT COUNT(*) FROM endpoints e WHERE e.domain_id = d.id) AS endpoint_count,
-         {STATUS_SQL} AS status,
-         {} AS x_next, {} AS x_reg, {} AS x_cert",
-        secs_until("d.next_expiry_at"),
-        secs_until("d.expires_at"),
-        secs_until("d.cert_not_after"),
-    )
-}
-
-/// The key/value pairs of a [`DomainItem`] over the inner query's alias `p`,
-/// in the struct's field order.
+/// The key/value pairs of a [`DomainItem`] over the aliases `d` (domains)
+/// and `c` (its client), in the struct's field order.
 fn item_pairs() -> String {
     format!(
-        "'id', p.id, 'name', p.name, 'display_name', p.name,
-         'client', CASE WHEN p.client_id IS NOT NULL AND p.client_name IS NOT NULL
-                   THEN json_object('id', p.client_id, 'name', p.client_name) END,
-         'status', p.status,
-         'next_expiry_at', p.next_expiry_at,
+        "'id', d.id, 'name', d.name, 'display_name', d.name,
+         'client', CASE WHEN d.client_id IS NOT NULL AND c.name IS NOT NULL
+                   THEN json_object('id', d.client_id, 'name', c.name) END,
+         'status', {STATUS_SQL},
+         'next_expiry_at', d.next_expiry_at,
          'days_left', {next},
          'registration', json_object(
-             'expires_at', p.expires_at, 'source', p.expires_source, 'days_left', {reg},
-             'outcome', p.registration_outcome, 'checked_at', p.registration_checked_at,
-             'confirmed_at', p.registration_confirmed_at,
+             'expires_at', d.expires_at, 'source', d.expires_source, 'days_left', {reg},
+             'outcome', d.registration_outcome, 'checked_at', d.registration_checked_at,
+             'confirmed_at', d.registration_confirmed_at,
              'stale', {stale}),
          'certificate', json_object(
-             'not_after', p.cert_not_after, 'days_left', {cert}, 'outcome', p.cert_outcome),
-         'endpoint_count', p.endpoint_count,
-         'created_at', p.created_at",
-        next = days_of("p.x_next"),
-        reg = days_of("p.x_reg"),
-        cert = days_of("p.x_cert"),
-        stale = json_bool("p.registration_stale != 0"),
+             'not_after', d.cert_not_after, 'days_left', {cert}, 'outcome', d.cert_outcome),
+         'endpoint_count', (SELECT COUNT(*) FROM endpoints e WHERE e.domain_id = d.id),
+         'created_at', d.created_at",
+        next = days_of(&secs_until("d.next_expiry_at")),
+        reg = days_of(&secs_until("d.expires_at")),
+        cert = days_of(&secs_until("d.cert_not_after")),
+        stale = json_bool("d.registration_stale != 0"),
     )
 }
 
@@ -171,8 +154,8 @@ fn detail_pairs() -> String {
     let fetched = secs_until("f.fetched_at");
     format!(
         "{item},
-         'manual_expires_at', p.manual_expires_at,
-         'manual_note', p.manual_note,
+         'manual_expires_at', d.manual_expires_at,
+         'manual_note', d.manual_note,
          'registration_facts', (
              SELECT json_group_array(json_object(
                  'source', f.source, 'server', f.server, 'outcome', f.outcome,
@@ -182,11 +165,11 @@ fn detail_pairs() -> String {
                  'status', {status}, 'nameservers', {nameservers},
                  'fetched_at', f.fetched_at, 'age_days', -{age} - 1)
                ORDER BY f.source, f.server)
-             FROM registration_facts f WHERE f.domain_id = p.id),
+             FROM registration_facts f WHERE f.domain_id = d.id),
          'registration_dates_disagree', {disagree},
          'endpoints', (
              SELECT json_group_array(json_object(
-                 'id', e.id, 'domain', p.name, 'host', e.host, 'display_host', e.host,
+                 'id', e.id, 'domain', d.name, 'host', e.host, 'display_host', e.host,
                  'port', CASE WHEN e.port BETWEEN 0 AND 65535 THEN e.port ELSE 0 END,
                  'tls_mode', e.tls_mode, 'pinned_address', e.pinned_address,
                  'created_at', e.created_at, 'next_check_at', e.next_check_at,
@@ -195,10 +178,10 @@ fn detail_pairs() -> String {
                      FROM cert_observations o
                      WHERE o.endpoint_id = e.id AND o.current = 1))
                ORDER BY e.host, e.port)
-             FROM endpoints e WHERE e.domain_id = p.id),
+             FROM endpoints e WHERE e.domain_id = d.id),
          'open_alerts', (
              SELECT json_group_array(json_object(
-                 'id', a.id, 'domain', p.name,
+                 'id', a.id, 'domain', d.name,
                  'endpoint', CASE WHEN e.id IS NOT NULL THEN e.host || ':' || e.port END,
                  'kind', a.kind, 'subject_key', a.subject_key, 'state', a.state,
                  'opened_at', a.opened_at, 'resolved_at', a.resolved_at,
@@ -206,16 +189,16 @@ fn detail_pairs() -> String {
                ORDER BY a.id DESC)
              FROM alerts a LEFT JOIN endpoints e ON e.id = a.endpoint_id
              WHERE a.state = 'firing'
-               AND (a.domain_id = p.id
+               AND (a.domain_id = d.id
                     OR (a.domain_id IS NULL AND a.endpoint_id IN
-                          (SELECT x.id FROM endpoints x WHERE x.domain_id = p.id))))",
+                          (SELECT x.id FROM endpoints x WHERE x.domain_id = d.id))))",
         item = item_pairs(),
         status = string_list("f.status"),
         nameservers = string_list("f.nameservers"),
         age = days_of(&fetched),
         disagree = json_bool(
             "(SELECT COUNT(DISTINCT substr(f.expires_at, 1, 10)) FROM registration_facts f
-              WHERE f.domain_id = p.id AND f.expires_at IS NOT NULL) > 1"
+              WHERE f.domain_id = d.id AND f.expires_at IS NOT NULL) > 1"
         ),
         alert_details = stored_json("a.details"),
     )
@@ -240,9 +223,11 @@ impl Store {
         let mut filter = Sql::with_windows(windows);
         clock_args(&mut filter, windows);
         filter.push(" WHERE 1 = 1");
-        filter.visible(visibility, "d.client_id");
+        if let Some(id) = visibility.client_id() {
+            filter.push(" AND d.client_id = ").bind_fixed(Arg::Int(id));
+        }
         if let Some(id) = query.client_id {
-            filter.push(" AND d.client_id = ").bind(Arg::Int(id));
+            filter.push(" AND d.client_id = ").bind_fixed(Arg::Int(id));
         }
         if let Some(status) = query.status {
             filter
@@ -252,7 +237,7 @@ impl Store {
         if let Some(before) = query.expiring_before {
             filter
                 .push(&format!(" AND {} <= ", expiry_key()))
-                .bind(Arg::Text(super::format_time(before)));
+                .bind_fixed(Arg::Text(super::format_time(before)));
         }
         if let Some(part) = &query.name_contains {
             let escaped = part
@@ -282,40 +267,47 @@ impl Store {
             DomainSort::Expiry => {
                 if let Some(cursor) = &query.cursor {
                     page.push(&format!(" AND {} >= ", expiry_key()))
-                        .bind(Arg::Text(cursor.key.clone()));
+                        .bind_fixed(Arg::Text(cursor.key.clone()));
                     let key = page.args.len();
-                    page.push(&format!(" AND ({}, d.id) > (?{key}, ", expiry_key()))
-                        .bind(Arg::Int(cursor.id))
-                        .push(")");
+                    page.push(&format!(
+                        " AND ({}, d.id) > ((?{key} || ''), ",
+                        expiry_key()
+                    ))
+                    .bind_fixed(Arg::Int(cursor.id))
+                    .push(")");
                 }
                 (expiry_key(), format!(" ORDER BY {}, d.id", expiry_key()))
             }
             DomainSort::Name => {
                 if let Some(cursor) = &query.cursor {
                     page.push(" AND d.name > ")
-                        .bind(Arg::Text(cursor.key.clone()));
+                        .bind_fixed(Arg::Text(cursor.key.clone()));
                 }
                 ("d.name".to_owned(), " ORDER BY d.name".to_owned())
             }
         };
+        // Only ids and sort keys go through the window that numbers the
+        // rows (limit + 1 of them, to know whether a next page exists);
+        // the columns are read once, by rowid, where the JSON is made.
+        // CROSS JOIN keeps the numbered rows as the outer loop.
         let inner_filter = std::mem::take(&mut page.text);
         page.push(&format!(
-            "SELECT {columns}, {key_column} AS page_key
-             FROM domains d LEFT JOIN clients c ON c.id = d.client_id{inner_filter}{order} LIMIT ",
-            columns = item_columns(),
+            "SELECT d.id, {key_column} AS page_key FROM domains d{inner_filter}{order} LIMIT "
         ));
         page.bind(Arg::Int(i64::from(query.limit) + 1));
         let inner = std::mem::take(&mut page.text);
         page.args.push(Arg::Int(i64::from(query.limit)));
         let limit = page.args.len();
         page.push(&format!(
-            "SELECT json_group_array(json_object({pairs}) ORDER BY p.rn)
-                      FILTER (WHERE p.rn <= ?{limit}),
+            "SELECT json_group_array(json_object({pairs}) ORDER BY w.rn)
+                      FILTER (WHERE w.rn <= ?{limit}),
                     COUNT(*),
-                    MAX(CASE WHEN p.rn = ?{limit} THEN p.page_key END),
-                    MAX(CASE WHEN p.rn = ?{limit} THEN p.id END),
+                    MAX(CASE WHEN w.rn = ?{limit} THEN w.page_key END),
+                    MAX(CASE WHEN w.rn = ?{limit} THEN w.id END),
                     (SELECT domains FROM api_generation WHERE id = 1)
-             FROM (SELECT row_number() OVER () AS rn, q.* FROM ({inner}) q) p",
+             FROM (SELECT row_number() OVER () AS rn, q.id, q.page_key FROM ({inner}) q) w
+             CROSS JOIN domains d ON d.id = w.id
+             LEFT JOIN clients c ON c.id = d.client_id",
             pairs = item_pairs(),
         ));
         let row = page.query().fetch_one(self.pool()).await?;
@@ -376,17 +368,14 @@ impl Store {
         let mut sql = Sql::with_windows(windows);
         clock_args(&mut sql, windows);
         sql.push(&format!(
-            "SELECT {columns} FROM domains d LEFT JOIN clients c ON c.id = d.client_id
+            "SELECT json_object({pairs}) FROM domains d LEFT JOIN clients c ON c.id = d.client_id
              WHERE d.name = ",
-            columns = item_columns(),
-        ))
-        .bind(Arg::Text(name.as_str().to_owned()));
-        sql.visible(visibility, "d.client_id");
-        let inner = std::mem::take(&mut sql.text);
-        sql.push(&format!(
-            "SELECT json_object({pairs}) FROM ({inner} LIMIT 1) p",
             pairs = detail_pairs(),
-        ));
+        ))
+        .bind_fixed(Arg::Text(name.as_str().to_owned()));
+        if let Some(id) = visibility.client_id() {
+            sql.push(" AND d.client_id = ").bind_fixed(Arg::Int(id));
+        }
         let body: String = sql
             .query()
             .fetch_optional(self.pool())
