@@ -51,7 +51,7 @@ use crate::config::{ApiConfig, Config};
 use crate::domain::access::Visibility;
 use crate::domain::names::NamePolicy;
 use crate::domain::status::StatusWindows;
-use crate::store::api::{Summary, SCHEDULER};
+use crate::store::api::{Summary, Totals, SCHEDULER};
 use crate::store::Store;
 
 /// What handlers need from the configuration.
@@ -105,6 +105,10 @@ pub struct ApiState {
     pub store: Store,
     pub settings: Arc<ApiSettings>,
     pub limiter: auth::TokenRateLimiter,
+    /// Resolved tokens, kept briefly (see [`auth::TokenCache`]).
+    pub tokens: Arc<auth::TokenCache>,
+    /// List totals per filter and generation of the domains (exact).
+    pub totals: Arc<Totals>,
     summaries: Arc<SummaryCache>,
     clock: fn() -> DateTime<Utc>,
 }
@@ -115,6 +119,8 @@ impl ApiState {
         Self {
             store,
             limiter: auth::TokenRateLimiter::new(&settings.api),
+            tokens: Arc::default(),
+            totals: Arc::default(),
             settings: Arc::new(settings),
             summaries: Arc::default(),
             clock: Utc::now,
@@ -370,6 +376,22 @@ pub fn router(state: ApiState) -> Router {
         );
     }
     router
+}
+
+/// A JSON body rendered elsewhere (by SQLite), sent as it is.
+pub struct JsonText(pub String);
+
+impl IntoResponse for JsonText {
+    fn into_response(self) -> Response {
+        (
+            [(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/json"),
+            )],
+            self.0,
+        )
+            .into_response()
+    }
 }
 
 impl ApiError {

@@ -343,5 +343,8 @@ pub async fn revoke_token(
 ) -> ApiResult<Json<TokenView>> {
     caller.require(Action::ManageTokens)?;
     let id = path_id(&id, "id")?;
-    Ok(Json(state.store.revoke_api_token(id, state.now()).await?))
+    let revoked = state.store.revoke_api_token(id, state.now()).await;
+    // Whatever the outcome, no resolved token outlives the attempt.
+    state.tokens.clear();
+    Ok(Json(revoked?))
 }

@@ -6,8 +6,10 @@
 //! takes a `Caller` and states the [`Action`] it performs with
 //! [`Caller::require`]; reads pass [`Caller::visibility`] to the store.
 
+use std::collections::HashMap;
 use std::num::NonZeroU32;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use axum::extract::FromRequestParts;
 use axum::http::header::AUTHORIZATION;
@@ -20,6 +22,7 @@ use super::error::ApiError;
 use super::ApiState;
 use crate::config::ApiConfig;
 use crate::domain::access::{Action, Role, Visibility};
+use crate::store::api::StoredToken;
 
 /// Who is calling, from their token.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -91,20 +94,100 @@ impl FromRequestParts<ApiState> for Caller {
     }
 }
 
+/// How long a resolved token is reused without asking the database.
+///
+/// A token revoked through the API stops working at once (the handler
+/// empties the cache); one revoked by another process (`lapse tokens
+/// revoke`) stops working within this time.
+pub const TOKEN_CACHE_TTL: Duration = Duration::from_secs(1);
+
+/// Tokens kept; past this the cache starts again.
+const TOKENS_KEPT: usize = 1024;
+
+/// Resolved tokens by hash, each reused for [`TOKEN_CACHE_TTL`], so a
+/// request does not cost a database round trip for its token. Unknown
+/// and revoked tokens are never kept.
+#[derive(Debug, Default)]
+pub struct TokenCache {
+    entries: Mutex<TokenEntries>,
+}
+
+#[derive(Debug, Default)]
+struct TokenEntries {
+    by_hash: HashMap<String, (Instant, StoredToken)>,
+    /// Moves on every [`TokenCache::clear`]: a lookup that started before
+    /// a revocation does not put its (stale) answer back afterwards.
+    epoch: u64,
+}
+
+impl TokenCache {
+    fn lock(&self) -> std::sync::MutexGuard<'_, TokenEntries> {
+        self.entries
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// A fresh entry, or the epoch to pass to [`Self::put`] after asking
+    /// the database.
+    fn get(&self, hash: &str) -> Result<StoredToken, u64> {
+        let entries = self.lock();
+        entries
+            .by_hash
+            .get(hash)
+            .filter(|(at, _)| at.elapsed() < TOKEN_CACHE_TTL)
+            .map(|(_, token)| token.clone())
+            .ok_or(entries.epoch)
+    }
+
+    fn put(&self, hash: String, token: StoredToken, epoch: u64) {
+        let mut entries = self.lock();
+        if entries.epoch != epoch {
+            return;
+        }
+        if entries.by_hash.len() >= TOKENS_KEPT && !entries.by_hash.contains_key(&hash) {
+            entries.by_hash.clear();
+        }
+        entries.by_hash.insert(hash, (Instant::now(), token));
+    }
+
+    /// Remembers a recorded use, so the next requests do not record it again.
+    fn used(&self, hash: &str, at: chrono::DateTime<chrono::Utc>) {
+        if let Some((_, token)) = self.lock().by_hash.get_mut(hash) {
+            token.last_used_at = Some(at);
+        }
+    }
+
+    /// Forgets every token: after a revocation or a deletion.
+    pub fn clear(&self) {
+        let mut entries = self.lock();
+        entries.by_hash.clear();
+        entries.epoch += 1;
+    }
+}
+
 /// Resolves a token (from the header, or the calendar's `token` parameter)
 /// into a caller, and charges the rate limit.
 pub async fn authenticate(state: &ApiState, token: &str) -> Result<Caller, ApiError> {
-    let stored = state
-        .store
-        .api_token_by_hash(&hash_token(token))
-        .await?
-        .ok_or_else(|| ApiError::unauthorized("the token is unknown or revoked"))?;
+    let hash = hash_token(token);
+    let stored = match state.tokens.get(&hash) {
+        Ok(stored) => stored,
+        Err(epoch) => {
+            let stored = state
+                .store
+                .api_token_by_hash(&hash)
+                .await?
+                .ok_or_else(|| ApiError::unauthorized("the token is unknown or revoked"))?;
+            state.tokens.put(hash.clone(), stored.clone(), epoch);
+            stored
+        }
+    };
     state.limiter.check(stored.id)?;
     let now = state.now();
     if stored
         .last_used_at
         .is_none_or(|t| now - t >= chrono::Duration::seconds(60))
     {
+        state.tokens.used(&hash, now);
         // Recording the use must not slow down or fail the request.
         let store = state.store.clone();
         let token = stored.clone();

@@ -163,6 +163,8 @@ pub async fn delete_client(
             ),
             other => other.into(),
         })?;
+    // The client's tokens went with it (cascade): forget them at once.
+    state.tokens.clear();
     Ok(StatusCode::NO_CONTENT)
 }
 

@@ -9,7 +9,7 @@ use chrono::Duration;
 
 use super::error::{ApiError, ApiResult, ErrorBody};
 use super::extract::{body_bytes, is_json, parse_json, path_id, ApiJson, Params};
-use super::{ApiState, Caller};
+use super::{ApiState, Caller, JsonText};
 use crate::domain::access::{Action, Visibility};
 use crate::domain::names::{parse_target, HostName};
 use crate::domain::status::DomainStatus;
@@ -141,7 +141,7 @@ pub async fn list_domains(
     State(state): State<ApiState>,
     caller: Caller,
     params: Params,
-) -> ApiResult<Json<Page<DomainItem>>> {
+) -> ApiResult<JsonText> {
     caller.require(Action::Read)?;
     params.only(&[
         "client",
@@ -187,9 +187,14 @@ pub async fn list_domains(
     };
     let page = state
         .store
-        .domain_page(caller.visibility(), &state.windows(now), &query)
+        .domain_page_json(
+            caller.visibility(),
+            &state.windows(now),
+            &query,
+            &state.totals,
+        )
         .await?;
-    Ok(Json(page))
+    Ok(JsonText(page))
 }
 
 /// Watch a target (admin, staff): stores the endpoint and its registrable
@@ -218,15 +223,15 @@ pub async fn get_domain(
     State(state): State<ApiState>,
     caller: Caller,
     Path(name): Path<String>,
-) -> ApiResult<Json<DomainDetail>> {
+) -> ApiResult<JsonText> {
     caller.require(Action::Read)?;
     let name = domain_name(&state, &name)?;
     let now = state.now();
     let detail = state
         .store
-        .domain_detail(caller.visibility(), &state.windows(now), &name)
+        .domain_detail_json(caller.visibility(), &state.windows(now), &name)
         .await?;
-    Ok(Json(detail))
+    Ok(JsonText(detail))
 }
 
 /// Stop watching a domain and all its endpoints (admin, staff).

@@ -12,6 +12,8 @@
 //! - `api/tokens.rs`: API tokens (hashed), lookup, last-used, revocation
 //! - `api/catalog.rs`: clients and contacts by id
 //! - `api/domains.rs`: domain pages (filters, keyset cursor, totals), detail, endpoints
+//! - `api/json.rs`: the same page and detail rendered as JSON by SQLite (the hot
+//!   routes), with totals cached per filter and generation of the domains
 //! - `api/history.rs`: observation history, alerts
 //! - `api/scans.rs`: scan requests (`queued`), progress, the engine's pick-up hook
 //! - `api/operations.rs`: summary, heartbeats, metrics facts, calendar entries
@@ -20,6 +22,7 @@
 mod catalog;
 mod domains;
 mod history;
+mod json;
 mod operations;
 mod scans;
 mod seed;
@@ -31,6 +34,7 @@ pub use domains::{
     EndpointView, RegistrationFact, RegistrationState,
 };
 pub use history::{AlertQuery, AlertView, HistoryOf, ObservationView};
+pub use json::Totals;
 pub use operations::{
     CalendarEntry, CertificateMetric, HeartbeatView, MetricsFacts, NextExpiry, RegistrationMetric,
     Summary, CALENDAR_MAX_EVENTS, SCHEDULER,
@@ -133,6 +137,24 @@ impl Sql {
         self.args.push(arg);
         self.text.push_str(&format!("?{}", self.args.len()));
         self
+    }
+
+    /// Like [`Self::bind`], but the value cannot steer the query plan:
+    /// `(?N || '')` for text, `(?N + 0)` for integers. SQLite (built with
+    /// STAT4, as libsqlite3-sys bundles it) re-prepares a statement each
+    /// time a parameter compared with an indexed column changes value, so
+    /// that it can plan with the value; for the API's large statements
+    /// (the detail looks up a different name on every request) that
+    /// re-preparation cost more than running them. The index is used the
+    /// same way: the expression is still a constant.
+    fn bind_fixed(&mut self, arg: Arg) -> &mut Self {
+        let (open, close) = match arg {
+            Arg::Text(_) => ("(", " || '')"),
+            Arg::Int(_) => ("(", " + 0)"),
+        };
+        self.push(open);
+        self.bind(arg);
+        self.push(close)
     }
 
     fn visible(&mut self, visibility: Visibility, client_column: &str) -> &mut Self {

@@ -1747,3 +1747,243 @@ async fn certificate_columns_follow_renewals_and_removed_endpoints() {
     assert_eq!(after.json["certificate"]["days_left"], 39, "{after:?}");
     assert_eq!(after.json["status"], "ok");
 }
+
+/// Every shape of data the domain list and detail can hold, read through
+/// the SQL-rendered JSON (the API's hot path) and through the typed read
+/// models (the reference, which the OpenAPI document describes): the two
+/// must be the same JSON value, for every domain, filter, page and client.
+#[tokio::test]
+async fn sql_rendered_json_matches_the_typed_read_models() {
+    use chrono::Timelike;
+    use lapse::domain::access::Visibility;
+    use lapse::domain::names::HostName;
+    use lapse::domain::status::{DomainStatus, StatusWindows};
+    use lapse::store::api::{DomainQuery, DomainSort, Totals};
+
+    let app = TestApp::new().await;
+    let now = Utc::now();
+    let at = |secs: i64| lapse::store::format_time(now + chrono::Duration::seconds(secs));
+    for name in ["bücher.test", "https://wörk.acme.test:8443/", "plain.test"] {
+        let made = app
+            .call(
+                "POST",
+                "/api/v1/domains",
+                Some("staff"),
+                Some(json!({"name": name})),
+            )
+            .await;
+        assert!(made.status == 201, "{made:?}");
+    }
+    let pool = app.pool().await;
+    let acme = app.ids["acme"];
+    for sql in [
+        // Boundaries of days_left: now itself, a second either side, whole days.
+        format!("UPDATE domains SET expires_at = '{}', registration_stale = 1, registration_outcome = 'rate_limited' WHERE name = 'acme.test'", at(0)),
+        format!("UPDATE domains SET expires_at = '{}', client_id = {acme} WHERE name = 'xn--bcher-kva.test'", at(-1)),
+        format!("UPDATE domains SET expires_at = '{}', manual_expires_at = '{}', manual_note = 'invoice \"4711\"\ttab' WHERE name = 'orphan.test'", at(86_400 * 3), at(86_400 * 3)),
+        format!("UPDATE domains SET expires_at = '{}', registration_outcome = 'not_found' WHERE name = 'globex.test'", at(-86_400 * 2 - 1)),
+        format!("UPDATE domains SET expires_at = '{}' WHERE name = 'plain.test'", at(1)),
+        // A second source that disagrees, with lists that are not lists of strings.
+        format!("INSERT INTO registration_facts (domain_id, source, server, outcome, expires_at, registrar_iana_id, status, nameservers, fetched_at)
+                 SELECT id, 'whois', 'whois.example', 'found', '2030-01-02T00:00:00Z', 1234, 'not json', '[1, 2]', '{}' FROM domains WHERE name = 'globex.test'", at(-86_400 * 5 - 7)),
+        format!("INSERT INTO registration_facts (domain_id, source, server, outcome, status, fetched_at)
+                 SELECT id, 'registrar_rdap', 'https://rdap.registrar.example/', 'not_published', '{{\"a\": 1}}', '{}' FROM domains WHERE name = 'globex.test'", at(0)),
+        // Alerts on an endpoint, with odd details; a resolved one stays out.
+        format!("INSERT INTO alerts (endpoint_id, kind, subject_key, state, opened_at, details)
+                 VALUES ({}, 'cert_expiry', 'fp', 'firing', '{}', '{{\"b\": 1, \"a\": [1.5, \"x\\u00e9\"]}}')", app.ids["www.globex.test"], at(-60)),
+        format!("INSERT INTO alerts (endpoint_id, kind, subject_key, state, opened_at, details)
+                 VALUES ({}, 'check_failure', 'y', 'firing', '{}', 'oops')", app.ids["mail.acme.test"], at(-30)),
+        format!("INSERT INTO alerts (domain_id, kind, subject_key, state, opened_at, resolved_at)
+                 SELECT id, 'registration_problem', 'z', 'resolved', '{}', '{}' FROM domains WHERE name = 'orphan.test'", at(-90), at(-10)),
+        // An observation whose details are not JSON, one that expired.
+        format!("UPDATE cert_observations SET details = 'garbage' WHERE endpoint_id = {}", app.ids["orphan.test"]),
+    ] {
+        sqlx::query(&sql).execute(&pool).await.expect(&sql);
+    }
+    pool.close().await;
+    app.store
+        .record_cert_observations(
+            app.ids["www.acme.test"],
+            &[
+                observation("127.0.0.1", -3, now),
+                observation("::1", 12, now),
+            ],
+            now,
+        )
+        .await
+        .expect("observations");
+
+    let totals = Totals::default();
+    let names = [
+        "acme.test",
+        "globex.test",
+        "orphan.test",
+        "xn--bcher-kva.test",
+        "plain.test",
+    ];
+    let mut queries = vec![
+        DomainQuery::default(),
+        DomainQuery {
+            expiring_before: Some(now + chrono::Duration::days(30)),
+            ..DomainQuery::default()
+        },
+        DomainQuery {
+            name_contains: Some("bcher".into()),
+            ..DomainQuery::default()
+        },
+        DomainQuery {
+            client_id: Some(acme),
+            sort: DomainSort::Name,
+            ..DomainQuery::default()
+        },
+    ];
+    for status in DomainStatus::ALL {
+        queries.push(DomainQuery {
+            status: Some(status),
+            ..DomainQuery::default()
+        });
+    }
+    // Whole-second and fractional clocks take different roundings.
+    for now in [now.with_nanosecond(0).unwrap(), now] {
+        let windows = StatusWindows::new(now, 60, 30);
+        for visibility in [Visibility::All, Visibility::Client(acme)] {
+            for name in names {
+                let host = HostName::from_canonical(name);
+                let typed = app.store.domain_detail(visibility, &windows, &host).await;
+                let sql = app
+                    .store
+                    .domain_detail_json(visibility, &windows, &host)
+                    .await;
+                match (typed, sql) {
+                    (Ok(typed), Ok(sql)) => assert_eq!(
+                        serde_json::from_str::<Value>(&sql).expect("JSON"),
+                        serde_json::to_value(&typed).unwrap(),
+                        "detail of {name} ({visibility:?})"
+                    ),
+                    (Err(typed), Err(sql)) => {
+                        assert_eq!(typed.to_string(), sql.to_string(), "{name}")
+                    }
+                    (typed, sql) => panic!("{name}: {typed:?} vs {sql:?}"),
+                }
+            }
+            for query in &queries {
+                for sort in [DomainSort::Expiry, DomainSort::Name] {
+                    // Walk every page of two: cursors and totals agree too.
+                    let mut query = DomainQuery {
+                        sort,
+                        limit: 2,
+                        ..query.clone()
+                    };
+                    let mut pages = 0;
+                    loop {
+                        let typed = app
+                            .store
+                            .domain_page(visibility, &windows, &query)
+                            .await
+                            .expect("typed page");
+                        let sql = app
+                            .store
+                            .domain_page_json(visibility, &windows, &query, &totals)
+                            .await
+                            .expect("SQL page");
+                        let typed = serde_json::to_value(&typed).unwrap();
+                        assert_eq!(
+                            serde_json::from_str::<Value>(&sql).expect("JSON"),
+                            typed,
+                            "{query:?} {visibility:?}"
+                        );
+                        pages += 1;
+                        match typed["next_cursor"].as_str() {
+                            Some(c) => query.cursor = lapse::store::api::Cursor::decode(c),
+                            None => break,
+                        }
+                    }
+                    assert!(pages >= 1);
+                }
+            }
+        }
+    }
+    // The SQL's list really holds Unicode names.
+    let listed = app.get("/api/v1/domains?q=bcher", "viewer").await;
+    assert_eq!(listed.json["items"][0]["display_name"], "bücher.test");
+    let detail = app.get("/api/v1/domains/acme.test", "viewer").await;
+    assert!(detail.text.contains("wörk.acme.test"), "{}", detail.text);
+    app.stop().await;
+}
+
+/// Totals are reused between requests only while no domain they could
+/// count changed: every kind of write shows in the next total at once.
+#[tokio::test]
+async fn list_totals_follow_every_write_at_once() {
+    let app = TestApp::new().await;
+    let now = Utc::now();
+    let total = |q: &'static str| {
+        let app = &app;
+        async move {
+            let reply = app.get(&format!("/api/v1/domains?{q}"), "viewer").await;
+            assert_eq!(reply.status, 200, "{reply:?}");
+            reply.json["total"].as_i64().expect("total")
+        }
+    };
+    let window = "expiring_within_days=30&limit=1";
+    assert_eq!(total(window).await, 0, "certificates expire in 40 days");
+    assert_eq!(total(window).await, 0);
+    assert_eq!(total("limit=1").await, 3);
+    // Another connection writes a registration date into the window.
+    app.set_registration_expiry(
+        "acme.test",
+        &lapse::store::format_time(now + chrono::Duration::days(5)),
+    )
+    .await;
+    assert_eq!(total(window).await, 1);
+    // An observation moves a certificate date (through the 0100 triggers).
+    app.store
+        .record_cert_observations(
+            app.ids["orphan.test"],
+            &[observation("127.0.0.1", 10, now)],
+            now,
+        )
+        .await
+        .expect("observation");
+    assert_eq!(total(window).await, 2);
+    assert_eq!(total("status=expiring&limit=1").await, 2);
+    // Added and removed domains.
+    app.call(
+        "POST",
+        "/api/v1/domains",
+        Some("staff"),
+        Some(json!({"name": "new.test"})),
+    )
+    .await;
+    assert_eq!(total("limit=1").await, 4);
+    let removed = app
+        .call("DELETE", "/api/v1/domains/orphan.test", Some("staff"), None)
+        .await;
+    assert_eq!(removed.status, 204, "{removed:?}");
+    assert_eq!(total(window).await, 1);
+    assert_eq!(total("limit=1").await, 3);
+    // A write that changes nothing the filters read moves nothing.
+    let pool = app.pool().await;
+    let before: i64 = sqlx::query_scalar("SELECT domains FROM api_generation")
+        .fetch_one(&pool)
+        .await
+        .expect("generation");
+    app.store
+        .record_cert_observations(
+            app.ids["www.globex.test"],
+            &[observation("::1", 40, now)],
+            now,
+        )
+        .await
+        .expect("another address, the same certificate");
+    let after: i64 = sqlx::query_scalar("SELECT domains FROM api_generation")
+        .fetch_one(&pool)
+        .await
+        .expect("generation");
+    assert_eq!(
+        before, after,
+        "the domain's certificate columns kept their values: nothing to recount"
+    );
+    pool.close().await;
+    app.stop().await;
+}

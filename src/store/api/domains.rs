@@ -523,7 +523,7 @@ fn json_list(text: Option<String>) -> Vec<String> {
         .unwrap_or_default()
 }
 
-fn not_tracked(name: &HostName) -> StoreError {
+pub(super) fn not_tracked(name: &HostName) -> StoreError {
     StoreError::NotFound(format!("`{}` is not tracked", name.to_unicode()))
 }
 

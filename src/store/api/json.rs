@@ -1,0 +1,442 @@
+//! The hot reads of the API rendered by SQLite: the domain list and the
+//! domain detail as JSON text, one statement each, that the handler sends
+//! as it is (no per-row decoding, no serde).
+//!
+//! The typed read models in `domains.rs` ([`DomainItem`], [`DomainDetail`])
+//! stay the definition of the wire format (the OpenAPI document is made
+//! from them) and the reference these statements are tested against
+//! (`tests/lapse/api.rs`: `sql_rendered_json_matches_the_typed_read_models`):
+//! same keys in the same order, same values.
+//!
+//! Two things SQLite cannot compute are finished here:
+//! - `display_name` / `display_host` (IDNA to Unicode): SQLite writes the
+//!   ASCII name; a list's `"display_name":"xn--..."` values are decoded in
+//!   place (that key cannot occur anywhere else in a list); a detail that
+//!   mentions `xn--` anywhere is read through the typed path instead.
+//! - `total`: counting every match costs a walk of the index range per
+//!   request, so totals are kept in [`Totals`], keyed by the filter and the
+//!   domains' generation number (migration 0101), which the page statement
+//!   reads in its own snapshot. A total is reused only while no domain
+//!   row it could count has changed: exact, never stale.
+//!
+//! `days_left` is computed in SQL exactly as [`super::days_left`] does:
+//! whole seconds from `now` to the time truncated towards zero (chrono's
+//! `num_seconds`), then divided by 86,400 rounding down.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+use sqlx::Row;
+
+use super::super::{Store, StoreError};
+use super::domains::{not_tracked, DomainQuery, DomainSort};
+use super::{Arg, Cursor, Sql, NO_EXPIRY, STATUS_SQL};
+use crate::domain::access::Visibility;
+use crate::domain::names::{to_unicode, HostName};
+use crate::domain::status::StatusWindows;
+
+#[cfg(doc)]
+use super::domains::{DomainDetail, DomainItem};
+
+/// List totals by filter, each valid for one generation of the domains
+/// table. Shared by every request (the API state holds one).
+#[derive(Debug, Default)]
+pub struct Totals {
+    entries: Mutex<HashMap<String, (i64, i64)>>,
+}
+
+/// Distinct filters kept; past this the map starts again (filters with a
+/// time bound change key every second).
+const TOTALS_KEPT: usize = 512;
+
+impl Totals {
+    fn get(&self, key: &str, generation: i64) -> Option<i64> {
+        let entries = self
+            .entries
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        entries
+            .get(key)
+            .filter(|(g, _)| *g == generation)
+            .map(|(_, total)| *total)
+    }
+
+    fn put(&self, key: String, generation: i64, total: i64) {
+        let mut entries = self
+            .entries
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if entries.len() >= TOTALS_KEPT && !entries.contains_key(&key) {
+            entries.clear();
+        }
+        entries.insert(key, (generation, total));
+    }
+}
+
+/// `?4`: `now` in whole Unix seconds; `?5`: 1 when `now` has a fraction.
+fn clock_args(sql: &mut Sql, windows: &StatusWindows) {
+    debug_assert_eq!(sql.args.len(), 3, "the status windows come first");
+    sql.args.push(Arg::Int(windows.now.timestamp()));
+    sql.args.push(Arg::Int(i64::from(
+        windows.now.timestamp_subsec_nanos() > 0,
+    )));
+}
+
+/// Seconds from `now` to a time column, before truncation (`?4` is now).
+fn secs_until(column: &str) -> String {
+    format!("(unixepoch({column}) - ?4)")
+}
+
+/// Whole days from the seconds `x` (see [`secs_until`]): truncated towards
+/// zero as chrono does when `now` has a fraction (`?5`), then floored.
+fn days_of(x: &str) -> String {
+    let secs = format!("({x} - ({x} > 0 AND ?5))");
+    format!("({secs} / 86400 - ({secs} % 86400 < 0))")
+}
+
+fn json_bool(expr: &str) -> String {
+    format!("json(CASE WHEN {expr} THEN 'true' ELSE 'false' END)")
+}
+
+/// The key/value pairs of a [`DomainItem`] over the aliases `d` (domains)
+/// and `c` (its client), in the struct's field order.
+fn item_pairs() -> String {
+    format!(
+        "'id', d.id, 'name', d.name, 'display_name', d.name,
+         'client', CASE WHEN d.client_id IS NOT NULL AND c.name IS NOT NULL
+                   THEN json_object('id', d.client_id, 'name', c.name) END,
+         'status', {STATUS_SQL},
+         'next_expiry_at', d.next_expiry_at,
+         'days_left', {next},
+         'registration', json_object(
+             'expires_at', d.expires_at, 'source', d.expires_source, 'days_left', {reg},
+             'outcome', d.registration_outcome, 'checked_at', d.registration_checked_at,
+             'confirmed_at', d.registration_confirmed_at,
+             'stale', {stale}),
+         'certificate', json_object(
+             'not_after', d.cert_not_after, 'days_left', {cert}, 'outcome', d.cert_outcome),
+         'endpoint_count', (SELECT COUNT(*) FROM endpoints e WHERE e.domain_id = d.id),
+         'created_at', d.created_at",
+        next = days_of(&secs_until("d.next_expiry_at")),
+        reg = days_of(&secs_until("d.expires_at")),
+        cert = days_of(&secs_until("d.cert_not_after")),
+        stale = json_bool("d.registration_stale != 0"),
+    )
+}
+
+/// Observation details and alert details: JSON as stored; `null` when
+/// what is stored is not JSON (as the typed path does).
+fn stored_json(column: &str) -> String {
+    format!("CASE WHEN json_valid({column}) THEN json({column}) END")
+}
+
+/// A stored JSON list of strings; `[]` when it is anything else.
+fn string_list(column: &str) -> String {
+    format!(
+        "CASE WHEN json_valid({column}) AND json_type({column}) = 'array'
+                   AND NOT EXISTS (SELECT 1 FROM json_each({column}) WHERE type != 'text')
+              THEN json({column}) ELSE json('[]') END"
+    )
+}
+
+fn detail_pairs() -> String {
+    let observation = format!(
+        "json_object('id', o.id, 'endpoint_id', o.endpoint_id, 'host', e.host, 'port', {port},
+                     'address', o.address, 'first_seen_at', o.first_seen_at,
+                     'last_seen_at', o.last_seen_at, 'current', {current},
+                     'outcome', o.outcome, 'leaf_fingerprint', o.leaf_fingerprint,
+                     'leaf_not_after', o.leaf_not_after, 'chain_not_after', o.chain_not_after,
+                     'details', {details})",
+        port = "CASE WHEN e.port BETWEEN 0 AND 65535 THEN e.port ELSE 0 END",
+        current = json_bool("o.current = 1"),
+        details = stored_json("o.details"),
+    );
+    let fetched = secs_until("f.fetched_at");
+    format!(
+        "{item},
+         'manual_expires_at', d.manual_expires_at,
+         'manual_note', d.manual_note,
+         'registration_facts', (
+             SELECT json_group_array(json_object(
+                 'source', f.source, 'server', f.server, 'outcome', f.outcome,
+                 'expires_at', f.expires_at, 'registered_at', f.registered_at,
+                 'updated_at', f.updated_at, 'registrar', f.registrar,
+                 'registrar_iana_id', f.registrar_iana_id,
+                 'status', {status}, 'nameservers', {nameservers},
+                 'fetched_at', f.fetched_at, 'age_days', -{age} - 1)
+               ORDER BY f.source, f.server)
+             FROM registration_facts f WHERE f.domain_id = d.id),
+         'registration_dates_disagree', {disagree},
+         'endpoints', (
+             SELECT json_group_array(json_object(
+                 'id', e.id, 'domain', d.name, 'host', e.host, 'display_host', e.host,
+                 'port', CASE WHEN e.port BETWEEN 0 AND 65535 THEN e.port ELSE 0 END,
+                 'tls_mode', e.tls_mode, 'pinned_address', e.pinned_address,
+                 'created_at', e.created_at, 'next_check_at', e.next_check_at,
+                 'current_observations', (
+                     SELECT json_group_array({observation} ORDER BY o.address, o.id)
+                     FROM cert_observations o
+                     WHERE o.endpoint_id = e.id AND o.current = 1))
+               ORDER BY e.host, e.port)
+             FROM endpoints e WHERE e.domain_id = d.id),
+         'open_alerts', (
+             SELECT json_group_array(json_object(
+                 'id', a.id, 'domain', d.name,
+                 'endpoint', CASE WHEN e.id IS NOT NULL THEN e.host || ':' || e.port END,
+                 'kind', a.kind, 'subject_key', a.subject_key, 'state', a.state,
+                 'opened_at', a.opened_at, 'resolved_at', a.resolved_at,
+                 'details', {alert_details})
+               ORDER BY a.id DESC)
+             FROM alerts a LEFT JOIN endpoints e ON e.id = a.endpoint_id
+             WHERE a.state = 'firing'
+               AND (a.domain_id = d.id
+                    OR (a.domain_id IS NULL AND a.endpoint_id IN
+                          (SELECT x.id FROM endpoints x WHERE x.domain_id = d.id))))",
+        item = item_pairs(),
+        status = string_list("f.status"),
+        nameservers = string_list("f.nameservers"),
+        age = days_of(&fetched),
+        disagree = json_bool(
+            "(SELECT COUNT(DISTINCT substr(f.expires_at, 1, 10)) FROM registration_facts f
+              WHERE f.domain_id = d.id AND f.expires_at IS NOT NULL) > 1"
+        ),
+        alert_details = stored_json("a.details"),
+    )
+}
+
+fn expiry_key() -> String {
+    format!("COALESCE(d.next_expiry_at, '{NO_EXPIRY}')")
+}
+
+impl Store {
+    /// [`Store::domain_page`] as the JSON body of `GET /api/v1/domains`:
+    /// `{"items": [...], "total": n, "next_cursor": ...}`, rendered by
+    /// SQLite in one statement; `total` from `totals` while the domains'
+    /// generation has not moved, else counted (and kept).
+    pub async fn domain_page_json(
+        &self,
+        visibility: Visibility,
+        windows: &StatusWindows,
+        query: &DomainQuery,
+        totals: &Totals,
+    ) -> Result<String, StoreError> {
+        let mut filter = Sql::with_windows(windows);
+        clock_args(&mut filter, windows);
+        filter.push(" WHERE 1 = 1");
+        if let Some(id) = visibility.client_id() {
+            filter.push(" AND d.client_id = ").bind_fixed(Arg::Int(id));
+        }
+        if let Some(id) = query.client_id {
+            filter.push(" AND d.client_id = ").bind_fixed(Arg::Int(id));
+        }
+        if let Some(status) = query.status {
+            filter
+                .push(&format!(" AND ({STATUS_SQL}) = "))
+                .bind(Arg::Text(status.as_str().to_owned()));
+        }
+        if let Some(before) = query.expiring_before {
+            filter
+                .push(&format!(" AND {} <= ", expiry_key()))
+                .bind_fixed(Arg::Text(super::format_time(before)));
+        }
+        if let Some(part) = &query.name_contains {
+            let escaped = part
+                .replace('\\', "\\\\")
+                .replace('%', "\\%")
+                .replace('_', "\\_");
+            filter
+                .push(" AND d.name LIKE ")
+                .bind(Arg::Text(format!("%{escaped}%")))
+                .push(" ESCAPE '\\'");
+        }
+        let where_clause = filter.text.clone();
+        // The total's key: the filter and the values it binds (the status
+        // windows and the clock only when a status filter reads them).
+        let mut total_key = where_clause.clone();
+        let skip = if query.status.is_some() { 0 } else { 5 };
+        for arg in filter.args.iter().skip(skip) {
+            match arg {
+                Arg::Text(t) => total_key.push_str(&format!("\u{0}t{t}")),
+                Arg::Int(i) => total_key.push_str(&format!("\u{0}i{i}")),
+            }
+        }
+        let count_args = filter.args.clone();
+
+        let mut page = filter;
+        let (key_column, order) = match query.sort {
+            DomainSort::Expiry => {
+                if let Some(cursor) = &query.cursor {
+                    page.push(&format!(" AND {} >= ", expiry_key()))
+                        .bind_fixed(Arg::Text(cursor.key.clone()));
+                    let key = page.args.len();
+                    page.push(&format!(
+                        " AND ({}, d.id) > ((?{key} || ''), ",
+                        expiry_key()
+                    ))
+                    .bind_fixed(Arg::Int(cursor.id))
+                    .push(")");
+                }
+                (expiry_key(), format!(" ORDER BY {}, d.id", expiry_key()))
+            }
+            DomainSort::Name => {
+                if let Some(cursor) = &query.cursor {
+                    page.push(" AND d.name > ")
+                        .bind_fixed(Arg::Text(cursor.key.clone()));
+                }
+                ("d.name".to_owned(), " ORDER BY d.name".to_owned())
+            }
+        };
+        // Only ids and sort keys go through the window that numbers the
+        // rows (limit + 1 of them, to know whether a next page exists);
+        // the columns are read once, by rowid, where the JSON is made.
+        // CROSS JOIN keeps the numbered rows as the outer loop.
+        let inner_filter = std::mem::take(&mut page.text);
+        page.push(&format!(
+            "SELECT d.id, {key_column} AS page_key FROM domains d{inner_filter}{order} LIMIT "
+        ));
+        page.bind(Arg::Int(i64::from(query.limit) + 1));
+        let inner = std::mem::take(&mut page.text);
+        page.args.push(Arg::Int(i64::from(query.limit)));
+        let limit = page.args.len();
+        page.push(&format!(
+            "SELECT json_group_array(json_object({pairs}) ORDER BY w.rn)
+                      FILTER (WHERE w.rn <= ?{limit}),
+                    COUNT(*),
+                    MAX(CASE WHEN w.rn = ?{limit} THEN w.page_key END),
+                    MAX(CASE WHEN w.rn = ?{limit} THEN w.id END),
+                    (SELECT domains FROM api_generation WHERE id = 1)
+             FROM (SELECT row_number() OVER () AS rn, q.id, q.page_key FROM ({inner}) q) w
+             CROSS JOIN domains d ON d.id = w.id
+             LEFT JOIN clients c ON c.id = d.client_id",
+            pairs = item_pairs(),
+        ));
+        let row = page.query().fetch_one(self.pool()).await?;
+        let items: Option<String> = row.get(0);
+        let fetched: i64 = row.get(1);
+        let last_key: Option<String> = row.get(2);
+        let last_id: Option<i64> = row.get(3);
+        let generation: i64 = row.get(4);
+
+        let total = match totals.get(&total_key, generation) {
+            Some(total) => total,
+            None => {
+                let count = Sql {
+                    text: format!(
+                        "SELECT COUNT(*), (SELECT domains FROM api_generation WHERE id = 1)
+                         FROM domains d{where_clause}"
+                    ),
+                    args: count_args,
+                };
+                let row = count.query().fetch_one(self.pool()).await?;
+                let (total, counted_at): (i64, i64) = (row.get(0), row.get(1));
+                totals.put(total_key, counted_at, total);
+                total
+            }
+        };
+        let next_cursor = match (fetched > i64::from(query.limit), last_key, last_id) {
+            (true, Some(key), Some(id)) => Some(Cursor { key, id }.encode()),
+            _ => None,
+        };
+        let items = display_names(items.unwrap_or_else(|| "[]".to_owned()), "display_name");
+        let mut body = String::with_capacity(items.len() + 80);
+        body.push_str("{\"items\":");
+        body.push_str(&items);
+        body.push_str(",\"total\":");
+        body.push_str(&total.to_string());
+        body.push_str(",\"next_cursor\":");
+        match next_cursor {
+            // The cursor is URL-safe base64: nothing to escape.
+            Some(cursor) => {
+                body.push('"');
+                body.push_str(&cursor);
+                body.push('"');
+            }
+            None => body.push_str("null"),
+        }
+        body.push('}');
+        Ok(body)
+    }
+
+    /// [`Store::domain_detail`] as the JSON body of `GET
+    /// /api/v1/domains/{name}`, rendered by SQLite in one statement.
+    pub async fn domain_detail_json(
+        &self,
+        visibility: Visibility,
+        windows: &StatusWindows,
+        name: &HostName,
+    ) -> Result<String, StoreError> {
+        let mut sql = Sql::with_windows(windows);
+        clock_args(&mut sql, windows);
+        sql.push(&format!(
+            "SELECT json_object({pairs}) FROM domains d LEFT JOIN clients c ON c.id = d.client_id
+             WHERE d.name = ",
+            pairs = detail_pairs(),
+        ))
+        .bind_fixed(Arg::Text(name.as_str().to_owned()));
+        if let Some(id) = visibility.client_id() {
+            sql.push(" AND d.client_id = ").bind_fixed(Arg::Int(id));
+        }
+        let body: String = sql
+            .query()
+            .fetch_optional(self.pool())
+            .await?
+            .ok_or_else(|| not_tracked(name))?
+            .get(0);
+        if body.contains("xn--") {
+            // A Unicode name somewhere: let the typed path decode it.
+            let detail = self.domain_detail(visibility, windows, name).await?;
+            return serde_json::to_string(&detail)
+                .map_err(|e| StoreError::Db(sqlx::Error::Decode(e.into())));
+        }
+        Ok(body)
+    }
+}
+
+/// Decodes `"<key>":"xn--..."` values in SQLite's JSON (written without
+/// spaces) to Unicode. Only for JSON where `key` occurs nowhere but as the
+/// field to decode (a list of domain items): any other occurrence would be
+/// a string, and its quotes escaped.
+fn display_names(json: String, key: &str) -> String {
+    if !json.contains("xn--") {
+        return json;
+    }
+    let pattern = format!("\"{key}\":\"");
+    let mut out = String::with_capacity(json.len() + 64);
+    let mut rest = json.as_str();
+    while let Some(at) = rest.find(&pattern) {
+        let start = at + pattern.len();
+        out.push_str(&rest[..at]);
+        out.push_str(&pattern[..pattern.len() - 1]);
+        let Some(len) = rest[start..].find('"') else {
+            out.push_str(&rest[at + pattern.len() - 1..]);
+            return out;
+        };
+        let ascii = &rest[start..start + len];
+        if ascii.contains("xn--") && !ascii.contains('\\') {
+            out.push_str(&serde_json::Value::String(to_unicode(ascii)).to_string());
+        } else {
+            out.push('"');
+            out.push_str(ascii);
+            out.push('"');
+        }
+        rest = &rest[start + len + 1..];
+    }
+    out.push_str(rest);
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn display_names_decode_only_punycode_values_of_the_key() {
+        let json = r#"[{"name":"xn--bcher-kva.de","display_name":"xn--bcher-kva.de"},{"name":"a.de","display_name":"a.de"}]"#;
+        assert_eq!(
+            display_names(json.to_owned(), "display_name"),
+            r#"[{"name":"xn--bcher-kva.de","display_name":"bücher.de"},{"name":"a.de","display_name":"a.de"}]"#
+        );
+        let plain = r#"[{"display_name":"a.de"}]"#;
+        assert_eq!(display_names(plain.to_owned(), "display_name"), plain);
+    }
+}
