@@ -420,7 +420,7 @@ impl Store {
         change: &EndpointChange,
         now: DateTime<Utc>,
     ) -> Result<EndpointView, StoreError> {
-        let mut tx = self.pool().begin().await?;
+        let mut tx = self.pool().begin_with("BEGIN IMMEDIATE").await?;
         let exists: Option<i64> = sqlx::query_scalar("SELECT id FROM endpoints WHERE id = ?")
             .bind(id)
             .fetch_optional(&mut *tx)

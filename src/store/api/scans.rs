@@ -70,7 +70,7 @@ impl Store {
     ) -> Result<(ScanView, bool), StoreError> {
         let scope_json = serde_json::to_string(scope)
             .map_err(|e| StoreError::Invalid(format!("scan scope: {e}")))?;
-        let mut tx = self.pool().begin().await?;
+        let mut tx = self.pool().begin_with("BEGIN IMMEDIATE").await?;
         let queued: Option<i64> = sqlx::query_scalar(
             "SELECT id FROM scans WHERE state = 'queued' AND scope = ? ORDER BY id LIMIT 1",
         )

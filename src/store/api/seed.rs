@@ -36,7 +36,7 @@ impl Store {
         now: DateTime<Utc>,
     ) -> Result<SeedReport, StoreError> {
         let clients = clients.max(1);
-        let mut tx = self.pool().begin().await?;
+        let mut tx = self.pool().begin_with("BEGIN IMMEDIATE").await?;
         let existing: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM domains")
             .fetch_one(&mut *tx)
             .await?;
