@@ -258,7 +258,7 @@ impl Engine {
             tracing::info!(scan.id = handle.scan_id, items.total = handle.items_total, scope = ?scope, "scan started");
         }
 
-        let (results_tx, results_rx) = mpsc::channel::<ItemResult>(self.settings.batch_size * 2);
+        let (results_tx, results_rx) = mpsc::channel::<ItemResult>(self.settings.batch_size);
         // A full scan defers failure alerts to its end (the outage rule); a
         // due-work run is a recheck and decides at once.
         let mode = if *scope == ScanScope::Due {

@@ -63,6 +63,9 @@ impl Store {
     }
 }
 
+/// Observations sent to SQLite per statement when recording a batch.
+const OBSERVATIONS_PER_STATEMENT: usize = 50;
+
 /// Records one endpoint's observations inside the caller's transaction.
 pub(super) async fn record_in(
     tx: &mut sqlx::SqliteConnection,
@@ -88,20 +91,32 @@ pub(super) async fn record_batch_in(
     }
     let now = format_time(now);
     let ids = serde_json::Value::from(batch.iter().map(|(id, _)| *id).collect::<Vec<_>>());
-    let rows: Vec<serde_json::Value> = batch
+    // One serialisation pass, borrowing: `details` goes in as a JSON object
+    // (stored as its JSON text by `->`), not as an escaped string.
+    let labels: Vec<Vec<String>> = batch
         .iter()
-        .flat_map(|(endpoint_id, observations)| {
-            observations.iter().map(move |obs| {
-                serde_json::json!([
+        .map(|(_, observations)| {
+            observations
+                .iter()
+                .map(|obs| obs.outcome.label().to_ascii_lowercase())
+                .collect()
+        })
+        .collect();
+    let rows: Vec<_> = batch
+        .iter()
+        .zip(&labels)
+        .flat_map(|((endpoint_id, observations), labels)| {
+            observations.iter().zip(labels).map(move |(obs, outcome)| {
+                (
                     endpoint_id,
-                    obs.address,
-                    obs.result_hash,
-                    obs.outcome.label().to_ascii_lowercase(),
-                    obs.leaf_fingerprint,
+                    &obs.address,
+                    &obs.result_hash,
+                    outcome,
+                    &obs.leaf_fingerprint,
                     obs.leaf_not_after.map(format_time),
                     obs.chain_not_after.map(format_time),
-                    obs.details.to_string(),
-                ])
+                    &obs.details,
+                )
             })
         })
         .collect();
@@ -117,17 +132,23 @@ pub(super) async fn record_batch_in(
     sqlx::query("DELETE FROM temp.observation_batch")
         .execute(&mut *tx)
         .await?;
-    // A repeated (endpoint, address) keeps its last result.
-    sqlx::query(
-        "INSERT OR REPLACE INTO temp.observation_batch
-         SELECT j.value->>0, j.value->>1, j.value->>2, j.value->>3, j.value->>4, j.value->>5,
-                j.value->>6, j.value->>7
-         FROM json_each(?) j
-         WHERE EXISTS (SELECT 1 FROM main.endpoints e WHERE e.id = j.value->>0)",
-    )
-    .bind(serde_json::Value::from(rows).to_string())
-    .execute(&mut *tx)
-    .await?;
+    // A repeated (endpoint, address) keeps its last result. In chunks, so
+    // that no single parameter grows large (large short-lived buffers
+    // inflate the allocator's resident memory).
+    for chunk in rows.chunks(OBSERVATIONS_PER_STATEMENT) {
+        let chunk = serde_json::to_string(chunk)
+            .map_err(|e| StoreError::Invalid(format!("observations: {e}")))?;
+        sqlx::query(
+            "INSERT OR REPLACE INTO temp.observation_batch
+             SELECT j.value->>0, j.value->>1, j.value->>2, j.value->>3, j.value->>4, j.value->>5,
+                    j.value->>6, j.value->7
+             FROM json_each(?) j
+             WHERE EXISTS (SELECT 1 FROM main.endpoints e WHERE e.id = j.value->>0)",
+        )
+        .bind(chunk)
+        .execute(&mut *tx)
+        .await?;
+    }
     // Each statement walks the batch's endpoints through the
     // (endpoint_id, address, current) index and looks rows up in the batch
     // by its primary key.
