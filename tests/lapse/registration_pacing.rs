@@ -16,7 +16,7 @@ use lapse::store::{ScanScope, Store};
 use crate::registration_support::{
     rdap_behaviour, registry_whois_reply, RdapServer, WhoisReply, WhoisServer, REGISTRY_EXPIRY,
 };
-use crate::support::TestEnv;
+use crate::support::{sqlite_count as count, TestEnv};
 use crate::tls_support::{ip, TestPki, TlsServer};
 
 const ENDPOINTS: usize = 1000;
@@ -261,18 +261,4 @@ async fn pin_endpoints(env: &TestEnv) {
         .execute(&mut conn)
         .await
         .expect("pin");
-}
-
-async fn count(env: &TestEnv, sql: &str) -> i64 {
-    use sqlx::ConnectOptions;
-    let mut conn = sqlx::sqlite::SqliteConnectOptions::new()
-        .filename(env.path("lapse.db"))
-        .read_only(true)
-        .connect()
-        .await
-        .expect("open db");
-    sqlx::query_scalar(sql)
-        .fetch_one(&mut conn)
-        .await
-        .expect("count")
 }

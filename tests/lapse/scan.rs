@@ -9,7 +9,7 @@ use lapse::monitor::engine::{Engine, EngineSettings, SystemClock};
 use lapse::probe::tls::{TlsProbe, TlsProbeSettings};
 use lapse::store::{ScanScope, Store};
 
-use crate::support::TestEnv;
+use crate::support::{sqlite_count, TestEnv};
 use crate::tls_support::{ip, DnsServer, Misbehaviour, RawServer, TestPki, TlsServer, Zone};
 
 /// Config for scanning loopback names: private DNS, loopback allowed, the test CA trusted.
@@ -21,20 +21,6 @@ fn scan_config(env: &TestEnv, dns: &DnsServer, pki: &TestPki, extra: &str) -> St
         dns.addr,
         ca.display()
     )
-}
-
-async fn sqlite_count(env: &TestEnv, sql: &str) -> i64 {
-    use sqlx::ConnectOptions;
-    let mut conn = sqlx::sqlite::SqliteConnectOptions::new()
-        .filename(env.path("lapse.db"))
-        .read_only(true)
-        .connect()
-        .await
-        .expect("open db");
-    sqlx::query_scalar(sql)
-        .fetch_one(&mut conn)
-        .await
-        .expect("count")
 }
 
 #[tokio::test]

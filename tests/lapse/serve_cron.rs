@@ -5,7 +5,7 @@
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use crate::support::{free_port, TestEnv};
+use crate::support::{free_port, sqlite_count as count, TestEnv};
 use crate::tls_support::{ip, DnsServer, TestPki, TlsServer, Zone};
 
 const NAMES: [&str; 3] = ["www.cron.test", "api.cron.test", "mail.cron.test"];
@@ -21,20 +21,6 @@ async fn query_row(env: &TestEnv, sql: &str) -> Option<(i64, String, i64, i64, i
         .ok()?;
     let row = sqlx::query(sql).fetch_optional(&mut conn).await.ok()??;
     Some((row.get(0), row.get(1), row.get(2), row.get(3), row.get(4)))
-}
-
-async fn count(env: &TestEnv, sql: &str) -> i64 {
-    use sqlx::ConnectOptions;
-    let mut conn = sqlx::sqlite::SqliteConnectOptions::new()
-        .filename(env.path("lapse.db"))
-        .read_only(true)
-        .connect()
-        .await
-        .expect("open db");
-    sqlx::query_scalar(sql)
-        .fetch_one(&mut conn)
-        .await
-        .expect("count")
 }
 
 #[tokio::test]

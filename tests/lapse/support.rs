@@ -116,3 +116,18 @@ pub fn free_port() -> u16 {
         .map(|a| a.port())
         .expect("bind port 0")
 }
+
+/// One number from the test database (`lapse.db` in `env`), read-only.
+pub async fn sqlite_count(env: &TestEnv, sql: &str) -> i64 {
+    use sqlx::ConnectOptions;
+    let mut conn = sqlx::sqlite::SqliteConnectOptions::new()
+        .filename(env.path("lapse.db"))
+        .read_only(true)
+        .connect()
+        .await
+        .expect("open db");
+    sqlx::query_scalar(sql)
+        .fetch_one(&mut conn)
+        .await
+        .expect("count")
+}
