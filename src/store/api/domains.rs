@@ -160,8 +160,41 @@ const DOMAIN_COLUMNS: &str = "d.id, d.name, d.client_id, c.name AS client_name, 
      d.created_at, (SELECT COUNT(*) FROM endpoints e WHERE e.domain_id = d.id) AS endpoint_count,
      d.manual_expires_at, d.manual_note";
 
-fn expiry_key() -> String {
+pub(super) fn expiry_key() -> String {
     format!("COALESCE(d.next_expiry_at, '{NO_EXPIRY}')")
+}
+
+/// The WHERE clause of a domain list (visibility and the query's filters),
+/// shared by the typed and the SQL-rendered list. Values compared with
+/// indexed columns are bound fixed (see `Sql::bind_fixed`).
+pub(super) fn domain_filter(filter: &mut Sql, visibility: Visibility, query: &DomainQuery) {
+    filter.push(" WHERE 1 = 1");
+    if let Some(id) = visibility.client_id() {
+        filter.push(" AND d.client_id = ").bind_fixed(Arg::Int(id));
+    }
+    if let Some(id) = query.client_id {
+        filter.push(" AND d.client_id = ").bind_fixed(Arg::Int(id));
+    }
+    if let Some(status) = query.status {
+        filter
+            .push(&format!(" AND ({STATUS_SQL}) = "))
+            .bind(Arg::Text(status.as_str().to_owned()));
+    }
+    if let Some(before) = query.expiring_before {
+        filter
+            .push(&format!(" AND {} <= ", expiry_key()))
+            .bind_fixed(Arg::Text(super::format_time(before)));
+    }
+    if let Some(part) = &query.name_contains {
+        let escaped = part
+            .replace('\\', "\\\\")
+            .replace('%', "\\%")
+            .replace('_', "\\_");
+        filter
+            .push(" AND d.name LIKE ")
+            .bind(Arg::Text(format!("%{escaped}%")))
+            .push(" ESCAPE '\\'");
+    }
 }
 
 impl Store {
@@ -173,31 +206,7 @@ impl Store {
         query: &DomainQuery,
     ) -> Result<Page<DomainItem>, StoreError> {
         let mut filter = Sql::with_windows(windows);
-        filter.push(" WHERE 1 = 1");
-        filter.visible(visibility, "d.client_id");
-        if let Some(id) = query.client_id {
-            filter.push(" AND d.client_id = ").bind(Arg::Int(id));
-        }
-        if let Some(status) = query.status {
-            filter
-                .push(&format!(" AND ({STATUS_SQL}) = "))
-                .bind(Arg::Text(status.as_str().to_owned()));
-        }
-        if let Some(before) = query.expiring_before {
-            filter
-                .push(&format!(" AND {} <= ", expiry_key()))
-                .bind(Arg::Text(super::format_time(before)));
-        }
-        if let Some(part) = &query.name_contains {
-            let escaped = part
-                .replace('\\', "\\\\")
-                .replace('%', "\\%")
-                .replace('_', "\\_");
-            filter
-                .push(" AND d.name LIKE ")
-                .bind(Arg::Text(format!("%{escaped}%")))
-                .push(" ESCAPE '\\'");
-        }
+        domain_filter(&mut filter, visibility, query);
         let where_clause = filter.text.clone();
 
         // Parameters the text does not name (the status windows, when no

@@ -29,8 +29,8 @@ use std::sync::Mutex;
 use sqlx::Row;
 
 use super::super::{Store, StoreError};
-use super::domains::{not_tracked, DomainQuery, DomainSort};
-use super::{Arg, Cursor, Sql, NO_EXPIRY, STATUS_SQL};
+use super::domains::{domain_filter, expiry_key, not_tracked, DomainQuery, DomainSort};
+use super::{Arg, Cursor, Sql, STATUS_SQL};
 use crate::domain::access::Visibility;
 use crate::domain::names::{to_unicode, HostName};
 use crate::domain::status::StatusWindows;
@@ -204,10 +204,6 @@ fn detail_pairs() -> String {
     )
 }
 
-fn expiry_key() -> String {
-    format!("COALESCE(d.next_expiry_at, '{NO_EXPIRY}')")
-}
-
 impl Store {
     /// [`Store::domain_page`] as the JSON body of `GET /api/v1/domains`:
     /// `{"items": [...], "total": n, "next_cursor": ...}`, rendered by
@@ -222,33 +218,7 @@ impl Store {
     ) -> Result<String, StoreError> {
         let mut filter = Sql::with_windows(windows);
         clock_args(&mut filter, windows);
-        filter.push(" WHERE 1 = 1");
-        if let Some(id) = visibility.client_id() {
-            filter.push(" AND d.client_id = ").bind_fixed(Arg::Int(id));
-        }
-        if let Some(id) = query.client_id {
-            filter.push(" AND d.client_id = ").bind_fixed(Arg::Int(id));
-        }
-        if let Some(status) = query.status {
-            filter
-                .push(&format!(" AND ({STATUS_SQL}) = "))
-                .bind(Arg::Text(status.as_str().to_owned()));
-        }
-        if let Some(before) = query.expiring_before {
-            filter
-                .push(&format!(" AND {} <= ", expiry_key()))
-                .bind_fixed(Arg::Text(super::format_time(before)));
-        }
-        if let Some(part) = &query.name_contains {
-            let escaped = part
-                .replace('\\', "\\\\")
-                .replace('%', "\\%")
-                .replace('_', "\\_");
-            filter
-                .push(" AND d.name LIKE ")
-                .bind(Arg::Text(format!("%{escaped}%")))
-                .push(" ESCAPE '\\'");
-        }
+        domain_filter(&mut filter, visibility, query);
         let where_clause = filter.text.clone();
         // The total's key: the filter and the values it binds (the status
         // windows and the clock only when a status filter reads them).
