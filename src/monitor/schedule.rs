@@ -127,11 +127,9 @@ pub async fn run_scheduler(
             {
                 tracing::warn!(%error, "cannot record the scheduler heartbeat");
             }
-            tokio::select! {
-                () = tokio::time::sleep(settings.due_poll.min(Duration::from_secs(30))) => {}
-                _ = stop.changed() => return,
-            }
-            if *stop.borrow() {
+            if !sleep_unless_stopped(&mut stop, settings.due_poll.min(Duration::from_secs(30)))
+                .await
+            {
                 return;
             }
         }
@@ -139,11 +137,7 @@ pub async fn run_scheduler(
     let requested = async {
         let mut stop = stop.clone();
         loop {
-            tokio::select! {
-                () = tokio::time::sleep(settings.due_poll) => {}
-                _ = stop.changed() => return,
-            }
-            if *stop.borrow() {
+            if !sleep_unless_stopped(&mut stop, settings.due_poll).await {
                 return;
             }
             loop {
@@ -176,11 +170,7 @@ pub async fn run_scheduler(
     let due = async {
         let mut stop = stop.clone();
         loop {
-            tokio::select! {
-                () = tokio::time::sleep(settings.due_poll) => {}
-                _ = stop.changed() => return,
-            }
-            if *stop.borrow() {
+            if !sleep_unless_stopped(&mut stop, settings.due_poll).await {
                 return;
             }
             if let Err(error) = engine.try_run(&ScanScope::Due, stop.clone()).await {
@@ -189,6 +179,16 @@ pub async fn run_scheduler(
         }
     };
     tokio::join!(full, due, heartbeat, requested);
+}
+
+/// Sleeps for `duration`; `false` when a stop was requested meanwhile (or
+/// the stop signal is gone).
+async fn sleep_unless_stopped(stop: &mut watch::Receiver<bool>, duration: Duration) -> bool {
+    tokio::select! {
+        () = tokio::time::sleep(duration) => {}
+        _ = stop.changed() => return false,
+    }
+    !*stop.borrow()
 }
 
 #[cfg(test)]
