@@ -23,5 +23,6 @@ mod registration_support;
 mod scan;
 mod serve;
 mod serve_cron;
+mod tidy;
 mod tls_probe;
 mod tls_support;
