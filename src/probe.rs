@@ -41,3 +41,23 @@ pub fn parse_saved_reply(domain: &str, format: ReplyFormat, raw: &[u8]) -> Regis
         ReplyFormat::Rdap => rdap_parse::parse_rdap(domain, raw),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn saved_replies_are_read_by_the_parser_of_their_format() {
+        let whois = b"Domain Name: EXAMPLE.COM\nRegistry Expiry Date: 2028-09-14T04:00:00Z\n";
+        let facts = parse_saved_reply("example.com", ReplyFormat::Whois, whois);
+        assert_eq!(facts, whois_parse::parse_whois("example.com", whois));
+        assert_eq!(facts.outcome, ParseOutcome::Found);
+        let as_rdap = parse_saved_reply("example.com", ReplyFormat::Rdap, whois);
+        assert_eq!(as_rdap.outcome, ParseOutcome::Unparseable);
+
+        let rdap = br#"{"errorCode": 404, "title": "Not Found"}"#;
+        let facts = parse_saved_reply("example.com", ReplyFormat::Rdap, rdap);
+        assert_eq!(facts, rdap_parse::parse_rdap("example.com", rdap));
+        assert_eq!(facts.outcome, ParseOutcome::NotFound);
+    }
+}
