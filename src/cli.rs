@@ -35,6 +35,7 @@ use crate::monitor::registration::RegistrationChecker;
 use crate::notify::email::OutgoingEmail;
 use crate::notify::{MailTransport, Pause};
 use crate::probe::tls::{TlsProbe, TlsTarget};
+use crate::probe::ReplyFormat;
 use crate::store::api::NewToken;
 use crate::store::ScanScope;
 use crate::store::{
@@ -719,11 +720,12 @@ fn whois_parse(domain: &str, rdap: bool, file: Option<&std::path::Path>) -> Resu
                 .map_err(|e| CliError::failure(format!("cannot read stdin: {e}")))?;
         }
     }
-    let facts = if rdap {
-        crate::probe::rdap_parse::parse_rdap(domain, &raw)
+    let format = if rdap {
+        ReplyFormat::Rdap
     } else {
-        crate::probe::whois_parse::parse_whois(domain, &raw)
+        ReplyFormat::Whois
     };
+    let facts = crate::probe::parse_saved_reply(domain, format, &raw);
     let out = serde_json::json!({
         "expires": facts.expires,
         "created": facts.created,

@@ -13,13 +13,13 @@ mod dates;
 pub mod dns;
 pub mod lookup;
 pub mod rdap;
-pub(crate) mod rdap_parse;
+mod rdap_parse;
 pub mod registration;
 pub mod starttls;
 pub mod target_policy;
 pub mod tls;
 pub mod whois;
-pub(crate) mod whois_parse;
+mod whois_parse;
 pub mod x509;
 
 pub use crate::domain::registration::{DateValue, ParseOutcome, RegistrationFacts};
