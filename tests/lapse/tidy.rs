@@ -282,6 +282,14 @@ fn strip_test_items(code: &str) -> (String, usize) {
     (out, dropped)
 }
 
+/// `path` relative to the repository, as the messages show it.
+fn rel(path: &Path) -> String {
+    path.strip_prefix(root())
+        .unwrap_or(path)
+        .display()
+        .to_string()
+}
+
 /// The 1-based line of byte offset `at`.
 fn line_of(code: &str, at: usize) -> usize {
     code.as_bytes()[..at]
@@ -470,7 +478,7 @@ fn every_import_follows_the_direction_in_architecture_md() {
         let Some(allowed) = rules.allowed.get(from) else {
             wrong.push(format!(
                 "{}: module `{from}` has no line in ARCHITECTURE.md's direction block",
-                file.path.display()
+                rel(&file.path)
             ));
             continue;
         };
@@ -482,7 +490,7 @@ fn every_import_follows_the_direction_in_architecture_md() {
             if to != from && !allowed.contains(to) {
                 wrong.push(format!(
                     "{}:{line}: `{from}` uses `{}`, but ARCHITECTURE.md allows `{from} -> {}` only",
-                    file.path.display(),
+                    rel(&file.path),
                     target.join("::"),
                     allowed.iter().cloned().collect::<Vec<_>>().join(" "),
                 ));
@@ -491,7 +499,7 @@ fn every_import_follows_the_direction_in_architecture_md() {
                 if never_from == from && target.starts_with(never_to) {
                     wrong.push(format!(
                         "{}:{line}: `{from}` uses `{}`, which ARCHITECTURE.md forbids (`never {from} -> {}`)",
-                        file.path.display(),
+                        rel(&file.path),
                         target.join("::"),
                         never_to.join("::"),
                     ));
@@ -552,7 +560,7 @@ fn no_module_cycle_anywhere_in_src() {
                 .insert(b.clone());
             witness
                 .entry((parent, a, b))
-                .or_insert_with(|| format!("{}:{line}", file.path.display()));
+                .or_insert_with(|| format!("{}:{line}", rel(&file.path)));
         }
     }
     let mut cycles = Vec::new();
@@ -620,12 +628,7 @@ fn uses_outside<'a>(
         }
         for (n, line) in file.code.lines().enumerate() {
             if line.contains(needle) {
-                out.push(format!(
-                    "{}:{}: {}",
-                    file.path.display(),
-                    n + 1,
-                    line.trim()
-                ));
+                out.push(format!("{}:{}: {}", rel(&file.path), n + 1, line.trim()));
             }
         }
     }
@@ -775,10 +778,9 @@ fn no_production_file_is_over_1000_lines_unless_architecture_md_says_why() {
         .iter()
         .filter(|f| f.production_lines > MAX_FILE_LINES)
         .filter_map(|f| {
-            let rel = f.path.strip_prefix(root()).unwrap_or(&f.path);
-            let rel = rel.to_string_lossy().into_owned();
-            (!rules.size_exceptions.contains(&rel))
-                .then(|| format!("{rel}: {} production lines", f.production_lines))
+            let path = rel(&f.path);
+            (!rules.size_exceptions.contains(&path))
+                .then(|| format!("{path}: {} production lines", f.production_lines))
         })
         .collect();
     assert!(
