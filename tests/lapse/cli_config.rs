@@ -1,6 +1,6 @@
 //! Configuration as the binary sees it: files, environment, errors, `config check`.
 
-use crate::support::TestEnv;
+use crate::harness::cli::TestEnv;
 
 #[test]
 fn misspelled_key_stops_start_up_naming_the_key() {

@@ -13,11 +13,13 @@ use lapse::monitor::registration::RegistrationChecker;
 use lapse::probe::tls::{TlsProbe, TlsProbeSettings};
 use lapse::store::{ScanScope, Store};
 
-use crate::registration_support::{
+use crate::harness::registry::{
     rdap_behaviour, registry_whois_reply, RdapServer, WhoisReply, WhoisServer, REGISTRY_EXPIRY,
 };
-use crate::support::{sqlite_count as count, TestEnv};
-use crate::tls_support::{ip, TestPki, TlsServer};
+use crate::harness::cli::{sqlite_count as count, TestEnv};
+use crate::harness::ip;
+use crate::harness::pki::TestPki;
+use crate::harness::tls::TlsServer;
 
 const ENDPOINTS: usize = 1000;
 const DOMAINS: usize = 200;

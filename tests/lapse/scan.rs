@@ -9,8 +9,11 @@ use lapse::monitor::engine::{Engine, EngineSettings, SystemClock};
 use lapse::probe::tls::{TlsProbe, TlsProbeSettings};
 use lapse::store::{ScanScope, Store};
 
-use crate::support::{sqlite_count, TestEnv};
-use crate::tls_support::{ip, DnsServer, Misbehaviour, RawServer, TestPki, TlsServer, Zone};
+use crate::harness::cli::{sqlite_count, TestEnv};
+use crate::harness::dns::{DnsServer, Zone};
+use crate::harness::ip;
+use crate::harness::pki::TestPki;
+use crate::harness::tls::{Misbehaviour, RawServer, TlsServer};
 
 /// Config for scanning loopback names: private DNS, loopback allowed, the test CA trusted.
 fn scan_config(env: &TestEnv, dns: &DnsServer, pki: &TestPki, extra: &str) -> String {
@@ -270,7 +273,7 @@ async fn a_scan_at_10_3_and_minus_5_days_queues_one_message_each_and_a_second_sc
     ] {
         let leaf = pki.leaf(
             &[name],
-            crate::tls_support::Validity::days(pki.now, -60, days_left),
+            crate::harness::pki::Validity::days(pki.now, -60, days_left),
         );
         let server = TlsServer::start(ip("127.0.0.1"), pki.served(&leaf), leaf.key_der()).await;
         inputs.push(format!("{name}:{}", server.addr.port()));
