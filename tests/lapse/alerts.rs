@@ -374,7 +374,7 @@ async fn starttls_delivery_checks_the_server_certificate_by_name() {
     assert!(mail[0]
         .part("text/html")
         .expect("html")
-        .contains("<b>tls.lapse.test</b>"));
+        .contains(&format!("<b>{}</b>", lab.sites[0].name())));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -504,20 +504,23 @@ async fn the_generic_webhook_is_signed_and_a_receiver_verifies_it() {
     // Slack and Discord get their own message shapes on the same queue.
     let mut chat = hooks.chat.lock().expect("lock").clone();
     chat.sort_by(|a, b| a.0.cmp(&b.0));
-    let expected = "[lapse warning] Certificate for hook.lapse.test expires in 7 days";
+    let expected = format!(
+        "[lapse warning] Certificate for {} expires in 7 days",
+        lab.sites[0].name()
+    );
     assert_eq!(chat.len(), 2, "{chat:?}");
     assert_eq!(chat[0].0, "/discord");
     assert!(
         chat[0].1["content"]
             .as_str()
-            .is_some_and(|t| t.starts_with(expected)),
+            .is_some_and(|t| t.starts_with(&expected)),
         "{chat:?}"
     );
     assert_eq!(chat[1].0, "/slack");
     assert!(
         chat[1].1["text"]
             .as_str()
-            .is_some_and(|t| t.starts_with(expected)),
+            .is_some_and(|t| t.starts_with(&expected)),
         "{chat:?}"
     );
     let report = lapse::notify::DeliveryReport {
