@@ -1,8 +1,8 @@
 //! Registration checks through lapse itself: `lapse whois`, manual dates,
 //! recording with provenance and staleness, against loopback registries.
 
-use crate::harness::registry::{TestRegistries, REGISTRY_EXPIRY};
 use crate::harness::cli::TestEnv;
+use crate::harness::registry::{TestRegistries, REGISTRY_EXPIRY};
 
 /// Config pointing lapse's RDAP bootstrap and WHOIS servers at the loopback registries.
 fn registry_config(r: &TestRegistries) -> String {

@@ -199,6 +199,11 @@ async fn a_thousand_endpoints_on_one_address_respect_the_per_address_cap() {
             .add_endpoint(&host, server.addr.port(), &domain, None, now)
             .await
             .expect("add");
+        // DNS-free: every endpoint is checked on 127.0.0.1.
+        store
+            .pin_endpoint(&host, server.addr.port(), Some(ip("127.0.0.1")))
+            .await
+            .expect("pin");
     }
     let probe = TlsProbe::new(TlsProbeSettings {
         allow_ranges: vec!["127.0.0.0/8".parse().expect("range")],
@@ -208,8 +213,6 @@ async fn a_thousand_endpoints_on_one_address_respect_the_per_address_cap() {
         ..TlsProbeSettings::default()
     })
     .expect("probe");
-    // Pin every endpoint to 127.0.0.1 through DNS-free targets.
-    sqlite_exec(&env, "UPDATE endpoints SET pinned_address = '127.0.0.1'").await;
     let engine = Engine::new(
         store.clone(),
         probe,
@@ -233,16 +236,6 @@ async fn a_thousand_endpoints_on_one_address_respect_the_per_address_cap() {
         (1..=3).contains(&max),
         "at most 3 handshakes to one address at once, saw {max}"
     );
-}
-
-async fn sqlite_exec(env: &TestEnv, sql: &str) {
-    use sqlx::ConnectOptions;
-    let mut conn = sqlx::sqlite::SqliteConnectOptions::new()
-        .filename(env.path("lapse.db"))
-        .connect()
-        .await
-        .expect("open db");
-    sqlx::query(sql).execute(&mut conn).await.expect("exec");
 }
 
 async fn sqlite_text(env: &TestEnv, sql: &str) -> String {

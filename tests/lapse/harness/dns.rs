@@ -10,9 +10,7 @@ use hickory_resolver::proto::rr::rdata::{A, AAAA};
 use hickory_resolver::proto::rr::{RData, Record, RecordType};
 use tokio::net::UdpSocket;
 
-
 use super::AbortOnDrop;
-
 
 /// What the test DNS server knows.
 #[derive(Debug, Default, Clone)]
@@ -112,4 +110,3 @@ impl DnsServer {
         }
     }
 }
-

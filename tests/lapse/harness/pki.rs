@@ -13,8 +13,6 @@ use rcgen::{
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
 
-
-
 /// A validity window, in whole seconds (as X.509 stores it).
 #[derive(Debug, Clone, Copy)]
 pub struct Validity {
@@ -296,4 +294,3 @@ fn openssl(dir: &Path, args: &[&str]) {
 pub fn cert_from_pem(pem: &str) -> CertificateDer<'static> {
     CertificateDer::from_pem_slice(pem.as_bytes()).expect("PEM certificate")
 }
-

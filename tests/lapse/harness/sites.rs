@@ -160,10 +160,7 @@ impl TestApp {
         let queued_before = self.outbox().await;
         let alerts_before = self.store.list_alerts(true).await.expect("alerts");
         let (_stop, stop) = tokio::sync::watch::channel(false);
-        let outcome = engine
-            .run(&ScanScope::All, stop, None)
-            .await
-            .expect("scan");
+        let outcome = engine.run(&ScanScope::All, stop, None).await.expect("scan");
         assert!(!outcome.interrupted, "{outcome:?}");
         let queued = self
             .outbox()
@@ -186,10 +183,7 @@ impl TestApp {
             })
             .map(|a| a.id)
             .collect();
-        Scanned {
-            queued,
-            resolved,
-        }
+        Scanned { queued, resolved }
     }
 
     /// The engine `build_engine` makes, without the alert hook.

@@ -17,7 +17,6 @@ use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{TcpListener, TcpStream};
 
-
 use super::AbortOnDrop;
 
 /// `openssl s_server` on a loopback port, killed on drop.
@@ -286,4 +285,3 @@ pub async fn free_port(ip: IpAddr) -> u16 {
         .expect("bind");
     listener.local_addr().expect("local addr").port()
 }
-
