@@ -2,12 +2,14 @@
 //! digest) and the registration alerts' wiring to the domain's assessed
 //! state.
 
+use std::sync::{Arc, Mutex};
+
 use chrono::{Duration, Utc};
 use lapse::monitor::alerts::{evaluate_domain, FailureMode};
 use lapse::store::format_time;
 
 use crate::harness::app::TestApp;
-use crate::harness::sites::{smtp_config, CONTACTS, STAFF};
+use crate::harness::sites::{smtp_config, CLIENT, CONTACTS, STAFF};
 use crate::harness::smtp::{Received, SmtpSink};
 
 fn run_ok(lab: &TestApp, args: &[&str]) -> String {
@@ -177,38 +179,78 @@ async fn staff_on_the_digest_get_one_email_grouped_by_client_instead_of_copies()
     assert_eq!(queued, Some(Vec::new()), "nothing for the digest");
 }
 
-/// Sets the assessed registration columns, as the registration engine will.
-async fn set_registration(lab: &TestApp, sql_set: &str, binds: &[String]) {
-    let url = format!("sqlite://{}", lab.env.path("lapse.db").display());
-    let pool = sqlx::SqlitePool::connect(&url).await.expect("db");
-    let sql = format!("UPDATE domains SET {sql_set} WHERE name = 'lapse.test' RETURNING id");
-    let mut query = sqlx::query_as::<_, (i64,)>(&sql);
-    for bind in binds {
-        query = query.bind(bind);
-    }
-    query.fetch_one(&pool).await.expect("update domain");
-    pool.close().await;
+/// What the scripted registry answers for `lapse.test`.
+#[derive(Clone)]
+enum Registry {
+    Found(String),
+    Broken,
+    Missing,
 }
 
-async fn domain_id(lab: &TestApp) -> i64 {
-    let (_, domains) = lab.store.alert_subject_ids().await.expect("ids");
-    domains[0]
+/// A loopback RDAP registry for `.test` that answers as the test says.
+async fn scripted_registry(answer: Arc<Mutex<Registry>>) -> crate::harness::registry::RdapServer {
+    use crate::harness::registry::{rdap_behaviour, rdap_domain, HttpReply, RdapServer};
+    RdapServer::start(move |path, own| {
+        let Some(name) = path.strip_prefix("/rdap/domain/") else {
+            return rdap_behaviour(path, own);
+        };
+        match answer.lock().expect("lock").clone() {
+            Registry::Found(expires) => {
+                HttpReply::json(200, rdap_domain(name, Some(&expires), None))
+            }
+            Registry::Broken => HttpReply::json(500, "{}".to_owned()),
+            Registry::Missing => HttpReply::json(
+                404,
+                r#"{"errorCode": 404, "title": "Not Found"}"#.to_owned(),
+            ),
+        }
+    })
+    .await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn registration_alerts_use_fresh_data_only_and_stale_data_has_its_own_alert() {
     let sink = SmtpSink::plain().await;
-    let mut lab = TestApp::lab(&smtp_config(sink.port(), "")).await;
+    let answer = Arc::new(Mutex::new(Registry::Broken));
+    let registry = scripted_registry(answer.clone()).await;
+    // The registration checker looks `lapse.test` up at the scripted
+    // registry (unpaced: it is no public server) and writes what it finds.
+    let mut lab = TestApp::builder()
+        .client(CLIENT, &CONTACTS)
+        .config(&smtp_config(
+            sink.port(),
+            &format!(
+                "\n[rdap]\nbootstrap_url = \"{}\"\n\n[ratelimit]\nper_second = 1000.0\nburst = 100\n",
+                registry.url("/bootstrap.json")
+            ),
+        ))
+        .build()
+        .await;
     let leaf = lab.leaf("www.lapse.test", -30, 300);
     lab.site("www.lapse.test", &leaf).await;
     let settings = lab.settings();
-    let id = domain_id(&lab).await;
-    let now = Utc::now();
+    let (_, domains) = lab.store.alert_subject_ids().await.expect("ids");
+    let id = domains[0];
+    let now = lab.now();
+    let checker =
+        lapse::monitor::registration::RegistrationChecker::build(&lab.app.config, &lab.store, now)
+            .await
+            .expect("checker")
+            .with_policy(lab.app.config.schedule.recheck_policy());
     let expires = now + Duration::days(20) + Duration::hours(12);
-    let evaluate = |at| {
+    // The registry answers `registry`; the checker looks up at `at`, then
+    // the domain's alerts are evaluated at `at`.
+    let check_then_evaluate = |registry: Registry, at| {
         let store = lab.store.clone();
         let settings = settings.clone();
+        let answer = answer.clone();
+        let checker = &checker;
         async move {
+            *answer.lock().expect("lock") = registry;
+            checker
+                .check_and_record(&store, id, at)
+                .await
+                .expect("lookup recorded");
             evaluate_domain(&store, &settings, id, FailureMode::Immediate, at)
                 .await
                 .expect("evaluate")
@@ -216,39 +258,30 @@ async fn registration_alerts_use_fresh_data_only_and_stale_data_has_its_own_aler
     };
 
     // Found, 20 days left: the 30-day registration threshold.
-    set_registration(
-        &lab,
-        "expires_at = ?, expires_source = 'registry_rdap', registration_outcome = 'found',
-         registration_status = '[\"client transfer prohibited\"]', registration_checked_at = ?,
-         registration_confirmed_at = ?, registration_stale = 0",
-        &[format_time(expires), format_time(now), format_time(now)],
-    )
-    .await;
-    assert_eq!(evaluate(now).await.queued.len(), 1);
+    let found = check_then_evaluate(Registry::Found(format_time(expires)), now).await;
+    assert_eq!(found.queued.len(), 1);
 
     // Lookups fail for 25 days: the date is past, but unknown is never
     // "expired"; one "no fresh data" alert instead.
     let later = now + Duration::days(25);
-    set_registration(
-        &lab,
-        "registration_outcome = 'failed', registration_stale = 1, registration_checked_at = ?",
-        &[format_time(later)],
-    )
-    .await;
-    assert_eq!(evaluate(later).await.queued.len(), 1);
-    assert!(evaluate(later).await.queued.is_empty(), "once");
+    assert_eq!(
+        check_then_evaluate(Registry::Broken, later)
+            .await
+            .queued
+            .len(),
+        1
+    );
+    let again = evaluate_domain(&lab.store, &settings, id, FailureMode::Immediate, later)
+        .await
+        .expect("evaluate");
+    assert!(again.queued.is_empty(), "once");
 
     // The registry answers again: not found. Fresh data resolves "stale";
     // the problem alerts on the second consecutive "not found".
     for (hours, expected) in [(1, 1), (2, 1), (3, 0)] {
         let at = later + Duration::hours(hours);
-        set_registration(
-            &lab,
-            "registration_outcome = 'not_found', registration_stale = 0, registration_checked_at = ?",
-            &[format_time(at)],
-        )
-        .await;
-        assert_eq!(evaluate(at).await.queued.len(), expected, "{hours} h");
+        let applied = check_then_evaluate(Registry::Missing, at).await;
+        assert_eq!(applied.queued.len(), expected, "{hours} h");
     }
     lab.deliver(later + Duration::hours(3)).await;
     let mail = sink.wait_for(4).await;

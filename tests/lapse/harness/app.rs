@@ -84,7 +84,8 @@ impl TestAppBuilder {
     }
 
     /// A loopback RDAP registry where every `.test` domain is registered
-    /// for two more years.
+    /// for two more years, unpaced (the builder writes `[rdap]` and
+    /// `[ratelimit]`).
     pub fn rdap(mut self) -> Self {
         self.rdap = true;
         self
@@ -120,8 +121,10 @@ impl TestAppBuilder {
             ca.display()
         );
         if let Some(rdap) = &rdap {
+            // Unpaced: the loopback registry is no public server, and the
+            // pacer waits on the system clock, not the test's.
             config.push_str(&format!(
-                "[rdap]\nbootstrap_url = \"{}\"\n\n",
+                "[rdap]\nbootstrap_url = \"{}\"\n\n[ratelimit]\nper_second = 1000.0\nburst = 100\n\n",
                 rdap.url("/bootstrap.json")
             ));
         }
