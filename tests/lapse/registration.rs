@@ -6,7 +6,7 @@
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
-use crate::registration_support::*;
+use crate::harness::registry::*;
 use lapse::domain::registration::{assess, Capability, Source};
 use lapse::probe::registration::{lookup, Exchange, ExchangeOutcome, LookupFailure, LookupReport};
 use lapse::probe::whois::WhoisSettings;

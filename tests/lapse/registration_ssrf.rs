@@ -8,9 +8,10 @@ use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use crate::registration_support::*;
-use crate::support::TestEnv;
-use crate::tls_support::{ip, DnsServer, Zone};
+use crate::harness::cli::TestEnv;
+use crate::harness::dns::{DnsServer, Zone};
+use crate::harness::ip;
+use crate::harness::registry::*;
 use lapse::domain::registration::Source;
 use lapse::probe::rdap::{RdapClient, RdapSettings};
 use lapse::probe::registration::{lookup, Exchange, LookupFailure, RegistrationClients};
