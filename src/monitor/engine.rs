@@ -107,8 +107,10 @@ pub struct ScanOutcome {
     pub interrupted: bool,
 }
 
-/// The engine itself failed (as opposed to a target failing, which is a
-/// finding). Never the caller's input: a scan's scope was resolved before.
+/// The engine itself failed (a target failing is a finding, not an error).
+/// A store error keeps its own classification
+/// ([`StoreError::is_input_error`]); the writer failing is always lapse's own
+/// failure, never bad input.
 #[derive(Debug, thiserror::Error)]
 pub enum EngineError {
     #[error(transparent)]
