@@ -30,7 +30,7 @@ use crate::domain::names::{parse_email, parse_target, to_unicode};
 use crate::inventory::{self, ImportRowResult, TargetError};
 use crate::monitor::alerts::{self as alert_eval};
 use crate::monitor::digest;
-use crate::monitor::engine::{Clock, ProgressFn, SystemClock};
+use crate::monitor::engine::{Clock, EngineError, ProgressFn, SystemClock};
 use crate::monitor::registration::RegistrationChecker;
 use crate::notify::email::OutgoingEmail;
 use crate::notify::{MailTransport, Pause};
@@ -470,6 +470,15 @@ impl From<StoreError> for CliError {
             Self::input(e.to_string())
         } else {
             Self::failure(e.to_string())
+        }
+    }
+}
+
+impl From<EngineError> for CliError {
+    fn from(e: EngineError) -> Self {
+        match e {
+            EngineError::Store(e) => e.into(),
+            EngineError::Writer(_) => Self::failure(e.to_string()),
         }
     }
 }
