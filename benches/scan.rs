@@ -330,7 +330,8 @@ async fn run(args: Args) {
     // (b) the full scan through the real engine
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let engine = lapse::app::build_engine(&app, clock, args.alerting)
-        .await.expect("engine");
+        .await
+        .expect("engine");
     app.store.checkpoint().await.expect("checkpoint");
     let db_before = file_size(&db_path);
     let (_stop_tx, stop) = tokio::sync::watch::channel(false);

@@ -147,7 +147,11 @@ async fn stopped(mut stop: watch::Receiver<bool>) {
 
 /// Waits `grace` for `task`; past that, says so with `late` and aborts it,
 /// so that nothing of it runs once the pool is closed. `None` when aborted.
-async fn drain<T>(mut task: JoinHandle<T>, grace: Duration, late: impl FnOnce()) -> Option<Result<T, JoinError>> {
+async fn drain<T>(
+    mut task: JoinHandle<T>,
+    grace: Duration,
+    late: impl FnOnce(),
+) -> Option<Result<T, JoinError>> {
     match tokio::time::timeout(grace, &mut task).await {
         Ok(end) => Some(end),
         Err(_) => {

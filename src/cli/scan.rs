@@ -9,7 +9,7 @@ use super::{print_json, CliError};
 use crate::app::{self, Alerting, App};
 use crate::domain::names::{parse_target, to_unicode};
 use crate::monitor::engine::{Clock, ProgressFn, ScanOutcome, SystemClock};
-use crate::store::{UpcomingExpiry, ScanScope};
+use crate::store::{ScanScope, UpcomingExpiry};
 
 #[derive(Debug, Args)]
 pub struct ScanArgs {

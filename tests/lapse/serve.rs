@@ -95,10 +95,14 @@ async fn serve_in_process_answers_runs_the_scheduler_and_stops_after_in_flight_c
     assert_eq!(health.status(), 200);
     let body: serde_json::Value = health.json().await.expect("json");
     assert_eq!(body["database"], "ok");
-    wait_until("the scheduler's heartbeat", Duration::from_secs(5), || async {
-        let ready = reqwest::get(format!("http://{addr}/readyz")).await;
-        ready.is_ok_and(|r| r.status() == 200)
-    })
+    wait_until(
+        "the scheduler's heartbeat",
+        Duration::from_secs(5),
+        || async {
+            let ready = reqwest::get(format!("http://{addr}/readyz")).await;
+            ready.is_ok_and(|r| r.status() == 200)
+        },
+    )
     .await;
     // The due-work poll (every second) checks the endpoint; the check hangs.
     wait_until("a check in flight", Duration::from_secs(5), || async {
