@@ -4,6 +4,9 @@
 //! cargo bench --bench scan -- --endpoints 10000 --concurrency 64
 //! ```
 //!
+//! `--no-alerts` builds the engine without alert decisions, to measure
+//! their share of (b).
+//!
 //! Starts, in this process: a rustls server on 127.0.0.1 serving one ECDSA
 //! P-256 wildcard certificate (`*.bench.test`, from a test CA) for any of N
 //! SNI names, and a loopback RDAP server (bootstrap + domain replies). A fresh
@@ -20,7 +23,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use futures::StreamExt;
-use lapse::app::App;
+use lapse::app::{Alerting, App};
 use lapse::config::Config;
 use lapse::domain::names::HostName;
 use lapse::monitor::engine::{Clock, SystemClock};
@@ -32,12 +35,14 @@ use rustls::sign::CertifiedKey;
 struct Args {
     endpoints: usize,
     concurrency: usize,
+    alerting: Alerting,
 }
 
 fn args() -> Args {
     let mut out = Args {
         endpoints: 10_000,
         concurrency: 64,
+        alerting: Alerting::On,
     };
     let mut it = std::env::args().skip(1);
     while let Some(arg) = it.next() {
@@ -54,6 +59,7 @@ fn args() -> Args {
                     .and_then(|v| v.parse().ok())
                     .unwrap_or(out.concurrency)
             }
+            "--no-alerts" => out.alerting = Alerting::Off,
             _ => {} // cargo bench passes `--bench`
         }
     }
@@ -323,7 +329,9 @@ async fn run(args: Args) {
 
     // (b) the full scan through the real engine
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
-    let engine = lapse::app::build_engine(&app, clock).await.expect("engine");
+    let engine = lapse::app::build_engine(&app, clock, args.alerting)
+        .await
+        .expect("engine");
     app.store.checkpoint().await.expect("checkpoint");
     let db_before = file_size(&db_path);
     let (_stop_tx, stop) = tokio::sync::watch::channel(false);

@@ -1,22 +1,34 @@
-//! Composition root: builds everything from a [`Config`] and runs the
-//! server. The server takes a bound listener and a shutdown future so that
-//! tests bind port 0 and stop cleanly.
+//! Composition root: builds everything from a [`Config`] and owns the
+//! running process.
+//!
+//! - [`App`]: the configuration and the opened store, built once.
+//! - Wiring: [`build_engine`], [`sender`], [`mail_transport`],
+//!   [`tls_probe_settings`], [`scheduler_settings`], [`alert_settings`].
+//! - `process.rs`: [`run`], the whole of `lapse serve` (scheduler, outbox
+//!   sender, digests, HTTP) with its ordered shutdown; [`serve`], HTTP only;
+//!   [`shutdown_signal`]. Both take a bound listener and a shutdown future so
+//!   that tests bind port 0 and stop cleanly.
+//!
+//! Failures here are lapse's own ([`AppError`]); the CLI maps them to its
+//! exit codes.
 
-use std::future::Future;
+mod process;
+
+pub use process::{bind, run, serve, shutdown_signal};
+
+use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Instant;
 
-use tokio::net::TcpListener;
-
-use crate::api::{self, ApiState};
 use crate::config::Config;
 use crate::monitor::alerts::AlertSettings;
 use crate::monitor::engine::{Clock, Engine, EngineSettings};
-use crate::monitor::registration::RegistrationChecker;
+use crate::monitor::registration::{RegistrationChecker, RegistrationSetupError};
 use crate::monitor::schedule::SchedulerSettings;
-use crate::notify::email::SmtpMailer;
+use crate::notify::email::{SmtpMailer, SmtpSetupError};
 use crate::notify::webhook::WebhookClient;
 use crate::notify::{MailTransport, Sender, SenderSettings};
-use crate::probe::tls::{TlsProbe, TlsProbeSettings};
+use crate::probe::tls::{ProbeSetupError, TlsProbe, TlsProbeSettings};
 use crate::store::{Store, StoreError};
 
 /// Everything a command needs, built once.
@@ -40,6 +52,39 @@ impl App {
     }
 }
 
+/// lapse could not build or run one of its parts: always its own failure,
+/// never the input's. The messages are the ones the CLI prints.
+#[derive(Debug, thiserror::Error)]
+pub enum AppError {
+    #[error("cannot set up the TLS probe: {0}")]
+    TlsProbe(#[source] ProbeSetupError),
+    #[error("cannot set up registration lookups: {0}")]
+    Registration(#[source] RegistrationSetupError),
+    #[error("{0}")]
+    Smtp(#[from] SmtpSetupError),
+    /// The webhook client reports its setup failure as text.
+    #[error("webhooks: {0}")]
+    Webhooks(String),
+    #[error("cannot listen on {address} (server.listen): {source}")]
+    Listen {
+        address: SocketAddr,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("server failed: {0}")]
+    Server(#[source] std::io::Error),
+    #[error("server task failed: {0}")]
+    ServerTask(#[source] tokio::task::JoinError),
+}
+
+/// Whether the engine decides alerts after recording results. Production
+/// always does; the scan benchmark can measure the pipeline without them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Alerting {
+    On,
+    Off,
+}
+
 /// The TLS probe's settings from the configuration.
 pub fn tls_probe_settings(config: &Config) -> TlsProbeSettings {
     TlsProbeSettings {
@@ -57,26 +102,29 @@ pub fn tls_probe_settings(config: &Config) -> TlsProbeSettings {
 
 /// The scan engine with everything it needs. Registration lookups load the
 /// RDAP bootstrap (cached, or fetched); that failing is logged, not fatal.
-pub async fn build_engine(app: &App, clock: std::sync::Arc<dyn Clock>) -> Result<Engine, String> {
+pub async fn build_engine(
+    app: &App,
+    clock: Arc<dyn Clock>,
+    alerting: Alerting,
+) -> Result<Engine, AppError> {
     let mut probe_settings = tls_probe_settings(&app.config);
     probe_settings.per_address_concurrency = app.config.scan.per_address_concurrency;
-    let probe =
-        TlsProbe::new(probe_settings).map_err(|e| format!("cannot set up the TLS probe: {e}"))?;
+    let probe = TlsProbe::new(probe_settings).map_err(AppError::TlsProbe)?;
     let registration = RegistrationChecker::build(&app.config, &app.store, clock.now())
         .await
-        .map_err(|e| format!("cannot set up registration lookups: {e}"))?
+        .map_err(AppError::Registration)?
         .with_policy(app.config.schedule.recheck_policy());
-    Ok(Engine::new(
+    let engine = Engine::new(
         app.store.clone(),
         probe,
         Some(registration),
         EngineSettings::from_config(&app.config),
         clock,
-    )
-    .with_alerts_if(
-        std::env::var_os("LAPSE_BENCH_NO_ALERTS").is_none(),
-        alert_settings(&app.config),
-    ))
+    );
+    Ok(match alerting {
+        Alerting::On => engine.with_alerts(alert_settings(&app.config)),
+        Alerting::Off => engine,
+    })
 }
 
 pub fn scheduler_settings(config: &Config) -> SchedulerSettings {
@@ -95,66 +143,25 @@ pub fn alert_settings(config: &Config) -> AlertSettings {
 
 /// The email transport the configuration asks for: SMTP when `smtp.host`
 /// is set, else the log (messages stay in the outbox).
-pub fn mail_transport(config: &Config) -> Result<MailTransport, String> {
+pub fn mail_transport(config: &Config) -> Result<MailTransport, AppError> {
     match &config.smtp.host {
-        Some(host) => SmtpMailer::new(host, &config.smtp, config.tls.extra_ca_pem.as_deref())
-            .map(|mailer| MailTransport::Smtp(Box::new(mailer)))
-            .map_err(|e| e.to_string()),
+        Some(host) => {
+            let mailer = SmtpMailer::new(host, &config.smtp, config.tls.extra_ca_pem.as_deref())?;
+            Ok(MailTransport::Smtp(Box::new(mailer)))
+        }
         None => Ok(MailTransport::Log),
     }
 }
 
 /// The outbox sender, with the configured transports.
-pub fn sender(app: &App) -> Result<Sender, String> {
+pub fn sender(app: &App) -> Result<Sender, AppError> {
     let mail = mail_transport(&app.config)?;
     let webhooks = WebhookClient::new(&app.config.webhooks, app.config.tls.extra_ca_pem.as_deref())
-        .map_err(|e| format!("webhooks: {e}"))?;
+        .map_err(AppError::Webhooks)?;
     Ok(Sender::new(
         app.store.clone(),
         mail,
         webhooks,
         SenderSettings::from(&app.config.outbox),
     ))
-}
-
-/// Serves HTTP on `listener` until `shutdown` resolves, then lets in-flight
-/// requests finish.
-pub async fn serve<F>(app: App, listener: TcpListener, shutdown: F) -> std::io::Result<()>
-where
-    F: Future<Output = ()> + Send + 'static,
-{
-    let router = api::router(ApiState::new(app.store.clone(), &app.config));
-    axum::serve(listener, router)
-        .with_graceful_shutdown(shutdown)
-        .await?;
-    app.store.close().await;
-    Ok(())
-}
-
-/// Resolves on SIGINT or SIGTERM.
-pub async fn shutdown_signal() {
-    let ctrl_c = async {
-        if let Err(error) = tokio::signal::ctrl_c().await {
-            tracing::warn!(%error, "cannot listen for ctrl-c");
-            std::future::pending::<()>().await;
-        }
-    };
-    #[cfg(unix)]
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut signal) => {
-                signal.recv().await;
-            }
-            Err(error) => {
-                tracing::warn!(%error, "cannot listen for SIGTERM");
-                std::future::pending::<()>().await;
-            }
-        }
-    };
-    #[cfg(not(unix))]
-    let terminate = std::future::pending::<()>();
-    tokio::select! {
-        () = ctrl_c => tracing::info!(signal = "SIGINT", "shutting down"),
-        () = terminate => tracing::info!(signal = "SIGTERM", "shutting down"),
-    }
 }

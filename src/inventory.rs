@@ -3,6 +3,9 @@
 //!
 //! Everything goes through [`crate::domain::names`] (one parser) and the
 //! store's use cases; this module only composes them and reports per item.
+//! `tokens.rs`: making and hashing API tokens.
+
+pub mod tokens;
 
 use std::io::Read;
 

@@ -33,6 +33,7 @@ use chrono::{DateTime, Utc};
 
 use crate::config::OutboxConfig;
 use crate::store::{Channel, OutboxMessage, Store, StoreError};
+pub use email::{send_test_email, TestEmailError, TestEmailSent};
 use email::{OutgoingEmail, SmtpMailer};
 use webhook::WebhookClient;
 

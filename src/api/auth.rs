@@ -16,13 +16,16 @@ use axum::http::header::AUTHORIZATION;
 use axum::http::request::Parts;
 use governor::clock::{Clock, DefaultClock};
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
-use sha2::{Digest, Sha256};
 
 use super::error::ApiError;
 use super::ApiState;
 use crate::config::ApiConfig;
 use crate::domain::access::{Action, Role, Visibility};
 use crate::store::api::StoredToken;
+
+// Secrets are made and hashed by the inventory use case that the CLI
+// shares; the API's token route reaches them from here.
+pub use crate::inventory::tokens::{generate_token, hash_token};
 
 /// Who is calling, from their token.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -204,21 +207,6 @@ pub async fn authenticate(state: &ApiState, token: &str) -> Result<Caller, ApiEr
     })
 }
 
-/// A new token secret: `lapse_` + 32 random bytes, URL-safe base64.
-pub fn generate_token() -> String {
-    use base64::Engine;
-    let bytes: [u8; 32] = rand::random();
-    format!(
-        "lapse_{}",
-        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
-    )
-}
-
-/// What the store keeps of a token: SHA-256, hex.
-pub fn hash_token(token: &str) -> String {
-    hex::encode(Sha256::digest(token.as_bytes()))
-}
-
 /// Per-token token buckets (governor), keyed by token id.
 #[derive(Clone)]
 pub struct TokenRateLimiter {
@@ -242,21 +230,5 @@ impl TokenRateLimiter {
             let wait = not_until.wait_time_from(DefaultClock::default().now());
             ApiError::rate_limited(wait.as_secs_f64().ceil().max(1.0) as u64)
         })
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn tokens_are_long_random_and_hash_to_hex() {
-        let a = generate_token();
-        let b = generate_token();
-        assert_ne!(a, b);
-        assert!(a.starts_with("lapse_") && a.len() == 6 + 43, "{a}");
-        assert_eq!(hash_token(&a).len(), 64);
-        assert_eq!(hash_token(&a), hash_token(&a));
-        assert_ne!(hash_token(&a), hash_token(&b));
     }
 }

@@ -1,14 +1,16 @@
 //! Email over SMTP with lettre: STARTTLS, implicit TLS, or plain for a local
 //! relay; optional login; timeouts. Each message carries its outbox id as
 //! `Message-ID`, so a receiver can drop the duplicate that at-least-once
-//! delivery may produce after a crash.
+//! delivery may produce after a crash. [`send_test_email`] is `lapse email
+//! test`: one message now, outside the outbox.
 
+use chrono::{DateTime, Utc};
 use lettre::message::{header::ContentType, Mailbox, MultiPart, SinglePart};
 use lettre::transport::smtp::authentication::Credentials;
 use lettre::transport::smtp::client::{Certificate, Tls, TlsParameters};
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 
-use super::DeliveryError;
+use super::{DeliveryError, MailTransport};
 use crate::config::{SmtpConfig, SmtpSecurity};
 
 /// One email to send.
@@ -113,6 +115,76 @@ impl SmtpMailer {
             .map(|_| ())
             .map_err(|e| classify(&e))
     }
+}
+
+/// A test email that the SMTP server accepted.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TestEmailSent {
+    pub message_id: String,
+    /// `host:port (security)`.
+    pub server: String,
+}
+
+/// Why no test email went out.
+#[derive(Debug, thiserror::Error)]
+pub enum TestEmailError {
+    /// The configuration asks for no SMTP: the input (the setup), not lapse.
+    #[error("no SMTP server configured (smtp.host is empty): alert emails are written to the log and kept in the outbox")]
+    NoSmtp,
+    #[error("{server} refused the test email to {to}: {error}{}", retry_hint(.error))]
+    Refused {
+        server: String,
+        to: String,
+        error: DeliveryError,
+    },
+}
+
+fn retry_hint(error: &DeliveryError) -> &'static str {
+    if error.is_retryable() {
+        " (temporary: try again later)"
+    } else {
+        ""
+    }
+}
+
+/// Sends a test email to `to` through SMTP now, bypassing the outbox, so
+/// that staff see at once what the server answers. Only an SMTP transport
+/// can say anything; the log transport is refused.
+pub async fn send_test_email(
+    transport: &MailTransport,
+    to: &str,
+    message_id_domain: &str,
+    now: DateTime<Utc>,
+) -> Result<TestEmailSent, TestEmailError> {
+    let MailTransport::Smtp(mailer) = transport else {
+        return Err(TestEmailError::NoSmtp);
+    };
+    let message_id = format!("test.{}@{message_id_domain}", now.format("%Y%m%dT%H%M%S"));
+    let text = format!(
+        "This is a test email from lapse, sent {} through {}.\nIf you can read it, alert emails will reach you.\n",
+        now.format("%Y-%m-%d %H:%M UTC"),
+        mailer.server
+    );
+    let email = OutgoingEmail {
+        message_id: message_id.clone(),
+        to: vec![to.to_owned()],
+        cc: Vec::new(),
+        subject: "lapse test email".to_owned(),
+        html: Some(format!("<p>{}</p>", text.trim().replace('\n', "<br>"))),
+        text,
+    };
+    mailer
+        .send(&email)
+        .await
+        .map_err(|error| TestEmailError::Refused {
+            server: mailer.server.clone(),
+            to: to.to_owned(),
+            error,
+        })?;
+    Ok(TestEmailSent {
+        message_id,
+        server: mailer.server.clone(),
+    })
 }
 
 /// The lettre message: headers, and text + HTML as `multipart/alternative`.

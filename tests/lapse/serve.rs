@@ -1,37 +1,139 @@
-//! `lapse serve`: the HTTP server, health check and clean shutdown.
+//! `lapse serve`: the whole process in-process (HTTP, scheduler, ordered
+//! shutdown), and the binary's own part: signals and the listen address.
 
-use std::time::Duration;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
-use crate::harness::cli::{free_port, TestEnv};
+use lapse::app::{self, App};
+use lapse::config::{Config, LoadOptions};
+use lapse::domain::names::HostName;
 
-#[tokio::test]
-async fn in_process_server_answers_healthz_and_stops_on_shutdown() {
-    let env = TestEnv::new();
-    let config = lapse::config::Config::load(&lapse::config::LoadOptions {
+use crate::harness::cli::{free_port, sqlite_count as count, TestEnv};
+
+/// A TCP server on loopback that accepts connections and never answers, so
+/// a TLS check against it stays in flight until its handshake timeout.
+async fn silent_server() -> (u16, Arc<AtomicUsize>) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let port = listener.local_addr().expect("addr").port();
+    let accepted = Arc::new(AtomicUsize::new(0));
+    let counter = accepted.clone();
+    tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((socket, _)) = listener.accept().await {
+            counter.fetch_add(1, Ordering::SeqCst);
+            held.push(socket);
+        }
+    });
+    (port, accepted)
+}
+
+async fn wait_until<F, Fut>(what: &str, within: Duration, mut done: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = Instant::now() + within;
+    while !done().await {
+        assert!(Instant::now() < deadline, "{what}: not within {within:?}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// The whole `serve` on a port-0 listener: HTTP answers, the scheduler beats
+/// (`/readyz`) and runs the due-work poll; a stop during a check lets the
+/// check finish and be recorded before the pool closes, and `run` returns
+/// promptly.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serve_in_process_answers_runs_the_scheduler_and_stops_after_in_flight_checks() {
+    let (silent_port, accepted) = silent_server().await;
+    let env = TestEnv::with_config(
+        "[targets]\nallow_ranges = [\"127.0.0.0/8\"]\n\
+         [tls]\nconnect_timeout_ms = 1000\nhandshake_timeout_ms = 1500\n\
+         [schedule]\ndue_poll_secs = 1\njitter_secs = 0\n\
+         [scan]\nshutdown_grace_secs = 1\n",
+    );
+    let config = Config::load(&LoadOptions {
         explicit_path: Some(env.config_path()),
     })
     .expect("config");
-    let app = lapse::app::App::build(config).await.expect("app");
+    let app = App::build(config).await.expect("app");
+    let added = lapse::inventory::add_target(
+        &app.store,
+        &app.config.names.policy(),
+        443,
+        &format!("silent.serve.test:{silent_port}"),
+        None,
+        chrono::Utc::now(),
+    )
+    .await
+    .expect("add target");
+    // Pinned to loopback: nothing is resolved.
+    app.store
+        .pin_endpoint(
+            &HostName::from_canonical(added.host),
+            silent_port,
+            Some(std::net::Ipv4Addr::LOCALHOST.into()),
+        )
+        .await
+        .expect("pin");
+    let store = app.store.clone();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .expect("bind");
     let addr = listener.local_addr().expect("addr");
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let server = tokio::spawn(lapse::app::serve(app, listener, async {
+    let serving = tokio::spawn(app::run(app, listener, async {
         let _ = stopped.await;
     }));
-    let response = reqwest::get(format!("http://{addr}/healthz"))
+
+    let health = reqwest::get(format!("http://{addr}/healthz"))
         .await
         .expect("GET /healthz");
-    assert_eq!(response.status(), 200);
-    let body: serde_json::Value = response.json().await.expect("json");
+    assert_eq!(health.status(), 200);
+    let body: serde_json::Value = health.json().await.expect("json");
     assert_eq!(body["database"], "ok");
+    wait_until(
+        "the scheduler's heartbeat",
+        Duration::from_secs(5),
+        || async {
+            let ready = reqwest::get(format!("http://{addr}/readyz")).await;
+            ready.is_ok_and(|r| r.status() == 200)
+        },
+    )
+    .await;
+    // The due-work poll (every second) checks the endpoint; the check hangs.
+    wait_until("a check in flight", Duration::from_secs(5), || async {
+        accepted.load(Ordering::SeqCst) > 0
+    })
+    .await;
+    assert_eq!(
+        count(&env, "SELECT COUNT(*) FROM scans WHERE state = 'running'").await,
+        1,
+        "the due-work scan is running"
+    );
+
+    let asked = Instant::now();
     stop.send(()).expect("stop");
-    tokio::time::timeout(Duration::from_secs(5), server)
+    tokio::time::timeout(Duration::from_secs(5), serving)
         .await
-        .expect("server stops")
+        .expect("serve stops within 5 s")
         .expect("join")
-        .expect("serve ok");
+        .expect("serve ends Ok");
+    assert!(asked.elapsed() < Duration::from_secs(5));
+    assert_eq!(
+        count(&env, "SELECT COUNT(*) FROM scans WHERE state = 'running'").await,
+        0,
+        "the scan was ended (recorded) before the pool closed"
+    );
+    assert_eq!(
+        count(&env, "SELECT COUNT(*) FROM cert_observations").await,
+        1,
+        "the in-flight check's result was recorded after the stop"
+    );
+    assert!(store.ping().await.is_err(), "run closes the pool last");
 }
 
 #[tokio::test]

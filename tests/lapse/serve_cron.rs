@@ -1,11 +1,14 @@
-//! `lapse serve` runs the full scan on `schedule.scan`: a child `lapse serve` with a cron that
-//! fires every 2 seconds scans a few loopback TLS endpoints, the store shows a finished scan of
-//! scope `all` with their observations, and SIGTERM stops it cleanly (exit 0).
+//! `lapse serve` runs the full scan on `schedule.scan`: the whole serve, in-process, with a cron
+//! that fires every 2 seconds scans a few loopback TLS endpoints, the store shows a finished scan
+//! of scope `all` with their observations, and the shutdown future stops it cleanly. (SIGTERM
+//! on the binary is `serve.rs`.)
 
-use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use crate::harness::cli::{free_port, sqlite_count as count, TestEnv};
+use lapse::app::{self, App};
+use lapse::config::{Config, LoadOptions};
+
+use crate::harness::cli::{sqlite_count as count, TestEnv};
 use crate::harness::dns::{DnsServer, Zone};
 use crate::harness::ip;
 use crate::harness::pki::TestPki;
@@ -26,8 +29,8 @@ async fn query_row(env: &TestEnv, sql: &str) -> Option<(i64, String, i64, i64, i
     Some((row.get(0), row.get(1), row.get(2), row.get(3), row.get(4)))
 }
 
-#[tokio::test]
-async fn serve_runs_the_cron_scan_and_exits_0_on_sigterm() {
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serve_runs_the_cron_scan_and_stops_on_shutdown() {
     let pki = TestPki::new();
     let leaf = pki.good_leaf(&NAMES);
     let server = TlsServer::start(ip("127.0.0.1"), pki.served(&leaf), leaf.key_der()).await;
@@ -35,43 +38,49 @@ async fn serve_runs_the_cron_scan_and_exits_0_on_sigterm() {
         zone.host(name, &[ip("127.0.0.1")])
     });
     let dns = DnsServer::start(zone).await;
-    let port = free_port();
     let ca_dir = tempfile::tempdir().expect("temp dir");
     let ca = ca_dir.path().join("ca.pem");
     std::fs::write(&ca, pki.root_pem()).expect("write CA");
     // A full scan every 2 seconds, no jitter; the due-work poll out of the way (hourly), so
     // whatever is recorded is the cron scan's doing.
     let env = TestEnv::with_config(&format!(
-        "[server]\nlisten = \"127.0.0.1:{port}\"\n\
-         [dns]\nnameservers = [\"{dns}\"]\n\
+        "[dns]\nnameservers = [\"{dns}\"]\n\
          [targets]\nallow_ranges = [\"127.0.0.0/8\"]\n\
          [tls]\nextra_ca_file = \"{ca}\"\nconnect_timeout_ms = 1000\nhandshake_timeout_ms = 2000\n\
          [schedule]\nscan = \"*/2 * * * * *\"\njitter_secs = 0\ndue_poll_secs = 3600\n",
         dns = dns.addr,
         ca = ca.display(),
     ));
-    let inputs: Vec<String> = NAMES
-        .iter()
-        .map(|n| format!("{n}:{}", server.addr.port()))
-        .collect();
-    let mut args = vec!["domains", "add"];
-    args.extend(inputs.iter().map(String::as_str));
-    let added = env.run_async(&args).await;
-    assert_eq!(added.code, 0, "{added:?}");
+    let config = Config::load(&LoadOptions {
+        explicit_path: Some(env.config_path()),
+    })
+    .expect("config");
+    let app = App::build(config).await.expect("app");
+    for name in NAMES {
+        lapse::inventory::add_target(
+            &app.store,
+            &app.config.names.policy(),
+            443,
+            &format!("{name}:{}", server.addr.port()),
+            None,
+            chrono::Utc::now(),
+        )
+        .await
+        .expect("add target");
+    }
     assert_eq!(
         count(&env, "SELECT COUNT(*) FROM cert_observations").await,
         0,
         "nothing checked before serve"
     );
 
-    let log = std::fs::File::create(env.path("serve.log")).expect("log file");
-    let mut command = tokio::process::Command::from(env.command(&["serve"]));
-    command
-        .stdout(Stdio::null())
-        .stderr(Stdio::from(log))
-        .kill_on_drop(true);
-    let mut child = command.spawn().expect("spawn lapse serve");
-    let pid = child.id().expect("pid");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let mut serving = tokio::spawn(app::run(app, listener, async {
+        let _ = stopped.await;
+    }));
 
     let deadline = Instant::now() + Duration::from_secs(20);
     let finished = loop {
@@ -86,16 +95,12 @@ async fn serve_runs_the_cron_scan_and_exits_0_on_sigterm() {
         if let Some(row) = row {
             break row;
         }
-        if let Ok(Some(status)) = child.try_wait() {
-            panic!(
-                "lapse serve exited early ({status}): {}",
-                std::fs::read_to_string(env.path("serve.log")).unwrap_or_default()
-            );
+        if serving.is_finished() {
+            panic!("serve ended early: {:?}", (&mut serving).await);
         }
         assert!(
             Instant::now() < deadline,
-            "no finished cron scan within 20 s: {}",
-            std::fs::read_to_string(env.path("serve.log")).unwrap_or_default()
+            "no finished cron scan within 20 s"
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     };
@@ -128,16 +133,10 @@ async fn serve_runs_the_cron_scan_and_exits_0_on_sigterm() {
         "no other kind of scan did the work (scan {scan_id})"
     );
 
-    let killed = tokio::process::Command::new("kill")
-        .args(["-TERM", &pid.to_string()])
-        .status()
+    stop.send(()).expect("stop");
+    tokio::time::timeout(Duration::from_secs(15), serving)
         .await
-        .expect("kill");
-    assert!(killed.success());
-    let status = tokio::time::timeout(Duration::from_secs(15), child.wait())
-        .await
-        .unwrap_or_else(|_| panic!("lapse serve did not stop within 15 s of SIGTERM"))
-        .expect("wait");
-    let log = std::fs::read_to_string(env.path("serve.log")).unwrap_or_default();
-    assert_eq!(status.code(), Some(0), "{log}");
+        .unwrap_or_else(|_| panic!("serve did not stop within 15 s of the shutdown"))
+        .expect("join")
+        .expect("serve ends Ok");
 }

@@ -11,9 +11,7 @@ use std::net::SocketAddr;
 
 use chrono::{DateTime, Utc};
 use lapse::domain::names::HostName;
-use lapse::monitor::engine::{Engine, EngineSettings};
-use lapse::monitor::registration::RegistrationChecker;
-use lapse::probe::tls::TlsProbe;
+use lapse::monitor::engine::Engine;
 use lapse::store::ScanScope;
 
 use super::app::TestApp;
@@ -136,9 +134,13 @@ impl TestApp {
             .engines
             .alerting
             .get_or_init(|| async {
-                lapse::app::build_engine(&self.app, std::sync::Arc::new(self.clock.clone()))
-                    .await
-                    .expect("engine")
+                lapse::app::build_engine(
+                    &self.app,
+                    std::sync::Arc::new(self.clock.clone()),
+                    lapse::app::Alerting::On,
+                )
+                .await
+                .expect("engine")
             })
             .await;
         self.run(engine, now).await
@@ -188,19 +190,9 @@ impl TestApp {
 
     /// The engine `build_engine` makes, without the alert hook.
     async fn recording_engine(&self) -> Engine {
-        let config = &self.app.config;
-        let mut settings = lapse::app::tls_probe_settings(config);
-        settings.per_address_concurrency = config.scan.per_address_concurrency;
-        let registration = RegistrationChecker::build(config, &self.store, self.clock.now())
+        let clock = std::sync::Arc::new(self.clock.clone());
+        lapse::app::build_engine(&self.app, clock, lapse::app::Alerting::Off)
             .await
-            .expect("registration")
-            .with_policy(config.schedule.recheck_policy());
-        Engine::new(
-            self.store.clone(),
-            TlsProbe::new(settings).expect("probe"),
-            Some(registration),
-            EngineSettings::from_config(config),
-            std::sync::Arc::new(self.clock.clone()),
-        )
+            .expect("engine")
     }
 }

@@ -1,0 +1,119 @@
+//! `lapse alerts`: list alerts, evaluate now (and deliver), queue the staff
+//! digest.
+
+use chrono::Utc;
+use clap::Subcommand;
+
+use super::outbox::render_delivery;
+use super::{print_json, CliError};
+use crate::app::{self, App};
+use crate::domain::names::to_unicode;
+use crate::monitor::{alerts as alert_eval, digest};
+use crate::notify::Pause;
+use crate::store::AlertListing;
+
+#[derive(Debug, Subcommand)]
+pub enum AlertsCommand {
+    /// List firing alerts (all with --all), with the events notified.
+    List {
+        /// Resolved alerts too.
+        #[arg(long)]
+        all: bool,
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Evaluate every endpoint and domain against the recorded results now,
+    /// queueing the messages due (the scan engine does this after each check).
+    Evaluate {
+        /// Then deliver what is due, as `lapse outbox deliver` does.
+        #[arg(long)]
+        deliver: bool,
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Queue the staff digest now with the lines collected since the last one.
+    Digest,
+}
+
+pub async fn run(app: &App, cmd: AlertsCommand) -> Result<(), CliError> {
+    match cmd {
+        AlertsCommand::List { all, json } => {
+            let alerts = app.store.list_alerts(all).await?;
+            if json {
+                return print_json(&alerts);
+            }
+            print!("{}", render_list(&alerts, all));
+            Ok(())
+        }
+        AlertsCommand::Evaluate { deliver, json } => evaluate(app, deliver, json).await,
+        AlertsCommand::Digest => {
+            let now = Utc::now();
+            let settings = app::alert_settings(&app.config);
+            match digest::send_digest(&app.store, &settings, now, now).await? {
+                Some(ids) if ids.is_empty() => println!("nothing for the digest"),
+                Some(ids) => ids.iter().for_each(|id| println!("queued {id}")),
+                None => println!("a digest for this second exists already"),
+            }
+            Ok(())
+        }
+    }
+}
+
+fn render_list(alerts: &[AlertListing], all: bool) -> String {
+    use std::fmt::Write as _;
+    let mut out = String::new();
+    if alerts.is_empty() {
+        let _ = writeln!(out, "no {}alerts", if all { "" } else { "firing " });
+    }
+    for a in alerts {
+        let _ = writeln!(
+            out,
+            "#{}  {:<9} {:<21} {}  opened {}{}  events: {}",
+            a.id,
+            a.state,
+            a.kind,
+            to_unicode(&a.subject),
+            a.opened_at,
+            a.resolved_at
+                .as_deref()
+                .map(|r| format!(", resolved {r}"))
+                .unwrap_or_default(),
+            a.events.join(", ")
+        );
+    }
+    out
+}
+
+async fn evaluate(app: &App, deliver: bool, json: bool) -> Result<(), CliError> {
+    let settings = app::alert_settings(&app.config);
+    let applied = alert_eval::evaluate_all(&app.store, &settings, Utc::now()).await?;
+    // The test-only pause sits between the committed alert changes and
+    // their delivery.
+    let pause = Pause::from_env();
+    pause.at("after-evaluate").await;
+    let report = if deliver {
+        let sender = app::sender(app)?.with_pause(pause);
+        Some(sender.deliver_due(Utc::now()).await?)
+    } else {
+        None
+    };
+    if json {
+        return print_json(&serde_json::json!({ "evaluated": applied, "delivered": report }));
+    }
+    println!(
+        "alerts opened {}, resolved {}, events {}, messages queued {}",
+        applied.opened.len(),
+        applied.resolved.len(),
+        applied.events.len(),
+        applied.queued.len()
+    );
+    for id in &applied.queued {
+        println!("  queued {id}");
+    }
+    if let Some(report) = report {
+        print!("{}", render_delivery(&report));
+    }
+    Ok(())
+}

@@ -1,0 +1,131 @@
+//! `lapse scan`: one scan in the foreground with a progress bar on a
+//! terminal, then a summary and the nearest expiries.
+
+use std::sync::Arc;
+
+use clap::Args;
+
+use super::{print_json, CliError};
+use crate::app::{self, Alerting, App};
+use crate::domain::names::{parse_target, to_unicode};
+use crate::monitor::engine::{Clock, ProgressFn, ScanOutcome, SystemClock};
+use crate::store::{ScanScope, UpcomingExpiry};
+
+#[derive(Debug, Args)]
+pub struct ScanArgs {
+    /// Only this client's domains.
+    #[arg(long, value_name = "NAME", conflicts_with = "domain")]
+    pub client: Option<String>,
+    /// Only this domain (its endpoints and its registration, due or not).
+    #[arg(long, value_name = "INPUT")]
+    pub domain: Option<String>,
+    /// Print the summary as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+pub async fn run(app: &App, args: ScanArgs) -> Result<(), CliError> {
+    let scope = scope(app, &args).await?;
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    let engine = app::build_engine(app, clock, Alerting::On).await?;
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    tokio::spawn(async move {
+        app::shutdown_signal().await;
+        let _ = stop_tx.send(true);
+    });
+    let bar = progress_bar(args.json);
+    let progress: ProgressFn = match &bar {
+        Some(bar) => {
+            let bar = bar.clone();
+            Arc::new(move |done, total| {
+                bar.set_length(u64::try_from(total).unwrap_or(0));
+                bar.set_position(u64::try_from(done).unwrap_or(0));
+            })
+        }
+        None => Arc::new(|done, total| {
+            tracing::info!(items.done = done, items.total = total, "scan progress");
+        }),
+    };
+    let outcome = engine.run(&scope, stop_rx, Some(progress)).await?;
+    if let Some(bar) = bar {
+        bar.finish_and_clear();
+    }
+    let nearest = app.store.nearest_expiries(10).await?;
+    if args.json {
+        return print_json(&serde_json::json!({ "scan": outcome, "nearest_expiries": nearest }));
+    }
+    print!("{}", render_human(&outcome, &nearest));
+    Ok(())
+}
+
+async fn scope(app: &App, args: &ScanArgs) -> Result<ScanScope, CliError> {
+    Ok(match (&args.client, &args.domain) {
+        (Some(name), _) => ScanScope::Client {
+            client_id: app.store.client_id_by_name(name).await?,
+        },
+        (None, Some(input)) => {
+            let target = parse_target(input, &app.config.names.policy())
+                .map_err(|e| CliError::input(format!("`{input}`: {e}")))?;
+            ScanScope::Domain {
+                domain_id: app.store.domain_id(&target.registrable).await?,
+            }
+        }
+        (None, None) => ScanScope::All,
+    })
+}
+
+/// A bar on stderr when it is a terminal and the output is for a person.
+fn progress_bar(json: bool) -> Option<indicatif::ProgressBar> {
+    use std::io::IsTerminal as _;
+    if json || !std::io::stderr().is_terminal() {
+        return None;
+    }
+    let bar = indicatif::ProgressBar::new(0);
+    bar.set_style(
+        indicatif::ProgressStyle::with_template(
+            "{spinner} [{elapsed_precise}] {wide_bar} {pos}/{len} checks ({per_sec}, eta {eta})",
+        )
+        .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+    );
+    Some(bar)
+}
+
+fn render_human(outcome: &ScanOutcome, nearest: &[UpcomingExpiry]) -> String {
+    use std::fmt::Write as _;
+    let mut out = String::new();
+    let s = &outcome.summary;
+    let state = if outcome.interrupted {
+        "interrupted (run `lapse scan` again to resume)"
+    } else {
+        "finished"
+    };
+    let _ = writeln!(
+        out,
+        "scan #{} {state}: {} of {} checks done{}",
+        s.scan_id,
+        s.items_done,
+        s.items_total,
+        if outcome.resumed { " (resumed)" } else { "" }
+    );
+    for (label, count) in [
+        ("ok", s.ok),
+        ("warning", s.warning),
+        ("critical", s.critical),
+        ("unknown", s.unknown),
+    ] {
+        let _ = writeln!(out, "  {label:<10} {count:>7}");
+    }
+    if !nearest.is_empty() {
+        out.push_str("nearest expiries:\n");
+        for e in nearest {
+            let _ = writeln!(
+                out,
+                "  {:<21} {:<13} {}",
+                e.expires_at,
+                e.kind,
+                to_unicode(&e.subject)
+            );
+        }
+    }
+    out
+}
