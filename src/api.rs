@@ -51,7 +51,8 @@ use crate::config::{ApiConfig, Config};
 use crate::domain::access::Visibility;
 use crate::domain::names::NamePolicy;
 use crate::domain::status::StatusWindows;
-use crate::store::api::{Summary, Totals, SCHEDULER};
+use crate::store::read_models::{Summary, Totals};
+use crate::store::SCHEDULER;
 use crate::store::Store;
 
 /// What handlers need from the configuration.

@@ -35,7 +35,7 @@ use crate::monitor::registration::RegistrationChecker;
 use crate::notify::email::OutgoingEmail;
 use crate::notify::{MailTransport, Pause};
 use crate::probe::tls::{TlsProbe, TlsTarget};
-use crate::store::api::NewToken;
+use crate::store::NewToken;
 use crate::store::ScanScope;
 use crate::store::{
     AddedTarget, OutboxState, RetrySelection, Store, StoreError, ThresholdKind, ThresholdOwner,

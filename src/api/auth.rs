@@ -22,7 +22,7 @@ use super::error::ApiError;
 use super::ApiState;
 use crate::config::ApiConfig;
 use crate::domain::access::{Action, Role, Visibility};
-use crate::store::api::StoredToken;
+use crate::store::StoredToken;
 
 /// Who is calling, from their token.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -19,7 +19,7 @@ use super::extract::Params;
 use super::ApiState;
 use crate::domain::access::Action;
 use crate::domain::names::to_unicode;
-use crate::store::api::CalendarEntry;
+use crate::store::read_models::CalendarEntry;
 use crate::store::parse_time;
 
 /// Upcoming registration and certificate expiries as iCalendar.

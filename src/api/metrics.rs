@@ -29,7 +29,7 @@ use super::auth::authenticate;
 use super::error::{ApiError, ApiResult, ErrorBody};
 use super::ApiState;
 use crate::domain::access::Action;
-use crate::store::api::MetricsFacts;
+use crate::store::read_models::MetricsFacts;
 use crate::store::parse_time;
 
 /// Upper bounds of the scan duration histogram, in seconds.
@@ -277,7 +277,7 @@ fn number(v: f64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::api::{CertificateMetric, RegistrationMetric};
+    use crate::store::read_models::{CertificateMetric, RegistrationMetric};
 
     #[test]
     fn renders_conventional_names_with_escaped_labels() {

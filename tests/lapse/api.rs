@@ -6,7 +6,7 @@
 use std::collections::HashSet;
 
 use chrono::Utc;
-use lapse::store::api::ScanScope;
+use lapse::store::ScanScope;
 use serde_json::{json, Value};
 
 use crate::test_app::{observation, Reply, TestApp};
@@ -61,10 +61,7 @@ async fn token_routes(app: &TestApp) -> Vec<Route> {
     let (scan, _) = app
         .store
         .request_scan(
-            &ScanScope::Client {
-                client_id: acme,
-                client: "Acme".into(),
-            },
+            &ScanScope::Client { client_id: acme },
             now,
         )
         .await
@@ -72,7 +69,7 @@ async fn token_routes(app: &TestApp) -> Vec<Route> {
     let throwaway = app
         .store
         .create_api_token(
-            &lapse::store::api::NewToken {
+            &lapse::store::NewToken {
                 name: "throwaway".into(),
                 role: lapse::domain::access::Role::Viewer,
                 client: None,
@@ -409,10 +406,7 @@ async fn client_token_sees_only_its_client_on_every_route() {
     let (acme_scan, _) = app
         .store
         .request_scan(
-            &ScanScope::Client {
-                client_id: acme,
-                client: "Acme".into(),
-            },
+            &ScanScope::Client { client_id: acme },
             now,
         )
         .await
@@ -420,10 +414,7 @@ async fn client_token_sees_only_its_client_on_every_route() {
     let (globex_scan, _) = app
         .store
         .request_scan(
-            &ScanScope::Client {
-                client_id: globex,
-                client: "Globex".into(),
-            },
+            &ScanScope::Client { client_id: globex },
             now,
         )
         .await
@@ -1758,7 +1749,7 @@ async fn sql_rendered_json_matches_the_typed_read_models() {
     use lapse::domain::access::Visibility;
     use lapse::domain::names::HostName;
     use lapse::domain::status::{DomainStatus, StatusWindows};
-    use lapse::store::api::{DomainQuery, DomainSort, Totals};
+    use lapse::store::read_models::{DomainQuery, DomainSort, Totals};
 
     let app = TestApp::new().await;
     let now = Utc::now();
@@ -1894,7 +1885,7 @@ async fn sql_rendered_json_matches_the_typed_read_models() {
                         );
                         pages += 1;
                         match typed["next_cursor"].as_str() {
-                            Some(c) => query.cursor = lapse::store::api::Cursor::decode(c),
+                            Some(c) => query.cursor = lapse::store::read_models::Cursor::decode(c),
                             None => break,
                         }
                     }

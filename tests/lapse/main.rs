@@ -21,6 +21,7 @@ mod registration_pacing;
 mod registration_ssrf;
 mod registration_support;
 mod scan;
+mod scan_scope;
 mod serve;
 mod serve_cron;
 mod tls_probe;

@@ -17,7 +17,7 @@ use lapse::domain::access::Role;
 use lapse::domain::certificate::Severity;
 use lapse::domain::names::HostName;
 use lapse::domain::observation::CertObservation;
-use lapse::store::api::NewToken;
+use lapse::store::NewToken;
 use lapse::store::Store;
 use serde_json::Value;
 

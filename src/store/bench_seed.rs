@@ -9,7 +9,7 @@
 
 use chrono::{DateTime, Duration, Utc};
 
-use super::super::{format_time, Store, StoreError};
+use super::{format_time, Store, StoreError};
 
 /// What the seed wrote.
 #[derive(Debug, Clone, Copy, serde::Serialize)]

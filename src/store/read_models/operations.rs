@@ -1,11 +1,11 @@
 //! What operators and dashboards read about the whole fleet: the summary,
-//! heartbeats (for `/readyz`), the facts behind `/metrics`, and the
-//! upcoming expiries of the calendar feed.
+//! the facts behind `/metrics` (the scheduler's heartbeat among them), and
+//! the upcoming expiries of the calendar feed.
 
 use chrono::{DateTime, Utc};
 use sqlx::Row;
 
-use super::super::{format_time, Store, StoreError};
+use super::super::{format_time, HeartbeatView, Store, StoreError, SCHEDULER};
 use super::{days_left, Arg, Sql, NO_EXPIRY, STATUS_SQL};
 use crate::domain::access::Visibility;
 use crate::domain::names::to_unicode;
@@ -38,14 +38,6 @@ pub struct NextExpiry {
     pub kind: String,
     pub expires_at: String,
     pub days_left: i64,
-}
-
-/// The last beat of a background component.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
-pub struct HeartbeatView {
-    pub component: String,
-    pub instance: String,
-    pub beat_at: String,
 }
 
 /// A current certificate, for the metrics.
@@ -101,9 +93,6 @@ pub struct CalendarEntry {
 
 /// The most events one calendar feed carries.
 pub const CALENDAR_MAX_EVENTS: i64 = 10_000;
-
-/// The component name the scheduler beats under.
-pub const SCHEDULER: &str = "scheduler";
 
 impl Store {
     /// Counts by status and the next expiries, within the caller's visibility.
@@ -196,41 +185,6 @@ impl Store {
             alerts_firing,
             next_expiries,
         })
-    }
-
-    /// **The scheduler's hook.** Records that `component` (use
-    /// [`SCHEDULER`]) is alive; `/readyz` checks that the last beat is fresh.
-    pub async fn record_heartbeat(
-        &self,
-        component: &str,
-        instance: &str,
-        now: DateTime<Utc>,
-    ) -> Result<(), StoreError> {
-        sqlx::query(
-            "INSERT INTO heartbeats (component, instance, beat_at) VALUES (?, ?, ?)
-             ON CONFLICT (component) DO UPDATE SET instance = excluded.instance,
-                                                   beat_at = excluded.beat_at",
-        )
-        .bind(component)
-        .bind(instance)
-        .bind(format_time(now))
-        .execute(self.pool())
-        .await?;
-        Ok(())
-    }
-
-    /// The last beat of a component, if it ever beat.
-    pub async fn heartbeat(&self, component: &str) -> Result<Option<HeartbeatView>, StoreError> {
-        let row =
-            sqlx::query("SELECT component, instance, beat_at FROM heartbeats WHERE component = ?")
-                .bind(component)
-                .fetch_optional(self.pool())
-                .await?;
-        Ok(row.map(|r| HeartbeatView {
-            component: r.get("component"),
-            instance: r.get("instance"),
-            beat_at: r.get("beat_at"),
-        }))
     }
 
     /// The facts behind `/metrics` (the whole fleet).
