@@ -146,3 +146,111 @@ impl Store {
         }))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+    use crate::domain::names::HostName;
+    use crate::store::read_models::ScanScopeView;
+
+    async fn store(dir: &tempfile::TempDir) -> Store {
+        Store::open(&crate::config::DatabaseConfig {
+            path: dir.path().join("lapse.db"),
+            max_connections: 2,
+            busy_timeout: Duration::from_secs(5),
+        })
+        .await
+        .unwrap()
+    }
+
+    /// A `scans` row as an older lapse left it.
+    async fn old_row(store: &Store, scope: &str, state: &str) -> i64 {
+        sqlx::query_scalar(
+            "INSERT INTO scans (scope, state, started_at) VALUES (?, ?, '2026-01-01T00:00:00Z')
+             RETURNING id",
+        )
+        .bind(scope)
+        .bind(state)
+        .fetch_one(store.pool())
+        .await
+        .unwrap()
+    }
+
+    #[tokio::test]
+    async fn rows_in_the_apis_older_shape_show_claim_and_resume_as_their_scope() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = store(&dir).await;
+        let now = Utc::now();
+        store.add_client("Acme", &[], now).await.unwrap();
+        let acme = HostName::from_canonical("acme.test");
+        store
+            .add_endpoint(&HostName::from_canonical("www.acme.test"), 443, &acme, Some("Acme"), now)
+            .await
+            .unwrap();
+        let client_id = store.client_id_by_name("Acme").await.unwrap();
+        let domain_id: i64 = sqlx::query_scalar("SELECT id FROM domains")
+            .fetch_one(store.pool())
+            .await
+            .unwrap();
+        let queued = old_row(
+            &store,
+            &format!(r#"{{"kind":"client","client_id":{client_id},"client":"Acme"}}"#),
+            "queued",
+        )
+        .await;
+        let running = old_row(
+            &store,
+            &format!(
+                r#"{{"kind":"domain","domain_id":{domain_id},"domain":"acme.test","client_id":{client_id}}}"#
+            ),
+            "interrupted",
+        )
+        .await;
+
+        let view = store
+            .visible_scan(Visibility::Client(client_id), running)
+            .await
+            .unwrap();
+        assert_eq!(
+            view.scope,
+            ScanScopeView::Domain {
+                domain_id,
+                domain: Some("acme.test".into()),
+                client_id: Some(client_id),
+            }
+        );
+        let (again, created) = store
+            .request_scan(&ScanScope::Client { client_id }, now)
+            .await
+            .unwrap();
+        assert_eq!((again.id, created), (queued, false), "the queued old row counts");
+        assert_eq!(
+            store.claim_queued_scan(now).await.unwrap(),
+            Some((queued, ScanScope::Client { client_id }))
+        );
+        let resumed = store
+            .start_or_resume_scan(&ScanScope::Domain { domain_id }, now)
+            .await
+            .unwrap();
+        assert_eq!((resumed.scan_id, resumed.resumed), (running, true));
+    }
+
+    #[tokio::test]
+    async fn an_unreadable_scope_is_shown_as_unknown_and_never_claimed_as_all() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = store(&dir).await;
+        let id = old_row(&store, r#"{"scope":"everything"}"#, "queued").await;
+        let view = store.visible_scan(Visibility::All, id).await.unwrap();
+        assert_eq!(view.scope, ScanScopeView::Unknown);
+        assert!(matches!(
+            store.claim_queued_scan(Utc::now()).await,
+            Err(StoreError::UnreadableScanScope { scan_id, .. }) if scan_id == id
+        ));
+        assert!(matches!(
+            store.unfinished_scan_scopes().await,
+            Err(StoreError::UnreadableScanScope { scan_id, .. }) if scan_id == id
+        ));
+    }
+}
