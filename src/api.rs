@@ -52,8 +52,8 @@ use crate::domain::access::Visibility;
 use crate::domain::names::NamePolicy;
 use crate::domain::status::StatusWindows;
 use crate::store::read_models::{Summary, Totals};
-use crate::store::SCHEDULER;
 use crate::store::Store;
+use crate::store::SCHEDULER;
 
 /// What handlers need from the configuration.
 #[derive(Debug, Clone)]

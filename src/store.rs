@@ -58,12 +58,12 @@ pub use alerts::{
     CurrentCert, Delivery, DigestLine, DomainAlertFacts, EndpointAlertFacts, NewMessage, Streak,
     ThresholdKind, ThresholdOverride, ThresholdOwner,
 };
+pub use bench_seed::SeedReport;
 pub use clients::{ClientAdded, ClientListing};
 pub use domains::{AddedTarget, DomainListing, EndpointListing, ExpiringDomain, RemovedTarget};
 pub use observations::{RecordSummary, StoredCertObservation};
 pub use outbox::{DigestEntry, OutboxListing, OutboxMessage, OutboxState, RetrySelection};
 pub use registration::{CachedBootstrap, DueRegistration, RegistrationContext};
-pub use bench_seed::SeedReport;
 pub use scan_queue::{HeartbeatView, SCHEDULER};
 pub use scan_scope::ScanScope;
 pub use scans::{ItemResult, ScanHandle, ScanSummary, UpcomingExpiry, WorkItem};

@@ -322,9 +322,7 @@ pub async fn create_token(
             StoreError::InvalidTokenClient(m) => {
                 ApiError::unprocessable("invalid", m).with_field("client")
             }
-            StoreError::Invalid(m) => {
-                ApiError::unprocessable("invalid", m).with_field("name")
-            }
+            StoreError::Invalid(m) => ApiError::unprocessable("invalid", m).with_field("name"),
             other => other.into(),
         })?;
     Ok((StatusCode::CREATED, Json(CreatedToken { token, info })))

@@ -29,8 +29,8 @@ use super::auth::authenticate;
 use super::error::{ApiError, ApiResult, ErrorBody};
 use super::ApiState;
 use crate::domain::access::Action;
-use crate::store::read_models::MetricsFacts;
 use crate::store::parse_time;
+use crate::store::read_models::MetricsFacts;
 
 /// Upper bounds of the scan duration histogram, in seconds.
 const SCAN_BUCKETS: [f64; 10] = [

@@ -217,8 +217,10 @@ impl Seed {
             } else {
                 "ok"
             };
-            let fingerprint =
-                format!("{:064x}", u128::from(self.random.next_u64()) * 7 + id as u128);
+            let fingerprint = format!(
+                "{:064x}",
+                u128::from(self.random.next_u64()) * 7 + id as u128
+            );
             q = q
                 .bind(id)
                 .bind(format!("192.0.2.{}", id % 250 + 1))
@@ -303,7 +305,10 @@ mod tests {
                     let value = row
                         .try_get::<Option<i64>, _>(i)
                         .map(|v| format!("{v:?}"))
-                        .or_else(|_| row.try_get::<Option<String>, _>(i).map(|v| format!("{v:?}")))
+                        .or_else(|_| {
+                            row.try_get::<Option<String>, _>(i)
+                                .map(|v| format!("{v:?}"))
+                        })
                         .unwrap();
                     dump.push_str(&value);
                     dump.push('|');

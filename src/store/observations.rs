@@ -90,8 +90,8 @@ pub(super) async fn record_batch_in(
         return Ok(RecordSummary::default());
     }
     let now = format_time(now);
-    let ids = serde_json::Value::from(batch.iter().map(|(id, _)| *id).collect::<Vec<_>>())
-        .to_string();
+    let ids =
+        serde_json::Value::from(batch.iter().map(|(id, _)| *id).collect::<Vec<_>>()).to_string();
     load_observation_batch(&mut *tx, batch).await?;
     // Each statement walks the batch's endpoints through the
     // (endpoint_id, address, current) index and looks rows up in the batch

@@ -186,7 +186,13 @@ mod tests {
         store.add_client("Acme", &[], now).await.unwrap();
         let acme = HostName::from_canonical("acme.test");
         store
-            .add_endpoint(&HostName::from_canonical("www.acme.test"), 443, &acme, Some("Acme"), now)
+            .add_endpoint(
+                &HostName::from_canonical("www.acme.test"),
+                443,
+                &acme,
+                Some("Acme"),
+                now,
+            )
             .await
             .unwrap();
         let client_id = store.client_id_by_name("Acme").await.unwrap();
@@ -225,7 +231,11 @@ mod tests {
             .request_scan(&ScanScope::Client { client_id }, now)
             .await
             .unwrap();
-        assert_eq!((again.id, created), (queued, false), "the queued old row counts");
+        assert_eq!(
+            (again.id, created),
+            (queued, false),
+            "the queued old row counts"
+        );
         assert_eq!(
             store.claim_queued_scan(now).await.unwrap(),
             Some((queued, ScanScope::Client { client_id }))

@@ -60,10 +60,7 @@ async fn token_routes(app: &TestApp) -> Vec<Route> {
         .id;
     let (scan, _) = app
         .store
-        .request_scan(
-            &ScanScope::Client { client_id: acme },
-            now,
-        )
+        .request_scan(&ScanScope::Client { client_id: acme }, now)
         .await
         .expect("scan");
     let throwaway = app
@@ -405,18 +402,12 @@ async fn client_token_sees_only_its_client_on_every_route() {
     let acme_www = app.ids["www.acme.test"];
     let (acme_scan, _) = app
         .store
-        .request_scan(
-            &ScanScope::Client { client_id: acme },
-            now,
-        )
+        .request_scan(&ScanScope::Client { client_id: acme }, now)
         .await
         .unwrap();
     let (globex_scan, _) = app
         .store
-        .request_scan(
-            &ScanScope::Client { client_id: globex },
-            now,
-        )
+        .request_scan(&ScanScope::Client { client_id: globex }, now)
         .await
         .unwrap();
     let (all_scan, _) = app.store.request_scan(&ScanScope::All, now).await.unwrap();

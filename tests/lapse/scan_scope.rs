@@ -123,7 +123,10 @@ async fn requested_scans_keep_their_scope_and_visibility_once_the_engine_ran_the
         assert_eq!(admin.json["state"], "finished", "{admin:?}");
         assert!(admin.json["items_total"].as_i64() > Some(0), "{admin:?}");
         assert_eq!(admin.json["items_done"], admin.json["items_total"]);
-        assert_eq!(&admin.json["scope"], scope, "after the engine ran it: {admin:?}");
+        assert_eq!(
+            &admin.json["scope"], scope,
+            "after the engine ran it: {admin:?}"
+        );
     }
     // The whole fleet's scan is staff business; a client's scans are its client's.
     assert_eq!(app.get(&scan_path(&fleet), "acme").await.status, 404);

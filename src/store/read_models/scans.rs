@@ -121,7 +121,10 @@ impl Store {
         .await?
         .get(0);
         let mut page = Sql {
-            text: format!("SELECT {SCAN_COLUMNS} FROM {SCANS_WITH_SCOPE}{}", filter.text),
+            text: format!(
+                "SELECT {SCAN_COLUMNS} FROM {SCANS_WITH_SCOPE}{}",
+                filter.text
+            ),
             args: filter.args,
         };
         if let Some(cursor) = cursor {
