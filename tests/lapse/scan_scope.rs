@@ -66,11 +66,11 @@ async fn pin_fleet_to_loopback(app: &TestApp) {
     }
 }
 
-/// Claims and runs every queued scan, as the scheduler's requested-scan loop does.
-async fn run_queued_scans(engine: &Engine) {
+/// Claims and runs every queued scan, as the scheduler's requested-scan
+/// loop does; returns how many it claimed.
+async fn run_queued_scans(engine: &Engine) -> usize {
     let (_stop_tx, stop) = tokio::sync::watch::channel(false);
-    let ran = lapse::monitor::schedule::run_queued_scans(engine, &SystemClock, &stop).await;
-    assert!(ran > 0, "queued scans were claimed and run");
+    lapse::monitor::schedule::run_queued_scans(engine, &SystemClock, &stop).await
 }
 
 async fn request(app: &TestApp, body: Value) -> Reply {
@@ -114,7 +114,7 @@ async fn requested_scans_keep_their_scope_and_visibility_once_the_engine_ran_the
         assert_eq!(&queued.json["scope"], scope, "as requested: {queued:?}");
     }
 
-    run_queued_scans(&engine(&app).await).await;
+    assert_eq!(run_queued_scans(&engine(&app).await).await, 3);
 
     for (queued, scope) in &expected {
         let path = scan_path(queued);
