@@ -13,9 +13,12 @@ use super::super::{ScanScope, Store, StoreError};
 use super::{Arg, Cursor, Page, Sql};
 use crate::domain::access::Visibility;
 
-/// What a scan covers, as shown: the stored [`ScanScope`] with names.
+// The stored [`ScanScope`] with the names joined in. Its doc comment is the
+// OpenAPI description, and its OpenAPI name stays `ScanScope`, as it was.
+/// What a scan covers.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
 #[serde(tag = "kind", rename_all = "snake_case")]
+#[schema(as = ScanScope)]
 pub enum ScanScopeView {
     /// Every domain and endpoint.
     All,
