@@ -30,11 +30,12 @@ use crate::domain::names::{parse_email, parse_target, to_unicode};
 use crate::inventory::{self, ImportRowResult, TargetError};
 use crate::monitor::alerts::{self as alert_eval};
 use crate::monitor::digest;
-use crate::monitor::engine::{Clock, ProgressFn, SystemClock};
+use crate::monitor::engine::{Clock, EngineError, ProgressFn, SystemClock};
 use crate::monitor::registration::RegistrationChecker;
 use crate::notify::email::OutgoingEmail;
 use crate::notify::{MailTransport, Pause};
 use crate::probe::tls::{TlsProbe, TlsTarget};
+use crate::probe::ReplyFormat;
 use crate::store::NewToken;
 use crate::store::ScanScope;
 use crate::store::{
@@ -473,6 +474,15 @@ impl From<StoreError> for CliError {
     }
 }
 
+impl From<EngineError> for CliError {
+    fn from(e: EngineError) -> Self {
+        match e {
+            EngineError::Store(e) => e.into(),
+            EngineError::Writer(_) => Self::failure(e.to_string()),
+        }
+    }
+}
+
 impl From<TargetError> for CliError {
     fn from(e: TargetError) -> Self {
         if e.is_input_error() {
@@ -719,11 +729,12 @@ fn whois_parse(domain: &str, rdap: bool, file: Option<&std::path::Path>) -> Resu
                 .map_err(|e| CliError::failure(format!("cannot read stdin: {e}")))?;
         }
     }
-    let facts = if rdap {
-        crate::probe::rdap_parse::parse_rdap(domain, &raw)
+    let format = if rdap {
+        ReplyFormat::Rdap
     } else {
-        crate::probe::whois_parse::parse_whois(domain, &raw)
+        ReplyFormat::Whois
     };
+    let facts = crate::probe::parse_saved_reply(domain, format, &raw);
     let out = serde_json::json!({
         "expires": facts.expires,
         "created": facts.created,

@@ -10,8 +10,7 @@ use crate::config::{LogConfig, LogFormat};
 /// Installs the global subscriber. Calling it twice is harmless (the second
 /// call keeps the first subscriber), which keeps tests simple.
 pub fn init(config: &LogConfig) {
-    let filter = std::env::var("RUST_LOG")
-        .ok()
+    let filter = crate::config::environment::log_filter()
         .and_then(|v| EnvFilter::try_new(v).ok())
         .or_else(|| EnvFilter::try_new(&config.level).ok())
         .unwrap_or_else(|| EnvFilter::new("info"));

@@ -8,7 +8,10 @@
 //!   bootstrap, assessment and recording
 //! - `monitor/schedule.rs`: cron in a time zone with jitter, the due-work poll
 //! - `monitor/alerts.rs`: after results are recorded, decide alerts once and
-//!   queue their messages; `monitor/digest.rs`: the staff digest
+//!   queue their messages (`alerts/subjects.rs`: what the stored facts mean;
+//!   `alerts/messages.rs`: transitions into writes and messages;
+//!   `alerts/quiet.rs`: the batch pre-filter); `monitor/digest.rs`: the
+//!   staff digest
 
 pub mod alerts;
 pub mod digest;

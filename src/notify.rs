@@ -106,14 +106,14 @@ impl Mailbox {
 pub struct Pause(Option<String>);
 
 impl Pause {
-    pub const ENV: &'static str = "LAPSE_TEST_PAUSE";
+    pub const ENV: &'static str = crate::config::environment::TEST_PAUSE_ENV;
 
     pub fn new(point: Option<String>) -> Self {
         Self(point.filter(|p| !p.is_empty()))
     }
 
     pub fn from_env() -> Self {
-        Self::new(std::env::var(Self::ENV).ok())
+        Self::new(crate::config::environment::test_pause())
     }
 
     pub async fn at(&self, point: &str) {

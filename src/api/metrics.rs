@@ -69,60 +69,88 @@ pub async fn metrics(State(state): State<ApiState>, headers: HeaderMap) -> ApiRe
     Ok(response)
 }
 
-/// The exposition text.
+/// The exposition text: one family after another, in the order of the table above.
 pub fn render(facts: &MetricsFacts, now: DateTime<Utc>) -> String {
     let mut out = String::with_capacity(128 + facts.certificates.len() * 200);
-    let seconds = |t: &str| parse_time(t).map(|t| t.timestamp());
-    let days_left = |t: &str| parse_time(t).map(|t| (t - now).num_seconds() as f64 / 86_400.0);
+    certificate_expiries(&mut out, facts, now);
+    registration_expiries(&mut out, facts, now);
+    inventory(&mut out, facts);
+    check_outcomes(&mut out, facts);
+    scan_durations(&mut out, facts);
+    scans(&mut out, facts);
+    outbox(&mut out, facts);
+    alerts_firing(&mut out, facts);
+    scheduler_heartbeat(&mut out, facts, now);
+    out
+}
 
+/// A stored time as Unix seconds (`None`: unreadable, the sample is left out).
+fn unix_seconds(at: &str) -> Option<i64> {
+    parse_time(at).map(|t| t.timestamp())
+}
+
+/// Days from `now` to a stored time, with a fraction (negative when past).
+fn days_left(at: &str, now: DateTime<Utc>) -> Option<f64> {
+    parse_time(at).map(|t| (t - now).num_seconds() as f64 / 86_400.0)
+}
+
+/// `lapse_certificate_not_after_seconds` and `lapse_certificate_days_left`.
+fn certificate_expiries(out: &mut String, facts: &MetricsFacts, now: DateTime<Utc>) {
+    // (labels, not-after) per certificate, for both families.
+    let certificates: Vec<(String, &str)> = facts
+        .certificates
+        .iter()
+        .map(|c| {
+            let labels = labels(&[
+                ("host", &c.host),
+                ("port", &c.port.to_string()),
+                ("address", &c.address),
+            ]);
+            (labels, c.not_after.as_str())
+        })
+        .collect();
     describe(
-        &mut out,
+        out,
         "lapse_certificate_not_after_seconds",
         "gauge",
         "Not-after of the current leaf certificate per endpoint and address, Unix seconds.",
     );
-    for c in &facts.certificates {
-        if let Some(s) = seconds(&c.not_after) {
-            let labels = labels(&[
-                ("host", &c.host),
-                ("port", &c.port.to_string()),
-                ("address", &c.address),
-            ]);
+    for (labels, not_after) in &certificates {
+        if let Some(s) = unix_seconds(not_after) {
             let _ = writeln!(out, "lapse_certificate_not_after_seconds{labels} {s}");
         }
     }
     describe(
-        &mut out,
+        out,
         "lapse_certificate_days_left",
         "gauge",
         "Days until the current leaf certificate expires (negative when expired).",
     );
-    for c in &facts.certificates {
-        if let Some(d) = days_left(&c.not_after) {
-            let labels = labels(&[
-                ("host", &c.host),
-                ("port", &c.port.to_string()),
-                ("address", &c.address),
-            ]);
+    for (labels, not_after) in &certificates {
+        if let Some(d) = days_left(not_after, now) {
             let _ = writeln!(out, "lapse_certificate_days_left{labels} {}", number(d));
         }
     }
-    describe(&mut out, "lapse_domain_expiry_seconds", "gauge",
+}
+
+/// `lapse_domain_expiry_seconds` (per source) and `lapse_domain_expiry_days_left` (assessed).
+fn registration_expiries(out: &mut String, facts: &MetricsFacts, now: DateTime<Utc>) {
+    describe(out, "lapse_domain_expiry_seconds", "gauge",
         "Registration expiry per domain and source (registry_rdap, registrar_rdap, whois, manual), Unix seconds.");
     for r in &facts.registrations {
-        if let Some(s) = seconds(&r.expires_at) {
+        if let Some(s) = unix_seconds(&r.expires_at) {
             let labels = labels(&[("domain", &r.domain), ("source", &r.source)]);
             let _ = writeln!(out, "lapse_domain_expiry_seconds{labels} {s}");
         }
     }
     describe(
-        &mut out,
+        out,
         "lapse_domain_expiry_days_left",
         "gauge",
         "Days until the assessed registration expiry (the earliest credible date).",
     );
     for (domain, at) in &facts.assessed_registrations {
-        if let Some(d) = days_left(at) {
+        if let Some(d) = days_left(at, now) {
             let _ = writeln!(
                 out,
                 "lapse_domain_expiry_days_left{} {}",
@@ -131,12 +159,11 @@ pub fn render(facts: &MetricsFacts, now: DateTime<Utc>) -> String {
             );
         }
     }
-    describe(
-        &mut out,
-        "lapse_domains",
-        "gauge",
-        "Watched domains by status.",
-    );
+}
+
+/// `lapse_domains` (every status, zeros included) and `lapse_endpoints`.
+fn inventory(out: &mut String, facts: &MetricsFacts) {
+    describe(out, "lapse_domains", "gauge", "Watched domains by status.");
     for status in ["ok", "expiring", "expired", "failing", "unknown"] {
         let n = facts
             .domains_by_status
@@ -145,10 +172,14 @@ pub fn render(facts: &MetricsFacts, now: DateTime<Utc>) -> String {
             .map_or(0, |(_, n)| *n);
         let _ = writeln!(out, "lapse_domains{} {n}", labels(&[("status", status)]));
     }
-    describe(&mut out, "lapse_endpoints", "gauge", "Watched endpoints.");
+    describe(out, "lapse_endpoints", "gauge", "Watched endpoints.");
     let _ = writeln!(out, "lapse_endpoints {}", facts.endpoints);
+}
+
+/// `lapse_checks_total`.
+fn check_outcomes(out: &mut String, facts: &MetricsFacts) {
     describe(
-        &mut out,
+        out,
         "lapse_checks_total",
         "counter",
         "Check results by outcome, summed over every recorded scan.",
@@ -160,13 +191,16 @@ pub fn render(facts: &MetricsFacts, now: DateTime<Utc>) -> String {
             labels(&[("outcome", outcome)])
         );
     }
+}
+
+/// `lapse_scan_duration_seconds`: cumulative buckets, `+Inf`, sum and count.
+fn scan_durations(out: &mut String, facts: &MetricsFacts) {
     describe(
-        &mut out,
+        out,
         "lapse_scan_duration_seconds",
         "histogram",
         "Duration of finished scans.",
     );
-    let mut sum = 0.0;
     for bound in SCAN_BUCKETS {
         let n = facts
             .scan_durations_secs
@@ -179,6 +213,7 @@ pub fn render(facts: &MetricsFacts, now: DateTime<Utc>) -> String {
             labels(&[("le", &number(bound))])
         );
     }
+    let mut sum = 0.0;
     for d in &facts.scan_durations_secs {
         sum += d;
     }
@@ -190,12 +225,20 @@ pub fn render(facts: &MetricsFacts, now: DateTime<Utc>) -> String {
     );
     let _ = writeln!(out, "lapse_scan_duration_seconds_sum {}", number(sum));
     let _ = writeln!(out, "lapse_scan_duration_seconds_count {count}");
-    describe(&mut out, "lapse_scans", "gauge", "Recorded scans by state.");
+}
+
+/// `lapse_scans`.
+fn scans(out: &mut String, facts: &MetricsFacts) {
+    describe(out, "lapse_scans", "gauge", "Recorded scans by state.");
     for (state, n) in &facts.scans_by_state {
         let _ = writeln!(out, "lapse_scans{} {n}", labels(&[("state", state)]));
     }
+}
+
+/// `lapse_outbox_messages` and `lapse_outbox_depth` (pending + sending).
+fn outbox(out: &mut String, facts: &MetricsFacts) {
     describe(
-        &mut out,
+        out,
         "lapse_outbox_messages",
         "gauge",
         "Outgoing messages by delivery state.",
@@ -212,14 +255,18 @@ pub fn render(facts: &MetricsFacts, now: DateTime<Utc>) -> String {
         );
     }
     describe(
-        &mut out,
+        out,
         "lapse_outbox_depth",
         "gauge",
         "Messages waiting for delivery (pending or sending).",
     );
     let _ = writeln!(out, "lapse_outbox_depth {depth}");
+}
+
+/// `lapse_alerts_firing`.
+fn alerts_firing(out: &mut String, facts: &MetricsFacts) {
     describe(
-        &mut out,
+        out,
         "lapse_alerts_firing",
         "gauge",
         "Firing alerts by kind.",
@@ -227,22 +274,28 @@ pub fn render(facts: &MetricsFacts, now: DateTime<Utc>) -> String {
     for (kind, n) in &facts.alerts_firing_by_kind {
         let _ = writeln!(out, "lapse_alerts_firing{} {n}", labels(&[("kind", kind)]));
     }
-    if let Some(beat) = &facts.scheduler_heartbeat {
-        if let Some(at) = parse_time(&beat.beat_at) {
-            describe(
-                &mut out,
-                "lapse_scheduler_heartbeat_age_seconds",
-                "gauge",
-                "Seconds since the scheduler last recorded a heartbeat.",
-            );
-            let _ = writeln!(
-                out,
-                "lapse_scheduler_heartbeat_age_seconds {}",
-                (now - at).num_seconds()
-            );
-        }
-    }
-    out
+}
+
+/// `lapse_scheduler_heartbeat_age_seconds`, absent (family and all) before the first beat.
+fn scheduler_heartbeat(out: &mut String, facts: &MetricsFacts, now: DateTime<Utc>) {
+    let Some(at) = facts
+        .scheduler_heartbeat
+        .as_ref()
+        .and_then(|beat| parse_time(&beat.beat_at))
+    else {
+        return;
+    };
+    describe(
+        out,
+        "lapse_scheduler_heartbeat_age_seconds",
+        "gauge",
+        "Seconds since the scheduler last recorded a heartbeat.",
+    );
+    let _ = writeln!(
+        out,
+        "lapse_scheduler_heartbeat_age_seconds {}",
+        (now - at).num_seconds()
+    );
 }
 
 fn describe(out: &mut String, name: &str, kind: &str, help: &str) {

@@ -463,7 +463,7 @@ impl fmt::Display for Finding {
                 f,
                 "expired {} (not after {})",
                 ago(*days_ago),
-                not_after.format("%Y-%m-%d %H:%M UTC")
+                minute(not_after)
             ),
             Self::Expiring {
                 not_after,
@@ -472,23 +472,17 @@ impl fmt::Display for Finding {
                 f,
                 "expires {} (not after {})",
                 in_days(*days_left),
-                not_after.format("%Y-%m-%d %H:%M UTC")
+                minute(not_after)
             ),
-            Self::NotYetValid { not_before } => write!(
-                f,
-                "not valid before {}",
-                not_before.format("%Y-%m-%d %H:%M UTC")
-            ),
+            Self::NotYetValid { not_before } => {
+                write!(f, "not valid before {}", minute(not_before))
+            }
+            Self::NameMismatch { host, names } if names.is_empty() => {
+                write!(f, "name mismatch: {host} not covered (no subjectAltName)")
+            }
             Self::NameMismatch { host, names } => {
-                if names.is_empty() {
-                    write!(f, "name mismatch: {host} not covered (no subjectAltName)")
-                } else {
-                    write!(
-                        f,
-                        "name mismatch: {host} not covered by {}",
-                        names.join(", ")
-                    )
-                }
+                let names = names.join(", ");
+                write!(f, "name mismatch: {host} not covered by {names}")
             }
             Self::UntrustedIssuer { issuer } => write!(f, "untrusted issuer: {issuer}"),
             Self::SelfSigned { subject } => write!(f, "self-signed: {subject}"),
@@ -496,11 +490,10 @@ impl fmt::Display for Finding {
                 f,
                 "incomplete chain: the server does not send the intermediate {missing_issuer}"
             ),
-            Self::IntermediateExpired { subject, not_after } => write!(
-                f,
-                "intermediate expired: {subject} (not after {})",
-                not_after.format("%Y-%m-%d %H:%M UTC")
-            ),
+            Self::IntermediateExpired { subject, not_after } => {
+                let not_after = minute(not_after);
+                write!(f, "intermediate expired: {subject} (not after {not_after})")
+            }
             Self::IntermediateExpiresBeforeLeaf {
                 subject,
                 not_after,
@@ -509,7 +502,7 @@ impl fmt::Display for Finding {
                 f,
                 "intermediate expires before the leaf: {subject} {} (not after {})",
                 in_days(*days_left),
-                not_after.format("%Y-%m-%d %H:%M UTC")
+                minute(not_after)
             ),
             Self::WeakKey {
                 subject,
@@ -531,72 +524,19 @@ impl fmt::Display for Finding {
                 f,
                 "chain too large: {certificates} certificates, {bytes} bytes (limit {limit_bytes})"
             ),
-            Self::AddressesDisagree { by_address } => {
-                // Group the addresses by the leaf they serve, in report order.
-                let mut groups: Vec<(&AddressFingerprint, Vec<String>)> = Vec::new();
-                for entry in by_address {
-                    let address = entry.address.to_string();
-                    match groups.iter_mut().find(|(first, _)| {
-                        first.sha256_fingerprint_hex == entry.sha256_fingerprint_hex
-                    }) {
-                        Some((_, addresses)) => addresses.push(address),
-                        None => groups.push((entry, vec![address])),
-                    }
-                }
-                let described: Vec<String> = groups
-                    .iter()
-                    .map(|(leaf, addresses)| {
-                        format!(
-                            "{} {} {}.. (not after {})",
-                            addresses.join(", "),
-                            if addresses.len() == 1 {
-                                "serves"
-                            } else {
-                                "serve"
-                            },
-                            short_fingerprint(&leaf.sha256_fingerprint_hex),
-                            leaf.not_after.format("%Y-%m-%d")
-                        )
-                    })
-                    .collect();
-                write!(
-                    f,
-                    "addresses serve different certificates: {}",
-                    described.join("; ")
-                )
-            }
-            Self::HandshakeFailed { reason } => {
-                write!(f, "TLS handshake failed: ")?;
-                match reason {
-                    HandshakeFailure::NoCommonProtocol => {
-                        write!(f, "no protocol version or cipher in common")
-                    }
-                    HandshakeFailure::Alert(alert) => write!(f, "server sent alert {alert}"),
-                    HandshakeFailure::Reset => write!(f, "connection reset by the server"),
-                    HandshakeFailure::Closed => write!(f, "server closed the connection"),
-                    HandshakeFailure::NotTls => write!(f, "the server does not speak TLS here"),
-                    HandshakeFailure::SignatureRejected => {
-                        write!(f, "server signature refused (key too weak or invalid)")
-                    }
-                    HandshakeFailure::TooManyBytes { limit_bytes } => {
-                        write!(f, "more than {limit_bytes} handshake bytes")
-                    }
-                    HandshakeFailure::Other(other) => write!(f, "{other}"),
-                }
-            }
+            Self::AddressesDisagree { by_address } => write!(
+                f,
+                "addresses serve different certificates: {}",
+                describe_leaves_by_address(by_address)
+            ),
+            Self::HandshakeFailed { reason } => write!(f, "TLS handshake failed: {reason}"),
             Self::StartTlsFailed { reply } => write!(f, "STARTTLS failed: {reply}"),
             Self::ConnectRefused => write!(f, "connection refused"),
             Self::ConnectFailed { reason } => write!(f, "connect failed: {reason}"),
             Self::Timeout { stage, limit_ms } => {
                 write!(f, "no answer in {stage} within {limit_ms} ms")
             }
-            Self::Dns { failure } => match failure {
-                DnsFailureKind::NxDomain => write!(f, "DNS: no such name (NXDOMAIN)"),
-                DnsFailureKind::ServFail => write!(f, "DNS: server failure (SERVFAIL)"),
-                DnsFailureKind::Timeout => write!(f, "DNS: no answer in time"),
-                DnsFailureKind::NoAddresses => write!(f, "DNS: no A or AAAA records"),
-                DnsFailureKind::Other(other) => write!(f, "DNS: {other}"),
-            },
+            Self::Dns { failure } => write!(f, "DNS: {failure}"),
             Self::TargetRefused {
                 address,
                 range,
@@ -605,6 +545,75 @@ impl fmt::Display for Finding {
                 f,
                 "not contacted: {address} is {reserved} ({range}); allow it in targets.allow_ranges"
             ),
+        }
+    }
+}
+
+/// The addresses grouped by the leaf they serve, in report order:
+/// `192.0.2.1, 192.0.2.2 serve 0a1b.. (not after 2026-01-01); 192.0.2.3 serves ...`.
+fn describe_leaves_by_address(by_address: &[AddressFingerprint]) -> String {
+    let mut groups: Vec<(&AddressFingerprint, Vec<String>)> = Vec::new();
+    for entry in by_address {
+        let address = entry.address.to_string();
+        match groups
+            .iter_mut()
+            .find(|(first, _)| first.sha256_fingerprint_hex == entry.sha256_fingerprint_hex)
+        {
+            Some((_, addresses)) => addresses.push(address),
+            None => groups.push((entry, vec![address])),
+        }
+    }
+    let described: Vec<String> = groups
+        .iter()
+        .map(|(leaf, addresses)| {
+            format!(
+                "{} {} {}.. (not after {})",
+                addresses.join(", "),
+                if addresses.len() == 1 {
+                    "serves"
+                } else {
+                    "serve"
+                },
+                short_fingerprint(&leaf.sha256_fingerprint_hex),
+                leaf.not_after.format("%Y-%m-%d")
+            )
+        })
+        .collect();
+    described.join("; ")
+}
+
+/// A finding's time, to the minute.
+fn minute(at: &DateTime<Utc>) -> impl fmt::Display + '_ {
+    at.format("%Y-%m-%d %H:%M UTC")
+}
+
+impl fmt::Display for HandshakeFailure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::NoCommonProtocol => write!(f, "no protocol version or cipher in common"),
+            Self::Alert(alert) => write!(f, "server sent alert {alert}"),
+            Self::Reset => write!(f, "connection reset by the server"),
+            Self::Closed => write!(f, "server closed the connection"),
+            Self::NotTls => write!(f, "the server does not speak TLS here"),
+            Self::SignatureRejected => {
+                write!(f, "server signature refused (key too weak or invalid)")
+            }
+            Self::TooManyBytes { limit_bytes } => {
+                write!(f, "more than {limit_bytes} handshake bytes")
+            }
+            Self::Other(other) => write!(f, "{other}"),
+        }
+    }
+}
+
+impl fmt::Display for DnsFailureKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::NxDomain => write!(f, "no such name (NXDOMAIN)"),
+            Self::ServFail => write!(f, "server failure (SERVFAIL)"),
+            Self::Timeout => write!(f, "no answer in time"),
+            Self::NoAddresses => write!(f, "no A or AAAA records"),
+            Self::Other(other) => write!(f, "{other}"),
         }
     }
 }
@@ -725,45 +734,14 @@ pub fn assess_chain(
     let leaf = chain.first()?;
     let walk = ValidatingPath::walk(chain);
     let mut findings = Vec::new();
-
-    if now < leaf.not_before {
-        findings.push(Finding::NotYetValid {
-            not_before: leaf.not_before,
-        });
-    } else if now >= leaf.not_after {
-        findings.push(Finding::Expired {
-            not_after: leaf.not_after,
-            days_ago: days_until(leaf.not_after, now),
-        });
-    } else if leaf.not_after - now <= expiring_window(leaf, expiring_within_days) {
-        findings.push(Finding::Expiring {
-            not_after: leaf.not_after,
-            days_left: days_until(now, leaf.not_after),
-        });
-    }
-
-    for intermediate in walk.path.iter().skip(1) {
-        if now >= intermediate.not_after {
-            findings.push(Finding::IntermediateExpired {
-                subject: intermediate.subject.clone(),
-                not_after: intermediate.not_after,
-            });
-        } else if intermediate.not_after < leaf.not_after {
-            findings.push(Finding::IntermediateExpiresBeforeLeaf {
-                subject: intermediate.subject.clone(),
-                not_after: intermediate.not_after,
-                days_left: days_until(now, intermediate.not_after),
-            });
-        }
-    }
-
+    findings.extend(leaf_validity(leaf, now, expiring_within_days));
+    findings.extend(intermediate_expiries(&walk, leaf, now));
     if !name_matches(host, &leaf.sans) {
         findings.push(Finding::NameMismatch {
             host: host.to_owned(),
             names: leaf.sans.clone(),
         });
     }
-
     let weak_signatures: Vec<Finding> = walk
         .path
         .iter()
@@ -773,28 +751,12 @@ pub fn assess_chain(
             algorithm: cert.signature_algorithm.clone(),
         })
         .collect();
-
-    match trust {
-        TrustVerdict::Trusted | TrustVerdict::Undetermined => {}
-        // A self-signed leaf explains any rejection (webpki calls the usual
-        // `openssl req -x509` certificate "a CA used as end entity").
-        _ if leaf.is_self_signed => findings.push(Finding::SelfSigned {
-            subject: leaf.subject.clone(),
-        }),
-        TrustVerdict::UnknownIssuer => findings.push(walk.why_untrusted()),
-        TrustVerdict::UnsupportedSignatureAlgorithm => {
-            // Explained by the weak-signature findings below, when there are any.
-            if weak_signatures.is_empty() {
-                findings.push(Finding::ChainRejected {
-                    reason: "unsupported signature algorithm".to_owned(),
-                });
-            }
-        }
-        TrustVerdict::Rejected(reason) => findings.push(Finding::ChainRejected {
-            reason: reason.clone(),
-        }),
-    }
-
+    findings.extend(why_not_trusted(
+        trust,
+        leaf,
+        &walk,
+        !weak_signatures.is_empty(),
+    ));
     findings.extend(
         walk.path
             .iter()
@@ -818,6 +780,83 @@ pub fn assess_chain(
         leaf_expires_at: leaf.not_after,
         chain_expires_at,
     })
+}
+
+/// Not yet valid, expired, or expiring within the window; nothing otherwise.
+fn leaf_validity(
+    leaf: &CertificateInfo,
+    now: DateTime<Utc>,
+    expiring_within_days: u32,
+) -> Option<Finding> {
+    if now < leaf.not_before {
+        Some(Finding::NotYetValid {
+            not_before: leaf.not_before,
+        })
+    } else if now >= leaf.not_after {
+        Some(Finding::Expired {
+            not_after: leaf.not_after,
+            days_ago: days_until(leaf.not_after, now),
+        })
+    } else if leaf.not_after - now <= expiring_window(leaf, expiring_within_days) {
+        Some(Finding::Expiring {
+            not_after: leaf.not_after,
+            days_left: days_until(now, leaf.not_after),
+        })
+    } else {
+        None
+    }
+}
+
+/// Intermediates on the validating path that expired, or that expire before
+/// the leaf (the chain breaks first).
+fn intermediate_expiries<'a>(
+    walk: &'a ValidatingPath<'_>,
+    leaf: &'a CertificateInfo,
+    now: DateTime<Utc>,
+) -> impl Iterator<Item = Finding> + 'a {
+    walk.path.iter().skip(1).filter_map(move |intermediate| {
+        if now >= intermediate.not_after {
+            Some(Finding::IntermediateExpired {
+                subject: intermediate.subject.clone(),
+                not_after: intermediate.not_after,
+            })
+        } else if intermediate.not_after < leaf.not_after {
+            Some(Finding::IntermediateExpiresBeforeLeaf {
+                subject: intermediate.subject.clone(),
+                not_after: intermediate.not_after,
+                days_left: days_until(now, intermediate.not_after),
+            })
+        } else {
+            None
+        }
+    })
+}
+
+/// The finding that explains the trust store's rejection, if one is needed:
+/// a weak signature found on the path already explains an unsupported
+/// signature algorithm.
+fn why_not_trusted(
+    trust: &TrustVerdict,
+    leaf: &CertificateInfo,
+    walk: &ValidatingPath<'_>,
+    weak_signature_found: bool,
+) -> Option<Finding> {
+    match trust {
+        TrustVerdict::Trusted | TrustVerdict::Undetermined => None,
+        // A self-signed leaf explains any rejection (webpki calls the usual
+        // `openssl req -x509` certificate "a CA used as end entity").
+        _ if leaf.is_self_signed => Some(Finding::SelfSigned {
+            subject: leaf.subject.clone(),
+        }),
+        TrustVerdict::UnknownIssuer => Some(walk.why_untrusted()),
+        TrustVerdict::UnsupportedSignatureAlgorithm if weak_signature_found => None,
+        TrustVerdict::UnsupportedSignatureAlgorithm => Some(Finding::ChainRejected {
+            reason: "unsupported signature algorithm".to_owned(),
+        }),
+        TrustVerdict::Rejected(reason) => Some(Finding::ChainRejected {
+            reason: reason.clone(),
+        }),
+    }
 }
 
 /// The warning window for a leaf: the threshold, shortened to a third of the

@@ -175,6 +175,21 @@ pub struct ManualExpiry {
     pub set_at: DateTime<Utc>,
 }
 
+impl ManualExpiry {
+    /// The manual date as a source's date, for when no source publishes one.
+    fn as_sourced_date(&self) -> SourcedDate {
+        SourcedDate {
+            source: Source::Manual,
+            server: self
+                .note
+                .clone()
+                .unwrap_or_else(|| "entered by hand".to_owned()),
+            fetched_at: self.set_at,
+            date: DateValue::Date(self.date),
+        }
+    }
+}
+
 /// What lapse can know about a domain of this TLD.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -265,29 +280,8 @@ pub fn assess(
     previous: Option<&Assessment>,
     now: DateTime<Utc>,
 ) -> Assessment {
-    let fresh: Vec<SourcedFacts> = facts.iter().filter(|f| f.answered()).cloned().collect();
-    let stale = fresh.is_empty();
-    let (in_use, confirmed_at) = if stale {
-        (
-            previous.map(|p| p.facts.clone()).unwrap_or_default(),
-            previous.and_then(|p| p.confirmed_at),
-        )
-    } else {
-        let latest = fresh.iter().map(|f| f.fetched_at).max().unwrap_or(now);
-        (fresh, Some(latest))
-    };
-
-    let mut expiry_dates: Vec<SourcedDate> = in_use
-        .iter()
-        .filter_map(SourcedFacts::credible_expiry)
-        .collect();
-    // Earliest first; on a tie the registry's date leads.
-    expiry_dates.sort_by(|a, b| {
-        instant_key(&a.date)
-            .cmp(&instant_key(&b.date))
-            .then(a.source.priority().cmp(&b.source.priority()))
-    });
-
+    let (in_use, stale, confirmed_at) = answers_in_use(facts, previous, now);
+    let expiry_dates = credible_expiries(&in_use);
     let disagreement = match (expiry_dates.first(), expiry_dates.last()) {
         (Some(earliest), Some(latest)) if more_than_a_day_apart(&earliest.date, &latest.date) => {
             Some(Disagreement {
@@ -297,52 +291,18 @@ pub fn assess(
         }
         _ => None,
     };
-
-    let manual_date = manual.map(|m| SourcedDate {
-        source: Source::Manual,
-        server: m
-            .note
-            .clone()
-            .unwrap_or_else(|| "entered by hand".to_owned()),
-        fetched_at: m.set_at,
-        date: DateValue::Date(m.date),
-    });
     let published = expiry_dates.first().cloned();
-    let manual_conflict = match (&published, manual) {
-        (Some(published), Some(m))
-            if more_than_a_day_apart(&published.date, &DateValue::Date(m.date)) =>
-        {
-            Some(ManualConflict {
-                manual: m.date,
-                published: published.clone(),
-            })
-        }
-        _ => None,
-    };
-    let expires = published.or(manual_date);
+    let manual_conflict = manual_conflict(published.as_ref(), manual);
+    let expires = published.or_else(|| manual.map(ManualExpiry::as_sourced_date));
 
-    let describing: Vec<&SourcedFacts> = {
-        let mut d: Vec<&SourcedFacts> = in_use.iter().filter(|f| f.describes_domain()).collect();
-        d.sort_by_key(|f| f.source.priority());
-        d
-    };
+    let mut describing: Vec<&SourcedFacts> =
+        in_use.iter().filter(|f| f.describes_domain()).collect();
+    describing.sort_by_key(|f| f.source.priority());
     let not_found = describing.is_empty()
         && in_use
             .iter()
             .any(|f| f.facts.outcome == ParseOutcome::NotFound);
-
-    let capability = if expiry_dates
-        .iter()
-        .any(|d| matches!(d.source, Source::RegistryRdap | Source::RegistrarRdap))
-    {
-        Capability::RdapWithExpiry
-    } else if !expiry_dates.is_empty() {
-        Capability::WhoisOnly
-    } else if !describing.is_empty() {
-        Capability::NothingPublished
-    } else {
-        Capability::Unknown
-    };
+    let capability = capability(&expiry_dates, &describing);
 
     Assessment {
         expires,
@@ -368,6 +328,76 @@ pub fn assess(
             .unwrap_or_default(),
         expiry_dates,
         facts: in_use,
+    }
+}
+
+/// The answers the assessment rests on, whether they are stale, and when a
+/// source last answered: this lookup's answers, or, when no source answered,
+/// the previous assessment's, kept with their confirmation time.
+fn answers_in_use(
+    facts: &[SourcedFacts],
+    previous: Option<&Assessment>,
+    now: DateTime<Utc>,
+) -> (Vec<SourcedFacts>, bool, Option<DateTime<Utc>>) {
+    let fresh: Vec<SourcedFacts> = facts.iter().filter(|f| f.answered()).cloned().collect();
+    if fresh.is_empty() {
+        (
+            previous.map(|p| p.facts.clone()).unwrap_or_default(),
+            true,
+            previous.and_then(|p| p.confirmed_at),
+        )
+    } else {
+        let latest = fresh.iter().map(|f| f.fetched_at).max().unwrap_or(now);
+        (fresh, false, Some(latest))
+    }
+}
+
+/// Every credible published expiry, earliest first; on a tie the registry's date leads.
+fn credible_expiries(in_use: &[SourcedFacts]) -> Vec<SourcedDate> {
+    let mut dates: Vec<SourcedDate> = in_use
+        .iter()
+        .filter_map(SourcedFacts::credible_expiry)
+        .collect();
+    dates.sort_by(|a, b| {
+        instant_key(&a.date)
+            .cmp(&instant_key(&b.date))
+            .then(a.source.priority().cmp(&b.source.priority()))
+    });
+    dates
+}
+
+/// A manual date that the earliest published expiry contradicts by more than a day.
+fn manual_conflict(
+    published: Option<&SourcedDate>,
+    manual: Option<&ManualExpiry>,
+) -> Option<ManualConflict> {
+    match (published, manual) {
+        (Some(published), Some(m))
+            if more_than_a_day_apart(&published.date, &DateValue::Date(m.date)) =>
+        {
+            Some(ManualConflict {
+                manual: m.date,
+                published: published.clone(),
+            })
+        }
+        _ => None,
+    }
+}
+
+/// What the TLD publishes, judged from the credible expiries and the sources
+/// that describe the domain.
+fn capability(expiry_dates: &[SourcedDate], describing: &[&SourcedFacts]) -> Capability {
+    if expiry_dates
+        .iter()
+        .any(|d| matches!(d.source, Source::RegistryRdap | Source::RegistrarRdap))
+    {
+        Capability::RdapWithExpiry
+    } else if !expiry_dates.is_empty() {
+        Capability::WhoisOnly
+    } else if !describing.is_empty() {
+        Capability::NothingPublished
+    } else {
+        Capability::Unknown
     }
 }
 

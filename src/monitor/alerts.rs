@@ -19,21 +19,40 @@
 //! hands the result to `Store::apply_alert_changes`. Evaluating twice is
 //! harmless: the ledger's UNIQUE key and the streak's "counted check" make
 //! the second pass a no-op.
+//!
+//! Each subject is evaluated in the same steps: read its facts
+//! (`subjects`: what they mean in the policy's terms), run each rule
+//! (expiry, check failures, stale data) against its firing alert, turn the
+//! transitions into writes with rendered messages (`messages`), and apply
+//! them all in one transaction. `quiet` spares the engine the subjects for
+//! which those steps would write nothing.
 
 use chrono::{DateTime, Duration, Utc};
 
 use crate::config::{Config, StaffDelivery};
 use crate::domain::alert_policy::{
-    expiry_step, failure_step, is_check_failure, next_streak, outage_step, problem_statuses,
-    registration_check_state, stale_step, AlertKind, CheckState, Event, ExpirySubject, Firing,
-    Notice, Thresholds, Transition,
+    expiry_step, failure_step, next_streak, outage_step, registration_check_state, stale_step,
+    AlertKind, CheckState, Event, ExpirySubject, Firing, Notice, Thresholds,
 };
-use crate::domain::certificate::{days_until, Finding};
+use crate::domain::certificate::days_until;
 use crate::domain::names::to_unicode;
-use crate::notify::templates::{self, TemplateError};
+use crate::notify::templates::TemplateError;
 use crate::store::{
-    AlertChanges, AlertScope, AlertWrite, AppliedChanges, Audience, Channel, CurrentCert, Delivery,
-    DigestLine, DomainAlertFacts, EndpointAlertFacts, NewMessage, Store, StoreError, Streak,
+    AlertChanges, AlertScope, AlertWrite, AppliedChanges, Audience, Channel, DomainAlertFacts,
+    Store, StoreError, Streak,
+};
+
+mod messages;
+mod quiet;
+mod subjects;
+
+pub use quiet::{domains_to_evaluate, endpoints_to_evaluate};
+
+use messages::{expiry_writes, plain_writes, Context};
+use subjects::{
+    certificate_thresholds, endpoint_name, expiring_certificate, failure_lines, last_fresh,
+    lookup_state, registration_problems, registration_subject, registration_thresholds,
+    stale_rule_applies,
 };
 
 /// What evaluation needs from the configuration.
@@ -177,119 +196,49 @@ async fn evaluate_endpoint_once(
     mode: FailureMode,
     now: DateTime<Utc>,
 ) -> Result<AppliedChanges, AlertError> {
-    let facts = match store.endpoint_alert_facts(endpoint_id).await {
-        Ok(facts) => facts,
-        Err(StoreError::NotFound(_)) => return Ok(AppliedChanges::default()),
-        Err(e) => return Err(e.into()),
-    };
-    let Some(check) = facts.current.iter().map(|c| c.last_seen_at.clone()).max() else {
+    let Some(facts) = found(store.endpoint_alert_facts(endpoint_id).await)? else {
         return Ok(AppliedChanges::default());
     };
-    let scope = AlertScope::endpoint(facts.domain_id, endpoint_id);
-    let name = if facts.port == 443 {
-        to_unicode(&facts.host)
-    } else {
-        format!("{}:{}", to_unicode(&facts.host), facts.port)
+    // The check these observations come from: the last time an address was seen.
+    let Some(checked_at) = facts.current.iter().map(|c| c.last_seen_at.clone()).max() else {
+        return Ok(AppliedChanges::default());
     };
-    let thresholds = Thresholds::effective(
-        &settings.certificate_days,
-        facts.client_certificate_days.as_ref(),
-        facts.domain_certificate_days.as_ref(),
-    );
-    let context = Context {
-        settings,
-        audience: &facts.audience,
-        subject: &name,
+    let name = endpoint_name(&facts);
+    let evaluation = Evaluation {
+        store,
+        scope: AlertScope::endpoint(facts.domain_id, endpoint_id),
+        context: Context {
+            settings,
+            audience: &facts.audience,
+            subject: &name,
+        },
+        now,
     };
     let mut all = Vec::new();
-
-    // Expiry.
+    let thresholds = certificate_thresholds(settings, &facts);
     let subject = expiring_certificate(&facts.current);
-    let firing = store.firing_alert(scope, AlertKind::CertExpiry).await?;
-    let notified = match &subject {
-        Some(s) => {
-            store
-                .notified_events(scope, AlertKind::CertExpiry, &s.key)
-                .await?
-        }
-        None => Vec::new(),
-    };
-    let steps = expiry_step(
-        thresholds,
-        subject.as_ref(),
-        firing.as_ref(),
-        &notified,
-        now,
+    all.extend(
+        evaluation
+            .expiry_rule(AlertKind::CertExpiry, thresholds, subject)
+            .await?,
     );
-    if !steps.is_empty() {
-        let writes = expiry_writes(
-            &context,
-            AlertKind::CertExpiry,
-            &steps,
-            subject.as_ref(),
-            now,
-        )?;
-        all.push(changes(
-            settings,
-            scope,
-            AlertKind::CertExpiry,
-            &firing,
-            None,
-            writes,
-        ));
-    }
-
-    // Check failures.
     let problems = failure_lines(&facts.current);
-    let state = if problems.is_empty() {
-        CheckState::Passing
-    } else {
-        CheckState::Failing
+    let check = CheckResult {
+        state: if problems.is_empty() {
+            CheckState::Passing
+        } else {
+            CheckState::Failing
+        },
+        checked_at: &checked_at,
+        streak: &facts.streak,
+        problems,
+        subject_key: "endpoint",
     };
-    let (failures, counted) = next_streak(
-        facts.streak.failures,
-        facts.streak.counted_at.as_deref(),
-        &check,
-        state,
+    all.extend(
+        evaluation
+            .failure_rule(AlertKind::CertCheckFailure, check, mode)
+            .await?,
     );
-    let streak = streak_changes(counted, failures != facts.streak.failures, state).then(|| {
-        (
-            Streak {
-                failures,
-                counted_at: Some(check.clone()),
-            },
-            facts.streak.clone(),
-        )
-    });
-    let firing = store
-        .firing_alert(scope, AlertKind::CertCheckFailure)
-        .await?;
-    let suppressed = mode == FailureMode::DeferToScan || outage_firing(store).await?;
-    let steps = failure_step(
-        state,
-        failures,
-        settings.failures_before_alert,
-        firing.as_ref(),
-        suppressed,
-        "endpoint",
-    );
-    if streak.is_some() || !steps.is_empty() {
-        let writes = plain_writes(&context, AlertKind::CertCheckFailure, &steps, |event| {
-            let mut notice = Notice::new(AlertKind::CertCheckFailure, event, name.clone());
-            if event != Event::Resolved {
-                notice.problems = problems.clone();
-            }
-            notice
-        })?;
-        all.push(changes(
-            settings,
-            scope,
-            AlertKind::CertCheckFailure,
-            &firing,
-            streak,
-            writes,
-        ));
-    }
     apply(store, &all, now).await
 }
 
@@ -311,146 +260,203 @@ async fn evaluate_domain_once(
     mode: FailureMode,
     now: DateTime<Utc>,
 ) -> Result<AppliedChanges, AlertError> {
-    let facts = match store.domain_alert_facts(domain_id).await {
-        Ok(facts) => facts,
-        Err(StoreError::NotFound(_)) => return Ok(AppliedChanges::default()),
-        Err(e) => return Err(e.into()),
+    let Some(facts) = found(store.domain_alert_facts(domain_id).await)? else {
+        return Ok(AppliedChanges::default());
     };
-    let scope = AlertScope::domain(domain_id);
     let name = to_unicode(&facts.name);
-    let context = Context {
-        settings,
-        audience: &facts.audience,
-        subject: &name,
+    let evaluation = Evaluation {
+        store,
+        scope: AlertScope::domain(domain_id),
+        context: Context {
+            settings,
+            audience: &facts.audience,
+            subject: &name,
+        },
+        now,
     };
-    let thresholds = Thresholds::effective(
-        &settings.registration_days,
-        facts.client_registration_days.as_ref(),
-        facts.domain_registration_days.as_ref(),
-    );
     let mut all = Vec::new();
-
     // Expiry: only from data that is known and fresh. A failed or stale
     // lookup is never "expires in -1 days".
-    let subject = registration_subject(&facts);
-    let firing = store
-        .firing_alert(scope, AlertKind::RegistrationExpiry)
-        .await?;
-    let notified = match &subject {
-        Some(s) => {
-            store
-                .notified_events(scope, AlertKind::RegistrationExpiry, &s.key)
-                .await?
-        }
-        None => Vec::new(),
-    };
-    let steps = expiry_step(
-        thresholds,
-        subject.as_ref(),
-        firing.as_ref(),
-        &notified,
-        now,
-    );
-    if !steps.is_empty() {
-        let writes = expiry_writes(
-            &context,
-            AlertKind::RegistrationExpiry,
-            &steps,
-            subject.as_ref(),
-            now,
-        )?;
-        all.push(changes(
-            settings,
-            scope,
-            AlertKind::RegistrationExpiry,
-            &firing,
-            None,
-            writes,
-        ));
-    }
-
-    // Problems: not found, hold, redemption, pending delete.
-    let state = registration_check_state(facts.outcome.as_deref(), &facts.statuses);
-    if let Some(check) = &facts.checked_at {
-        let (failures, counted) = next_streak(
-            facts.streak.failures,
-            facts.streak.counted_at.as_deref(),
-            check,
-            state,
-        );
-        let streak = streak_changes(counted, failures != facts.streak.failures, state).then(|| {
-            (
-                Streak {
-                    failures,
-                    counted_at: Some(check.clone()),
-                },
-                facts.streak.clone(),
+    let thresholds = registration_thresholds(settings, &facts);
+    all.extend(
+        evaluation
+            .expiry_rule(
+                AlertKind::RegistrationExpiry,
+                thresholds,
+                registration_subject(&facts),
             )
-        });
-        let firing = store
-            .firing_alert(scope, AlertKind::RegistrationProblem)
-            .await?;
-        let suppressed = mode == FailureMode::DeferToScan || outage_firing(store).await?;
-        let steps = failure_step(
-            state,
-            failures,
-            settings.failures_before_alert,
-            firing.as_ref(),
-            suppressed,
-            "registration",
+            .await?,
+    );
+    // Problems: not found, hold, redemption, pending delete.
+    if let Some(checked_at) = &facts.checked_at {
+        let check = CheckResult {
+            state: registration_check_state(facts.outcome.as_deref(), &facts.statuses),
+            checked_at,
+            streak: &facts.streak,
+            problems: registration_problems(facts.outcome.as_deref(), &facts.statuses),
+            subject_key: "registration",
+        };
+        all.extend(
+            evaluation
+                .failure_rule(AlertKind::RegistrationProblem, check, mode)
+                .await?,
         );
-        if streak.is_some() || !steps.is_empty() {
-            let problems = registration_problems(facts.outcome.as_deref(), &facts.statuses);
-            let writes = plain_writes(&context, AlertKind::RegistrationProblem, &steps, |event| {
-                let mut notice = Notice::new(AlertKind::RegistrationProblem, event, name.clone());
-                if event != Event::Resolved {
-                    notice.problems = problems.clone();
-                }
-                notice
-            })?;
-            all.push(changes(
-                settings,
-                scope,
-                AlertKind::RegistrationProblem,
-                &firing,
-                streak,
-                writes,
-            ));
-        }
     }
-
     // Stale: lookups failing for too long.
-    let lookup = lookup_state(&facts);
-    if facts.checked_at.is_some() || facts.stale {
-        let last_fresh = facts.confirmed_at.unwrap_or(facts.created_at);
-        let firing = store
-            .firing_alert(scope, AlertKind::RegistrationStale)
-            .await?;
-        let steps = stale_step(
-            lookup,
-            last_fresh,
-            settings.registration_stale_after,
-            firing.as_ref(),
-            now,
-        );
-        if !steps.is_empty() {
-            let writes = plain_writes(&context, AlertKind::RegistrationStale, &steps, |event| {
-                let mut notice = Notice::new(AlertKind::RegistrationStale, event, name.clone());
-                notice.days_without_data = Some(days_until(last_fresh, now));
-                notice.expires_at = facts.expires_at;
-                notice
-            })?;
-            all.push(changes(
-                settings,
-                scope,
-                AlertKind::RegistrationStale,
-                &firing,
-                None,
-                writes,
-            ));
-        }
+    if stale_rule_applies(&facts) {
+        all.extend(evaluation.stale_rule(&facts).await?);
     }
     apply(store, &all, now).await
+}
+
+/// The subject's facts, or `None` when it was removed meanwhile (nothing to evaluate).
+fn found<T>(facts: Result<T, StoreError>) -> Result<Option<T>, StoreError> {
+    match facts {
+        Ok(facts) => Ok(Some(facts)),
+        Err(StoreError::NotFound(_)) => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
+/// One subject under evaluation: where its alerts live, who hears of them,
+/// and the time the rules are asked at. Each rule reads the alert it may
+/// change and returns the changes to apply, if any.
+struct Evaluation<'a> {
+    store: &'a Store,
+    scope: AlertScope,
+    context: Context<'a>,
+    now: DateTime<Utc>,
+}
+
+/// One check's result, as the failure rule counts it.
+struct CheckResult<'a> {
+    state: CheckState,
+    /// Which check this is, so that the same check is never counted twice.
+    checked_at: &'a str,
+    streak: &'a Streak,
+    /// What is wrong, in words, for the message.
+    problems: Vec<String>,
+    /// The failure alert's subject key.
+    subject_key: &'static str,
+}
+
+impl Evaluation<'_> {
+    /// Expiry thresholds, the lifetime rule and renewal for `subject` (the
+    /// date the alert speaks of; `None` when nothing credible is known).
+    async fn expiry_rule(
+        &self,
+        kind: AlertKind,
+        thresholds: &Thresholds,
+        subject: Option<ExpirySubject>,
+    ) -> Result<Option<AlertChanges>, AlertError> {
+        let firing = self.store.firing_alert(self.scope, kind).await?;
+        let notified = match &subject {
+            Some(s) => self.store.notified_events(self.scope, kind, &s.key).await?,
+            None => Vec::new(),
+        };
+        let steps = expiry_step(
+            thresholds,
+            subject.as_ref(),
+            firing.as_ref(),
+            &notified,
+            self.now,
+        );
+        if steps.is_empty() {
+            return Ok(None);
+        }
+        let writes = expiry_writes(&self.context, kind, &steps, subject.as_ref(), self.now)?;
+        Ok(Some(self.changes(kind, &firing, None, writes)))
+    }
+
+    /// Counts the check into the failure streak, and opens the failure alert
+    /// after enough failed checks (unless held back for the scan's outage
+    /// rule) or resolves it once a check passes.
+    async fn failure_rule(
+        &self,
+        kind: AlertKind,
+        check: CheckResult<'_>,
+        mode: FailureMode,
+    ) -> Result<Option<AlertChanges>, AlertError> {
+        let before = check.streak;
+        let (failures, counted) = next_streak(
+            before.failures,
+            before.counted_at.as_deref(),
+            check.checked_at,
+            check.state,
+        );
+        let streak = streak_changes(counted, failures != before.failures, check.state).then(|| {
+            let after = Streak {
+                failures,
+                counted_at: Some(check.checked_at.to_owned()),
+            };
+            (after, before.clone())
+        });
+        let firing = self.store.firing_alert(self.scope, kind).await?;
+        let suppressed = mode == FailureMode::DeferToScan || outage_firing(self.store).await?;
+        let steps = failure_step(
+            check.state,
+            failures,
+            self.context.settings.failures_before_alert,
+            firing.as_ref(),
+            suppressed,
+            check.subject_key,
+        );
+        if streak.is_none() && steps.is_empty() {
+            return Ok(None);
+        }
+        let writes = plain_writes(&self.context, kind, &steps, |event| {
+            let mut notice = Notice::new(kind, event, self.context.subject);
+            if event != Event::Resolved {
+                notice.problems = check.problems.clone();
+            }
+            notice
+        })?;
+        Ok(Some(self.changes(kind, &firing, streak, writes)))
+    }
+
+    /// Registration lookups that learned nothing for too long.
+    async fn stale_rule(
+        &self,
+        facts: &DomainAlertFacts,
+    ) -> Result<Option<AlertChanges>, AlertError> {
+        let kind = AlertKind::RegistrationStale;
+        let last_fresh = last_fresh(facts);
+        let firing = self.store.firing_alert(self.scope, kind).await?;
+        let steps = stale_step(
+            lookup_state(facts),
+            last_fresh,
+            self.context.settings.registration_stale_after,
+            firing.as_ref(),
+            self.now,
+        );
+        if steps.is_empty() {
+            return Ok(None);
+        }
+        let writes = plain_writes(&self.context, kind, &steps, |event| {
+            let mut notice = Notice::new(kind, event, self.context.subject);
+            notice.days_without_data = Some(days_until(last_fresh, self.now));
+            notice.expires_at = facts.expires_at;
+            notice
+        })?;
+        Ok(Some(self.changes(kind, &firing, None, writes)))
+    }
+
+    fn changes(
+        &self,
+        kind: AlertKind,
+        firing: &Option<Firing>,
+        streak: Option<(Streak, Streak)>,
+        writes: Vec<AlertWrite>,
+    ) -> AlertChanges {
+        changes(
+            self.context.settings,
+            self.scope,
+            kind,
+            firing,
+            streak,
+            writes,
+        )
+    }
 }
 
 /// A streak is written when the check counts and changes something: a
@@ -458,124 +464,6 @@ async fn evaluate_domain_once(
 /// pass or an inconclusive check only when the count moves.
 fn streak_changes(counted: bool, moved: bool, state: CheckState) -> bool {
     counted && (moved || state == CheckState::Failing)
-}
-
-/// The registration expiry alerts may speak of: only from data that is
-/// known and fresh. A failed or stale lookup is never "expires in -1 days".
-fn registration_subject(facts: &DomainAlertFacts) -> Option<ExpirySubject> {
-    let known = !facts.stale
-        && (facts.outcome.as_deref() == Some("found")
-            || facts.expires_source.as_deref() == Some("manual"));
-    facts.expires_at.filter(|_| known).map(|at| ExpirySubject {
-        key: crate::store::format_time(at),
-        expires_at: at,
-        valid_from: None,
-    })
-}
-
-/// Whether the last lookup learned anything, for the stale rule.
-fn lookup_state(facts: &DomainAlertFacts) -> CheckState {
-    match facts.outcome.as_deref() {
-        _ if facts.stale => CheckState::Inconclusive,
-        Some("found" | "not_found" | "not_published") => CheckState::Passing,
-        Some(_) | None => CheckState::Inconclusive,
-    }
-}
-
-/// Of `ids`, the endpoints whose evaluation might change something. The
-/// rest are quiet: no alert firing, no failure streak, every address
-/// passing and no expiry step due even if nothing had been notified yet;
-/// evaluating them would write nothing. Two queries for the whole batch,
-/// and the same rules as [`evaluate_endpoint`], so this only saves work.
-pub async fn endpoints_to_evaluate(
-    store: &Store,
-    settings: &AlertSettings,
-    ids: &[i64],
-    now: DateTime<Utc>,
-) -> Result<Vec<i64>, StoreError> {
-    let facts = store.endpoint_quiet_facts(ids).await?;
-    Ok(facts
-        .iter()
-        .filter(|(facts, firing)| !endpoint_is_quiet(settings, facts, *firing, now))
-        .map(|(facts, _)| facts.endpoint_id)
-        .collect())
-}
-
-fn endpoint_is_quiet(
-    settings: &AlertSettings,
-    facts: &EndpointAlertFacts,
-    firing: bool,
-    now: DateTime<Utc>,
-) -> bool {
-    if firing || facts.streak.failures != 0 {
-        return false;
-    }
-    if !failure_lines(&facts.current).is_empty() {
-        return false;
-    }
-    let thresholds = Thresholds::effective(
-        &settings.certificate_days,
-        facts.client_certificate_days.as_ref(),
-        facts.domain_certificate_days.as_ref(),
-    );
-    let subject = expiring_certificate(&facts.current);
-    expiry_step(thresholds, subject.as_ref(), None, &[], now).is_empty()
-}
-
-/// [`endpoints_to_evaluate`] for domains' registrations.
-pub async fn domains_to_evaluate(
-    store: &Store,
-    settings: &AlertSettings,
-    ids: &[i64],
-    now: DateTime<Utc>,
-) -> Result<Vec<i64>, StoreError> {
-    let facts = store.domain_quiet_facts(ids).await?;
-    Ok(facts
-        .iter()
-        .filter(|(facts, firing)| !domain_is_quiet(settings, facts, *firing, now))
-        .map(|(facts, _)| facts.domain_id)
-        .collect())
-}
-
-fn domain_is_quiet(
-    settings: &AlertSettings,
-    facts: &DomainAlertFacts,
-    firing: bool,
-    now: DateTime<Utc>,
-) -> bool {
-    if firing || facts.streak.failures != 0 {
-        return false;
-    }
-    let thresholds = Thresholds::effective(
-        &settings.registration_days,
-        facts.client_registration_days.as_ref(),
-        facts.domain_registration_days.as_ref(),
-    );
-    let subject = registration_subject(facts);
-    if !expiry_step(thresholds, subject.as_ref(), None, &[], now).is_empty() {
-        return false;
-    }
-    if facts.checked_at.is_some() {
-        let state = registration_check_state(facts.outcome.as_deref(), &facts.statuses);
-        let steps = failure_step(state, 0, settings.failures_before_alert, None, false, "");
-        if state == CheckState::Failing || !steps.is_empty() {
-            return false;
-        }
-    }
-    if facts.checked_at.is_some() || facts.stale {
-        let last_fresh = facts.confirmed_at.unwrap_or(facts.created_at);
-        let steps = stale_step(
-            lookup_state(facts),
-            last_fresh,
-            settings.registration_stale_after,
-            None,
-            now,
-        );
-        if !steps.is_empty() {
-            return false;
-        }
-    }
-    true
 }
 
 /// The end of a scan: one operator alert when most checks failed at once;
@@ -699,216 +587,6 @@ fn changes(
         writes,
         message_id_domain: settings.message_id_domain.clone(),
     }
-}
-
-/// The certificate that expires first among the addresses' current leaves
-/// (the chain's date when an intermediate expires before the leaf).
-fn expiring_certificate(current: &[CurrentCert]) -> Option<ExpirySubject> {
-    current
-        .iter()
-        .filter_map(|c| {
-            let fingerprint = c.leaf_fingerprint.clone()?;
-            let leaf = c.leaf_not_after?;
-            let expires_at = c.chain_not_after.map_or(leaf, |chain| chain.min(leaf));
-            let valid_from = c.details["chain"][0]["not_before"]
-                .as_str()
-                .and_then(crate::store::parse_time);
-            Some(ExpirySubject {
-                key: fingerprint,
-                expires_at,
-                valid_from,
-            })
-        })
-        .min_by(|a, b| (a.expires_at, &a.key).cmp(&(b.expires_at, &b.key)))
-}
-
-/// One line per failure finding, `address: finding`, without repeats.
-fn failure_lines(current: &[CurrentCert]) -> Vec<String> {
-    let mut lines: Vec<String> = Vec::new();
-    for cert in current {
-        let findings = cert.details["findings"]
-            .as_array()
-            .cloned()
-            .unwrap_or_default();
-        for value in findings {
-            let text = match serde_json::from_value::<Finding>(value.clone()) {
-                Ok(finding) if !is_check_failure(&finding) => continue,
-                Ok(finding) => finding.to_string(),
-                // A finding this version cannot read: count it, show its kind.
-                Err(_) => value["kind"]
-                    .as_str()
-                    .unwrap_or("unknown finding")
-                    .to_owned(),
-            };
-            let line = if cert.address.is_empty() {
-                text
-            } else {
-                format!("{}: {text}", cert.address)
-            };
-            if !lines.contains(&line) {
-                lines.push(line);
-            }
-        }
-    }
-    lines
-}
-
-fn registration_problems(outcome: Option<&str>, statuses: &[String]) -> Vec<String> {
-    let mut lines = Vec::new();
-    if outcome == Some("not_found") {
-        lines.push(
-            "not found in the registry: the registration may have lapsed or been deleted"
-                .to_owned(),
-        );
-    }
-    for status in problem_statuses(statuses) {
-        lines.push(match status {
-            "redemptionPeriod" => "status redemptionPeriod: the registration lapsed; it can still be restored, at a fee".to_owned(),
-            "pendingDelete" => "status pendingDelete: the domain is about to be deleted and released".to_owned(),
-            "clientHold" => "status clientHold: the registrar has suspended the domain; it does not resolve".to_owned(),
-            "serverHold" => "status serverHold: the registry has suspended the domain; it does not resolve".to_owned(),
-            other => format!("status {other}"),
-        });
-    }
-    lines
-}
-
-/// Who and what: the shared inputs of every message of one subject.
-struct Context<'a> {
-    settings: &'a AlertSettings,
-    audience: &'a Audience,
-    subject: &'a str,
-}
-
-fn expiry_writes(
-    context: &Context<'_>,
-    kind: AlertKind,
-    steps: &[Transition],
-    subject: Option<&ExpirySubject>,
-    now: DateTime<Utc>,
-) -> Result<Vec<AlertWrite>, AlertError> {
-    plain_writes(context, kind, steps, |event| {
-        let mut notice = Notice::new(kind, event, context.subject);
-        match event {
-            Event::Resolved => notice.renewed_until = subject.map(|s| s.expires_at),
-            Event::Expired => {
-                notice.expires_at = subject.map(|s| s.expires_at);
-                notice.days_left = subject.map(|s| -days_until(s.expires_at, now));
-            }
-            _ => {
-                notice.expires_at = subject.map(|s| s.expires_at);
-                notice.days_left = subject.map(|s| days_until(now, s.expires_at));
-            }
-        }
-        notice
-    })
-}
-
-/// Turns transitions into writes, rendering each notice into its messages.
-fn plain_writes(
-    context: &Context<'_>,
-    kind: AlertKind,
-    steps: &[Transition],
-    notice_for: impl Fn(Event) -> Notice,
-) -> Result<Vec<AlertWrite>, AlertError> {
-    let mut writes = Vec::new();
-    for step in steps {
-        writes.push(match step {
-            Transition::Resolve { notify } => AlertWrite::Resolve {
-                delivery: if *notify {
-                    Some(delivery(context, kind, &notice_for(Event::Resolved))?)
-                } else {
-                    None
-                },
-            },
-            Transition::Open { subject_key } => AlertWrite::Open {
-                subject_key: subject_key.clone(),
-                details: serde_json::json!({ "subject": context.subject }),
-            },
-            Transition::Notify { event, subject_key } => AlertWrite::Notify {
-                event: *event,
-                subject_key: subject_key.clone(),
-                delivery: delivery(context, kind, &notice_for(*event))?,
-            },
-        });
-    }
-    Ok(writes)
-}
-
-/// The messages of one notice: an email to the client's contacts with staff
-/// in copy (or staff on the digest), operator alerts to the operator, and a
-/// post to each webhook.
-fn delivery(
-    context: &Context<'_>,
-    kind: AlertKind,
-    notice: &Notice,
-) -> Result<Delivery, AlertError> {
-    let settings = context.settings;
-    let mut notice = notice.clone();
-    notice.client = context.audience.client.clone();
-    let rendered = templates::render_notice(&notice)?;
-    let operator = kind == AlertKind::ScanOutage;
-    let (to, cc): (Vec<String>, Vec<String>) = if operator {
-        (settings.operator_addresses().to_vec(), Vec::new())
-    } else {
-        let contacts = context.audience.contacts.clone();
-        let staff = match settings.staff_delivery {
-            StaffDelivery::Copy => settings.staff.clone(),
-            StaffDelivery::Digest => Vec::new(),
-        };
-        if contacts.is_empty() {
-            (staff, Vec::new())
-        } else {
-            let cc = staff
-                .into_iter()
-                .filter(|s| !contacts.iter().any(|c| c.eq_ignore_ascii_case(s)))
-                .collect();
-            (contacts, cc)
-        }
-    };
-    let mut messages = Vec::new();
-    if !to.is_empty() {
-        messages.push(NewMessage {
-            channel: Channel::Email,
-            recipient: to.join(", "),
-            cc: (!cc.is_empty()).then(|| cc.join(", ")),
-            subject: rendered.subject.clone(),
-            body_text: rendered.text.clone(),
-            body_html: Some(rendered.html.clone()),
-        });
-    }
-    let chat = templates::chat_text(&notice, &rendered);
-    for channel in &settings.webhook_channels {
-        let body = match channel {
-            Channel::Slack => serde_json::json!({ "text": chat }),
-            Channel::Discord => {
-                serde_json::json!({ "content": chat.chars().take(2000).collect::<String>() })
-            }
-            Channel::Webhook => templates::webhook_payload(&notice, &rendered),
-            Channel::Email => continue,
-        };
-        messages.push(NewMessage {
-            channel: *channel,
-            recipient: channel.as_str().to_owned(),
-            cc: None,
-            subject: rendered.subject.clone(),
-            body_text: body.to_string(),
-            body_html: None,
-        });
-    }
-    let digest =
-        (settings.staff_delivery == StaffDelivery::Digest && !operator).then(|| DigestLine {
-            client: notice.client.clone(),
-            line: rendered.subject.clone(),
-        });
-    if messages.is_empty() && digest.is_none() {
-        tracing::warn!(
-            alert.kind = kind.as_str(),
-            alert.subject = context.subject,
-            "nobody to tell: add contacts to the client or set alerts.staff"
-        );
-    }
-    Ok(Delivery { messages, digest })
 }
 
 #[cfg(test)]

@@ -24,12 +24,12 @@ pub enum DigestError {
     #[error(transparent)]
     Template(#[from] TemplateError),
     #[error("alerts.digest_cron: {0}")]
-    Cron(String),
+    Cron(#[source] cron::error::Error),
 }
 
 /// The schedule from `alerts.digest_cron` (validated at start-up).
 pub fn schedule(expression: &str) -> Result<cron::Schedule, DigestError> {
-    cron::Schedule::from_str(expression).map_err(|e| DigestError::Cron(e.to_string()))
+    cron::Schedule::from_str(expression).map_err(DigestError::Cron)
 }
 
 /// The latest fire time at or before `now` (within the last 400 days).

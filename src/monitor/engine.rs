@@ -107,6 +107,19 @@ pub struct ScanOutcome {
     pub interrupted: bool,
 }
 
+/// The engine itself failed (a target failing is a finding, not an error).
+/// A store error keeps its own classification
+/// ([`StoreError::is_input_error`]); the writer failing is always lapse's own
+/// failure, never bad input.
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The task recording results panicked or was cancelled.
+    #[error("result writer failed: {0}")]
+    Writer(#[source] tokio::task::JoinError),
+}
+
 /// Progress as the writer records it.
 pub type ProgressFn = Arc<dyn Fn(i64, i64) + Send + Sync>;
 
@@ -175,7 +188,7 @@ impl Engine {
         scope: &ScanScope,
         stop: watch::Receiver<bool>,
         progress: Option<ProgressFn>,
-    ) -> Result<ScanOutcome, StoreError> {
+    ) -> Result<ScanOutcome, EngineError> {
         let _one_at_a_time = self.running.lock().await;
         self.run_locked(scope, stop, progress).await
     }
@@ -185,7 +198,7 @@ impl Engine {
         &self,
         scope: &ScanScope,
         stop: watch::Receiver<bool>,
-    ) -> Result<Option<ScanOutcome>, StoreError> {
+    ) -> Result<Option<ScanOutcome>, EngineError> {
         let Ok(_guard) = self.running.try_lock() else {
             return Ok(None);
         };
@@ -198,7 +211,7 @@ impl Engine {
         scan_id: i64,
         scope: &ScanScope,
         stop: watch::Receiver<bool>,
-    ) -> Result<ScanOutcome, StoreError> {
+    ) -> Result<ScanOutcome, EngineError> {
         let _one_at_a_time = self.running.lock().await;
         let started_at = self.clock.now();
         let handle = self
@@ -213,51 +226,28 @@ impl Engine {
         scope: &ScanScope,
         stop: watch::Receiver<bool>,
         progress: Option<ProgressFn>,
-    ) -> Result<ScanOutcome, StoreError> {
+    ) -> Result<ScanOutcome, EngineError> {
         let started_at = self.clock.now();
         let handle = self.store.start_or_resume_scan(scope, started_at).await?;
         self.run_handle(handle, scope, started_at, stop, progress)
             .await
     }
 
+    /// The pipeline of one scan: the writer starts, the pending items are
+    /// checked (or the stop request lets the ones in flight finish), the
+    /// writer records the last batch, then the scan row is closed.
     async fn run_handle(
         &self,
         handle: ScanHandle,
         scope: &ScanScope,
         started_at: DateTime<Utc>,
-        mut stop: watch::Receiver<bool>,
+        stop: watch::Receiver<bool>,
         progress: Option<ProgressFn>,
-    ) -> Result<ScanOutcome, StoreError> {
+    ) -> Result<ScanOutcome, EngineError> {
         if handle.scan_id == 0 {
-            return Ok(ScanOutcome {
-                summary: ScanSummary {
-                    scan_id: 0,
-                    scope: serde_json::to_value(scope).unwrap_or_default(),
-                    state: "nothing_due".into(),
-                    started_at: crate::store::format_time(started_at),
-                    finished_at: None,
-                    items_total: 0,
-                    items_done: 0,
-                    ok: 0,
-                    warning: 0,
-                    critical: 0,
-                    unknown: 0,
-                },
-                resumed: false,
-                interrupted: false,
-            });
+            return Ok(nothing_due(scope, started_at));
         }
-        if handle.resumed {
-            tracing::info!(
-                scan.id = handle.scan_id,
-                items.done = handle.items_done,
-                items.total = handle.items_total,
-                "resuming an interrupted scan"
-            );
-        } else if handle.items_total > 0 {
-            tracing::info!(scan.id = handle.scan_id, items.total = handle.items_total, scope = ?scope, "scan started");
-        }
-
+        log_start(&handle, scope);
         let (results_tx, results_rx) = mpsc::channel::<ItemResult>(self.settings.batch_size);
         // A full scan defers failure alerts to its end (the outage rule); a
         // due-work run is a recheck and decides at once.
@@ -275,29 +265,68 @@ impl Engine {
             progress,
             self.alerts.clone().map(|a| (a, mode)),
         ));
+        let stopped = self.check_items(&handle, stop, results_tx).await?;
+        writer.await.map_err(EngineError::Writer)??;
+        Ok(self.end(&handle, scope, started_at, stopped).await?)
+    }
 
-        let cert_slots = Arc::new(Semaphore::new(self.settings.concurrency));
+    /// Checks the scan's pending items, page by page, and waits for the
+    /// checks to end; the sender is dropped on return, so the writer sees the
+    /// last result. Returns whether a stop request cut the scan short.
+    async fn check_items(
+        &self,
+        handle: &ScanHandle,
+        mut stop: watch::Receiver<bool>,
+        results: mpsc::Sender<ItemResult>,
+    ) -> Result<bool, StoreError> {
         // Registration lookups have their own dispatcher, so a registry's
         // pacing queue never holds up certificate checks or other registries.
         let (lookups_tx, lookups_rx) = mpsc::unbounded_channel();
         let lookups = self.registration.clone().map(|checker| {
-            let job = self.job();
             tokio::spawn(dispatch_lookups(
                 lookups_rx,
                 self.settings.registration_concurrency,
-                job,
+                self.job(),
                 checker,
-                results_tx.clone(),
+                results.clone(),
                 stop.clone(),
             ))
         });
-        let mut tasks = JoinSet::new();
+        let mut checks = JoinSet::new();
+        let stopped = self
+            .start_checks(
+                handle.scan_id,
+                &mut stop,
+                &results,
+                &lookups_tx,
+                &mut checks,
+            )
+            .await?;
+        drop(lookups_tx);
+        self.wait_for_checks(handle.scan_id, stopped, checks, lookups)
+            .await;
+        Ok(stopped)
+    }
+
+    /// Spawns a check per pending item, at most `scan.concurrency`
+    /// certificate checks at once; registration items go to the lookup
+    /// dispatcher. Items of a page are shuffled so consecutive checks hit
+    /// different servers. Returns whether a stop request ended it.
+    async fn start_checks(
+        &self,
+        scan_id: i64,
+        stop: &mut watch::Receiver<bool>,
+        results: &mpsc::Sender<ItemResult>,
+        lookups: &mpsc::UnboundedSender<WorkItem>,
+        checks: &mut JoinSet<()>,
+    ) -> Result<bool, StoreError> {
+        let cert_slots = Arc::new(Semaphore::new(self.settings.concurrency));
         let mut after: Option<(String, i64)> = None;
         let mut stopped = *stop.borrow();
         'pages: while !stopped {
             let mut page = self
                 .store
-                .pending_scan_items(handle.scan_id, after.clone(), PAGE_SIZE)
+                .pending_scan_items(scan_id, after.clone(), PAGE_SIZE)
                 .await?;
             let Some(last) = page.last() else { break };
             let (kind, id) = last.key();
@@ -306,7 +335,7 @@ impl Engine {
             for item in page {
                 if let WorkItem::Registration { .. } = &item {
                     // Without a checker (or its dispatcher) they stay due.
-                    let _ = lookups_tx.send(item);
+                    let _ = lookups.send(item);
                     continue;
                 }
                 let permit = tokio::select! {
@@ -320,54 +349,71 @@ impl Engine {
                     }
                 };
                 let job = self.job();
-                let results = results_tx.clone();
-                tasks.spawn(async move {
+                let results = results.clone();
+                checks.spawn(async move {
                     let result = job.check(item).await;
                     // The writer is gone only if recording failed; nothing to do then.
                     let _ = results.send(result).await;
                     drop(permit);
                 });
-                while tasks.try_join_next().is_some() {}
+                while checks.try_join_next().is_some() {}
             }
             stopped = *stop.borrow();
         }
-        drop(lookups_tx);
-        let mut lookups = lookups;
+        Ok(stopped)
+    }
+
+    /// Waits for the checks and lookups in flight: all of them, or after a
+    /// stop request at most `scan.shutdown_grace`, abandoning the rest (they
+    /// stay pending and are redone on resume).
+    async fn wait_for_checks(
+        &self,
+        scan_id: i64,
+        stopped: bool,
+        mut checks: JoinSet<()>,
+        mut lookups: Option<tokio::task::JoinHandle<()>>,
+    ) {
         if stopped {
             tracing::info!(
-                scan.id = handle.scan_id,
-                in_flight = tasks.len(),
+                scan.id = scan_id,
+                in_flight = checks.len(),
                 grace_secs = self.settings.shutdown_grace.as_secs(),
                 "stopping: letting in-flight checks finish"
             );
         }
         let all_done = async {
-            while tasks.join_next().await.is_some() {}
+            while checks.join_next().await.is_some() {}
             if let Some(lookups) = lookups.as_mut() {
                 let _ = lookups.await;
             }
         };
-        if stopped {
-            let drained = tokio::time::timeout(self.settings.shutdown_grace, all_done).await;
-            if drained.is_err() {
-                tracing::warn!(
-                    scan.id = handle.scan_id,
-                    abandoned = tasks.len(),
-                    "checks still running after the grace period; they will be redone on resume"
-                );
-                tasks.abort_all();
-                if let Some(lookups) = &lookups {
-                    lookups.abort();
-                }
-            }
-        } else {
+        if !stopped {
             all_done.await;
+            return;
         }
-        drop(results_tx);
-        writer
-            .await
-            .map_err(|e| StoreError::Invalid(format!("result writer failed: {e}")))??;
+        let drained = tokio::time::timeout(self.settings.shutdown_grace, all_done).await;
+        if drained.is_err() {
+            tracing::warn!(
+                scan.id = scan_id,
+                abandoned = checks.len(),
+                "checks still running after the grace period; they will be redone on resume"
+            );
+            checks.abort_all();
+            if let Some(lookups) = &lookups {
+                lookups.abort();
+            }
+        }
+    }
 
+    /// Closes the scan row (`finished`, or `interrupted` to be resumed),
+    /// applies the outage rule to a finished full scan, and logs the counts.
+    async fn end(
+        &self,
+        handle: &ScanHandle,
+        scope: &ScanScope,
+        started_at: DateTime<Utc>,
+        stopped: bool,
+    ) -> Result<ScanOutcome, StoreError> {
         let summary = self.store.scan_summary(handle.scan_id).await?;
         let finished = summary.items_done >= summary.items_total && !stopped;
         let ended_at = self.clock.now();
@@ -421,6 +467,40 @@ impl Engine {
     /// Scopes of scans left unfinished by a crash or a stop, oldest first.
     pub async fn unfinished_scopes(&self) -> Result<Vec<ScanScope>, StoreError> {
         self.store.unfinished_scan_scopes().await
+    }
+}
+
+/// The outcome of a scan with nothing to do (no scan row was written).
+fn nothing_due(scope: &ScanScope, started_at: DateTime<Utc>) -> ScanOutcome {
+    ScanOutcome {
+        summary: ScanSummary {
+            scan_id: 0,
+            scope: serde_json::to_value(scope).unwrap_or_default(),
+            state: "nothing_due".into(),
+            started_at: crate::store::format_time(started_at),
+            finished_at: None,
+            items_total: 0,
+            items_done: 0,
+            ok: 0,
+            warning: 0,
+            critical: 0,
+            unknown: 0,
+        },
+        resumed: false,
+        interrupted: false,
+    }
+}
+
+fn log_start(handle: &ScanHandle, scope: &ScanScope) {
+    if handle.resumed {
+        tracing::info!(
+            scan.id = handle.scan_id,
+            items.done = handle.items_done,
+            items.total = handle.items_total,
+            "resuming an interrupted scan"
+        );
+    } else if handle.items_total > 0 {
+        tracing::info!(scan.id = handle.scan_id, items.total = handle.items_total, scope = ?scope, "scan started");
     }
 }
 

@@ -10,9 +10,11 @@ use crate::config::Config;
 use crate::domain::registration::{
     assess, next_registration_check, Assessment, RecheckPolicy, SourcedFacts,
 };
-use crate::probe::rdap::{BootstrapRegistry, RdapClient, RdapSettings};
+use crate::probe::rdap::{
+    BootstrapError, BootstrapRegistry, RdapClient, RdapClientError, RdapSettings,
+};
 use crate::probe::registration::{lookup, LookupReport, RegistrationClients};
-use crate::probe::whois::{WhoisClient, WhoisSettings};
+use crate::probe::whois::{WhoisClient, WhoisSettings, WhoisSetupError};
 use crate::ratelimit::{RateLimitSettings, RateLimiters, ServerLimit};
 use crate::store::{Store, StoreError};
 
@@ -20,9 +22,12 @@ use crate::store::{Store, StoreError};
 #[derive(Debug, thiserror::Error)]
 pub enum RegistrationSetupError {
     #[error("RDAP client: {0}")]
-    Rdap(String),
+    Rdap(#[source] RdapClientError),
+    /// An `rdap.overrides` entry the bootstrap cannot take.
+    #[error("RDAP client: {0}")]
+    Bootstrap(#[source] BootstrapError),
     #[error("WHOIS client: {0}")]
-    Whois(String),
+    Whois(#[source] WhoisSetupError),
     #[error("{0}")]
     Store(#[from] StoreError),
 }
@@ -106,10 +111,9 @@ impl RegistrationChecker {
         now: DateTime<Utc>,
     ) -> Result<Self, RegistrationSetupError> {
         let settings = rdap_settings(config);
-        let rdap = RdapClient::new(settings.clone())
-            .map_err(|e| RegistrationSetupError::Rdap(e.to_string()))?;
-        let whois = WhoisClient::new(whois_settings(config))
-            .map_err(|e| RegistrationSetupError::Whois(e.to_string()))?;
+        let rdap = RdapClient::new(settings.clone()).map_err(RegistrationSetupError::Rdap)?;
+        let whois =
+            WhoisClient::new(whois_settings(config)).map_err(RegistrationSetupError::Whois)?;
         let refresh_after = TimeDelta::days(i64::from(config.rdap.bootstrap_refresh_days));
 
         let cached = store
@@ -147,7 +151,7 @@ impl RegistrationChecker {
         };
         let bootstrap = registry
             .with_overrides(&settings.overrides)
-            .map_err(|e| RegistrationSetupError::Rdap(e.to_string()))?;
+            .map_err(RegistrationSetupError::Bootstrap)?;
         Ok(Self {
             clients: RegistrationClients {
                 rdap,

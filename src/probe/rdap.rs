@@ -37,11 +37,10 @@ use serde::Deserialize;
 use url::{Origin, Url};
 
 use super::dns::DnsSetupError;
+use super::lookup::{Exchange, ExchangeOutcome, LookupFailure};
 use super::rdap_parse::{parse_rdap, rdap_related_links};
-use super::registration::{Exchange, ExchangeOutcome, LookupFailure};
 use super::target_policy::{screen_addresses, RefusedServer, Screening, ServerGuard};
-use super::whois_parse::{ParseOutcome, RegistrationFacts};
-use crate::domain::registration::Source;
+use crate::domain::registration::{ParseOutcome, RegistrationFacts, Source};
 use crate::ratelimit::{server_key_for_url, RateLimiters, DEFAULT_BACKOFF};
 
 /// Where IANA publishes the DNS bootstrap file.

@@ -14,7 +14,8 @@
 use chrono::{DateTime, Utc};
 use serde_json::Value;
 
-use super::whois_parse::{parse_date, DateValue, ParseOutcome, RegistrationFacts};
+use super::dates::parse_date;
+use crate::domain::registration::{DateValue, ParseOutcome, RegistrationFacts};
 
 /// Parses one RDAP reply for `domain`.
 pub fn parse_rdap(domain: &str, json: &[u8]) -> RegistrationFacts {
@@ -114,8 +115,8 @@ fn event_date(root: &Value, action: &str) -> Option<DateValue> {
         })
 }
 
-/// RFC 3339, as RDAP requires; registries that bend it (no zone, a bare date) go through the WHOIS
-/// date reader, which reads a zone-less time as UTC.
+/// RFC 3339, as RDAP requires; registries that bend it (no zone, a bare date) go through the shared
+/// date reader (`probe::dates`), which reads a zone-less time as UTC.
 /// Fractions of a second are dropped, as the WHOIS reader does, so both give the same instant.
 fn rdap_date(text: &str) -> Option<DateValue> {
     DateTime::parse_from_rfc3339(text.trim())
@@ -216,8 +217,8 @@ fn nameservers(root: &Value) -> Vec<String> {
 mod tests {
     use chrono::NaiveDate;
 
-    use super::super::whois_parse::corpus::{self, Score};
     use super::*;
+    use crate::probe::corpus::{self, Score};
 
     fn utc(s: &str) -> DateValue {
         DateValue::Instant(

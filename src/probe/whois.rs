@@ -34,10 +34,10 @@ use ipnet::IpNet;
 use whois_rust::{WhoIs, WhoIsError, WhoIsLookupOptions, WhoIsServerValue};
 
 use super::dns::DnsSetupError;
-use super::registration::{Exchange, ExchangeOutcome, LookupFailure};
+use super::lookup::{Exchange, ExchangeOutcome, LookupFailure};
 use super::target_policy::{RefusedServer, Screening, ServerGuard};
-use super::whois_parse::{parse_whois, ParseOutcome};
-use crate::domain::registration::Source;
+use super::whois_parse::parse_whois;
+use crate::domain::registration::{ParseOutcome, Source};
 use crate::ratelimit::RateLimiters;
 
 pub const DEFAULT_IANA_SERVER: &str = "whois.iana.org";

@@ -1,5 +1,6 @@
-//! Alerts end to end: loopback TLS servers, the real probe, the store, the
-//! alert hook, the outbox and a real SMTP server receiving what lettre sends.
+//! Alerts end to end: loopback TLS servers, the real scan engine under the
+//! test clock (probe, store, alert hook), the outbox and a real SMTP server
+//! receiving what lettre sends.
 
 use std::sync::{Arc, Mutex};
 
@@ -9,8 +10,9 @@ use chrono::{Duration, Utc};
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 
-use crate::alert_support::{smtp_config, Lab, CONTACTS, STAFF};
-use crate::smtp_sink::{Received, SmtpSink};
+use crate::harness::app::TestApp;
+use crate::harness::sites::{smtp_config, CLIENT, CONTACTS, STAFF};
+use crate::harness::smtp::{Received, SmtpSink};
 
 fn by_subject(mail: &[Received]) -> Vec<String> {
     let mut subjects: Vec<String> = mail.iter().map(Received::subject).collect();
@@ -21,12 +23,12 @@ fn by_subject(mail: &[Received]) -> Vec<String> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn scan_at_10_3_and_minus_5_days_emails_each_once_and_a_second_scan_sends_none() {
     let sink = SmtpSink::plain().await;
-    let mut lab = Lab::new(&smtp_config(sink.port(), "")).await;
+    let mut lab = TestApp::lab(&smtp_config(sink.port(), "")).await;
     let ten = lab.leaf("ten.lapse.test", -80, 10);
     let three = lab.leaf("three.lapse.test", -87, 3);
     let expired = lab.pki.leaf(
         &["gone.lapse.test"],
-        crate::tls_support::Validity::around(
+        crate::harness::pki::Validity::around(
             lab.now(),
             Duration::days(-95),
             Duration::days(-5) - Duration::hours(1),
@@ -46,15 +48,18 @@ async fn scan_at_10_3_and_minus_5_days_emails_each_once_and_a_second_scan_sends_
         by_subject(&mail),
         vec![
             format!(
-                "Certificate for gone.lapse.test expired 5 days ago ({})",
+                "Certificate for {} expired 5 days ago ({})",
+                lab.sites[2].name(),
                 expired.validity.not_after.format("%Y-%m-%d")
             ),
             format!(
-                "Certificate for ten.lapse.test expires in 10 days ({})",
+                "Certificate for {} expires in 10 days ({})",
+                lab.sites[0].name(),
                 ten.validity.not_after.format("%Y-%m-%d")
             ),
             format!(
-                "Certificate for three.lapse.test expires in 3 days ({})",
+                "Certificate for {} expires in 3 days ({})",
+                lab.sites[1].name(),
                 three.validity.not_after.format("%Y-%m-%d")
             ),
         ]
@@ -95,7 +100,7 @@ async fn scan_at_10_3_and_minus_5_days_emails_each_once_and_a_second_scan_sends_
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_renewed_certificate_sends_one_renewed_notice_and_re_arms() {
     let sink = SmtpSink::plain().await;
-    let mut lab = Lab::new(&smtp_config(sink.port(), "")).await;
+    let mut lab = TestApp::lab(&smtp_config(sink.port(), "")).await;
     let old = lab.leaf("shop.lapse.test", -80, 10);
     let site = lab.site("shop.lapse.test", &old).await;
     lab.scan(lab.now()).await;
@@ -113,7 +118,8 @@ async fn a_renewed_certificate_sends_one_renewed_notice_and_re_arms() {
     assert_eq!(
         mail[1].subject(),
         format!(
-            "Certificate for shop.lapse.test renewed: valid until {}",
+            "Certificate for {} renewed: valid until {}",
+            lab.sites[site].name(),
             renewed.validity.not_after.format("%Y-%m-%d")
         )
     );
@@ -121,7 +127,7 @@ async fn a_renewed_certificate_sends_one_renewed_notice_and_re_arms() {
     lab.scan(lab.later(3)).await;
     lab.deliver(lab.later(3)).await;
     assert_eq!(sink.received().len(), 2);
-    let alerts = lab.store().list_alerts(true).await.expect("alerts");
+    let alerts = lab.store.list_alerts(true).await.expect("alerts");
     assert_eq!(alerts.len(), 1);
     assert_eq!(alerts[0].state, "resolved");
     assert_eq!(alerts[0].events, vec!["threshold:14", "resolved"]);
@@ -129,18 +135,34 @@ async fn a_renewed_certificate_sends_one_renewed_notice_and_re_arms() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn nightly_scans_send_each_threshold_once_and_a_missed_night_still_sends_its_reminder() {
-    let sink = SmtpSink::plain().await;
-    let mut lab = Lab::new(&smtp_config(sink.port(), "")).await;
+    // What was sent is what counts here, not how: mail stays in memory.
+    let mut lab = TestApp::builder()
+        .client(CLIENT, &CONTACTS)
+        .rdap()
+        .memory_mail()
+        .config(&format!("[alerts]\nstaff = [\"{STAFF}\"]\n"))
+        .build()
+        .await;
     // 20 days left today, a 1-year certificate.
     let leaf = lab.leaf("www.lapse.test", -345, 20);
     lab.site("www.lapse.test", &leaf).await;
-    // Nights 0..=19; nights 13 and 14 (7 and 6 days left) fail to run.
-    for night in (0..=20).filter(|n| *n != 13 && *n != 14) {
-        let at = lab.now() + Duration::days(night);
-        lab.scan(at).await;
-        lab.deliver(at).await;
+    // Nights 0..=20, a day apart; nights 13 and 14 (7 and 6 days left) fail to run.
+    for night in 0..=20 {
+        if night > 0 {
+            lab.clock.advance(Duration::days(1));
+        }
+        if night == 13 || night == 14 {
+            continue;
+        }
+        lab.scan(lab.now()).await;
+        lab.deliver(lab.now()).await;
     }
-    let subjects: Vec<String> = sink.received().iter().map(Received::subject).collect();
+    let subjects: Vec<String> = lab
+        .mailbox()
+        .sent()
+        .into_iter()
+        .map(|m| m.subject)
+        .collect();
     let days: Vec<&str> = subjects
         .iter()
         .map(|s| {
@@ -159,7 +181,7 @@ async fn nightly_scans_send_each_threshold_once_and_a_missed_night_still_sends_i
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_6_day_certificate_alerts_by_its_lifetime() {
     let sink = SmtpSink::plain().await;
-    let mut lab = Lab::new(&smtp_config(sink.port(), "")).await;
+    let mut lab = TestApp::lab(&smtp_config(sink.port(), "")).await;
     let leaf = lab.leaf("acme6.lapse.test", 0, 5);
     lab.site("acme6.lapse.test", &leaf).await;
     // Fresh (5.5 days left) and at half its life: no mail although 7 and 3 are thresholds.
@@ -178,9 +200,10 @@ async fn a_6_day_certificate_alerts_by_its_lifetime() {
     let mail = sink.wait_for(1).await;
     assert_eq!(mail.len(), 1);
     assert!(
-        mail[0]
-            .subject()
-            .starts_with("Certificate for acme6.lapse.test expires in 1 day"),
+        mail[0].subject().starts_with(&format!(
+            "Certificate for {} expires in 1 day",
+            lab.sites[0].name()
+        )),
         "{}",
         mail[0].subject()
     );
@@ -189,7 +212,7 @@ async fn a_6_day_certificate_alerts_by_its_lifetime() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_unreachable_endpoint_alerts_after_two_failed_checks_and_says_when_fixed() {
     let sink = SmtpSink::plain().await;
-    let mut lab = Lab::new(&smtp_config(sink.port(), "outage_min_checks = 5\n")).await;
+    let mut lab = TestApp::lab(&smtp_config(sink.port(), "outage_min_checks = 5\n")).await;
     let healthy = lab.leaf("up.lapse.test", -30, 300);
     let down = lab.leaf("down.lapse.test", -30, 300);
     lab.site("up.lapse.test", &healthy).await;
@@ -204,7 +227,7 @@ async fn an_unreachable_endpoint_alerts_after_two_failed_checks_and_says_when_fi
     // The same check evaluated again (a resumed scan) does not count twice.
     let settings = lab.settings();
     lapse::monitor::alerts::evaluate_endpoint(
-        lab.store(),
+        &lab.store,
         &settings,
         lab.sites[broken].endpoint_id,
         lapse::monitor::alerts::FailureMode::Immediate,
@@ -220,9 +243,10 @@ async fn an_unreachable_endpoint_alerts_after_two_failed_checks_and_says_when_fi
     let mail = sink.wait_for(1).await;
     assert_eq!(mail.len(), 1);
     assert!(
-        mail[0].subject().starts_with(
-            "Certificate check failing for down.lapse.test: 127.0.0.1: connection refused"
-        ),
+        mail[0].subject().starts_with(&format!(
+            "Certificate check failing for {}: 127.0.0.1: connection refused",
+            lab.sites[broken].name()
+        )),
         "{}",
         mail[0].subject()
     );
@@ -238,14 +262,17 @@ async fn an_unreachable_endpoint_alerts_after_two_failed_checks_and_says_when_fi
     assert_eq!(mail.len(), 2);
     assert_eq!(
         mail[1].subject(),
-        "Certificate check for down.lapse.test is passing again"
+        format!(
+            "Certificate check for {} is passing again",
+            lab.sites[broken].name()
+        )
     );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn most_checks_failing_at_once_is_one_operator_alert_not_one_per_domain() {
     let sink = SmtpSink::plain().await;
-    let mut lab = Lab::new(&smtp_config(
+    let mut lab = TestApp::lab(&smtp_config(
         sink.port(),
         "operator = [\"noc@agency.test\"]\noutage_min_checks = 3\n",
     ))
@@ -259,6 +286,10 @@ async fn most_checks_failing_at_once_is_one_operator_alert_not_one_per_domain() 
         let leaf = lab.leaf(host, -30, 300);
         lab.site(host, &leaf).await;
     }
+    // A good night first: the domain's registration is checked with it and
+    // is not due again this week, so the nights below check the four
+    // endpoints only.
+    assert!(lab.scan(lab.now()).await.queued.is_empty());
     // "lapse's network is down": every server gone, for two nightly scans.
     for site in 0..4 {
         lab.take_down(site).await;
@@ -291,29 +322,42 @@ async fn most_checks_failing_at_once_is_one_operator_alert_not_one_per_domain() 
     assert_eq!(
         by_subject(&mail),
         vec![
-            "Certificate check failing for a.lapse.test: 127.0.0.1: connection refused".to_owned(),
+            format!(
+                "Certificate check failing for {}: 127.0.0.1: connection refused",
+                lab.sites[0].name()
+            ),
             "lapse: 4 of 4 checks failed at once; per-domain alerts held".to_owned(),
             "lapse: checks are working again".to_owned(),
         ]
     );
 }
 
+/// The alert installation on `pki`, which also issued the mail server's certificate.
+async fn starttls_lab(pki: crate::harness::pki::TestPki, config: &str) -> TestApp {
+    TestApp::builder()
+        .client(CLIENT, &CONTACTS)
+        .rdap()
+        .pki(pki)
+        .config(config)
+        .build()
+        .await
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn starttls_delivery_checks_the_server_certificate_by_name() {
-    let pki = crate::tls_support::TestPki::new();
+    let pki = crate::harness::pki::TestPki::new();
     let mail_leaf = pki.leaf(
         &["mail.lapse.test"],
-        crate::tls_support::Validity::days(pki.now, -1, 60),
+        crate::harness::pki::Validity::days(pki.now, -1, 60),
     );
     let sink = SmtpSink::starttls(pki.served(&mail_leaf), mail_leaf.key_der()).await;
-    let env_root = tempfile::NamedTempFile::new().expect("temp");
-    std::fs::write(env_root.path(), &pki.root.pem).expect("write root");
+    // The installation trusts this PKI's root (`tls.extra_ca_file`), for
+    // the sites and the mail server alike.
     let config = format!(
-        "[smtp]\nhost = \"127.0.0.1\"\nport = {}\nsecurity = \"starttls\"\ntls_server_name = \"mail.lapse.test\"\nfrom = \"lapse <lapse@agency.test>\"\ntimeout_secs = 5\n\n[tls]\nextra_ca_file = \"{}\"\n",
+        "[smtp]\nhost = \"127.0.0.1\"\nport = {}\nsecurity = \"starttls\"\ntls_server_name = \"mail.lapse.test\"\nfrom = \"lapse <lapse@agency.test>\"\ntimeout_secs = 5\n",
         sink.port(),
-        env_root.path().display()
     );
-    let mut lab = Lab::new(&config).await;
+    let mut lab = starttls_lab(pki, &config).await;
     let leaf = lab.leaf("tls.lapse.test", -80, 7);
     lab.site("tls.lapse.test", &leaf).await;
     lab.scan(lab.now()).await;
@@ -330,25 +374,24 @@ async fn starttls_delivery_checks_the_server_certificate_by_name() {
     assert!(mail[0]
         .part("text/html")
         .expect("html")
-        .contains("<b>tls.lapse.test</b>"));
+        .contains(&format!("<b>{}</b>", lab.sites[0].name())));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_server_name_that_does_not_match_is_a_retried_failure_not_a_silent_send() {
-    let pki = crate::tls_support::TestPki::new();
+    let pki = crate::harness::pki::TestPki::new();
     let mail_leaf = pki.leaf(
         &["other.lapse.test"],
-        crate::tls_support::Validity::days(pki.now, -1, 60),
+        crate::harness::pki::Validity::days(pki.now, -1, 60),
     );
     let sink = SmtpSink::starttls(pki.served(&mail_leaf), mail_leaf.key_der()).await;
-    let root = tempfile::NamedTempFile::new().expect("temp");
-    std::fs::write(root.path(), &pki.root.pem).expect("write root");
+    // The installation trusts this PKI's root (`tls.extra_ca_file`), for
+    // the sites and the mail server alike.
     let config = format!(
-        "[smtp]\nhost = \"127.0.0.1\"\nport = {}\nsecurity = \"starttls\"\ntls_server_name = \"mail.lapse.test\"\nfrom = \"lapse <lapse@agency.test>\"\ntimeout_secs = 5\n\n[tls]\nextra_ca_file = \"{}\"\n",
+        "[smtp]\nhost = \"127.0.0.1\"\nport = {}\nsecurity = \"starttls\"\ntls_server_name = \"mail.lapse.test\"\nfrom = \"lapse <lapse@agency.test>\"\ntimeout_secs = 5\n",
         sink.port(),
-        root.path().display()
     );
-    let mut lab = Lab::new(&config).await;
+    let mut lab = starttls_lab(pki, &config).await;
     let leaf = lab.leaf("tls.lapse.test", -80, 7);
     lab.site("tls.lapse.test", &leaf).await;
     lab.scan(lab.now()).await;
@@ -430,7 +473,7 @@ async fn receive(
 
 async fn webhook_receiver(
     secret: &str,
-) -> (Hooks, std::net::SocketAddr, crate::tls_support::AbortOnDrop) {
+) -> (Hooks, std::net::SocketAddr, crate::harness::AbortOnDrop) {
     let hooks = Hooks::default();
     let app = axum::Router::new()
         .route("/hook", axum::routing::post(receive))
@@ -441,7 +484,7 @@ async fn webhook_receiver(
         .await
         .expect("bind");
     let addr = listener.local_addr().expect("addr");
-    let task = crate::tls_support::AbortOnDrop::spawn(async move {
+    let task = crate::harness::AbortOnDrop::spawn(async move {
         let _ = axum::serve(listener, app).await;
     });
     (hooks, addr, task)
@@ -450,7 +493,7 @@ async fn webhook_receiver(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_generic_webhook_is_signed_and_a_receiver_verifies_it() {
     let (hooks, addr, _server) = webhook_receiver("s3cret-key").await;
-    let mut lab = Lab::new(&format!(
+    let mut lab = TestApp::lab(&format!(
         "[webhooks]\nurl = \"http://{addr}/hook\"\nsecret = \"s3cret-key\"\nslack_url = \"http://{addr}/slack\"\ndiscord_url = \"http://{addr}/discord\"\n"
     ))
     .await;
@@ -461,20 +504,23 @@ async fn the_generic_webhook_is_signed_and_a_receiver_verifies_it() {
     // Slack and Discord get their own message shapes on the same queue.
     let mut chat = hooks.chat.lock().expect("lock").clone();
     chat.sort_by(|a, b| a.0.cmp(&b.0));
-    let expected = "[lapse warning] Certificate for hook.lapse.test expires in 7 days";
+    let expected = format!(
+        "[lapse warning] Certificate for {} expires in 7 days",
+        lab.sites[0].name()
+    );
     assert_eq!(chat.len(), 2, "{chat:?}");
     assert_eq!(chat[0].0, "/discord");
     assert!(
         chat[0].1["content"]
             .as_str()
-            .is_some_and(|t| t.starts_with(expected)),
+            .is_some_and(|t| t.starts_with(&expected)),
         "{chat:?}"
     );
     assert_eq!(chat[1].0, "/slack");
     assert!(
         chat[1].1["text"]
             .as_str()
-            .is_some_and(|t| t.starts_with(expected)),
+            .is_some_and(|t| t.starts_with(&expected)),
         "{chat:?}"
     );
     let report = lapse::notify::DeliveryReport {
@@ -499,13 +545,13 @@ async fn the_generic_webhook_is_signed_and_a_receiver_verifies_it() {
     assert!(id.contains(".webhook."), "{id}");
     assert_eq!(body["kind"], "cert_expiry");
     assert_eq!(body["event"], "threshold:7");
-    assert_eq!(body["subject"], "hook.lapse.test");
+    assert_eq!(body["subject"], lab.sites[0].name().as_str());
     assert_eq!(body["client"], "Acme");
     assert_eq!(body["days_left"], 7);
 
     // A receiver with another key refuses it: the signature depends on the key.
     let (other, addr, _other_server) = webhook_receiver("wrong-key").await;
-    let mut lab2 = Lab::new(&format!(
+    let mut lab2 = TestApp::lab(&format!(
         "[webhooks]\nurl = \"http://{addr}/hook\"\nsecret = \"s3cret-key\"\n\n[outbox]\nmax_attempts = 1\n"
     ))
     .await;
@@ -519,7 +565,7 @@ async fn the_generic_webhook_is_signed_and_a_receiver_verifies_it() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn without_smtp_messages_are_logged_and_kept_in_the_outbox() {
-    let mut lab = Lab::new("[alerts]\nstaff = [\"staff@agency.test\"]\n").await;
+    let mut lab = TestApp::lab("[alerts]\nstaff = [\"staff@agency.test\"]\n").await;
     let leaf = lab.leaf("fresh.lapse.test", -80, 3);
     lab.site("fresh.lapse.test", &leaf).await;
     lab.scan(lab.now()).await;
@@ -532,7 +578,7 @@ async fn without_smtp_messages_are_logged_and_kept_in_the_outbox() {
     assert_eq!(outbox[0].cc.as_deref(), Some(STAFF));
     // `lapse outbox retry --logged` queues it again (once SMTP is configured).
     let requeued = lab
-        .store()
+        .store
         .retry_messages(
             &lapse::store::RetrySelection::Failed {
                 include_logged: true,

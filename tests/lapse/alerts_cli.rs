@@ -2,14 +2,17 @@
 //! digest) and the registration alerts' wiring to the domain's assessed
 //! state.
 
+use std::sync::{Arc, Mutex};
+
 use chrono::{Duration, Utc};
 use lapse::monitor::alerts::{evaluate_domain, FailureMode};
 use lapse::store::format_time;
 
-use crate::alert_support::{smtp_config, Lab, CONTACTS, STAFF};
-use crate::smtp_sink::{Received, SmtpSink};
+use crate::harness::app::TestApp;
+use crate::harness::sites::{smtp_config, CLIENT, CONTACTS, STAFF};
+use crate::harness::smtp::{Received, SmtpSink};
 
-fn run_ok(lab: &Lab, args: &[&str]) -> String {
+fn run_ok(lab: &TestApp, args: &[&str]) -> String {
     let run = lab.env.run(args);
     assert_eq!(run.code, 0, "{args:?}: {run:?}");
     run.stdout
@@ -18,7 +21,7 @@ fn run_ok(lab: &Lab, args: &[&str]) -> String {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_domain_threshold_override_wins_and_clearing_it_restores_the_default() {
     let sink = SmtpSink::plain().await;
-    let mut lab = Lab::new(&smtp_config(sink.port(), "")).await;
+    let mut lab = TestApp::lab(&smtp_config(sink.port(), "")).await;
     let leaf = lab.leaf("www.lapse.test", -80, 10);
     lab.site("www.lapse.test", &leaf).await;
 
@@ -82,7 +85,7 @@ async fn a_domain_threshold_override_wins_and_clearing_it_restores_the_default()
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn email_test_sends_through_the_configured_server_now() {
     let sink = SmtpSink::plain().await;
-    let lab = Lab::new(&smtp_config(sink.port(), "")).await;
+    let lab = TestApp::lab(&smtp_config(sink.port(), "")).await;
     let out = run_ok(&lab, &["email", "test", "Someone@Example.test"]);
     assert!(out.contains("sent test email test."), "{out}");
     let mail = sink.wait_for(1).await;
@@ -95,7 +98,7 @@ async fn email_test_sends_through_the_configured_server_now() {
         .contains("test email"));
 
     // Without SMTP it says so, and exits 2.
-    let bare = Lab::new("").await;
+    let bare = TestApp::lab("").await;
     let run = bare.env.run(&["email", "test", "a@example.test"]);
     assert_eq!(run.code, 2, "{run:?}");
     assert!(run.stderr.contains("smtp.host"), "{run:?}");
@@ -103,7 +106,7 @@ async fn email_test_sends_through_the_configured_server_now() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn outbox_list_and_retry_show_and_requeue_messages() {
-    let mut lab = Lab::new("").await;
+    let mut lab = TestApp::lab("").await;
     let leaf = lab.leaf("www.lapse.test", -80, 7);
     lab.site("www.lapse.test", &leaf).await;
     lab.record(lab.now()).await;
@@ -119,7 +122,11 @@ async fn outbox_list_and_retry_show_and_requeue_messages() {
     let id = message["message_id"].as_str().expect("id").to_owned();
     let out = run_ok(&lab, &["outbox", "list", "--state", "logged"]);
     assert!(
-        out.contains(&id) && out.contains("Certificate for www.lapse.test expires in 7 days"),
+        out.contains(&id)
+            && out.contains(&format!(
+                "Certificate for {} expires in 7 days",
+                lab.sites[0].name()
+            )),
         "{out}"
     );
 
@@ -140,7 +147,7 @@ async fn outbox_list_and_retry_show_and_requeue_messages() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn staff_on_the_digest_get_one_email_grouped_by_client_instead_of_copies() {
     let sink = SmtpSink::plain().await;
-    let mut lab = Lab::new(&smtp_config(sink.port(), "staff_delivery = \"digest\"\n")).await;
+    let mut lab = TestApp::lab(&smtp_config(sink.port(), "staff_delivery = \"digest\"\n")).await;
     for (host, days) in [("a.lapse.test", 10), ("b.lapse.test", 3)] {
         let leaf = lab.leaf(host, -80, days);
         lab.site(host, &leaf).await;
@@ -163,43 +170,87 @@ async fn staff_on_the_digest_get_one_email_grouped_by_client_instead_of_copies()
     assert_eq!(digest.rcpt_to, vec![STAFF]);
     let text = digest.part("text/plain").expect("text");
     assert!(text.contains("Acme\n- Certificate for"), "{text}");
-    // Nothing new: the next digest has nothing to send.
-    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
-    assert!(run_ok(&lab, &["alerts", "digest"]).contains("nothing for the digest"));
+    // Nothing new: the next digest (a later second: digests are keyed by
+    // their due time) has nothing to send.
+    let next = Utc::now() + Duration::seconds(2);
+    let queued = lapse::monitor::digest::send_digest(&lab.store, &lab.settings(), next, next)
+        .await
+        .expect("digest");
+    assert_eq!(queued, Some(Vec::new()), "nothing for the digest");
 }
 
-/// Sets the assessed registration columns, as the registration engine will.
-async fn set_registration(lab: &Lab, sql_set: &str, binds: &[String]) {
-    let url = format!("sqlite://{}", lab.env.path("lapse.db").display());
-    let pool = sqlx::SqlitePool::connect(&url).await.expect("db");
-    let sql = format!("UPDATE domains SET {sql_set} WHERE name = 'lapse.test' RETURNING id");
-    let mut query = sqlx::query_as::<_, (i64,)>(&sql);
-    for bind in binds {
-        query = query.bind(bind);
-    }
-    query.fetch_one(&pool).await.expect("update domain");
-    pool.close().await;
+/// What the scripted registry answers for `lapse.test`.
+#[derive(Clone)]
+enum Registry {
+    Found(String),
+    Broken,
+    Missing,
 }
 
-async fn domain_id(lab: &Lab) -> i64 {
-    let (_, domains) = lab.store().alert_subject_ids().await.expect("ids");
-    domains[0]
+/// A loopback RDAP registry for `.test` that answers as the test says.
+async fn scripted_registry(answer: Arc<Mutex<Registry>>) -> crate::harness::registry::RdapServer {
+    use crate::harness::registry::{rdap_behaviour, rdap_domain, HttpReply, RdapServer};
+    RdapServer::start(move |path, own| {
+        let Some(name) = path.strip_prefix("/rdap/domain/") else {
+            return rdap_behaviour(path, own);
+        };
+        match answer.lock().expect("lock").clone() {
+            Registry::Found(expires) => {
+                HttpReply::json(200, rdap_domain(name, Some(&expires), None))
+            }
+            Registry::Broken => HttpReply::json(500, "{}".to_owned()),
+            Registry::Missing => HttpReply::json(
+                404,
+                r#"{"errorCode": 404, "title": "Not Found"}"#.to_owned(),
+            ),
+        }
+    })
+    .await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn registration_alerts_use_fresh_data_only_and_stale_data_has_its_own_alert() {
     let sink = SmtpSink::plain().await;
-    let mut lab = Lab::new(&smtp_config(sink.port(), "")).await;
+    let answer = Arc::new(Mutex::new(Registry::Broken));
+    let registry = scripted_registry(answer.clone()).await;
+    // The registration checker looks `lapse.test` up at the scripted
+    // registry (unpaced: it is no public server) and writes what it finds.
+    let mut lab = TestApp::builder()
+        .client(CLIENT, &CONTACTS)
+        .config(&smtp_config(
+            sink.port(),
+            &format!(
+                "\n[rdap]\nbootstrap_url = \"{}\"\n\n[ratelimit]\nper_second = 1000.0\nburst = 100\n",
+                registry.url("/bootstrap.json")
+            ),
+        ))
+        .build()
+        .await;
     let leaf = lab.leaf("www.lapse.test", -30, 300);
     lab.site("www.lapse.test", &leaf).await;
     let settings = lab.settings();
-    let id = domain_id(&lab).await;
-    let now = Utc::now();
+    let (_, domains) = lab.store.alert_subject_ids().await.expect("ids");
+    let id = domains[0];
+    let now = lab.now();
+    let checker =
+        lapse::monitor::registration::RegistrationChecker::build(&lab.app.config, &lab.store, now)
+            .await
+            .expect("checker")
+            .with_policy(lab.app.config.schedule.recheck_policy());
     let expires = now + Duration::days(20) + Duration::hours(12);
-    let evaluate = |at| {
-        let store = lab.store().clone();
+    // The registry answers `registry`; the checker looks up at `at`, then
+    // the domain's alerts are evaluated at `at`.
+    let check_then_evaluate = |registry: Registry, at| {
+        let store = lab.store.clone();
         let settings = settings.clone();
+        let answer = answer.clone();
+        let checker = &checker;
         async move {
+            *answer.lock().expect("lock") = registry;
+            checker
+                .check_and_record(&store, id, at)
+                .await
+                .expect("lookup recorded");
             evaluate_domain(&store, &settings, id, FailureMode::Immediate, at)
                 .await
                 .expect("evaluate")
@@ -207,39 +258,30 @@ async fn registration_alerts_use_fresh_data_only_and_stale_data_has_its_own_aler
     };
 
     // Found, 20 days left: the 30-day registration threshold.
-    set_registration(
-        &lab,
-        "expires_at = ?, expires_source = 'registry_rdap', registration_outcome = 'found',
-         registration_status = '[\"client transfer prohibited\"]', registration_checked_at = ?,
-         registration_confirmed_at = ?, registration_stale = 0",
-        &[format_time(expires), format_time(now), format_time(now)],
-    )
-    .await;
-    assert_eq!(evaluate(now).await.queued.len(), 1);
+    let found = check_then_evaluate(Registry::Found(format_time(expires)), now).await;
+    assert_eq!(found.queued.len(), 1);
 
     // Lookups fail for 25 days: the date is past, but unknown is never
     // "expired"; one "no fresh data" alert instead.
     let later = now + Duration::days(25);
-    set_registration(
-        &lab,
-        "registration_outcome = 'failed', registration_stale = 1, registration_checked_at = ?",
-        &[format_time(later)],
-    )
-    .await;
-    assert_eq!(evaluate(later).await.queued.len(), 1);
-    assert!(evaluate(later).await.queued.is_empty(), "once");
+    assert_eq!(
+        check_then_evaluate(Registry::Broken, later)
+            .await
+            .queued
+            .len(),
+        1
+    );
+    let again = evaluate_domain(&lab.store, &settings, id, FailureMode::Immediate, later)
+        .await
+        .expect("evaluate");
+    assert!(again.queued.is_empty(), "once");
 
     // The registry answers again: not found. Fresh data resolves "stale";
     // the problem alerts on the second consecutive "not found".
     for (hours, expected) in [(1, 1), (2, 1), (3, 0)] {
         let at = later + Duration::hours(hours);
-        set_registration(
-            &lab,
-            "registration_outcome = 'not_found', registration_stale = 0, registration_checked_at = ?",
-            &[format_time(at)],
-        )
-        .await;
-        assert_eq!(evaluate(at).await.queued.len(), expected, "{hours} h");
+        let applied = check_then_evaluate(Registry::Missing, at).await;
+        assert_eq!(applied.queued.len(), expected, "{hours} h");
     }
     lab.deliver(later + Duration::hours(3)).await;
     let mail = sink.wait_for(4).await;

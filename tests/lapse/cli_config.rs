@@ -1,6 +1,6 @@
 //! Configuration as the binary sees it: files, environment, errors, `config check`.
 
-use crate::support::TestEnv;
+use crate::harness::cli::TestEnv;
 
 #[test]
 fn misspelled_key_stops_start_up_naming_the_key() {
@@ -124,14 +124,13 @@ async fn database_uses_wal_and_enforces_foreign_keys() {
     // Removing the domain removes its endpoints (ON DELETE CASCADE).
     drop(conn);
     assert_eq!(env.run(&["domains", "remove", "example.com"]).code, 0);
-    let mut conn = sqlx::sqlite::SqliteConnectOptions::new()
-        .filename(env.path("lapse.db"))
-        .connect()
+    let config = lapse::config::Config::load(&lapse::config::LoadOptions {
+        explicit_path: Some(env.config_path()),
+    })
+    .expect("config");
+    let store = lapse::store::Store::open(&config.database)
         .await
-        .expect("open db");
-    let endpoints: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM endpoints")
-        .fetch_one(&mut conn)
-        .await
-        .expect("count");
+        .expect("store");
+    let (_, endpoints) = store.inventory_counts().await.expect("counts");
     assert_eq!(endpoints, 0);
 }

@@ -1,6 +1,6 @@
 //! `lapse clients ...` and `lapse domains ...`: what staff type, what is stored.
 
-use crate::support::TestEnv;
+use crate::harness::cli::TestEnv;
 
 fn endpoints(domains: &serde_json::Value) -> Vec<String> {
     domains

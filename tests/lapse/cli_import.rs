@@ -1,6 +1,6 @@
 //! `lapse domains import FILE.csv`: good rows stored, bad rows reported by line.
 
-use crate::support::TestEnv;
+use crate::harness::cli::TestEnv;
 
 #[test]
 fn csv_with_three_good_and_two_bad_rows_imports_three_and_reports_two() {

@@ -2,15 +2,20 @@
 //! for a while, and a `lapse` process killed with SIGKILL between the alert
 //! change and delivery, and during delivery. Every message arrives, once
 //! (or, in the one at-least-once window, twice with the same Message-ID).
+//!
+//! A dead sender's lease runs out on the clock: the in-process sender is
+//! handed a time past it; where the `lapse` binary must see it run out, the
+//! lease is the shortest the config allows (2 s).
 
 use std::process::Stdio;
 use std::time::Duration as StdDuration;
 
-use chrono::Duration;
+use chrono::{DateTime, Duration, SubsecRound, Utc};
 use tokio::io::{AsyncBufReadExt, BufReader};
 
-use crate::alert_support::{smtp_config, Lab};
-use crate::smtp_sink::{Received, SmtpSink};
+use crate::harness::app::TestApp;
+use crate::harness::sites::smtp_config;
+use crate::harness::smtp::{Received, SmtpSink};
 
 fn ids(mail: &[Received]) -> Vec<String> {
     let mut ids: Vec<String> = mail.iter().map(Received::message_id).collect();
@@ -21,7 +26,7 @@ fn ids(mail: &[Received]) -> Vec<String> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_451_and_a_server_down_for_a_while_delay_mail_and_lose_none() {
     let sink = SmtpSink::plain().await;
-    let mut lab = Lab::new(&smtp_config(sink.port(), "")).await;
+    let mut lab = TestApp::lab(&smtp_config(sink.port(), "")).await;
     for host in ["a.lapse.test", "b.lapse.test", "c.lapse.test"] {
         let leaf = lab.leaf(host, -80, 7);
         lab.site(host, &leaf).await;
@@ -79,18 +84,21 @@ async fn a_451_and_a_server_down_for_a_while_delay_mail_and_lose_none() {
     assert_eq!(attempts.iter().sum::<u32>(), 1 + 2 + 2 + 3, "{attempts:?}");
 }
 
-/// A lab whose config lets a dead sender's lease run out quickly, with one
-/// site whose certificate has 7 days left, checked and recorded.
-async fn crash_lab(sink: &SmtpSink) -> Lab {
+/// A lab whose config lets a dead sender's lease run out quickly (the
+/// shortest lease validation allows: longer than the SMTP and webhook
+/// timeouts of 1 s), with one site whose certificate has 7 days left,
+/// checked and recorded.
+async fn crash_lab(sink: &SmtpSink) -> TestApp {
     crash_lab_with(sink, "").await
 }
 
-async fn crash_lab_with(sink: &SmtpSink, extra: &str) -> Lab {
-    let mut lab = Lab::new(&smtp_config(
+async fn crash_lab_with(sink: &SmtpSink, extra: &str) -> TestApp {
+    let config = smtp_config(
         sink.port(),
-        &format!("\n[outbox]\nsending_lease_secs = 6\n\n[webhooks]\ntimeout_secs = 2\n{extra}"),
-    ))
-    .await;
+        &format!("\n[outbox]\nsending_lease_secs = 2\n\n[webhooks]\ntimeout_secs = 1\n{extra}"),
+    )
+    .replace("timeout_secs = 5", "timeout_secs = 1");
+    let mut lab = TestApp::lab(&config).await;
     let leaf = lab.leaf("crash.lapse.test", -80, 7);
     lab.site("crash.lapse.test", &leaf).await;
     lab.record(lab.now()).await;
@@ -98,8 +106,9 @@ async fn crash_lab_with(sink: &SmtpSink, extra: &str) -> Lab {
 }
 
 /// Runs `lapse ARGS` with `LAPSE_TEST_PAUSE=point`, waits until it says it
-/// paused there, and kills it with SIGKILL.
-async fn run_until_paused_then_kill(lab: &Lab, args: &[&str], point: &str) {
+/// paused there, and kills it with SIGKILL. Returns when it was seen
+/// paused (the process got there no later than that).
+async fn run_until_paused_then_kill(lab: &TestApp, args: &[&str], point: &str) -> DateTime<Utc> {
     let mut command = tokio::process::Command::from(lab.env.command(args));
     command
         .env("LAPSE_TEST_PAUSE", point)
@@ -120,13 +129,22 @@ async fn run_until_paused_then_kill(lab: &Lab, args: &[&str], point: &str) {
     })
     .await
     .expect("lapse reached the pause point in time");
+    let seen = Utc::now();
     assert!(paused.is_ok(), "lapse ended without pausing: {paused:?}");
     child.kill().await.expect("SIGKILL");
     let status = child.wait().await.expect("wait");
     assert!(!status.success(), "killed: {status:?}");
+    seen
 }
 
-fn run_ok(lab: &Lab, args: &[&str]) -> String {
+/// A time past the lease of a message claimed no later than `claimed`
+/// (leases are stored in whole seconds).
+fn past_the_lease(lab: &TestApp, claimed: DateTime<Utc>) -> DateTime<Utc> {
+    let lease = Duration::from_std(lab.app.config.outbox.sending_lease).expect("lease");
+    claimed.trunc_subsecs(0) + lease + Duration::seconds(1)
+}
+
+fn run_ok(lab: &TestApp, args: &[&str]) -> String {
     let run = lab.env.run(args);
     assert_eq!(run.code, 0, "{args:?}: {run:?}");
     run.stdout
@@ -166,18 +184,26 @@ async fn killed_during_delivery_the_message_is_sent_once_when_its_lease_runs_out
     run_ok(&lab, &["alerts", "evaluate"]);
 
     // Killed after claiming the message, before talking to the server.
-    run_until_paused_then_kill(&lab, &["outbox", "deliver"], "after-claim").await;
+    let claimed = run_until_paused_then_kill(&lab, &["outbox", "deliver"], "after-claim").await;
     let outbox = lab.outbox().await;
     assert_eq!(outbox[0].state, "sending");
     let id = outbox[0].message_id.clone();
     println!("crash during delivery (claimed, not sent): message id {id}");
 
     // A restart within the lease leaves it alone (its sender may be alive) ...
-    let out = run_ok(&lab, &["outbox", "deliver"]);
-    assert!(out.contains("delivered 0"), "{out}");
+    let report = lab.deliver(claimed).await;
+    assert_eq!(
+        (report.reclaimed, report.sent.len(), report.retrying.len()),
+        (0, 0, 0),
+        "delivered 0: {report:?}"
+    );
     assert!(sink.received().is_empty());
-    // ... and takes it back once the lease ran out.
-    tokio::time::sleep(StdDuration::from_secs(7)).await;
+    // ... and takes it back once the lease ran out: the binary's clock is
+    // the system's, so wait for the (2 s) lease to pass.
+    let expired = past_the_lease(&lab, claimed);
+    while Utc::now() < expired {
+        tokio::time::sleep(StdDuration::from_millis(50)).await;
+    }
     let out = run_ok(&lab, &["outbox", "deliver"]);
     assert!(
         out.contains("1 message(s) left by a stopped sender"),
@@ -199,13 +225,14 @@ async fn killed_after_the_server_accepted_the_resend_carries_the_same_message_id
 
     // Killed after the server said 250, before `sent` was written: the one
     // window of at-least-once delivery.
-    run_until_paused_then_kill(&lab, &["outbox", "deliver"], "after-send").await;
+    let claimed = run_until_paused_then_kill(&lab, &["outbox", "deliver"], "after-send").await;
     assert_eq!(sink.received().len(), 1);
     let id = lab.outbox().await[0].message_id.clone();
     println!("crash after the server accepted: message id {id}");
 
-    tokio::time::sleep(StdDuration::from_secs(7)).await;
-    run_ok(&lab, &["outbox", "deliver"]);
+    // The restarted sender, once the dead one's lease ran out.
+    let report = lab.deliver(past_the_lease(&lab, claimed)).await;
+    assert_eq!(report.reclaimed, 1, "{report:?}");
     let mail = sink.wait_for(2).await;
     // Sent again, never lost; the same Message-ID lets the receiver drop it.
     assert_eq!(ids(&mail), vec![id.clone(), id]);
@@ -217,7 +244,7 @@ async fn killed_after_the_server_accepted_the_resend_carries_the_same_message_id
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn lapse_serve_delivers_the_outbox_and_stops_cleanly_on_sigterm() {
     let sink = SmtpSink::plain().await;
-    let port = crate::support::free_port();
+    let port = crate::harness::cli::free_port();
     let lab = crash_lab_with(
         &sink,
         &format!("\n[server]\nlisten = \"127.0.0.1:{port}\"\n"),

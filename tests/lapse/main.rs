@@ -1,11 +1,10 @@
 //! lapse's integration tests, one binary organised by feature. Everything
-//! runs against real parts on loopback: the built `lapse` binary, a real
-//! SQLite file in a temporary directory, a real HTTP server on port 0.
+//! runs against real parts on loopback: a real SQLite file in a temporary
+//! directory, the real scan engine and sender under a test clock, a real
+//! HTTP server on port 0, and the built `lapse` binary where the command
+//! line is the subject. `harness` is the one test harness.
 
-mod alert_support;
-mod smtp_sink;
-mod support;
-mod test_app;
+mod harness;
 
 mod alerts;
 mod alerts_cli;
@@ -19,10 +18,9 @@ mod registration;
 mod registration_cli;
 mod registration_pacing;
 mod registration_ssrf;
-mod registration_support;
 mod scan;
 mod scan_scope;
 mod serve;
 mod serve_cron;
+mod tidy;
 mod tls_probe;
-mod tls_support;

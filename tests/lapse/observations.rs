@@ -8,8 +8,10 @@ use lapse::domain::names::HostName;
 use lapse::probe::tls::{TlsProbe, TlsProbeSettings, TlsTarget};
 use lapse::store::Store;
 
-use crate::support::TestEnv;
-use crate::tls_support::{ip, TestPki, TlsServer, Validity};
+use crate::harness::cli::TestEnv;
+use crate::harness::ip;
+use crate::harness::pki::{TestPki, Validity};
+use crate::harness::tls::TlsServer;
 
 const HOST: &str = "www.lapse.test";
 

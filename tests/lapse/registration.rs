@@ -6,11 +6,11 @@
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
-use crate::registration_support::*;
+use crate::harness::registry::*;
 use lapse::domain::registration::{assess, Capability, Source};
 use lapse::probe::registration::{lookup, Exchange, ExchangeOutcome, LookupFailure, LookupReport};
 use lapse::probe::whois::WhoisSettings;
-use lapse::probe::whois_parse::{DateValue, ParseOutcome};
+use lapse::probe::{DateValue, ParseOutcome};
 use lapse::ratelimit::{RateLimitSettings, RateLimiters, ServerLimit};
 
 fn instant(s: &str) -> DateValue {
@@ -44,7 +44,7 @@ fn by_source(report: &LookupReport, source: Source) -> Vec<&Exchange> {
         .collect()
 }
 
-fn answered(exchange: &Exchange) -> &lapse::probe::whois_parse::RegistrationFacts {
+fn answered(exchange: &Exchange) -> &lapse::probe::RegistrationFacts {
     exchange.facts().unwrap_or_else(|| {
         panic!(
             "expected an answer from {}, got {:?}",

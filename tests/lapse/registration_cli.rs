@@ -1,8 +1,8 @@
 //! Registration checks through lapse itself: `lapse whois`, manual dates,
 //! recording with provenance and staleness, against loopback registries.
 
-use crate::registration_support::{TestRegistries, REGISTRY_EXPIRY};
-use crate::support::TestEnv;
+use crate::harness::cli::TestEnv;
+use crate::harness::registry::{TestRegistries, REGISTRY_EXPIRY};
 
 /// Config pointing lapse's RDAP bootstrap and WHOIS servers at the loopback registries.
 fn registry_config(r: &TestRegistries) -> String {
@@ -18,7 +18,7 @@ fn registry_config(r: &TestRegistries) -> String {
     )
 }
 
-async fn run(env: &TestEnv, args: &[&str]) -> crate::support::Run {
+async fn run(env: &TestEnv, args: &[&str]) -> crate::harness::cli::Run {
     env.run_async(args).await
 }
 
@@ -197,7 +197,7 @@ struct RegistriesGone;
 
 impl RegistriesGone {
     fn config(env: &TestEnv) -> lapse::config::Config {
-        let port = crate::support::free_port();
+        let port = crate::harness::cli::free_port();
         let text = format!(
             "[database]\npath = \"{}\"\n[names]\nprivate_tlds = [\"test\"]\n\
              [rdap]\nbootstrap_url = \"http://127.0.0.1:{port}/bootstrap.json\"\ntimeout_ms = 500\n\

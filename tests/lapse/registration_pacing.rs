@@ -13,11 +13,13 @@ use lapse::monitor::registration::RegistrationChecker;
 use lapse::probe::tls::{TlsProbe, TlsProbeSettings};
 use lapse::store::{ScanScope, Store};
 
-use crate::registration_support::{
+use crate::harness::cli::TestEnv;
+use crate::harness::ip;
+use crate::harness::pki::TestPki;
+use crate::harness::registry::{
     rdap_behaviour, registry_whois_reply, RdapServer, WhoisReply, WhoisServer, REGISTRY_EXPIRY,
 };
-use crate::support::{sqlite_count as count, TestEnv};
-use crate::tls_support::{ip, TestPki, TlsServer};
+use crate::harness::tls::TlsServer;
 
 const ENDPOINTS: usize = 1000;
 const DOMAINS: usize = 200;
@@ -89,8 +91,12 @@ async fn scan(paced_domains: usize) -> Scan {
             .add_endpoint(&host, tls.addr.port(), &domain, None, now)
             .await
             .expect("add");
+        // DNS-free: every endpoint is checked on 127.0.0.1.
+        store
+            .pin_endpoint(&host, tls.addr.port(), Some(ip("127.0.0.1")))
+            .await
+            .expect("pin");
     }
-    pin_endpoints(&env).await;
 
     let probe = TlsProbe::new(TlsProbeSettings {
         allow_ranges: config.targets.allow_ranges.clone(),
@@ -147,15 +153,14 @@ async fn scan(paced_domains: usize) -> Scan {
         paced.journal.queries()
     );
     assert_eq!(free.journal.arrivals().len(), DOMAINS - paced_domains);
-    let recorded = count(
-        &env,
-        "SELECT COUNT(*) FROM domains WHERE expires_at IS NOT NULL",
-    )
-    .await;
-    assert_eq!(
-        recorded, DOMAINS as i64,
-        "every lookup answered and was recorded"
-    );
+    let recorded = store
+        .list_domains(None)
+        .await
+        .expect("domains")
+        .iter()
+        .filter(|d| d.expires_at.is_some())
+        .count();
+    assert_eq!(recorded, DOMAINS, "every lookup answered and was recorded");
 
     let scan = Scan {
         started,
@@ -248,17 +253,4 @@ async fn a_long_pacing_queue_holds_back_neither_other_registries_nor_certificate
         "the other registry's lookups done after {:?}, the paced queue after {paced_done:?}",
         scan.last(&scan.free)
     );
-}
-
-async fn pin_endpoints(env: &TestEnv) {
-    use sqlx::ConnectOptions;
-    let mut conn = sqlx::sqlite::SqliteConnectOptions::new()
-        .filename(env.path("lapse.db"))
-        .connect()
-        .await
-        .expect("open db");
-    sqlx::query("UPDATE endpoints SET pinned_address = '127.0.0.1'")
-        .execute(&mut conn)
-        .await
-        .expect("pin");
 }

@@ -8,14 +8,15 @@ use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use crate::registration_support::*;
-use crate::support::TestEnv;
-use crate::tls_support::{ip, DnsServer, Zone};
+use crate::harness::cli::TestEnv;
+use crate::harness::dns::{DnsServer, Zone};
+use crate::harness::ip;
+use crate::harness::registry::*;
 use lapse::domain::registration::Source;
 use lapse::probe::rdap::{RdapClient, RdapSettings};
 use lapse::probe::registration::{lookup, Exchange, LookupFailure, RegistrationClients};
 use lapse::probe::whois::{WhoisClient, WhoisSettings};
-use lapse::probe::whois_parse::ParseOutcome;
+use lapse::probe::ParseOutcome;
 use lapse::ratelimit::RateLimiters;
 
 const LOOPBACK: &str = "127.0.0.0/8";
@@ -48,7 +49,7 @@ fn expiry_of(exchange: &Exchange) -> String {
 fn expiry_text(rfc3339: &str) -> String {
     format!(
         "{:?}",
-        Some(lapse::probe::whois_parse::DateValue::Instant(
+        Some(lapse::probe::DateValue::Instant(
             chrono::DateTime::parse_from_rfc3339(rfc3339)
                 .expect("instant")
                 .with_timezone(&chrono::Utc)

@@ -9,8 +9,11 @@ use lapse::monitor::engine::{Engine, EngineSettings, SystemClock};
 use lapse::probe::tls::{TlsProbe, TlsProbeSettings};
 use lapse::store::{ScanScope, Store};
 
-use crate::support::{sqlite_count, TestEnv};
-use crate::tls_support::{ip, DnsServer, Misbehaviour, RawServer, TestPki, TlsServer, Zone};
+use crate::harness::cli::{sqlite_count, TestEnv};
+use crate::harness::dns::{DnsServer, Zone};
+use crate::harness::ip;
+use crate::harness::pki::TestPki;
+use crate::harness::tls::{Misbehaviour, RawServer, TlsServer};
 
 /// Config for scanning loopback names: private DNS, loopback allowed, the test CA trusted.
 fn scan_config(env: &TestEnv, dns: &DnsServer, pki: &TestPki, extra: &str) -> String {
@@ -196,6 +199,11 @@ async fn a_thousand_endpoints_on_one_address_respect_the_per_address_cap() {
             .add_endpoint(&host, server.addr.port(), &domain, None, now)
             .await
             .expect("add");
+        // DNS-free: every endpoint is checked on 127.0.0.1.
+        store
+            .pin_endpoint(&host, server.addr.port(), Some(ip("127.0.0.1")))
+            .await
+            .expect("pin");
     }
     let probe = TlsProbe::new(TlsProbeSettings {
         allow_ranges: vec!["127.0.0.0/8".parse().expect("range")],
@@ -205,8 +213,6 @@ async fn a_thousand_endpoints_on_one_address_respect_the_per_address_cap() {
         ..TlsProbeSettings::default()
     })
     .expect("probe");
-    // Pin every endpoint to 127.0.0.1 through DNS-free targets.
-    sqlite_exec(&env, "UPDATE endpoints SET pinned_address = '127.0.0.1'").await;
     let engine = Engine::new(
         store.clone(),
         probe,
@@ -230,16 +236,6 @@ async fn a_thousand_endpoints_on_one_address_respect_the_per_address_cap() {
         (1..=3).contains(&max),
         "at most 3 handshakes to one address at once, saw {max}"
     );
-}
-
-async fn sqlite_exec(env: &TestEnv, sql: &str) {
-    use sqlx::ConnectOptions;
-    let mut conn = sqlx::sqlite::SqliteConnectOptions::new()
-        .filename(env.path("lapse.db"))
-        .connect()
-        .await
-        .expect("open db");
-    sqlx::query(sql).execute(&mut conn).await.expect("exec");
 }
 
 async fn sqlite_text(env: &TestEnv, sql: &str) -> String {
@@ -270,7 +266,7 @@ async fn a_scan_at_10_3_and_minus_5_days_queues_one_message_each_and_a_second_sc
     ] {
         let leaf = pki.leaf(
             &[name],
-            crate::tls_support::Validity::days(pki.now, -60, days_left),
+            crate::harness::pki::Validity::days(pki.now, -60, days_left),
         );
         let server = TlsServer::start(ip("127.0.0.1"), pki.served(&leaf), leaf.key_der()).await;
         inputs.push(format!("{name}:{}", server.addr.port()));

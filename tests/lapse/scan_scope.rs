@@ -4,47 +4,18 @@
 //! domains' scans (and not another client's, nor the whole fleet's).
 //!
 //! The scans run on the scheduler's path (claim the queued row, adopt it,
-//! run it). Every endpoint is pinned to 127.0.0.1, which the probe refuses
-//! (no `targets.allow_ranges`), and the registries are on a closed loopback
-//! port: nothing is contacted off loopback.
+//! run it) with the engine `serve` builds. Every endpoint is pinned to
+//! 127.0.0.1, where nothing of the fleet listens, and the registry is the
+//! harness's loopback RDAP server: nothing is contacted off loopback.
 
 use std::net::{IpAddr, Ipv4Addr};
 use std::sync::Arc;
-use std::time::Duration;
 
 use lapse::domain::names::HostName;
-use lapse::monitor::engine::{Engine, EngineSettings, SystemClock};
-use lapse::monitor::registration::RegistrationChecker;
-use lapse::probe::tls::{TlsProbe, TlsProbeSettings};
+use lapse::monitor::engine::Engine;
 use serde_json::{json, Value};
 
-use crate::test_app::{Reply, TestApp};
-
-/// The engine as the scheduler runs it, on the test app's database and
-/// configuration (registries on a closed loopback port).
-async fn engine(app: &TestApp) -> Engine {
-    let config = lapse::config::Config::load(&lapse::config::LoadOptions {
-        explicit_path: Some(app.env.config_path()),
-    })
-    .expect("config");
-    let probe = TlsProbe::new(TlsProbeSettings {
-        connect_timeout: Duration::from_millis(200),
-        handshake_timeout: Duration::from_millis(200),
-        deadline: Duration::from_secs(2),
-        ..TlsProbeSettings::default()
-    })
-    .expect("probe");
-    let registration = RegistrationChecker::build(&config, &app.store, chrono::Utc::now())
-        .await
-        .expect("registration checker");
-    Engine::new(
-        app.store.clone(),
-        probe,
-        Some(registration),
-        EngineSettings::from_config(&config),
-        Arc::new(SystemClock),
-    )
-}
+use crate::harness::app::{Reply, TestApp};
 
 /// Pins every endpoint of the fleet to 127.0.0.1: no DNS lookup leaves
 /// the machine, and the probe refuses the reserved address.
@@ -67,10 +38,13 @@ async fn pin_fleet_to_loopback(app: &TestApp) {
 }
 
 /// Claims and runs every queued scan, as the scheduler's requested-scan
-/// loop does; returns how many it claimed.
-async fn run_queued_scans(engine: &Engine) -> usize {
+/// loop does, with the engine `serve` builds; returns how many it claimed.
+async fn run_queued_scans(app: &TestApp) -> usize {
+    let engine: Engine = lapse::app::build_engine(&app.app, Arc::new(app.clock.clone()))
+        .await
+        .expect("engine");
     let (_stop_tx, stop) = tokio::sync::watch::channel(false);
-    lapse::monitor::schedule::run_queued_scans(engine, &SystemClock, &stop).await
+    lapse::monitor::schedule::run_queued_scans(&engine, &app.clock, &stop).await
 }
 
 async fn request(app: &TestApp, body: Value) -> Reply {
@@ -88,11 +62,7 @@ fn scan_path(reply: &Reply) -> String {
 
 #[tokio::test]
 async fn requested_scans_keep_their_scope_and_visibility_once_the_engine_ran_them() {
-    // The registries' closed port answers at once: no need to pace it.
-    let app = TestApp::builder()
-        .config("[ratelimit]\nper_second = 1000.0\nburst = 100\nmax_concurrent = 4\n")
-        .build()
-        .await;
+    let app = TestApp::builder().fleet().api().rdap().build().await;
     pin_fleet_to_loopback(&app).await;
     let acme = app.ids["acme"];
     let fleet = request(&app, json!({"scope": "all"})).await;
@@ -114,7 +84,7 @@ async fn requested_scans_keep_their_scope_and_visibility_once_the_engine_ran_the
         assert_eq!(&queued.json["scope"], scope, "as requested: {queued:?}");
     }
 
-    assert_eq!(run_queued_scans(&engine(&app).await).await, 3);
+    assert_eq!(run_queued_scans(&app).await, 3);
 
     for (queued, scope) in &expected {
         let path = scan_path(queued);

@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use crate::support::{free_port, TestEnv};
+use crate::harness::cli::{free_port, TestEnv};
 
 #[tokio::test]
 async fn in_process_server_answers_healthz_and_stops_on_shutdown() {

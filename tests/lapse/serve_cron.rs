@@ -5,8 +5,11 @@
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use crate::support::{free_port, sqlite_count as count, TestEnv};
-use crate::tls_support::{ip, DnsServer, TestPki, TlsServer, Zone};
+use crate::harness::cli::{free_port, sqlite_count as count, TestEnv};
+use crate::harness::dns::{DnsServer, Zone};
+use crate::harness::ip;
+use crate::harness::pki::TestPki;
+use crate::harness::tls::TlsServer;
 
 const NAMES: [&str; 3] = ["www.cron.test", "api.cron.test", "mail.cron.test"];
 

@@ -8,10 +8,12 @@
 use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, Instant};
 
-use crate::tls_support::{
-    free_port, intermediate, ip, openssl_leaf, root, self_signed_leaf, DnsServer, Issued, LeafKey,
-    Misbehaviour, OpensslServer, Prelude, RawServer, TestPki, TlsServer, Validity, Zone,
+use crate::harness::dns::{DnsServer, Zone};
+use crate::harness::ip;
+use crate::harness::pki::{
+    intermediate, openssl_leaf, root, self_signed_leaf, Issued, LeafKey, TestPki, Validity,
 };
+use crate::harness::tls::{free_port, Misbehaviour, OpensslServer, Prelude, RawServer, TlsServer};
 use chrono::Utc;
 use lapse::cli::check_report::render_human;
 use lapse::domain::certificate::{
@@ -212,7 +214,7 @@ async fn self_signed_leaf_reports_self_signed() {
 #[tokio::test]
 async fn self_signed_certificate_with_the_ca_flag_reports_self_signed() {
     let pki = TestPki::new();
-    let leaf = crate::tls_support::self_signed_ca_leaf(&[HOST], Validity::days(pki.now, -1, 300));
+    let leaf = crate::harness::pki::self_signed_ca_leaf(&[HOST], Validity::days(pki.now, -1, 300));
     let server = serve(vec![leaf.der.clone()], &leaf).await;
 
     let report = check(settings(&pki), pinned(server.addr)).await;
@@ -234,7 +236,7 @@ async fn chain_to_an_unknown_root_reports_untrusted_issuer() {
         Validity::days(pki.now, -100, 900),
         &rogue_root,
     );
-    let leaf = crate::tls_support::leaf(
+    let leaf = crate::harness::pki::leaf(
         &[HOST],
         Validity::days(pki.now, -1, 90),
         &rogue_intermediate,
@@ -279,7 +281,7 @@ async fn expired_intermediate_is_reported_apart_from_a_valid_leaf() {
         Validity::days(pki.now, -400, -10),
         &pki.root,
     );
-    let leaf = crate::tls_support::leaf(
+    let leaf = crate::harness::pki::leaf(
         &[HOST],
         Validity::days(pki.now, -30, 300),
         &old_intermediate,
@@ -312,7 +314,7 @@ async fn served_root_expiring_before_the_leaf_lowers_neither_expiry() {
         Validity::days(pki.now, -50, 400),
         &short_root,
     );
-    let leaf = crate::tls_support::leaf(
+    let leaf = crate::harness::pki::leaf(
         &[HOST],
         Validity::days(pki.now, -30, 300),
         &long_intermediate,
@@ -394,7 +396,7 @@ async fn sha1_signed_leaf_reports_weak_signature() {
         90,
     );
     let chain = vec![
-        crate::tls_support::cert_from_pem(&cert_pem),
+        crate::harness::pki::cert_from_pem(&cert_pem),
         pki.intermediate.der.clone(),
     ];
     let key_der = rustls::pki_types::PrivateKeyDer::Pkcs8(key.serialize_der().into());

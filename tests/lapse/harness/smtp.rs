@@ -13,7 +13,7 @@ use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncWrite, AsyncWriteExt, BufReader};
 use tokio::net::{TcpListener, TcpStream};
 
-use crate::tls_support::AbortOnDrop;
+use super::AbortOnDrop;
 
 /// One accepted message.
 #[derive(Debug, Clone)]

@@ -1,5 +1,6 @@
-//! Test scaffolding: a temporary working directory with its own config and
-//! database, and a runner for the real `lapse` binary.
+//! `TestEnv`: a temporary working directory with its own config and
+//! database, and a runner for the real `lapse` binary, for tests whose
+//! subject is the command line (and for the CLI steps of other tests).
 
 use std::path::PathBuf;
 use std::process::{Command, Output};
@@ -17,7 +18,12 @@ impl TestEnv {
 
     /// As [`TestEnv::new`], with extra TOML appended to the config file.
     pub fn with_config(extra: &str) -> Self {
-        let dir = tempfile::tempdir().expect("temp dir");
+        Self::in_dir(tempfile::tempdir().expect("temp dir"), extra)
+    }
+
+    /// As [`TestEnv::with_config`], in a directory the caller made (and
+    /// may have put files in).
+    pub fn in_dir(dir: tempfile::TempDir, extra: &str) -> Self {
         // Registries on a closed loopback port unless the test brings its own:
         // no test may reach data.iana.org or whois.iana.org.
         let rdap = if extra.contains("[rdap]") {

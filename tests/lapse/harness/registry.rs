@@ -540,6 +540,19 @@ pub fn rdap_behaviour(path: &str, own: SocketAddr) -> HttpReply {
     }
 }
 
+/// An RDAP registry where every `.test` domain is registered until
+/// `expires` (its bootstrap points `.test` at itself): the registration
+/// items of a scan find healthy registrations, so a test about
+/// certificates sees no registration alert.
+pub async fn registered_until(expires: DateTime<Utc>) -> RdapServer {
+    let expires = lapse::store::format_time(expires);
+    RdapServer::start(move |path, own| match path.strip_prefix("/rdap/domain/") {
+        Some(name) => HttpReply::json(200, rdap_domain(name, Some(&expires), None)),
+        None => rdap_behaviour(path, own),
+    })
+    .await
+}
+
 /// The IANA WHOIS server: `refer:` for `wtest` (WHOIS-only TLD), nothing for others.
 pub fn iana_behaviour(query: &str) -> WhoisReply {
     match query.to_ascii_lowercase().as_str() {

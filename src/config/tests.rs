@@ -1,0 +1,411 @@
+use super::*;
+
+fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+    pairs
+        .iter()
+        .map(|(k, v)| ((*k).into(), (*v).into()))
+        .collect()
+}
+
+fn load(file: &str, vars: &[(&str, &str)]) -> Result<Config, ConfigError> {
+    Config::from_sources(Some((Path::new("test.toml"), file)), &env(vars))
+}
+
+#[test]
+fn shipped_file_loads_and_equals_the_built_in_defaults() {
+    let shipped =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/config/lapse.toml"))
+            .expect("config/lapse.toml is shipped");
+    let from_file = load(&shipped, &[]).expect("shipped config is valid");
+    let built_in = Config::from_sources(None, &[]).expect("defaults are valid");
+    assert_eq!(from_file.to_redacted_toml(), built_in.to_redacted_toml());
+    assert_eq!(built_in.server.listen, "127.0.0.1:8080".parse().unwrap());
+    assert_eq!(built_in.log.format, LogFormat::Human);
+    assert!(built_in.smtp.host.is_none());
+}
+
+#[test]
+fn misspelled_key_is_named_with_its_section() {
+    let err = load("[server]\nlisen = \"127.0.0.1:9\"\n", &[]).unwrap_err();
+    let msg = err.to_string();
+    assert!(matches!(err, ConfigError::UnknownKey { .. }), "{msg}");
+    assert!(msg.contains("`server.lisen`"), "{msg}");
+    assert!(msg.contains("listen"), "{msg}");
+    assert!(msg.contains("test.toml"), "{msg}");
+    assert!(!msg.contains('\n'), "one line: {msg:?}");
+}
+
+#[test]
+fn unknown_section_is_named() {
+    let msg = load("[sever]\nlisten = \"127.0.0.1:9\"\n", &[])
+        .unwrap_err()
+        .to_string();
+    assert!(msg.contains("`sever`"), "{msg}");
+}
+
+#[test]
+fn wrong_type_names_key_value_and_expectation() {
+    let msg = load("[database]\nmax_connections = \"many\"\n", &[])
+        .unwrap_err()
+        .to_string();
+    assert!(msg.contains("`database.max_connections`"), "{msg}");
+    assert!(msg.contains("many"), "{msg}");
+    assert!(msg.contains("expected"), "{msg}");
+}
+
+#[test]
+fn bad_listen_address_is_rejected_with_an_example() {
+    let msg = load("[server]\nlisten = \"localhost\"\n", &[])
+        .unwrap_err()
+        .to_string();
+    assert!(
+        msg.contains("`server.listen`")
+            && msg.contains("\"localhost\"")
+            && msg.contains("127.0.0.1:8080"),
+        "{msg}"
+    );
+}
+
+#[test]
+fn bad_enum_value_lists_the_choices() {
+    let msg = load("[log]\nformat = \"xml\"\n", &[])
+        .unwrap_err()
+        .to_string();
+    assert!(
+        msg.contains("`log.format`") && msg.contains("human") && msg.contains("json"),
+        "{msg}"
+    );
+}
+
+#[test]
+fn environment_overrides_keys_with_their_types() {
+    let config = load(
+        "",
+        &[
+            ("LAPSE_SERVER__LISTEN", "0.0.0.0:9000"),
+            ("LAPSE_DATABASE__MAX_CONNECTIONS", "3"),
+            ("LAPSE_NAMES__PRIVATE_TLDS", "[\"test\", \"Internal\"]"),
+            ("LAPSE_LOG__FORMAT", "json"),
+        ],
+    )
+    .unwrap();
+    assert_eq!(config.server.listen, "0.0.0.0:9000".parse().unwrap());
+    assert_eq!(config.database.max_connections, 3);
+    assert_eq!(config.names.private_tlds, vec!["test", "internal"]);
+    assert_eq!(config.log.format, LogFormat::Json);
+    assert_eq!(config.origin.env_overrides.len(), 4);
+}
+
+#[test]
+fn bad_environment_value_names_the_variable() {
+    let msg = load("", &[("LAPSE_DATABASE__MAX_CONNECTIONS", "lots")])
+        .unwrap_err()
+        .to_string();
+    assert!(
+        msg.contains("LAPSE_DATABASE__MAX_CONNECTIONS") && msg.contains("lots"),
+        "{msg}"
+    );
+    let msg = load("", &[("LAPSE_SERVER__LISTN", "x")])
+        .unwrap_err()
+        .to_string();
+    assert!(
+        msg.contains("server.listn") && msg.contains("LAPSE_SERVER__LISTN"),
+        "{msg}"
+    );
+}
+
+#[test]
+fn file_values_override_defaults_key_by_key() {
+    let config = load("[database]\npath = \"/tmp/x.db\"\n", &[]).unwrap();
+    assert_eq!(config.database.path, PathBuf::from("/tmp/x.db"));
+    assert_eq!(config.database.max_connections, 8);
+}
+
+#[test]
+fn secret_is_read_from_file_and_redacted() {
+    let dir = tempfile::tempdir().unwrap();
+    let secret_path = dir.path().join("smtp-password");
+    std::fs::write(&secret_path, "hunter2\n").unwrap();
+    let file = format!(
+        "[smtp]\nhost = \"mail.example.com\"\nusername = \"lapse\"\npassword_file = \"{}\"\n",
+        secret_path.display()
+    );
+    let config = load(&file, &[]).unwrap();
+    assert_eq!(
+        config.smtp.password.as_ref().map(Secret::expose),
+        Some("hunter2")
+    );
+    let printed = config.to_redacted_toml();
+    assert!(
+        !printed.contains("hunter2") && printed.contains("[redacted]"),
+        "{printed}"
+    );
+    assert!(!format!("{config:?}").contains("hunter2"));
+}
+
+#[test]
+fn secret_file_from_environment_works_too() {
+    let dir = tempfile::tempdir().unwrap();
+    let secret_path = dir.path().join("pw");
+    std::fs::write(&secret_path, "s3cret").unwrap();
+    let path = secret_path.display().to_string();
+    let config = load(
+        "[smtp]\nusername = \"u\"\n",
+        &[("LAPSE_SMTP__PASSWORD_FILE", path.as_str())],
+    )
+    .unwrap();
+    assert_eq!(
+        config.smtp.password.as_ref().map(Secret::expose),
+        Some("s3cret")
+    );
+}
+
+#[test]
+fn missing_secret_file_is_an_error_naming_the_path() {
+    let msg = load("[smtp]\npassword_file = \"/nonexistent/pw\"\n", &[])
+        .unwrap_err()
+        .to_string();
+    assert!(
+        msg.contains("/nonexistent/pw") && msg.contains("smtp.password"),
+        "{msg}"
+    );
+}
+
+#[test]
+fn username_without_password_is_a_missing_value() {
+    let err = load("[smtp]\nusername = \"u\"\n", &[]).unwrap_err();
+    assert!(
+        matches!(err, ConfigError::Missing { ref key, .. } if key == "smtp.password"),
+        "{err}"
+    );
+}
+
+#[test]
+fn bad_private_tld_is_rejected() {
+    let msg = load("[names]\nprivate_tlds = [\"a.b\"]\n", &[])
+        .unwrap_err()
+        .to_string();
+    assert!(
+        msg.contains("names.private_tlds") && msg.contains("a.b"),
+        "{msg}"
+    );
+}
+
+#[test]
+fn probe_keys_are_typed_and_validated() {
+    let config = load(
+        "[targets]\nallow_ranges = [\"127.0.0.0/8\", \"::1\"]\n[dns]\nnameservers = [\"127.0.0.1:5353\", \"9.9.9.9\"]\n[alerts]\ncertificate_days = [7, 30, 14, 7]\n",
+        &[],
+    )
+    .unwrap();
+    assert_eq!(config.targets.allow_ranges.len(), 2);
+    assert_eq!(config.dns.nameservers[1], "9.9.9.9:53".parse().unwrap());
+    assert_eq!(config.alerts.certificate_days, vec![30, 14, 7]);
+    assert_eq!(config.alerts.certificate_warning_days(), 30);
+    let msg = load("[targets]\nallow_ranges = [\"10.0.0.0/33\"]\n", &[])
+        .unwrap_err()
+        .to_string();
+    assert!(
+        msg.contains("targets.allow_ranges") && msg.contains("10.0.0.0/33"),
+        "{msg}"
+    );
+    let msg = load("[tls]\nextra_ca_file = \"/nonexistent/ca.pem\"\n", &[])
+        .unwrap_err()
+        .to_string();
+    assert!(
+        msg.contains("tls.extra_ca_file") && msg.contains("/nonexistent/ca.pem"),
+        "{msg}"
+    );
+    let msg = load("[alerts]\nregistration_days = []\n", &[])
+        .unwrap_err()
+        .to_string();
+    assert!(msg.contains("alerts.registration_days"), "{msg}");
+}
+
+#[test]
+fn registration_keys_take_maps_and_validate_them() {
+    let config = load(
+        "[whois.servers]\ntest = \"127.0.0.1:4343\"\n[rdap.overrides]\ntest = \"http://127.0.0.1:8081/rdap/\"\n[ratelimit.servers]\n\"127.0.0.1:4343\" = { per_second = 5.0, burst = 1, max_concurrent = 2 }\n",
+        &[],
+    )
+    .unwrap();
+    assert_eq!(config.whois.servers["test"], "127.0.0.1:4343");
+    assert_eq!(config.rdap.overrides["test"], "http://127.0.0.1:8081/rdap/");
+    assert_eq!(config.ratelimit.servers["127.0.0.1:4343"].max_concurrent, 2);
+    let msg = load(
+        "[ratelimit.servers]\nx = { per_second = 0.0, burst = 1, max_concurrent = 1 }\n",
+        &[],
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(msg.contains("ratelimit.servers.\"x\".per_second"), "{msg}");
+    let msg = load("[rdap.overrides]\nno = \"not a url\"\n", &[])
+        .unwrap_err()
+        .to_string();
+    assert!(msg.contains("rdap.overrides.no"), "{msg}");
+    let via_env = load(
+        "",
+        &[("LAPSE_WHOIS__SERVERS", "{ test = \"127.0.0.1:9\" }")],
+    )
+    .unwrap();
+    assert_eq!(via_env.whois.servers["test"], "127.0.0.1:9");
+}
+
+#[test]
+fn schedule_needs_a_valid_cron_and_time_zone() {
+    let config = load(
+        "[schedule]\nscan = \"0 */5 * * * *\"\ntimezone = \"Europe/Berlin\"\n",
+        &[],
+    )
+    .unwrap();
+    assert_eq!(config.schedule.timezone, chrono_tz::Europe::Berlin);
+    let msg = load("[schedule]\nscan = \"every night\"\n", &[])
+        .unwrap_err()
+        .to_string();
+    assert!(
+        msg.contains("schedule.scan") && msg.contains("every night") && msg.contains("cron"),
+        "{msg}"
+    );
+    let msg = load("[schedule]\ntimezone = \"Mars/Olympus\"\n", &[])
+        .unwrap_err()
+        .to_string();
+    assert!(
+        msg.contains("schedule.timezone") && msg.contains("Mars/Olympus"),
+        "{msg}"
+    );
+}
+
+#[test]
+fn alert_and_delivery_keys_have_working_defaults() {
+    let config = Config::from_sources(None, &[]).expect("defaults are valid");
+    assert_eq!(config.alerts.failures_before_alert, 2);
+    assert_eq!(config.alerts.staff_delivery, StaffDelivery::Copy);
+    assert!(config.alerts.staff.is_empty());
+    assert_eq!(config.outbox.retry_base, Duration::from_secs(60));
+    assert!(config.outbox.sending_lease > config.smtp.timeout);
+    assert!(config.webhooks.url.is_none() && config.webhooks.slack_url.is_none());
+    assert!(config.smtp.tls_server_name.is_none());
+}
+
+#[test]
+fn alert_and_delivery_keys_are_validated_with_the_key_named() {
+    let cases = [
+        ("[alerts]\nstaff = [\"not-an-address\"]\n", "alerts.staff"),
+        ("[alerts]\noperator = [\"x@\"]\n", "alerts.operator"),
+        (
+            "[alerts]\nstaff_delivery = \"digest\"\n",
+            "alerts.staff_delivery",
+        ),
+        (
+            "[alerts]\ndigest_cron = \"every morning\"\n",
+            "alerts.digest_cron",
+        ),
+        (
+            "[alerts]\nfailures_before_alert = 0\n",
+            "alerts.failures_before_alert",
+        ),
+        (
+            "[alerts]\noutage_fraction = 1.5\n",
+            "alerts.outage_fraction",
+        ),
+        (
+            "[outbox]\nsending_lease_secs = 10\n",
+            "outbox.sending_lease_secs",
+        ),
+        ("[outbox]\nretry_max_secs = 1\n", "outbox.retry_max_secs"),
+        ("[webhooks]\nurl = \"ftp://x\"\n", "webhooks.url"),
+        (
+            "[webhooks]\nurl = \"https://hooks.example\"\n",
+            "webhooks.secret",
+        ),
+        (
+            "[smtp]\ntls_server_name = \"not a name\"\n",
+            "smtp.tls_server_name",
+        ),
+    ];
+    for (file, key) in cases {
+        let msg = load(file, &[]).unwrap_err().to_string();
+        assert!(msg.contains(key), "{file:?}: {msg}");
+    }
+}
+
+#[test]
+fn webhook_urls_and_secret_are_secrets() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("hmac");
+    std::fs::write(&path, "hmac-key\n").unwrap();
+    let config = load(
+        &format!(
+            "[webhooks]\nurl = \"https://hooks.example/lapse\"\nsecret_file = \"{}\"\n",
+            path.display()
+        ),
+        &[(
+            "LAPSE_WEBHOOKS__SLACK_URL",
+            "https://hooks.slack.example/services/T0/B0/token",
+        )],
+    )
+    .unwrap();
+    assert_eq!(
+        config.webhooks.secret.as_ref().map(Secret::expose),
+        Some("hmac-key")
+    );
+    let printed = config.to_redacted_toml();
+    assert!(
+        !printed.contains("hmac-key") && !printed.contains("B0/token"),
+        "{printed}"
+    );
+    assert!(printed.contains("https://hooks.example/lapse"), "{printed}");
+}
+
+#[test]
+fn api_keys_are_typed_and_validated() {
+    let built_in = Config::from_sources(None, &[]).unwrap();
+    assert_eq!(built_in.api.rate_limit_per_second, 20);
+    assert!(built_in.api.metrics_require_token);
+    assert!(built_in.api.cors_origins.is_empty());
+    assert_eq!(
+        built_in.api.scheduler_heartbeat_max_age,
+        Some(Duration::from_secs(300))
+    );
+    let config = load(
+        "[api]\ncors_origins = [\"https://dash.example.com/\"]\nscheduler_heartbeat_max_age_secs = 0\n",
+        &[("LAPSE_API__RATE_LIMIT_BURST", "7")],
+    )
+    .unwrap();
+    assert_eq!(config.api.cors_origins, vec!["https://dash.example.com"]);
+    assert_eq!(config.api.scheduler_heartbeat_max_age, None);
+    assert_eq!(config.api.rate_limit_burst, 7);
+    for (file, key) in [
+        ("[api]\ncors_origins = [\"*\"]\n", "api.cors_origins"),
+        (
+            "[api]\ncors_origins = [\"https://a.example/path\"]\n",
+            "api.cors_origins",
+        ),
+        (
+            "[api]\nrate_limit_per_second = 0\n",
+            "api.rate_limit_per_second",
+        ),
+        ("[api]\nmax_body_bytes = 10\n", "api.max_body_bytes"),
+        (
+            "[api]\ncalendar_horizon_days = 0\n",
+            "api.calendar_horizon_days",
+        ),
+        (
+            "[api]\nmetrics_require_token = \"no\"\n",
+            "api.metrics_require_token",
+        ),
+        ("[api]\nrate_limit = 5\n", "api.rate_limit"),
+    ] {
+        let msg = load(file, &[]).unwrap_err().to_string();
+        assert!(msg.contains(key), "{file}: {msg}");
+    }
+}
+
+#[test]
+fn syntax_error_names_the_file() {
+    let msg = load("[server\n", &[]).unwrap_err().to_string();
+    assert!(
+        msg.contains("test.toml") && msg.contains("not valid TOML"),
+        "{msg}"
+    );
+}

@@ -1,0 +1,106 @@
+//! The quiet-subject filter: of a batch of freshly recorded subjects, the
+//! ones whose evaluation could change nothing (no alert firing, no failure
+//! streak, nothing failing, no expiry step due), told apart with two queries
+//! for the whole batch. It applies the evaluation's own rules
+//! (`subjects`, `domain::alert_policy`) to the same facts, so it only saves
+//! work: a subject it lets through is evaluated in full.
+
+use chrono::{DateTime, Utc};
+
+use super::subjects::{
+    certificate_thresholds, expiring_certificate, failure_lines, last_fresh, lookup_state,
+    registration_subject, registration_thresholds, stale_rule_applies,
+};
+use super::AlertSettings;
+use crate::domain::alert_policy::{
+    expiry_step, failure_step, registration_check_state, stale_step, CheckState,
+};
+use crate::store::{DomainAlertFacts, EndpointAlertFacts, Store, StoreError};
+
+/// Of `ids`, the endpoints whose evaluation might change something. The
+/// rest are quiet: no alert firing, no failure streak, every address
+/// passing and no expiry step due even if nothing had been notified yet;
+/// evaluating them would write nothing. Two queries for the whole batch,
+/// and the same rules as [`evaluate_endpoint`](super::evaluate_endpoint), so this
+/// only saves work.
+pub async fn endpoints_to_evaluate(
+    store: &Store,
+    settings: &AlertSettings,
+    ids: &[i64],
+    now: DateTime<Utc>,
+) -> Result<Vec<i64>, StoreError> {
+    let facts = store.endpoint_quiet_facts(ids).await?;
+    Ok(facts
+        .iter()
+        .filter(|(facts, firing)| !endpoint_is_quiet(settings, facts, *firing, now))
+        .map(|(facts, _)| facts.endpoint_id)
+        .collect())
+}
+
+fn endpoint_is_quiet(
+    settings: &AlertSettings,
+    facts: &EndpointAlertFacts,
+    firing: bool,
+    now: DateTime<Utc>,
+) -> bool {
+    if firing || facts.streak.failures != 0 {
+        return false;
+    }
+    if !failure_lines(&facts.current).is_empty() {
+        return false;
+    }
+    let thresholds = certificate_thresholds(settings, facts);
+    let subject = expiring_certificate(&facts.current);
+    expiry_step(thresholds, subject.as_ref(), None, &[], now).is_empty()
+}
+
+/// [`endpoints_to_evaluate`] for domains' registrations.
+pub async fn domains_to_evaluate(
+    store: &Store,
+    settings: &AlertSettings,
+    ids: &[i64],
+    now: DateTime<Utc>,
+) -> Result<Vec<i64>, StoreError> {
+    let facts = store.domain_quiet_facts(ids).await?;
+    Ok(facts
+        .iter()
+        .filter(|(facts, firing)| !domain_is_quiet(settings, facts, *firing, now))
+        .map(|(facts, _)| facts.domain_id)
+        .collect())
+}
+
+fn domain_is_quiet(
+    settings: &AlertSettings,
+    facts: &DomainAlertFacts,
+    firing: bool,
+    now: DateTime<Utc>,
+) -> bool {
+    if firing || facts.streak.failures != 0 {
+        return false;
+    }
+    let thresholds = registration_thresholds(settings, facts);
+    let subject = registration_subject(facts);
+    if !expiry_step(thresholds, subject.as_ref(), None, &[], now).is_empty() {
+        return false;
+    }
+    if facts.checked_at.is_some() {
+        let state = registration_check_state(facts.outcome.as_deref(), &facts.statuses);
+        let steps = failure_step(state, 0, settings.failures_before_alert, None, false, "");
+        if state == CheckState::Failing || !steps.is_empty() {
+            return false;
+        }
+    }
+    if stale_rule_applies(facts) {
+        let steps = stale_step(
+            lookup_state(facts),
+            last_fresh(facts),
+            settings.registration_stale_after,
+            None,
+            now,
+        );
+        if !steps.is_empty() {
+            return false;
+        }
+    }
+    true
+}
