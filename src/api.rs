@@ -51,8 +51,9 @@ use crate::config::{ApiConfig, Config};
 use crate::domain::access::Visibility;
 use crate::domain::names::NamePolicy;
 use crate::domain::status::StatusWindows;
-use crate::store::api::{Summary, Totals, SCHEDULER};
+use crate::store::read_models::{Summary, Totals};
 use crate::store::Store;
+use crate::store::SCHEDULER;
 
 /// What handlers need from the configuration.
 #[derive(Debug, Clone)]

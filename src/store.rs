@@ -17,21 +17,32 @@
 //! - `store/domains.rs`: domains and endpoints
 //! - `store/observations.rs`: certificate observations (compact history)
 //! - `store/registration.rs`: RDAP bootstrap cache, facts per source, assessed state, manual dates
+//! - `store/scan_scope.rs`: [`ScanScope`], what a scan covers, and its one
+//!   stored JSON shape (older shapes still read)
 //! - `store/scans.rs`: scans and their items (resumable), batched result recording
+//! - `store/scan_queue.rs`: scans requested through the API (queued, claimed
+//!   and adopted by the engine) and the scheduler's heartbeat
 //! - `store/alerts.rs`: alerts, ledger, failure streaks, threshold overrides
 //! - `store/outbox.rs`: the delivery queue (claim with a lease, retry, list)
 //!   and staff digests
-//! - `store/api.rs`, `store/api/`: what the JSON API reads and writes
-//!   (scoped by visibility), tokens, scan requests, heartbeats, metrics facts
+//! - `store/tokens.rs`: API tokens (hashed), lookup, last use, revocation
+//! - `store/read_models.rs`, `store/read_models/`: visibility-filtered read
+//!   models (keyset pages, detail, history, scans, summary, metrics facts,
+//!   calendar) and edits by id; also the JSON API's wire types
+//! - `store/bench_seed.rs`: the benchmark fleet (`lapse bench seed`)
 
 mod alerts;
-pub mod api;
+mod bench_seed;
 mod clients;
 mod domains;
 mod observations;
 mod outbox;
+pub mod read_models;
 mod registration;
+mod scan_queue;
+mod scan_scope;
 mod scans;
+mod tokens;
 
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
@@ -47,17 +58,22 @@ pub use alerts::{
     CurrentCert, Delivery, DigestLine, DomainAlertFacts, EndpointAlertFacts, NewMessage, Streak,
     ThresholdKind, ThresholdOverride, ThresholdOwner,
 };
+pub use bench_seed::SeedReport;
 pub use clients::{ClientAdded, ClientListing};
 pub use domains::{AddedTarget, DomainListing, EndpointListing, ExpiringDomain, RemovedTarget};
 pub use observations::{RecordSummary, StoredCertObservation};
 pub use outbox::{DigestEntry, OutboxListing, OutboxMessage, OutboxState, RetrySelection};
 pub use registration::{CachedBootstrap, DueRegistration, RegistrationContext};
-pub use scans::{ItemResult, ScanHandle, ScanScope, ScanSummary, UpcomingExpiry, WorkItem};
+pub use scan_queue::{HeartbeatView, SCHEDULER};
+pub use scan_scope::ScanScope;
+pub use scans::{ItemResult, ScanHandle, ScanSummary, UpcomingExpiry, WorkItem};
+pub use tokens::{NewToken, StoredToken, TokenView};
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 
-/// Why a store operation failed. `NoSuchClient`, `Conflict` and `NotFound`
-/// are the caller's input; the others are lapse's own failures.
+/// Why a store operation failed. `NoSuchClient`, `Conflict`, `NotFound`,
+/// `Invalid` and `InvalidTokenClient` are the caller's input; the others are
+/// lapse's own failures.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     #[error("cannot open the database {path}: {source}")]
@@ -79,10 +95,18 @@ pub enum StoreError {
     NotFound(String),
     #[error("{0}")]
     Invalid(String),
+    /// A token's client does not fit its role: the client role needs one,
+    /// every other role refuses one.
+    #[error("{0}")]
+    InvalidTokenClient(String),
     /// The state a decision was made on changed before it was written;
     /// read again and decide again.
     #[error("{0}")]
     Stale(String),
+    /// A `scans.scope` this version cannot read (written by another version,
+    /// or edited by hand): the scan is not run as anything else.
+    #[error("scan #{scan_id} has a scope this lapse cannot read: {stored}")]
+    UnreadableScanScope { scan_id: i64, stored: String },
 }
 
 impl StoreError {
@@ -91,7 +115,11 @@ impl StoreError {
     pub fn is_input_error(&self) -> bool {
         matches!(
             self,
-            Self::NoSuchClient(_) | Self::Conflict(_) | Self::NotFound(_) | Self::Invalid(_)
+            Self::NoSuchClient(_)
+                | Self::Conflict(_)
+                | Self::NotFound(_)
+                | Self::Invalid(_)
+                | Self::InvalidTokenClient(_)
         )
     }
 }

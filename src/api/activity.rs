@@ -12,9 +12,8 @@ use super::error::{ApiError, ApiResult, ErrorBody};
 use super::extract::{path_id, ApiJson, Params};
 use super::{ApiState, Caller};
 use crate::domain::access::{Action, Role, Visibility};
-use crate::store::api::{
-    AlertQuery, AlertView, ClientRef, NewToken, Page, ScanScope, ScanView, Summary, TokenView,
-};
+use crate::store::read_models::{AlertQuery, AlertView, ClientRef, Page, ScanView, Summary};
+use crate::store::{NewToken, ScanScope, StoreError, TokenView};
 
 /// Who the token belongs to.
 #[derive(Debug, serde::Serialize, utoipa::ToSchema)]
@@ -158,7 +157,6 @@ pub async fn start_scan(
                 })?;
             ScanScope::Client {
                 client_id: client.id,
-                client: client.name,
             }
         }
         "domain" => {
@@ -173,13 +171,14 @@ pub async fn start_scan(
                 .store
                 .visible_domain(Visibility::All, &state.windows(now), &name)
                 .await
-                .map_err(|e| {
-                    ApiError::unprocessable("unknown_domain", e.to_string()).with_field("domain")
+                .map_err(|e| match e {
+                    StoreError::NotFound(message) => {
+                        ApiError::unprocessable("unknown_domain", message).with_field("domain")
+                    }
+                    other => other.into(),
                 })?;
             ScanScope::Domain {
                 domain_id: domain.id,
-                domain: domain.name,
-                client_id: domain.client.map(|c| c.id),
             }
         }
         other => {
@@ -320,12 +319,10 @@ pub async fn create_token(
         )
         .await
         .map_err(|e| match e {
-            crate::store::StoreError::Invalid(m) if m.contains("client") => {
+            StoreError::InvalidTokenClient(m) => {
                 ApiError::unprocessable("invalid", m).with_field("client")
             }
-            crate::store::StoreError::Invalid(m) => {
-                ApiError::unprocessable("invalid", m).with_field("name")
-            }
+            StoreError::Invalid(m) => ApiError::unprocessable("invalid", m).with_field("name"),
             other => other.into(),
         })?;
     Ok((StatusCode::CREATED, Json(CreatedToken { token, info })))

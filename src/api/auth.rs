@@ -21,7 +21,7 @@ use super::error::ApiError;
 use super::ApiState;
 use crate::config::ApiConfig;
 use crate::domain::access::{Action, Role, Visibility};
-use crate::store::api::StoredToken;
+use crate::store::StoredToken;
 
 // Secrets are made and hashed by the inventory use case that the CLI
 // shares; the API's token route reaches them from here.

@@ -19,8 +19,8 @@ use super::extract::Params;
 use super::ApiState;
 use crate::domain::access::Action;
 use crate::domain::names::to_unicode;
-use crate::store::api::CalendarEntry;
 use crate::store::parse_time;
+use crate::store::read_models::CalendarEntry;
 
 /// Upcoming registration and certificate expiries as iCalendar.
 #[utoipa::path(get, path = "/api/v1/calendar.ics", tag = "calendar",

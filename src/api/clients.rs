@@ -10,7 +10,7 @@ use super::extract::{path_id, ApiJson, Params};
 use super::{ApiState, Caller};
 use crate::domain::access::Action;
 use crate::domain::names::parse_email;
-use crate::store::api::{ClientView, ContactView};
+use crate::store::read_models::{ClientView, ContactView};
 
 /// A new client.
 #[derive(Debug, serde::Deserialize, utoipa::ToSchema)]

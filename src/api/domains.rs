@@ -14,7 +14,7 @@ use crate::domain::access::{Action, Visibility};
 use crate::domain::names::{parse_target, HostName};
 use crate::domain::status::DomainStatus;
 use crate::inventory::{self, ImportItem, ImportRowResult};
-use crate::store::api::{
+use crate::store::read_models::{
     Cursor, DomainDetail, DomainItem, DomainQuery, DomainSort, EndpointChange, EndpointView,
     HistoryOf, ObservationView, Page,
 };

@@ -29,8 +29,8 @@ use super::auth::authenticate;
 use super::error::{ApiError, ApiResult, ErrorBody};
 use super::ApiState;
 use crate::domain::access::Action;
-use crate::store::api::MetricsFacts;
 use crate::store::parse_time;
+use crate::store::read_models::MetricsFacts;
 
 /// Upper bounds of the scan duration histogram, in seconds.
 const SCAN_BUCKETS: [f64; 10] = [
@@ -330,7 +330,7 @@ fn number(v: f64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::api::{CertificateMetric, RegistrationMetric};
+    use crate::store::read_models::{CertificateMetric, RegistrationMetric};
 
     #[test]
     fn renders_conventional_names_with_escaped_labels() {

@@ -8,7 +8,7 @@ use super::{print_json, CliError, JsonFlag};
 use crate::app::App;
 use crate::domain::access::Role;
 use crate::inventory::tokens::create_token;
-use crate::store::api::TokenView;
+use crate::store::TokenView;
 
 #[derive(Debug, Subcommand)]
 pub enum TokensCommand {

@@ -7,7 +7,7 @@ use chrono::{DateTime, Utc};
 use sha2::{Digest, Sha256};
 
 use crate::domain::access::Role;
-use crate::store::api::{NewToken, TokenView};
+use crate::store::{NewToken, TokenView};
 use crate::store::{Store, StoreError};
 
 /// A token just made: its secret (shown once) and what was stored.

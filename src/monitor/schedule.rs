@@ -1,7 +1,8 @@
 //! The schedule: a cron expression in a time zone starts the full scan; a
 //! short poll picks up due work in between (new endpoints and domains within
-//! seconds, failed checks retried with backoff). Unfinished scans are
-//! resumed first.
+//! seconds, failed checks retried with backoff) and the scans requested
+//! through the API ([`run_queued_scans`]). Unfinished scans are resumed
+//! first. The scheduler beats a heartbeat that `/readyz` reads.
 
 use std::future::Future;
 use std::sync::Arc;
@@ -13,7 +14,7 @@ use rand::Rng;
 use tokio::sync::watch;
 
 use crate::monitor::engine::{Clock, Engine};
-use crate::store::ScanScope;
+use crate::store::{ScanScope, SCHEDULER};
 
 /// The next time `schedule` fires strictly after `after`, read in `tz`.
 pub fn next_fire(schedule: &cron::Schedule, tz: Tz, after: DateTime<Utc>) -> Option<DateTime<Utc>> {
@@ -83,6 +84,7 @@ pub async fn run_scheduler(
 ) {
     let clock_for_now = clock.clone();
     let clock_now = move || clock_for_now.now();
+    let queue_clock = clock.clone();
     match engine.unfinished_scopes().await {
         Ok(scopes) => {
             for scope in scopes {
@@ -122,7 +124,7 @@ pub async fn run_scheduler(
         loop {
             if let Err(error) = engine
                 .store()
-                .record_heartbeat(crate::store::api::SCHEDULER, &instance, clock_now())
+                .record_heartbeat(SCHEDULER, &instance, clock_now())
                 .await
             {
                 tracing::warn!(%error, "cannot record the scheduler heartbeat");
@@ -140,31 +142,7 @@ pub async fn run_scheduler(
             if !sleep_unless_stopped(&mut stop, settings.due_poll).await {
                 return;
             }
-            loop {
-                match engine.store().claim_queued_scan(clock_now()).await {
-                    Ok(Some((scan_id, requested))) => {
-                        let scope = match requested {
-                            crate::store::api::ScanScope::All => ScanScope::All,
-                            crate::store::api::ScanScope::Client { client_id, .. } => {
-                                ScanScope::Client { client_id }
-                            }
-                            crate::store::api::ScanScope::Domain { domain_id, .. } => {
-                                ScanScope::Domain { domain_id }
-                            }
-                        };
-                        if let Err(error) =
-                            engine.run_requested(scan_id, &scope, stop.clone()).await
-                        {
-                            tracing::error!(scan.id = scan_id, %error, "requested scan failed");
-                        }
-                    }
-                    Ok(None) => break,
-                    Err(error) => {
-                        tracing::error!(%error, "cannot claim requested scans");
-                        break;
-                    }
-                }
-            }
+            run_queued_scans(&engine, queue_clock.as_ref(), &stop).await;
         }
     };
     let due = async {
@@ -179,6 +157,34 @@ pub async fn run_scheduler(
         }
     };
     tokio::join!(full, due, heartbeat, requested);
+}
+
+/// Claims and runs the scans requested through the API, oldest first, one
+/// at a time, until none is queued or a stop is requested; returns how many
+/// were claimed. A scan runs under the scope it was requested with (the
+/// engine adopts the queued row). A failure is logged once, here.
+pub async fn run_queued_scans(
+    engine: &Engine,
+    clock: &dyn Clock,
+    stop: &watch::Receiver<bool>,
+) -> usize {
+    let mut claimed = 0;
+    while !*stop.borrow() {
+        match engine.store().claim_queued_scan(clock.now()).await {
+            Ok(Some((scan_id, scope))) => {
+                claimed += 1;
+                if let Err(error) = engine.run_requested(scan_id, &scope, stop.clone()).await {
+                    tracing::error!(scan.id = scan_id, %error, "requested scan failed");
+                }
+            }
+            Ok(None) => break,
+            Err(error) => {
+                tracing::error!(%error, "cannot claim requested scans");
+                break;
+            }
+        }
+    }
+    claimed
 }
 
 /// Sleeps for `duration`; `false` when a stop was requested meanwhile (or

@@ -77,7 +77,7 @@ pub(super) async fn record_in(
 }
 
 /// Records the observations of many endpoints inside the caller's
-/// transaction, set-based: the batch goes to SQLite as one JSON parameter
+/// transaction, set-based: the batch goes to SQLite as JSON parameters
 /// into a temporary table, and a handful of statements compare, refresh,
 /// retire and insert for the whole batch. Endpoints removed meanwhile are
 /// skipped.
@@ -90,7 +90,34 @@ pub(super) async fn record_batch_in(
         return Ok(RecordSummary::default());
     }
     let now = format_time(now);
-    let ids = serde_json::Value::from(batch.iter().map(|(id, _)| *id).collect::<Vec<_>>());
+    let ids =
+        serde_json::Value::from(batch.iter().map(|(id, _)| *id).collect::<Vec<_>>()).to_string();
+    load_observation_batch(&mut *tx, batch).await?;
+    // Each statement walks the batch's endpoints through the
+    // (endpoint_id, address, current) index and looks rows up in the batch
+    // by its primary key.
+    let refreshed = refresh_unchanged(&mut *tx, &now).await?;
+    let retired = retire_unserved(&mut *tx, &ids).await?;
+    let inserted = replace_changed(&mut *tx, &now).await?;
+    refresh_domain_certificates(&mut *tx, &ids).await?;
+    sqlx::query("DELETE FROM temp.observation_batch")
+        .execute(&mut *tx)
+        .await?;
+    let count = |n: u64| u32::try_from(n).unwrap_or(u32::MAX);
+    Ok(RecordSummary {
+        inserted: count(inserted),
+        refreshed: count(refreshed),
+        retired: count(retired),
+    })
+}
+
+/// Fills `temp.observation_batch` (created on first use, emptied first)
+/// with the batch, one row per (endpoint, address); a repeated pair keeps
+/// its last result, an endpoint removed meanwhile is left out.
+async fn load_observation_batch(
+    tx: &mut sqlx::SqliteConnection,
+    batch: &[(i64, &[CertObservation])],
+) -> Result<(), StoreError> {
     // One serialisation pass, borrowing: `details` goes in as a JSON object
     // (stored as its JSON text by `->`), not as an escaped string.
     let labels: Vec<Vec<String>> = batch
@@ -132,12 +159,11 @@ pub(super) async fn record_batch_in(
     sqlx::query("DELETE FROM temp.observation_batch")
         .execute(&mut *tx)
         .await?;
-    // A repeated (endpoint, address) keeps its last result. In chunks, so
-    // that no single parameter grows large (large short-lived buffers
-    // inflate the allocator's resident memory).
+    // In chunks, so that no single parameter grows large (large
+    // short-lived buffers inflate the allocator's resident memory).
     for chunk in rows.chunks(OBSERVATIONS_PER_STATEMENT) {
-        let chunk = serde_json::to_string(chunk)
-            .map_err(|e| StoreError::Invalid(format!("observations: {e}")))?;
+        // Numbers, strings and JSON values: serialising cannot fail.
+        let chunk = serde_json::to_string(chunk).expect("observations serialise to JSON");
         sqlx::query(
             "INSERT OR REPLACE INTO temp.observation_batch
              SELECT j.value->>0, j.value->>1, j.value->>2, j.value->>3, j.value->>4, j.value->>5,
@@ -149,11 +175,13 @@ pub(super) async fn record_batch_in(
         .execute(&mut *tx)
         .await?;
     }
-    // Each statement walks the batch's endpoints through the
-    // (endpoint_id, address, current) index and looks rows up in the batch
-    // by its primary key.
-    // Unchanged: refresh last-seen (and the drifting details).
-    let refreshed = sqlx::query(
+    Ok(())
+}
+
+/// Unchanged results: the current row's last-seen (and its drifting
+/// details) are refreshed. Returns how many.
+async fn refresh_unchanged(tx: &mut sqlx::SqliteConnection, now: &str) -> Result<u64, StoreError> {
+    Ok(sqlx::query(
         "UPDATE cert_observations SET last_seen_at = ?1,
              details = (SELECT b.details FROM temp.observation_batch b
                         WHERE b.endpoint_id = cert_observations.endpoint_id
@@ -165,12 +193,16 @@ pub(super) async fn record_batch_in(
                          AND b.address = cert_observations.address
                          AND b.result_hash = cert_observations.result_hash)",
     )
-    .bind(&now)
+    .bind(now)
     .execute(&mut *tx)
     .await?
-    .rows_affected();
-    // Addresses no longer served stop being current.
-    let retired = sqlx::query(
+    .rows_affected())
+}
+
+/// Addresses of the batch's endpoints (`ids`, a JSON array) that are no
+/// longer served stop being current. Returns how many.
+async fn retire_unserved(tx: &mut sqlx::SqliteConnection, ids: &str) -> Result<u64, StoreError> {
+    Ok(sqlx::query(
         "UPDATE cert_observations SET current = 0
          WHERE endpoint_id IN (SELECT value FROM json_each(?1))
            AND current = 1
@@ -178,11 +210,15 @@ pub(super) async fn record_batch_in(
                            WHERE b.endpoint_id = cert_observations.endpoint_id
                              AND b.address = cert_observations.address)",
     )
-    .bind(ids.to_string())
+    .bind(ids)
     .execute(&mut *tx)
     .await?
-    .rows_affected();
-    // Changed: the old row stops being current ...
+    .rows_affected())
+}
+
+/// Changed results: the old row stops being current, and every result
+/// without a current row gets one. Returns how many rows were inserted.
+async fn replace_changed(tx: &mut sqlx::SqliteConnection, now: &str) -> Result<u64, StoreError> {
     sqlx::query(
         "UPDATE cert_observations SET current = 0
          WHERE endpoint_id IN (SELECT endpoint_id FROM temp.observation_batch)
@@ -194,8 +230,7 @@ pub(super) async fn record_batch_in(
     )
     .execute(&mut *tx)
     .await?;
-    // ... and every result without a current row gets one.
-    let inserted = sqlx::query(
+    Ok(sqlx::query(
         "INSERT INTO cert_observations
            (endpoint_id, address, first_seen_at, last_seen_at, current, result_hash,
             outcome, leaf_fingerprint, leaf_not_after, chain_not_after, details)
@@ -206,20 +241,10 @@ pub(super) async fn record_batch_in(
                            WHERE c.endpoint_id = b.endpoint_id AND c.address = b.address
                              AND c.current = 1)",
     )
-    .bind(&now)
+    .bind(now)
     .execute(&mut *tx)
     .await?
-    .rows_affected();
-    refresh_domain_certificates(&mut *tx, &ids.to_string()).await?;
-    sqlx::query("DELETE FROM temp.observation_batch")
-        .execute(&mut *tx)
-        .await?;
-    let count = |n: u64| u32::try_from(n).unwrap_or(u32::MAX);
-    Ok(RecordSummary {
-        inserted: count(inserted),
-        refreshed: count(refreshed),
-        retired: count(retired),
-    })
+    .rows_affected())
 }
 
 /// Recomputes the certificate columns of the domains of `endpoint_ids` (a

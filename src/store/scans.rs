@@ -13,23 +13,9 @@ use chrono::{DateTime, Utc};
 use sqlx::Row;
 
 use super::observations::record_batch_in;
-use super::{format_time, Store, StoreError};
+use super::{format_time, ScanScope, Store, StoreError};
 use crate::domain::certificate::Severity;
 use crate::domain::observation::CertObservation;
-
-/// What a scan covers.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-#[serde(tag = "scope", rename_all = "snake_case")]
-pub enum ScanScope {
-    /// Every endpoint; registrations that are due.
-    All,
-    /// Every endpoint of one client; its registrations that are due.
-    Client { client_id: i64 },
-    /// Every endpoint of one domain, and its registration.
-    Domain { domain_id: i64 },
-    /// Only what is due now: new endpoints and domains, failed checks to retry.
-    Due,
-}
 
 /// The scan being run. `scan_id` 0: nothing was due, no scan was recorded.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
@@ -130,16 +116,18 @@ impl Store {
         scope: &ScanScope,
         now: DateTime<Utc>,
     ) -> Result<ScanHandle, StoreError> {
-        let scope_json = serde_json::to_string(scope).unwrap_or_default();
         let mut tx = self.pool().begin_with("BEGIN IMMEDIATE").await?;
+        // Compared as values, not as text, so that a row written in an
+        // older shape of the same scope is resumed too.
         let unfinished = sqlx::query(
-            "SELECT id, items_total, items_done FROM scans
-             WHERE state IN ('running', 'interrupted') AND scope = ?
-             ORDER BY id DESC LIMIT 1",
+            "SELECT id, scope, items_total, items_done FROM scans
+             WHERE state IN ('running', 'interrupted')
+             ORDER BY id DESC",
         )
-        .bind(&scope_json)
-        .fetch_optional(&mut *tx)
-        .await?;
+        .fetch_all(&mut *tx)
+        .await?
+        .into_iter()
+        .find(|row| ScanScope::from_stored(row.get("scope")) == Some(*scope));
         if let Some(row) = unfinished {
             let scan_id: i64 = row.get("id");
             sqlx::query("UPDATE scans SET state = 'running' WHERE id = ?")
@@ -158,7 +146,7 @@ impl Store {
         let scan_id: i64 = sqlx::query_scalar(
             "INSERT INTO scans (scope, state, started_at) VALUES (?, 'running', ?) RETURNING id",
         )
-        .bind(&scope_json)
+        .bind(scope.to_stored())
         .bind(&now_text)
         .fetch_one(&mut *tx)
         .await?;
@@ -173,32 +161,6 @@ impl Store {
                 items_done: 0,
             });
         }
-        tx.commit().await?;
-        Ok(ScanHandle {
-            scan_id,
-            resumed: false,
-            items_total: total,
-            items_done: 0,
-        })
-    }
-
-    /// Takes over a scan requested through the API (claimed from `queued`):
-    /// the row gets this engine's scope and its items, then runs like any scan.
-    pub async fn adopt_requested_scan(
-        &self,
-        scan_id: i64,
-        scope: &ScanScope,
-        now: DateTime<Utc>,
-    ) -> Result<ScanHandle, StoreError> {
-        let now_text = format_time(now);
-        let mut tx = self.pool().begin_with("BEGIN IMMEDIATE").await?;
-        sqlx::query("UPDATE scans SET scope = ?, state = 'running', started_at = ? WHERE id = ?")
-            .bind(serde_json::to_string(scope).unwrap_or_default())
-            .bind(&now_text)
-            .bind(scan_id)
-            .execute(&mut *tx)
-            .await?;
-        let total = fill_scan_items(&mut tx, scan_id, scope, &now_text).await?;
         tx.commit().await?;
         Ok(ScanHandle {
             scan_id,
@@ -405,7 +367,8 @@ impl Store {
         .ok_or_else(|| StoreError::NotFound(format!("no scan #{scan_id}")))?;
         Ok(ScanSummary {
             scan_id: r.get("id"),
-            scope: serde_json::from_str(&r.get::<String, _>("scope")).unwrap_or_default(),
+            scope: serde_json::to_value(ScanScope::read(scan_id, r.get("scope"))?)
+                .expect("a scan scope serialises"),
             state: r.get("state"),
             started_at: r.get("started_at"),
             finished_at: r.get("finished_at"),
@@ -447,16 +410,17 @@ impl Store {
     }
 
     /// Scopes of scans left `running` (a crash) or `interrupted` (a stop).
+    /// A scope this version cannot read is an error naming its scan: it is
+    /// neither resumed as something else nor skipped without a word.
     pub async fn unfinished_scan_scopes(&self) -> Result<Vec<ScanScope>, StoreError> {
-        let scopes: Vec<String> = sqlx::query_scalar(
-            "SELECT scope FROM scans WHERE state IN ('running', 'interrupted') ORDER BY id",
+        let rows = sqlx::query(
+            "SELECT id, scope FROM scans WHERE state IN ('running', 'interrupted') ORDER BY id",
         )
         .fetch_all(self.pool())
         .await?;
-        Ok(scopes
-            .iter()
-            .filter_map(|s| serde_json::from_str(s).ok())
-            .collect())
+        rows.iter()
+            .map(|r| ScanScope::read(r.get("id"), r.get("scope")))
+            .collect()
     }
 
     /// Client id by name, for scan scopes.
@@ -467,7 +431,7 @@ impl Store {
 }
 
 /// Inserts a scan's work items for `scope` and records their number.
-async fn fill_scan_items(
+pub(super) async fn fill_scan_items(
     tx: &mut sqlx::SqliteConnection,
     scan_id: i64,
     scope: &ScanScope,

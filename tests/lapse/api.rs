@@ -6,7 +6,7 @@
 use std::collections::HashSet;
 
 use chrono::Utc;
-use lapse::store::api::ScanScope;
+use lapse::store::ScanScope;
 use serde_json::{json, Value};
 
 use crate::harness::app::{observation, Reply, TestApp};
@@ -60,19 +60,13 @@ async fn token_routes(app: &TestApp) -> Vec<Route> {
         .id;
     let (scan, _) = app
         .store
-        .request_scan(
-            &ScanScope::Client {
-                client_id: acme,
-                client: "Acme".into(),
-            },
-            now,
-        )
+        .request_scan(&ScanScope::Client { client_id: acme }, now)
         .await
         .expect("scan");
     let throwaway = app
         .store
         .create_api_token(
-            &lapse::store::api::NewToken {
+            &lapse::store::NewToken {
                 name: "throwaway".into(),
                 role: lapse::domain::access::Role::Viewer,
                 client: None,
@@ -408,24 +402,12 @@ async fn client_token_sees_only_its_client_on_every_route() {
     let acme_www = app.ids["www.acme.test"];
     let (acme_scan, _) = app
         .store
-        .request_scan(
-            &ScanScope::Client {
-                client_id: acme,
-                client: "Acme".into(),
-            },
-            now,
-        )
+        .request_scan(&ScanScope::Client { client_id: acme }, now)
         .await
         .unwrap();
     let (globex_scan, _) = app
         .store
-        .request_scan(
-            &ScanScope::Client {
-                client_id: globex,
-                client: "Globex".into(),
-            },
-            now,
-        )
+        .request_scan(&ScanScope::Client { client_id: globex }, now)
         .await
         .unwrap();
     let (all_scan, _) = app.store.request_scan(&ScanScope::All, now).await.unwrap();
@@ -1776,7 +1758,7 @@ async fn sql_rendered_json_matches_the_typed_read_models() {
     use lapse::domain::access::Visibility;
     use lapse::domain::names::HostName;
     use lapse::domain::status::{DomainStatus, StatusWindows};
-    use lapse::store::api::{DomainQuery, DomainSort, Totals};
+    use lapse::store::read_models::{DomainQuery, DomainSort, Totals};
 
     let app = TestApp::new().await;
     let now = Utc::now();
@@ -1912,7 +1894,7 @@ async fn sql_rendered_json_matches_the_typed_read_models() {
                         );
                         pages += 1;
                         match typed["next_cursor"].as_str() {
-                            Some(c) => query.cursor = lapse::store::api::Cursor::decode(c),
+                            Some(c) => query.cursor = lapse::store::read_models::Cursor::decode(c),
                             None => break,
                         }
                     }

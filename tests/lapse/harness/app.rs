@@ -30,7 +30,7 @@ use lapse::domain::names::HostName;
 use lapse::domain::observation::CertObservation;
 use lapse::monitor::engine::Engine;
 use lapse::notify::{MailTransport, Mailbox, Sender, SenderSettings};
-use lapse::store::api::NewToken;
+use lapse::store::NewToken;
 use lapse::store::Store;
 use serde_json::Value;
 

@@ -1,23 +1,21 @@
-//! Store use cases of the JSON API: read models scoped by [`Visibility`],
-//! inventory edits by id, tokens, scan requests, heartbeats, the facts
-//! behind `/metrics`, `/summary` and the calendar, and the benchmark seed.
+//! Visibility-filtered read models: what a caller may see of clients,
+//! domains, endpoints, history, alerts, scans and the fleet's figures, each
+//! read scoped by a [`Visibility`], plus the edits by id that go with them.
 //!
 //! Every read takes a [`Visibility`]: a client token's requests filter on
-//! its client in SQL, here, so a handler cannot forget it.
+//! its client in SQL, here, so a caller cannot forget it.
 //!
 //! The read models (`DomainItem`, `DomainDetail`, ...) are also the JSON
 //! wire types of `/api/v1` (they derive `ToSchema` for the OpenAPI
 //! document): one definition, so the document cannot drift from what is sent.
 //!
-//! - `api/tokens.rs`: API tokens (hashed), lookup, last-used, revocation
-//! - `api/catalog.rs`: clients and contacts by id
-//! - `api/domains.rs`: domain pages (filters, keyset cursor, totals), detail, endpoints
-//! - `api/json.rs`: the same page and detail rendered as JSON by SQLite (the hot
+//! - `read_models/catalog.rs`: clients and contacts by id
+//! - `read_models/domains.rs`: domain pages (filters, keyset cursor, totals), detail, endpoints
+//! - `read_models/json.rs`: the same page and detail rendered as JSON by SQLite (the hot
 //!   routes), with totals cached per filter and generation of the domains
-//! - `api/history.rs`: observation history, alerts
-//! - `api/scans.rs`: scan requests (`queued`), progress, the engine's pick-up hook
-//! - `api/operations.rs`: summary, heartbeats, metrics facts, calendar entries
-//! - `api/seed.rs`: the benchmark seed (batched inserts in one transaction)
+//! - `read_models/history.rs`: observation history, alerts
+//! - `read_models/scans.rs`: scans and their progress, the scope's names joined in
+//! - `read_models/operations.rs`: summary, metrics facts, calendar entries
 
 mod catalog;
 mod domains;
@@ -25,8 +23,6 @@ mod history;
 mod json;
 mod operations;
 mod scans;
-mod seed;
-mod tokens;
 
 pub use catalog::{ClientRef, ClientView, ContactView};
 pub use domains::{
@@ -36,12 +32,10 @@ pub use domains::{
 pub use history::{AlertQuery, AlertView, HistoryOf, ObservationView};
 pub use json::Totals;
 pub use operations::{
-    CalendarEntry, CertificateMetric, HeartbeatView, MetricsFacts, NextExpiry, RegistrationMetric,
-    Summary, CALENDAR_MAX_EVENTS, SCHEDULER,
+    CalendarEntry, CertificateMetric, MetricsFacts, NextExpiry, RegistrationMetric, Summary,
+    CALENDAR_MAX_EVENTS,
 };
-pub use scans::{ScanScope, ScanView};
-pub use seed::SeedReport;
-pub use tokens::{NewToken, StoredToken, TokenView};
+pub use scans::{ScanScopeView, ScanView};
 
 use crate::domain::access::Visibility;
 use crate::domain::status::StatusWindows;

@@ -1,11 +1,11 @@
 //! What operators and dashboards read about the whole fleet: the summary,
-//! heartbeats (for `/readyz`), the facts behind `/metrics`, and the
-//! upcoming expiries of the calendar feed.
+//! the facts behind `/metrics` (the scheduler's heartbeat among them), and
+//! the upcoming expiries of the calendar feed.
 
 use chrono::{DateTime, Utc};
 use sqlx::Row;
 
-use super::super::{format_time, Store, StoreError};
+use super::super::{format_time, HeartbeatView, Store, StoreError, SCHEDULER};
 use super::{days_left, Arg, Sql, NO_EXPIRY, STATUS_SQL};
 use crate::domain::access::Visibility;
 use crate::domain::names::to_unicode;
@@ -38,14 +38,6 @@ pub struct NextExpiry {
     pub kind: String,
     pub expires_at: String,
     pub days_left: i64,
-}
-
-/// The last beat of a background component.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
-pub struct HeartbeatView {
-    pub component: String,
-    pub instance: String,
-    pub beat_at: String,
 }
 
 /// A current certificate, for the metrics.
@@ -101,9 +93,6 @@ pub struct CalendarEntry {
 
 /// The most events one calendar feed carries.
 pub const CALENDAR_MAX_EVENTS: i64 = 10_000;
-
-/// The component name the scheduler beats under.
-pub const SCHEDULER: &str = "scheduler";
 
 impl Store {
     /// Counts by status and the next expiries, within the caller's visibility.
@@ -198,79 +187,11 @@ impl Store {
         })
     }
 
-    /// **The scheduler's hook.** Records that `component` (use
-    /// [`SCHEDULER`]) is alive; `/readyz` checks that the last beat is fresh.
-    pub async fn record_heartbeat(
-        &self,
-        component: &str,
-        instance: &str,
-        now: DateTime<Utc>,
-    ) -> Result<(), StoreError> {
-        sqlx::query(
-            "INSERT INTO heartbeats (component, instance, beat_at) VALUES (?, ?, ?)
-             ON CONFLICT (component) DO UPDATE SET instance = excluded.instance,
-                                                   beat_at = excluded.beat_at",
-        )
-        .bind(component)
-        .bind(instance)
-        .bind(format_time(now))
-        .execute(self.pool())
-        .await?;
-        Ok(())
-    }
-
-    /// The last beat of a component, if it ever beat.
-    pub async fn heartbeat(&self, component: &str) -> Result<Option<HeartbeatView>, StoreError> {
-        let row =
-            sqlx::query("SELECT component, instance, beat_at FROM heartbeats WHERE component = ?")
-                .bind(component)
-                .fetch_optional(self.pool())
-                .await?;
-        Ok(row.map(|r| HeartbeatView {
-            component: r.get("component"),
-            instance: r.get("instance"),
-            beat_at: r.get("beat_at"),
-        }))
-    }
-
     /// The facts behind `/metrics` (the whole fleet).
     pub async fn metrics_facts(&self, windows: &StatusWindows) -> Result<MetricsFacts, StoreError> {
         let pool = self.pool();
-        let certificates = sqlx::query(
-            "SELECT e.host, e.port, o.address, o.leaf_not_after
-             FROM cert_observations o JOIN endpoints e ON e.id = o.endpoint_id
-             WHERE o.current = 1 AND o.leaf_not_after IS NOT NULL
-             ORDER BY e.host, e.port, o.address",
-        )
-        .fetch_all(pool)
-        .await?
-        .iter()
-        .map(|r| CertificateMetric {
-            host: r.get("host"),
-            port: u16::try_from(r.get::<i64, _>("port")).unwrap_or_default(),
-            address: r.get("address"),
-            not_after: r.get("leaf_not_after"),
-        })
-        .collect();
-        let registrations = sqlx::query(
-            "SELECT d.name, f.source, f.expires_at FROM registration_facts f
-               JOIN domains d ON d.id = f.domain_id WHERE f.expires_at IS NOT NULL
-             UNION ALL
-             SELECT d.name, COALESCE(d.expires_source, 'unknown'), d.expires_at FROM domains d
-             WHERE d.expires_at IS NOT NULL AND NOT EXISTS (
-                 SELECT 1 FROM registration_facts f
-                 WHERE f.domain_id = d.id AND f.source = d.expires_source)
-             ORDER BY 1, 2",
-        )
-        .fetch_all(pool)
-        .await?
-        .iter()
-        .map(|r| RegistrationMetric {
-            domain: r.get(0),
-            source: r.get(1),
-            expires_at: r.get(2),
-        })
-        .collect();
+        let certificates = certificate_metrics(pool).await?;
+        let registrations = registration_metrics(pool).await?;
         let assessed_registrations = sqlx::query(
             "SELECT name, expires_at FROM domains WHERE expires_at IS NOT NULL ORDER BY name",
         )
@@ -287,37 +208,7 @@ impl Store {
         let endpoints: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM endpoints")
             .fetch_one(pool)
             .await?;
-        let check_outcomes = sqlx::query(
-            "SELECT COALESCE(SUM(count_ok), 0), COALESCE(SUM(count_warning), 0),
-                    COALESCE(SUM(count_critical), 0), COALESCE(SUM(count_unknown), 0) FROM scans",
-        )
-        .fetch_one(pool)
-        .await
-        .map(|r| {
-            ["ok", "warning", "critical", "unknown"]
-                .iter()
-                .enumerate()
-                .map(|(i, o)| ((*o).to_owned(), r.get::<i64, _>(i)))
-                .collect()
-        })?;
-        let scan_durations_secs = sqlx::query(
-            "SELECT started_at, finished_at FROM scans
-             WHERE state = 'finished' AND finished_at IS NOT NULL",
-        )
-        .fetch_all(pool)
-        .await?
-        .iter()
-        .filter_map(|r| {
-            let started = super::super::parse_time(r.get(0))?;
-            let finished = super::super::parse_time(r.get(1))?;
-            Some(((finished - started).num_milliseconds() as f64 / 1000.0).max(0.0))
-        })
-        .collect();
-        let scans_by_state = pairs(
-            sqlx::query("SELECT state, COUNT(*) FROM scans GROUP BY state ORDER BY state")
-                .fetch_all(pool)
-                .await?,
-        );
+        let (check_outcomes, scan_durations_secs, scans_by_state) = scan_metrics(pool).await?;
         let outbox_by_state = pairs(
             sqlx::query("SELECT state, COUNT(*) FROM outbox GROUP BY state ORDER BY state")
                 .fetch_all(pool)
@@ -395,6 +286,93 @@ impl Store {
             })
             .collect())
     }
+}
+
+/// Current certificates with a not-after, by host, port and address.
+async fn certificate_metrics(
+    pool: &sqlx::SqlitePool,
+) -> Result<Vec<CertificateMetric>, StoreError> {
+    Ok(sqlx::query(
+        "SELECT e.host, e.port, o.address, o.leaf_not_after
+         FROM cert_observations o JOIN endpoints e ON e.id = o.endpoint_id
+         WHERE o.current = 1 AND o.leaf_not_after IS NOT NULL
+         ORDER BY e.host, e.port, o.address",
+    )
+    .fetch_all(pool)
+    .await?
+    .iter()
+    .map(|r| CertificateMetric {
+        host: r.get("host"),
+        port: u16::try_from(r.get::<i64, _>("port")).unwrap_or_default(),
+        address: r.get("address"),
+        not_after: r.get("leaf_not_after"),
+    })
+    .collect())
+}
+
+/// Registration expiries per source, plus the assessed one of domains
+/// whose source has no fact row.
+async fn registration_metrics(
+    pool: &sqlx::SqlitePool,
+) -> Result<Vec<RegistrationMetric>, StoreError> {
+    Ok(sqlx::query(
+        "SELECT d.name, f.source, f.expires_at FROM registration_facts f
+           JOIN domains d ON d.id = f.domain_id WHERE f.expires_at IS NOT NULL
+         UNION ALL
+         SELECT d.name, COALESCE(d.expires_source, 'unknown'), d.expires_at FROM domains d
+         WHERE d.expires_at IS NOT NULL AND NOT EXISTS (
+             SELECT 1 FROM registration_facts f
+             WHERE f.domain_id = d.id AND f.source = d.expires_source)
+         ORDER BY 1, 2",
+    )
+    .fetch_all(pool)
+    .await?
+    .iter()
+    .map(|r| RegistrationMetric {
+        domain: r.get(0),
+        source: r.get(1),
+        expires_at: r.get(2),
+    })
+    .collect())
+}
+
+/// Check results summed over every scan, durations of finished scans,
+/// scans per state.
+async fn scan_metrics(
+    pool: &sqlx::SqlitePool,
+) -> Result<(Vec<(String, i64)>, Vec<f64>, Vec<(String, i64)>), StoreError> {
+    let check_outcomes = sqlx::query(
+        "SELECT COALESCE(SUM(count_ok), 0), COALESCE(SUM(count_warning), 0),
+                COALESCE(SUM(count_critical), 0), COALESCE(SUM(count_unknown), 0) FROM scans",
+    )
+    .fetch_one(pool)
+    .await
+    .map(|r| {
+        ["ok", "warning", "critical", "unknown"]
+            .iter()
+            .enumerate()
+            .map(|(i, o)| ((*o).to_owned(), r.get::<i64, _>(i)))
+            .collect()
+    })?;
+    let scan_durations_secs = sqlx::query(
+        "SELECT started_at, finished_at FROM scans
+         WHERE state = 'finished' AND finished_at IS NOT NULL",
+    )
+    .fetch_all(pool)
+    .await?
+    .iter()
+    .filter_map(|r| {
+        let started = super::super::parse_time(r.get(0))?;
+        let finished = super::super::parse_time(r.get(1))?;
+        Some(((finished - started).num_milliseconds() as f64 / 1000.0).max(0.0))
+    })
+    .collect();
+    let scans_by_state = pairs(
+        sqlx::query("SELECT state, COUNT(*) FROM scans GROUP BY state ORDER BY state")
+            .fetch_all(pool)
+            .await?,
+    );
+    Ok((check_outcomes, scan_durations_secs, scans_by_state))
 }
 
 fn pairs(rows: Vec<sqlx::sqlite::SqliteRow>) -> Vec<(String, i64)> {

@@ -14,7 +14,7 @@ pub struct ClientRef {
 }
 
 impl ClientRef {
-    pub(super) fn from_row(id: Option<i64>, name: Option<String>) -> Option<Self> {
+    pub(in crate::store) fn from_row(id: Option<i64>, name: Option<String>) -> Option<Self> {
         Some(Self {
             id: id?,
             name: name?,

@@ -204,6 +204,43 @@ fn detail_pairs() -> String {
     )
 }
 
+/// The key a page's total is cached under: the filter and the values it
+/// binds (the status windows and the clock only when a status filter reads
+/// them).
+fn total_key(filter: &Sql, query: &DomainQuery) -> String {
+    let mut key = filter.text.clone();
+    let skip = if query.status.is_some() { 0 } else { 5 };
+    for arg in filter.args.iter().skip(skip) {
+        match arg {
+            Arg::Text(t) => key.push_str(&format!("\u{0}t{t}")),
+            Arg::Int(i) => key.push_str(&format!("\u{0}i{i}")),
+        }
+    }
+    key
+}
+
+/// `{"items": [...], "total": n, "next_cursor": ...}` around items
+/// already rendered as a JSON array.
+fn page_body(items: &str, total: i64, next_cursor: Option<&str>) -> String {
+    let mut body = String::with_capacity(items.len() + 80);
+    body.push_str("{\"items\":");
+    body.push_str(items);
+    body.push_str(",\"total\":");
+    body.push_str(&total.to_string());
+    body.push_str(",\"next_cursor\":");
+    match next_cursor {
+        // The cursor is URL-safe base64: nothing to escape.
+        Some(cursor) => {
+            body.push('"');
+            body.push_str(cursor);
+            body.push('"');
+        }
+        None => body.push_str("null"),
+    }
+    body.push('}');
+    body
+}
+
 impl Store {
     /// [`Store::domain_page`] as the JSON body of `GET /api/v1/domains`:
     /// `{"items": [...], "total": n, "next_cursor": ...}`, rendered by
@@ -220,16 +257,7 @@ impl Store {
         clock_args(&mut filter, windows);
         domain_filter(&mut filter, visibility, query);
         let where_clause = filter.text.clone();
-        // The total's key: the filter and the values it binds (the status
-        // windows and the clock only when a status filter reads them).
-        let mut total_key = where_clause.clone();
-        let skip = if query.status.is_some() { 0 } else { 5 };
-        for arg in filter.args.iter().skip(skip) {
-            match arg {
-                Arg::Text(t) => total_key.push_str(&format!("\u{0}t{t}")),
-                Arg::Int(i) => total_key.push_str(&format!("\u{0}i{i}")),
-            }
-        }
+        let total_key = total_key(&filter, query);
         let count_args = filter.args.clone();
 
         let mut page = filter;
@@ -308,23 +336,7 @@ impl Store {
             _ => None,
         };
         let items = display_names(items.unwrap_or_else(|| "[]".to_owned()), "display_name");
-        let mut body = String::with_capacity(items.len() + 80);
-        body.push_str("{\"items\":");
-        body.push_str(&items);
-        body.push_str(",\"total\":");
-        body.push_str(&total.to_string());
-        body.push_str(",\"next_cursor\":");
-        match next_cursor {
-            // The cursor is URL-safe base64: nothing to escape.
-            Some(cursor) => {
-                body.push('"');
-                body.push_str(&cursor);
-                body.push('"');
-            }
-            None => body.push_str("null"),
-        }
-        body.push('}');
-        Ok(body)
+        Ok(page_body(&items, total, next_cursor.as_deref()))
     }
 
     /// [`Store::domain_detail`] as the JSON body of `GET

@@ -5,8 +5,8 @@
 use chrono::{DateTime, Duration, Utc};
 use sqlx::Row;
 
-use super::super::{format_time, parse_time, Store, StoreError};
-use super::ClientRef;
+use super::read_models::ClientRef;
+use super::{format_time, parse_time, Store, StoreError};
 use crate::domain::access::Role;
 
 /// A token to store (the caller made the secret and hashed it).
@@ -61,12 +61,12 @@ impl Store {
         let client_id = match (&token.client, token.role) {
             (Some(client), Role::Client) => Some(self.client_id(&mut conn, client).await?),
             (None, Role::Client) => {
-                return Err(StoreError::Invalid(
+                return Err(StoreError::InvalidTokenClient(
                     "a client token needs the client it may see (--client NAME)".into(),
                 ))
             }
             (Some(_), role) => {
-                return Err(StoreError::Invalid(format!(
+                return Err(StoreError::InvalidTokenClient(format!(
                     "a {role} token sees every client; --client is only for the client role"
                 )))
             }

@@ -1,0 +1,196 @@
+//! Scans as callers see them: state, progress and counts, and the scope
+//! with the names of its client or domain joined in at read time (the
+//! stored [`ScanScope`] holds ids only; see `store/scan_scope.rs`).
+//!
+//! A client token sees the scans of its client and of its client's
+//! domains (the domain's client as it is now); whole-fleet and due-work
+//! scans are staff business.
+
+use sqlx::sqlite::SqliteRow;
+use sqlx::Row;
+
+use super::super::{ScanScope, Store, StoreError};
+use super::{Arg, Cursor, Page, Sql};
+use crate::domain::access::Visibility;
+
+// The stored [`ScanScope`] with the names joined in. Its doc comment is the
+// OpenAPI description, and its OpenAPI name stays `ScanScope`, as it was.
+/// What a scan covers.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+#[schema(as = ScanScope)]
+pub enum ScanScopeView {
+    /// Every domain and endpoint.
+    All,
+    /// One client's domains and endpoints. `client` is null once the
+    /// client has been removed.
+    Client {
+        client_id: i64,
+        client: Option<String>,
+    },
+    /// One domain and its endpoints; `client_id` is the domain's client.
+    /// `domain` is null once the domain has been removed.
+    Domain {
+        domain_id: i64,
+        domain: Option<String>,
+        client_id: Option<i64>,
+    },
+    /// Only what was due: new endpoints and domains, failed checks retried.
+    Due,
+    /// The stored scope is in no shape this version reads (another version
+    /// wrote it): nothing is claimed about what the scan covered.
+    Unknown,
+}
+
+/// A scan and its progress.
+#[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
+pub struct ScanView {
+    pub id: i64,
+    /// `queued`, `running`, `finished` or `interrupted`.
+    pub state: String,
+    pub scope: ScanScopeView,
+    /// When it was requested (while `queued`), then when it started.
+    pub started_at: String,
+    pub finished_at: Option<String>,
+    pub items_total: i64,
+    pub items_done: i64,
+    /// `items_done` of `items_total` in percent; 0 before the items are known.
+    pub progress_percent: f64,
+    pub count_ok: i64,
+    pub count_warning: i64,
+    pub count_critical: i64,
+    pub count_unknown: i64,
+}
+
+/// The scans with the client and domain their scope names (`sc`, `sd`).
+/// The current shape and the API's older one both name them by the keys
+/// `client_id` and `domain_id`.
+const SCANS_WITH_SCOPE: &str = "scans s
+     LEFT JOIN clients sc
+       ON sc.id = CASE WHEN json_valid(s.scope) THEN json_extract(s.scope, '$.client_id') END
+     LEFT JOIN domains sd
+       ON sd.id = CASE WHEN json_valid(s.scope) THEN json_extract(s.scope, '$.domain_id') END";
+
+const SCAN_COLUMNS: &str = "s.id, s.state, s.scope, s.started_at, s.finished_at,
+     s.items_total, s.items_done, s.count_ok, s.count_warning, s.count_critical, s.count_unknown,
+     sc.name AS scope_client, sd.name AS scope_domain, sd.client_id AS scope_domain_client";
+
+/// The client a scan belongs to, over [`SCANS_WITH_SCOPE`]: a domain scan's
+/// domain's client, a client scan's client; NULL for whole-fleet and
+/// due-work scans (and for a domain since removed).
+const SCAN_CLIENT: &str = "CASE WHEN json_valid(s.scope) THEN \
+     CASE WHEN json_extract(s.scope, '$.domain_id') IS NOT NULL THEN sd.client_id \
+     ELSE json_extract(s.scope, '$.client_id') END END";
+
+impl Store {
+    /// One scan, if the caller may see it.
+    pub async fn visible_scan(
+        &self,
+        visibility: Visibility,
+        id: i64,
+    ) -> Result<ScanView, StoreError> {
+        let mut sql = Sql {
+            text: format!("SELECT {SCAN_COLUMNS} FROM {SCANS_WITH_SCOPE} WHERE s.id = ?1"),
+            args: vec![Arg::Int(id)],
+        };
+        sql.visible(visibility, SCAN_CLIENT);
+        let row = sql
+            .query()
+            .fetch_optional(self.pool())
+            .await?
+            .ok_or_else(|| StoreError::NotFound(format!("no scan with id {id}")))?;
+        Ok(scan_view(&row))
+    }
+
+    /// Scans, newest first, within the caller's visibility (a client sees
+    /// the scans of its client and of its domains).
+    pub async fn scan_page(
+        &self,
+        visibility: Visibility,
+        limit: u32,
+        cursor: Option<&Cursor>,
+    ) -> Result<Page<ScanView>, StoreError> {
+        let mut filter = Sql {
+            text: " WHERE 1 = 1".into(),
+            args: Vec::new(),
+        };
+        filter.visible(visibility, SCAN_CLIENT);
+        let total: i64 = Sql {
+            text: format!("SELECT COUNT(*) FROM {SCANS_WITH_SCOPE}{}", filter.text),
+            args: filter.args.clone(),
+        }
+        .query()
+        .fetch_one(self.pool())
+        .await?
+        .get(0);
+        let mut page = Sql {
+            text: format!(
+                "SELECT {SCAN_COLUMNS} FROM {SCANS_WITH_SCOPE}{}",
+                filter.text
+            ),
+            args: filter.args,
+        };
+        if let Some(cursor) = cursor {
+            page.push(" AND s.id < ").bind(Arg::Int(cursor.id));
+        }
+        page.push(" ORDER BY s.id DESC LIMIT ")
+            .bind(Arg::Int(i64::from(limit) + 1));
+        let rows = page.query().fetch_all(self.pool()).await?;
+        let more = rows.len() > limit as usize;
+        let items: Vec<ScanView> = rows.iter().take(limit as usize).map(scan_view).collect();
+        let next_cursor = more.then(|| items.last()).flatten().map(|last| {
+            Cursor {
+                key: String::new(),
+                id: last.id,
+            }
+            .encode()
+        });
+        Ok(Page {
+            items,
+            total,
+            next_cursor,
+        })
+    }
+}
+
+/// The stored scope with the joined names; [`ScanScopeView::Unknown`] when
+/// the stored text is in no shape this version reads.
+fn scope_view(r: &SqliteRow) -> ScanScopeView {
+    match ScanScope::from_stored(r.get("scope")) {
+        Some(ScanScope::All) => ScanScopeView::All,
+        Some(ScanScope::Client { client_id }) => ScanScopeView::Client {
+            client_id,
+            client: r.get("scope_client"),
+        },
+        Some(ScanScope::Domain { domain_id }) => ScanScopeView::Domain {
+            domain_id,
+            domain: r.get("scope_domain"),
+            client_id: r.get("scope_domain_client"),
+        },
+        Some(ScanScope::Due) => ScanScopeView::Due,
+        None => ScanScopeView::Unknown,
+    }
+}
+
+fn scan_view(r: &SqliteRow) -> ScanView {
+    let items_total: i64 = r.get("items_total");
+    let items_done: i64 = r.get("items_done");
+    ScanView {
+        id: r.get("id"),
+        state: r.get("state"),
+        scope: scope_view(r),
+        started_at: r.get("started_at"),
+        finished_at: r.get("finished_at"),
+        progress_percent: if items_total > 0 {
+            (items_done as f64 * 1000.0 / items_total as f64).round() / 10.0
+        } else {
+            0.0
+        },
+        items_total,
+        items_done,
+        count_ok: r.get("count_ok"),
+        count_warning: r.get("count_warning"),
+        count_critical: r.get("count_critical"),
+        count_unknown: r.get("count_unknown"),
+    }
+}
