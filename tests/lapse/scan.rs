@@ -1,5 +1,7 @@
 //! The scan engine: recording, compaction, resumption after `kill -9`,
-//! per-address cap and per-server pacing, against loopback servers.
+//! per-address cap, against loopback servers. Scenarios are sized to take
+//! about 2 s at most on the 2-core machine (per-server pacing under a scan is
+//! in `registration_pacing`).
 
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -95,7 +97,7 @@ async fn scan_records_every_endpoint_and_an_unchanged_second_scan_adds_no_rows()
 #[tokio::test]
 async fn a_scan_killed_mid_way_resumes_without_rechecking_finished_items() {
     let pki = TestPki::new();
-    // Every check waits for the handshake timeout: a slow, countable scan.
+    // Every check waits for the handshake timeout (100 ms): a slow, countable scan of 1.6 s.
     let server = RawServer::start(ip("127.0.0.1"), Misbehaviour::Silent).await;
     let total = 16;
     let mut zone = Zone::new();
@@ -110,7 +112,7 @@ async fn a_scan_killed_mid_way_resumes_without_rechecking_finished_items() {
     let extra = "[scan]\nconcurrency = 1\nbatch_size = 1\n";
     let env = TestEnv::with_config(
         &scan_config(&env0, &dns, &pki, extra)
-            .replace("handshake_timeout_ms = 2000", "handshake_timeout_ms = 250"),
+            .replace("handshake_timeout_ms = 2000", "handshake_timeout_ms = 100"),
     );
     let mut args = vec!["domains", "add"];
     args.extend(inputs.iter().map(String::as_str));
@@ -173,8 +175,12 @@ async fn a_scan_killed_mid_way_resumes_without_rechecking_finished_items() {
     );
 }
 
+/// 300 endpoints on one address, checked 64 at a time by the engine, still see at most 3
+/// handshakes at once: the per-address cap holds under sustained pressure, well past one round
+/// of the engine's concurrency and across several write batches.
 #[tokio::test]
-async fn a_thousand_endpoints_on_one_address_respect_the_per_address_cap() {
+async fn three_hundred_endpoints_on_one_address_respect_the_per_address_cap() {
+    let endpoints: usize = 300;
     let pki = TestPki::new();
     let env = TestEnv::new();
     let config = lapse::config::Config::load(&lapse::config::LoadOptions {
@@ -191,10 +197,10 @@ async fn a_thousand_endpoints_on_one_address_respect_the_per_address_cap() {
     )
     .await;
     let now = chrono::Utc::now();
-    for i in 0..1000 {
+    for i in 0..endpoints {
         let host = lapse::domain::names::HostName::from_canonical(format!("e{i}.many.test"));
         let domain =
-            lapse::domain::names::HostName::from_canonical(format!("d{}.many.test", i % 200));
+            lapse::domain::names::HostName::from_canonical(format!("d{}.many.test", i % 60));
         store
             .add_endpoint(&host, server.addr.port(), &domain, None, now)
             .await
@@ -220,7 +226,7 @@ async fn a_thousand_endpoints_on_one_address_respect_the_per_address_cap() {
         EngineSettings {
             concurrency: 64,
             registration_concurrency: 1,
-            batch_size: 100,
+            batch_size: 30,
             shutdown_grace: Duration::from_secs(5),
             retry_base: chrono::TimeDelta::minutes(15),
             retry_cap: chrono::TimeDelta::hours(1),
@@ -229,8 +235,12 @@ async fn a_thousand_endpoints_on_one_address_respect_the_per_address_cap() {
     );
     let (_stop_tx, stop) = tokio::sync::watch::channel(false);
     let outcome = engine.run(&ScanScope::All, stop, None).await.expect("scan");
-    assert_eq!(outcome.summary.ok, 1000, "{:?}", outcome.summary);
-    assert_eq!(server.connections.load(Ordering::SeqCst), 1000);
+    assert_eq!(
+        outcome.summary.ok, endpoints as i64,
+        "{:?}",
+        outcome.summary
+    );
+    assert_eq!(server.connections.load(Ordering::SeqCst), endpoints);
     let max = server.max_in_flight.load(Ordering::SeqCst);
     assert!(
         (1..=3).contains(&max),
