@@ -6,7 +6,8 @@
 //!   [`tls_probe_settings`], [`scheduler_settings`], [`alert_settings`].
 //! - `process.rs`: [`run`], the whole of `lapse serve` (scheduler, outbox
 //!   sender, digests, HTTP) with its ordered shutdown; [`serve`], HTTP only;
-//!   [`shutdown_signal`]. Both take a bound listener and a shutdown future so
+//!   [`shutdown_signal`], [`serve_until_signal`]; [`scan_in_foreground`],
+//!   `lapse scan` stopped by a signal. `run` and `serve` take a bound listener and a shutdown future so
 //!   that tests bind port 0 and stop cleanly.
 //!
 //! Failures here are lapse's own ([`AppError`]); the CLI maps them to its
@@ -14,7 +15,7 @@
 
 mod process;
 
-pub use process::{bind, run, serve, shutdown_signal};
+pub use process::{bind, run, scan_in_foreground, serve, serve_until_signal, shutdown_signal};
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -22,7 +23,7 @@ use std::time::Instant;
 
 use crate::config::Config;
 use crate::monitor::alerts::AlertSettings;
-use crate::monitor::engine::{Clock, Engine, EngineSettings};
+use crate::monitor::engine::{Clock, Engine, EngineError, EngineSettings};
 use crate::monitor::registration::{RegistrationChecker, RegistrationSetupError};
 use crate::monitor::schedule::SchedulerSettings;
 use crate::notify::email::{SmtpMailer, SmtpSetupError};
@@ -75,6 +76,8 @@ pub enum AppError {
     Server(#[source] std::io::Error),
     #[error("server task failed: {0}")]
     ServerTask(#[source] tokio::task::JoinError),
+    #[error(transparent)]
+    Engine(#[from] EngineError),
 }
 
 /// Whether the engine decides alerts after recording results. Production

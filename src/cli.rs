@@ -186,10 +186,14 @@ impl From<EngineError> for CliError {
     }
 }
 
-/// Building or running lapse's parts fails only through lapse's fault.
+/// Building or running lapse's parts fails only through lapse's fault, but
+/// for a store error met while scanning, which keeps its meaning.
 impl From<AppError> for CliError {
     fn from(e: AppError) -> Self {
-        Self::of(&e, false)
+        match e {
+            AppError::Engine(e) => e.into(),
+            e => Self::of(&e, false),
+        }
     }
 }
 

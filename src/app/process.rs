@@ -29,11 +29,37 @@ use super::{alert_settings, build_engine, scheduler_settings, sender, Alerting, 
 use crate::api::{self, ApiState};
 use crate::config::StaffDelivery;
 use crate::monitor::digest;
-use crate::monitor::engine::{Clock, SystemClock};
+use crate::monitor::engine::{Clock, ProgressFn, ScanOutcome, SystemClock};
 use crate::monitor::schedule::run_scheduler;
+use crate::store::ScanScope;
 
 /// What the HTTP task ends with.
 type HttpEnd = Result<std::io::Result<()>, JoinError>;
+
+/// `lapse serve`: binds `server.listen` and runs until SIGINT/SIGTERM.
+pub async fn serve_until_signal(app: App) -> Result<(), AppError> {
+    let listener = bind(&app).await?;
+    run(app, listener, shutdown_signal()).await
+}
+
+/// `lapse scan`: one scan of `scope` in the foreground on the system clock;
+/// SIGINT/SIGTERM stops it taking work (the scan is left `interrupted` and
+/// resumed by the next run of the same scope).
+pub async fn scan_in_foreground(
+    app: &App,
+    scope: &ScanScope,
+    progress: Option<ProgressFn>,
+) -> Result<ScanOutcome, AppError> {
+    let engine = build_engine(app, Arc::new(SystemClock), Alerting::On).await?;
+    let (stop_tx, stop) = watch::channel(false);
+    let on_signal = tokio::spawn(async move {
+        shutdown_signal().await;
+        let _ = stop_tx.send(true);
+    });
+    let outcome = engine.run(scope, stop, progress).await;
+    on_signal.abort();
+    Ok(outcome?)
+}
 
 /// Binds `server.listen`.
 pub async fn bind(app: &App) -> Result<TcpListener, AppError> {

@@ -6,9 +6,9 @@ use std::sync::Arc;
 use clap::Args;
 
 use super::{print_json, CliError};
-use crate::app::{self, Alerting, App};
+use crate::app::{self, App};
 use crate::domain::names::{parse_target, to_unicode};
-use crate::monitor::engine::{Clock, ProgressFn, ScanOutcome, SystemClock};
+use crate::monitor::engine::{ProgressFn, ScanOutcome};
 use crate::store::{ScanScope, UpcomingExpiry};
 
 #[derive(Debug, Args)]
@@ -26,13 +26,6 @@ pub struct ScanArgs {
 
 pub async fn run(app: &App, args: ScanArgs) -> Result<(), CliError> {
     let scope = scope(app, &args).await?;
-    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
-    let engine = app::build_engine(app, clock, Alerting::On).await?;
-    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-    tokio::spawn(async move {
-        app::shutdown_signal().await;
-        let _ = stop_tx.send(true);
-    });
     let bar = progress_bar(args.json);
     let progress: ProgressFn = match &bar {
         Some(bar) => {
@@ -46,7 +39,7 @@ pub async fn run(app: &App, args: ScanArgs) -> Result<(), CliError> {
             tracing::info!(items.done = done, items.total = total, "scan progress");
         }),
     };
-    let outcome = engine.run(&scope, stop_rx, Some(progress)).await?;
+    let outcome = app::scan_in_foreground(app, &scope, Some(progress)).await?;
     if let Some(bar) = bar {
         bar.finish_and_clear();
     }
