@@ -2,7 +2,7 @@
 //! running process.
 //!
 //! - [`App`]: the configuration and the opened store, built once.
-//! - Wiring: [`build_engine`], [`sender`], [`mail_transport`],
+//! - Wiring: [`build_engine`], [`sender`], [`mail_transport`], [`check_endpoint`],
 //!   [`tls_probe_settings`], [`scheduler_settings`], [`alert_settings`].
 //! - `process.rs`: [`run`], the whole of `lapse serve` (scheduler, outbox
 //!   sender, digests, HTTP) with its ordered shutdown; [`serve`], HTTP only;
@@ -21,6 +21,8 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Instant;
 
+use chrono::{DateTime, Utc};
+
 use crate::config::Config;
 use crate::monitor::alerts::AlertSettings;
 use crate::monitor::engine::{Clock, Engine, EngineError, EngineSettings};
@@ -29,7 +31,7 @@ use crate::monitor::schedule::SchedulerSettings;
 use crate::notify::email::{SmtpMailer, SmtpSetupError};
 use crate::notify::webhook::WebhookClient;
 use crate::notify::{MailTransport, Sender, SenderSettings};
-use crate::probe::tls::{ProbeSetupError, TlsProbe, TlsProbeSettings};
+use crate::probe::tls::{EndpointReport, ProbeSetupError, TlsProbe, TlsProbeSettings, TlsTarget};
 use crate::store::{Store, StoreError};
 
 /// Everything a command needs, built once.
@@ -101,6 +103,17 @@ pub fn tls_probe_settings(config: &Config) -> TlsProbeSettings {
         max_chain_bytes: config.tls.max_chain_bytes,
         per_address_concurrency: 0,
     }
+}
+
+/// `lapse check`: one endpoint, every address, now; no database. Returns
+/// the report and the time it was judged at.
+pub async fn check_endpoint(
+    config: &Config,
+    target: &TlsTarget,
+) -> Result<(EndpointReport, DateTime<Utc>), AppError> {
+    let probe = TlsProbe::new(tls_probe_settings(config)).map_err(AppError::TlsProbe)?;
+    let now = Utc::now();
+    Ok((probe.check(target, now).await, now))
 }
 
 /// The scan engine with everything it needs. Registration lookups load the

@@ -2,7 +2,6 @@
 //! are a monitoring plugin's: 0 ok, 1 warning, 2 critical, 3 could not check.
 //! The human rendering is `check_report.rs`.
 
-use chrono::Utc;
 use clap::Args;
 
 use super::{check_report, print_json, CliError};
@@ -10,7 +9,7 @@ use crate::app;
 use crate::config::Config;
 use crate::domain::certificate::TlsMode;
 use crate::domain::names::parse_target;
-use crate::probe::tls::{TlsProbe, TlsTarget};
+use crate::probe::tls::TlsTarget;
 
 const COULD_NOT_CHECK: u8 = 3;
 
@@ -59,12 +58,12 @@ pub async fn run(config: &Config, args: CheckArgs) -> Result<(), CliError> {
     if let Some(address) = args.address {
         tls_target = tls_target.with_pinned_address(address);
     }
-    let probe = TlsProbe::new(app::tls_probe_settings(config)).map_err(|e| CliError {
-        code: COULD_NOT_CHECK,
-        message: format!("cannot set up the TLS probe: {e}"),
-    })?;
-    let now = Utc::now();
-    let report = probe.check(&tls_target, now).await;
+    let (report, now) = app::check_endpoint(config, &tls_target)
+        .await
+        .map_err(|e| CliError {
+            code: COULD_NOT_CHECK,
+            message: e.to_string(),
+        })?;
     if args.json {
         print_json(&report)?;
     } else {

@@ -170,14 +170,6 @@ impl Engine {
         self
     }
 
-    pub fn with_alerts_if(self, on: bool, settings: AlertSettings) -> Self {
-        if on {
-            self.with_alerts(settings)
-        } else {
-            self
-        }
-    }
-
     pub fn store(&self) -> &Store {
         &self.store
     }
