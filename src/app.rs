@@ -29,7 +29,7 @@ use crate::monitor::engine::{Clock, Engine, EngineError, EngineSettings};
 use crate::monitor::registration::{RegistrationChecker, RegistrationSetupError};
 use crate::monitor::schedule::SchedulerSettings;
 use crate::notify::email::{SmtpMailer, SmtpSetupError};
-use crate::notify::webhook::WebhookClient;
+use crate::notify::webhook::{WebhookClient, WebhookSetupError};
 use crate::notify::{MailTransport, Sender, SenderSettings};
 use crate::probe::tls::{EndpointReport, ProbeSetupError, TlsProbe, TlsProbeSettings, TlsTarget};
 use crate::store::{Store, StoreError};
@@ -65,9 +65,8 @@ pub enum AppError {
     Registration(#[source] RegistrationSetupError),
     #[error("{0}")]
     Smtp(#[from] SmtpSetupError),
-    /// The webhook client reports its setup failure as text.
     #[error("webhooks: {0}")]
-    Webhooks(String),
+    Webhooks(#[source] WebhookSetupError),
     #[error("cannot listen on {address} (server.listen): {source}")]
     Listen {
         address: SocketAddr,

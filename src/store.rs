@@ -99,6 +99,10 @@ pub enum StoreError {
     /// every other role refuses one.
     #[error("{0}")]
     InvalidTokenClient(String),
+    /// A failure streak asked for an alert kind that keeps none: lapse's
+    /// own mistake, never the caller's input.
+    #[error("no failure streak is kept for {0} alerts")]
+    NoStreak(&'static str),
     /// The state a decision was made on changed before it was written;
     /// read again and decide again.
     #[error("{0}")]

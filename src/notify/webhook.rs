@@ -101,12 +101,25 @@ impl std::fmt::Debug for WebhookClient {
     }
 }
 
+/// Why the webhook client could not be built (messages as before).
+#[derive(Debug, thiserror::Error)]
+pub enum WebhookSetupError {
+    #[error("tls.extra_ca_file: {0}")]
+    ExtraCaPem(#[source] rustls::pki_types::pem::Error),
+    #[error("tls.extra_ca_file: {0}")]
+    ExtraCaCert(#[source] rustls::Error),
+    #[error("{0}")]
+    Tls(#[source] rustls::Error),
+    #[error("{0}")]
+    Client(#[source] reqwest::Error),
+}
+
 impl WebhookClient {
     /// `None` when no webhook is configured.
     pub fn new(
         config: &WebhooksConfig,
         extra_ca_pem: Option<&[u8]>,
-    ) -> Result<Option<Self>, String> {
+    ) -> Result<Option<Self>, WebhookSetupError> {
         if config.slack_url.is_none() && config.discord_url.is_none() && config.url.is_none() {
             return Ok(None);
         }
@@ -115,17 +128,15 @@ impl WebhookClient {
         if let Some(pem) = extra_ca_pem {
             use rustls::pki_types::pem::PemObject;
             for cert in rustls::pki_types::CertificateDer::pem_slice_iter(pem) {
-                let cert = cert.map_err(|e| format!("tls.extra_ca_file: {e}"))?;
-                roots
-                    .add(cert)
-                    .map_err(|e| format!("tls.extra_ca_file: {e}"))?;
+                let cert = cert.map_err(WebhookSetupError::ExtraCaPem)?;
+                roots.add(cert).map_err(WebhookSetupError::ExtraCaCert)?;
             }
         }
         let tls = rustls::ClientConfig::builder_with_provider(Arc::new(
             rustls::crypto::ring::default_provider(),
         ))
         .with_safe_default_protocol_versions()
-        .map_err(|e| e.to_string())?
+        .map_err(WebhookSetupError::Tls)?
         .with_root_certificates(roots)
         .with_no_client_auth();
         let client = reqwest::Client::builder()
@@ -135,7 +146,7 @@ impl WebhookClient {
             .redirect(reqwest::redirect::Policy::none())
             .user_agent(concat!("lapse/", env!("CARGO_PKG_VERSION")))
             .build()
-            .map_err(|e| e.to_string())?;
+            .map_err(WebhookSetupError::Client)?;
         Ok(Some(Self {
             client,
             slack_url: config.slack_url.clone(),

@@ -831,12 +831,7 @@ async fn write_streak(
              WHERE id = ? AND registration_failures = ? AND registration_failures_counted_at IS ?",
             domain,
         ),
-        _ => {
-            return Err(StoreError::Invalid(format!(
-                "no failure streak is kept for {} alerts",
-                kind.as_str()
-            )))
-        }
+        _ => return Err(StoreError::NoStreak(kind.as_str())),
     };
     let done = sqlx::query(sql)
         .bind(i64::from(new.failures))
