@@ -53,6 +53,17 @@ listen = "127.0.0.1:$PORT"
 [log]
 level = "warn"
 
+# The scheduler runs beside the server: its lookups go to closed loopback
+# ports, so the benchmark never sends a query off this machine.
+[rdap]
+bootstrap_url = "http://127.0.0.1:9/bootstrap.json"
+
+[whois]
+iana_server = "127.0.0.1:9"
+
+[dns]
+nameservers = ["127.0.0.1:9"]
+
 [api]
 # The benchmark measures the server, not the per-token limit.
 rate_limit_per_second = 1000000
