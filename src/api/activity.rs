@@ -6,14 +6,14 @@ use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use axum::Json;
 
-use super::auth::{generate_token, hash_token};
 use super::domains::{cursor, domain_name, page_limit, resolve_client, ClientInput};
 use super::error::{ApiError, ApiResult, ErrorBody};
 use super::extract::{path_id, ApiJson, Params};
 use super::{ApiState, Caller};
 use crate::domain::access::{Action, Role, Visibility};
+use crate::inventory;
 use crate::store::read_models::{AlertQuery, AlertView, ClientRef, Page, ScanView, Summary};
-use crate::store::{NewToken, ScanScope, StoreError, TokenView};
+use crate::store::{ScanScope, StoreError, TokenView};
 
 /// Who the token belongs to.
 #[derive(Debug, serde::Serialize, utoipa::ToSchema)]
@@ -305,27 +305,23 @@ pub async fn create_token(
         }
         None => None,
     };
-    let token = generate_token();
-    let info = state
-        .store
-        .create_api_token(
-            &NewToken {
-                name: body.name.clone(),
-                role,
-                client,
-                token_hash: hash_token(&token),
-            },
-            state.now(),
-        )
-        .await
-        .map_err(|e| match e {
-            StoreError::InvalidTokenClient(m) => {
-                ApiError::unprocessable("invalid", m).with_field("client")
-            }
-            StoreError::Invalid(m) => ApiError::unprocessable("invalid", m).with_field("name"),
-            other => other.into(),
-        })?;
-    Ok((StatusCode::CREATED, Json(CreatedToken { token, info })))
+    let created =
+        inventory::tokens::create_token(&state.store, body.name.clone(), role, client, state.now())
+            .await
+            .map_err(|e| match e {
+                StoreError::InvalidTokenClient(m) => {
+                    ApiError::unprocessable("invalid", m).with_field("client")
+                }
+                StoreError::Invalid(m) => ApiError::unprocessable("invalid", m).with_field("name"),
+                other => other.into(),
+            })?;
+    Ok((
+        StatusCode::CREATED,
+        Json(CreatedToken {
+            token: created.secret,
+            info: created.info,
+        }),
+    ))
 }
 
 /// Revoke a token (admin); it stops working at once.

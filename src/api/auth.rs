@@ -25,7 +25,7 @@ use crate::store::StoredToken;
 
 // Secrets are made and hashed by the inventory use case that the CLI
 // shares; the API's token route reaches them from here.
-pub use crate::inventory::tokens::{generate_token, hash_token};
+use crate::inventory::tokens::hash_token;
 
 /// Who is calling, from their token.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -21,7 +21,6 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use lapse::api::auth::{generate_token, hash_token};
 use lapse::app::App;
 use lapse::config::{Config, LoadOptions};
 use lapse::domain::access::Role;
@@ -30,7 +29,6 @@ use lapse::domain::names::HostName;
 use lapse::domain::observation::CertObservation;
 use lapse::monitor::engine::Engine;
 use lapse::notify::{MailTransport, Mailbox, Sender, SenderSettings};
-use lapse::store::NewToken;
 use lapse::store::Store;
 use serde_json::Value;
 
@@ -251,20 +249,16 @@ impl TestApp {
             if client.is_some() && !fleet {
                 continue;
             }
-            let secret = generate_token();
-            self.store
-                .create_api_token(
-                    &NewToken {
-                        name: key.into(),
-                        role,
-                        client: client.map(str::to_owned),
-                        token_hash: hash_token(&secret),
-                    },
-                    now,
-                )
-                .await
-                .expect("token");
-            self.tokens.insert(key.to_owned(), secret);
+            let created = lapse::inventory::tokens::create_token(
+                &self.store,
+                key.into(),
+                role,
+                client.map(str::to_owned),
+                now,
+            )
+            .await
+            .expect("token");
+            self.tokens.insert(key.to_owned(), created.secret);
         }
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
