@@ -20,6 +20,8 @@ bootstrap_url = "http://127.0.0.1:9/bootstrap.json"
 [whois]
 iana_server = "127.0.0.1:9"
 timeout_ms = 500
+[dns]
+nameservers = ["127.0.0.1:9"]
 [server]
 listen = "127.0.0.1:$PORT"
 [schedule]

@@ -36,8 +36,14 @@ impl TestEnv {
         } else {
             "[whois]\niana_server = \"127.0.0.1:9\"\ntimeout_ms = 500\n\n"
         };
+        // ... and no name is looked up through the machine's resolver.
+        let dns = if extra.contains("[dns]") {
+            ""
+        } else {
+            "[dns]\nnameservers = [\"127.0.0.1:9\"]\n\n"
+        };
         let config = format!(
-            "[database]\npath = \"{}\"\n\n[names]\nprivate_tlds = [\"test\"]\n\n{rdap}{whois}{extra}",
+            "[database]\npath = \"{}\"\n\n[names]\nprivate_tlds = [\"test\"]\n\n{rdap}{whois}{dns}{extra}",
             dir.path().join("lapse.db").display()
         );
         std::fs::write(dir.path().join("lapse.toml"), config).expect("write config");
