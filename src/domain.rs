@@ -7,6 +7,7 @@
 pub mod access;
 pub mod alert_policy;
 pub mod certificate;
+pub mod fleet;
 pub mod names;
 pub mod observation;
 pub mod registration;

@@ -12,9 +12,12 @@
 //! section (`github.io`, `blogspot.com`: companies that hand out subdomains).
 //! lapse watches *registrations*, and only ICANN suffixes are sold by a
 //! registry, so the registrable domain is computed from the ICANN section
-//! alone: `client.github.io` tracks the endpoint `client.github.io:443` and
+//! alone: `client.github.io` is the endpoint `client.github.io:443` under
 //! the registration `github.io`, the name whose lapse would take the site
-//! down. A private suffix can therefore be added as a domain of its own.
+//! down. [`Target::platform`] says the host lies under a private suffix: the
+//! platform renews that registration, so by default lapse watches the
+//! endpoint and not the platform's registration (owner: nobody). A private
+//! suffix can still be added as a domain of its own.
 
 use std::fmt;
 use std::net::{IpAddr, Ipv4Addr};
@@ -87,6 +90,10 @@ pub struct Target {
     pub port: Option<u16>,
     /// The registrable domain (`example.co.uk` for `a.b.example.co.uk`).
     pub registrable: HostName,
+    /// The private PSL suffix (`github.io`, `herokuapp.com`) the host lies
+    /// strictly under, if any: a platform hands the name out, and the
+    /// registration is the platform's, not the client's.
+    pub platform: Option<String>,
 }
 
 impl Target {
@@ -174,10 +181,12 @@ pub fn parse_target(input: &str, policy: &NamePolicy) -> Result<Target, NameErro
     let (host_part, port) = split_port(authority)?;
     let host = canonical_host(host_part)?;
     let registrable = registrable_domain(&host, policy)?;
+    let platform = private_suffix(&host);
     Ok(Target {
         host: HostName(host),
         port,
         registrable: HostName(registrable),
+        platform,
     })
 }
 
@@ -334,6 +343,17 @@ fn icann_suffix(host: &str) -> Option<String> {
             }
         }
     }
+}
+
+/// The private-section PSL suffix `host` lies strictly under
+/// (`client.github.io` -> `github.io`), or `None`.
+fn private_suffix(host: &str) -> Option<String> {
+    let suffix = psl::suffix(host.as_bytes())?;
+    if suffix.typ() != Some(psl::Type::Private) {
+        return None;
+    }
+    let text = std::str::from_utf8(suffix.as_bytes()).ok()?;
+    (text != host).then(|| text.to_owned())
 }
 
 /// `host` cut to one label more than `suffix`, or `None` when `host` is the
@@ -550,6 +570,16 @@ mod tests {
                 .expect_err(&format!("{input:?} should be rejected with {code}"));
             assert_eq!(err.code(), *code, "{input:?} gave {err}");
         }
+    }
+
+    #[test]
+    fn hosts_under_a_private_suffix_name_their_platform() {
+        let platform = |input: &str| parse_target(input, &policy()).unwrap().platform;
+        assert_eq!(platform("client.github.io").as_deref(), Some("github.io"));
+        assert_eq!(platform("a.b.client.github.io").as_deref(), Some("github.io"));
+        assert_eq!(platform("github.io"), None);
+        assert_eq!(platform("shop.example.co.uk"), None);
+        assert_eq!(platform("api.internal.test"), None);
     }
 
     #[test]

@@ -657,13 +657,7 @@ impl Job {
 
 /// The TLS mode stored for an endpoint (`auto` follows the port).
 pub fn tls_mode_of(stored: &str, port: u16) -> TlsMode {
-    match stored {
-        "direct" => TlsMode::Direct,
-        "smtp" => TlsMode::StartTlsSmtp,
-        "imap" => TlsMode::StartTlsImap,
-        "pop3" => TlsMode::StartTlsPop3,
-        _ => TlsMode::default_for_port(port),
-    }
+    TlsMode::from_stored(stored, port)
 }
 
 /// Backoff after `failures` consecutive failed checks.
