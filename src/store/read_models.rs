@@ -90,10 +90,55 @@ const NO_EXPIRY: &str = "9999-12-31T23:59:59Z";
 /// the certificate window's end.
 const STATUS_SQL: &str = "CASE \
      WHEN d.next_expiry_at < ?1 THEN 'expired' \
-     WHEN d.cert_outcome IN ('critical', 'unknown') OR d.registration_outcome = 'not_found' THEN 'failing' \
+     WHEN d.watch <> 'tls' AND d.registration_outcome = 'not_found' THEN 'not_found' \
+     WHEN d.cert_outcome IN ('critical', 'unknown') THEN 'failing' \
      WHEN d.expires_at < ?2 OR d.cert_not_after < ?3 THEN 'expiring' \
+     WHEN d.watch <> 'tls' AND d.expires_at IS NULL AND d.manual_expires_at IS NULL \
+          AND (d.registration_outcome = 'not_published' \
+               OR d.registration_capability = 'nothing_published') THEN 'needs_date' \
      WHEN d.next_expiry_at IS NULL AND d.cert_outcome IS NULL THEN 'unknown' \
      ELSE 'ok' END";
+
+/// Whether the client `client` (an SQL expression) may see the domain `d`:
+/// it owns the registration or at least one endpoint under it.
+fn domain_of_client(client: &str) -> String {
+    format!(
+        "(d.client_id = {client} OR d.id IN \
+           (SELECT x.domain_id FROM endpoints x WHERE x.client_id = {client}))"
+    )
+}
+
+/// The client an alert is for, over the aliases `a` (alerts), `d` (its
+/// domain) and `e` (its endpoint, if any): an endpoint's alerts are its
+/// client's, a registration's its owner's.
+const ALERT_CLIENT: &str =
+    "CASE WHEN a.endpoint_id IS NOT NULL THEN e.client_id ELSE d.client_id END";
+
+/// The endpoint's TLS mode as every surface names it
+/// ([`crate::domain::certificate::TlsMode::name`]), over the alias `e`:
+/// stored values by name, anything else (`auto`) by what the port implies.
+fn tls_mode_name_sql() -> String {
+    use crate::domain::certificate::TlsMode;
+    let modes = [
+        TlsMode::Direct,
+        TlsMode::StartTlsSmtp,
+        TlsMode::StartTlsImap,
+        TlsMode::StartTlsPop3,
+    ];
+    let mut sql = String::from("CASE e.tls_mode");
+    for mode in modes {
+        sql.push_str(&format!(" WHEN '{}' THEN '{}'", mode.stored(), mode.name()));
+    }
+    sql.push_str(" ELSE CASE");
+    for port in [25_u16, 110, 143, 587] {
+        sql.push_str(&format!(
+            " WHEN e.port = {port} THEN '{}'",
+            TlsMode::default_for_port(port).name()
+        ));
+    }
+    sql.push_str(&format!(" ELSE '{}' END END", TlsMode::Direct.name()));
+    sql
+}
 
 /// A bind value of a query built at run time.
 #[derive(Debug, Clone)]
@@ -151,12 +196,36 @@ impl Sql {
         self.push(close)
     }
 
+    /// Binds `arg` and returns its placeholder, for text that names it
+    /// more than once.
+    fn param(&mut self, arg: Arg) -> String {
+        self.args.push(arg);
+        format!("?{}", self.args.len())
+    }
+
+    /// The viewer's client id as a fixed placeholder (see
+    /// [`Self::bind_fixed`]); `None` when the caller sees everything.
+    fn viewer(&mut self, visibility: Visibility) -> Option<String> {
+        let id = visibility.client_id()?;
+        let at = self.param(Arg::Int(id));
+        Some(format!("({at} + 0)"))
+    }
+
+    /// ` AND <column> = <the viewer>` for a client viewer.
     fn visible(&mut self, visibility: Visibility, client_column: &str) -> &mut Self {
         if let Some(id) = visibility.client_id() {
             self.push(" AND ").push(client_column).push(" = ");
             self.bind(Arg::Int(id));
         }
         self
+    }
+
+    /// ` AND <the domain d is the viewer's>` for a client viewer (see
+    /// [`domain_of_client`]); returns the viewer's placeholder.
+    fn visible_domain(&mut self, visibility: Visibility) -> Option<String> {
+        let viewer = self.viewer(visibility)?;
+        self.push(" AND ").push(&domain_of_client(&viewer));
+        Some(viewer)
     }
 
     fn query(&self) -> sqlx::query::Query<'_, sqlx::Sqlite, sqlx::sqlite::SqliteArguments<'_>> {
