@@ -15,7 +15,8 @@
 //!   routes), with totals cached per filter and generation of the domains
 //! - `read_models/history.rs`: observation history, alerts
 //! - `read_models/scans.rs`: scans and their progress, the scope's names joined in
-//! - `read_models/operations.rs`: summary, metrics facts, calendar entries
+//! - `read_models/operations.rs`: summary, metrics facts, calendar entries, the
+//!   registrations waiting for a date entered by hand (for the staff digest)
 
 mod catalog;
 mod domains;
@@ -32,8 +33,8 @@ pub use domains::{
 pub use history::{AlertQuery, AlertView, HistoryOf, ObservationView};
 pub use json::Totals;
 pub use operations::{
-    CalendarEntry, CertificateMetric, MetricsFacts, NextExpiry, RegistrationMetric, Summary,
-    CALENDAR_MAX_EVENTS,
+    CalendarEntry, CertificateMetric, DateNeeded, MetricsFacts, NextExpiry, RegistrationMetric,
+    Summary, CALENDAR_MAX_EVENTS,
 };
 pub use scans::{ScanScopeView, ScanView};
 
@@ -85,25 +86,46 @@ impl Cursor {
 /// What sorts last when nothing is known (the indexes use the same value).
 const NO_EXPIRY: &str = "9999-12-31T23:59:59Z";
 
+/// The condition of the status `needs_date` over the alias `d`, on its
+/// own: the registration is watched, no expiry is known, the lookup found
+/// nothing published and nobody entered a date.
+macro_rules! needs_date_sql {
+    () => {
+        "d.watch <> 'tls' AND d.expires_at IS NULL AND d.manual_expires_at IS NULL \
+         AND (d.registration_outcome = 'not_published' \
+              OR d.registration_capability = 'nothing_published')"
+    };
+}
+
 /// The domain status rule of [`crate::domain::status`] in SQL, over the
 /// alias `d`, with `?1` now, `?2` the registration window's end and `?3`
 /// the certificate window's end.
-const STATUS_SQL: &str = "CASE \
+const STATUS_SQL: &str = concat!(
+    "CASE \
      WHEN d.next_expiry_at < ?1 THEN 'expired' \
      WHEN d.watch <> 'tls' AND d.registration_outcome = 'not_found' THEN 'not_found' \
      WHEN d.cert_outcome IN ('critical', 'unknown') THEN 'failing' \
      WHEN d.expires_at < ?2 OR d.cert_not_after < ?3 THEN 'expiring' \
-     WHEN d.watch <> 'tls' AND d.expires_at IS NULL AND d.manual_expires_at IS NULL \
-          AND (d.registration_outcome = 'not_published' \
-               OR d.registration_capability = 'nothing_published') THEN 'needs_date' \
+     WHEN ",
+    needs_date_sql!(),
+    " THEN 'needs_date' \
      WHEN d.next_expiry_at IS NULL AND d.cert_outcome IS NULL THEN 'unknown' \
-     ELSE 'ok' END";
+     ELSE 'ok' END"
+);
+
+/// [`needs_date_sql!`] as a constant, for the list of dates to enter.
+const NEEDS_DATE_SQL: &str = needs_date_sql!();
 
 /// Whether the client `client` (an SQL expression) may see the domain `d`:
 /// it owns the registration or at least one endpoint under it.
 fn domain_of_client(client: &str) -> String {
+    domain_of_client_as("d", client)
+}
+
+/// [`domain_of_client`] over another alias of `domains`.
+fn domain_of_client_as(domain: &str, client: &str) -> String {
     format!(
-        "(d.client_id = {client} OR d.id IN \
+        "({domain}.client_id = {client} OR {domain}.id IN \
            (SELECT x.domain_id FROM endpoints x WHERE x.client_id = {client}))"
     )
 }

@@ -1053,7 +1053,7 @@ async fn list_filters_by_status_expiry_client_and_name() {
     let summary = app.get("/api/v1/summary", "viewer").await;
     assert_eq!(
         summary.json["domains_by_status"],
-        json!({"ok": 1, "expiring": 1, "expired": 1, "failing": 0, "unknown": 0})
+        json!({"ok": 1, "expiring": 1, "expired": 1, "failing": 0, "unknown": 0, "needs_date": 0, "not_found": 0})
     );
     assert_eq!(summary.json["next_expiries"][0]["domain"], "orphan.test");
     assert_eq!(summary.json["next_expiries"][0]["kind"], "registration");
@@ -1197,7 +1197,7 @@ async fn clients_contacts_and_endpoints_round_trip() {
 
     let endpoint = app.call("POST", "/api/v1/endpoints", Some("staff"), Some(json!({"target": "mail.initech.test:587", "client": id, "tls_mode": "smtp", "pinned_address": "127.0.0.1"}))).await;
     assert_eq!(endpoint.status, 201, "{endpoint:?}");
-    assert_eq!(endpoint.json["endpoint"]["tls_mode"], "smtp");
+    assert_eq!(endpoint.json["endpoint"]["tls_mode"], "starttls-smtp");
     assert_eq!(endpoint.json["endpoint"]["pinned_address"], "127.0.0.1");
     let eid = endpoint.json["endpoint"]["id"].as_i64().unwrap();
     let cleared = app
@@ -1209,7 +1209,7 @@ async fn clients_contacts_and_endpoints_round_trip() {
         )
         .await;
     assert_eq!(cleared.json["pinned_address"], Value::Null);
-    assert_eq!(cleared.json["tls_mode"], "smtp", "absent fields stay");
+    assert_eq!(cleared.json["tls_mode"], "starttls-smtp", "absent fields stay");
     assert_eq!(
         app.call(
             "DELETE",
