@@ -228,7 +228,11 @@ mod tests {
             .expect(&rendered.text);
         assert!(dates > rendered.text.find("Acme").expect("alerts"));
         assert!(dates < rendered.text.rfind("\n--\n").expect("signature"));
-        assert!(rendered.html.contains("(client A&lt;B)"), "{}", rendered.html);
+        assert!(
+            rendered.html.contains("(client A&lt;B)"),
+            "{}",
+            rendered.html
+        );
         assert!(rendered.html.find("Registration dates") < rendered.html.find("<hr>"));
         let mut nothing = rendered.clone();
         add_dates_needed(&mut nothing, &[]);

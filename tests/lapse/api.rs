@@ -1209,7 +1209,10 @@ async fn clients_contacts_and_endpoints_round_trip() {
         )
         .await;
     assert_eq!(cleared.json["pinned_address"], Value::Null);
-    assert_eq!(cleared.json["tls_mode"], "starttls-smtp", "absent fields stay");
+    assert_eq!(
+        cleared.json["tls_mode"], "starttls-smtp",
+        "absent fields stay"
+    );
     assert_eq!(
         app.call(
             "DELETE",
@@ -1662,15 +1665,42 @@ async fn status_in_sql_matches_the_reference_rule_for_every_case() {
         ((Some(31), Some("rate_limited"), Some(31), Some("ok")), BOTH),
         // The fleet model: not found, a date needed, what the watch mode hides.
         ((None, Some("not_found"), Some(200), Some("critical")), BOTH),
-        ((None, Some("not_found"), Some(200), Some("critical")), ("tls", None, None)),
-        ((None, Some("not_found"), None, None), ("registration", None, None)),
-        ((None, Some("not_published"), None, None), ("both", nothing, None)),
-        ((None, Some("not_published"), Some(200), Some("ok")), ("both", nothing, None)),
-        ((None, Some("failed"), None, None), ("registration", nothing, None)),
-        ((None, Some("not_published"), Some(10), Some("warning")), ("both", nothing, None)),
-        ((None, Some("not_published"), Some(200), Some("ok")), ("tls", nothing, None)),
-        ((Some(300), Some("not_published"), None, None), ("both", nothing, Some(300))),
-        ((None, Some("not_published"), None, None), ("both", nothing, Some(300))),
+        (
+            (None, Some("not_found"), Some(200), Some("critical")),
+            ("tls", None, None),
+        ),
+        (
+            (None, Some("not_found"), None, None),
+            ("registration", None, None),
+        ),
+        (
+            (None, Some("not_published"), None, None),
+            ("both", nothing, None),
+        ),
+        (
+            (None, Some("not_published"), Some(200), Some("ok")),
+            ("both", nothing, None),
+        ),
+        (
+            (None, Some("failed"), None, None),
+            ("registration", nothing, None),
+        ),
+        (
+            (None, Some("not_published"), Some(10), Some("warning")),
+            ("both", nothing, None),
+        ),
+        (
+            (None, Some("not_published"), Some(200), Some("ok")),
+            ("tls", nothing, None),
+        ),
+        (
+            (Some(300), Some("not_published"), None, None),
+            ("both", nothing, Some(300)),
+        ),
+        (
+            (None, Some("not_published"), None, None),
+            ("both", nothing, Some(300)),
+        ),
     ];
     let pool = app.pool().await;
     for (i, ((reg, reg_outcome, cert, cert_outcome), (watch, capability, manual))) in

@@ -7,8 +7,8 @@ use sqlx::Row;
 
 use super::super::{Store, StoreError};
 use super::{days_left, domain_of_client};
-use super::{Arg, ClientRef, Cursor, Page, Sql, NO_EXPIRY, STATUS_SQL};
 use super::{AlertView, ObservationView};
+use super::{Arg, ClientRef, Cursor, Page, Sql, NO_EXPIRY, STATUS_SQL};
 use crate::domain::access::Visibility;
 use crate::domain::certificate::TlsMode;
 use crate::domain::fleet::{OwnerKind, Watch};

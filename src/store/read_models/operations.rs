@@ -11,8 +11,8 @@ use chrono::{DateTime, Utc};
 use sqlx::Row;
 
 use super::super::{format_time, HeartbeatView, Store, StoreError, SCHEDULER};
-use super::{days_left, domain_of_client, Arg, Sql, ALERT_CLIENT, NEEDS_DATE_SQL, NO_EXPIRY};
 use super::STATUS_SQL;
+use super::{days_left, domain_of_client, Arg, Sql, ALERT_CLIENT, NEEDS_DATE_SQL, NO_EXPIRY};
 use crate::domain::access::Visibility;
 use crate::domain::names::to_unicode;
 use crate::domain::status::{DomainStatus, StatusWindows};

@@ -10,8 +10,8 @@ use sqlx::sqlite::SqliteRow;
 use sqlx::Row;
 
 use super::super::{ScanScope, Store, StoreError};
-use super::{Arg, Cursor, Page, Sql};
 use super::domain_of_client_as;
+use super::{Arg, Cursor, Page, Sql};
 use crate::domain::access::Visibility;
 
 // The stored [`ScanScope`] with the names joined in. Its doc comment is the
