@@ -122,6 +122,46 @@ fn domain_of_client(client: &str) -> String {
     domain_of_client_as("d", client)
 }
 
+/// The domains table under the alias `d`, as the viewer `viewer` (a
+/// client's placeholder, `None`: staff) sees it. Staff read the table.
+/// A client reads, for a domain under which another client (or the
+/// agency) owns endpoints, the certificate columns over its own endpoints
+/// alone (nothing when it owns none), and `next_expiry_at` from them, so
+/// the status, the days left, the filters and the order it sees describe
+/// what it can see. The other domains' columns are the table's.
+fn domains_seen_by(viewer: Option<&str>) -> String {
+    let Some(v) = viewer else {
+        return "domains d".to_owned();
+    };
+    let shared = format!(
+        "s.watch <> 'registration' AND EXISTS \
+           (SELECT 1 FROM endpoints x WHERE x.domain_id = s.id AND x.client_id IS NOT {v})"
+    );
+    let own = format!(
+        "FROM endpoints x CROSS JOIN cert_observations o ON o.endpoint_id = x.id \
+         WHERE x.domain_id = s.id AND x.client_id = {v} AND +o.current = 1"
+    );
+    format!(
+        "(SELECT t.*, CASE WHEN t.expires_at IS NULL THEN t.cert_not_after \
+                   WHEN t.cert_not_after IS NULL THEN t.expires_at \
+                   WHEN t.cert_not_after < t.expires_at THEN t.cert_not_after \
+                   ELSE t.expires_at END AS next_expiry_at \
+          FROM (SELECT s.id, s.name, s.client_id, s.registration_owner, s.watch, s.created_at, \
+                  s.expires_at, s.expires_source, s.registration_outcome, \
+                  s.registration_checked_at, s.registration_confirmed_at, \
+                  s.registration_stale, s.registration_capability, s.manual_expires_at, \
+                  s.manual_note, \
+                  CASE WHEN {shared} THEN (SELECT MIN(o.leaf_not_after) {own}) \
+                       ELSE s.cert_not_after END AS cert_not_after, \
+                  CASE WHEN {shared} THEN (SELECT CASE MAX(CASE o.outcome \
+                         WHEN 'critical' THEN 3 WHEN 'unknown' THEN 2 WHEN 'warning' THEN 1 \
+                         ELSE 0 END) WHEN 3 THEN 'critical' WHEN 2 THEN 'unknown' \
+                         WHEN 1 THEN 'warning' WHEN 0 THEN 'ok' END {own}) \
+                       ELSE s.cert_outcome END AS cert_outcome \
+                FROM domains s) t) d"
+    )
+}
+
 /// [`domain_of_client`] over another alias of `domains`.
 fn domain_of_client_as(domain: &str, client: &str) -> String {
     format!(

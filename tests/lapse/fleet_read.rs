@@ -195,7 +195,8 @@ async fn a_domain_the_registry_does_not_know_is_not_found_while_its_registration
     app.stop().await;
 }
 
-/// `shop.acme.test` belongs to Globex under Acme's `acme.test`.
+/// `shop.acme.test` belongs to Globex under Acme's `acme.test`; its
+/// certificate expires in 10 days, Acme's in 40, the registration in 100.
 async fn shared_fleet() -> TestApp {
     let app = TestApp::new().await;
     let now = app.now();
@@ -215,12 +216,12 @@ async fn shared_fleet() -> TestApp {
         .await
         .expect("endpoint");
     app.store
-        .record_cert_observations(shop, &[observation("127.0.0.1", 20, now)], now)
+        .record_cert_observations(shop, &[observation("127.0.0.1", 10, now)], now)
         .await
         .expect("observation");
     app.set_registration_expiry(
         "acme.test",
-        &lapse::store::format_time(now + Duration::days(50)),
+        &lapse::store::format_time(now + Duration::days(100)),
     )
     .await;
     app
@@ -237,6 +238,9 @@ async fn a_client_token_sees_a_shared_domain_with_only_its_own_endpoints() {
     assert_eq!(item["client"], Value::Null, "another client's registration");
     assert_eq!(item["registration_owner"], json!({"kind": "client"}));
     assert_eq!(item["endpoint_count"], 1);
+    // Certificates, status and order over its own endpoints.
+    assert_eq!(item["certificate"]["days_left"], 9, "{item}");
+    assert_eq!(item["status"], "expiring");
 
     let detail = app.get("/api/v1/domains/acme.test", "globex").await;
     assert_eq!(detail.status, 200, "{detail:?}");
@@ -281,9 +285,20 @@ async fn a_client_token_sees_a_shared_domain_with_only_its_own_endpoints() {
         ["mail.acme.test", "www.acme.test"]
     );
     assert_eq!(own.json["endpoint_count"], 2);
+    assert_eq!(
+        own.json["certificate"]["days_left"], 39,
+        "Globex's is not Acme's"
+    );
+    assert_eq!(own.json["status"], "ok");
+    let expiring = app.get("/api/v1/domains?status=expiring", "acme").await;
+    assert_eq!(names(&expiring.json), Vec::<&str>::new());
+    let expiring = app.get("/api/v1/domains?status=expiring", "globex").await;
+    assert_eq!(names(&expiring.json), ["acme.test"]);
     // Staff see everything; the client filter follows endpoints too.
     let all = app.get("/api/v1/domains/acme.test", "viewer").await;
     assert_eq!(all.json["endpoint_count"], 3);
+    assert_eq!(all.json["certificate"]["days_left"], 9);
+    assert_eq!(all.json["status"], "expiring");
     let by_client = app
         .get("/api/v1/domains?client=Globex&sort=name", "viewer")
         .await;
@@ -340,7 +355,7 @@ async fn calendar_entries_follow_their_owner_and_the_watch_mode() {
         .expect("watch");
     app.set_registration_expiry(
         "acme.test",
-        &lapse::store::format_time(now + Duration::days(50)),
+        &lapse::store::format_time(now + Duration::days(100)),
     )
     .await;
     let staff = feed("viewer").await;

@@ -6,7 +6,7 @@ use sqlx::sqlite::SqliteRow;
 use sqlx::Row;
 
 use super::super::{Store, StoreError};
-use super::{days_left, domain_of_client};
+use super::{days_left, domain_of_client, domains_seen_by};
 use super::{AlertView, ObservationView};
 use super::{Arg, ClientRef, Cursor, Page, Sql, NO_EXPIRY, STATUS_SQL};
 use crate::domain::access::Visibility;
@@ -272,7 +272,10 @@ impl Store {
         // Parameters the text does not name (the status windows, when no
         // status filter is given) are simply not bound.
         let count = Sql {
-            text: format!("SELECT COUNT(*) FROM domains d{where_clause}"),
+            text: format!(
+                "SELECT COUNT(*) FROM {}{where_clause}",
+                domains_seen_by(viewer.as_deref())
+            ),
             args: filter.args.clone(),
         };
         let total: i64 = {
@@ -283,9 +286,10 @@ impl Store {
         let mut page = filter;
         page.text = format!(
             "SELECT {}, {STATUS_SQL} AS status, {} AS expiry_key
-             FROM domains d LEFT JOIN clients c ON c.id = d.client_id{where_clause}",
+             FROM {} LEFT JOIN clients c ON c.id = d.client_id{where_clause}",
             domain_columns(viewer.as_deref()),
-            expiry_key()
+            expiry_key(),
+            domains_seen_by(viewer.as_deref())
         );
         let order = match query.sort {
             DomainSort::Expiry => {
@@ -364,8 +368,9 @@ impl Store {
         let viewer = sql.viewer(visibility);
         sql.push(&format!(
             "SELECT {}, {STATUS_SQL} AS status
-             FROM domains d LEFT JOIN clients c ON c.id = d.client_id WHERE d.name = ",
-            domain_columns(viewer.as_deref())
+             FROM {} LEFT JOIN clients c ON c.id = d.client_id WHERE d.name = ",
+            domain_columns(viewer.as_deref()),
+            domains_seen_by(viewer.as_deref())
         ))
         .bind(Arg::Text(name.as_str().to_owned()));
         if let Some(viewer) = &viewer {

@@ -32,7 +32,10 @@ use super::super::{Store, StoreError};
 use super::domains::{
     domain_filter, endpoint_count_sql, expiry_key, not_tracked, DomainQuery, DomainSort,
 };
-use super::{domain_of_client, tls_mode_name_sql, Arg, Cursor, Sql, ALERT_CLIENT, STATUS_SQL};
+use super::{
+    domain_of_client, domains_seen_by, tls_mode_name_sql, Arg, Cursor, Sql, ALERT_CLIENT,
+    STATUS_SQL,
+};
 use crate::domain::access::Visibility;
 use crate::domain::names::{to_unicode, HostName};
 use crate::domain::status::StatusWindows;
@@ -279,6 +282,7 @@ impl Store {
         let mut filter = Sql::with_windows(windows);
         clock_args(&mut filter, windows);
         let viewer = domain_filter(&mut filter, visibility, query);
+        let domains = domains_seen_by(viewer.as_deref());
         let where_clause = filter.text.clone();
         let total_key = total_key(&filter, query);
         let count_args = filter.args.clone();
@@ -313,7 +317,7 @@ impl Store {
         // CROSS JOIN keeps the numbered rows as the outer loop.
         let inner_filter = std::mem::take(&mut page.text);
         page.push(&format!(
-            "SELECT d.id, {key_column} AS page_key FROM domains d{inner_filter}{order} LIMIT "
+            "SELECT d.id, {key_column} AS page_key FROM {domains}{inner_filter}{order} LIMIT "
         ));
         page.bind(Arg::Int(i64::from(query.limit) + 1));
         let inner = std::mem::take(&mut page.text);
@@ -327,7 +331,7 @@ impl Store {
                     MAX(CASE WHEN w.rn = ?{limit} THEN w.id END),
                     (SELECT domains FROM api_generation WHERE id = 1)
              FROM (SELECT row_number() OVER () AS rn, q.id, q.page_key FROM ({inner}) q) w
-             CROSS JOIN domains d ON d.id = w.id
+             CROSS JOIN {domains} ON d.id = w.id
              LEFT JOIN clients c ON c.id = d.client_id",
             pairs = item_pairs(viewer.as_deref()),
         ));
@@ -344,7 +348,7 @@ impl Store {
                 let count = Sql {
                     text: format!(
                         "SELECT COUNT(*), (SELECT domains FROM api_generation WHERE id = 1)
-                         FROM domains d{where_clause}"
+                         FROM {domains}{where_clause}"
                     ),
                     args: count_args,
                 };
@@ -374,9 +378,10 @@ impl Store {
         clock_args(&mut sql, windows);
         let viewer = sql.viewer(visibility);
         sql.push(&format!(
-            "SELECT json_object({pairs}) FROM domains d LEFT JOIN clients c ON c.id = d.client_id
+            "SELECT json_object({pairs}) FROM {domains} LEFT JOIN clients c ON c.id = d.client_id
              WHERE d.name = ",
             pairs = detail_pairs(viewer.as_deref()),
+            domains = domains_seen_by(viewer.as_deref()),
         ))
         .bind_fixed(Arg::Text(name.as_str().to_owned()));
         if let Some(viewer) = &viewer {

@@ -12,7 +12,9 @@ use sqlx::Row;
 
 use super::super::{format_time, HeartbeatView, Store, StoreError, SCHEDULER};
 use super::STATUS_SQL;
-use super::{days_left, domain_of_client, Arg, Sql, ALERT_CLIENT, NEEDS_DATE_SQL, NO_EXPIRY};
+use super::{
+    days_left, domain_of_client, domains_seen_by, Arg, Sql, ALERT_CLIENT, NEEDS_DATE_SQL, NO_EXPIRY,
+};
 use crate::domain::access::Visibility;
 use crate::domain::names::to_unicode;
 use crate::domain::status::{DomainStatus, StatusWindows};
@@ -127,10 +129,14 @@ impl Store {
         windows: &StatusWindows,
     ) -> Result<Summary, StoreError> {
         let mut by_status = Sql::with_windows(windows);
+        let viewer = by_status.viewer(visibility);
         by_status.push(&format!(
-            "SELECT {STATUS_SQL} AS status, COUNT(*) AS n FROM domains d WHERE 1 = 1"
+            "SELECT {STATUS_SQL} AS status, COUNT(*) AS n FROM {} WHERE 1 = 1",
+            domains_seen_by(viewer.as_deref())
         ));
-        by_status.visible_domain(visibility);
+        if let Some(viewer) = &viewer {
+            by_status.push(" AND ").push(&domain_of_client(viewer));
+        }
         by_status.push(" GROUP BY 1");
         let rows = by_status.query().fetch_all(self.pool()).await?;
         let mut domains_by_status: std::collections::BTreeMap<&'static str, i64> =
@@ -177,8 +183,9 @@ impl Store {
         next.push(&format!(
             "SELECT d.name, CASE WHEN {owner_seen} THEN c.name END AS client_name,
                     d.next_expiry_at, d.expires_at
-             FROM domains d LEFT JOIN clients c ON c.id = d.client_id
-             WHERE COALESCE(d.next_expiry_at, '{NO_EXPIRY}') >= ?1"
+             FROM {} LEFT JOIN clients c ON c.id = d.client_id
+             WHERE COALESCE(d.next_expiry_at, '{NO_EXPIRY}') >= ?1",
+            domains_seen_by(viewer.as_deref())
         ));
         if let Some(viewer) = &viewer {
             next.push(" AND ").push(&domain_of_client(viewer));
