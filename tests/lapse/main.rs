@@ -15,6 +15,7 @@ mod cli_import;
 mod delivery;
 mod fleet_cli;
 mod fleet_read;
+mod migration;
 mod observations;
 mod registration;
 mod registration_cli;
