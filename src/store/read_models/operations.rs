@@ -171,6 +171,24 @@ impl Store {
         .bind(client_id)
         .fetch_one(self.pool())
         .await?;
+        let next_expiries = self.next_expiries(visibility, windows).await?;
+        Ok(Summary {
+            generated_at: format_time(windows.now),
+            clients,
+            domains,
+            endpoints,
+            domains_by_status,
+            alerts_firing,
+            next_expiries,
+        })
+    }
+
+    /// The 10 soonest upcoming expiries the caller may see.
+    async fn next_expiries(
+        &self,
+        visibility: Visibility,
+        windows: &StatusWindows,
+    ) -> Result<Vec<NextExpiry>, StoreError> {
         let mut next = Sql {
             text: String::new(),
             args: vec![Arg::Text(format_time(windows.now))],
@@ -194,7 +212,7 @@ impl Store {
             " ORDER BY COALESCE(d.next_expiry_at, '{NO_EXPIRY}'), d.id LIMIT 10"
         ));
         let next_rows = next.query().fetch_all(self.pool()).await?;
-        let next_expiries = next_rows
+        Ok(next_rows
             .iter()
             .filter_map(|r| {
                 let name: String = r.get("name");
@@ -214,16 +232,7 @@ impl Store {
                     expires_at: at,
                 })
             })
-            .collect();
-        Ok(Summary {
-            generated_at: format_time(windows.now),
-            clients,
-            domains,
-            endpoints,
-            domains_by_status,
-            alerts_firing,
-            next_expiries,
-        })
+            .collect())
     }
 
     /// Every registration that needs a date entered by hand (the condition
