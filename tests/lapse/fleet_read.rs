@@ -530,3 +530,38 @@ async fn the_staff_digest_lists_a_registration_that_needs_a_date_until_it_is_set
         "nothing left to tell"
     );
 }
+
+#[tokio::test]
+async fn a_scan_of_a_shared_domain_is_seen_by_both_clients_without_the_other_owner() {
+    let app = shared_fleet().await;
+    let now = app.now();
+    let acme = app.ids["acme"];
+    let domain_id = app
+        .store
+        .domain_id(&host("acme.test"))
+        .await
+        .expect("domain id");
+    let (scan, _) = app
+        .store
+        .request_scan(&lapse::store::ScanScope::Domain { domain_id }, now)
+        .await
+        .expect("scan");
+    let path = format!("/api/v1/scans/{}", scan.id);
+    let seen = app.get(&path, "globex").await;
+    assert_eq!(seen.status, 200, "{seen:?}");
+    assert_eq!(
+        seen.json["scope"],
+        json!({"kind": "domain", "domain_id": domain_id, "domain": "acme.test", "client_id": null})
+    );
+    let own = app.get(&path, "acme").await;
+    assert_eq!(own.json["scope"]["client_id"], acme);
+    let listed = app.get("/api/v1/scans", "globex").await;
+    assert_eq!(listed.json["total"], 1, "{listed:?}");
+    // Once Globex owns nothing under it, the scan is none of its business.
+    app.store
+        .set_endpoint_client(&host("shop.acme.test"), 443, Some("Acme"))
+        .await
+        .expect("endpoint client");
+    assert_eq!(app.get(&path, "globex").await.status, 404);
+    app.stop().await;
+}
