@@ -3,7 +3,13 @@
 //! read scoped by a [`Visibility`], plus the edits by id that go with them.
 //!
 //! Every read takes a [`Visibility`]: a client token's requests filter on
-//! its client in SQL, here, so a caller cannot forget it.
+//! its client in SQL, here, so a caller cannot forget it. In the fleet
+//! model a domain is a client's when it owns the registration or at least
+//! one endpoint under it (`domain_of_client`); endpoints, observations
+//! and certificate figures are a client's own endpoints' only
+//! (`domains_seen_by`); an alert is its endpoint's client's or its
+//! registration owner's (`ALERT_CLIENT`); another client's ownership of a
+//! registration shows without the client.
 //!
 //! The read models (`DomainItem`, `DomainDetail`, ...) are also the JSON
 //! wire types of `/api/v1` (they derive `ToSchema` for the OpenAPI

@@ -19,6 +19,11 @@
 //!   reads in its own snapshot. A total is reused only while no domain
 //!   row it could count has changed: exact, never stale.
 //!
+//! A client token's statements read the domains as it sees them
+//! (`domains_seen_by`) and name the viewer in the pairs (its own endpoints,
+//! its own alerts, another client's registration without the client), the
+//! same way the typed read models do.
+//!
 //! `days_left` is computed in SQL exactly as [`super::days_left`] does:
 //! whole seconds from `now` to the time truncated towards zero (chrono's
 //! `num_seconds`), then divided by 86,400 rounding down.
