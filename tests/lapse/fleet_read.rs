@@ -565,3 +565,30 @@ async fn a_scan_of_a_shared_domain_is_seen_by_both_clients_without_the_other_own
     assert_eq!(app.get(&path, "globex").await.status, 404);
     app.stop().await;
 }
+
+/// On a shared domain a client's figures follow its own endpoints, which
+/// can change while the domain's row (and so the cached totals'
+/// generation) does not: its filtered totals are counted afresh.
+#[tokio::test]
+async fn a_clients_filtered_totals_follow_its_own_endpoints_on_a_shared_domain() {
+    let app = shared_fleet().await;
+    let now = app.now();
+    let expiring = || app.get("/api/v1/domains?status=expiring", "acme");
+    let before = expiring().await;
+    assert_eq!(before.json["total"], 0, "{before:?}");
+    assert_eq!(expiring().await.json["total"], 0);
+    // Acme's certificate now expires in 20 days; Globex's, in 10, is still
+    // the domain's earliest, so the domain's row keeps its values.
+    app.store
+        .record_cert_observations(
+            app.ids["www.acme.test"],
+            &[observation("127.0.0.1", 20, now)],
+            now,
+        )
+        .await
+        .expect("observation");
+    let after = expiring().await;
+    assert_eq!(names(&after.json), ["acme.test"]);
+    assert_eq!(after.json["total"], 1, "{after:?}");
+    app.stop().await;
+}

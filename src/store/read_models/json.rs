@@ -17,7 +17,9 @@
 //!   request, so totals are kept in [`Totals`], keyed by the filter and the
 //!   domains' generation number (migration 0101), which the page statement
 //!   reads in its own snapshot. A total is reused only while no domain
-//!   row it could count has changed: exact, never stale.
+//!   row it could count has changed: exact, never stale. (A client's
+//!   totals of status and expiry filters are always counted: on a shared
+//!   domain they follow its own endpoints, which move no domain row.)
 //!
 //! A client token's statements read the domains as it sees them
 //! (`domains_seen_by`) and name the viewer in the pairs (its own endpoints,
@@ -347,7 +349,11 @@ impl Store {
         let last_id: Option<i64> = row.get(3);
         let generation: i64 = row.get(4);
 
-        let total = match totals.get(&total_key, generation) {
+        // A client's certificate figures on a shared domain follow its own
+        // endpoints' observations, which can change with no domain row
+        // changing: its totals of filters that read them are never kept.
+        let keep = viewer.is_none() || (query.status.is_none() && query.expiring_before.is_none());
+        let total = match totals.get(&total_key, generation).filter(|_| keep) {
             Some(total) => total,
             None => {
                 let count = Sql {
@@ -359,7 +365,9 @@ impl Store {
                 };
                 let row = count.query().fetch_one(self.pool()).await?;
                 let (total, counted_at): (i64, i64) = (row.get(0), row.get(1));
-                totals.put(total_key, counted_at, total);
+                if keep {
+                    totals.put(total_key, counted_at, total);
+                }
                 total
             }
         };
