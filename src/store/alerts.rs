@@ -2,7 +2,12 @@
 //!
 //! Reading: the facts an evaluation needs ([`EndpointAlertFacts`],
 //! [`DomainAlertFacts`]), the firing alert of a (subject, kind) and the
-//! ledger events already recorded for a subject key.
+//! ledger events already recorded for a subject key. Who hears of a subject
+//! follows the fleet model: an endpoint's certificate alerts go to the
+//! endpoint's client (`endpoints.client_id`), a registration's to the client
+//! owning it (`domains.client_id` when `registration_owner = 'client'`);
+//! nobody's (the agency's, a platform's) means staff only. Thresholds follow
+//! the same owners.
 //!
 //! Writing: [`Store::apply_alert_changes`] writes one subject's streak,
 //! alert transitions, ledger rows, outbox messages and digest lines in ONE
@@ -18,6 +23,7 @@ use sqlx::Row;
 
 use super::{format_time, parse_time, Store, StoreError};
 use crate::domain::alert_policy::{AlertKind, Event, Firing, Thresholds};
+use crate::domain::fleet::Watch;
 use crate::domain::names::HostName;
 
 /// What an alert is attached to. Both `None`: lapse itself (operator alerts).
@@ -62,7 +68,8 @@ pub struct CurrentCert {
     pub details: serde_json::Value,
 }
 
-/// Who a subject's messages go to.
+/// Who a subject's messages go to: the owning client (its name, shown in
+/// messages and digest lines) and its contacts. No client: staff only.
 #[derive(Debug, Clone, Default)]
 pub struct Audience {
     pub client: Option<String>,
@@ -74,8 +81,16 @@ pub struct Audience {
 pub struct EndpointAlertFacts {
     pub endpoint_id: i64,
     pub domain_id: i64,
+    /// The registrable domain's ASCII name.
+    pub domain: String,
     pub host: String,
     pub port: u16,
+    /// What is watched for the endpoint's domain: no certificate alerts
+    /// unless it includes `tls`.
+    pub watch: Watch,
+    /// When a check of the endpoint first completed a handshake; `None`: never.
+    pub first_handshake_at: Option<DateTime<Utc>>,
+    /// The endpoint's client (staff only when it has none).
     pub audience: Audience,
     pub client_certificate_days: Option<Thresholds>,
     pub domain_certificate_days: Option<Thresholds>,
@@ -89,6 +104,10 @@ pub struct DomainAlertFacts {
     pub domain_id: i64,
     pub name: String,
     pub created_at: DateTime<Utc>,
+    /// No registration alerts unless it includes `registration`.
+    pub watch: Watch,
+    /// The registration owner's client (staff only when the agency or
+    /// nobody owns the registration).
     pub audience: Audience,
     pub client_registration_days: Option<Thresholds>,
     pub domain_registration_days: Option<Thresholds>,
@@ -270,23 +289,29 @@ fn days_column(text: Option<String>) -> Option<Vec<u32>> {
     text.and_then(|t| serde_json::from_str::<Vec<u32>>(&t).ok())
 }
 
+/// An endpoint's facts: its own client, not its domain's (which owns the
+/// registration only).
 const ENDPOINT_FACTS: &str =
     "SELECT e.id, e.domain_id, e.host, e.port, e.cert_failures, e.cert_failures_counted_at,
-            d.client_id, d.certificate_days AS domain_days,
+            e.first_handshake_at, d.name AS domain_name, d.watch,
+            c.id AS client_id, d.certificate_days AS domain_days,
             c.name AS client_name, c.certificate_days AS client_days,
             EXISTS (SELECT 1 FROM alerts a
                     WHERE COALESCE(a.domain_id, 0) = e.domain_id
                       AND COALESCE(a.endpoint_id, 0) = e.id AND a.state = 'firing') AS firing
      FROM endpoints e JOIN domains d ON d.id = e.domain_id
-     LEFT JOIN clients c ON c.id = d.client_id";
+     LEFT JOIN clients c ON c.id = e.client_id";
 
 const CURRENT_CERTS: &str =
     "SELECT endpoint_id, address, outcome, leaf_fingerprint, leaf_not_after, chain_not_after,
             last_seen_at, details
      FROM cert_observations";
 
+/// A registration's facts: the client joins only when it owns the
+/// registration (`registration_owner = 'client'`).
 const DOMAIN_FACTS: &str =
-    "SELECT d.id, d.name, d.created_at, d.client_id, d.registration_days AS domain_days,
+    "SELECT d.id, d.name, d.created_at, c.id AS client_id, d.watch,
+            d.registration_days AS domain_days,
             d.expires_at, d.expires_source, d.registration_outcome, d.registration_status,
             d.registration_checked_at, d.registration_confirmed_at, d.registration_stale,
             d.registration_failures, d.registration_failures_counted_at,
@@ -294,7 +319,8 @@ const DOMAIN_FACTS: &str =
             EXISTS (SELECT 1 FROM alerts a
                     WHERE COALESCE(a.domain_id, 0) = d.id AND COALESCE(a.endpoint_id, 0) = 0
                       AND a.state = 'firing') AS firing
-     FROM domains d LEFT JOIN clients c ON c.id = d.client_id";
+     FROM domains d
+     LEFT JOIN clients c ON c.id = d.client_id AND d.registration_owner = 'client'";
 
 fn current_cert(r: &sqlx::sqlite::SqliteRow) -> CurrentCert {
     CurrentCert {
@@ -323,8 +349,14 @@ fn endpoint_facts(
     EndpointAlertFacts {
         endpoint_id: row.get("id"),
         domain_id: row.get("domain_id"),
+        domain: row.get("domain_name"),
         host: row.get("host"),
         port: u16::try_from(row.get::<i64, _>("port")).unwrap_or_default(),
+        watch: watch_column(row),
+        first_handshake_at: row
+            .get::<Option<String>, _>("first_handshake_at")
+            .as_deref()
+            .and_then(parse_time),
         audience,
         client_certificate_days: thresholds_column(row.get("client_days")),
         domain_certificate_days: thresholds_column(row.get("domain_days")),
@@ -346,6 +378,7 @@ fn domain_facts(row: &sqlx::sqlite::SqliteRow, audience: Audience) -> DomainAler
         domain_id: row.get("id"),
         name: row.get("name"),
         created_at: time("created_at").unwrap_or_default(),
+        watch: watch_column(row),
         audience,
         client_registration_days: thresholds_column(row.get("client_days")),
         domain_registration_days: thresholds_column(row.get("domain_days")),
@@ -364,6 +397,12 @@ fn domain_facts(row: &sqlx::sqlite::SqliteRow, audience: Audience) -> DomainAler
             counted_at: row.get("registration_failures_counted_at"),
         },
     }
+}
+
+/// `domains.watch`; the column's CHECK allows nothing else, and a value this
+/// version cannot read keeps today's behaviour (both).
+fn watch_column(row: &sqlx::sqlite::SqliteRow) -> Watch {
+    Watch::parse(&row.get::<String, _>("watch")).unwrap_or(Watch::Both)
 }
 
 /// A JSON array of ids, for `json_each(?)`.
@@ -484,7 +523,8 @@ impl Store {
             .collect())
     }
 
-    /// Ids of every endpoint and every domain, for a full evaluation.
+    /// Ids of every endpoint and every domain, for a full evaluation
+    /// (unwatched ones too: their evaluation resolves what still fires).
     pub async fn alert_subject_ids(&self) -> Result<(Vec<i64>, Vec<i64>), StoreError> {
         let endpoints = sqlx::query_scalar("SELECT id FROM endpoints ORDER BY id")
             .fetch_all(self.pool())
@@ -497,13 +537,14 @@ impl Store {
 
     /// Endpoints and domains whose failure streak reached `needed` and that
     /// have no firing failure alert: what a scan's end may have to alert.
+    /// What the domain's watch mode leaves out is no candidate.
     pub async fn failure_alert_candidates(
         &self,
         needed: u32,
     ) -> Result<(Vec<i64>, Vec<i64>), StoreError> {
         let endpoints = sqlx::query_scalar(
-            "SELECT e.id FROM endpoints e
-             WHERE e.cert_failures >= ? AND NOT EXISTS (
+            "SELECT e.id FROM endpoints e JOIN domains d ON d.id = e.domain_id
+             WHERE e.cert_failures >= ? AND d.watch <> 'registration' AND NOT EXISTS (
                  SELECT 1 FROM alerts a WHERE a.endpoint_id = e.id
                  AND a.kind = 'cert_check_failure' AND a.state = 'firing')
              ORDER BY e.id",
@@ -513,7 +554,7 @@ impl Store {
         .await?;
         let domains = sqlx::query_scalar(
             "SELECT d.id FROM domains d
-             WHERE d.registration_failures >= ? AND NOT EXISTS (
+             WHERE d.registration_failures >= ? AND d.watch <> 'tls' AND NOT EXISTS (
                  SELECT 1 FROM alerts a WHERE a.domain_id = d.id AND a.endpoint_id IS NULL
                  AND a.kind = 'registration_problem' AND a.state = 'firing')
              ORDER BY d.id",
