@@ -309,8 +309,7 @@ const CURRENT_CERTS: &str =
 
 /// A registration's facts: the client joins only when it owns the
 /// registration (`registration_owner = 'client'`).
-const DOMAIN_FACTS: &str =
-    "SELECT d.id, d.name, d.created_at, c.id AS client_id, d.watch,
+const DOMAIN_FACTS: &str = "SELECT d.id, d.name, d.created_at, c.id AS client_id, d.watch,
             d.registration_days AS domain_days,
             d.expires_at, d.expires_source, d.registration_outcome, d.registration_status,
             d.registration_checked_at, d.registration_confirmed_at, d.registration_stale,
@@ -618,6 +617,20 @@ impl Store {
         Ok(applied)
     }
 
+    /// [`end_unwatched_alerts_in`] in a transaction of its own, for a watch
+    /// changed elsewhere (or rows arranged by hand).
+    pub async fn end_unwatched_alerts(
+        &self,
+        domain_id: i64,
+        watch: Watch,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<i64>, StoreError> {
+        let mut tx = self.pool().begin_with("BEGIN IMMEDIATE").await?;
+        let resolved = end_unwatched_alerts_in(&mut tx, domain_id, watch, now).await?;
+        tx.commit().await?;
+        Ok(resolved)
+    }
+
     /// Alerts, newest first; only firing ones unless `all`.
     pub async fn list_alerts(&self, all: bool) -> Result<Vec<AlertListing>, StoreError> {
         let rows = sqlx::query(
@@ -719,6 +732,63 @@ impl Store {
             })
             .collect())
     }
+}
+
+/// Ends, without a message, the firing alerts of what `watch` leaves out of
+/// domain `domain_id` (its endpoints' certificate alerts when only the
+/// registration is watched, its registration alerts when only the endpoints
+/// are) and restarts those failure streaks: a change in what the agency
+/// watches is no news for the client. Runs in the caller's transaction, the
+/// one that changes the watch. Returns the alerts resolved.
+pub(crate) async fn end_unwatched_alerts_in(
+    tx: &mut sqlx::SqliteConnection,
+    domain_id: i64,
+    watch: Watch,
+    now: DateTime<Utc>,
+) -> Result<Vec<i64>, StoreError> {
+    let now = format_time(now);
+    let mut resolved = Vec::new();
+    if !watch.tls() {
+        resolved.extend(
+            sqlx::query_scalar::<_, i64>(
+                "UPDATE alerts SET state = 'resolved', resolved_at = ?
+                 WHERE domain_id = ? AND endpoint_id IS NOT NULL AND state = 'firing'
+                   AND kind IN ('cert_expiry', 'cert_check_failure')
+                 RETURNING id",
+            )
+            .bind(&now)
+            .bind(domain_id)
+            .fetch_all(&mut *tx)
+            .await?,
+        );
+        sqlx::query(
+            "UPDATE endpoints SET cert_failures = 0 WHERE domain_id = ? AND cert_failures <> 0",
+        )
+        .bind(domain_id)
+        .execute(&mut *tx)
+        .await?;
+    }
+    if !watch.registration() {
+        resolved.extend(
+            sqlx::query_scalar::<_, i64>(
+                "UPDATE alerts SET state = 'resolved', resolved_at = ?
+                 WHERE domain_id = ? AND endpoint_id IS NULL AND state = 'firing'
+                   AND kind IN ('registration_expiry', 'registration_problem',
+                                'registration_stale')
+                 RETURNING id",
+            )
+            .bind(&now)
+            .bind(domain_id)
+            .fetch_all(&mut *tx)
+            .await?,
+        );
+        sqlx::query("UPDATE domains SET registration_failures = 0 WHERE id = ?")
+            .bind(domain_id)
+            .execute(&mut *tx)
+            .await?;
+    }
+    resolved.sort_unstable();
+    Ok(resolved)
 }
 
 async fn apply_one(
