@@ -14,6 +14,8 @@ mod cli_domains;
 mod cli_import;
 mod delivery;
 mod fleet_alerts;
+mod fleet_cli;
+mod migration;
 mod observations;
 mod registration;
 mod registration_cli;
