@@ -27,6 +27,8 @@ use crate::domain::names::HostName;
 
 mod writes;
 
+pub(crate) use writes::end_unwatched_alerts_in;
+
 /// What an alert is attached to. Both `None`: lapse itself (operator alerts).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct AlertScope {

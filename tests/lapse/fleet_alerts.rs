@@ -6,8 +6,9 @@
 //! business ("is there a TLS service here?"), not the client's.
 
 use chrono::{DateTime, Duration, Utc};
-use lapse::domain::fleet::Watch;
+use lapse::domain::fleet::{OwnerKind, Watch};
 use lapse::domain::names::HostName;
+use lapse::inventory::AddOptions;
 use lapse::notify::email::OutgoingEmail;
 use lapse::store::{ThresholdKind, ThresholdOwner};
 
@@ -77,70 +78,50 @@ async fn add_client(lab: &TestApp, name: &str, contact: &str) {
         .expect("client");
 }
 
-/// `lapse domains add INPUT --client CLIENT`.
-async fn add(lab: &TestApp, input: &str, client: &str) {
+/// `lapse domains add INPUT --client CLIENT [--watch WATCH]`.
+async fn add(lab: &TestApp, input: &str, client: &str, watch: Option<Watch>) {
     lapse::inventory::add_target(
         &lab.store,
         &lab.app.config.names.policy(),
         443,
         input,
-        Some(client),
+        &AddOptions {
+            client: Some(client.to_owned()),
+            watch,
+            ..AddOptions::default()
+        },
         lab.now(),
     )
     .await
     .expect("add");
 }
 
-/// The registration of `domain` belongs to `client`.
+/// `lapse domains owner DOMAIN client CLIENT`.
 async fn own_registration(lab: &TestApp, domain: &str, client: &str) {
-    let pool = lab.pool().await;
-    sqlx::query(
-        "UPDATE domains SET registration_owner = 'client',
-                client_id = (SELECT id FROM clients WHERE name = ?) WHERE name = ?",
-    )
-    .bind(client)
-    .bind(domain)
-    .execute(&pool)
-    .await
-    .expect("owner");
-    pool.close().await;
+    lab.store
+        .set_registration_owner(
+            &HostName::from_canonical(domain),
+            OwnerKind::Client,
+            Some(client),
+        )
+        .await
+        .expect("owner");
 }
 
-/// The endpoint `host:port` belongs to `client`.
+/// `lapse domains endpoint HOST:PORT --client CLIENT`.
 async fn give_endpoint(lab: &TestApp, host: &str, port: u16, client: &str) {
-    let pool = lab.pool().await;
-    sqlx::query(
-        "UPDATE endpoints SET client_id = (SELECT id FROM clients WHERE name = ?)
-         WHERE host = ? AND port = ?",
-    )
-    .bind(client)
-    .bind(host)
-    .bind(i64::from(port))
-    .execute(&pool)
-    .await
-    .expect("endpoint client");
-    pool.close().await;
+    lab.store
+        .set_endpoint_client(&HostName::from_canonical(host), port, Some(client))
+        .await
+        .expect("endpoint client");
 }
 
 /// `lapse domains watch DOMAIN WATCH`.
 async fn set_watch(lab: &TestApp, domain: &str, watch: Watch) {
-    let pool = lab.pool().await;
-    sqlx::query("UPDATE domains SET watch = ? WHERE name = ?")
-        .bind(watch.as_str())
-        .bind(domain)
-        .execute(&pool)
+    lab.store
+        .set_watch(&HostName::from_canonical(domain), watch, lab.now())
         .await
         .expect("watch");
-    pool.close().await;
-    let id = lab
-        .store
-        .domain_id(&HostName::from_canonical(domain))
-        .await
-        .expect("domain id");
-    lab.store
-        .end_unwatched_alerts(id, watch, lab.now())
-        .await
-        .expect("end unwatched alerts");
 }
 
 async fn first_handshake_at(lab: &TestApp, endpoint_id: i64) -> Option<String> {
@@ -177,39 +158,63 @@ fn find<'a>(mail: &'a [OutgoingEmail], subject_start: &str) -> &'a OutgoingEmail
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_parked_registration_only_domain_sends_no_certificate_mail_and_its_owner_hears_of_the_expiry(
 ) {
-    let Fleet { lab, _rdap, _dns } = fleet(&[("parked.test", 20)]).await;
+    let Fleet { lab, _rdap, _dns } = fleet(&[("parked.test", 20), ("idle.test", 25)]).await;
     add_client(&lab, "Parker", "owner@parked.test").await;
-    add(&lab, "parked.test", "Parker").await;
-    own_registration(&lab, "parked.test", "Parker").await;
-    set_watch(&lab, "parked.test", Watch::Registration).await;
+    // `domains add parked.test --registration-only`: no endpoint at all.
+    add(&lab, "parked.test", "Parker", Some(Watch::Registration)).await;
+    // `domains add idle.test`, then `domains watch idle.test registration`:
+    // its endpoint (a name nothing answers for: NXDOMAIN) is kept, unchecked.
+    add(&lab, "idle.test", "Parker", None).await;
+    set_watch(&lab, "idle.test", Watch::Registration).await;
 
-    // Three checks of a name nothing answers for (NXDOMAIN): no certificate
-    // mail, not even to staff; the registration is still watched.
     let mut mail = Vec::new();
     for hours in [0, 1, 2] {
         mail.extend(scan_and_deliver(&lab, lab.later(hours)).await);
     }
-    let expiry = (lab.pki.now + Duration::days(20)).format("%Y-%m-%d");
+    let date = |days: i64| (lab.pki.now + Duration::days(days)).format("%Y-%m-%d");
     assert_eq!(
         subjects(&mail),
-        vec![format!(
-            "Domain parked.test registration expires in 20 days ({expiry})"
-        )]
+        vec![
+            format!(
+                "Domain idle.test registration expires in 25 days ({})",
+                date(25)
+            ),
+            format!(
+                "Domain parked.test registration expires in 20 days ({})",
+                date(20)
+            ),
+        ]
     );
-    assert_eq!(mail[0].to, vec!["owner@parked.test"]);
-    assert_eq!(mail[0].cc, vec![STAFF]);
-    assert!(mail[0].text.contains("Client: Parker"), "{}", mail[0].text);
+    for message in &mail {
+        assert_eq!(message.to, vec!["owner@parked.test"]);
+        assert_eq!(message.cc, vec![STAFF]);
+        assert!(message.text.contains("Client: Parker"), "{}", message.text);
+    }
     let alerts = lab.store.list_alerts(true).await.expect("alerts");
-    assert_eq!(
-        alerts.iter().map(|a| a.kind.as_str()).collect::<Vec<_>>(),
-        vec!["registration_expiry"]
+    assert!(
+        alerts.iter().all(|a| a.kind == "registration_expiry"),
+        "{alerts:?}"
+    );
+    let idle = lab
+        .store
+        .endpoint_id(&HostName::from_canonical("idle.test"), 443)
+        .await
+        .expect("the endpoint is kept");
+    assert_eq!(first_handshake_at(&lab, idle).await, None);
+    assert!(
+        lab.store
+            .cert_observations(idle, false)
+            .await
+            .expect("observations")
+            .is_empty(),
+        "not checked"
     );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_never_reachable_alert_ends_without_mail_when_the_domain_becomes_registration_only() {
     let Fleet { lab, _rdap, _dns } = fleet(&[]).await;
-    add(&lab, "parked.test", CLIENT).await;
+    add(&lab, "parked.test", CLIENT, None).await;
 
     // Watched as today: after two checks answered NXDOMAIN, staff are asked
     // whether a TLS service belongs here; Acme hears nothing.
@@ -262,7 +267,6 @@ async fn a_tls_only_domain_sends_no_registration_mail_and_its_firing_registratio
     } = fleet(&[("lapse.test", 20)]).await;
     let leaf = lab.leaf("www.lapse.test", -30, 300);
     lab.site("www.lapse.test", &leaf).await;
-    own_registration(&lab, "lapse.test", CLIENT).await;
     let mail = scan_and_deliver(&lab, lab.later(0)).await;
     assert_eq!(mail.len(), 1, "{:?}", subjects(&mail));
     assert!(mail[0]
@@ -300,7 +304,6 @@ async fn two_clients_under_one_domain_each_hear_of_their_own_endpoints_and_the_o
     let b = lab.leaf("b.shared.test", -80, 10);
     let site_a = lab.site("a.shared.test", &a).await;
     let site_b = lab.site("b.shared.test", &b).await;
-    give_endpoint(&lab, "a.shared.test", lab.sites[site_a].port, CLIENT).await;
     give_endpoint(&lab, "b.shared.test", lab.sites[site_b].port, "Globex").await;
     own_registration(&lab, "shared.test", "Holding").await;
     lab.store
@@ -368,7 +371,6 @@ async fn an_endpoint_never_reached_is_told_to_staff_and_its_client_hears_once_it
     let site = lab.site("new.lapse.test", &leaf).await;
     let endpoint = lab.sites[site].endpoint_id;
     let name = lab.sites[site].name();
-    give_endpoint(&lab, "new.lapse.test", lab.sites[site].port, CLIENT).await;
     lab.take_down(site).await;
 
     // Refused twice and never reached: staff alone, once.

@@ -34,20 +34,6 @@ impl Store {
         tx.commit().await?;
         Ok(applied)
     }
-
-    /// [`end_unwatched_alerts_in`] in a transaction of its own, for a watch
-    /// changed elsewhere (or rows arranged by hand).
-    pub async fn end_unwatched_alerts(
-        &self,
-        domain_id: i64,
-        watch: Watch,
-        now: DateTime<Utc>,
-    ) -> Result<Vec<i64>, StoreError> {
-        let mut tx = self.pool().begin_with("BEGIN IMMEDIATE").await?;
-        let resolved = end_unwatched_alerts_in(&mut tx, domain_id, watch, now).await?;
-        tx.commit().await?;
-        Ok(resolved)
-    }
 }
 
 /// Ends, without a message, the firing alerts of what `watch` leaves out of
