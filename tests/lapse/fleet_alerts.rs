@@ -432,3 +432,85 @@ async fn an_endpoint_never_reached_is_told_to_staff_and_its_client_hears_once_it
         "written once"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_evaluation_ends_quietly_what_the_watch_mode_leaves_out_whoever_changed_it() {
+    let Fleet {
+        mut lab,
+        _rdap,
+        _dns,
+    } = fleet(&[("lapse.test", 20)]).await;
+    let leaf = lab.leaf("www.lapse.test", -80, 10);
+    lab.site("www.lapse.test", &leaf).await;
+    let mail = scan_and_deliver(&lab, lab.now()).await;
+    assert_eq!(
+        mail.len(),
+        2,
+        "certificate and registration: {:?}",
+        subjects(&mail)
+    );
+
+    // The watch changed behind lapse's back (a restored backup, SQL by
+    // hand): the next evaluation ends the certificate alert, without mail.
+    let pool = lab.pool().await;
+    sqlx::query("UPDATE domains SET watch = 'registration' WHERE name = 'lapse.test'")
+        .execute(&pool)
+        .await
+        .expect("watch");
+    pool.close().await;
+    let settings = lab.settings();
+    let evaluate = |at| lapse::monitor::alerts::evaluate_all(&lab.store, &settings, at);
+    let applied = evaluate(lab.later(1)).await.expect("evaluate");
+    assert_eq!(
+        (applied.resolved.len(), applied.queued.len()),
+        (1, 0),
+        "{applied:?}"
+    );
+    let alerts = lab.store.list_alerts(true).await.expect("alerts");
+    let kinds_and_states: Vec<(&str, &str)> = alerts
+        .iter()
+        .map(|a| (a.kind.as_str(), a.state.as_str()))
+        .collect();
+    assert_eq!(
+        kinds_and_states,
+        vec![
+            ("registration_expiry", "firing"),
+            ("cert_expiry", "resolved")
+        ]
+    );
+    // The other way round: the registration alert ends quietly, and the
+    // certificate's comes back without a second mail for the same crossing.
+    let pool = lab.pool().await;
+    sqlx::query("UPDATE domains SET watch = 'tls' WHERE name = 'lapse.test'")
+        .execute(&pool)
+        .await
+        .expect("watch");
+    pool.close().await;
+    let applied = evaluate(lab.later(2)).await.expect("evaluate");
+    assert_eq!(
+        (
+            applied.opened.len(),
+            applied.resolved.len(),
+            applied.queued.len()
+        ),
+        (1, 1, 0),
+        "{applied:?}"
+    );
+    let alerts = lab.store.list_alerts(true).await.expect("alerts");
+    let summary: Vec<(&str, &str, Vec<String>)> = alerts
+        .iter()
+        .map(|a| (a.kind.as_str(), a.state.as_str(), a.events.clone()))
+        .collect();
+    assert_eq!(
+        summary,
+        vec![
+            ("cert_expiry", "firing", vec![]),
+            (
+                "registration_expiry",
+                "resolved",
+                vec!["threshold:30".to_owned()]
+            ),
+            ("cert_expiry", "resolved", vec!["threshold:14".to_owned()]),
+        ]
+    );
+}
