@@ -13,14 +13,14 @@
 //! - [`evaluate_domain`]: registration expiry, registration problems (not
 //!   found, hold, redemption, pending delete) and stale registration data,
 //!   told to the registration's owner.
-//!
-//! What a domain's watch mode leaves out (its endpoints for `registration`,
-//! its registration for `tls`) alerts nothing: its firing alerts end
-//! without a message, and its failure streak starts again.
 //! - [`evaluate_scan`]: at the end of a scan, "most checks failed at once"
 //!   raises one operator alert and holds per-subject failure alerts; a normal
 //!   scan resolves it and fires the failure alerts that were held.
 //! - [`evaluate_all`]: every endpoint and domain (CLI, tests).
+//!
+//! What a domain's watch mode leaves out (its endpoints for `registration`,
+//! its registration for `tls`) alerts nothing: its firing alerts end
+//! without a message, and its failure streak starts again.
 //!
 //! The rules are in `domain::alert_policy`; the words in
 //! `notify::templates`; this module only gathers facts, asks, renders and
