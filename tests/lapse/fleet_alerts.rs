@@ -306,14 +306,22 @@ async fn two_clients_under_one_domain_each_hear_of_their_own_endpoints_and_the_o
     let site_b = lab.site("b.shared.test", &b).await;
     give_endpoint(&lab, "b.shared.test", lab.sites[site_b].port, "Globex").await;
     own_registration(&lab, "shared.test", "Holding").await;
-    lab.store
-        .set_thresholds(
-            &ThresholdOwner::Client(CLIENT.to_owned()),
-            ThresholdKind::Certificate,
-            lapse::domain::alert_policy::Thresholds::new(vec![45]).as_ref(),
-        )
-        .await
-        .expect("thresholds");
+    // Thresholds follow the same owners: Acme's certificate days apply to
+    // its endpoint; its registration days (10, which would keep quiet at 20
+    // days left) do not apply to a registration Holding owns.
+    for (kind, days) in [
+        (ThresholdKind::Certificate, 45),
+        (ThresholdKind::Registration, 10),
+    ] {
+        lab.store
+            .set_thresholds(
+                &ThresholdOwner::Client(CLIENT.to_owned()),
+                kind,
+                lapse::domain::alert_policy::Thresholds::new(vec![days]).as_ref(),
+            )
+            .await
+            .expect("thresholds");
+    }
 
     let mail = scan_and_deliver(&lab, lab.now()).await;
     assert_eq!(mail.len(), 3, "{:?}", subjects(&mail));
