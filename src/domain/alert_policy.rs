@@ -15,6 +15,8 @@
 //!   ([`next_streak`] counts each check once), resolve on the first good one.
 //! - Stale registration data ([`stale_step`]) and the operator's outage alert
 //!   ([`outage_step`]) have their own rules.
+//! - A registration that needs a date entered by hand ([`needs_date_step`]):
+//!   staff are asked once; the alert ends quietly once a date is known.
 //!
 //! Types: [`Thresholds`], [`AlertKind`], [`Event`], [`ExpirySubject`],
 //! [`Firing`], [`Transition`], [`CheckState`], [`Notice`] (what a message
@@ -91,17 +93,21 @@ pub enum AlertKind {
     RegistrationProblem,
     /// No fresh registration data for a while.
     RegistrationStale,
+    /// The registry publishes no expiry and nobody entered one: staff are
+    /// asked to enter the date by hand. Staff only.
+    RegistrationNeedsDate,
     /// Most checks of a scan failed at once: lapse's own network, most likely.
     ScanOutage,
 }
 
 impl AlertKind {
-    pub const ALL: [Self; 6] = [
+    pub const ALL: [Self; 7] = [
         Self::CertExpiry,
         Self::CertCheckFailure,
         Self::RegistrationExpiry,
         Self::RegistrationProblem,
         Self::RegistrationStale,
+        Self::RegistrationNeedsDate,
         Self::ScanOutage,
     ];
 
@@ -112,6 +118,7 @@ impl AlertKind {
             Self::RegistrationExpiry => "registration_expiry",
             Self::RegistrationProblem => "registration_problem",
             Self::RegistrationStale => "registration_stale",
+            Self::RegistrationNeedsDate => "registration_needs_date",
             Self::ScanOutage => "scan_outage",
         }
     }
@@ -134,6 +141,8 @@ pub enum Event {
     Stale,
     /// Most checks of a scan failed.
     Outage,
+    /// A registration's expiry must be entered by hand.
+    NeedsDate,
     /// Fixed, renewed, or back.
     Resolved,
 }
@@ -147,6 +156,7 @@ impl Event {
             Self::Failing => "failing".into(),
             Self::Stale => "stale".into(),
             Self::Outage => "outage".into(),
+            Self::NeedsDate => "needs_date".into(),
             Self::Resolved => "resolved".into(),
         }
     }
@@ -157,6 +167,7 @@ impl Event {
             "failing" => Self::Failing,
             "stale" => Self::Stale,
             "outage" => Self::Outage,
+            "needs_date" => Self::NeedsDate,
             "resolved" => Self::Resolved,
             other => Self::Threshold(other.strip_prefix("threshold:")?.parse().ok()?),
         })
@@ -364,6 +375,29 @@ pub fn stale_step(
     }
 }
 
+/// The subject key of a registration's "needs a date" alert.
+pub const NEEDS_DATE_KEY: &str = "needs_date";
+
+/// The rule of a registration that needs a date entered by hand (watched,
+/// the registry publishes no expiry, nobody entered one): one alert, told
+/// once; it ends without a message once a date is known, entered by hand or
+/// published at last (whoever entered it knows; nothing is left to do).
+pub fn needs_date_step(needs_date: bool, firing: Option<&Firing>) -> Vec<Transition> {
+    match (needs_date, firing) {
+        (true, None) => vec![
+            Transition::Open {
+                subject_key: NEEDS_DATE_KEY.to_owned(),
+            },
+            Transition::Notify {
+                event: Event::NeedsDate,
+                subject_key: NEEDS_DATE_KEY.to_owned(),
+            },
+        ],
+        (false, Some(_)) => vec![Transition::Resolve { notify: false }],
+        _ => Vec::new(),
+    }
+}
+
 /// The outage rule: at least `min_checks` checks and more than `fraction`
 /// of them failed -> one operator alert; a normal scan resolves it.
 pub fn outage_step(
@@ -468,6 +502,9 @@ pub struct Notice {
     /// domain, for the command that watches its registration alone. Staff
     /// only; the client is not told.
     pub never_reachable: Option<String>,
+    /// A registration that needs a date entered by hand: the domain's ASCII
+    /// name, for the command that enters it. Staff only.
+    pub needs_date: Option<String>,
 }
 
 impl Notice {
@@ -485,6 +522,7 @@ impl Notice {
             checks_total: None,
             checks_failed: None,
             never_reachable: None,
+            needs_date: None,
         }
     }
 }
@@ -853,6 +891,19 @@ mod tests {
     }
 
     #[test]
+    fn a_registration_needing_a_date_is_told_once_and_ends_quietly() {
+        let opened = vec![open("needs_date"), notify(Event::NeedsDate, "needs_date")];
+        assert_eq!(needs_date_step(true, None), opened);
+        let firing = firing(NEEDS_DATE_KEY);
+        assert_eq!(needs_date_step(true, Some(&firing)), vec![], "told once");
+        assert_eq!(
+            needs_date_step(false, Some(&firing)),
+            vec![Transition::Resolve { notify: false }]
+        );
+        assert_eq!(needs_date_step(false, None), vec![]);
+    }
+
+    #[test]
     fn most_checks_failing_is_one_operator_alert() {
         assert!(is_outage(10, 6, 5, 0.5));
         assert!(!is_outage(10, 5, 5, 0.5), "half is not most");
@@ -895,6 +946,7 @@ mod tests {
             Event::Failing,
             Event::Stale,
             Event::Outage,
+            Event::NeedsDate,
             Event::Resolved,
         ] {
             assert_eq!(Event::parse(&event.key()), Some(event));

@@ -12,7 +12,9 @@
 //!   service here?".
 //! - [`evaluate_domain`]: registration expiry, registration problems (not
 //!   found, hold, redemption, pending delete) and stale registration data,
-//!   told to the registration's owner.
+//!   told to the registration's owner; a registration whose registry
+//!   publishes no expiry and whose date nobody entered is told to staff
+//!   alone: "enter the date by hand", with the command.
 //! - [`evaluate_scan`]: at the end of a scan, "most checks failed at once"
 //!   raises one operator alert and holds per-subject failure alerts; a normal
 //!   scan resolves it and fires the failure alerts that were held.
@@ -39,8 +41,9 @@ use chrono::{DateTime, Duration, Utc};
 
 use crate::config::{Config, StaffDelivery};
 use crate::domain::alert_policy::{
-    expiry_step, failure_step, next_streak, outage_step, registration_check_state, stale_step,
-    AlertKind, CheckState, Event, ExpirySubject, Firing, Notice, Thresholds, Transition,
+    expiry_step, failure_step, needs_date_step, next_streak, outage_step, registration_check_state,
+    stale_step, AlertKind, CheckState, Event, ExpirySubject, Firing, Notice, Thresholds,
+    Transition,
 };
 use crate::domain::certificate::days_until;
 use crate::domain::names::to_unicode;
@@ -294,6 +297,7 @@ async fn evaluate_domain_once(
             AlertKind::RegistrationExpiry,
             AlertKind::RegistrationProblem,
             AlertKind::RegistrationStale,
+            AlertKind::RegistrationNeedsDate,
         ];
         let all = evaluation
             .unwatched(&kinds, (AlertKind::RegistrationProblem, &facts.streak))
@@ -332,6 +336,8 @@ async fn evaluate_domain_once(
     if stale_rule_applies(&facts) {
         all.extend(evaluation.stale_rule(&facts).await?);
     }
+    // No date at all: a person must enter it.
+    all.extend(evaluation.needs_date_rule(&facts).await?);
     apply(store, &all, now).await
 }
 
@@ -472,10 +478,7 @@ impl Evaluation<'_> {
             .then(|| check.subject.domain())
             .flatten();
         // Never reachable: staff alone, the client's name still shown.
-        let staff_only = Audience {
-            client: self.context.audience.client.clone(),
-            contacts: Vec::new(),
-        };
+        let staff_only = staff_only(self.context.audience);
         let context = Context {
             audience: if never_reachable.is_some() {
                 &staff_only
@@ -555,6 +558,32 @@ impl Evaluation<'_> {
         Ok(Some(self.changes(kind, &firing, None, writes)))
     }
 
+    /// A registration nobody can know the expiry of unless a person enters
+    /// it: staff alone are asked, once, with the command; the client's name
+    /// is still shown. Ends without a message once a date is known.
+    async fn needs_date_rule(
+        &self,
+        facts: &DomainAlertFacts,
+    ) -> Result<Option<AlertChanges>, AlertError> {
+        let kind = AlertKind::RegistrationNeedsDate;
+        let firing = self.store.firing_alert(self.scope, kind).await?;
+        let steps = needs_date_step(facts.needs_date, firing.as_ref());
+        if steps.is_empty() {
+            return Ok(None);
+        }
+        let staff = staff_only(self.context.audience);
+        let context = Context {
+            audience: &staff,
+            ..self.context
+        };
+        let writes = plain_writes(&context, kind, &steps, |event| {
+            let mut notice = Notice::new(kind, event, self.context.subject);
+            notice.needs_date = Some(facts.name.clone());
+            notice
+        })?;
+        Ok(Some(self.changes(kind, &firing, None, writes)))
+    }
+
     fn changes(
         &self,
         kind: AlertKind,
@@ -570,6 +599,15 @@ impl Evaluation<'_> {
             streak,
             writes,
         )
+    }
+}
+
+/// Who hears of a staff-only notice: staff alone (no contacts), the
+/// client's name still shown in it.
+fn staff_only(audience: &Audience) -> Audience {
+    Audience {
+        client: audience.client.clone(),
+        contacts: Vec::new(),
     }
 }
 

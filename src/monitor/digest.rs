@@ -7,6 +7,10 @@
 //! `needs_date`), each with the command that enters it. They are read
 //! afresh for every digest, so each digest repeats them until the date is
 //! set; a digest with no alert events but dates to enter is still sent.
+//! A registration whose "needs a date" alert opened since the last digest
+//! is already among the alert events (its line carries the command): this
+//! section leaves it out, so the digest names it once; the next digests
+//! list it here again until the date is set.
 //!
 //! A digest is keyed by its cron time (`digests.due_at` is unique), so a
 //! restart, a second instance or a catch-up after downtime never sends the
@@ -74,7 +78,14 @@ pub async fn send_digest(
         .into_iter()
         .map(|(client, lines)| DigestGroup { client, lines })
         .collect();
-    let dates = store.registrations_needing_date().await?;
+    let ids: Vec<i64> = entries.iter().map(|e| e.id).collect();
+    let asked = store.domains_asked_for_a_date(&ids).await?;
+    let dates: Vec<DateNeeded> = store
+        .registrations_needing_date()
+        .await?
+        .into_iter()
+        .filter(|date| !asked.contains(&date.domain))
+        .collect();
     let mut messages = Vec::new();
     if (!entries.is_empty() || !dates.is_empty()) && !settings.staff.is_empty() {
         let mut rendered = templates::render_digest(&groups)?;
@@ -88,7 +99,6 @@ pub async fn send_digest(
             body_html: Some(rendered.html),
         });
     }
-    let ids: Vec<i64> = entries.iter().map(|e| e.id).collect();
     Ok(store
         .write_digest(due_at, &ids, &messages, &settings.message_id_domain, now)
         .await?)

@@ -92,6 +92,7 @@ pub fn render_notice(notice: &Notice) -> Result<Rendered, TemplateError> {
         checks_total => notice.checks_total,
         checks_failed => notice.checks_failed,
         never_reachable => notice.never_reachable,
+        needs_date => notice.needs_date,
     };
     let subject = render("subject.txt", &base)?.trim().to_owned();
     let ctx = context! { headline => subject, ..base };
@@ -146,7 +147,7 @@ pub fn chat_text(notice: &Notice, rendered: &Rendered) -> String {
     let mark = match notice.event {
         Event::Resolved => "resolved",
         Event::Expired | Event::Failing | Event::Outage => "alert",
-        Event::Threshold(_) | Event::Stale => "warning",
+        Event::Threshold(_) | Event::Stale | Event::NeedsDate => "warning",
     };
     let mut text = format!("[lapse {mark}] {}", rendered.subject);
     if let Some(client) = &notice.client {
@@ -155,7 +156,30 @@ pub fn chat_text(notice: &Notice, rendered: &Rendered) -> String {
     for problem in notice.problems.iter().take(5) {
         text.push_str(&format!("\n- {problem}"));
     }
+    if let Some(command) = set_expiry_command(notice) {
+        text.push_str(&format!("\n- enter it with `{command}`"));
+    }
     text
+}
+
+/// A notice's line in the staff digest: the subject, and for a date to
+/// enter by hand the command that enters it (the digest has no body to
+/// carry it).
+pub fn digest_line(notice: &Notice, rendered: &Rendered) -> String {
+    match set_expiry_command(notice) {
+        Some(command) => format!("{}; enter it with `{command}`", rendered.subject),
+        None => rendered.subject.clone(),
+    }
+}
+
+/// `lapse domains set-expiry DOMAIN YYYY-MM-DD`, while a date is asked for.
+fn set_expiry_command(notice: &Notice) -> Option<String> {
+    match (&notice.needs_date, notice.event) {
+        (Some(domain), Event::NeedsDate) => {
+            Some(format!("lapse domains set-expiry {domain} YYYY-MM-DD"))
+        }
+        _ => None,
+    }
 }
 
 #[cfg(test)]
@@ -206,6 +230,7 @@ mod tests {
                 Event::Failing,
                 Event::Stale,
                 Event::Outage,
+                Event::NeedsDate,
                 Event::Resolved,
             ] {
                 let mut notice = Notice::new(kind, event, "example.com");
@@ -260,6 +285,42 @@ mod tests {
             .expect("renders")
             .subject
             .starts_with("Certificate check failing for www.parked.example"));
+    }
+
+    #[test]
+    fn a_registration_needing_a_date_asks_staff_for_it_with_the_command() {
+        let mut notice = Notice::new(
+            AlertKind::RegistrationNeedsDate,
+            Event::NeedsDate,
+            "bücher.example",
+        );
+        notice.needs_date = Some("xn--bcher-kva.example".into());
+        notice.client = Some("Acme".into());
+        let rendered = render_notice(&notice).expect("renders");
+        assert_eq!(
+            rendered.subject,
+            "Domain bücher.example needs its registration expiry entered by hand"
+        );
+        let command = "lapse domains set-expiry xn--bcher-kva.example YYYY-MM-DD";
+        for body in [&rendered.text, &rendered.html] {
+            assert!(body.contains(command), "{body}");
+            assert!(body.contains("publishes no expiry"), "{body}");
+            assert!(body.contains("staff only"), "{body}");
+        }
+        assert!(rendered.text.contains("Client: Acme"), "{}", rendered.text);
+        assert_eq!(
+            digest_line(&notice, &rendered),
+            format!("{}; enter it with `{command}`", rendered.subject)
+        );
+        assert!(
+            chat_text(&notice, &rendered).ends_with(&format!("\n- enter it with `{command}`")),
+            "{}",
+            chat_text(&notice, &rendered)
+        );
+        // Any other notice's digest line is its subject.
+        notice.needs_date = None;
+        let rendered = render_notice(&notice).expect("renders");
+        assert_eq!(digest_line(&notice, &rendered), rendered.subject);
     }
 
     #[test]

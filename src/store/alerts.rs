@@ -121,6 +121,10 @@ pub struct DomainAlertFacts {
     pub checked_at: Option<String>,
     pub confirmed_at: Option<DateTime<Utc>>,
     pub stale: bool,
+    /// The registration needs a date entered by hand: the condition of the
+    /// status `needs_date`, unless the registry does not know the domain
+    /// (a registration problem of its own).
+    pub needs_date: bool,
     pub streak: Streak,
 }
 
@@ -312,17 +316,22 @@ const CURRENT_CERTS: &str =
 
 /// A registration's facts: the client joins only when it owns the
 /// registration (`registration_owner = 'client'`).
-const DOMAIN_FACTS: &str = "SELECT d.id, d.name, d.created_at, c.id AS client_id, d.watch,
+const DOMAIN_FACTS: &str = concat!(
+    "SELECT d.id, d.name, d.created_at, c.id AS client_id, d.watch,
             d.registration_days AS domain_days,
             d.expires_at, d.expires_source, d.registration_outcome, d.registration_status,
             d.registration_checked_at, d.registration_confirmed_at, d.registration_stale,
             d.registration_failures, d.registration_failures_counted_at,
             c.name AS client_name, c.registration_days AS client_days,
+            COALESCE((",
+    super::read_models::needs_date_sql!(),
+    ") AND d.registration_outcome IS NOT 'not_found', 0) AS needs_date,
             EXISTS (SELECT 1 FROM alerts a
                     WHERE COALESCE(a.domain_id, 0) = d.id AND COALESCE(a.endpoint_id, 0) = 0
                       AND a.state = 'firing') AS firing
      FROM domains d
-     LEFT JOIN clients c ON c.id = d.client_id AND d.registration_owner = 'client'";
+     LEFT JOIN clients c ON c.id = d.client_id AND d.registration_owner = 'client'"
+);
 
 fn current_cert(r: &sqlx::sqlite::SqliteRow) -> CurrentCert {
     CurrentCert {
@@ -394,6 +403,7 @@ fn domain_facts(row: &sqlx::sqlite::SqliteRow, audience: Audience) -> DomainAler
         checked_at: row.get("registration_checked_at"),
         confirmed_at: time("registration_confirmed_at"),
         stale: row.get::<i64, _>("registration_stale") != 0,
+        needs_date: row.get::<i64, _>("needs_date") != 0,
         streak: Streak {
             failures: u32::try_from(row.get::<i64, _>("registration_failures")).unwrap_or(0),
             counted_at: row.get("registration_failures_counted_at"),
@@ -598,6 +608,28 @@ impl Store {
         .fetch_all(self.pool())
         .await?;
         Ok(events.iter().filter_map(|e| Event::parse(e)).collect())
+    }
+
+    /// Of the digest entries `entry_ids`, the domains (ASCII names) whose
+    /// "needs a date" alert they announce, so that a digest carrying such an
+    /// entry does not list the domain a second time among the dates to enter.
+    pub async fn domains_asked_for_a_date(
+        &self,
+        entry_ids: &[i64],
+    ) -> Result<Vec<String>, StoreError> {
+        Ok(sqlx::query_scalar(
+            "SELECT DISTINCT d.name FROM digest_entries e
+             JOIN alert_ledger l ON l.id = e.ledger_id
+             JOIN alerts a ON a.id = l.alert_id
+             JOIN domains d ON d.id = a.domain_id
+             WHERE e.id IN (SELECT value FROM json_each(?)) AND a.kind = ? AND l.event = ?
+             ORDER BY d.name",
+        )
+        .bind(id_list(entry_ids))
+        .bind(AlertKind::RegistrationNeedsDate.as_str())
+        .bind(Event::NeedsDate.key())
+        .fetch_all(self.pool())
+        .await?)
     }
 
     /// Alerts, newest first; only firing ones unless `all`.

@@ -102,6 +102,9 @@ macro_rules! needs_date_sql {
               OR d.registration_capability = 'nothing_published')"
     };
 }
+/// Shared with the alert facts (`store::alerts`): the "needs a date" alert
+/// follows the status.
+pub(crate) use needs_date_sql;
 
 /// The domain status rule of [`crate::domain::status`] in SQL, over the
 /// alias `d`, with `?1` now, `?2` the registration window's end and `?3`

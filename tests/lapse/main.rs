@@ -15,6 +15,7 @@ mod cli_import;
 mod delivery;
 mod fleet_alerts;
 mod fleet_cli;
+mod fleet_needs_date;
 mod fleet_read;
 mod migration;
 mod observations;

@@ -141,7 +141,7 @@ fn delivery(
     let digest =
         (settings.staff_delivery == StaffDelivery::Digest && !operator).then(|| DigestLine {
             client: notice.client.clone(),
-            line: rendered.subject.clone(),
+            line: templates::digest_line(&notice, &rendered),
         });
     if messages.is_empty() && digest.is_none() {
         tracing::warn!(

@@ -1,7 +1,7 @@
 //! The quiet-subject filter: of a batch of freshly recorded subjects, the
 //! ones whose evaluation could change nothing (no alert firing, no failure
-//! streak, nothing failing, no expiry step due), told apart with two queries
-//! for the whole batch. It applies the evaluation's own rules
+//! streak, nothing failing, no expiry step due, no date to ask staff for),
+//! told apart with two queries for the whole batch. It applies the evaluation's own rules
 //! (`subjects`, `domain::alert_policy`) to the same facts, so it only saves
 //! work: a subject it lets through is evaluated in full.
 
@@ -13,7 +13,7 @@ use super::subjects::{
 };
 use super::AlertSettings;
 use crate::domain::alert_policy::{
-    expiry_step, failure_step, registration_check_state, stale_step, CheckState,
+    expiry_step, failure_step, needs_date_step, registration_check_state, stale_step, CheckState,
 };
 use crate::store::{DomainAlertFacts, EndpointAlertFacts, Store, StoreError};
 
@@ -84,6 +84,9 @@ fn domain_is_quiet(
     }
     if !facts.watch.registration() {
         return true;
+    }
+    if !needs_date_step(facts.needs_date, None).is_empty() {
+        return false;
     }
     let thresholds = registration_thresholds(settings, facts);
     let subject = registration_subject(facts);

@@ -76,7 +76,7 @@ pub(crate) async fn end_unwatched_alerts_in(
                 "UPDATE alerts SET state = 'resolved', resolved_at = ?
                  WHERE domain_id = ? AND endpoint_id IS NULL AND state = 'firing'
                    AND kind IN ('registration_expiry', 'registration_problem',
-                                'registration_stale')
+                                'registration_stale', 'registration_needs_date')
                  RETURNING id",
             )
             .bind(&now)
