@@ -7,6 +7,9 @@
 //! - `api/error.rs`: [`ApiError`], the one error type and its JSON body
 //! - `api/extract.rs`: JSON bodies and query parameters refused in that format
 //! - `api/clients.rs`, `api/domains.rs`, `api/activity.rs`: the resources
+//! - `api/thresholds.rs`: threshold overrides per client and per domain
+//! - `api/domain_settings.rs`: what staff decide about a domain (a manual expiry)
+//! - `api/outbox.rs`: the delivery queue (list, retry)
 //! - `api/calendar.rs`: the iCalendar feed; `api/metrics.rs`: Prometheus text
 //! - `api/docs/`: the offline docs page (HTML, JS, CSS compiled in)
 //!
@@ -20,10 +23,13 @@ mod activity;
 pub mod auth;
 pub mod calendar;
 mod clients;
+mod domain_settings;
 mod domains;
 pub mod error;
 mod extract;
 pub mod metrics;
+mod outbox;
+mod thresholds;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -65,6 +71,9 @@ pub struct ApiSettings {
     pub registration_window_days: u32,
     /// Where a certificate starts to count as expiring (largest threshold).
     pub certificate_window_days: u32,
+    /// `[alerts]`: the thresholds where no client or domain overrides them.
+    pub certificate_days: Vec<u32>,
+    pub registration_days: Vec<u32>,
 }
 
 impl ApiSettings {
@@ -80,6 +89,8 @@ impl ApiSettings {
                 .copied()
                 .unwrap_or(0),
             certificate_window_days: config.alerts.certificate_warning_days(),
+            certificate_days: config.alerts.certificate_days.clone(),
+            registration_days: config.alerts.registration_days.clone(),
         }
     }
 }
@@ -232,7 +243,9 @@ impl ApiState {
         (name = "endpoints", description = "TLS services under a domain"),
         (name = "observations", description = "Certificate check history"),
         (name = "clients", description = "Agency customers and their contacts"),
+        (name = "thresholds", description = "Days at which alerts fire, per client and per domain, overriding the configuration"),
         (name = "alerts", description = "Firing and resolved alerts"),
+        (name = "outbox", description = "The delivery queue: alert emails, webhooks, digests"),
         (name = "scans", description = "Start scans and follow their progress"),
         (name = "summary", description = "Counts by status and the next expiries"),
         (name = "calendar", description = "iCalendar feed of upcoming expiries"),
@@ -289,6 +302,22 @@ fn documented_routes() -> OpenApiRouter<ApiState> {
         ))
         .routes(routes!(domains::endpoint_observations))
         .routes(routes!(domains::import))
+        .routes(routes!(
+            thresholds::get_client_thresholds,
+            thresholds::set_client_thresholds,
+            thresholds::clear_client_thresholds
+        ))
+        .routes(routes!(
+            thresholds::get_domain_thresholds,
+            thresholds::set_domain_thresholds,
+            thresholds::clear_domain_thresholds
+        ))
+        .routes(routes!(
+            domain_settings::set_manual_expiry,
+            domain_settings::clear_manual_expiry
+        ))
+        .routes(routes!(outbox::list_outbox))
+        .routes(routes!(outbox::retry_message))
         .routes(routes!(activity::list_alerts))
         .routes(routes!(activity::start_scan, activity::list_scans))
         .routes(routes!(activity::get_scan))

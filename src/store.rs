@@ -62,7 +62,9 @@ pub use bench_seed::SeedReport;
 pub use clients::{ClientAdded, ClientListing};
 pub use domains::{AddedTarget, DomainListing, EndpointListing, ExpiringDomain, RemovedTarget};
 pub use observations::{RecordSummary, StoredCertObservation};
-pub use outbox::{DigestEntry, OutboxListing, OutboxMessage, OutboxState, RetrySelection};
+pub use outbox::{
+    DigestEntry, OutboxItem, OutboxListing, OutboxMessage, OutboxQuery, OutboxState, RetrySelection,
+};
 pub use registration::{CachedBootstrap, DueRegistration, RegistrationContext};
 pub use scan_queue::{HeartbeatView, SCHEDULER};
 pub use scan_scope::ScanScope;

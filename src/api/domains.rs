@@ -8,7 +8,7 @@ use axum::Json;
 use chrono::Duration;
 
 use super::error::{ApiError, ApiResult, ErrorBody};
-use super::extract::{body_bytes, is_json, parse_json, path_id, ApiJson, Params};
+use super::extract::{body_bytes, is_json, parse_json, path_id, present, ApiJson, Params};
 use super::{ApiState, Caller, JsonText};
 use crate::domain::access::{Action, Visibility};
 use crate::domain::names::{parse_target, HostName};
@@ -75,10 +75,6 @@ pub struct EndpointPatch {
     #[serde(default, deserialize_with = "present")]
     #[schema(value_type = Option<String>)]
     pub pinned_address: Option<Option<String>>,
-}
-
-fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Option<String>>, D::Error> {
-    serde::Deserialize::deserialize(d).map(Some)
 }
 
 /// What storing a target did.

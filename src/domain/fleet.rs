@@ -173,7 +173,10 @@ mod tests {
 
     #[test]
     fn well_known_ports_pick_their_mode() {
-        assert_eq!(TlsMode::parse_name("auto", 587), Some(TlsMode::StartTlsSmtp));
+        assert_eq!(
+            TlsMode::parse_name("auto", 587),
+            Some(TlsMode::StartTlsSmtp)
+        );
         assert_eq!(TlsMode::from_stored("auto", 993), TlsMode::Direct);
         assert_eq!(TlsMode::from_stored("auto", 110), TlsMode::StartTlsPop3);
         assert_eq!(TlsMode::from_stored("auto", 2587), TlsMode::Direct);

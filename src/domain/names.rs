@@ -576,7 +576,10 @@ mod tests {
     fn hosts_under_a_private_suffix_name_their_platform() {
         let platform = |input: &str| parse_target(input, &policy()).unwrap().platform;
         assert_eq!(platform("client.github.io").as_deref(), Some("github.io"));
-        assert_eq!(platform("a.b.client.github.io").as_deref(), Some("github.io"));
+        assert_eq!(
+            platform("a.b.client.github.io").as_deref(),
+            Some("github.io")
+        );
         assert_eq!(platform("github.io"), None);
         assert_eq!(platform("shop.example.co.uk"), None);
         assert_eq!(platform("api.internal.test"), None);

@@ -233,6 +233,30 @@ impl Store {
         Ok(domain_id)
     }
 
+    /// Removes a hand-entered expiry. A date shown from it goes too, and
+    /// the registration is due for a lookup at once, so what the sources
+    /// publish (or that they publish nothing) shows again. Returns the
+    /// domain id.
+    pub async fn clear_manual_expiry(
+        &self,
+        name: &HostName,
+        now: DateTime<Utc>,
+    ) -> Result<i64, StoreError> {
+        let domain_id = self.domain_id(name).await?;
+        sqlx::query(
+            "UPDATE domains SET manual_expires_at = NULL, manual_note = NULL, manual_set_at = NULL,
+               expires_at = CASE WHEN expires_source = 'manual' THEN NULL ELSE expires_at END,
+               expires_source = CASE WHEN expires_source = 'manual' THEN NULL ELSE expires_source END,
+               next_registration_check_at = ?
+             WHERE id = ?",
+        )
+        .bind(format_time(now))
+        .bind(domain_id)
+        .execute(self.pool())
+        .await?;
+        Ok(domain_id)
+    }
+
     /// Domains whose registration lookup is due at `now`, soonest first.
     pub async fn due_registrations(
         &self,
