@@ -21,6 +21,8 @@ pub mod check_report;
 pub mod clients;
 pub mod config;
 pub mod domains;
+pub mod domains_fleet;
+pub mod domains_report;
 pub mod email;
 pub mod migrate;
 pub mod outbox;

@@ -11,8 +11,10 @@ use std::io::Read;
 
 use chrono::{DateTime, Utc};
 
+use crate::domain::certificate::TlsMode;
+use crate::domain::fleet::{OwnerKind, Watch, TLS_MODE_NAMES};
 use crate::domain::names::{parse_email, parse_target, NameError, NamePolicy, Target};
-use crate::store::{AddedTarget, RemovedTarget, Store, StoreError};
+use crate::store::{AddedTarget, NewTarget, RemovedTarget, Store, StoreError};
 
 /// Why one target (an argument, an API item, a CSV row) was not stored.
 #[derive(Debug, thiserror::Error)]
@@ -35,26 +37,72 @@ impl TargetError {
     }
 }
 
+/// How to store a target, beyond its name: every surface (CLI flags, CSV
+/// columns, API fields) fills the same options.
+#[derive(Debug, Clone, Default)]
+pub struct AddOptions {
+    /// The endpoint's client (and the registration's, when new).
+    pub client: Option<String>,
+    /// What to watch; `None`: the default (registration plus the endpoint;
+    /// only the endpoint under a platform's private suffix).
+    pub watch: Option<Watch>,
+    /// The endpoint's TLS mode; `None`: what the port implies.
+    pub tls: Option<TlsMode>,
+    /// Who owns the registration, when said.
+    pub owner: Option<OwnerKind>,
+}
+
 /// Parses and stores one target. `default_port` applies when the input
-/// names none.
+/// names none. With `watch: Registration` only the registration is stored.
 pub async fn add_target(
     store: &Store,
     policy: &NamePolicy,
     default_port: u16,
     input: &str,
-    client: Option<&str>,
+    options: &AddOptions,
     now: DateTime<Utc>,
 ) -> Result<AddedTarget, TargetError> {
     let target = parse_target(input, policy)?;
-    Ok(store
-        .add_endpoint(
-            &target.host,
-            target.port_or(default_port),
-            &target.registrable,
-            client,
-            now,
-        )
-        .await?)
+    let new = new_target(&target, default_port, options)?;
+    Ok(store.add_target(&new, now).await?)
+}
+
+/// The store's request for a parsed target, after checking that the
+/// options fit together.
+fn new_target<'a>(
+    target: &'a Target,
+    default_port: u16,
+    options: &'a AddOptions,
+) -> Result<NewTarget<'a>, TargetError> {
+    let registration_only = options.watch == Some(Watch::Registration);
+    if registration_only && target.port.is_some() {
+        return Err(TargetError::Row(format!(
+            "a registration-only target has no port: `{}:{}` names an endpoint (add `{}` instead, or drop --registration-only)",
+            target.host,
+            target.port.unwrap_or_default(),
+            target.registrable.to_unicode(),
+        )));
+    }
+    if registration_only && options.tls.is_some() {
+        return Err(TargetError::Row(
+            "a registration-only target has no endpoint, so no TLS mode".into(),
+        ));
+    }
+    if options.owner == Some(OwnerKind::Client) && options.client.is_none() {
+        return Err(TargetError::Row(
+            "the registration owner `client` needs a client (give the client)".into(),
+        ));
+    }
+    Ok(NewTarget {
+        host: &target.host,
+        port: (!registration_only).then(|| target.port_or(default_port)),
+        registrable: &target.registrable,
+        client: options.client.as_deref(),
+        watch: options.watch,
+        tls: options.tls,
+        owner: options.owner,
+        platform: target.platform.is_some(),
+    })
 }
 
 /// Removes what an input names: a bare registrable domain removes the domain
@@ -112,16 +160,17 @@ impl ImportReport {
     }
 }
 
+/// The columns a CSV import reads.
+const COLUMNS: &str = "host, client, contacts, watch, tls, owner";
+
 /// Why a whole import could not start (as opposed to a bad row).
 #[derive(Debug, thiserror::Error)]
 pub enum ImportError {
-    #[error("the CSV has no header row; expected columns: host, client, contacts")]
+    #[error("the CSV has no header row; expected columns: {COLUMNS}")]
     NoHeader,
-    #[error("the CSV header has no `host` column (found: {found}); expected columns: host, client, contacts")]
+    #[error("the CSV header has no `host` column (found: {found}); expected columns: {COLUMNS}")]
     NoHostColumn { found: String },
-    #[error(
-        "the CSV header names an unknown column `{0}`; expected columns: host, client, contacts"
-    )]
+    #[error("the CSV header names an unknown column `{0}`; expected columns: {COLUMNS}")]
     UnknownColumn(String),
     #[error("cannot read the CSV: {0}")]
     Csv(#[from] csv::Error),
@@ -130,8 +179,10 @@ pub enum ImportError {
 }
 
 /// Imports a CSV with a header row and the columns `host` (required),
-/// `client` and `contacts` (addresses separated by `;`, `,` or spaces), in
-/// any order. Good rows are stored; bad rows are reported with their line
+/// `client`, `contacts` (addresses separated by `;`, `,` or spaces),
+/// `watch` (`registration`, `tls` or `both`), `tls` (the TLS mode) and
+/// `owner` (the registration's: `client`, `agency` or `none`), in any order;
+/// an empty cell means the default. Good rows are stored; bad rows are reported with their line
 /// number and reason, and change nothing. A client named in a row is
 /// created when missing, with the row's contacts.
 pub async fn import_csv<R: Read>(
@@ -156,6 +207,9 @@ pub async fn import_csv<R: Read>(
             "host" => columns.host = Some(index),
             "client" => columns.client = Some(index),
             "contacts" => columns.contacts = Some(index),
+            "watch" => columns.watch = Some(index),
+            "tls" => columns.tls = Some(index),
+            "owner" => columns.owner = Some(index),
             other => return Err(ImportError::UnknownColumn(other.to_owned())),
         }
     }
@@ -188,16 +242,15 @@ pub async fn import_csv<R: Read>(
         }
         let cell = |col: Option<usize>| col.and_then(|i| record.get(i)).unwrap_or("").trim();
         let input = cell(Some(host_column)).to_owned();
-        let result = import_row(
-            store,
-            policy,
-            default_port,
-            &input,
-            cell(columns.client),
-            cell(columns.contacts),
-            now,
-        )
-        .await;
+        let row = Row {
+            host: &input,
+            client: cell(columns.client),
+            contacts: cell(columns.contacts),
+            watch: cell(columns.watch),
+            tls: cell(columns.tls),
+            owner: cell(columns.owner),
+        };
+        let result = import_row(store, policy, default_port, &row, now).await;
         let result = match result {
             Ok(added) => ImportRowResult::Stored(added),
             Err(e) if e.is_input_error() => ImportRowResult::Failed {
@@ -222,43 +275,85 @@ struct Columns {
     host: Option<usize>,
     client: Option<usize>,
     contacts: Option<usize>,
+    watch: Option<usize>,
+    tls: Option<usize>,
+    owner: Option<usize>,
+}
+
+/// One row's cells (trimmed; empty means the default).
+struct Row<'a> {
+    host: &'a str,
+    client: &'a str,
+    contacts: &'a str,
+    watch: &'a str,
+    tls: &'a str,
+    owner: &'a str,
 }
 
 async fn import_row(
     store: &Store,
     policy: &NamePolicy,
     default_port: u16,
-    host: &str,
-    client: &str,
-    contacts: &str,
+    row: &Row<'_>,
     now: DateTime<Utc>,
 ) -> Result<AddedTarget, TargetError> {
     // Validate everything before writing anything, so a bad row stores nothing.
-    let target = parse_target(host, policy)?;
-    let emails = contacts
+    let target = parse_target(row.host, policy)?;
+    let emails = row
+        .contacts
         .split([';', ',', ' '])
         .filter(|s| !s.trim().is_empty())
         .map(parse_email)
         .collect::<Result<Vec<_>, _>>()
         .map_err(|e| TargetError::Row(e.to_string()))?;
-    if client.is_empty() && !emails.is_empty() {
+    if row.client.is_empty() && !emails.is_empty() {
         return Err(TargetError::Row(
             "contacts belong to a client: fill the `client` column".into(),
         ));
     }
-    let client = (!client.is_empty()).then_some(client);
-    if let Some(name) = client {
+    let options = AddOptions {
+        client: (!row.client.is_empty()).then(|| row.client.to_owned()),
+        watch: parse_cell(
+            row.watch,
+            "watch",
+            Watch::parse,
+            "registration, tls or both",
+        )?,
+        tls: parse_cell(
+            row.tls,
+            "tls",
+            |t| TlsMode::parse_name(t, target.port_or(default_port)),
+            TLS_MODE_NAMES,
+        )?,
+        owner: parse_cell(
+            row.owner,
+            "owner",
+            OwnerKind::parse,
+            "client, agency or none",
+        )?,
+    };
+    let new = new_target(&target, default_port, &options)?;
+    if let Some(name) = &options.client {
         store.add_client(name, &emails, now).await?;
     }
-    Ok(store
-        .add_endpoint(
-            &target.host,
-            target.port_or(default_port),
-            &target.registrable,
-            client,
-            now,
-        )
-        .await?)
+    Ok(store.add_target(&new, now).await?)
+}
+
+/// An optional cell: empty is `None`, anything else must parse.
+fn parse_cell<T>(
+    text: &str,
+    column: &str,
+    parse: impl Fn(&str) -> Option<T>,
+    expected: &str,
+) -> Result<Option<T>, TargetError> {
+    if text.is_empty() {
+        return Ok(None);
+    }
+    parse(text).map(Some).ok_or_else(|| {
+        TargetError::Row(format!(
+            "`{text}` is not a `{column}` value; use {expected}"
+        ))
+    })
 }
 
 /// One item of a JSON bulk import: the same columns as the CSV.
@@ -274,6 +369,15 @@ pub struct ImportItem {
     /// The client's contact addresses.
     #[serde(default)]
     pub contacts: Vec<String>,
+    /// `registration`, `tls` or `both` (default: both; tls under a platform's suffix).
+    #[serde(default)]
+    pub watch: Option<String>,
+    /// `direct`, `starttls-smtp`, `starttls-imap` or `starttls-pop3` (default: from the port).
+    #[serde(default)]
+    pub tls: Option<String>,
+    /// The registration's owner: `client`, `agency` or `none`.
+    #[serde(default)]
+    pub owner: Option<String>,
 }
 
 /// Imports items given as data (the API's JSON bulk import) with the same
@@ -288,16 +392,22 @@ pub async fn import_items(
     let mut report = ImportReport::default();
     for (index, item) in items.iter().enumerate() {
         let contacts = item.contacts.join(";");
-        let result = import_row(
-            store,
-            policy,
-            default_port,
-            item.host.trim(),
-            item.client.as_deref().unwrap_or("").trim(),
-            &contacts,
-            now,
-        )
-        .await;
+        let cell = |value: &Option<String>| value.as_deref().unwrap_or("").trim().to_owned();
+        let (client, watch, tls, owner) = (
+            cell(&item.client),
+            cell(&item.watch),
+            cell(&item.tls),
+            cell(&item.owner),
+        );
+        let row = Row {
+            host: item.host.trim(),
+            client: &client,
+            contacts: &contacts,
+            watch: &watch,
+            tls: &tls,
+            owner: &owner,
+        };
+        let result = import_row(store, policy, default_port, &row, now).await;
         let result = match result {
             Ok(added) => ImportRowResult::Stored(added),
             Err(TargetError::Store(e)) if !e.is_input_error() => return Err(e),

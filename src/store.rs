@@ -1,7 +1,7 @@
 //! The SQLite store: the only module that knows SQL.
 //!
 //! [`Store`] wraps a sqlx pool (WAL, foreign keys on, busy timeout set) and
-//! exposes use cases (`add_endpoint`, `list_domains`,
+//! exposes use cases (`add_target`, `list_domains`,
 //! `domains_expiring_within`...) rather than tables. Migrations in
 //! `migrations/` are embedded and applied by [`Store::open`].
 //!
@@ -14,7 +14,9 @@
 //! callers pass `now`, the store never reads the clock.
 //!
 //! - `store/clients.rs`: clients and contacts
-//! - `store/domains.rs`: domains and endpoints
+//! - `store/domains.rs`: domains and endpoints: lists, removal, pinning
+//! - `store/fleet.rs`: adding targets; watch mode, registration owner,
+//!   endpoint client and TLS mode (the fleet model's one writer)
 //! - `store/observations.rs`: certificate observations (compact history)
 //! - `store/registration.rs`: RDAP bootstrap cache, facts per source, assessed state, manual dates
 //! - `store/scan_scope.rs`: [`ScanScope`], what a scan covers, and its one
@@ -35,6 +37,7 @@ mod alerts;
 mod bench_seed;
 mod clients;
 mod domains;
+mod fleet;
 mod observations;
 mod outbox;
 pub mod read_models;
@@ -60,7 +63,8 @@ pub use alerts::{
 };
 pub use bench_seed::SeedReport;
 pub use clients::{ClientAdded, ClientListing};
-pub use domains::{AddedTarget, DomainListing, EndpointListing, ExpiringDomain, RemovedTarget};
+pub use domains::{DomainListing, EndpointListing, ExpiringDomain, RemovedTarget};
+pub use fleet::{AddedTarget, NewTarget, OwnerChange, WatchChange};
 pub use observations::{RecordSummary, StoredCertObservation};
 pub use outbox::{
     DigestEntry, OutboxItem, OutboxListing, OutboxMessage, OutboxQuery, OutboxState, RetrySelection,

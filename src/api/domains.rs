@@ -476,7 +476,7 @@ pub async fn import(
                 input: row.input,
                 status: "stored".into(),
                 unchanged: Some(!added.changed()),
-                endpoint: Some(format!("{}:{}", added.host, added.port)),
+                endpoint: added.port.map(|port| format!("{}:{port}", added.host)),
                 domain: Some(added.domain),
                 client: added.client,
                 reason: None,
@@ -536,7 +536,10 @@ async fn store_target(
         policy,
         state.settings.default_port,
         input,
-        client_name.as_deref(),
+        &inventory::AddOptions {
+            client: client_name,
+            ..Default::default()
+        },
         now,
     )
     .await
@@ -551,7 +554,10 @@ async fn store_target(
         .store
         .visible_domain(Visibility::All, &state.windows(now), &target.registrable)
         .await?;
-    let endpoint_id = state.store.endpoint_id(&target.host, added.port).await?;
+    let port = added
+        .port
+        .unwrap_or_else(|| target.port_or(state.settings.default_port));
+    let endpoint_id = state.store.endpoint_id(&target.host, port).await?;
     let endpoint = state
         .store
         .visible_endpoint(Visibility::All, endpoint_id)

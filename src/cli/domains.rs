@@ -1,44 +1,102 @@
-//! `lapse domains`: watch hosts, list them, stop watching, set a
-//! registration expiry by hand, import a CSV; one function per command.
+//! `lapse domains`: watch hosts, list them, stop watching, choose what is
+//! watched and who owns it, set a registration expiry by hand, import a
+//! CSV; one function per command. `domains_fleet.rs`: watch, owner and
+//! endpoint changes; `domains_report.rs`: the human renderings.
 
 use std::path::PathBuf;
 
 use chrono::{DateTime, Utc};
 use clap::Subcommand;
 
+use super::domains_fleet as fleet;
+use super::domains_report as report;
 use super::{print_json, CliError, EXIT_INPUT};
 use crate::app::App;
+use crate::domain::certificate::TlsMode;
+use crate::domain::fleet::{OwnerKind, Watch, TLS_MODE_NAMES};
 use crate::domain::names::{parse_target, to_unicode};
-use crate::inventory::{self, ImportError, ImportRowResult};
-use crate::store::AddedTarget;
+use crate::inventory::{self, AddOptions, ImportError, ImportRowResult};
 
 #[derive(Debug, Subcommand)]
 pub enum DomainsCommand {
-    /// Watch hosts: stores each endpoint (host, port; 443 by default) and its registrable domain.
+    /// Watch hosts: each endpoint (host, port; 443 by default) and its registrable domain's registration.
+    ///
+    /// `example.com` watches the registration and example.com:443; `--registration-only` the
+    /// registration alone (parked and email-only domains). Well-known ports pick their TLS mode
+    /// (25/587 starttls-smtp, 143 starttls-imap, 110 starttls-pop3, anything else direct).
     Add {
         /// What to watch: `example.com`, `shop.example.co.uk:8443`, `https://www.example.com/path`, `bücher.de`.
         #[arg(required = true, value_name = "INPUT")]
         inputs: Vec<String>,
-        /// Client that owns the domains.
+        /// Client that owns the endpoints (and the registration, when the domain is new).
         #[arg(long, value_name = "NAME")]
         client: Option<String>,
+        /// Watch the registration alone: no endpoint, no certificate checks.
+        #[arg(long, conflicts_with_all = ["watch", "tls"])]
+        registration_only: bool,
+        /// What to watch: registration, tls (the endpoints alone) or both.
+        #[arg(long, value_name = "WHAT", value_parser = parse_watch)]
+        watch: Option<Watch>,
+        /// TLS mode of the endpoints: direct, starttls-smtp, starttls-imap or starttls-pop3.
+        #[arg(long, value_name = "MODE")]
+        tls: Option<String>,
+        /// Who owns the registration: client (the --client), agency or none.
+        #[arg(long, value_name = "OWNER", value_parser = parse_owner)]
+        owner: Option<OwnerKind>,
         /// Print JSON instead of text.
         #[arg(long)]
         json: bool,
     },
     /// List watched domains and their endpoints.
     List {
-        /// Only this client's domains.
+        /// Only this client's domains (its registrations, and domains where it has endpoints).
         #[arg(long, value_name = "NAME")]
         client: Option<String>,
         /// Print JSON instead of text.
         #[arg(long)]
         json: bool,
     },
-    /// Stop watching: a bare domain removes it with all its endpoints; `host[:port]` removes that endpoint.
+    /// Stop watching: a bare domain removes it with all its endpoints; `host[:port]` removes
+    /// that endpoint and keeps the domain.
     Remove {
         #[arg(required = true, value_name = "INPUT")]
         inputs: Vec<String>,
+    },
+    /// Choose what is watched for a domain: registration, tls or both. Nothing is deleted.
+    Watch {
+        /// The domain (`example.com`).
+        domain: String,
+        /// registration, tls or both.
+        #[arg(value_parser = parse_watch)]
+        what: Watch,
+    },
+    /// Give a domain's registration to a client, the agency or nobody.
+    Owner {
+        /// The domain (`example.com`).
+        domain: String,
+        /// The client that renews the registration (its contacts get the registration mail).
+        #[arg(long, value_name = "NAME", conflicts_with_all = ["agency", "nobody"], required_unless_present_any = ["agency", "nobody"])]
+        client: Option<String>,
+        /// The agency renews it: staff get the registration mail.
+        #[arg(long, conflicts_with = "nobody")]
+        agency: bool,
+        /// Nobody here renews it (a platform's registration).
+        #[arg(long = "none")]
+        nobody: bool,
+    },
+    /// Change an endpoint: its client and its TLS mode.
+    Endpoint {
+        /// The endpoint (`smtp.example.com:2587`; 443 when no port is given).
+        endpoint: String,
+        /// The client that owns the endpoint (its contacts get the certificate mail).
+        #[arg(long, value_name = "NAME", conflicts_with = "agency")]
+        client: Option<String>,
+        /// The agency owns the endpoint: staff get its mail.
+        #[arg(long)]
+        agency: bool,
+        /// direct, starttls-smtp, starttls-imap or starttls-pop3.
+        #[arg(long, value_name = "MODE")]
+        tls: Option<String>,
     },
     /// Enter a registration expiry by hand (e.g. from the registrar's invoice) for a TLD that publishes none.
     ///
@@ -52,7 +110,7 @@ pub enum DomainsCommand {
         #[arg(long)]
         note: Option<String>,
     },
-    /// Import a CSV file with a header row and the columns host, client, contacts.
+    /// Import a CSV file with a header row and the columns host, client, contacts, watch, tls, owner.
     Import {
         /// The CSV file (`-` for stdin).
         file: PathBuf,
@@ -62,20 +120,90 @@ pub enum DomainsCommand {
     },
 }
 
+fn parse_watch(text: &str) -> Result<Watch, String> {
+    Watch::parse(text)
+        .ok_or_else(|| format!("`{text}` is not a watch mode; use registration, tls or both"))
+}
+
+fn parse_owner(text: &str) -> Result<OwnerKind, String> {
+    OwnerKind::parse(text)
+        .ok_or_else(|| format!("`{text}` is not an owner; use client, agency or none"))
+}
+
 pub async fn run(app: &App, cmd: DomainsCommand) -> Result<(), CliError> {
     let now = Utc::now();
     match cmd {
         DomainsCommand::Add {
             inputs,
             client,
+            registration_only,
+            watch,
+            tls,
+            owner,
             json,
-        } => add(app, &inputs, client.as_deref(), json, now).await,
+        } => {
+            let request = AddRequest {
+                client,
+                watch: if registration_only {
+                    Some(Watch::Registration)
+                } else {
+                    watch
+                },
+                tls,
+                owner,
+            };
+            add(app, &inputs, &request, json, now).await
+        }
         DomainsCommand::List { client, json } => list(app, client.as_deref(), json).await,
         DomainsCommand::Remove { inputs } => remove(app, &inputs).await,
+        DomainsCommand::Watch { domain, what } => fleet::watch(app, &domain, what, now).await,
+        DomainsCommand::Owner {
+            domain,
+            client,
+            agency,
+            nobody: _,
+        } => fleet::owner(app, &domain, client.as_deref(), agency).await,
+        DomainsCommand::Endpoint {
+            endpoint,
+            client,
+            agency,
+            tls,
+        } => fleet::endpoint(app, &endpoint, client.as_deref(), agency, tls.as_deref()).await,
         DomainsCommand::SetExpiry { domain, date, note } => {
             set_expiry(app, &domain, &date, note.as_deref(), now).await
         }
         DomainsCommand::Import { file, json } => import(app, &file, json, now).await,
+    }
+}
+
+/// The `add` flags, before the TLS mode is read against each input's port.
+struct AddRequest {
+    client: Option<String>,
+    watch: Option<Watch>,
+    tls: Option<String>,
+    owner: Option<OwnerKind>,
+}
+
+impl AddRequest {
+    fn options(&self, input: &str, app: &App) -> Result<AddOptions, CliError> {
+        let tls = match &self.tls {
+            None => None,
+            Some(text) => {
+                let port = parse_target(input, &app.config.names.policy())
+                    .ok()
+                    .and_then(|t| t.port)
+                    .unwrap_or(app.config.endpoints.default_port);
+                Some(TlsMode::parse_name(text, port).ok_or_else(|| {
+                    CliError::input(format!("`{text}` is not a TLS mode; use {TLS_MODE_NAMES}"))
+                })?)
+            }
+        };
+        Ok(AddOptions {
+            client: self.client.clone(),
+            watch: self.watch,
+            tls,
+            owner: self.owner,
+        })
     }
 }
 
@@ -84,7 +212,7 @@ pub async fn run(app: &App, cmd: DomainsCommand) -> Result<(), CliError> {
 async fn add(
     app: &App,
     inputs: &[String],
-    client: Option<&str>,
+    request: &AddRequest,
     json: bool,
     now: DateTime<Utc>,
 ) -> Result<(), CliError> {
@@ -93,16 +221,24 @@ async fn add(
     let mut stored = Vec::new();
     let mut first_error: Option<CliError> = None;
     for input in inputs {
-        match inventory::add_target(&app.store, &policy, default_port, input, client, now).await {
+        let added = match request.options(input, app) {
+            Ok(options) => {
+                inventory::add_target(&app.store, &policy, default_port, input, &options, now)
+                    .await
+                    .map_err(CliError::from)
+            }
+            Err(e) => Err(e),
+        };
+        match added {
             Ok(added) => {
-                tracing::debug!(domain.name = %added.domain, endpoint = %format!("{}:{}", added.host, added.port), changed = added.changed(), "target stored");
+                tracing::debug!(domain.name = %added.domain, host = %added.host, port = ?added.port, changed = added.changed(), "target stored");
                 if !json {
-                    println!("{}", describe_added(&added));
+                    let capability = app.store.tld_capability(&added.domain).await?;
+                    println!("{}", report::describe_added(&added, capability.as_deref()));
                 }
                 stored.push(added);
             }
             Err(e) => {
-                let e = CliError::from(e);
                 eprintln!("lapse: `{input}`: {}", e.message);
                 if first_error.is_none() {
                     first_error = Some(e);
@@ -135,15 +271,7 @@ async fn list(app: &App, client: Option<&str>, json: bool) -> Result<(), CliErro
         println!("no domains yet (add one with `lapse domains add example.com`)");
     }
     for d in &domains {
-        let client = d.client.as_deref().unwrap_or("-");
-        let expires = d.expires_at.as_deref().unwrap_or("expiry not checked yet");
-        println!(
-            "{}  client: {client}  registration: {expires}",
-            d.display_name
-        );
-        for e in &d.endpoints {
-            println!("  {}:{}  ({})", e.display_host, e.port, e.tls_mode);
-        }
+        print!("{}", report::describe_listing(d));
     }
     Ok(())
 }
@@ -160,8 +288,11 @@ async fn remove(app: &App, inputs: &[String]) -> Result<(), CliError> {
                 for e in &removed.endpoints {
                     println!("removed endpoint {}", to_unicode(e));
                 }
-                if let Some(d) = &removed.domain {
-                    println!("removed domain {}", to_unicode(d));
+                match &removed.domain {
+                    Some(d) => println!("removed domain {}", to_unicode(d)),
+                    None => println!(
+                        "  its domain stays watched as before; remove the domain itself with `lapse domains remove DOMAIN`"
+                    ),
                 }
             }
             Err(e) => {
@@ -236,7 +367,12 @@ async fn import(
         for row in &report.rows {
             match &row.result {
                 ImportRowResult::Stored(added) => {
-                    println!("line {}: {}", row.line, describe_added(added))
+                    let capability = app.store.tld_capability(&added.domain).await?;
+                    println!(
+                        "line {}: {}",
+                        row.line,
+                        report::describe_added(added, capability.as_deref())
+                    )
                 }
                 ImportRowResult::Failed { reason } => {
                     eprintln!("line {}: `{}`: {reason}", row.line, row.input)
@@ -252,19 +388,4 @@ async fn import(
         return Err(CliError::input(format!("{failed} row(s) failed; fix them and import again (good rows are already stored; importing them again changes nothing)")));
     }
     Ok(())
-}
-
-fn describe_added(added: &AddedTarget) -> String {
-    let endpoint = format!("{}:{}", to_unicode(&added.host), added.port);
-    let domain = to_unicode(&added.domain);
-    let client = added
-        .client
-        .as_deref()
-        .map(|c| format!(", client {c}"))
-        .unwrap_or_default();
-    if added.changed() {
-        format!("stored endpoint {endpoint} under domain {domain}{client}")
-    } else {
-        format!("unchanged: endpoint {endpoint} under domain {domain}{client} (already watched)")
-    }
 }

@@ -75,7 +75,9 @@ impl Store {
     pub async fn list_clients(&self) -> Result<Vec<ClientListing>, StoreError> {
         let rows = sqlx::query(
             "SELECT c.id, c.name, c.created_at,
-                    (SELECT COUNT(*) FROM domains d WHERE d.client_id = c.id) AS domains
+                    (SELECT COUNT(*) FROM domains d WHERE d.client_id = c.id
+                        OR EXISTS (SELECT 1 FROM endpoints e
+                                   WHERE e.domain_id = d.id AND e.client_id = c.id)) AS domains
              FROM clients c ORDER BY c.name",
         )
         .fetch_all(self.pool())
@@ -102,8 +104,8 @@ impl Store {
     }
 
     /// Removes a client and its contacts. A client that still owns domains
-    /// is kept unless `release_domains`, which leaves the domains watched
-    /// without a client.
+    /// (a registration or an endpoint) is kept unless `release_domains`,
+    /// which leaves them watched and owned by the agency.
     pub async fn remove_client(
         &self,
         name: &str,
@@ -115,17 +117,28 @@ impl Store {
             .fetch_optional(&mut *tx)
             .await?
             .ok_or_else(|| StoreError::NoSuchClient(name.trim().to_owned()))?;
-        let owned: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM domains WHERE client_id = ?")
-            .bind(id)
-            .fetch_one(&mut *tx)
-            .await?;
+        // What the client owns: registrations, and endpoints under any domain.
+        let owned: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM domains d WHERE d.client_id = ?1
+                OR EXISTS (SELECT 1 FROM endpoints e WHERE e.domain_id = d.id AND e.client_id = ?1)",
+        )
+        .bind(id)
+        .fetch_one(&mut *tx)
+        .await?;
         if owned > 0 && !release_domains {
             return Err(StoreError::Conflict(format!(
                 "client `{}` still owns {owned} domain(s); remove them first, or pass --release-domains to keep watching them without a client",
                 name.trim()
             )));
         }
-        sqlx::query("UPDATE domains SET client_id = NULL WHERE client_id = ?")
+        // Released: the agency owns what the client owned.
+        sqlx::query(
+            "UPDATE domains SET client_id = NULL, registration_owner = 'agency' WHERE client_id = ?",
+        )
+        .bind(id)
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query("UPDATE endpoints SET client_id = NULL WHERE client_id = ?")
             .bind(id)
             .execute(&mut *tx)
             .await?;

@@ -1,29 +1,13 @@
-//! Domains (registrations) and endpoints (TLS services under them).
+//! Domains (registrations) and endpoints (TLS services under them): lists,
+//! removal, pinning. Adding and ownership are in `fleet.rs`.
 
 use chrono::{DateTime, Duration, Utc};
 use sqlx::Row;
 
 use super::{format_time, Store, StoreError};
+use crate::domain::certificate::TlsMode;
+use crate::domain::fleet::{OwnerKind, Watch};
 use crate::domain::names::{to_unicode, HostName};
-
-/// What `add_endpoint` stored.
-#[derive(Debug, Clone, serde::Serialize)]
-pub struct AddedTarget {
-    pub domain: String,
-    pub host: String,
-    pub port: u16,
-    pub client: Option<String>,
-    pub domain_created: bool,
-    pub endpoint_created: bool,
-    /// The domain had no client and this call assigned one.
-    pub client_assigned: bool,
-}
-
-impl AddedTarget {
-    pub fn changed(&self) -> bool {
-        self.domain_created || self.endpoint_created || self.client_assigned
-    }
-}
 
 /// A domain with its endpoints, as listed.
 #[derive(Debug, Clone, serde::Serialize)]
@@ -32,10 +16,36 @@ pub struct DomainListing {
     pub name: String,
     /// The name as people read it.
     pub display_name: String,
+    /// What is watched: `registration`, `tls` or `both`.
+    pub watch: Watch,
+    /// Who owns the registration: `client`, `agency` or `none`.
+    pub registration_owner: OwnerKind,
+    /// The client owning the registration, when a client does.
     pub client: Option<String>,
     pub expires_at: Option<String>,
     pub expires_source: Option<String>,
+    /// The last lookup's outcome (`found`, `not_published`, `not_found`, ...).
+    pub registration_outcome: Option<String>,
+    /// What the registry publishes (`rdap_with_expiry`, `whois_only`,
+    /// `nothing_published`), once a lookup has told.
+    pub registration_capability: Option<String>,
     pub endpoints: Vec<EndpointListing>,
+}
+
+impl DomainListing {
+    /// The registration is watched, the registry published no expiry and
+    /// staff entered none: a person must enter the date.
+    pub fn needs_date(&self) -> bool {
+        self.watch.registration()
+            && self.expires_at.is_none()
+            && (self.registration_outcome.as_deref() == Some("not_published")
+                || self.registration_capability.as_deref() == Some("nothing_published"))
+    }
+
+    /// The registration is watched and the registry does not know the domain.
+    pub fn not_found(&self) -> bool {
+        self.watch.registration() && self.registration_outcome.as_deref() == Some("not_found")
+    }
 }
 
 #[derive(Debug, Clone, serde::Serialize)]
@@ -43,8 +53,11 @@ pub struct EndpointListing {
     pub host: String,
     pub display_host: String,
     pub port: u16,
+    /// `direct`, `starttls-smtp`, `starttls-imap` or `starttls-pop3`.
     pub tls_mode: String,
     pub pinned_address: Option<String>,
+    /// The endpoint's client; `None`: the agency's own.
+    pub client: Option<String>,
 }
 
 /// What `remove_target` removed.
@@ -64,94 +77,9 @@ pub struct ExpiringDomain {
 }
 
 impl Store {
-    /// Stores an endpoint and its registrable domain, optionally under a
-    /// client. Idempotent. A domain already owned by another client is a
-    /// conflict (nothing changes); an unowned one is assigned.
-    pub async fn add_endpoint(
-        &self,
-        host: &HostName,
-        port: u16,
-        registrable: &HostName,
-        client: Option<&str>,
-        now: DateTime<Utc>,
-    ) -> Result<AddedTarget, StoreError> {
-        let mut tx = self.pool().begin_with("BEGIN IMMEDIATE").await?;
-        let client_id = match client {
-            Some(name) => Some(self.client_id(&mut tx, name).await?),
-            None => None,
-        };
-        let created_at = format_time(now);
-        let domain_insert = sqlx::query(
-            "INSERT INTO domains (name, client_id, created_at, next_registration_check_at)
-             VALUES (?, ?, ?, ?) ON CONFLICT (name) DO NOTHING",
-        )
-        .bind(registrable.as_str())
-        .bind(client_id)
-        .bind(&created_at)
-        .bind(&created_at)
-        .execute(&mut *tx)
-        .await?;
-        let row = sqlx::query(
-            "SELECT d.id, d.client_id, c.name AS client_name
-             FROM domains d LEFT JOIN clients c ON c.id = d.client_id WHERE d.name = ?",
-        )
-        .bind(registrable.as_str())
-        .fetch_one(&mut *tx)
-        .await?;
-        let domain_id: i64 = row.get("id");
-        let owner_id: Option<i64> = row.get("client_id");
-        let owner_name: Option<String> = row.get("client_name");
-        let mut client_assigned = false;
-        let mut client_name = owner_name.clone();
-        if let Some(wanted) = client_id {
-            match owner_id {
-                Some(owner) if owner != wanted => {
-                    return Err(StoreError::Conflict(format!(
-                        "`{}` belongs to client `{}`; remove it there first to move it",
-                        to_unicode(registrable.as_str()),
-                        owner_name.unwrap_or_default()
-                    )));
-                }
-                Some(_) => {}
-                None => {
-                    sqlx::query("UPDATE domains SET client_id = ? WHERE id = ?")
-                        .bind(wanted)
-                        .bind(domain_id)
-                        .execute(&mut *tx)
-                        .await?;
-                    client_assigned = domain_insert.rows_affected() == 0;
-                    client_name = sqlx::query_scalar("SELECT name FROM clients WHERE id = ?")
-                        .bind(wanted)
-                        .fetch_one(&mut *tx)
-                        .await?;
-                }
-            }
-        }
-        // A new endpoint is due at once: it is checked within seconds.
-        let endpoint_insert = sqlx::query(
-            "INSERT INTO endpoints (domain_id, host, port, created_at, next_check_at)
-             VALUES (?, ?, ?, ?, ?) ON CONFLICT (host, port) DO NOTHING",
-        )
-        .bind(domain_id)
-        .bind(host.as_str())
-        .bind(i64::from(port))
-        .bind(&created_at)
-        .bind(&created_at)
-        .execute(&mut *tx)
-        .await?;
-        tx.commit().await?;
-        Ok(AddedTarget {
-            domain: registrable.as_str().to_owned(),
-            host: host.as_str().to_owned(),
-            port,
-            client: client_name,
-            domain_created: domain_insert.rows_affected() > 0,
-            endpoint_created: endpoint_insert.rows_affected() > 0,
-            client_assigned,
-        })
-    }
-
-    /// Domains with their endpoints, by name; only one client's when given.
+    /// Domains with their endpoints, by name. With a client: the domains
+    /// whose registration it owns or under which it has an endpoint, with
+    /// only its own endpoints.
     pub async fn list_domains(
         &self,
         client: Option<&str>,
@@ -162,18 +90,22 @@ impl Store {
             None => None,
         };
         let domains = sqlx::query(
-            "SELECT d.id, d.name, c.name AS client_name, d.expires_at, d.expires_source
+            "SELECT d.id, d.name, d.watch, d.registration_owner, c.name AS client_name,
+                    d.expires_at, d.expires_source, d.registration_outcome,
+                    d.registration_capability
              FROM domains d LEFT JOIN clients c ON c.id = d.client_id
-             WHERE (?1 IS NULL OR d.client_id = ?1)
+             WHERE ?1 IS NULL OR d.client_id = ?1
+                OR EXISTS (SELECT 1 FROM endpoints e WHERE e.domain_id = d.id AND e.client_id = ?1)
              ORDER BY d.name",
         )
         .bind(client_id)
         .fetch_all(&mut *conn)
         .await?;
         let endpoints = sqlx::query(
-            "SELECT e.domain_id, e.host, e.port, e.tls_mode, e.pinned_address
-             FROM endpoints e JOIN domains d ON d.id = e.domain_id
-             WHERE (?1 IS NULL OR d.client_id = ?1)
+            "SELECT e.domain_id, e.host, e.port, e.tls_mode, e.pinned_address,
+                    c.name AS client_name
+             FROM endpoints e LEFT JOIN clients c ON c.id = e.client_id
+             WHERE ?1 IS NULL OR e.client_id = ?1
              ORDER BY e.domain_id, e.host, e.port",
         )
         .bind(client_id)
@@ -187,22 +119,18 @@ impl Store {
                 DomainListing {
                     display_name: to_unicode(&name),
                     name,
+                    watch: Watch::parse(row.get("watch")).unwrap_or(Watch::Both),
+                    registration_owner: OwnerKind::parse(row.get("registration_owner"))
+                        .unwrap_or(OwnerKind::Agency),
                     client: row.get("client_name"),
                     expires_at: row.get("expires_at"),
                     expires_source: row.get("expires_source"),
+                    registration_outcome: row.get("registration_outcome"),
+                    registration_capability: row.get("registration_capability"),
                     endpoints: endpoints
                         .iter()
                         .filter(|e| e.get::<i64, _>("domain_id") == id)
-                        .map(|e| {
-                            let host: String = e.get("host");
-                            EndpointListing {
-                                display_host: to_unicode(&host),
-                                host,
-                                port: u16::try_from(e.get::<i64, _>("port")).unwrap_or_default(),
-                                tls_mode: e.get("tls_mode"),
-                                pinned_address: e.get("pinned_address"),
-                            }
-                        })
+                        .map(endpoint_listing)
                         .collect(),
                 }
             })
@@ -231,42 +159,30 @@ impl Store {
         })
     }
 
-    /// Removes one endpoint; its domain goes too when nothing is left under it.
+    /// Removes one endpoint. Its domain stays (removing a domain is its
+    /// own use case): with no endpoint left, a domain watching its
+    /// registration is registration-only from now on.
     pub async fn remove_endpoint(
         &self,
         host: &HostName,
         port: u16,
     ) -> Result<RemovedTarget, StoreError> {
-        let mut tx = self.pool().begin_with("BEGIN IMMEDIATE").await?;
-        let domain_id: i64 =
-            sqlx::query_scalar("SELECT domain_id FROM endpoints WHERE host = ? AND port = ?")
-                .bind(host.as_str())
-                .bind(i64::from(port))
-                .fetch_optional(&mut *tx)
-                .await?
-                .ok_or_else(|| {
-                    StoreError::NotFound(format!("`{}:{port}` is not tracked", host.to_unicode()))
-                })?;
-        sqlx::query("DELETE FROM endpoints WHERE host = ? AND port = ?")
-            .bind(host.as_str())
-            .bind(i64::from(port))
-            .execute(&mut *tx)
-            .await?;
-        let left: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM endpoints WHERE domain_id = ?")
-            .bind(domain_id)
-            .fetch_one(&mut *tx)
-            .await?;
-        let mut domain = None;
-        if left == 0 {
-            domain = sqlx::query_scalar("DELETE FROM domains WHERE id = ? RETURNING name")
-                .bind(domain_id)
-                .fetch_optional(&mut *tx)
-                .await?;
+        let removed: Option<i64> = sqlx::query_scalar(
+            "DELETE FROM endpoints WHERE host = ? AND port = ? RETURNING domain_id",
+        )
+        .bind(host.as_str())
+        .bind(i64::from(port))
+        .fetch_optional(self.pool())
+        .await?;
+        if removed.is_none() {
+            return Err(StoreError::NotFound(format!(
+                "`{}:{port}` is not tracked",
+                host.to_unicode()
+            )));
         }
-        tx.commit().await?;
         Ok(RemovedTarget {
             endpoints: vec![format!("{host}:{port}")],
-            domain,
+            domain: None,
         })
     }
 
@@ -347,4 +263,41 @@ async fn endpoint_names(
         .iter()
         .map(|r| format!("{}:{}", r.get::<String, _>("host"), r.get::<i64, _>("port")))
         .collect())
+}
+
+fn endpoint_listing(e: &sqlx::sqlite::SqliteRow) -> EndpointListing {
+    let host: String = e.get("host");
+    let port = u16::try_from(e.get::<i64, _>("port")).unwrap_or_default();
+    EndpointListing {
+        display_host: to_unicode(&host),
+        host,
+        port,
+        tls_mode: TlsMode::from_stored(&e.get::<String, _>("tls_mode"), port)
+            .name()
+            .to_owned(),
+        pinned_address: e.get("pinned_address"),
+        client: e.get("client_name"),
+    }
+}
+
+impl Store {
+    /// What the registry of `domain`'s suffix publishes (`rdap_with_expiry`,
+    /// `whois_only`, `nothing_published`), as the latest lookup of any
+    /// domain under that suffix found; `None` until one has told.
+    pub async fn tld_capability(&self, domain: &str) -> Result<Option<String>, StoreError> {
+        let Some((_, suffix)) = domain.split_once('.') else {
+            return Ok(None);
+        };
+        let tail = format!(".{suffix}");
+        Ok(sqlx::query_scalar(
+            "SELECT registration_capability FROM domains
+             WHERE substr(name, -?2) = ?1
+               AND registration_capability IN ('rdap_with_expiry', 'whois_only', 'nothing_published')
+             ORDER BY registration_checked_at DESC LIMIT 1",
+        )
+        .bind(&tail)
+        .bind(i64::try_from(tail.len()).unwrap_or(i64::MAX))
+        .fetch_optional(self.pool())
+        .await?)
+    }
 }

@@ -390,7 +390,8 @@ impl Store {
                         e.host || ':' || e.port || ' @' || o.address AS subject,
                         o.leaf_not_after AS expires_at
                  FROM cert_observations o JOIN endpoints e ON e.id = o.endpoint_id
-                 WHERE o.current = 1 AND o.leaf_not_after IS NOT NULL
+                 JOIN domains d ON d.id = e.domain_id
+                 WHERE o.current = 1 AND o.leaf_not_after IS NOT NULL AND d.watch <> 'registration'
                  UNION ALL
                  SELECT 'registration', d.name, d.expires_at
                  FROM domains d WHERE d.expires_at IS NOT NULL
@@ -437,24 +438,30 @@ pub(super) async fn fill_scan_items(
     scope: &ScanScope,
     now_text: &str,
 ) -> Result<i64, StoreError> {
+    // What is watched decides what is checked: no endpoint of a
+    // registration-only domain, no lookup for a TLS-only one.
+    const DUE: &str =
+        "(d.next_registration_check_at IS NULL OR d.next_registration_check_at <= ?2)";
     let (endpoint_filter, registration_filter, id) = match scope {
-            ScanScope::All => ("1 = 1", "(d.next_registration_check_at IS NULL OR d.next_registration_check_at <= ?2)", 0),
-            ScanScope::Client { client_id } => (
-                "d.client_id = ?3",
-                "d.client_id = ?3 AND (d.next_registration_check_at IS NULL OR d.next_registration_check_at <= ?2)",
-                *client_id,
-            ),
-            ScanScope::Domain { domain_id } => ("d.id = ?3", "d.id = ?3", *domain_id),
-            ScanScope::Due => (
-                "e.next_check_at IS NOT NULL AND e.next_check_at <= ?2",
-                "(d.next_registration_check_at IS NULL OR d.next_registration_check_at <= ?2)",
-                0,
-            ),
-        };
+        ScanScope::All => ("1 = 1".to_owned(), DUE.to_owned(), 0),
+        ScanScope::Client { client_id } => (
+            "e.client_id = ?3".to_owned(),
+            format!("d.client_id = ?3 AND {DUE}"),
+            *client_id,
+        ),
+        ScanScope::Domain { domain_id } => {
+            ("d.id = ?3".to_owned(), "d.id = ?3".to_owned(), *domain_id)
+        }
+        ScanScope::Due => (
+            "e.next_check_at IS NOT NULL AND e.next_check_at <= ?2".to_owned(),
+            DUE.to_owned(),
+            0,
+        ),
+    };
     sqlx::query(&format!(
         "INSERT INTO scan_items (scan_id, item_kind, item_id)
              SELECT ?1, 'endpoint', e.id FROM endpoints e JOIN domains d ON d.id = e.domain_id
-             WHERE {endpoint_filter}"
+             WHERE d.watch IN ('tls', 'both') AND {endpoint_filter}"
     ))
     .bind(scan_id)
     .bind(now_text)
@@ -463,7 +470,8 @@ pub(super) async fn fill_scan_items(
     .await?;
     sqlx::query(&format!(
         "INSERT INTO scan_items (scan_id, item_kind, item_id)
-             SELECT ?1, 'registration', d.id FROM domains d WHERE {registration_filter}"
+             SELECT ?1, 'registration', d.id FROM domains d
+             WHERE d.watch IN ('registration', 'both') AND {registration_filter}"
     ))
     .bind(scan_id)
     .bind(now_text)

@@ -220,16 +220,24 @@ fn a_domain_owned_by_one_client_is_not_silently_moved() {
             .code,
         0
     );
+    // B may watch its own endpoint under A's registration...
     let run = env.run(&["domains", "add", "www.example.com", "--client", "B"]);
+    assert_eq!(run.code, 0, "{run:?}");
+    // ...but neither A's endpoint nor A's registration moves to B.
+    let run = env.run(&["domains", "add", "example.com", "--client", "B"]);
     assert_eq!(run.code, 2, "{run:?}");
     assert!(
         run.stderr.contains("belongs to client `A`"),
         "{}",
         run.stderr
     );
+    assert_eq!(env.domains()[0]["client"], "A");
     assert_eq!(
         endpoints(&env.domains()),
-        vec!["example.com:443 @example.com"]
+        vec![
+            "example.com:443 @example.com",
+            "www.example.com:443 @example.com"
+        ]
     );
 }
 
@@ -247,7 +255,7 @@ fn removing_a_client_with_domains_needs_release() {
 }
 
 #[test]
-fn removing_an_endpoint_keeps_its_siblings_and_the_last_one_takes_the_domain() {
+fn removing_an_endpoint_keeps_its_siblings_and_removing_the_domain_takes_all() {
     let env = TestEnv::new();
     env.run(&["domains", "add", "www.example.com", "shop.example.com:8443"]);
     let run = env.run(&["domains", "remove", "https://shop.example.com:8443/"]);
@@ -256,10 +264,11 @@ fn removing_an_endpoint_keeps_its_siblings_and_the_last_one_takes_the_domain() {
         endpoints(&env.domains()),
         vec!["www.example.com:443 @example.com"]
     );
-    let run = env.run(&["domains", "remove", "www.example.com"]);
+    let run = env.run(&["domains", "remove", "example.com"]);
     assert_eq!(run.code, 0, "{run:?}");
     assert!(
-        run.stdout.contains("removed domain example.com"),
+        run.stdout.contains("removed endpoint www.example.com:443")
+            && run.stdout.contains("removed domain example.com"),
         "{}",
         run.stdout
     );

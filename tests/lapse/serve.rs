@@ -65,7 +65,7 @@ async fn serve_in_process_answers_runs_the_scheduler_and_stops_after_in_flight_c
         &app.config.names.policy(),
         443,
         &format!("silent.serve.test:{silent_port}"),
-        None,
+        &lapse::inventory::AddOptions::default(),
         chrono::Utc::now(),
     )
     .await

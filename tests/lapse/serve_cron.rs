@@ -62,7 +62,7 @@ async fn serve_runs_the_cron_scan_and_stops_on_shutdown() {
             &app.config.names.policy(),
             443,
             &format!("{name}:{}", server.addr.port()),
-            None,
+            &lapse::inventory::AddOptions::default(),
             chrono::Utc::now(),
         )
         .await

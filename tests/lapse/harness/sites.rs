@@ -84,7 +84,10 @@ impl TestApp {
             &self.app.config.names.policy(),
             443,
             &format!("{host}:{port}"),
-            Some(CLIENT),
+            &lapse::inventory::AddOptions {
+                client: Some(CLIENT.to_owned()),
+                ..Default::default()
+            },
             self.clock.now(),
         )
         .await
