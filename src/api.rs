@@ -8,7 +8,8 @@
 //! - `api/extract.rs`: JSON bodies and query parameters refused in that format
 //! - `api/clients.rs`, `api/domains.rs`, `api/activity.rs`: the resources
 //! - `api/thresholds.rs`: threshold overrides per client and per domain
-//! - `api/domain_settings.rs`: what staff decide about a domain (a manual expiry)
+//! - `api/targets.rs`: storing a target from a body, the fleet fields, 409s that say how to move
+//! - `api/domain_settings.rs`: what staff decide about a domain (watch, registration owner, a manual expiry)
 //! - `api/outbox.rs`: the delivery queue (list, retry)
 //! - `api/calendar.rs`: the iCalendar feed; `api/metrics.rs`: Prometheus text
 //! - `api/docs/`: the offline docs page (HTML, JS, CSS compiled in)
@@ -29,6 +30,7 @@ pub mod error;
 mod extract;
 pub mod metrics;
 mod outbox;
+mod targets;
 mod thresholds;
 
 use std::collections::HashMap;
@@ -291,7 +293,11 @@ fn documented_routes() -> OpenApiRouter<ApiState> {
         .routes(routes!(clients::list_contacts, clients::add_contact))
         .routes(routes!(clients::delete_contact))
         .routes(routes!(domains::list_domains, domains::create_domain))
-        .routes(routes!(domains::get_domain, domains::delete_domain))
+        .routes(routes!(
+            domains::get_domain,
+            domain_settings::update_domain,
+            domains::delete_domain
+        ))
         .routes(routes!(domains::list_domain_endpoints))
         .routes(routes!(domains::domain_observations))
         .routes(routes!(domains::create_endpoint))

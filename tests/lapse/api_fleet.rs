@@ -84,6 +84,13 @@ pub async fn routes(app: &TestApp) -> Vec<RouteRow> {
             WRITERS,
         ),
         (
+            "PATCH",
+            "/api/v1/domains/{name}",
+            "/api/v1/domains/acme.test".into(),
+            Some(json!({"watch": "both"})),
+            WRITERS,
+        ),
+        (
             "PUT",
             "/api/v1/domains/{name}/manual-expiry",
             "/api/v1/domains/acme.test/manual-expiry".into(),
@@ -232,6 +239,12 @@ async fn every_new_route_answers_each_caller_as_its_role_allows() {
             "/api/v1/domains/acme.test/thresholds",
             None,
             [204, 204, 403, 403, 403, 401],
+        ),
+        case(
+            "PATCH",
+            "/api/v1/domains/acme.test",
+            Some(json!({"watch": "both", "registration_owner": "client", "client": "Acme"})),
+            [200, 200, 403, 403, 403, 401],
         ),
         case(
             "PUT",
@@ -816,5 +829,630 @@ async fn the_openapi_document_lists_every_new_route() {
     ] {
         assert!(doc["components"]["schemas"][schema].is_object(), "{schema}");
     }
+    app.stop().await;
+}
+
+// ---------------------------------------------------------------------------
+// The fleet fields: what is watched, who owns what, the TLS mode.
+
+/// A domain as the CLI lists it (the store's listing, not the API's view).
+async fn listed(app: &TestApp, name: &str) -> lapse::store::DomainListing {
+    app.store
+        .list_domains(None)
+        .await
+        .expect("list")
+        .into_iter()
+        .find(|d| d.name == name)
+        .unwrap_or_else(|| panic!("{name} is listed"))
+}
+
+async fn is_tracked(app: &TestApp, name: &str) -> bool {
+    app.store
+        .list_domains(None)
+        .await
+        .expect("list")
+        .iter()
+        .any(|d| d.name == name)
+}
+
+#[tokio::test]
+async fn a_domain_can_be_watched_for_its_registration_alone() {
+    let app = TestApp::new().await;
+    let body = json!({"name": "parked.test", "watch": "registration", "client": "Acme"});
+    let first = app
+        .call("POST", "/api/v1/domains", Some("staff"), Some(body.clone()))
+        .await;
+    assert_eq!(first.status, 201, "{first:?}");
+    assert_eq!(first.json["endpoint"], Value::Null);
+    assert_eq!(first.json["domain"]["name"], "parked.test");
+    assert_eq!(first.json["domain_created"], true);
+    assert_eq!(first.json["endpoint_created"], false);
+    let parked = listed(&app, "parked.test").await;
+    assert_eq!(parked.watch.as_str(), "registration");
+    assert_eq!(parked.registration_owner.as_str(), "client");
+    assert_eq!(parked.client.as_deref(), Some("Acme"));
+    assert!(parked.endpoints.is_empty(), "{parked:?}");
+    let again = app
+        .call("POST", "/api/v1/domains", Some("admin"), Some(body))
+        .await;
+    assert_eq!(again.status, 200, "{again:?}");
+    assert_eq!(again.json["domain_created"], false);
+
+    // Without `watch`: registration plus the endpoint, as before.
+    let both = app
+        .call(
+            "POST",
+            "/api/v1/domains",
+            Some("staff"),
+            Some(json!({"name": "shop.test"})),
+        )
+        .await;
+    assert_eq!(both.status, 201);
+    assert_eq!(both.json["endpoint"]["host"], "shop.test");
+    assert_eq!(both.json["endpoint"]["port"], 443);
+    let shop = listed(&app, "shop.test").await;
+    assert_eq!(
+        (shop.watch.as_str(), shop.registration_owner.as_str()),
+        ("both", "agency")
+    );
+    // The endpoint alone.
+    let tls = app
+        .call(
+            "POST",
+            "/api/v1/domains",
+            Some("staff"),
+            Some(json!({"name": "www.tlsonly.test", "watch": "tls", "registration_owner": "none"})),
+        )
+        .await;
+    assert_eq!(tls.status, 201, "{tls:?}");
+    let tls_only = listed(&app, "tlsonly.test").await;
+    assert_eq!(
+        (
+            tls_only.watch.as_str(),
+            tls_only.registration_owner.as_str()
+        ),
+        ("tls", "none")
+    );
+    assert_eq!(tls_only.endpoints.len(), 1);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn refused_fleet_fields_are_422_with_the_field_and_store_nothing() {
+    let app = TestApp::new().await;
+    for (body, code, field) in [
+        (
+            json!({"name": "x.test:8443", "watch": "registration"}),
+            "registration_only_endpoint",
+            "name",
+        ),
+        (
+            json!({"name": "x.test", "watch": "registration", "tls_mode": "direct"}),
+            "registration_only_endpoint",
+            "tls_mode",
+        ),
+        (
+            json!({"name": "x.test", "watch": "sometimes"}),
+            "invalid_watch",
+            "watch",
+        ),
+        (
+            json!({"name": "x.test", "registration_owner": "me"}),
+            "invalid_owner",
+            "registration_owner",
+        ),
+        (
+            json!({"name": "x.test", "registration_owner": "client"}),
+            "missing_field",
+            "client",
+        ),
+        (
+            json!({"name": "x.test:2525", "tls_mode": "ssl"}),
+            "invalid_tls_mode",
+            "tls_mode",
+        ),
+        (
+            json!({"name": "x.test", "client": "Nobody"}),
+            "unknown_client",
+            "client",
+        ),
+        (
+            json!({"name": "x.test", "watch": 3}),
+            "invalid_body",
+            "watch",
+        ),
+    ] {
+        let reply = app
+            .call("POST", "/api/v1/domains", Some("staff"), Some(body.clone()))
+            .await;
+        assert_eq!(
+            (reply.status, reply.code(), reply.field()),
+            (422, code, Some(field)),
+            "{body}: {reply:?}"
+        );
+    }
+    let reply = app
+        .call(
+            "POST",
+            "/api/v1/endpoints",
+            Some("staff"),
+            Some(json!({"target": "x.test:2525", "tls_mode": "starttls"})),
+        )
+        .await;
+    assert_eq!((reply.status, reply.code()), (422, "invalid_tls_mode"));
+    assert!(reply.json["error"]["message"]
+        .as_str()
+        .unwrap()
+        .contains("direct, starttls-smtp, starttls-imap, starttls-pop3"));
+    assert!(
+        !is_tracked(&app, "x.test").await,
+        "a refused request stores nothing"
+    );
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn tls_modes_take_the_surface_names_and_the_older_ones() {
+    let app = TestApp::new().await;
+    for (path, body, host, mode) in [
+        (
+            "/api/v1/endpoints",
+            json!({"target": "smtp.acme.test:2587", "tls_mode": "starttls-smtp"}),
+            "smtp.acme.test",
+            "starttls-smtp",
+        ),
+        (
+            "/api/v1/domains",
+            json!({"name": "imap.acme.test:1143", "tls_mode": "imap"}),
+            "imap.acme.test",
+            "starttls-imap",
+        ),
+        (
+            "/api/v1/endpoints",
+            json!({"target": "pop.acme.test:1110", "tls_mode": "STARTTLS-POP3"}),
+            "pop.acme.test",
+            "starttls-pop3",
+        ),
+        // `auto`: what the port implies.
+        (
+            "/api/v1/endpoints",
+            json!({"target": "sub.acme.test:587", "tls_mode": "auto"}),
+            "sub.acme.test",
+            "starttls-smtp",
+        ),
+        (
+            "/api/v1/endpoints",
+            json!({"target": "odd.acme.test:2525", "tls_mode": "auto"}),
+            "odd.acme.test",
+            "direct",
+        ),
+        // No mode: the port's.
+        (
+            "/api/v1/domains",
+            json!({"name": "mx.acme.test:25"}),
+            "mx.acme.test",
+            "starttls-smtp",
+        ),
+        (
+            "/api/v1/domains",
+            json!({"name": "imaps.acme.test:993"}),
+            "imaps.acme.test",
+            "direct",
+        ),
+    ] {
+        let reply = app
+            .call("POST", path, Some("staff"), Some(body.clone()))
+            .await;
+        assert_eq!(reply.status, 201, "{body}: {reply:?}");
+        let domain = listed(&app, "acme.test").await;
+        let endpoint = domain
+            .endpoints
+            .iter()
+            .find(|e| e.host == host)
+            .unwrap_or_else(|| panic!("{host} in {domain:?}"));
+        assert_eq!(endpoint.tls_mode, mode, "{body}");
+    }
+    // An existing endpoint's mode changes through POST as through PATCH.
+    let again = app
+        .call(
+            "POST",
+            "/api/v1/endpoints",
+            Some("staff"),
+            Some(json!({"target": "odd.acme.test:2525", "tls_mode": "starttls-smtp"})),
+        )
+        .await;
+    assert_eq!(again.status, 201, "a changed mode is a change: {again:?}");
+    let id = again.json["endpoint"]["id"].as_i64().unwrap();
+    let patched = app
+        .call(
+            "PATCH",
+            &format!("/api/v1/endpoints/{id}"),
+            Some("admin"),
+            Some(json!({"tls_mode": "starttls-imap"})),
+        )
+        .await;
+    assert_eq!(patched.status, 200, "{patched:?}");
+    let odd = listed(&app, "acme.test").await;
+    let odd = odd
+        .endpoints
+        .iter()
+        .find(|e| e.host == "odd.acme.test")
+        .unwrap();
+    assert_eq!(odd.tls_mode, "starttls-imap");
+    let refused = app
+        .call(
+            "PATCH",
+            &format!("/api/v1/endpoints/{id}"),
+            Some("admin"),
+            Some(json!({"tls_mode": "ssl"})),
+        )
+        .await;
+    assert_eq!(
+        (refused.status, refused.code(), refused.field()),
+        (422, "invalid_tls_mode", Some("tls_mode"))
+    );
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn endpoints_under_one_domain_belong_to_their_own_clients() {
+    let app = TestApp::new().await;
+    // Acme owns acme.test's registration; Globex gets an endpoint under it.
+    let shop = app
+        .call(
+            "POST",
+            "/api/v1/endpoints",
+            Some("staff"),
+            Some(json!({"target": "shop.acme.test", "client": "Globex"})),
+        )
+        .await;
+    assert_eq!(shop.status, 201, "{shop:?}");
+    let id = shop.json["endpoint"]["id"].as_i64().unwrap();
+    let acme = listed(&app, "acme.test").await;
+    assert_eq!(
+        acme.client.as_deref(),
+        Some("Acme"),
+        "the registration stays Acme's"
+    );
+    let owner = |d: &lapse::store::DomainListing, host: &str| {
+        d.endpoints
+            .iter()
+            .find(|e| e.host == host)
+            .unwrap_or_else(|| panic!("{host}"))
+            .client
+            .clone()
+    };
+    assert_eq!(owner(&acme, "shop.acme.test").as_deref(), Some("Globex"));
+    assert_eq!(owner(&acme, "www.acme.test").as_deref(), Some("Acme"));
+
+    // Acme cannot take it by adding it: 409 naming the owner and the move.
+    let taken = app
+        .call(
+            "POST",
+            "/api/v1/domains",
+            Some("staff"),
+            Some(json!({"name": "shop.acme.test", "client": "Acme"})),
+        )
+        .await;
+    assert_eq!(
+        (taken.status, taken.code(), taken.field()),
+        (409, "domain_owned_by_another_client", Some("client")),
+        "{taken:?}"
+    );
+    let message = taken.json["error"]["message"].as_str().unwrap();
+    assert!(message.contains("Globex"), "{message}");
+    assert!(
+        message.contains(&format!("PATCH /api/v1/endpoints/{id}")),
+        "{message}"
+    );
+    // PATCH moves it, to a client or to the agency.
+    let path = format!("/api/v1/endpoints/{id}");
+    let moved = app
+        .call(
+            "PATCH",
+            &path,
+            Some("staff"),
+            Some(json!({"client": app.ids["acme"]})),
+        )
+        .await;
+    assert_eq!(moved.status, 200, "{moved:?}");
+    assert_eq!(
+        owner(&listed(&app, "acme.test").await, "shop.acme.test").as_deref(),
+        Some("Acme")
+    );
+    let agency = app
+        .call("PATCH", &path, Some("staff"), Some(json!({"client": null})))
+        .await;
+    assert_eq!(agency.status, 200, "{agency:?}");
+    assert_eq!(
+        owner(&listed(&app, "acme.test").await, "shop.acme.test"),
+        None
+    );
+    let unknown = app
+        .call(
+            "PATCH",
+            &path,
+            Some("staff"),
+            Some(json!({"client": "Nobody"})),
+        )
+        .await;
+    assert_eq!(
+        (unknown.status, unknown.code(), unknown.field()),
+        (422, "unknown_client", Some("client"))
+    );
+    let missing = app
+        .call(
+            "PATCH",
+            "/api/v1/endpoints/999999",
+            Some("staff"),
+            Some(json!({"client": "Acme"})),
+        )
+        .await;
+    assert_eq!(missing.status, 404);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn taking_a_registration_another_client_owns_is_a_409_that_says_how_to_move_it() {
+    let app = TestApp::new().await;
+    for (body, field, hint) in [
+        (
+            json!({"name": "acme.test", "watch": "registration", "client": "Globex"}),
+            "client",
+            "PATCH /api/v1/domains/acme.test with {\"registration_owner\": \"client\", \"client\": \"Globex\"}",
+        ),
+        (
+            json!({"name": "acme.test", "registration_owner": "agency"}),
+            "registration_owner",
+            "PATCH /api/v1/domains/acme.test with {\"registration_owner\": \"agency\"}",
+        ),
+    ] {
+        let reply = app
+            .call("POST", "/api/v1/domains", Some("staff"), Some(body.clone()))
+            .await;
+        assert_eq!(
+            (reply.status, reply.code(), reply.field()),
+            (409, "registration_owned_by_another_client", Some(field)),
+            "{body}: {reply:?}"
+        );
+        let message = reply.json["error"]["message"].as_str().unwrap();
+        assert!(message.contains("belongs to client `Acme`"), "{message}");
+        assert!(message.contains(hint), "{message}");
+    }
+    let acme = listed(&app, "acme.test").await;
+    assert_eq!(
+        (
+            acme.registration_owner.as_str(),
+            acme.client.as_deref(),
+            acme.watch.as_str()
+        ),
+        ("client", Some("Acme"), "both"),
+        "nothing changed"
+    );
+
+    // The move the message names works.
+    let path = "/api/v1/domains/acme.test";
+    let moved = app
+        .call(
+            "PATCH",
+            path,
+            Some("staff"),
+            Some(json!({"registration_owner": "client", "client": "Globex"})),
+        )
+        .await;
+    assert_eq!(moved.status, 200, "{moved:?}");
+    assert_eq!(moved.json["name"], "acme.test");
+    let after = listed(&app, "acme.test").await;
+    assert_eq!(
+        (after.registration_owner.as_str(), after.client.as_deref()),
+        ("client", Some("Globex"))
+    );
+    // The endpoints stay Acme's.
+    assert!(after
+        .endpoints
+        .iter()
+        .all(|e| e.client.as_deref() == Some("Acme")));
+    let agency = app
+        .call(
+            "PATCH",
+            path,
+            Some("admin"),
+            Some(json!({"registration_owner": "agency"})),
+        )
+        .await;
+    assert_eq!(agency.status, 200);
+    let after = listed(&app, "acme.test").await;
+    assert_eq!(
+        (after.registration_owner.as_str(), after.client.as_deref()),
+        ("agency", None)
+    );
+    // `client` alone gives it to that client.
+    let back = app
+        .call(
+            "PATCH",
+            path,
+            Some("staff"),
+            Some(json!({"client": "Acme"})),
+        )
+        .await;
+    assert_eq!(back.status, 200);
+    let after = listed(&app, "acme.test").await;
+    assert_eq!(
+        (after.registration_owner.as_str(), after.client.as_deref()),
+        ("client", Some("Acme"))
+    );
+    app.stop().await;
+}
+
+/// `domains.cert_not_after` of acme.test: what lists sort and filter on.
+async fn cert_column(app: &TestApp) -> Option<String> {
+    let pool = app.pool().await;
+    let value = sqlx::query_scalar("SELECT cert_not_after FROM domains WHERE name = 'acme.test'")
+        .fetch_one(&pool)
+        .await
+        .expect("domain");
+    pool.close().await;
+    value
+}
+
+#[tokio::test]
+async fn patching_a_domain_changes_what_is_watched_and_keeps_its_endpoints() {
+    let app = TestApp::new().await;
+    let path = "/api/v1/domains/acme.test";
+    assert!(cert_column(&app).await.is_some());
+    let parked = app
+        .call(
+            "PATCH",
+            path,
+            Some("staff"),
+            Some(json!({"watch": "registration"})),
+        )
+        .await;
+    assert_eq!(parked.status, 200, "{parked:?}");
+    let acme = listed(&app, "acme.test").await;
+    assert_eq!(acme.watch.as_str(), "registration");
+    assert_eq!(acme.endpoints.len(), 2, "endpoints are kept");
+    assert_eq!(
+        cert_column(&app).await,
+        None,
+        "certificates no longer count"
+    );
+
+    let both = app
+        .call(
+            "PATCH",
+            "/api/v1/domains/ACME.test",
+            Some("admin"),
+            Some(json!({"watch": "both"})),
+        )
+        .await;
+    assert_eq!(both.status, 200);
+    assert_eq!(listed(&app, "acme.test").await.watch.as_str(), "both");
+    assert!(
+        cert_column(&app).await.is_some(),
+        "what was last seen counts again"
+    );
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn refused_domain_patches_are_422_with_the_field_or_404() {
+    let app = TestApp::new().await;
+    let path = "/api/v1/domains/acme.test";
+    for (body, code, field) in [
+        (json!({}), "missing_field", "watch"),
+        (json!({"watch": "all"}), "invalid_watch", "watch"),
+        (
+            json!({"registration_owner": "me"}),
+            "invalid_owner",
+            "registration_owner",
+        ),
+        (
+            json!({"registration_owner": "client"}),
+            "missing_field",
+            "client",
+        ),
+        (
+            json!({"registration_owner": "agency", "client": "Acme"}),
+            "invalid",
+            "client",
+        ),
+        (json!({"client": "Nobody"}), "unknown_client", "client"),
+        (json!({"owner": "agency"}), "invalid_body", "owner"),
+        // Refused as a whole: the valid watch is not applied either.
+        (
+            json!({"watch": "tls", "registration_owner": "nobody"}),
+            "invalid_owner",
+            "registration_owner",
+        ),
+    ] {
+        let reply = app
+            .call("PATCH", path, Some("staff"), Some(body.clone()))
+            .await;
+        assert_eq!(
+            (reply.status, reply.code(), reply.field()),
+            (422, code, Some(field)),
+            "{body}: {reply:?}"
+        );
+    }
+    let acme = listed(&app, "acme.test").await;
+    assert_eq!(
+        (
+            acme.watch.as_str(),
+            acme.registration_owner.as_str(),
+            acme.client.as_deref()
+        ),
+        ("both", "client", Some("Acme"))
+    );
+    for path in [
+        "/api/v1/domains/nowhere.test",
+        "/api/v1/domains/www.acme.test",
+    ] {
+        let reply = app
+            .call("PATCH", path, Some("staff"), Some(json!({"watch": "tls"})))
+            .await;
+        assert_eq!(
+            (reply.status, reply.code()),
+            (404, "not_found"),
+            "{path}: {reply:?}"
+        );
+    }
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn bulk_import_items_take_watch_and_tls() {
+    let app = TestApp::new().await;
+    let items = json!([
+        {"host": "parked.test", "watch": "registration", "client": "Acme"},
+        {"host": "mx.acme.test:2525", "tls": "starttls-smtp"},
+        {"host": "bad.test", "watch": "sometimes"},
+        {"host": "bad.test:2525", "tls": "ssl"},
+    ]);
+    let reply = app
+        .call("POST", "/api/v1/imports", Some("staff"), Some(items))
+        .await;
+    assert_eq!(reply.status, 200, "{reply:?}");
+    assert_eq!(
+        (reply.json["stored"].as_i64(), reply.json["failed"].as_i64()),
+        (Some(2), Some(2))
+    );
+    let rows = reply.json["rows"].as_array().unwrap();
+    assert_eq!(rows[0]["status"], "stored");
+    assert_eq!(rows[0]["watch"], "registration");
+    assert_eq!(rows[0]["registration_owner"], "client");
+    assert_eq!(rows[0]["endpoint"], Value::Null);
+    assert_eq!(rows[1]["endpoint"], "mx.acme.test:2525");
+    assert_eq!(rows[1]["tls_mode"], "starttls-smtp");
+    assert_eq!(rows[1]["watch"], "both");
+    assert_eq!(rows[2]["status"], "failed");
+    assert!(
+        rows[2]["reason"].as_str().unwrap().contains("watch"),
+        "{rows:?}"
+    );
+    assert!(
+        rows[3]["reason"].as_str().unwrap().contains("tls"),
+        "{rows:?}"
+    );
+    assert_eq!(
+        listed(&app, "parked.test").await.watch.as_str(),
+        "registration"
+    );
+    assert!(!is_tracked(&app, "bad.test").await);
+
+    let csv = "host,watch,tls\ncsvparked.test,registration,\nsmtp.acme.test:2587,,starttls-smtp\n";
+    let reply = app
+        .raw(
+            app.http()
+                .post(app.url("/api/v1/imports"))
+                .bearer_auth(app.token("admin"))
+                .header("content-type", "text/csv")
+                .body(csv),
+        )
+        .await;
+    assert_eq!(reply.status, 200, "{reply:?}");
+    assert_eq!(reply.json["stored"], 2, "{reply:?}");
+    assert_eq!(reply.json["rows"][0]["watch"], "registration");
+    assert_eq!(reply.json["rows"][1]["tls_mode"], "starttls-smtp");
     app.stop().await;
 }
