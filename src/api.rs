@@ -241,7 +241,7 @@ impl ApiState {
     modifiers(&SecuritySchemes),
     security(("bearer" = [])),
     tags(
-        (name = "domains", description = "Registrable domains: list with filters, create, detail, delete, bulk import"),
+        (name = "domains", description = "Registrable domains: list with filters, create, detail, change what is watched and who owns the registration, a manual expiry date, delete, bulk import"),
         (name = "endpoints", description = "TLS services under a domain"),
         (name = "observations", description = "Certificate check history"),
         (name = "clients", description = "Agency customers and their contacts"),

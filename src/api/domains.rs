@@ -151,15 +151,18 @@ pub struct ImportRowView {
 /// List domains: filter, sort by next expiry (or name), page with a cursor.
 ///
 /// `status` is computed at read time from the stored facts and the alert
-/// thresholds: `expired` (registration or a current certificate past its
-/// expiry), `failing` (a certificate check is critical or could not be
-/// made, or the registry does not know the domain), `expiring` (within
-/// the largest registration or certificate threshold), `unknown` (nothing
-/// checked yet), else `ok`.
+/// thresholds, first that holds: `expired` (registration or a current
+/// certificate past its expiry), `not_found` (the registration is watched
+/// and the registry does not know the domain), `failing` (a certificate
+/// check is critical or could not be made), `expiring` (within the largest
+/// registration or certificate threshold), `needs_date` (the registration
+/// is watched, the registry publishes no expiry and none was entered by
+/// hand: `PUT /api/v1/domains/{name}/manual-expiry`), `unknown` (nothing
+/// checked yet), else `ok`. Only what is watched counts (`watch`).
 #[utoipa::path(get, path = "/api/v1/domains", tag = "domains",
     params(
-        ("client" = Option<String>, Query, description = "Client id or name"),
-        ("status" = Option<String>, Query, description = "ok, expiring, expired, failing or unknown"),
+        ("client" = Option<String>, Query, description = "Client id or name: the domains whose registration it owns or under which it owns an endpoint"),
+        ("status" = Option<String>, Query, description = "ok, expiring, expired, failing, not_found, needs_date or unknown"),
         ("expiring_within_days" = Option<i64>, Query, description = "Only domains whose next expiry (registration or certificate) is within this many days; expired ones included"),
         ("q" = Option<String>, Query, description = "Part of the domain name"),
         ("sort" = Option<String>, Query, description = "expiry (default: soonest first, unknown last) or name"),
@@ -275,7 +278,8 @@ pub async fn get_domain(
     Ok(JsonText(detail))
 }
 
-/// Stop watching a domain and all its endpoints (admin, staff).
+/// Stop watching a domain and all its endpoints (admin, staff). Removing
+/// the last endpoint keeps the domain; this is how a domain goes.
 #[utoipa::path(delete, path = "/api/v1/domains/{name}", tag = "domains",
     params(("name" = String, Path, description = "The registrable domain")),
     responses((status = 204), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
@@ -455,8 +459,8 @@ pub async fn update_endpoint(
     ))
 }
 
-/// Stop watching an endpoint (admin, staff); its domain goes too when it
-/// was the last one.
+/// Stop watching an endpoint (admin, staff); its domain stays, even
+/// without endpoints (`DELETE /api/v1/domains/{name}` removes it).
 #[utoipa::path(delete, path = "/api/v1/endpoints/{id}", tag = "endpoints",
     params(("id" = i64, Path, description = "Endpoint id")),
     responses((status = 204), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]

@@ -1456,3 +1456,51 @@ async fn bulk_import_items_take_watch_and_tls() {
     assert_eq!(reply.json["rows"][1]["tls_mode"], "starttls-smtp");
     app.stop().await;
 }
+
+#[tokio::test]
+async fn a_client_owning_only_an_endpoint_is_kept_unless_released_to_the_agency() {
+    let app = TestApp::new().await;
+    let created = app
+        .call(
+            "POST",
+            "/api/v1/clients",
+            Some("staff"),
+            Some(json!({"name": "Hooli"})),
+        )
+        .await;
+    let hooli = created.json["id"].as_i64().expect("client id");
+    let stored = app
+        .call(
+            "POST",
+            "/api/v1/endpoints",
+            Some("staff"),
+            Some(json!({"target": "hooli.acme.test:8443", "client": hooli})),
+        )
+        .await;
+    assert_eq!(stored.status, 201, "{stored:?}");
+    let path = format!("/api/v1/clients/{hooli}");
+    let kept = app.call("DELETE", &path, Some("staff"), None).await;
+    assert_eq!(
+        (kept.status, kept.code()),
+        (409, "client_owns_domains"),
+        "{kept:?}"
+    );
+    let released = app
+        .call(
+            "DELETE",
+            &format!("{path}?release_domains=true"),
+            Some("staff"),
+            None,
+        )
+        .await;
+    assert_eq!(released.status, 204, "{released:?}");
+    let acme = listed(&app, "acme.test").await;
+    let endpoint = acme
+        .endpoints
+        .iter()
+        .find(|e| e.host == "hooli.acme.test")
+        .expect("the endpoint stays watched");
+    assert_eq!(endpoint.client, None, "the agency's now");
+    assert_eq!(acme.client.as_deref(), Some("Acme"));
+    app.stop().await;
+}
