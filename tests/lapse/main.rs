@@ -15,6 +15,7 @@ mod cli_domains;
 mod cli_import;
 mod delivery;
 mod fleet_cli;
+mod migration;
 mod observations;
 mod registration;
 mod registration_cli;
