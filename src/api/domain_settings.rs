@@ -7,10 +7,10 @@
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 
-use super::domains::{domain_name, ClientInput};
+use super::domains::domain_name;
 use super::error::{ApiError, ApiResult, ErrorBody};
 use super::extract::ApiJson;
-use super::targets::{known_client, owner_field, owner_needs_client, watch_field};
+use super::targets::{known_client, owner_field, owner_needs_client, watch_field, ClientInput};
 use super::{ApiState, Caller, JsonText};
 use crate::domain::access::{Action, Visibility};
 use crate::domain::fleet::OwnerKind;

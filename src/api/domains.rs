@@ -9,7 +9,9 @@ use chrono::Duration;
 
 use super::error::{ApiError, ApiResult, ErrorBody};
 use super::extract::{body_bytes, is_json, parse_json, path_id, present, ApiJson, Params};
-use super::targets::{known_client, store_target, tls_mode_field, TargetRequest};
+use super::targets::{
+    known_client, store_target, tls_mode_field, ClientInput, StoredTarget, TargetRequest,
+};
 use super::{ApiState, Caller, JsonText};
 use crate::domain::access::{Action, Visibility};
 use crate::domain::names::{parse_target, HostName};
@@ -23,23 +25,6 @@ use crate::store::read_models::{
 /// Default and largest page sizes.
 pub const DEFAULT_LIMIT: i64 = 50;
 pub const MAX_LIMIT: i64 = 500;
-
-/// A client named by id or by name.
-#[derive(Debug, Clone, serde::Deserialize, utoipa::ToSchema)]
-#[serde(untagged)]
-pub enum ClientInput {
-    Id(i64),
-    Name(String),
-}
-
-impl ClientInput {
-    pub fn as_reference(&self) -> String {
-        match self {
-            Self::Id(id) => id.to_string(),
-            Self::Name(name) => name.clone(),
-        }
-    }
-}
 
 /// What to watch: anything the CLI accepts, with the same options.
 #[derive(Debug, serde::Deserialize, utoipa::ToSchema)]
@@ -103,18 +88,6 @@ pub struct EndpointPatch {
     #[serde(default, deserialize_with = "present")]
     #[schema(value_type = Option<ClientInput>)]
     pub client: Option<Option<ClientInput>>,
-}
-
-/// What storing a target did.
-#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
-pub struct StoredTarget {
-    pub domain: DomainItem,
-    /// Absent when only the registration is watched.
-    pub endpoint: Option<EndpointView>,
-    pub domain_created: bool,
-    pub endpoint_created: bool,
-    /// The domain had no client and this request assigned one.
-    pub client_assigned: bool,
 }
 
 /// Every row's outcome of a bulk import.

@@ -7,7 +7,6 @@
 
 use axum::http::StatusCode;
 
-use super::domains::{ClientInput, StoredTarget};
 use super::error::{ApiError, ApiResult};
 use super::ApiState;
 use crate::domain::access::Visibility;
@@ -15,7 +14,37 @@ use crate::domain::certificate::TlsMode;
 use crate::domain::fleet::{OwnerKind, Watch, TLS_MODE_NAMES};
 use crate::domain::names::{parse_target, Target};
 use crate::inventory::{self, AddOptions, TargetError};
+use crate::store::read_models::{DomainItem, EndpointView};
 use crate::store::{AddedTarget, StoreError};
+
+/// A client named by id or by name.
+#[derive(Debug, Clone, serde::Deserialize, utoipa::ToSchema)]
+#[serde(untagged)]
+pub enum ClientInput {
+    Id(i64),
+    Name(String),
+}
+
+impl ClientInput {
+    pub fn as_reference(&self) -> String {
+        match self {
+            Self::Id(id) => id.to_string(),
+            Self::Name(name) => name.clone(),
+        }
+    }
+}
+
+/// What storing a target did.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct StoredTarget {
+    pub domain: DomainItem,
+    /// Absent when only the registration is watched.
+    pub endpoint: Option<EndpointView>,
+    pub domain_created: bool,
+    pub endpoint_created: bool,
+    /// A client was given something that had none (the endpoint or the registration).
+    pub client_assigned: bool,
+}
 
 /// A target to store, as a body gives it (fields not yet checked).
 pub struct TargetRequest<'a> {
