@@ -235,7 +235,7 @@ impl ApiState {
 #[openapi(
     info(
         title = "lapse API",
-        description = "Domain-registration and TLS-certificate expiry monitor. Send a token as `Authorization: Bearer <token>` (an admin makes one with `lapse tokens create`). Roles: admin (everything, tokens), staff (read/write clients, contacts, domains, endpoints; start scans), viewer (read everything), client (read its own client's data only; other clients' rows are 404). Errors are `{\"error\": {\"code\", \"message\", \"field\"}}` with a stable `code`. Lists return `{items, total, next_cursor}`: pass `next_cursor` as `cursor` for the next page; pages stay stable while rows are added. Times are UTC RFC 3339."
+        description = "Domain-registration and TLS-certificate expiry monitor. Send a token as `Authorization: Bearer <token>` (an admin makes one with `lapse tokens create`). Roles: admin (everything, tokens), staff (read/write clients, contacts, domains, endpoints, thresholds, manual expiry dates; queue outbox messages again; start scans), viewer (read everything), client (read its own client's data only: the domains whose registration it owns or under which it owns an endpoint, its endpoints, its thresholds; other clients' rows are 404; no outbox). Errors are `{\"error\": {\"code\", \"message\", \"field\"}}` with a stable `code`. Lists return `{items, total, next_cursor}`: pass `next_cursor` as `cursor` for the next page; pages stay stable while rows are added. Times are UTC RFC 3339."
     ),
     paths(openapi_json, healthz, readyz),
     modifiers(&SecuritySchemes),

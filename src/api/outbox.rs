@@ -15,8 +15,8 @@ use crate::domain::access::Action;
 use crate::store::read_models::Page;
 use crate::store::{OutboxItem, OutboxQuery, OutboxState, StoreError};
 
-/// Messages, newest first: alert emails, webhooks and digests with their
-/// delivery state, attempts and last error.
+/// Messages, newest first (admin, staff, viewer): alert emails, webhooks
+/// and digests with their delivery state, attempts and last error.
 #[utoipa::path(get, path = "/api/v1/outbox", tag = "outbox",
     params(("state" = Option<String>, Query, description = "pending, sending, sent, failed or logged (default: all)"),
            ("limit" = Option<i64>, Query, description = "Page size, 1 to 500 (default 50)"),
