@@ -463,6 +463,11 @@ pub struct Notice {
     /// Outage: the scan's counts.
     pub checks_total: Option<u32>,
     pub checks_failed: Option<u32>,
+    /// A check failure of an endpoint never reached (no handshake ever, the
+    /// target itself answering NXDOMAIN, refused, not TLS): the registrable
+    /// domain, for the command that watches its registration alone. Staff
+    /// only; the client is not told.
+    pub never_reachable: Option<String>,
 }
 
 impl Notice {
@@ -479,6 +484,7 @@ impl Notice {
             days_without_data: None,
             checks_total: None,
             checks_failed: None,
+            never_reachable: None,
         }
     }
 }

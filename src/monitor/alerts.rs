@@ -6,13 +6,21 @@
 //!
 //! - [`evaluate_endpoint`]: certificate expiry (thresholds, lifetime rule,
 //!   renewal) and certificate check failures (after N consecutive failed
-//!   checks) of one endpoint.
+//!   checks) of one endpoint, told to the endpoint's client. An endpoint
+//!   never reached whose checks get target-side answers (NXDOMAIN, refused,
+//!   not TLS) is told to staff alone: "never reachable: is there a TLS
+//!   service here?".
 //! - [`evaluate_domain`]: registration expiry, registration problems (not
-//!   found, hold, redemption, pending delete) and stale registration data.
+//!   found, hold, redemption, pending delete) and stale registration data,
+//!   told to the registration's owner.
 //! - [`evaluate_scan`]: at the end of a scan, "most checks failed at once"
 //!   raises one operator alert and holds per-subject failure alerts; a normal
 //!   scan resolves it and fires the failure alerts that were held.
 //! - [`evaluate_all`]: every endpoint and domain (CLI, tests).
+//!
+//! What a domain's watch mode leaves out (its endpoints for `registration`,
+//! its registration for `tls`) alerts nothing: its firing alerts end
+//! without a message, and its failure streak starts again.
 //!
 //! The rules are in `domain::alert_policy`; the words in
 //! `notify::templates`; this module only gathers facts, asks, renders and
@@ -32,14 +40,14 @@ use chrono::{DateTime, Duration, Utc};
 use crate::config::{Config, StaffDelivery};
 use crate::domain::alert_policy::{
     expiry_step, failure_step, next_streak, outage_step, registration_check_state, stale_step,
-    AlertKind, CheckState, Event, ExpirySubject, Firing, Notice, Thresholds,
+    AlertKind, CheckState, Event, ExpirySubject, Firing, Notice, Thresholds, Transition,
 };
 use crate::domain::certificate::days_until;
 use crate::domain::names::to_unicode;
 use crate::notify::templates::TemplateError;
 use crate::store::{
     AlertChanges, AlertScope, AlertWrite, AppliedChanges, Audience, Channel, DomainAlertFacts,
-    Store, StoreError, Streak,
+    EndpointAlertFacts, Store, StoreError, Streak,
 };
 
 mod messages;
@@ -50,9 +58,9 @@ pub use quiet::{domains_to_evaluate, endpoints_to_evaluate};
 
 use messages::{expiry_writes, plain_writes, Context};
 use subjects::{
-    certificate_thresholds, endpoint_name, expiring_certificate, failure_lines, last_fresh,
-    lookup_state, registration_problems, registration_subject, registration_thresholds,
-    stale_rule_applies,
+    certificate_thresholds, endpoint_name, expiring_certificate, failure_key, failure_lines,
+    last_fresh, lookup_state, registration_problems, registration_subject, registration_thresholds,
+    stale_rule_applies, NEVER_REACHABLE_KEY,
 };
 
 /// What evaluation needs from the configuration.
@@ -199,10 +207,6 @@ async fn evaluate_endpoint_once(
     let Some(facts) = found(store.endpoint_alert_facts(endpoint_id).await)? else {
         return Ok(AppliedChanges::default());
     };
-    // The check these observations come from: the last time an address was seen.
-    let Some(checked_at) = facts.current.iter().map(|c| c.last_seen_at.clone()).max() else {
-        return Ok(AppliedChanges::default());
-    };
     let name = endpoint_name(&facts);
     let evaluation = Evaluation {
         store,
@@ -213,6 +217,17 @@ async fn evaluate_endpoint_once(
             subject: &name,
         },
         now,
+    };
+    if !facts.watch.tls() {
+        let kinds = [AlertKind::CertExpiry, AlertKind::CertCheckFailure];
+        let all = evaluation
+            .unwatched(&kinds, (AlertKind::CertCheckFailure, &facts.streak))
+            .await?;
+        return apply(store, &all, now).await;
+    }
+    // The check these observations come from: the last time an address was seen.
+    let Some(checked_at) = facts.current.iter().map(|c| c.last_seen_at.clone()).max() else {
+        return Ok(AppliedChanges::default());
     };
     let mut all = Vec::new();
     let thresholds = certificate_thresholds(settings, &facts);
@@ -232,7 +247,7 @@ async fn evaluate_endpoint_once(
         checked_at: &checked_at,
         streak: &facts.streak,
         problems,
-        subject_key: "endpoint",
+        subject: FailureSubject::Endpoint(&facts),
     };
     all.extend(
         evaluation
@@ -274,6 +289,17 @@ async fn evaluate_domain_once(
         },
         now,
     };
+    if !facts.watch.registration() {
+        let kinds = [
+            AlertKind::RegistrationExpiry,
+            AlertKind::RegistrationProblem,
+            AlertKind::RegistrationStale,
+        ];
+        let all = evaluation
+            .unwatched(&kinds, (AlertKind::RegistrationProblem, &facts.streak))
+            .await?;
+        return apply(store, &all, now).await;
+    }
     let mut all = Vec::new();
     // Expiry: only from data that is known and fresh. A failed or stale
     // lookup is never "expires in -1 days".
@@ -294,7 +320,7 @@ async fn evaluate_domain_once(
             checked_at,
             streak: &facts.streak,
             problems: registration_problems(facts.outcome.as_deref(), &facts.statuses),
-            subject_key: "registration",
+            subject: FailureSubject::Registration,
         };
         all.extend(
             evaluation
@@ -336,8 +362,32 @@ struct CheckResult<'a> {
     streak: &'a Streak,
     /// What is wrong, in words, for the message.
     problems: Vec<String>,
-    /// The failure alert's subject key.
-    subject_key: &'static str,
+    subject: FailureSubject<'a>,
+}
+
+/// Whose check it is, which names the failure alert's subject key.
+enum FailureSubject<'a> {
+    Registration,
+    /// An endpoint's: the client's alert, or staff's while it was never
+    /// reached (`subjects::failure_key`).
+    Endpoint(&'a EndpointAlertFacts),
+}
+
+impl FailureSubject<'_> {
+    fn key(&self, firing: Option<&Firing>) -> &'static str {
+        match self {
+            Self::Registration => "registration",
+            Self::Endpoint(facts) => failure_key(facts, firing),
+        }
+    }
+
+    /// The domain a never-reachable notice names, for its command.
+    fn domain(&self) -> Option<String> {
+        match self {
+            Self::Registration => None,
+            Self::Endpoint(facts) => Some(to_unicode(&facts.domain)),
+        }
+    }
 }
 
 impl Evaluation<'_> {
@@ -393,25 +443,89 @@ impl Evaluation<'_> {
         });
         let firing = self.store.firing_alert(self.scope, kind).await?;
         let suppressed = mode == FailureMode::DeferToScan || outage_firing(self.store).await?;
-        let steps = failure_step(
+        let key = check.subject.key(firing.as_ref());
+        let mut steps = Vec::new();
+        let mut current = firing.as_ref();
+        if check.state == CheckState::Failing && current.is_some_and(|f| f.subject_key != key) {
+            // The firing alert says something else (never reachable, or
+            // reached since): it ends quietly and this check's alert takes over.
+            steps.push(Transition::Resolve { notify: false });
+            current = None;
+        }
+        steps.extend(failure_step(
             check.state,
             failures,
             self.context.settings.failures_before_alert,
-            firing.as_ref(),
+            current,
             suppressed,
-            check.subject_key,
-        );
+            key,
+        ));
         if streak.is_none() && steps.is_empty() {
             return Ok(None);
         }
-        let writes = plain_writes(&self.context, kind, &steps, |event| {
+        // Messages are about a notified resolution's alert, else this check's.
+        let about = match (&firing, steps.first()) {
+            (Some(f), Some(Transition::Resolve { notify: true })) => f.subject_key.as_str(),
+            _ => key,
+        };
+        let never_reachable = (about == NEVER_REACHABLE_KEY)
+            .then(|| check.subject.domain())
+            .flatten();
+        // Never reachable: staff alone, the client's name still shown.
+        let staff_only = Audience {
+            client: self.context.audience.client.clone(),
+            contacts: Vec::new(),
+        };
+        let context = Context {
+            audience: if never_reachable.is_some() {
+                &staff_only
+            } else {
+                self.context.audience
+            },
+            ..self.context
+        };
+        let writes = plain_writes(&context, kind, &steps, |event| {
             let mut notice = Notice::new(kind, event, self.context.subject);
             if event != Event::Resolved {
                 notice.problems = check.problems.clone();
             }
+            notice.never_reachable = never_reachable.clone();
             notice
         })?;
         Ok(Some(self.changes(kind, &firing, streak, writes)))
+    }
+
+    /// What the domain's watch mode leaves out alerts nothing: each firing
+    /// alert of `kinds` ends without a message (the client is not told of a
+    /// change in what the agency watches), and the failure streak of
+    /// `streak.0` starts again from zero.
+    async fn unwatched(
+        &self,
+        kinds: &[AlertKind],
+        streak: (AlertKind, &Streak),
+    ) -> Result<Vec<AlertChanges>, AlertError> {
+        let mut all = Vec::new();
+        for &kind in kinds {
+            let firing = self.store.firing_alert(self.scope, kind).await?;
+            let (streak_kind, before) = streak;
+            let reset = (kind == streak_kind && before.failures != 0).then(|| {
+                let after = Streak {
+                    failures: 0,
+                    counted_at: before.counted_at.clone(),
+                };
+                (after, before.clone())
+            });
+            if firing.is_none() && reset.is_none() {
+                continue;
+            }
+            let writes = if firing.is_some() {
+                vec![AlertWrite::Resolve { delivery: None }]
+            } else {
+                Vec::new()
+            };
+            all.push(self.changes(kind, &firing, reset, writes));
+        }
+        Ok(all)
     }
 
     /// Registration lookups that learned nothing for too long.

@@ -91,6 +91,7 @@ pub fn render_notice(notice: &Notice) -> Result<Rendered, TemplateError> {
         days_without_data => notice.days_without_data,
         checks_total => notice.checks_total,
         checks_failed => notice.checks_failed,
+        never_reachable => notice.never_reachable,
     };
     let subject = render("subject.txt", &base)?.trim().to_owned();
     let ctx = context! { headline => subject, ..base };
@@ -134,6 +135,7 @@ pub fn webhook_payload(notice: &Notice, rendered: &Rendered) -> serde_json::Valu
         "days_left": notice.days_left,
         "renewed_until": notice.renewed_until,
         "problems": notice.problems,
+        "never_reachable": notice.never_reachable.is_some(),
         "summary": rendered.subject,
         "text": rendered.text,
     })
@@ -223,6 +225,41 @@ mod tests {
                 assert!(rendered.html.contains("</html>"));
             }
         }
+    }
+
+    #[test]
+    fn never_reachable_notice_asks_staff_and_names_the_command() {
+        let mut notice = Notice::new(
+            AlertKind::CertCheckFailure,
+            Event::Failing,
+            "www.parked.example",
+        );
+        notice.problems = vec!["DNS: name does not exist (NXDOMAIN)".into()];
+        notice.never_reachable = Some("parked.example".into());
+        let rendered = render_notice(&notice).expect("renders");
+        assert_eq!(
+            rendered.subject,
+            "www.parked.example never reachable: is there a TLS service here?"
+        );
+        for body in [&rendered.text, &rendered.html] {
+            assert!(
+                body.contains("lapse domains watch parked.example registration"),
+                "{body}"
+            );
+            assert!(body.contains("staff only"), "{body}");
+        }
+        notice.event = Event::Resolved;
+        assert_eq!(
+            render_notice(&notice).expect("renders").subject,
+            "www.parked.example is reachable now: its certificate check passes"
+        );
+        // Without the mark, the same failure reads as the client's alert.
+        notice.never_reachable = None;
+        notice.event = Event::Failing;
+        assert!(render_notice(&notice)
+            .expect("renders")
+            .subject
+            .starts_with("Certificate check failing for www.parked.example"));
     }
 
     #[test]

@@ -2,9 +2,14 @@
 //!
 //! Reading: the facts an evaluation needs ([`EndpointAlertFacts`],
 //! [`DomainAlertFacts`]), the firing alert of a (subject, kind) and the
-//! ledger events already recorded for a subject key.
+//! ledger events already recorded for a subject key. Who hears of a subject
+//! follows the fleet model: an endpoint's certificate alerts go to the
+//! endpoint's client (`endpoints.client_id`), a registration's to the client
+//! owning it (`domains.client_id` when `registration_owner = 'client'`);
+//! nobody's (the agency's, a platform's) means staff only. Thresholds follow
+//! the same owners.
 //!
-//! Writing: [`Store::apply_alert_changes`] writes one subject's streak,
+//! Writing (`writes`): [`Store::apply_alert_changes`] writes one subject's streak,
 //! alert transitions, ledger rows, outbox messages and digest lines in ONE
 //! transaction, after checking that the state it was decided on is still
 //! the state in the database (otherwise [`StoreError::Stale`]: decide again).
@@ -13,12 +18,16 @@
 //! crossing notify once, whatever crashes or repeats happen around it.
 
 use chrono::{DateTime, Utc};
-use sha2::{Digest, Sha256};
 use sqlx::Row;
 
-use super::{format_time, parse_time, Store, StoreError};
+use super::{parse_time, Store, StoreError};
 use crate::domain::alert_policy::{AlertKind, Event, Firing, Thresholds};
+use crate::domain::fleet::Watch;
 use crate::domain::names::HostName;
+
+mod writes;
+
+pub(crate) use writes::end_unwatched_alerts_in;
 
 /// What an alert is attached to. Both `None`: lapse itself (operator alerts).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -62,7 +71,8 @@ pub struct CurrentCert {
     pub details: serde_json::Value,
 }
 
-/// Who a subject's messages go to.
+/// Who a subject's messages go to: the owning client (its name, shown in
+/// messages and digest lines) and its contacts. No client: staff only.
 #[derive(Debug, Clone, Default)]
 pub struct Audience {
     pub client: Option<String>,
@@ -74,8 +84,16 @@ pub struct Audience {
 pub struct EndpointAlertFacts {
     pub endpoint_id: i64,
     pub domain_id: i64,
+    /// The registrable domain's ASCII name.
+    pub domain: String,
     pub host: String,
     pub port: u16,
+    /// What is watched for the endpoint's domain: no certificate alerts
+    /// unless it includes `tls`.
+    pub watch: Watch,
+    /// When a check of the endpoint first completed a handshake; `None`: never.
+    pub first_handshake_at: Option<DateTime<Utc>>,
+    /// The endpoint's client (staff only when it has none).
     pub audience: Audience,
     pub client_certificate_days: Option<Thresholds>,
     pub domain_certificate_days: Option<Thresholds>,
@@ -89,6 +107,10 @@ pub struct DomainAlertFacts {
     pub domain_id: i64,
     pub name: String,
     pub created_at: DateTime<Utc>,
+    /// No registration alerts unless it includes `registration`.
+    pub watch: Watch,
+    /// The registration owner's client (staff only when the agency or
+    /// nobody owns the registration).
     pub audience: Audience,
     pub client_registration_days: Option<Thresholds>,
     pub domain_registration_days: Option<Thresholds>,
@@ -270,23 +292,28 @@ fn days_column(text: Option<String>) -> Option<Vec<u32>> {
     text.and_then(|t| serde_json::from_str::<Vec<u32>>(&t).ok())
 }
 
+/// An endpoint's facts: its own client, not its domain's (which owns the
+/// registration only).
 const ENDPOINT_FACTS: &str =
     "SELECT e.id, e.domain_id, e.host, e.port, e.cert_failures, e.cert_failures_counted_at,
-            d.client_id, d.certificate_days AS domain_days,
+            e.first_handshake_at, d.name AS domain_name, d.watch,
+            c.id AS client_id, d.certificate_days AS domain_days,
             c.name AS client_name, c.certificate_days AS client_days,
             EXISTS (SELECT 1 FROM alerts a
                     WHERE COALESCE(a.domain_id, 0) = e.domain_id
                       AND COALESCE(a.endpoint_id, 0) = e.id AND a.state = 'firing') AS firing
      FROM endpoints e JOIN domains d ON d.id = e.domain_id
-     LEFT JOIN clients c ON c.id = d.client_id";
+     LEFT JOIN clients c ON c.id = e.client_id";
 
 const CURRENT_CERTS: &str =
     "SELECT endpoint_id, address, outcome, leaf_fingerprint, leaf_not_after, chain_not_after,
             last_seen_at, details
      FROM cert_observations";
 
-const DOMAIN_FACTS: &str =
-    "SELECT d.id, d.name, d.created_at, d.client_id, d.registration_days AS domain_days,
+/// A registration's facts: the client joins only when it owns the
+/// registration (`registration_owner = 'client'`).
+const DOMAIN_FACTS: &str = "SELECT d.id, d.name, d.created_at, c.id AS client_id, d.watch,
+            d.registration_days AS domain_days,
             d.expires_at, d.expires_source, d.registration_outcome, d.registration_status,
             d.registration_checked_at, d.registration_confirmed_at, d.registration_stale,
             d.registration_failures, d.registration_failures_counted_at,
@@ -294,7 +321,8 @@ const DOMAIN_FACTS: &str =
             EXISTS (SELECT 1 FROM alerts a
                     WHERE COALESCE(a.domain_id, 0) = d.id AND COALESCE(a.endpoint_id, 0) = 0
                       AND a.state = 'firing') AS firing
-     FROM domains d LEFT JOIN clients c ON c.id = d.client_id";
+     FROM domains d
+     LEFT JOIN clients c ON c.id = d.client_id AND d.registration_owner = 'client'";
 
 fn current_cert(r: &sqlx::sqlite::SqliteRow) -> CurrentCert {
     CurrentCert {
@@ -323,8 +351,14 @@ fn endpoint_facts(
     EndpointAlertFacts {
         endpoint_id: row.get("id"),
         domain_id: row.get("domain_id"),
+        domain: row.get("domain_name"),
         host: row.get("host"),
         port: u16::try_from(row.get::<i64, _>("port")).unwrap_or_default(),
+        watch: watch_column(row),
+        first_handshake_at: row
+            .get::<Option<String>, _>("first_handshake_at")
+            .as_deref()
+            .and_then(parse_time),
         audience,
         client_certificate_days: thresholds_column(row.get("client_days")),
         domain_certificate_days: thresholds_column(row.get("domain_days")),
@@ -346,6 +380,7 @@ fn domain_facts(row: &sqlx::sqlite::SqliteRow, audience: Audience) -> DomainAler
         domain_id: row.get("id"),
         name: row.get("name"),
         created_at: time("created_at").unwrap_or_default(),
+        watch: watch_column(row),
         audience,
         client_registration_days: thresholds_column(row.get("client_days")),
         domain_registration_days: thresholds_column(row.get("domain_days")),
@@ -364,6 +399,12 @@ fn domain_facts(row: &sqlx::sqlite::SqliteRow, audience: Audience) -> DomainAler
             counted_at: row.get("registration_failures_counted_at"),
         },
     }
+}
+
+/// `domains.watch`; the column's CHECK allows nothing else, and a value this
+/// version cannot read keeps today's behaviour (both).
+fn watch_column(row: &sqlx::sqlite::SqliteRow) -> Watch {
+    Watch::parse(&row.get::<String, _>("watch")).unwrap_or(Watch::Both)
 }
 
 /// A JSON array of ids, for `json_each(?)`.
@@ -484,7 +525,8 @@ impl Store {
             .collect())
     }
 
-    /// Ids of every endpoint and every domain, for a full evaluation.
+    /// Ids of every endpoint and every domain, for a full evaluation
+    /// (unwatched ones too: their evaluation resolves what still fires).
     pub async fn alert_subject_ids(&self) -> Result<(Vec<i64>, Vec<i64>), StoreError> {
         let endpoints = sqlx::query_scalar("SELECT id FROM endpoints ORDER BY id")
             .fetch_all(self.pool())
@@ -497,13 +539,14 @@ impl Store {
 
     /// Endpoints and domains whose failure streak reached `needed` and that
     /// have no firing failure alert: what a scan's end may have to alert.
+    /// What the domain's watch mode leaves out is no candidate.
     pub async fn failure_alert_candidates(
         &self,
         needed: u32,
     ) -> Result<(Vec<i64>, Vec<i64>), StoreError> {
         let endpoints = sqlx::query_scalar(
-            "SELECT e.id FROM endpoints e
-             WHERE e.cert_failures >= ? AND NOT EXISTS (
+            "SELECT e.id FROM endpoints e JOIN domains d ON d.id = e.domain_id
+             WHERE e.cert_failures >= ? AND d.watch <> 'registration' AND NOT EXISTS (
                  SELECT 1 FROM alerts a WHERE a.endpoint_id = e.id
                  AND a.kind = 'cert_check_failure' AND a.state = 'firing')
              ORDER BY e.id",
@@ -513,7 +556,7 @@ impl Store {
         .await?;
         let domains = sqlx::query_scalar(
             "SELECT d.id FROM domains d
-             WHERE d.registration_failures >= ? AND NOT EXISTS (
+             WHERE d.registration_failures >= ? AND d.watch <> 'tls' AND NOT EXISTS (
                  SELECT 1 FROM alerts a WHERE a.domain_id = d.id AND a.endpoint_id IS NULL
                  AND a.kind = 'registration_problem' AND a.state = 'firing')
              ORDER BY d.id",
@@ -555,26 +598,6 @@ impl Store {
         .fetch_all(self.pool())
         .await?;
         Ok(events.iter().filter_map(|e| Event::parse(e)).collect())
-    }
-
-    /// Writes subjects' changes in ONE transaction. `StoreError::Stale`
-    /// (nothing written) when a firing alert or a streak changed since it
-    /// was read: read again and decide again.
-    pub async fn apply_alert_changes(
-        &self,
-        all_changes: &[AlertChanges],
-        now: DateTime<Utc>,
-    ) -> Result<AppliedChanges, StoreError> {
-        let now_text = format_time(now);
-        let mut applied = AppliedChanges::default();
-        // IMMEDIATE: take the write lock first, so the checks below see the
-        // state this transaction writes over.
-        let mut tx = self.pool().begin_with("BEGIN IMMEDIATE").await?;
-        for changes in all_changes {
-            apply_one(&mut tx, changes, &now_text, &mut applied).await?;
-        }
-        tx.commit().await?;
-        Ok(applied)
     }
 
     /// Alerts, newest first; only firing ones unless `all`.
@@ -680,98 +703,6 @@ impl Store {
     }
 }
 
-async fn apply_one(
-    tx: &mut sqlx::SqliteConnection,
-    changes: &AlertChanges,
-    now_text: &str,
-    applied: &mut AppliedChanges,
-) -> Result<(), StoreError> {
-    let current = firing(&mut *tx, changes.scope, changes.kind).await?;
-    if current.as_ref().map(|f| f.alert_id) != changes.expected_firing {
-        return Err(StoreError::Stale(format!(
-            "the {} alert changed while it was evaluated",
-            changes.kind.as_str()
-        )));
-    }
-    if let Some((new, old)) = &changes.streak {
-        write_streak(&mut *tx, changes.scope, changes.kind, new, old).await?;
-    }
-    let mut alert_id = changes.expected_firing;
-    for write in &changes.writes {
-        match write {
-            AlertWrite::Resolve { delivery } => {
-                let Some(id) = alert_id.take() else {
-                    continue;
-                };
-                sqlx::query("UPDATE alerts SET state = 'resolved', resolved_at = ? WHERE id = ?")
-                    .bind(now_text)
-                    .bind(id)
-                    .execute(&mut *tx)
-                    .await?;
-                applied.resolved.push(id);
-                if let Some(delivery) = delivery {
-                    let subject_key: String =
-                        sqlx::query_scalar("SELECT subject_key FROM alerts WHERE id = ?")
-                            .bind(id)
-                            .fetch_one(&mut *tx)
-                            .await?;
-                    record(
-                        &mut *tx,
-                        id,
-                        Event::Resolved,
-                        &subject_key,
-                        delivery,
-                        &changes.message_id_domain,
-                        now_text,
-                        applied,
-                    )
-                    .await?;
-                }
-            }
-            AlertWrite::Open {
-                subject_key,
-                details,
-            } => {
-                let id: i64 = sqlx::query_scalar(
-                    "INSERT INTO alerts (domain_id, endpoint_id, kind, subject_key, state, opened_at, details)
-                     VALUES (?, ?, ?, ?, 'firing', ?, ?) RETURNING id",
-                )
-                .bind(changes.scope.domain_id)
-                .bind(changes.scope.endpoint_id)
-                .bind(changes.kind.as_str())
-                .bind(subject_key)
-                .bind(now_text)
-                .bind(details.to_string())
-                .fetch_one(&mut *tx)
-                .await?;
-                applied.opened.push(id);
-                alert_id = Some(id);
-            }
-            AlertWrite::Notify {
-                event,
-                subject_key,
-                delivery,
-            } => {
-                let Some(id) = alert_id else {
-                    continue;
-                };
-                record(
-                    &mut *tx,
-                    id,
-                    *event,
-                    subject_key,
-                    delivery,
-                    &changes.message_id_domain,
-                    now_text,
-                    applied,
-                )
-                .await?;
-            }
-        }
-    }
-    Ok(())
-}
-
 async fn audience(
     conn: &mut sqlx::SqliteConnection,
     client_id: Option<i64>,
@@ -811,131 +742,4 @@ async fn firing(
         alert_id: r.get("id"),
         subject_key: r.get("subject_key"),
     }))
-}
-
-async fn write_streak(
-    conn: &mut sqlx::SqliteConnection,
-    scope: AlertScope,
-    kind: AlertKind,
-    new: &Streak,
-    old: &Streak,
-) -> Result<(), StoreError> {
-    let (sql, id) = match (kind, scope.endpoint_id, scope.domain_id) {
-        (AlertKind::CertCheckFailure, Some(endpoint), _) => (
-            "UPDATE endpoints SET cert_failures = ?, cert_failures_counted_at = ?
-             WHERE id = ? AND cert_failures = ? AND cert_failures_counted_at IS ?",
-            endpoint,
-        ),
-        (AlertKind::RegistrationProblem, None, Some(domain)) => (
-            "UPDATE domains SET registration_failures = ?, registration_failures_counted_at = ?
-             WHERE id = ? AND registration_failures = ? AND registration_failures_counted_at IS ?",
-            domain,
-        ),
-        _ => return Err(StoreError::NoStreak(kind.as_str())),
-    };
-    let done = sqlx::query(sql)
-        .bind(i64::from(new.failures))
-        .bind(&new.counted_at)
-        .bind(id)
-        .bind(i64::from(old.failures))
-        .bind(&old.counted_at)
-        .execute(&mut *conn)
-        .await?;
-    if done.rows_affected() == 0 {
-        return Err(StoreError::Stale(
-            "the failure streak changed while it was evaluated".into(),
-        ));
-    }
-    Ok(())
-}
-
-/// Inserts the ledger row; when it is new, queues its messages and digest
-/// line. An existing row means this event was already queued: nothing more.
-#[expect(clippy::too_many_arguments, reason = "one transaction's context")]
-async fn record(
-    conn: &mut sqlx::SqliteConnection,
-    alert_id: i64,
-    event: Event,
-    subject_key: &str,
-    delivery: &Delivery,
-    id_domain: &str,
-    now: &str,
-    applied: &mut AppliedChanges,
-) -> Result<(), StoreError> {
-    let event_key = event.key();
-    let ledger_id: Option<i64> = sqlx::query_scalar(
-        "INSERT INTO alert_ledger (alert_id, event, subject_key, created_at) VALUES (?, ?, ?, ?)
-         ON CONFLICT (alert_id, event, subject_key) DO NOTHING RETURNING id",
-    )
-    .bind(alert_id)
-    .bind(&event_key)
-    .bind(subject_key)
-    .bind(now)
-    .fetch_optional(&mut *conn)
-    .await?;
-    let Some(ledger_id) = ledger_id else {
-        return Ok(());
-    };
-    applied.events.push(format!("{alert_id}:{event_key}"));
-    for message in &delivery.messages {
-        let message_id = message_id(ledger_id, &event_key, subject_key, message, now, id_domain);
-        sqlx::query(
-            "INSERT INTO outbox (message_id, ledger_id, alert_id, channel, recipient, cc, subject,
-                                 body_text, body_html, state, attempts, next_attempt_at, created_at)
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 'pending', 0, ?, ?)",
-        )
-        .bind(&message_id)
-        .bind(ledger_id)
-        .bind(alert_id)
-        .bind(message.channel.as_str())
-        .bind(&message.recipient)
-        .bind(&message.cc)
-        .bind(&message.subject)
-        .bind(&message.body_text)
-        .bind(&message.body_html)
-        .bind(now)
-        .bind(now)
-        .execute(&mut *conn)
-        .await?;
-        applied.queued.push(message_id);
-    }
-    if let Some(digest) = &delivery.digest {
-        sqlx::query(
-            "INSERT INTO digest_entries (ledger_id, client, line, created_at) VALUES (?, ?, ?, ?)",
-        )
-        .bind(ledger_id)
-        .bind(&digest.client)
-        .bind(&digest.line)
-        .bind(now)
-        .execute(&mut *conn)
-        .await?;
-    }
-    Ok(())
-}
-
-/// `<ledger>.<event>.<channel>.<hash>@<domain>`: stable for the message's
-/// whole life (it is stored once), unique across installations (the hash
-/// covers the subject and the time the ledger row was written).
-fn message_id(
-    ledger_id: i64,
-    event_key: &str,
-    subject_key: &str,
-    message: &NewMessage,
-    now: &str,
-    id_domain: &str,
-) -> String {
-    let hash = Sha256::digest(
-        format!(
-            "{ledger_id}|{event_key}|{subject_key}|{}|{}|{now}",
-            message.channel.as_str(),
-            message.recipient
-        )
-        .as_bytes(),
-    );
-    format!(
-        "{ledger_id}.{}.{}.{}@{id_domain}",
-        event_key.replace(':', "-"),
-        message.channel.as_str(),
-        &hex::encode(hash)[..12]
-    )
 }

@@ -512,6 +512,8 @@ async fn apply_watch(
     after: Watch,
     now: DateTime<Utc>,
 ) -> Result<(), StoreError> {
+    // What is no longer watched stops alerting, without a message.
+    super::alerts::end_unwatched_alerts_in(tx, domain_id, after, now).await?;
     let now = format_time(now);
     sqlx::query("UPDATE domains SET watch = ? WHERE id = ?")
         .bind(after.as_str())

@@ -4,7 +4,10 @@
 //! for that (endpoint, address): equal -> `last_seen_at` refreshed; different
 //! -> the old row stops being current and a new row is added. Addresses no
 //! longer served stop being current. "Current state" is the rows with
-//! `current = 1`; it never needs a scan of history.
+//! `current = 1`; it never needs a scan of history. The first result with a
+//! leaf certificate (a completed handshake) stamps the endpoint's
+//! `first_handshake_at`, once: an endpoint never reached is told to staff
+//! as such, not mailed to its client.
 
 use chrono::{DateTime, Utc};
 use sqlx::Row;
@@ -99,6 +102,7 @@ pub(super) async fn record_batch_in(
     let refreshed = refresh_unchanged(&mut *tx, &now).await?;
     let retired = retire_unserved(&mut *tx, &ids).await?;
     let inserted = replace_changed(&mut *tx, &now).await?;
+    stamp_first_handshakes(&mut *tx, &now).await?;
     refresh_domain_certificates(&mut *tx, &ids).await?;
     sqlx::query("DELETE FROM temp.observation_batch")
         .execute(&mut *tx)
@@ -247,11 +251,31 @@ async fn replace_changed(tx: &mut sqlx::SqliteConnection, now: &str) -> Result<u
     .rows_affected())
 }
 
+/// Endpoints of the batch that served a leaf certificate for the first time
+/// get `first_handshake_at = now`; a stamp once written never changes.
+async fn stamp_first_handshakes(
+    tx: &mut sqlx::SqliteConnection,
+    now: &str,
+) -> Result<(), StoreError> {
+    sqlx::query(
+        "UPDATE endpoints SET first_handshake_at = ?1
+         WHERE first_handshake_at IS NULL
+           AND id IN (SELECT endpoint_id FROM temp.observation_batch
+                      WHERE leaf_fingerprint IS NOT NULL)",
+    )
+    .bind(now)
+    .execute(&mut *tx)
+    .await?;
+    Ok(())
+}
+
 /// Recomputes the certificate columns of the domains of `endpoint_ids` (a
 /// JSON array) from their current observations: the earliest leaf
-/// not-after and the worst outcome (critical > unknown > warning > ok).
-/// Only rows whose value changes are written. Each subquery walks the
-/// domain's endpoints, then their current observations by index.
+/// not-after and the worst outcome (critical > unknown > warning > ok);
+/// both NULL for a domain watched for its registration alone, whose
+/// endpoints are not counted. Only rows whose value changes are written.
+/// Each subquery walks the domain's endpoints, then their current
+/// observations by index.
 pub(crate) async fn refresh_domain_certificates(
     tx: &mut sqlx::SqliteConnection,
     endpoint_ids: &str,
@@ -261,13 +285,15 @@ pub(crate) async fn refresh_domain_certificates(
              SELECT d.id,
                     (SELECT MIN(o.leaf_not_after)
                      FROM endpoints e CROSS JOIN cert_observations o ON o.endpoint_id = e.id
-                     WHERE e.domain_id = d.id AND +o.current = 1) AS not_after,
+                     WHERE e.domain_id = d.id AND +o.current = 1
+                       AND d.watch <> 'registration') AS not_after,
                     (SELECT CASE MAX(CASE o.outcome WHEN 'critical' THEN 3 WHEN 'unknown' THEN 2
                                                     WHEN 'warning' THEN 1 ELSE 0 END)
                               WHEN 3 THEN 'critical' WHEN 2 THEN 'unknown' WHEN 1 THEN 'warning'
                               WHEN 0 THEN 'ok' END
                      FROM endpoints e CROSS JOIN cert_observations o ON o.endpoint_id = e.id
-                     WHERE e.domain_id = d.id AND +o.current = 1) AS outcome
+                     WHERE e.domain_id = d.id AND +o.current = 1
+                       AND d.watch <> 'registration') AS outcome
              FROM domains d
              WHERE d.id IN (SELECT e.domain_id FROM endpoints e
                             WHERE e.id IN (SELECT value FROM json_each(?1))))

@@ -198,9 +198,13 @@ impl Store {
         } else {
             "0"
         };
+        // A domain watched for its endpoints alone keeps no expiry on the
+        // domain row (the facts above stay): nothing lists or alerts it.
         sqlx::query(&format!(
             "UPDATE domains SET
-               expires_at = ?, expires_source = ?, registrar = ?, registration_status = ?,
+               expires_at = CASE WHEN watch = 'tls' THEN NULL ELSE ? END,
+               expires_source = CASE WHEN watch = 'tls' THEN NULL ELSE ? END,
+               registrar = ?, registration_status = ?,
                registration_checked_at = ?,
                registration_confirmed_at = ?,
                registration_outcome = ?, registration_stale = ?,
@@ -228,7 +232,9 @@ impl Store {
     }
 
     /// Sets (or replaces) a hand-entered expiry, e.g. from the registrar's
-    /// invoice, for TLDs that publish none. Returns the domain id.
+    /// invoice, for TLDs that publish none. Returns the domain id. The date
+    /// is kept but not copied to `expires_at` while the domain is watched for
+    /// its endpoints alone.
     pub async fn set_manual_expiry(
         &self,
         name: &HostName,
@@ -241,9 +247,11 @@ impl Store {
         // Shown at once; the next lookup re-assesses it against what sources publish.
         sqlx::query(
             "UPDATE domains SET manual_expires_at = ?, manual_note = ?, manual_set_at = ?,
-               expires_at = CASE WHEN expires_at IS NULL OR expires_source = 'manual'
+               expires_at = CASE WHEN watch = 'tls' THEN NULL
+                                 WHEN expires_at IS NULL OR expires_source = 'manual'
                                  THEN ? ELSE expires_at END,
-               expires_source = CASE WHEN expires_at IS NULL OR expires_source = 'manual'
+               expires_source = CASE WHEN watch = 'tls' THEN NULL
+                                     WHEN expires_at IS NULL OR expires_source = 'manual'
                                      THEN 'manual' ELSE expires_source END
              WHERE id = ?",
         )
@@ -257,7 +265,8 @@ impl Store {
         Ok(domain_id)
     }
 
-    /// Domains whose registration lookup is due at `now`, soonest first.
+    /// Domains whose registration lookup is due at `now`, soonest first
+    /// (not those watched for their endpoints alone).
     pub async fn due_registrations(
         &self,
         now: DateTime<Utc>,
@@ -265,7 +274,8 @@ impl Store {
     ) -> Result<Vec<DueRegistration>, StoreError> {
         let rows = sqlx::query(
             "SELECT id, name FROM domains
-             WHERE next_registration_check_at IS NULL OR next_registration_check_at <= ?
+             WHERE watch <> 'tls'
+               AND (next_registration_check_at IS NULL OR next_registration_check_at <= ?)
              ORDER BY next_registration_check_at, id LIMIT ?",
         )
         .bind(format_time(now))

@@ -46,6 +46,10 @@ fn endpoint_is_quiet(
     if firing || facts.streak.failures != 0 {
         return false;
     }
+    // Not watched: with nothing firing and no streak, nothing to end.
+    if !facts.watch.tls() {
+        return true;
+    }
     if !failure_lines(&facts.current).is_empty() {
         return false;
     }
@@ -77,6 +81,9 @@ fn domain_is_quiet(
 ) -> bool {
     if firing || facts.streak.failures != 0 {
         return false;
+    }
+    if !facts.watch.registration() {
+        return true;
     }
     let thresholds = registration_thresholds(settings, facts);
     let subject = registration_subject(facts);

@@ -1,16 +1,17 @@
 //! What a subject's stored facts mean in the alert policy's terms: the
 //! certificate or registration date an expiry alert speaks of, the problem
-//! lines of a failing check, whether a lookup learned anything, and the
-//! thresholds that apply. Pure reading, shared by the evaluation and the
-//! quiet-subject filter, so that both apply the same rules.
+//! lines of a failing check, whether a lookup learned anything, the
+//! thresholds that apply, and whether an endpoint was never reachable (its
+//! failure alert is then staff's alone). Pure reading, shared by the
+//! evaluation and the quiet-subject filter, so that both apply the same rules.
 
 use chrono::{DateTime, Utc};
 
 use super::AlertSettings;
 use crate::domain::alert_policy::{
-    is_check_failure, problem_statuses, CheckState, ExpirySubject, Thresholds,
+    is_check_failure, problem_statuses, CheckState, ExpirySubject, Firing, Thresholds,
 };
-use crate::domain::certificate::Finding;
+use crate::domain::certificate::{DnsFailureKind, Finding, HandshakeFailure};
 use crate::domain::names::to_unicode;
 use crate::store::{CurrentCert, DomainAlertFacts, EndpointAlertFacts};
 
@@ -23,7 +24,7 @@ pub(super) fn endpoint_name(facts: &EndpointAlertFacts) -> String {
     }
 }
 
-/// The certificate thresholds for an endpoint: its domain's, else its
+/// The certificate thresholds for an endpoint: its domain's, else its own
 /// client's, else the configured ones.
 pub(super) fn certificate_thresholds<'a>(
     settings: &'a AlertSettings,
@@ -36,7 +37,8 @@ pub(super) fn certificate_thresholds<'a>(
     )
 }
 
-/// [`certificate_thresholds`] for a domain's registration.
+/// [`certificate_thresholds`] for a domain's registration: the domain's,
+/// else the registration owner's, else the configured ones.
 pub(super) fn registration_thresholds<'a>(
     settings: &'a AlertSettings,
     facts: &'a DomainAlertFacts,
@@ -100,6 +102,63 @@ pub(super) fn failure_lines(current: &[CurrentCert]) -> Vec<String> {
     lines
 }
 
+/// The subject key of an endpoint's failure alert: the client's alert.
+pub(super) const ENDPOINT_KEY: &str = "endpoint";
+/// The subject key of an endpoint's failure alert while it was never
+/// reached: staff's alone, saying "is there a TLS service here?".
+pub(super) const NEVER_REACHABLE_KEY: &str = "never_reachable";
+
+/// Whether a finding is the target's own answer that no TLS service is
+/// there: the name does not exist or has no address, nothing listens on the
+/// port, or something other than TLS answers. A timeout, a failing resolver
+/// or an unreachable network may be lapse's own trouble: not one of these.
+pub(super) fn is_target_side_answer(finding: &Finding) -> bool {
+    matches!(
+        finding,
+        Finding::Dns {
+            failure: DnsFailureKind::NxDomain | DnsFailureKind::NoAddresses,
+        } | Finding::ConnectRefused
+            | Finding::HandshakeFailed {
+                reason: HandshakeFailure::NotTls,
+            }
+            | Finding::StartTlsFailed { .. }
+    )
+}
+
+/// Whether a check says "no TLS service here": no address served a
+/// certificate, and every address failed with target-side answers only.
+pub(super) fn no_tls_service(current: &[CurrentCert]) -> bool {
+    !current.is_empty()
+        && current.iter().all(|cert| {
+            let findings = cert.details["findings"]
+                .as_array()
+                .map(Vec::as_slice)
+                .unwrap_or_default();
+            cert.leaf_fingerprint.is_none()
+                && !findings.is_empty()
+                && findings.iter().all(|value| {
+                    serde_json::from_value::<Finding>(value.clone())
+                        .is_ok_and(|finding| is_target_side_answer(&finding))
+                })
+        })
+}
+
+/// The subject key of the endpoint's failure alert for this check. Never
+/// reachable while no check ever completed a handshake and either this one
+/// got target-side answers only, or the alert firing already says so (a
+/// timeout in between does not make it the client's alert). Once a
+/// handshake completes, a failure is the client's.
+pub(super) fn failure_key(facts: &EndpointAlertFacts, firing: Option<&Firing>) -> &'static str {
+    let never_reachable = facts.first_handshake_at.is_none()
+        && (no_tls_service(&facts.current)
+            || firing.is_some_and(|f| f.subject_key == NEVER_REACHABLE_KEY));
+    if never_reachable {
+        NEVER_REACHABLE_KEY
+    } else {
+        ENDPOINT_KEY
+    }
+}
+
 /// The registration problems in words, for the message.
 pub(super) fn registration_problems(outcome: Option<&str>, statuses: &[String]) -> Vec<String> {
     let mut lines = Vec::new();
@@ -152,4 +211,146 @@ pub(super) fn stale_rule_applies(facts: &DomainAlertFacts) -> bool {
 /// When a source last answered; the domain's creation before the first answer.
 pub(super) fn last_fresh(facts: &DomainAlertFacts) -> DateTime<Utc> {
     facts.confirmed_at.unwrap_or(facts.created_at)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::certificate::Stage;
+    use crate::domain::fleet::Watch;
+    use crate::store::{Audience, Streak};
+
+    fn cert(leaf: Option<&str>, findings: &[Finding]) -> CurrentCert {
+        CurrentCert {
+            address: "192.0.2.1".into(),
+            outcome: "unknown".into(),
+            leaf_fingerprint: leaf.map(str::to_owned),
+            leaf_not_after: None,
+            chain_not_after: None,
+            last_seen_at: "2026-11-01T00:00:00Z".into(),
+            details: serde_json::json!({ "findings": findings }),
+        }
+    }
+
+    fn endpoint(reached: bool, current: Vec<CurrentCert>) -> EndpointAlertFacts {
+        EndpointAlertFacts {
+            endpoint_id: 1,
+            domain_id: 1,
+            domain: "example.com".into(),
+            host: "www.example.com".into(),
+            port: 443,
+            watch: Watch::Both,
+            first_handshake_at: reached.then(DateTime::<Utc>::default),
+            audience: Audience::default(),
+            client_certificate_days: None,
+            domain_certificate_days: None,
+            current,
+            streak: Streak::default(),
+        }
+    }
+
+    #[test]
+    fn only_the_targets_own_answers_say_no_tls_service() {
+        let nx = Finding::Dns {
+            failure: DnsFailureKind::NxDomain,
+        };
+        let cases: [(Finding, bool); 8] = [
+            (nx.clone(), true),
+            (
+                Finding::Dns {
+                    failure: DnsFailureKind::NoAddresses,
+                },
+                true,
+            ),
+            (Finding::ConnectRefused, true),
+            (
+                Finding::HandshakeFailed {
+                    reason: HandshakeFailure::NotTls,
+                },
+                true,
+            ),
+            (
+                Finding::StartTlsFailed {
+                    reply: "502 not here".into(),
+                },
+                true,
+            ),
+            // Could be lapse's own network or resolver.
+            (
+                Finding::Dns {
+                    failure: DnsFailureKind::ServFail,
+                },
+                false,
+            ),
+            (
+                Finding::Timeout {
+                    stage: Stage::Connect,
+                    limit_ms: 2000,
+                },
+                false,
+            ),
+            (
+                Finding::ConnectFailed {
+                    reason: "network unreachable".into(),
+                },
+                false,
+            ),
+        ];
+        for (finding, expected) in cases {
+            assert_eq!(is_target_side_answer(&finding), expected, "{finding:?}");
+            assert_eq!(
+                no_tls_service(&[cert(None, std::slice::from_ref(&finding))]),
+                expected,
+                "{finding:?}"
+            );
+        }
+        // Every address must say so; a certificate served anywhere says otherwise.
+        let timeout = Finding::Timeout {
+            stage: Stage::Handshake,
+            limit_ms: 3000,
+        };
+        assert!(!no_tls_service(&[
+            cert(None, &[Finding::ConnectRefused]),
+            cert(None, &[timeout])
+        ]));
+        assert!(!no_tls_service(&[cert(Some("ab"), &[nx])]));
+        assert!(!no_tls_service(&[cert(None, &[])]));
+        assert!(!no_tls_service(&[]));
+    }
+
+    #[test]
+    fn the_failure_key_is_staffs_until_a_handshake_completes() {
+        let refused = || vec![cert(None, &[Finding::ConnectRefused])];
+        let timeout = || {
+            vec![cert(
+                None,
+                &[Finding::Timeout {
+                    stage: Stage::Connect,
+                    limit_ms: 2000,
+                }],
+            )]
+        };
+        let firing = |key: &str| Firing {
+            alert_id: 1,
+            subject_key: key.into(),
+        };
+        let staff = firing(NEVER_REACHABLE_KEY);
+        assert_eq!(
+            failure_key(&endpoint(false, refused()), None),
+            NEVER_REACHABLE_KEY
+        );
+        // Reached once: a refused connection is the client's outage.
+        assert_eq!(failure_key(&endpoint(true, refused()), None), ENDPOINT_KEY);
+        // A timeout alone says nothing about the target...
+        assert_eq!(failure_key(&endpoint(false, timeout()), None), ENDPOINT_KEY);
+        // ...nor turns staff's alert into the client's.
+        assert_eq!(
+            failure_key(&endpoint(false, timeout()), Some(&staff)),
+            NEVER_REACHABLE_KEY
+        );
+        assert_eq!(
+            failure_key(&endpoint(true, timeout()), Some(&staff)),
+            ENDPOINT_KEY
+        );
+    }
 }
