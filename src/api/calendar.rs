@@ -1,7 +1,11 @@
 //! `/api/v1/calendar.ics`: upcoming expiries as an iCalendar feed
 //! (RFC 5545) that calendar apps subscribe to. Calendar apps cannot send
-//! headers, so the token may be given as `?token=`; a client token's feed
-//! holds only its client's expiries.
+//! headers, so the token may be given as `?token=`. Registration events
+//! follow the registration's owner and certificate events the endpoint's
+//! client: a client token's feed holds the registrations it owns and the
+//! certificates of its own endpoints. What is not watched has no event (no
+//! certificate of a registration-only domain, no registration of a
+//! TLS-only one).
 //!
 //! Each expiry is an all-day event on its UTC date with a stable UID, so a
 //! refreshed feed updates events instead of duplicating them. Text is

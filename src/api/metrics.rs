@@ -8,8 +8,8 @@
 //! | `lapse_certificate_days_left` | gauge | host, port, address |
 //! | `lapse_domain_expiry_seconds` | gauge | domain, source |
 //! | `lapse_domain_expiry_days_left` | gauge | domain (the assessed expiry) |
-//! | `lapse_domains` | gauge | status |
-//! | `lapse_endpoints` | gauge | |
+//! | `lapse_domains` | gauge | status (every [`DomainStatus`], `needs_date` and `not_found` among them) |
+//! | `lapse_endpoints` | gauge | (checked: not those under a registration-only domain) |
 //! | `lapse_checks_total` | counter | outcome |
 //! | `lapse_scan_duration_seconds` | histogram | |
 //! | `lapse_scans` | gauge | state |
@@ -17,6 +17,10 @@
 //! | `lapse_outbox_depth` | gauge | (pending + sending) |
 //! | `lapse_alerts_firing` | gauge | kind |
 //! | `lapse_scheduler_heartbeat_age_seconds` | gauge | (absent before the first beat) |
+//!
+//! What is not watched is not exported: no certificate of a domain watched
+//! for its registration alone, no registration of one watched for its
+//! endpoints alone.
 
 use std::fmt::Write;
 
@@ -29,6 +33,7 @@ use super::auth::authenticate;
 use super::error::{ApiError, ApiResult, ErrorBody};
 use super::ApiState;
 use crate::domain::access::Action;
+use crate::domain::status::DomainStatus;
 use crate::store::parse_time;
 use crate::store::read_models::MetricsFacts;
 
@@ -164,7 +169,7 @@ fn registration_expiries(out: &mut String, facts: &MetricsFacts, now: DateTime<U
 /// `lapse_domains` (every status, zeros included) and `lapse_endpoints`.
 fn inventory(out: &mut String, facts: &MetricsFacts) {
     describe(out, "lapse_domains", "gauge", "Watched domains by status.");
-    for status in ["ok", "expiring", "expired", "failing", "unknown"] {
+    for status in DomainStatus::ALL.map(DomainStatus::as_str) {
         let n = facts
             .domains_by_status
             .iter()
@@ -172,7 +177,12 @@ fn inventory(out: &mut String, facts: &MetricsFacts) {
             .map_or(0, |(_, n)| *n);
         let _ = writeln!(out, "lapse_domains{} {n}", labels(&[("status", status)]));
     }
-    describe(out, "lapse_endpoints", "gauge", "Watched endpoints.");
+    describe(
+        out,
+        "lapse_endpoints",
+        "gauge",
+        "Watched endpoints (not those under a domain watched for its registration alone).",
+    );
     let _ = writeln!(out, "lapse_endpoints {}", facts.endpoints);
 }
 
@@ -349,6 +359,7 @@ mod tests {
             }],
             scan_durations_secs: vec![3.0, 100.0],
             outbox_by_state: vec![("pending".into(), 2), ("sent".into(), 9)],
+            domains_by_status: vec![("needs_date".into(), 2), ("ok".into(), 5)],
             ..MetricsFacts::default()
         };
         let text = render(&facts, now);
@@ -362,5 +373,8 @@ mod tests {
         assert!(text.contains("lapse_scan_duration_seconds_bucket{le=\"+Inf\"} 2\n"));
         assert!(text.contains("lapse_scan_duration_seconds_sum 103\n"));
         assert!(text.contains("lapse_outbox_depth 2\n"));
+        assert!(text.contains("lapse_domains{status=\"needs_date\"} 2\n"));
+        assert!(text.contains("lapse_domains{status=\"not_found\"} 0\n"));
+        assert!(text.contains("lapse_domains{status=\"ok\"} 5\n"));
     }
 }

@@ -2,6 +2,12 @@
 //! collect as lines (written with their ledger row); at each `digest_cron`
 //! time one email to the staff lists them, grouped by client.
 //!
+//! The same email ends with the registrations that need a date entered by
+//! hand (the registry publishes none, nobody entered one: the status
+//! `needs_date`), each with the command that enters it. They are read
+//! afresh for every digest, so each digest repeats them until the date is
+//! set; a digest with no alert events but dates to enter is still sent.
+//!
 //! A digest is keyed by its cron time (`digests.due_at` is unique), so a
 //! restart, a second instance or a catch-up after downtime never sends the
 //! same digest twice. A fire time missed while lapse was down is caught up
@@ -14,7 +20,8 @@ use std::str::FromStr;
 use chrono::{DateTime, Utc};
 
 use super::alerts::AlertSettings;
-use crate::notify::templates::{self, DigestGroup, TemplateError};
+use crate::notify::templates::{self, DigestGroup, Rendered, TemplateError};
+use crate::store::read_models::DateNeeded;
 use crate::store::{parse_time, Channel, NewMessage, Store, StoreError};
 
 #[derive(Debug, thiserror::Error)]
@@ -40,9 +47,10 @@ pub fn previous_fire(schedule: &cron::Schedule, now: DateTime<Utc>) -> Option<Da
         .last()
 }
 
-/// Builds and queues the digest due at `due_at` from the lines waiting.
-/// Returns the queued message ids; `None` when that digest was already
-/// written. With no lines waiting the digest is recorded but sends nothing.
+/// Builds and queues the digest due at `due_at` from the lines waiting and
+/// the registrations that need a date. Returns the queued message ids;
+/// `None` when that digest was already written. With nothing to tell the
+/// digest is recorded but sends nothing.
 pub async fn send_digest(
     store: &Store,
     settings: &AlertSettings,
@@ -66,9 +74,11 @@ pub async fn send_digest(
         .into_iter()
         .map(|(client, lines)| DigestGroup { client, lines })
         .collect();
+    let dates = store.registrations_needing_date().await?;
     let mut messages = Vec::new();
-    if !entries.is_empty() && !settings.staff.is_empty() {
-        let rendered = templates::render_digest(&groups)?;
+    if (!entries.is_empty() || !dates.is_empty()) && !settings.staff.is_empty() {
+        let mut rendered = templates::render_digest(&groups)?;
+        add_dates_needed(&mut rendered, &dates);
         messages.push(NewMessage {
             channel: Channel::Email,
             recipient: settings.staff.join(", "),
@@ -82,6 +92,65 @@ pub async fn send_digest(
     Ok(store
         .write_digest(due_at, &ids, &messages, &settings.message_id_domain, now)
         .await?)
+}
+
+/// The line of a registration that needs a date, with the command.
+fn date_line(date: &DateNeeded) -> String {
+    let client = date
+        .client
+        .as_deref()
+        .map_or(String::new(), |c| format!(" (client {c})"));
+    format!(
+        "{}{client}: the registry publishes no expiry date; enter it with \
+         `lapse domains set-expiry {} YYYY-MM-DD`",
+        crate::domain::names::to_unicode(&date.domain),
+        date.domain
+    )
+}
+
+/// Appends the section of registrations that need a date to a rendered
+/// digest (before the signature), and says so in the subject.
+fn add_dates_needed(rendered: &mut Rendered, dates: &[DateNeeded]) {
+    if dates.is_empty() {
+        return;
+    }
+    let heading = format!(
+        "Registration dates to enter by hand: {} domain{}",
+        dates.len(),
+        if dates.len() == 1 { "" } else { "s" }
+    );
+    let lines: Vec<String> = dates.iter().map(date_line).collect();
+    let mut text = format!("{heading}\n");
+    for line in &lines {
+        text.push_str(&format!("- {line}\n"));
+    }
+    text.push('\n');
+    insert_before(&mut rendered.text, "\n--\n", &format!("\n{text}"));
+    let mut html = format!("<h3>{}</h3>\n<ul>", escape_html(&heading));
+    for line in &lines {
+        html.push_str(&format!("<li>{}</li>", escape_html(line)));
+    }
+    html.push_str("</ul>\n");
+    insert_before(&mut rendered.html, "<hr>", &html);
+    rendered.subject.push_str(&format!(
+        ", {} registration date{} to enter",
+        dates.len(),
+        if dates.len() == 1 { "" } else { "s" }
+    ));
+}
+
+/// Inserts `insert` before the last `marker` in `into` (at the end when
+/// the marker is missing).
+fn insert_before(into: &mut String, marker: &str, insert: &str) {
+    let at = into.rfind(marker).unwrap_or(into.len());
+    into.insert_str(at, insert);
+}
+
+fn escape_html(text: &str) -> String {
+    text.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
 }
 
 /// Sends digests at the cron times until `shutdown`, catching up a missed
@@ -133,6 +202,42 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn dates_to_enter_go_before_the_signature_with_the_command() {
+        let mut rendered = templates::render_digest(&[DigestGroup {
+            client: "Acme".into(),
+            lines: vec!["Certificate for www.acme.test expires in 7 days".into()],
+        }])
+        .expect("render");
+        add_dates_needed(
+            &mut rendered,
+            &[DateNeeded {
+                domain: "xn--bcher-kva.example".into(),
+                client: Some("A<B".into()),
+                outcome: Some("not_published".into()),
+            }],
+        );
+        assert_eq!(
+            rendered.subject,
+            "lapse digest: 1 alert event, 1 registration date to enter"
+        );
+        let dates = rendered
+            .text
+            .find("Registration dates to enter by hand: 1 domain\n- bücher.example (client A<B): the registry publishes no expiry date; enter it with `lapse domains set-expiry xn--bcher-kva.example YYYY-MM-DD`\n")
+            .expect(&rendered.text);
+        assert!(dates > rendered.text.find("Acme").expect("alerts"));
+        assert!(dates < rendered.text.rfind("\n--\n").expect("signature"));
+        assert!(
+            rendered.html.contains("(client A&lt;B)"),
+            "{}",
+            rendered.html
+        );
+        assert!(rendered.html.find("Registration dates") < rendered.html.find("<hr>"));
+        let mut nothing = rendered.clone();
+        add_dates_needed(&mut nothing, &[]);
+        assert_eq!(nothing.text, rendered.text);
+    }
 
     #[test]
     fn the_previous_fire_time_is_the_last_one_not_after_now() {

@@ -3,7 +3,13 @@
 //! read scoped by a [`Visibility`], plus the edits by id that go with them.
 //!
 //! Every read takes a [`Visibility`]: a client token's requests filter on
-//! its client in SQL, here, so a caller cannot forget it.
+//! its client in SQL, here, so a caller cannot forget it. In the fleet
+//! model a domain is a client's when it owns the registration or at least
+//! one endpoint under it (`domain_of_client`); endpoints, observations
+//! and certificate figures are a client's own endpoints' only
+//! (`domains_seen_by`); an alert is its endpoint's client's or its
+//! registration owner's (`ALERT_CLIENT`); another client's ownership of a
+//! registration shows without the client.
 //!
 //! The read models (`DomainItem`, `DomainDetail`, ...) are also the JSON
 //! wire types of `/api/v1` (they derive `ToSchema` for the OpenAPI
@@ -15,7 +21,8 @@
 //!   routes), with totals cached per filter and generation of the domains
 //! - `read_models/history.rs`: observation history, alerts
 //! - `read_models/scans.rs`: scans and their progress, the scope's names joined in
-//! - `read_models/operations.rs`: summary, metrics facts, calendar entries
+//! - `read_models/operations.rs`: summary, metrics facts, calendar entries, the
+//!   registrations waiting for a date entered by hand (for the staff digest)
 
 mod catalog;
 mod domains;
@@ -32,8 +39,8 @@ pub use domains::{
 pub use history::{AlertQuery, AlertView, HistoryOf, ObservationView};
 pub use json::Totals;
 pub use operations::{
-    CalendarEntry, CertificateMetric, MetricsFacts, NextExpiry, RegistrationMetric, Summary,
-    CALENDAR_MAX_EVENTS,
+    CalendarEntry, CertificateMetric, DateNeeded, MetricsFacts, NextExpiry, RegistrationMetric,
+    Summary, CALENDAR_MAX_EVENTS,
 };
 pub use scans::{ScanScopeView, ScanView};
 
@@ -85,15 +92,121 @@ impl Cursor {
 /// What sorts last when nothing is known (the indexes use the same value).
 const NO_EXPIRY: &str = "9999-12-31T23:59:59Z";
 
+/// The condition of the status `needs_date` over the alias `d`, on its
+/// own: the registration is watched, no expiry is known, the lookup found
+/// nothing published and nobody entered a date.
+macro_rules! needs_date_sql {
+    () => {
+        "d.watch <> 'tls' AND d.expires_at IS NULL AND d.manual_expires_at IS NULL \
+         AND (d.registration_outcome = 'not_published' \
+              OR d.registration_capability = 'nothing_published')"
+    };
+}
+
 /// The domain status rule of [`crate::domain::status`] in SQL, over the
 /// alias `d`, with `?1` now, `?2` the registration window's end and `?3`
 /// the certificate window's end.
-const STATUS_SQL: &str = "CASE \
+const STATUS_SQL: &str = concat!(
+    "CASE \
      WHEN d.next_expiry_at < ?1 THEN 'expired' \
-     WHEN d.cert_outcome IN ('critical', 'unknown') OR d.registration_outcome = 'not_found' THEN 'failing' \
+     WHEN d.watch <> 'tls' AND d.registration_outcome = 'not_found' THEN 'not_found' \
+     WHEN d.cert_outcome IN ('critical', 'unknown') THEN 'failing' \
      WHEN d.expires_at < ?2 OR d.cert_not_after < ?3 THEN 'expiring' \
+     WHEN ",
+    needs_date_sql!(),
+    " THEN 'needs_date' \
      WHEN d.next_expiry_at IS NULL AND d.cert_outcome IS NULL THEN 'unknown' \
-     ELSE 'ok' END";
+     ELSE 'ok' END"
+);
+
+/// [`needs_date_sql!`] as a constant, for the list of dates to enter.
+const NEEDS_DATE_SQL: &str = needs_date_sql!();
+
+/// Whether the client `client` (an SQL expression) may see the domain `d`:
+/// it owns the registration or at least one endpoint under it.
+fn domain_of_client(client: &str) -> String {
+    domain_of_client_as("d", client)
+}
+
+/// The domains table under the alias `d`, as the viewer `viewer` (a
+/// client's placeholder, `None`: staff) sees it. Staff read the table.
+/// A client reads, for a domain under which another client (or the
+/// agency) owns endpoints, the certificate columns over its own endpoints
+/// alone (nothing when it owns none), and `next_expiry_at` from them, so
+/// the status, the days left, the filters and the order it sees describe
+/// what it can see. The other domains' columns are the table's.
+fn domains_seen_by(viewer: Option<&str>) -> String {
+    let Some(v) = viewer else {
+        return "domains d".to_owned();
+    };
+    let shared = format!(
+        "s.watch <> 'registration' AND EXISTS \
+           (SELECT 1 FROM endpoints x WHERE x.domain_id = s.id AND x.client_id IS NOT {v})"
+    );
+    let own = format!(
+        "FROM endpoints x CROSS JOIN cert_observations o ON o.endpoint_id = x.id \
+         WHERE x.domain_id = s.id AND x.client_id = {v} AND +o.current = 1"
+    );
+    format!(
+        "(SELECT t.*, CASE WHEN t.expires_at IS NULL THEN t.cert_not_after \
+                   WHEN t.cert_not_after IS NULL THEN t.expires_at \
+                   WHEN t.cert_not_after < t.expires_at THEN t.cert_not_after \
+                   ELSE t.expires_at END AS next_expiry_at \
+          FROM (SELECT s.id, s.name, s.client_id, s.registration_owner, s.watch, s.created_at, \
+                  s.expires_at, s.expires_source, s.registration_outcome, \
+                  s.registration_checked_at, s.registration_confirmed_at, \
+                  s.registration_stale, s.registration_capability, s.manual_expires_at, \
+                  s.manual_note, \
+                  CASE WHEN {shared} THEN (SELECT MIN(o.leaf_not_after) {own}) \
+                       ELSE s.cert_not_after END AS cert_not_after, \
+                  CASE WHEN {shared} THEN (SELECT CASE MAX(CASE o.outcome \
+                         WHEN 'critical' THEN 3 WHEN 'unknown' THEN 2 WHEN 'warning' THEN 1 \
+                         ELSE 0 END) WHEN 3 THEN 'critical' WHEN 2 THEN 'unknown' \
+                         WHEN 1 THEN 'warning' WHEN 0 THEN 'ok' END {own}) \
+                       ELSE s.cert_outcome END AS cert_outcome \
+                FROM domains s) t) d"
+    )
+}
+
+/// [`domain_of_client`] over another alias of `domains`.
+fn domain_of_client_as(domain: &str, client: &str) -> String {
+    format!(
+        "({domain}.client_id = {client} OR {domain}.id IN \
+           (SELECT x.domain_id FROM endpoints x WHERE x.client_id = {client}))"
+    )
+}
+
+/// The client an alert is for, over the aliases `a` (alerts), `d` (its
+/// domain) and `e` (its endpoint, if any): an endpoint's alerts are its
+/// client's, a registration's its owner's.
+const ALERT_CLIENT: &str =
+    "CASE WHEN a.endpoint_id IS NOT NULL THEN e.client_id ELSE d.client_id END";
+
+/// The endpoint's TLS mode as every surface names it
+/// ([`crate::domain::certificate::TlsMode::name`]), over the alias `e`:
+/// stored values by name, anything else (`auto`) by what the port implies.
+fn tls_mode_name_sql() -> String {
+    use crate::domain::certificate::TlsMode;
+    let modes = [
+        TlsMode::Direct,
+        TlsMode::StartTlsSmtp,
+        TlsMode::StartTlsImap,
+        TlsMode::StartTlsPop3,
+    ];
+    let mut sql = String::from("CASE e.tls_mode");
+    for mode in modes {
+        sql.push_str(&format!(" WHEN '{}' THEN '{}'", mode.stored(), mode.name()));
+    }
+    sql.push_str(" ELSE CASE");
+    for port in [25_u16, 110, 143, 587] {
+        sql.push_str(&format!(
+            " WHEN e.port = {port} THEN '{}'",
+            TlsMode::default_for_port(port).name()
+        ));
+    }
+    sql.push_str(&format!(" ELSE '{}' END END", TlsMode::Direct.name()));
+    sql
+}
 
 /// A bind value of a query built at run time.
 #[derive(Debug, Clone)]
@@ -151,12 +264,36 @@ impl Sql {
         self.push(close)
     }
 
+    /// Binds `arg` and returns its placeholder, for text that names it
+    /// more than once.
+    fn param(&mut self, arg: Arg) -> String {
+        self.args.push(arg);
+        format!("?{}", self.args.len())
+    }
+
+    /// The viewer's client id as a fixed placeholder (see
+    /// [`Self::bind_fixed`]); `None` when the caller sees everything.
+    fn viewer(&mut self, visibility: Visibility) -> Option<String> {
+        let id = visibility.client_id()?;
+        let at = self.param(Arg::Int(id));
+        Some(format!("({at} + 0)"))
+    }
+
+    /// ` AND <column> = <the viewer>` for a client viewer.
     fn visible(&mut self, visibility: Visibility, client_column: &str) -> &mut Self {
         if let Some(id) = visibility.client_id() {
             self.push(" AND ").push(client_column).push(" = ");
             self.bind(Arg::Int(id));
         }
         self
+    }
+
+    /// ` AND <the domain d is the viewer's>` for a client viewer (see
+    /// [`domain_of_client`]); returns the viewer's placeholder.
+    fn visible_domain(&mut self, visibility: Visibility) -> Option<String> {
+        let viewer = self.viewer(visibility)?;
+        self.push(" AND ").push(&domain_of_client(&viewer));
+        Some(viewer)
     }
 
     fn query(&self) -> sqlx::query::Query<'_, sqlx::Sqlite, sqlx::sqlite::SqliteArguments<'_>> {

@@ -1056,7 +1056,7 @@ async fn list_filters_by_status_expiry_client_and_name() {
     let summary = app.get("/api/v1/summary", "viewer").await;
     assert_eq!(
         summary.json["domains_by_status"],
-        json!({"ok": 1, "expiring": 1, "expired": 1, "failing": 0, "unknown": 0})
+        json!({"ok": 1, "expiring": 1, "expired": 1, "failing": 0, "unknown": 0, "needs_date": 0, "not_found": 0})
     );
     assert_eq!(summary.json["next_expiries"][0]["domain"], "orphan.test");
     assert_eq!(summary.json["next_expiries"][0]["kind"], "registration");
@@ -1200,7 +1200,7 @@ async fn clients_contacts_and_endpoints_round_trip() {
 
     let endpoint = app.call("POST", "/api/v1/endpoints", Some("staff"), Some(json!({"target": "mail.initech.test:587", "client": id, "tls_mode": "smtp", "pinned_address": "127.0.0.1"}))).await;
     assert_eq!(endpoint.status, 201, "{endpoint:?}");
-    assert_eq!(endpoint.json["endpoint"]["tls_mode"], "smtp");
+    assert_eq!(endpoint.json["endpoint"]["tls_mode"], "starttls-smtp");
     assert_eq!(endpoint.json["endpoint"]["pinned_address"], "127.0.0.1");
     let eid = endpoint.json["endpoint"]["id"].as_i64().unwrap();
     let cleared = app
@@ -1212,7 +1212,10 @@ async fn clients_contacts_and_endpoints_round_trip() {
         )
         .await;
     assert_eq!(cleared.json["pinned_address"], Value::Null);
-    assert_eq!(cleared.json["tls_mode"], "smtp", "absent fields stay");
+    assert_eq!(
+        cleared.json["tls_mode"], "starttls-smtp",
+        "absent fields stay"
+    );
     assert_eq!(
         app.call(
             "DELETE",
@@ -1640,26 +1643,72 @@ type StatusCase = (
     Option<&'static str>,
 );
 
+/// Watch mode, registration capability, manual date (days).
+type FleetCase = (&'static str, Option<&'static str>, Option<i64>);
+
+const BOTH: FleetCase = ("both", None, None);
+
 #[tokio::test]
 async fn status_in_sql_matches_the_reference_rule_for_every_case() {
     use lapse::domain::status::{DomainStatus, StatusFacts, StatusWindows};
     let app = TestApp::builder().api().build().await;
     let now = Utc::now();
     let at = |d: i64| now + chrono::Duration::days(d);
-    let cases: [StatusCase; 10] = [
-        (None, None, None, None),
-        (Some(400), Some("found"), None, None),
-        (Some(59), Some("found"), Some(200), Some("ok")),
-        (Some(400), Some("found"), Some(29), Some("warning")),
-        (Some(-1), Some("found"), Some(200), Some("ok")),
-        (Some(400), None, Some(-3), Some("critical")),
-        (Some(400), None, Some(200), Some("critical")),
-        (None, None, None, Some("unknown")),
-        (None, Some("not_found"), Some(200), Some("ok")),
-        (Some(31), Some("rate_limited"), Some(31), Some("ok")),
+    let nothing = Some("nothing_published");
+    let cases: [(StatusCase, FleetCase); 20] = [
+        ((None, None, None, None), BOTH),
+        ((Some(400), Some("found"), None, None), BOTH),
+        ((Some(59), Some("found"), Some(200), Some("ok")), BOTH),
+        ((Some(400), Some("found"), Some(29), Some("warning")), BOTH),
+        ((Some(-1), Some("found"), Some(200), Some("ok")), BOTH),
+        ((Some(400), None, Some(-3), Some("critical")), BOTH),
+        ((Some(400), None, Some(200), Some("critical")), BOTH),
+        ((None, None, None, Some("unknown")), BOTH),
+        ((None, Some("not_found"), Some(200), Some("ok")), BOTH),
+        ((Some(31), Some("rate_limited"), Some(31), Some("ok")), BOTH),
+        // The fleet model: not found, a date needed, what the watch mode hides.
+        ((None, Some("not_found"), Some(200), Some("critical")), BOTH),
+        (
+            (None, Some("not_found"), Some(200), Some("critical")),
+            ("tls", None, None),
+        ),
+        (
+            (None, Some("not_found"), None, None),
+            ("registration", None, None),
+        ),
+        (
+            (None, Some("not_published"), None, None),
+            ("both", nothing, None),
+        ),
+        (
+            (None, Some("not_published"), Some(200), Some("ok")),
+            ("both", nothing, None),
+        ),
+        (
+            (None, Some("failed"), None, None),
+            ("registration", nothing, None),
+        ),
+        (
+            (None, Some("not_published"), Some(10), Some("warning")),
+            ("both", nothing, None),
+        ),
+        (
+            (None, Some("not_published"), Some(200), Some("ok")),
+            ("tls", nothing, None),
+        ),
+        (
+            (Some(300), Some("not_published"), None, None),
+            ("both", nothing, Some(300)),
+        ),
+        (
+            (None, Some("not_published"), None, None),
+            ("both", nothing, Some(300)),
+        ),
     ];
     let pool = app.pool().await;
-    for (i, (reg, reg_outcome, cert, cert_outcome)) in cases.iter().enumerate() {
+    for (i, ((reg, reg_outcome, cert, cert_outcome), (watch, capability, manual))) in
+        cases.iter().enumerate()
+    {
         let name = format!("case{i}.test");
         app.call(
             "POST",
@@ -1668,13 +1717,19 @@ async fn status_in_sql_matches_the_reference_rule_for_every_case() {
             Some(json!({"name": name})),
         )
         .await;
-        sqlx::query("UPDATE domains SET expires_at = ?, registration_outcome = ? WHERE name = ?")
-            .bind(reg.map(|d| lapse::store::format_time(at(d))))
-            .bind(reg_outcome)
-            .bind(&name)
-            .execute(&pool)
-            .await
-            .expect("registration");
+        sqlx::query(
+            "UPDATE domains SET expires_at = ?, registration_outcome = ?, watch = ?,
+               registration_capability = ?, manual_expires_at = ? WHERE name = ?",
+        )
+        .bind(reg.map(|d| lapse::store::format_time(at(d))))
+        .bind(reg_outcome)
+        .bind(watch)
+        .bind(capability)
+        .bind(manual.map(|d| at(d).format("%Y-%m-%d").to_string()))
+        .bind(&name)
+        .execute(&pool)
+        .await
+        .expect("registration");
         if let Some(outcome) = cert_outcome {
             let host = lapse::domain::names::HostName::from_canonical(name.clone());
             let id = app.store.endpoint_id(&host, 443).await.expect("endpoint");
@@ -1694,10 +1749,15 @@ async fn status_in_sql_matches_the_reference_rule_for_every_case() {
     }
     pool.close().await;
     let windows = StatusWindows::new(now, 60, 30);
-    for (i, (reg, reg_outcome, cert, cert_outcome)) in cases.iter().enumerate() {
+    for (i, ((reg, reg_outcome, cert, cert_outcome), (watch, capability, manual))) in
+        cases.iter().enumerate()
+    {
         let facts = StatusFacts {
+            registration_watched: *watch != "tls",
             registration_expires_at: reg.map(at),
             registration_outcome: reg_outcome.map(str::to_owned),
+            registration_capability: capability.map(str::to_owned),
+            manual_expires_at: manual.map(at),
             certificate_not_after: cert.filter(|_| cert_outcome.is_some()).map(at),
             certificate_outcome: cert_outcome.map(str::to_owned),
         };

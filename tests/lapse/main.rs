@@ -16,6 +16,7 @@ mod cli_import;
 mod delivery;
 mod fleet_alerts;
 mod fleet_cli;
+mod fleet_read;
 mod migration;
 mod observations;
 mod registration;

@@ -28,7 +28,8 @@ pub struct ClientView {
     pub id: i64,
     pub name: String,
     pub created_at: String,
-    /// How many domains the client owns.
+    /// How many domains are the client's: it owns the registration or at
+    /// least one endpoint under it.
     pub domains: i64,
     pub contacts: Vec<ContactView>,
 }
@@ -50,7 +51,8 @@ impl Store {
         let client_id = visibility.client_id();
         let rows = sqlx::query(
             "SELECT c.id, c.name, c.created_at,
-                    (SELECT COUNT(*) FROM domains d WHERE d.client_id = c.id) AS domains
+                    (SELECT COUNT(*) FROM domains d WHERE d.client_id = c.id OR d.id IN
+                       (SELECT x.domain_id FROM endpoints x WHERE x.client_id = c.id)) AS domains
              FROM clients c WHERE (?1 IS NULL OR c.id = ?1) ORDER BY c.name",
         )
         .bind(client_id)

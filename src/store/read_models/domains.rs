@@ -6,9 +6,12 @@ use sqlx::sqlite::SqliteRow;
 use sqlx::Row;
 
 use super::super::{Store, StoreError};
-use super::{days_left, Arg, ClientRef, Cursor, Page, Sql, NO_EXPIRY, STATUS_SQL};
+use super::{days_left, domain_of_client, domains_seen_by};
 use super::{AlertView, ObservationView};
+use super::{Arg, ClientRef, Cursor, Page, Sql, NO_EXPIRY, STATUS_SQL};
 use crate::domain::access::Visibility;
+use crate::domain::certificate::TlsMode;
+use crate::domain::fleet::{OwnerKind, Watch};
 use crate::domain::names::{to_unicode, HostName};
 use crate::domain::status::{DomainStatus, StatusWindows};
 
@@ -26,6 +29,8 @@ pub enum DomainSort {
 /// Filters and paging of a domain list.
 #[derive(Debug, Clone, Default)]
 pub struct DomainQuery {
+    /// Only this client's domains: those whose registration it owns or
+    /// under which it owns an endpoint.
     pub client_id: Option<i64>,
     pub status: Option<DomainStatus>,
     /// Only domains whose next expiry is before this time (expired included).
@@ -47,8 +52,15 @@ pub struct DomainItem {
     /// The name as people read it.
     #[schema(example = "bücher.de")]
     pub display_name: String,
+    /// The client that owns the registration (absent when the agency or
+    /// nobody owns it, and for a client token looking at another client's).
     pub client: Option<ClientRef>,
-    /// `ok`, `expiring`, `expired`, `failing` or `unknown` (see the API docs).
+    pub registration_owner: RegistrationOwner,
+    /// What is watched: `registration`, `tls` (the endpoints) or `both`.
+    #[schema(value_type = String, example = "both")]
+    pub watch: Watch,
+    /// `ok`, `expiring`, `expired`, `failing`, `not_found`, `needs_date` or
+    /// `unknown` (see the API docs).
     #[schema(value_type = String, example = "expiring")]
     pub status: DomainStatus,
     /// The earlier of the registration expiry and the earliest certificate expiry.
@@ -57,9 +69,29 @@ pub struct DomainItem {
     pub days_left: Option<i64>,
     pub registration: RegistrationState,
     pub certificate: CertificateState,
-    /// How many endpoints are watched under the domain.
+    /// How many endpoints are watched under the domain (a client token:
+    /// of its own); 0 when only the registration is watched, though the
+    /// endpoints kept under it are still listed in the detail.
     pub endpoint_count: i64,
     pub created_at: String,
+}
+
+/// Who owns a domain's registration (and receives its alerts).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum RegistrationOwner {
+    /// A client. A client token sees another client's ownership without
+    /// `id` and `name`.
+    Client {
+        #[serde(skip_serializing_if = "Option::is_none")]
+        id: Option<i64>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        name: Option<String>,
+    },
+    /// The agency itself: staff receive the registration's alerts.
+    Agency,
+    /// Nobody here renews it (a platform's registration, e.g. `github.io`).
+    None,
 }
 
 /// The assessed registration of a domain.
@@ -136,7 +168,9 @@ pub struct EndpointView {
     pub host: String,
     pub display_host: String,
     pub port: u16,
-    /// `auto` (from the port), `direct`, `smtp`, `imap` or `pop3`.
+    /// The client that owns the endpoint (absent: the agency's own).
+    pub client: Option<ClientRef>,
+    /// `direct`, `starttls-smtp`, `starttls-imap` or `starttls-pop3`.
     pub tls_mode: String,
     /// Address checked instead of resolving the host.
     pub pinned_address: Option<String>,
@@ -149,16 +183,35 @@ pub struct EndpointView {
 /// A change to an endpoint's options; `None` leaves a field as it is.
 #[derive(Debug, Clone, Default)]
 pub struct EndpointChange {
+    /// The stored value ([`TlsMode::stored`]: `direct`, `smtp`, ...).
     pub tls_mode: Option<String>,
     /// `Some(None)` clears the pinned address.
     pub pinned_address: Option<Option<String>>,
 }
 
-const DOMAIN_COLUMNS: &str = "d.id, d.name, d.client_id, c.name AS client_name, d.next_expiry_at,
-     d.expires_at, d.expires_source, d.registration_outcome, d.registration_checked_at,
-     d.registration_confirmed_at, d.registration_stale, d.cert_not_after, d.cert_outcome,
-     d.created_at, (SELECT COUNT(*) FROM endpoints e WHERE e.domain_id = d.id) AS endpoint_count,
-     d.manual_expires_at, d.manual_note";
+/// The columns of a [`DomainItem`] (and the detail's manual date) over
+/// `d` and its registration owner `c`, for the viewer `viewer` (a client's
+/// placeholder, see [`Sql::viewer`]).
+fn domain_columns(viewer: Option<&str>) -> String {
+    format!(
+        "d.id, d.name, d.client_id, c.name AS client_name, d.registration_owner, d.watch,
+         d.next_expiry_at, d.expires_at, d.expires_source, d.registration_outcome,
+         d.registration_checked_at, d.registration_confirmed_at, d.registration_stale,
+         d.cert_not_after, d.cert_outcome, d.created_at, {} AS endpoint_count,
+         d.manual_expires_at, d.manual_note",
+        endpoint_count_sql(viewer)
+    )
+}
+
+/// The endpoints watched under `d` the viewer may see (none when only
+/// the registration is watched).
+pub(super) fn endpoint_count_sql(viewer: Option<&str>) -> String {
+    let own = viewer.map_or(String::new(), |v| format!(" AND e.client_id = {v}"));
+    format!(
+        "CASE WHEN d.watch = 'registration' THEN 0 ELSE \
+         (SELECT COUNT(*) FROM endpoints e WHERE e.domain_id = d.id{own}) END"
+    )
+}
 
 pub(super) fn expiry_key() -> String {
     format!("COALESCE(d.next_expiry_at, '{NO_EXPIRY}')")
@@ -166,14 +219,20 @@ pub(super) fn expiry_key() -> String {
 
 /// The WHERE clause of a domain list (visibility and the query's filters),
 /// shared by the typed and the SQL-rendered list. Values compared with
-/// indexed columns are bound fixed (see `Sql::bind_fixed`).
-pub(super) fn domain_filter(filter: &mut Sql, visibility: Visibility, query: &DomainQuery) {
+/// indexed columns are bound fixed (see `Sql::bind_fixed`). Returns the
+/// viewer's placeholder (see [`Sql::viewer`]).
+pub(super) fn domain_filter(
+    filter: &mut Sql,
+    visibility: Visibility,
+    query: &DomainQuery,
+) -> Option<String> {
     filter.push(" WHERE 1 = 1");
-    if let Some(id) = visibility.client_id() {
-        filter.push(" AND d.client_id = ").bind_fixed(Arg::Int(id));
-    }
+    let viewer = filter.visible_domain(visibility);
     if let Some(id) = query.client_id {
-        filter.push(" AND d.client_id = ").bind_fixed(Arg::Int(id));
+        let client = filter.param(Arg::Int(id));
+        filter
+            .push(" AND ")
+            .push(&domain_of_client(&format!("({client} + 0)")));
     }
     if let Some(status) = query.status {
         filter
@@ -195,6 +254,7 @@ pub(super) fn domain_filter(filter: &mut Sql, visibility: Visibility, query: &Do
             .bind(Arg::Text(format!("%{escaped}%")))
             .push(" ESCAPE '\\'");
     }
+    viewer
 }
 
 impl Store {
@@ -206,13 +266,16 @@ impl Store {
         query: &DomainQuery,
     ) -> Result<Page<DomainItem>, StoreError> {
         let mut filter = Sql::with_windows(windows);
-        domain_filter(&mut filter, visibility, query);
+        let viewer = domain_filter(&mut filter, visibility, query);
         let where_clause = filter.text.clone();
 
         // Parameters the text does not name (the status windows, when no
         // status filter is given) are simply not bound.
         let count = Sql {
-            text: format!("SELECT COUNT(*) FROM domains d{where_clause}"),
+            text: format!(
+                "SELECT COUNT(*) FROM {}{where_clause}",
+                domains_seen_by(viewer.as_deref())
+            ),
             args: filter.args.clone(),
         };
         let total: i64 = {
@@ -222,9 +285,11 @@ impl Store {
 
         let mut page = filter;
         page.text = format!(
-            "SELECT {DOMAIN_COLUMNS}, {STATUS_SQL} AS status, {} AS expiry_key
-             FROM domains d LEFT JOIN clients c ON c.id = d.client_id{where_clause}",
-            expiry_key()
+            "SELECT {}, {STATUS_SQL} AS status, {} AS expiry_key
+             FROM {} LEFT JOIN clients c ON c.id = d.client_id{where_clause}",
+            domain_columns(viewer.as_deref()),
+            expiry_key(),
+            domains_seen_by(viewer.as_deref())
         );
         let order = match query.sort {
             DomainSort::Expiry => {
@@ -255,7 +320,7 @@ impl Store {
         let items: Vec<DomainItem> = rows
             .iter()
             .take(query.limit as usize)
-            .map(|r| domain_item(r, windows.now))
+            .map(|r| domain_item(r, windows.now, visibility))
             .collect();
         let next_cursor = if more {
             rows.get(query.limit as usize - 1).map(|last| {
@@ -289,6 +354,7 @@ impl Store {
         Ok(domain_item(
             &self.domain_row(visibility, windows, name).await?,
             windows.now,
+            visibility,
         ))
     }
 
@@ -299,12 +365,17 @@ impl Store {
         name: &HostName,
     ) -> Result<SqliteRow, StoreError> {
         let mut sql = Sql::with_windows(windows);
+        let viewer = sql.viewer(visibility);
         sql.push(&format!(
-            "SELECT {DOMAIN_COLUMNS}, {STATUS_SQL} AS status
-             FROM domains d LEFT JOIN clients c ON c.id = d.client_id WHERE d.name = "
+            "SELECT {}, {STATUS_SQL} AS status
+             FROM {} LEFT JOIN clients c ON c.id = d.client_id WHERE d.name = ",
+            domain_columns(viewer.as_deref()),
+            domains_seen_by(viewer.as_deref())
         ))
         .bind(Arg::Text(name.as_str().to_owned()));
-        sql.visible(visibility, "d.client_id");
+        if let Some(viewer) = &viewer {
+            sql.push(" AND ").push(&domain_of_client(viewer));
+        }
         sql.query()
             .fetch_optional(self.pool())
             .await?
@@ -320,7 +391,7 @@ impl Store {
         name: &HostName,
     ) -> Result<DomainDetail, StoreError> {
         let row = self.domain_row(visibility, windows, name).await?;
-        let domain = domain_item(&row, windows.now);
+        let domain = domain_item(&row, windows.now, visibility);
         let facts = sqlx::query(
             "SELECT source, server, outcome, expires_at, registered_at, updated_at, registrar,
                     registrar_iana_id, status, nameservers, fetched_at
@@ -356,8 +427,8 @@ impl Store {
             .collect();
         dates.sort_unstable();
         dates.dedup();
-        let endpoints = self.endpoints_of(domain.id).await?;
-        let open_alerts = self.open_alerts_of_domain(domain.id).await?;
+        let endpoints = self.endpoints_of(domain.id, visibility).await?;
+        let open_alerts = self.open_alerts_of_domain(domain.id, visibility).await?;
         Ok(DomainDetail {
             manual_expires_at: row.get("manual_expires_at"),
             manual_note: row.get("manual_note"),
@@ -369,7 +440,8 @@ impl Store {
         })
     }
 
-    /// The endpoints of a domain the caller may see, with current observations.
+    /// The endpoints of a domain the caller may see (a client: its own),
+    /// with current observations.
     pub async fn visible_domain_endpoints(
         &self,
         visibility: Visibility,
@@ -377,16 +449,22 @@ impl Store {
         name: &HostName,
     ) -> Result<Vec<EndpointView>, StoreError> {
         let domain = self.visible_domain(visibility, windows, name).await?;
-        self.endpoints_of(domain.id).await
+        self.endpoints_of(domain.id, visibility).await
     }
 
-    async fn endpoints_of(&self, domain_id: i64) -> Result<Vec<EndpointView>, StoreError> {
-        let rows = sqlx::query(&format!(
-            "{ENDPOINT_SELECT} WHERE e.domain_id = ? ORDER BY e.host, e.port"
-        ))
-        .bind(domain_id)
-        .fetch_all(self.pool())
-        .await?;
+    /// The endpoints under a domain the caller may see (a client: its own).
+    async fn endpoints_of(
+        &self,
+        domain_id: i64,
+        visibility: Visibility,
+    ) -> Result<Vec<EndpointView>, StoreError> {
+        let mut sql = Sql {
+            text: format!("{ENDPOINT_SELECT} WHERE e.domain_id = ?1"),
+            args: vec![Arg::Int(domain_id)],
+        };
+        sql.visible(visibility, "e.client_id");
+        sql.push(" ORDER BY e.host, e.port");
+        let rows = sql.query().fetch_all(self.pool()).await?;
         let mut endpoints: Vec<EndpointView> = rows.iter().map(endpoint_view).collect();
         let ids: Vec<i64> = endpoints.iter().map(|e| e.id).collect();
         let mut current = self.current_observations(&ids).await?;
@@ -401,7 +479,7 @@ impl Store {
         Ok(endpoints)
     }
 
-    /// One endpoint by id, if the caller may see it.
+    /// One endpoint by id, if the caller may see it (a client: its own).
     pub async fn visible_endpoint(
         &self,
         visibility: Visibility,
@@ -411,7 +489,7 @@ impl Store {
             text: format!("{ENDPOINT_SELECT} WHERE e.id = ?1"),
             args: vec![Arg::Int(id)],
         };
-        sql.visible(visibility, "d.client_id");
+        sql.visible(visibility, "e.client_id");
         let row = sql
             .query()
             .fetch_optional(self.pool())
@@ -476,18 +554,22 @@ impl Store {
 }
 
 const ENDPOINT_SELECT: &str = "SELECT e.id, d.name AS domain_name, e.host, e.port, e.tls_mode,
-     e.pinned_address, e.created_at, e.next_check_at
-     FROM endpoints e JOIN domains d ON d.id = e.domain_id";
+     e.client_id, ec.name AS client_name, e.pinned_address, e.created_at, e.next_check_at
+     FROM endpoints e JOIN domains d ON d.id = e.domain_id LEFT JOIN clients ec ON ec.id = e.client_id";
 
 fn endpoint_view(r: &SqliteRow) -> EndpointView {
     let host: String = r.get("host");
+    let port = u16::try_from(r.get::<i64, _>("port")).unwrap_or_default();
     EndpointView {
         id: r.get("id"),
         domain: r.get("domain_name"),
         display_host: to_unicode(&host),
         host,
-        port: u16::try_from(r.get::<i64, _>("port")).unwrap_or_default(),
-        tls_mode: r.get("tls_mode"),
+        port,
+        client: ClientRef::from_row(r.get("client_id"), r.get("client_name")),
+        tls_mode: TlsMode::from_stored(r.get("tls_mode"), port)
+            .name()
+            .to_owned(),
         pinned_address: r.get("pinned_address"),
         created_at: r.get("created_at"),
         next_check_at: r.get("next_check_at"),
@@ -495,8 +577,21 @@ fn endpoint_view(r: &SqliteRow) -> EndpointView {
     }
 }
 
-fn domain_item(r: &SqliteRow, now: DateTime<Utc>) -> DomainItem {
+/// A domain row as `visibility` may see it: a client token sees another
+/// client's registration ownership without the client.
+fn domain_item(r: &SqliteRow, now: DateTime<Utc>, visibility: Visibility) -> DomainItem {
     let name: String = r.get("name");
+    let owner_id: Option<i64> = r.get("client_id");
+    let client = ClientRef::from_row(owner_id, r.get("client_name"))
+        .filter(|c| visibility.client_id().is_none_or(|viewer| viewer == c.id));
+    let registration_owner = match OwnerKind::parse(r.get("registration_owner")) {
+        Some(OwnerKind::Client) => RegistrationOwner::Client {
+            id: client.as_ref().map(|c| c.id),
+            name: client.as_ref().map(|c| c.name.clone()),
+        },
+        Some(OwnerKind::None) => RegistrationOwner::None,
+        Some(OwnerKind::Agency) | None => RegistrationOwner::Agency,
+    };
     let next_expiry_at: Option<String> = r.get("next_expiry_at");
     let expires_at: Option<String> = r.get("expires_at");
     let cert_not_after: Option<String> = r.get("cert_not_after");
@@ -504,7 +599,9 @@ fn domain_item(r: &SqliteRow, now: DateTime<Utc>) -> DomainItem {
         id: r.get("id"),
         display_name: to_unicode(&name),
         name,
-        client: ClientRef::from_row(r.get("client_id"), r.get("client_name")),
+        client,
+        registration_owner,
+        watch: Watch::parse(r.get("watch")).unwrap_or(Watch::Both),
         status: DomainStatus::parse(r.get("status")).unwrap_or(DomainStatus::Unknown),
         days_left: days_left(next_expiry_at.as_deref(), now),
         next_expiry_at,

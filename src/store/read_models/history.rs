@@ -1,11 +1,15 @@
 //! History as the API reads it: certificate observations per domain and per
 //! endpoint (newest first), and alerts (firing and resolved).
+//!
+//! A client token sees the observations of its own endpoints, the alerts
+//! of its own endpoints and the registration alerts of the domains whose
+//! registration it owns.
 
 use sqlx::sqlite::SqliteRow;
 use sqlx::Row;
 
 use super::super::{Store, StoreError};
-use super::{Arg, Cursor, Page, Sql};
+use super::{Arg, Cursor, Page, Sql, ALERT_CLIENT};
 use crate::domain::access::Visibility;
 
 /// One stored observation: one check result for one address of an endpoint.
@@ -61,6 +65,7 @@ pub struct AlertView {
 pub struct AlertQuery {
     /// `firing` or `resolved`; both when absent.
     pub state: Option<String>,
+    /// Only this client's alerts (its endpoints', its registrations').
     pub client_id: Option<i64>,
     pub domain: Option<String>,
     pub limit: u32,
@@ -102,7 +107,7 @@ impl Store {
     }
 
     /// Observation history, newest first: of one endpoint, or of every
-    /// endpoint of a domain.
+    /// endpoint of a domain (a client: of its own endpoints).
     pub async fn observation_history(
         &self,
         visibility: Visibility,
@@ -114,7 +119,7 @@ impl Store {
             text: " WHERE 1 = 1".into(),
             args: Vec::new(),
         };
-        filter.visible(visibility, "d.client_id");
+        filter.visible(visibility, "e.client_id");
         match of {
             HistoryOf::Endpoint(id) => filter.push(" AND o.endpoint_id = ").bind(Arg::Int(id)),
             HistoryOf::Domain(name) => filter
@@ -156,14 +161,16 @@ impl Store {
             text: " WHERE 1 = 1".into(),
             args: Vec::new(),
         };
-        filter.visible(visibility, "d.client_id");
+        filter.visible(visibility, ALERT_CLIENT);
         if let Some(state) = &query.state {
             filter
                 .push(" AND a.state = ")
                 .bind(Arg::Text(state.clone()));
         }
         if let Some(id) = query.client_id {
-            filter.push(" AND d.client_id = ").bind(Arg::Int(id));
+            filter
+                .push(&format!(" AND {ALERT_CLIENT} = "))
+                .bind(Arg::Int(id));
         }
         if let Some(name) = &query.domain {
             filter.push(" AND d.name = ").bind(Arg::Text(name.clone()));
@@ -193,19 +200,23 @@ impl Store {
         Ok(id_page(&rows, query.limit, total, alert_view))
     }
 
-    /// Firing alerts of a domain and its endpoints.
+    /// Firing alerts of a domain and its endpoints the caller may see.
     pub(super) async fn open_alerts_of_domain(
         &self,
         domain_id: i64,
+        visibility: Visibility,
     ) -> Result<Vec<AlertView>, StoreError> {
-        let rows = sqlx::query(&format!(
-            "{ALERT_SELECT} FROM alerts a LEFT JOIN domains d ON d.id = {ALERT_DOMAIN}
-             LEFT JOIN endpoints e ON e.id = a.endpoint_id
-             WHERE a.state = 'firing' AND d.id = ? ORDER BY a.id DESC"
-        ))
-        .bind(domain_id)
-        .fetch_all(self.pool())
-        .await?;
+        let mut sql = Sql {
+            text: format!(
+                "{ALERT_SELECT} FROM alerts a LEFT JOIN domains d ON d.id = {ALERT_DOMAIN}
+                 LEFT JOIN endpoints e ON e.id = a.endpoint_id
+                 WHERE a.state = 'firing' AND d.id = ?1"
+            ),
+            args: vec![Arg::Int(domain_id)],
+        };
+        sql.visible(visibility, ALERT_CLIENT);
+        sql.push(" ORDER BY a.id DESC");
+        let rows = sql.query().fetch_all(self.pool()).await?;
         Ok(rows.iter().map(alert_view).collect())
     }
 }

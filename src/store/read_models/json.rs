@@ -17,7 +17,14 @@
 //!   request, so totals are kept in [`Totals`], keyed by the filter and the
 //!   domains' generation number (migration 0101), which the page statement
 //!   reads in its own snapshot. A total is reused only while no domain
-//!   row it could count has changed: exact, never stale.
+//!   row it could count has changed: exact, never stale. (A client's
+//!   totals of status and expiry filters are always counted: on a shared
+//!   domain they follow its own endpoints, which move no domain row.)
+//!
+//! A client token's statements read the domains as it sees them
+//! (`domains_seen_by`) and name the viewer in the pairs (its own endpoints,
+//! its own alerts, another client's registration without the client), the
+//! same way the typed read models do.
 //!
 //! `days_left` is computed in SQL exactly as [`super::days_left`] does:
 //! whole seconds from `now` to the time truncated towards zero (chrono's
@@ -29,8 +36,13 @@ use std::sync::Mutex;
 use sqlx::Row;
 
 use super::super::{Store, StoreError};
-use super::domains::{domain_filter, expiry_key, not_tracked, DomainQuery, DomainSort};
-use super::{Arg, Cursor, Sql, STATUS_SQL};
+use super::domains::{
+    domain_filter, endpoint_count_sql, expiry_key, not_tracked, DomainQuery, DomainSort,
+};
+use super::{
+    domain_of_client, domains_seen_by, tls_mode_name_sql, Arg, Cursor, Sql, ALERT_CLIENT,
+    STATUS_SQL,
+};
 use crate::domain::access::Visibility;
 use crate::domain::names::{to_unicode, HostName};
 use crate::domain::status::StatusWindows;
@@ -99,12 +111,24 @@ fn json_bool(expr: &str) -> String {
 }
 
 /// The key/value pairs of a [`DomainItem`] over the aliases `d` (domains)
-/// and `c` (its client), in the struct's field order.
-fn item_pairs() -> String {
+/// and `c` (its registration's client), in the struct's field order, for
+/// the viewer `viewer` (a client's placeholder; `None`: staff).
+fn item_pairs(viewer: Option<&str>) -> String {
+    // The registration owner's client, unless another client is looking.
+    let owner_seen = match viewer {
+        Some(v) => format!("d.client_id IS NOT NULL AND c.name IS NOT NULL AND d.client_id = {v}"),
+        None => "d.client_id IS NOT NULL AND c.name IS NOT NULL".to_owned(),
+    };
     format!(
         "'id', d.id, 'name', d.name, 'display_name', d.name,
-         'client', CASE WHEN d.client_id IS NOT NULL AND c.name IS NOT NULL
+         'client', CASE WHEN {owner_seen}
                    THEN json_object('id', d.client_id, 'name', c.name) END,
+         'registration_owner', CASE
+             WHEN d.registration_owner <> 'client' THEN json_object('kind', d.registration_owner)
+             WHEN {owner_seen}
+             THEN json_object('kind', 'client', 'id', d.client_id, 'name', c.name)
+             ELSE json_object('kind', 'client') END,
+         'watch', d.watch,
          'status', {STATUS_SQL},
          'next_expiry_at', d.next_expiry_at,
          'days_left', {next},
@@ -115,8 +139,9 @@ fn item_pairs() -> String {
              'stale', {stale}),
          'certificate', json_object(
              'not_after', d.cert_not_after, 'days_left', {cert}, 'outcome', d.cert_outcome),
-         'endpoint_count', (SELECT COUNT(*) FROM endpoints e WHERE e.domain_id = d.id),
+         'endpoint_count', {endpoint_count},
          'created_at', d.created_at",
+        endpoint_count = endpoint_count_sql(viewer),
         next = days_of(&secs_until("d.next_expiry_at")),
         reg = days_of(&secs_until("d.expires_at")),
         cert = days_of(&secs_until("d.cert_not_after")),
@@ -139,7 +164,11 @@ fn string_list(column: &str) -> String {
     )
 }
 
-fn detail_pairs() -> String {
+/// The key/value pairs of a [`DomainDetail`] (see [`item_pairs`]); a
+/// client sees its own endpoints and the alerts that are its own.
+fn detail_pairs(viewer: Option<&str>) -> String {
+    let own_endpoints = viewer.map_or(String::new(), |v| format!(" AND e.client_id = {v}"));
+    let own_alerts = viewer.map_or(String::new(), |v| format!(" AND {ALERT_CLIENT} = {v}"));
     let observation = format!(
         "json_object('id', o.id, 'endpoint_id', o.endpoint_id, 'host', e.host, 'port', {port},
                      'address', o.address, 'first_seen_at', o.first_seen_at,
@@ -171,14 +200,17 @@ fn detail_pairs() -> String {
              SELECT json_group_array(json_object(
                  'id', e.id, 'domain', d.name, 'host', e.host, 'display_host', e.host,
                  'port', CASE WHEN e.port BETWEEN 0 AND 65535 THEN e.port ELSE 0 END,
-                 'tls_mode', e.tls_mode, 'pinned_address', e.pinned_address,
+                 'client', CASE WHEN e.client_id IS NOT NULL AND ec.name IS NOT NULL
+                           THEN json_object('id', e.client_id, 'name', ec.name) END,
+                 'tls_mode', {tls_mode}, 'pinned_address', e.pinned_address,
                  'created_at', e.created_at, 'next_check_at', e.next_check_at,
                  'current_observations', (
                      SELECT json_group_array({observation} ORDER BY o.address, o.id)
                      FROM cert_observations o
                      WHERE o.endpoint_id = e.id AND o.current = 1))
                ORDER BY e.host, e.port)
-             FROM endpoints e WHERE e.domain_id = d.id),
+             FROM endpoints e LEFT JOIN clients ec ON ec.id = e.client_id
+             WHERE e.domain_id = d.id{own_endpoints}),
          'open_alerts', (
              SELECT json_group_array(json_object(
                  'id', a.id, 'domain', d.name,
@@ -191,8 +223,9 @@ fn detail_pairs() -> String {
              WHERE a.state = 'firing'
                AND (a.domain_id = d.id
                     OR (a.domain_id IS NULL AND a.endpoint_id IN
-                          (SELECT x.id FROM endpoints x WHERE x.domain_id = d.id))))",
-        item = item_pairs(),
+                          (SELECT x.id FROM endpoints x WHERE x.domain_id = d.id))){own_alerts})",
+        item = item_pairs(viewer),
+        tls_mode = tls_mode_name_sql(),
         status = string_list("f.status"),
         nameservers = string_list("f.nameservers"),
         age = days_of(&fetched),
@@ -255,7 +288,8 @@ impl Store {
     ) -> Result<String, StoreError> {
         let mut filter = Sql::with_windows(windows);
         clock_args(&mut filter, windows);
-        domain_filter(&mut filter, visibility, query);
+        let viewer = domain_filter(&mut filter, visibility, query);
+        let domains = domains_seen_by(viewer.as_deref());
         let where_clause = filter.text.clone();
         let total_key = total_key(&filter, query);
         let count_args = filter.args.clone();
@@ -290,7 +324,7 @@ impl Store {
         // CROSS JOIN keeps the numbered rows as the outer loop.
         let inner_filter = std::mem::take(&mut page.text);
         page.push(&format!(
-            "SELECT d.id, {key_column} AS page_key FROM domains d{inner_filter}{order} LIMIT "
+            "SELECT d.id, {key_column} AS page_key FROM {domains}{inner_filter}{order} LIMIT "
         ));
         page.bind(Arg::Int(i64::from(query.limit) + 1));
         let inner = std::mem::take(&mut page.text);
@@ -304,9 +338,9 @@ impl Store {
                     MAX(CASE WHEN w.rn = ?{limit} THEN w.id END),
                     (SELECT domains FROM api_generation WHERE id = 1)
              FROM (SELECT row_number() OVER () AS rn, q.id, q.page_key FROM ({inner}) q) w
-             CROSS JOIN domains d ON d.id = w.id
+             CROSS JOIN {domains} ON d.id = w.id
              LEFT JOIN clients c ON c.id = d.client_id",
-            pairs = item_pairs(),
+            pairs = item_pairs(viewer.as_deref()),
         ));
         let row = page.query().fetch_one(self.pool()).await?;
         let items: Option<String> = row.get(0);
@@ -315,19 +349,25 @@ impl Store {
         let last_id: Option<i64> = row.get(3);
         let generation: i64 = row.get(4);
 
-        let total = match totals.get(&total_key, generation) {
+        // A client's certificate figures on a shared domain follow its own
+        // endpoints' observations, which can change with no domain row
+        // changing: its totals of filters that read them are never kept.
+        let keep = viewer.is_none() || (query.status.is_none() && query.expiring_before.is_none());
+        let total = match totals.get(&total_key, generation).filter(|_| keep) {
             Some(total) => total,
             None => {
                 let count = Sql {
                     text: format!(
                         "SELECT COUNT(*), (SELECT domains FROM api_generation WHERE id = 1)
-                         FROM domains d{where_clause}"
+                         FROM {domains}{where_clause}"
                     ),
                     args: count_args,
                 };
                 let row = count.query().fetch_one(self.pool()).await?;
                 let (total, counted_at): (i64, i64) = (row.get(0), row.get(1));
-                totals.put(total_key, counted_at, total);
+                if keep {
+                    totals.put(total_key, counted_at, total);
+                }
                 total
             }
         };
@@ -349,14 +389,16 @@ impl Store {
     ) -> Result<String, StoreError> {
         let mut sql = Sql::with_windows(windows);
         clock_args(&mut sql, windows);
+        let viewer = sql.viewer(visibility);
         sql.push(&format!(
-            "SELECT json_object({pairs}) FROM domains d LEFT JOIN clients c ON c.id = d.client_id
+            "SELECT json_object({pairs}) FROM {domains} LEFT JOIN clients c ON c.id = d.client_id
              WHERE d.name = ",
-            pairs = detail_pairs(),
+            pairs = detail_pairs(viewer.as_deref()),
+            domains = domains_seen_by(viewer.as_deref()),
         ))
         .bind_fixed(Arg::Text(name.as_str().to_owned()));
-        if let Some(id) = visibility.client_id() {
-            sql.push(" AND d.client_id = ").bind_fixed(Arg::Int(id));
+        if let Some(viewer) = &viewer {
+            sql.push(" AND ").push(&domain_of_client(viewer));
         }
         let body: String = sql
             .query()

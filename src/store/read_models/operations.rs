@@ -1,12 +1,20 @@
 //! What operators and dashboards read about the whole fleet: the summary,
 //! the facts behind `/metrics` (the scheduler's heartbeat among them), and
 //! the upcoming expiries of the calendar feed.
+//!
+//! What is not watched is not counted: certificates and endpoints of a
+//! domain watched for its registration alone, the registration of one
+//! watched for its endpoints alone. Registrations belong to their owner,
+//! certificates to their endpoint's client.
 
 use chrono::{DateTime, Utc};
 use sqlx::Row;
 
 use super::super::{format_time, HeartbeatView, Store, StoreError, SCHEDULER};
-use super::{days_left, Arg, Sql, NO_EXPIRY, STATUS_SQL};
+use super::STATUS_SQL;
+use super::{
+    days_left, domain_of_client, domains_seen_by, Arg, Sql, ALERT_CLIENT, NEEDS_DATE_SQL, NO_EXPIRY,
+};
 use crate::domain::access::Visibility;
 use crate::domain::names::to_unicode;
 use crate::domain::status::{DomainStatus, StatusWindows};
@@ -18,10 +26,13 @@ pub struct Summary {
     pub generated_at: String,
     pub clients: i64,
     pub domains: i64,
+    /// Endpoints checked (a client token: its own), not those kept under a
+    /// domain watched for its registration alone.
     pub endpoints: i64,
     /// Domains per status; every status is present.
     #[schema(value_type = std::collections::BTreeMap<String, i64>,
-             example = json!({"ok": 90, "expiring": 6, "expired": 1, "failing": 2, "unknown": 1}))]
+             example = json!({"ok": 90, "expiring": 6, "expired": 1, "failing": 2, "unknown": 1,
+                              "needs_date": 1, "not_found": 0}))]
     pub domains_by_status: std::collections::BTreeMap<&'static str, i64>,
     pub alerts_firing: i64,
     /// The soonest upcoming expiries (registration or certificate), at most 10.
@@ -33,6 +44,8 @@ pub struct Summary {
 pub struct NextExpiry {
     pub domain: String,
     pub display_name: String,
+    /// The client owning the registration (absent for a client token
+    /// looking at another client's).
     pub client: Option<String>,
     /// `registration` or `certificate`.
     pub kind: String,
@@ -65,6 +78,7 @@ pub struct MetricsFacts {
     /// (domain, assessed registration expiry).
     pub assessed_registrations: Vec<(String, String)>,
     pub domains_by_status: Vec<(String, i64)>,
+    /// Endpoints checked (under a domain whose watch includes tls).
     pub endpoints: i64,
     /// Check results summed over every recorded scan: (outcome, count).
     pub check_outcomes: Vec<(String, i64)>,
@@ -85,10 +99,23 @@ pub struct CalendarEntry {
     pub kind: &'static str,
     /// `example.com` or `shop.example.com:443`.
     pub subject: String,
+    /// The registration's owner, or the endpoint's client.
     pub client: Option<String>,
     pub expires_at: String,
     /// Where the date came from (`registry_rdap`, ...) for registrations.
     pub source: Option<String>,
+}
+
+/// A watched registration whose expiry nobody publishes and nobody has
+/// entered: staff must enter the date by hand.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DateNeeded {
+    /// ASCII (punycode) name.
+    pub domain: String,
+    /// The client owning the registration.
+    pub client: Option<String>,
+    /// The last lookup's outcome (`not_published`, `failed`, ...).
+    pub outcome: Option<String>,
 }
 
 /// The most events one calendar feed carries.
@@ -102,10 +129,14 @@ impl Store {
         windows: &StatusWindows,
     ) -> Result<Summary, StoreError> {
         let mut by_status = Sql::with_windows(windows);
+        let viewer = by_status.viewer(visibility);
         by_status.push(&format!(
-            "SELECT {STATUS_SQL} AS status, COUNT(*) AS n FROM domains d WHERE 1 = 1"
+            "SELECT {STATUS_SQL} AS status, COUNT(*) AS n FROM {} WHERE 1 = 1",
+            domains_seen_by(viewer.as_deref())
         ));
-        by_status.visible(visibility, "d.client_id");
+        if let Some(viewer) = &viewer {
+            by_status.push(" AND ").push(&domain_of_client(viewer));
+        }
         by_status.push(" GROUP BY 1");
         let rows = by_status.query().fetch_all(self.pool()).await?;
         let mut domains_by_status: std::collections::BTreeMap<&'static str, i64> =
@@ -119,13 +150,10 @@ impl Store {
             }
         }
         let client_id = visibility.client_id();
-        let endpoints: i64 = match client_id {
-            None => sqlx::query_scalar("SELECT COUNT(*) FROM endpoints"),
-            Some(_) => sqlx::query_scalar(
-                "SELECT COUNT(*) FROM endpoints e JOIN domains d ON d.id = e.domain_id
-                 WHERE d.client_id = ?1",
-            ),
-        }
+        let endpoints: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM endpoints e JOIN domains d ON d.id = e.domain_id
+             WHERE d.watch <> 'registration' AND (?1 IS NULL OR e.client_id = ?1)",
+        )
         .bind(client_id)
         .fetch_one(self.pool())
         .await?;
@@ -134,28 +162,57 @@ impl Store {
                 .bind(client_id)
                 .fetch_one(self.pool())
                 .await?;
-        let alerts_firing: i64 = sqlx::query_scalar(
+        let alerts_firing: i64 = sqlx::query_scalar(&format!(
             "SELECT COUNT(*) FROM alerts a LEFT JOIN domains d ON d.id =
                COALESCE(a.domain_id, (SELECT x.domain_id FROM endpoints x WHERE x.id = a.endpoint_id))
-             WHERE a.state = 'firing' AND (?1 IS NULL OR d.client_id = ?1)",
-        )
+               LEFT JOIN endpoints e ON e.id = a.endpoint_id
+             WHERE a.state = 'firing' AND (?1 IS NULL OR {ALERT_CLIENT} = ?1)"
+        ))
         .bind(client_id)
         .fetch_one(self.pool())
         .await?;
+        let next_expiries = self.next_expiries(visibility, windows).await?;
+        Ok(Summary {
+            generated_at: format_time(windows.now),
+            clients,
+            domains,
+            endpoints,
+            domains_by_status,
+            alerts_firing,
+            next_expiries,
+        })
+    }
+
+    /// The 10 soonest upcoming expiries the caller may see.
+    async fn next_expiries(
+        &self,
+        visibility: Visibility,
+        windows: &StatusWindows,
+    ) -> Result<Vec<NextExpiry>, StoreError> {
         let mut next = Sql {
-            text: format!(
-                "SELECT d.name, c.name AS client_name, d.next_expiry_at, d.expires_at
-                 FROM domains d LEFT JOIN clients c ON c.id = d.client_id
-                 WHERE COALESCE(d.next_expiry_at, '{NO_EXPIRY}') >= ?1"
-            ),
+            text: String::new(),
             args: vec![Arg::Text(format_time(windows.now))],
         };
-        next.visible(visibility, "d.client_id");
+        // The owner's name only to staff and to the owner.
+        let viewer = next.viewer(visibility);
+        let owner_seen = viewer
+            .as_ref()
+            .map_or("1".to_owned(), |v| format!("d.client_id = {v}"));
+        next.push(&format!(
+            "SELECT d.name, CASE WHEN {owner_seen} THEN c.name END AS client_name,
+                    d.next_expiry_at, d.expires_at
+             FROM {} LEFT JOIN clients c ON c.id = d.client_id
+             WHERE COALESCE(d.next_expiry_at, '{NO_EXPIRY}') >= ?1",
+            domains_seen_by(viewer.as_deref())
+        ));
+        if let Some(viewer) = &viewer {
+            next.push(" AND ").push(&domain_of_client(viewer));
+        }
         next.push(&format!(
             " ORDER BY COALESCE(d.next_expiry_at, '{NO_EXPIRY}'), d.id LIMIT 10"
         ));
         let next_rows = next.query().fetch_all(self.pool()).await?;
-        let next_expiries = next_rows
+        Ok(next_rows
             .iter()
             .filter_map(|r| {
                 let name: String = r.get("name");
@@ -175,16 +232,30 @@ impl Store {
                     expires_at: at,
                 })
             })
-            .collect();
-        Ok(Summary {
-            generated_at: format_time(windows.now),
-            clients,
-            domains,
-            endpoints,
-            domains_by_status,
-            alerts_firing,
-            next_expiries,
-        })
+            .collect())
+    }
+
+    /// Every registration that needs a date entered by hand (the condition
+    /// of the status `needs_date`, whatever a certificate adds to the
+    /// status; a domain the registry does not know is not asked for one),
+    /// by name.
+    pub async fn registrations_needing_date(&self) -> Result<Vec<DateNeeded>, StoreError> {
+        let rows = sqlx::query(&format!(
+            "SELECT d.name, c.name AS client_name, d.registration_outcome
+             FROM domains d LEFT JOIN clients c ON c.id = d.client_id
+             WHERE {NEEDS_DATE_SQL} AND d.registration_outcome IS NOT 'not_found'
+             ORDER BY d.name"
+        ))
+        .fetch_all(self.pool())
+        .await?;
+        Ok(rows
+            .iter()
+            .map(|r| DateNeeded {
+                domain: r.get("name"),
+                client: r.get("client_name"),
+                outcome: r.get("registration_outcome"),
+            })
+            .collect())
     }
 
     /// The facts behind `/metrics` (the whole fleet).
@@ -193,7 +264,8 @@ impl Store {
         let certificates = certificate_metrics(pool).await?;
         let registrations = registration_metrics(pool).await?;
         let assessed_registrations = sqlx::query(
-            "SELECT name, expires_at FROM domains WHERE expires_at IS NOT NULL ORDER BY name",
+            "SELECT name, expires_at FROM domains
+             WHERE expires_at IS NOT NULL AND watch <> 'tls' ORDER BY name",
         )
         .fetch_all(pool)
         .await?
@@ -205,9 +277,12 @@ impl Store {
             "SELECT {STATUS_SQL} AS status, COUNT(*) FROM domains d GROUP BY 1 ORDER BY 1"
         ));
         let domains_by_status = pairs(by_status.query().fetch_all(pool).await?);
-        let endpoints: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM endpoints")
-            .fetch_one(pool)
-            .await?;
+        let endpoints: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM endpoints e JOIN domains d ON d.id = e.domain_id
+             WHERE d.watch <> 'registration'",
+        )
+        .fetch_one(pool)
+        .await?;
         let (check_outcomes, scan_durations_secs, scans_by_state) = scan_metrics(pool).await?;
         let outbox_by_state = pairs(
             sqlx::query("SELECT state, COUNT(*) FROM outbox GROUP BY state ORDER BY state")
@@ -237,7 +312,9 @@ impl Store {
     }
 
     /// Registration and certificate expiries from `from` to `until`, soonest
-    /// first, at most [`CALENDAR_MAX_EVENTS`].
+    /// first, at most [`CALENDAR_MAX_EVENTS`]: watched registrations with
+    /// their owner (a client token: those it owns), certificates of watched
+    /// endpoints with the endpoint's client (a client token: its own).
     pub async fn calendar_entries(
         &self,
         visibility: Visibility,
@@ -248,7 +325,7 @@ impl Store {
             text: "SELECT 'registration' AS kind, d.id AS id, d.name AS subject, c.name AS client_name,
                      d.expires_at AS at, d.expires_source AS source
                  FROM domains d LEFT JOIN clients c ON c.id = d.client_id
-                 WHERE d.expires_at >= ?1 AND d.expires_at <= ?2"
+                 WHERE d.expires_at >= ?1 AND d.expires_at <= ?2 AND d.watch <> 'tls'"
                 .into(),
             args: vec![
                 Arg::Text(format_time(from)),
@@ -260,10 +337,11 @@ impl Store {
             " UNION ALL
              SELECT 'certificate', e.id, e.host || ':' || e.port, c.name, MIN(o.leaf_not_after), NULL
              FROM cert_observations o JOIN endpoints e ON e.id = o.endpoint_id
-               JOIN domains d ON d.id = e.domain_id LEFT JOIN clients c ON c.id = d.client_id
-             WHERE o.current = 1 AND o.leaf_not_after >= ?1 AND o.leaf_not_after <= ?2",
+               JOIN domains d ON d.id = e.domain_id LEFT JOIN clients c ON c.id = e.client_id
+             WHERE o.current = 1 AND o.leaf_not_after >= ?1 AND o.leaf_not_after <= ?2
+               AND d.watch <> 'registration'",
         );
-        sql.visible(visibility, "d.client_id");
+        sql.visible(visibility, "e.client_id");
         sql.push(" GROUP BY e.id ORDER BY at, subject LIMIT ")
             .bind(Arg::Int(CALENDAR_MAX_EVENTS));
         let rows = sql.query().fetch_all(self.pool()).await?;
@@ -295,7 +373,8 @@ async fn certificate_metrics(
     Ok(sqlx::query(
         "SELECT e.host, e.port, o.address, o.leaf_not_after
          FROM cert_observations o JOIN endpoints e ON e.id = o.endpoint_id
-         WHERE o.current = 1 AND o.leaf_not_after IS NOT NULL
+           JOIN domains d ON d.id = e.domain_id
+         WHERE o.current = 1 AND o.leaf_not_after IS NOT NULL AND d.watch <> 'registration'
          ORDER BY e.host, e.port, o.address",
     )
     .fetch_all(pool)
@@ -317,10 +396,11 @@ async fn registration_metrics(
 ) -> Result<Vec<RegistrationMetric>, StoreError> {
     Ok(sqlx::query(
         "SELECT d.name, f.source, f.expires_at FROM registration_facts f
-           JOIN domains d ON d.id = f.domain_id WHERE f.expires_at IS NOT NULL
+           JOIN domains d ON d.id = f.domain_id
+         WHERE f.expires_at IS NOT NULL AND d.watch <> 'tls'
          UNION ALL
          SELECT d.name, COALESCE(d.expires_source, 'unknown'), d.expires_at FROM domains d
-         WHERE d.expires_at IS NOT NULL AND NOT EXISTS (
+         WHERE d.expires_at IS NOT NULL AND d.watch <> 'tls' AND NOT EXISTS (
              SELECT 1 FROM registration_facts f
              WHERE f.domain_id = d.id AND f.source = d.expires_source)
          ORDER BY 1, 2",

@@ -2,14 +2,15 @@
 //! with the names of its client or domain joined in at read time (the
 //! stored [`ScanScope`] holds ids only; see `store/scan_scope.rs`).
 //!
-//! A client token sees the scans of its client and of its client's
-//! domains (the domain's client as it is now); whole-fleet and due-work
-//! scans are staff business.
+//! A client token sees the scans of its client and of the domains it may
+//! see (whose registration or one of whose endpoints it owns, as they are
+//! now); whole-fleet and due-work scans are staff business.
 
 use sqlx::sqlite::SqliteRow;
 use sqlx::Row;
 
 use super::super::{ScanScope, Store, StoreError};
+use super::domain_of_client_as;
 use super::{Arg, Cursor, Page, Sql};
 use crate::domain::access::Visibility;
 
@@ -28,8 +29,9 @@ pub enum ScanScopeView {
         client_id: i64,
         client: Option<String>,
     },
-    /// One domain and its endpoints; `client_id` is the domain's client.
-    /// `domain` is null once the domain has been removed.
+    /// One domain and its endpoints; `client_id` is the client owning the
+    /// domain's registration (null for a client token when another client
+    /// owns it). `domain` is null once the domain has been removed.
     Domain {
         domain_id: i64,
         domain: Option<String>,
@@ -75,12 +77,28 @@ const SCAN_COLUMNS: &str = "s.id, s.state, s.scope, s.started_at, s.finished_at,
      s.items_total, s.items_done, s.count_ok, s.count_warning, s.count_critical, s.count_unknown,
      sc.name AS scope_client, sd.name AS scope_domain, sd.client_id AS scope_domain_client";
 
-/// The client a scan belongs to, over [`SCANS_WITH_SCOPE`]: a domain scan's
-/// domain's client, a client scan's client; NULL for whole-fleet and
-/// due-work scans (and for a domain since removed).
-const SCAN_CLIENT: &str = "CASE WHEN json_valid(s.scope) THEN \
-     CASE WHEN json_extract(s.scope, '$.domain_id') IS NOT NULL THEN sd.client_id \
-     ELSE json_extract(s.scope, '$.client_id') END END";
+/// Whether the client `client` (an SQL expression) may see a scan, over
+/// [`SCANS_WITH_SCOPE`]: a client scan of its own, a domain scan of a
+/// domain it may see (see [`domain_of_client_as`]); never whole-fleet and
+/// due-work scans (nor a scan of a domain since removed).
+fn scan_of_client(client: &str) -> String {
+    let domain = domain_of_client_as("sd", client);
+    format!(
+        "(CASE WHEN json_valid(s.scope) THEN \
+           CASE WHEN json_extract(s.scope, '$.domain_id') IS NOT NULL THEN sd.id IS NOT NULL AND {domain} \
+           ELSE json_extract(s.scope, '$.client_id') = {client} END END)"
+    )
+}
+
+impl Sql {
+    /// ` AND <the scan is the viewer's>` for a client viewer.
+    fn visible_scan(&mut self, visibility: Visibility) -> &mut Self {
+        if let Some(viewer) = self.viewer(visibility) {
+            self.push(" AND ").push(&scan_of_client(&viewer));
+        }
+        self
+    }
+}
 
 impl Store {
     /// One scan, if the caller may see it.
@@ -93,13 +111,13 @@ impl Store {
             text: format!("SELECT {SCAN_COLUMNS} FROM {SCANS_WITH_SCOPE} WHERE s.id = ?1"),
             args: vec![Arg::Int(id)],
         };
-        sql.visible(visibility, SCAN_CLIENT);
+        sql.visible_scan(visibility);
         let row = sql
             .query()
             .fetch_optional(self.pool())
             .await?
             .ok_or_else(|| StoreError::NotFound(format!("no scan with id {id}")))?;
-        Ok(scan_view(&row))
+        Ok(scan_view(&row, visibility))
     }
 
     /// Scans, newest first, within the caller's visibility (a client sees
@@ -114,7 +132,7 @@ impl Store {
             text: " WHERE 1 = 1".into(),
             args: Vec::new(),
         };
-        filter.visible(visibility, SCAN_CLIENT);
+        filter.visible_scan(visibility);
         let total: i64 = Sql {
             text: format!("SELECT COUNT(*) FROM {SCANS_WITH_SCOPE}{}", filter.text),
             args: filter.args.clone(),
@@ -137,7 +155,11 @@ impl Store {
             .bind(Arg::Int(i64::from(limit) + 1));
         let rows = page.query().fetch_all(self.pool()).await?;
         let more = rows.len() > limit as usize;
-        let items: Vec<ScanView> = rows.iter().take(limit as usize).map(scan_view).collect();
+        let items: Vec<ScanView> = rows
+            .iter()
+            .take(limit as usize)
+            .map(|r| scan_view(r, visibility))
+            .collect();
         let next_cursor = more.then(|| items.last()).flatten().map(|last| {
             Cursor {
                 key: String::new(),
@@ -155,7 +177,7 @@ impl Store {
 
 /// The stored scope with the joined names; [`ScanScopeView::Unknown`] when
 /// the stored text is in no shape this version reads.
-fn scope_view(r: &SqliteRow) -> ScanScopeView {
+fn scope_view(r: &SqliteRow, visibility: Visibility) -> ScanScopeView {
     match ScanScope::from_stored(r.get("scope")) {
         Some(ScanScope::All) => ScanScopeView::All,
         Some(ScanScope::Client { client_id }) => ScanScopeView::Client {
@@ -165,20 +187,22 @@ fn scope_view(r: &SqliteRow) -> ScanScopeView {
         Some(ScanScope::Domain { domain_id }) => ScanScopeView::Domain {
             domain_id,
             domain: r.get("scope_domain"),
-            client_id: r.get("scope_domain_client"),
+            client_id: r
+                .get::<Option<i64>, _>("scope_domain_client")
+                .filter(|owner| visibility.client_id().is_none_or(|viewer| viewer == *owner)),
         },
         Some(ScanScope::Due) => ScanScopeView::Due,
         None => ScanScopeView::Unknown,
     }
 }
 
-fn scan_view(r: &SqliteRow) -> ScanView {
+fn scan_view(r: &SqliteRow, visibility: Visibility) -> ScanView {
     let items_total: i64 = r.get("items_total");
     let items_done: i64 = r.get("items_done");
     ScanView {
         id: r.get("id"),
         state: r.get("state"),
-        scope: scope_view(r),
+        scope: scope_view(r, visibility),
         started_at: r.get("started_at"),
         finished_at: r.get("finished_at"),
         progress_percent: if items_total > 0 {
