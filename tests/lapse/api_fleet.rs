@@ -865,6 +865,11 @@ async fn a_domain_can_be_watched_for_its_registration_alone() {
     assert_eq!(first.status, 201, "{first:?}");
     assert_eq!(first.json["endpoint"], Value::Null);
     assert_eq!(first.json["domain"]["name"], "parked.test");
+    assert_eq!(first.json["domain"]["watch"], "registration");
+    assert_eq!(
+        first.json["domain"]["registration_owner"],
+        json!({"kind": "client", "id": app.ids["acme"], "name": "Acme"})
+    );
     assert_eq!(first.json["domain_created"], true);
     assert_eq!(first.json["endpoint_created"], false);
     let parked = listed(&app, "parked.test").await;
@@ -890,6 +895,12 @@ async fn a_domain_can_be_watched_for_its_registration_alone() {
     assert_eq!(both.status, 201);
     assert_eq!(both.json["endpoint"]["host"], "shop.test");
     assert_eq!(both.json["endpoint"]["port"], 443);
+    assert_eq!(both.json["endpoint"]["tls_mode"], "direct");
+    assert_eq!(both.json["domain"]["watch"], "both");
+    assert_eq!(
+        both.json["domain"]["registration_owner"],
+        json!({"kind": "agency"})
+    );
     let shop = listed(&app, "shop.test").await;
     assert_eq!(
         (shop.watch.as_str(), shop.registration_owner.as_str()),
@@ -1044,6 +1055,7 @@ async fn tls_modes_take_the_surface_names_and_the_older_ones() {
             .call("POST", path, Some("staff"), Some(body.clone()))
             .await;
         assert_eq!(reply.status, 201, "{body}: {reply:?}");
+        assert_eq!(reply.json["endpoint"]["tls_mode"], mode, "{body}");
         let domain = listed(&app, "acme.test").await;
         let endpoint = domain
             .endpoints
@@ -1072,6 +1084,7 @@ async fn tls_modes_take_the_surface_names_and_the_older_ones() {
         )
         .await;
     assert_eq!(patched.status, 200, "{patched:?}");
+    assert_eq!(patched.json["tls_mode"], "starttls-imap");
     let odd = listed(&app, "acme.test").await;
     let odd = odd
         .endpoints
@@ -1107,6 +1120,21 @@ async fn endpoints_under_one_domain_belong_to_their_own_clients() {
         )
         .await;
     assert_eq!(shop.status, 201, "{shop:?}");
+    assert_eq!(shop.json["endpoint"]["client"]["name"], "Globex");
+    // Globex now sees acme.test and reads its thresholds, not orphan.test's.
+    let globex_reads = |path: &'static str| app.get(path, "globex");
+    assert_eq!(
+        globex_reads("/api/v1/domains/acme.test/thresholds")
+            .await
+            .status,
+        200
+    );
+    assert_eq!(
+        globex_reads("/api/v1/domains/orphan.test/thresholds")
+            .await
+            .status,
+        404
+    );
     let id = shop.json["endpoint"]["id"].as_i64().unwrap();
     let acme = listed(&app, "acme.test").await;
     assert_eq!(
@@ -1156,14 +1184,23 @@ async fn endpoints_under_one_domain_belong_to_their_own_clients() {
         )
         .await;
     assert_eq!(moved.status, 200, "{moved:?}");
+    assert_eq!(moved.json["client"]["name"], "Acme");
     assert_eq!(
         owner(&listed(&app, "acme.test").await, "shop.acme.test").as_deref(),
         Some("Acme")
+    );
+    // Globex has no stake in acme.test any more.
+    assert_eq!(
+        globex_reads("/api/v1/domains/acme.test/thresholds")
+            .await
+            .status,
+        404
     );
     let agency = app
         .call("PATCH", &path, Some("staff"), Some(json!({"client": null})))
         .await;
     assert_eq!(agency.status, 200, "{agency:?}");
+    assert_eq!(agency.json["client"], Value::Null);
     assert_eq!(
         owner(&listed(&app, "acme.test").await, "shop.acme.test"),
         None
@@ -1242,6 +1279,7 @@ async fn taking_a_registration_another_client_owns_is_a_409_that_says_how_to_mov
         .await;
     assert_eq!(moved.status, 200, "{moved:?}");
     assert_eq!(moved.json["name"], "acme.test");
+    assert_eq!(moved.json["registration_owner"]["name"], "Globex");
     let after = listed(&app, "acme.test").await;
     assert_eq!(
         (after.registration_owner.as_str(), after.client.as_deref()),
@@ -1309,6 +1347,7 @@ async fn patching_a_domain_changes_what_is_watched_and_keeps_its_endpoints() {
         )
         .await;
     assert_eq!(parked.status, 200, "{parked:?}");
+    assert_eq!(parked.json["watch"], "registration");
     let acme = listed(&app, "acme.test").await;
     assert_eq!(acme.watch.as_str(), "registration");
     assert_eq!(acme.endpoints.len(), 2, "endpoints are kept");
