@@ -211,7 +211,7 @@ pub async fn list_domains(
 #[utoipa::path(post, path = "/api/v1/domains", tag = "domains", request_body = NewDomain,
     responses((status = 201, body = StoredTarget), (status = 200, body = StoredTarget),
               (status = 403, body = ErrorBody),
-              (status = 409, description = "The endpoint (`domain_owned_by_another_client`) or the registration (`registration_owned_by_another_client`) belongs to another client; the message names it and says how to move it", body = ErrorBody),
+              (status = 409, description = "The endpoint (`endpoint_owned_by_another_client`) or the registration (`registration_owned_by_another_client`) belongs to another client; the message names it and says how to move it", body = ErrorBody),
               (status = 422, description = "The name was refused; `code` says why (`public_suffix`, `unknown_tld`, `ip_literal`, ...) and `field` is `name`; or `watch`, `tls_mode`, `registration_owner` or `client` is not valid (`field` names it)", body = ErrorBody)))]
 pub async fn create_domain(
     State(state): State<ApiState>,

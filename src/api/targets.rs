@@ -200,7 +200,7 @@ async fn conflict(
                 ),
                 _ => String::new(),
             };
-            ApiError::conflict("domain_owned_by_another_client", format!("{message}{hint}"))
+            ApiError::conflict("endpoint_owned_by_another_client", format!("{message}{hint}"))
                 .with_field("client")
         }
     }

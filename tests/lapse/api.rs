@@ -779,7 +779,7 @@ async fn malformed_and_invalid_requests_get_their_status_and_code() {
             "/api/v1/domains",
             Some(json!({"name": "www.globex.test", "client": "Acme"})),
             409,
-            "domain_owned_by_another_client",
+            "endpoint_owned_by_another_client",
             Some("client"),
         ),
         (

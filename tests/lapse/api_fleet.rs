@@ -1164,7 +1164,7 @@ async fn endpoints_under_one_domain_belong_to_their_own_clients() {
         .await;
     assert_eq!(
         (taken.status, taken.code(), taken.field()),
-        (409, "domain_owned_by_another_client", Some("client")),
+        (409, "endpoint_owned_by_another_client", Some("client")),
         "{taken:?}"
     );
     let message = taken.json["error"]["message"].as_str().unwrap();
