@@ -67,7 +67,7 @@ pub use domains::{DomainListing, EndpointListing, ExpiringDomain, RemovedTarget}
 pub use fleet::{AddedTarget, NewTarget, OwnerChange, WatchChange};
 pub use observations::{RecordSummary, StoredCertObservation};
 pub use outbox::{
-    DigestEntry, OutboxItem, OutboxListing, OutboxMessage, OutboxQuery, OutboxState, RetrySelection,
+    DigestEntry, OutboxItem, OutboxMessage, OutboxQuery, OutboxState, RetrySelection,
 };
 pub use registration::{CachedBootstrap, DueRegistration, RegistrationContext};
 pub use scan_queue::{HeartbeatView, SCHEDULER};

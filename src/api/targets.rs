@@ -200,8 +200,11 @@ async fn conflict(
                 ),
                 _ => String::new(),
             };
-            ApiError::conflict("endpoint_owned_by_another_client", format!("{message}{hint}"))
-                .with_field("client")
+            ApiError::conflict(
+                "endpoint_owned_by_another_client",
+                format!("{message}{hint}"),
+            )
+            .with_field("client")
         }
     }
 }

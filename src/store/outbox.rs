@@ -73,23 +73,7 @@ pub struct OutboxMessage {
     pub attempts: u32,
 }
 
-/// A message as listed.
-#[derive(Debug, Clone, serde::Serialize)]
-pub struct OutboxListing {
-    pub message_id: String,
-    pub channel: String,
-    pub recipient: String,
-    pub cc: Option<String>,
-    pub subject: String,
-    pub state: String,
-    pub attempts: u32,
-    pub next_attempt_at: String,
-    pub last_error: Option<String>,
-    pub created_at: String,
-    pub sent_at: Option<String>,
-}
-
-/// A message as the API lists it: by id, with what it is about.
+/// A message as listed (CLI and API): by id, with what it is about.
 #[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
 pub struct OutboxItem {
     pub id: i64,
@@ -289,32 +273,16 @@ impl Store {
         &self,
         state: Option<OutboxState>,
         limit: u32,
-    ) -> Result<Vec<OutboxListing>, StoreError> {
-        let rows = sqlx::query(
-            "SELECT message_id, channel, recipient, cc, subject, state, attempts, next_attempt_at,
-                    last_error, created_at, sent_at
-             FROM outbox WHERE (?1 IS NULL OR state = ?1) ORDER BY id DESC LIMIT ?2",
-        )
+    ) -> Result<Vec<OutboxItem>, StoreError> {
+        let rows = sqlx::query(&format!(
+            "SELECT {OUTBOX_ITEM_COLUMNS}
+             FROM outbox WHERE (?1 IS NULL OR state = ?1) ORDER BY id DESC LIMIT ?2"
+        ))
         .bind(state.map(OutboxState::as_str))
         .bind(i64::from(limit))
         .fetch_all(self.pool())
         .await?;
-        Ok(rows
-            .iter()
-            .map(|r| OutboxListing {
-                message_id: r.get("message_id"),
-                channel: r.get("channel"),
-                recipient: r.get("recipient"),
-                cc: r.get("cc"),
-                subject: r.get("subject"),
-                state: r.get("state"),
-                attempts: u32::try_from(r.get::<i64, _>("attempts")).unwrap_or(u32::MAX),
-                next_attempt_at: r.get("next_attempt_at"),
-                last_error: r.get("last_error"),
-                created_at: r.get("created_at"),
-                sent_at: r.get("sent_at"),
-            })
-            .collect())
+        Ok(rows.iter().map(outbox_item).collect())
     }
 
     /// Requeues messages for delivery now, attempts reset. Returns the ids
