@@ -7,6 +7,10 @@
 //! - `api/error.rs`: [`ApiError`], the one error type and its JSON body
 //! - `api/extract.rs`: JSON bodies and query parameters refused in that format
 //! - `api/clients.rs`, `api/domains.rs`, `api/activity.rs`: the resources
+//! - `api/thresholds.rs`: threshold overrides per client and per domain
+//! - `api/targets.rs`: storing a target from a body, the fleet fields, 409s that say how to move
+//! - `api/domain_settings.rs`: what staff decide about a domain (watch, registration owner, a manual expiry)
+//! - `api/outbox.rs`: the delivery queue (list, retry)
 //! - `api/calendar.rs`: the iCalendar feed; `api/metrics.rs`: Prometheus text
 //! - `api/docs/`: the offline docs page (HTML, JS, CSS compiled in)
 //!
@@ -20,10 +24,14 @@ mod activity;
 pub mod auth;
 pub mod calendar;
 mod clients;
+mod domain_settings;
 mod domains;
 pub mod error;
 mod extract;
 pub mod metrics;
+mod outbox;
+mod targets;
+mod thresholds;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -65,6 +73,9 @@ pub struct ApiSettings {
     pub registration_window_days: u32,
     /// Where a certificate starts to count as expiring (largest threshold).
     pub certificate_window_days: u32,
+    /// `[alerts]`: the thresholds where no client or domain overrides them.
+    pub certificate_days: Vec<u32>,
+    pub registration_days: Vec<u32>,
 }
 
 impl ApiSettings {
@@ -80,6 +91,8 @@ impl ApiSettings {
                 .copied()
                 .unwrap_or(0),
             certificate_window_days: config.alerts.certificate_warning_days(),
+            certificate_days: config.alerts.certificate_days.clone(),
+            registration_days: config.alerts.registration_days.clone(),
         }
     }
 }
@@ -222,17 +235,19 @@ impl ApiState {
 #[openapi(
     info(
         title = "lapse API",
-        description = "Domain-registration and TLS-certificate expiry monitor. Send a token as `Authorization: Bearer <token>` (an admin makes one with `lapse tokens create`). Roles: admin (everything, tokens), staff (read/write clients, contacts, domains, endpoints; start scans), viewer (read everything), client (read its own client's data only; other clients' rows are 404). Errors are `{\"error\": {\"code\", \"message\", \"field\"}}` with a stable `code`. Lists return `{items, total, next_cursor}`: pass `next_cursor` as `cursor` for the next page; pages stay stable while rows are added. Times are UTC RFC 3339."
+        description = "Domain-registration and TLS-certificate expiry monitor. Send a token as `Authorization: Bearer <token>` (an admin makes one with `lapse tokens create`). Roles: admin (everything, tokens), staff (read/write clients, contacts, domains, endpoints, thresholds, manual expiry dates; queue outbox messages again; start scans), viewer (read everything), client (read its own client's data only: the domains whose registration it owns or under which it owns an endpoint, its endpoints, its thresholds; other clients' rows are 404; no outbox). Errors are `{\"error\": {\"code\", \"message\", \"field\"}}` with a stable `code`. Lists return `{items, total, next_cursor}`: pass `next_cursor` as `cursor` for the next page; pages stay stable while rows are added. Times are UTC RFC 3339."
     ),
     paths(openapi_json, healthz, readyz),
     modifiers(&SecuritySchemes),
     security(("bearer" = [])),
     tags(
-        (name = "domains", description = "Registrable domains: list with filters, create, detail, delete, bulk import"),
+        (name = "domains", description = "Registrable domains: list with filters, create, detail, change what is watched and who owns the registration, a manual expiry date, delete, bulk import"),
         (name = "endpoints", description = "TLS services under a domain"),
         (name = "observations", description = "Certificate check history"),
         (name = "clients", description = "Agency customers and their contacts"),
+        (name = "thresholds", description = "Days at which alerts fire, per client and per domain, overriding the configuration"),
         (name = "alerts", description = "Firing and resolved alerts"),
+        (name = "outbox", description = "The delivery queue: alert emails, webhooks, digests"),
         (name = "scans", description = "Start scans and follow their progress"),
         (name = "summary", description = "Counts by status and the next expiries"),
         (name = "calendar", description = "iCalendar feed of upcoming expiries"),
@@ -278,7 +293,11 @@ fn documented_routes() -> OpenApiRouter<ApiState> {
         .routes(routes!(clients::list_contacts, clients::add_contact))
         .routes(routes!(clients::delete_contact))
         .routes(routes!(domains::list_domains, domains::create_domain))
-        .routes(routes!(domains::get_domain, domains::delete_domain))
+        .routes(routes!(
+            domains::get_domain,
+            domain_settings::update_domain,
+            domains::delete_domain
+        ))
         .routes(routes!(domains::list_domain_endpoints))
         .routes(routes!(domains::domain_observations))
         .routes(routes!(domains::create_endpoint))
@@ -289,6 +308,22 @@ fn documented_routes() -> OpenApiRouter<ApiState> {
         ))
         .routes(routes!(domains::endpoint_observations))
         .routes(routes!(domains::import))
+        .routes(routes!(
+            thresholds::get_client_thresholds,
+            thresholds::set_client_thresholds,
+            thresholds::clear_client_thresholds
+        ))
+        .routes(routes!(
+            thresholds::get_domain_thresholds,
+            thresholds::set_domain_thresholds,
+            thresholds::clear_domain_thresholds
+        ))
+        .routes(routes!(
+            domain_settings::set_manual_expiry,
+            domain_settings::clear_manual_expiry
+        ))
+        .routes(routes!(outbox::list_outbox))
+        .routes(routes!(outbox::retry_message))
         .routes(routes!(activity::list_alerts))
         .routes(routes!(activity::start_scan, activity::list_scans))
         .routes(routes!(activity::get_scan))

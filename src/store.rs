@@ -66,7 +66,9 @@ pub use clients::{ClientAdded, ClientListing};
 pub use domains::{DomainListing, EndpointListing, ExpiringDomain, RemovedTarget};
 pub use fleet::{AddedTarget, NewTarget, OwnerChange, WatchChange};
 pub use observations::{RecordSummary, StoredCertObservation};
-pub use outbox::{DigestEntry, OutboxListing, OutboxMessage, OutboxState, RetrySelection};
+pub use outbox::{
+    DigestEntry, OutboxItem, OutboxMessage, OutboxQuery, OutboxState, RetrySelection,
+};
 pub use registration::{CachedBootstrap, DueRegistration, RegistrationContext};
 pub use scan_queue::{HeartbeatView, SCHEDULER};
 pub use scan_scope::ScanScope;

@@ -6,9 +6,10 @@ use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use axum::Json;
 
-use super::domains::{cursor, domain_name, page_limit, resolve_client, ClientInput};
+use super::domains::{cursor, domain_name, page_limit, resolve_client};
 use super::error::{ApiError, ApiResult, ErrorBody};
 use super::extract::{path_id, ApiJson, Params};
+use super::targets::ClientInput;
 use super::{ApiState, Caller};
 use crate::domain::access::{Action, Role, Visibility};
 use crate::inventory;

@@ -132,11 +132,11 @@ pub async fn update_client(
 }
 
 /// Delete a client and its contacts (admin, staff). A client that owns
-/// domains is kept (409) unless `release_domains=true`, which keeps its
-/// domains watched without a client.
+/// domains (a registration or an endpoint under one) is kept (409) unless
+/// `release_domains=true`, which keeps them watched, owned by the agency.
 #[utoipa::path(delete, path = "/api/v1/clients/{id}", tag = "clients",
     params(("id" = i64, Path, description = "Client id"),
-           ("release_domains" = Option<bool>, Query, description = "Keep the client's domains, without a client")),
+           ("release_domains" = Option<bool>, Query, description = "Keep the client's registrations and endpoints, owned by the agency")),
     responses((status = 204), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
               (status = 409, body = ErrorBody)))]
 pub async fn delete_client(
@@ -157,7 +157,7 @@ pub async fn delete_client(
             crate::store::StoreError::Conflict(_) => ApiError::conflict(
                 "client_owns_domains",
                 format!(
-                    "client `{}` still owns {} domain(s); delete them first, or pass release_domains=true to keep watching them without a client",
+                    "client `{}` still owns {} domain(s) (registrations or endpoints); delete them first, or pass release_domains=true to keep watching them, owned by the agency",
                     client.name, client.domains
                 ),
             ),

@@ -8,7 +8,10 @@ use axum::Json;
 use chrono::Duration;
 
 use super::error::{ApiError, ApiResult, ErrorBody};
-use super::extract::{body_bytes, is_json, parse_json, path_id, ApiJson, Params};
+use super::extract::{body_bytes, is_json, parse_json, path_id, present, ApiJson, Params};
+use super::targets::{
+    known_client, store_target, tls_mode_field, ClientInput, StoredTarget, TargetRequest,
+};
 use super::{ApiState, Caller, JsonText};
 use crate::domain::access::{Action, Visibility};
 use crate::domain::names::{parse_target, HostName};
@@ -23,34 +26,34 @@ use crate::store::read_models::{
 pub const DEFAULT_LIMIT: i64 = 50;
 pub const MAX_LIMIT: i64 = 500;
 
-/// A client named by id or by name.
-#[derive(Debug, Clone, serde::Deserialize, utoipa::ToSchema)]
-#[serde(untagged)]
-pub enum ClientInput {
-    Id(i64),
-    Name(String),
-}
-
-impl ClientInput {
-    fn as_reference(&self) -> String {
-        match self {
-            Self::Id(id) => id.to_string(),
-            Self::Name(name) => name.clone(),
-        }
-    }
-}
-
-/// What to watch: anything the CLI accepts.
+/// What to watch: anything the CLI accepts, with the same options.
 #[derive(Debug, serde::Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewDomain {
     /// `example.com`, `https://Shop.Example.co.uk:8443/x`, `bücher.de`:
-    /// the endpoint (443 unless a port is given) and its registrable domain are stored.
+    /// the endpoint (443 unless a port is given) and its registrable domain
+    /// are stored; with `watch: registration`, the registration alone.
     #[schema(example = "https://shop.example.co.uk:8443/")]
     pub name: String,
-    /// The owning client, by id or name.
+    /// The endpoint's client, by id or name; it also owns the registration
+    /// when the domain is new (unless `registration_owner` says otherwise)
+    /// or when the name is the registrable domain and the agency owned it.
     #[schema(example = "Acme Ltd")]
     pub client: Option<ClientInput>,
+    /// `registration`, `tls` (the endpoint alone) or `both`. Default: both,
+    /// and tls under a platform's suffix (`x.github.io`).
+    #[schema(example = "both")]
+    pub watch: Option<String>,
+    /// `direct`, `starttls-smtp`, `starttls-imap` or `starttls-pop3`
+    /// (`auto`, `smtp`, `imap`, `pop3` are still accepted). Default: from
+    /// the port (465/993/995 direct; 25/587 SMTP, 143 IMAP, 110 POP3 STARTTLS).
+    #[schema(example = "starttls-smtp")]
+    pub tls_mode: Option<String>,
+    /// Who owns the registration: `client` (needs `client`), `agency` or
+    /// `none`. Taking a registration another client owns is a 409: move it
+    /// with `PATCH /api/v1/domains/{name}`.
+    #[schema(example = "agency")]
+    pub registration_owner: Option<String>,
 }
 
 /// A new endpoint, with optional check options.
@@ -60,36 +63,31 @@ pub struct NewEndpoint {
     /// `mail.example.com:587`, `https://www.example.com/`.
     #[schema(example = "mail.example.com:587")]
     pub target: String,
+    /// The client that owns the endpoint (its contacts get the certificate
+    /// mail); absent: the agency's own.
     pub client: Option<ClientInput>,
-    /// `auto` (from the port), `direct`, `smtp`, `imap` or `pop3`.
+    /// `direct`, `starttls-smtp`, `starttls-imap` or `starttls-pop3`
+    /// (`auto`, `smtp`, `imap`, `pop3` are still accepted). Default: from the port.
+    #[schema(example = "starttls-smtp")]
     pub tls_mode: Option<String>,
     /// Check this IP address instead of resolving the host.
     pub pinned_address: Option<String>,
 }
 
-/// A change to an endpoint. Absent fields stay; `pinned_address: null` clears it.
+/// A change to an endpoint. Absent fields stay; `pinned_address: null`
+/// clears it; `client: null` makes it the agency's own.
 #[derive(Debug, serde::Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct EndpointPatch {
+    /// `direct`, `starttls-smtp`, `starttls-imap` or `starttls-pop3`.
     pub tls_mode: Option<String>,
     #[serde(default, deserialize_with = "present")]
     #[schema(value_type = Option<String>)]
     pub pinned_address: Option<Option<String>>,
-}
-
-fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Option<String>>, D::Error> {
-    serde::Deserialize::deserialize(d).map(Some)
-}
-
-/// What storing a target did.
-#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
-pub struct StoredTarget {
-    pub domain: DomainItem,
-    pub endpoint: EndpointView,
-    pub domain_created: bool,
-    pub endpoint_created: bool,
-    /// The domain had no client and this request assigned one.
-    pub client_assigned: bool,
+    /// The client that owns the endpoint, by id or name; `null`: the agency.
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<ClientInput>)]
+    pub client: Option<Option<ClientInput>>,
 }
 
 /// Every row's outcome of a bulk import.
@@ -111,6 +109,12 @@ pub struct ImportRowView {
     pub domain: Option<String>,
     pub endpoint: Option<String>,
     pub client: Option<String>,
+    /// What is watched for the domain: `registration`, `tls` or `both`.
+    pub watch: Option<String>,
+    /// The endpoint's TLS mode (`direct`, `starttls-smtp`, ...).
+    pub tls_mode: Option<String>,
+    /// Who owns the registration: `client`, `agency` or `none`.
+    pub registration_owner: Option<String>,
     /// True when the row changed nothing (already watched).
     pub unchanged: Option<bool>,
     /// Why the row was refused.
@@ -120,15 +124,18 @@ pub struct ImportRowView {
 /// List domains: filter, sort by next expiry (or name), page with a cursor.
 ///
 /// `status` is computed at read time from the stored facts and the alert
-/// thresholds: `expired` (registration or a current certificate past its
-/// expiry), `failing` (a certificate check is critical or could not be
-/// made, or the registry does not know the domain), `expiring` (within
-/// the largest registration or certificate threshold), `unknown` (nothing
-/// checked yet), else `ok`.
+/// thresholds, first that holds: `expired` (registration or a current
+/// certificate past its expiry), `not_found` (the registration is watched
+/// and the registry does not know the domain), `failing` (a certificate
+/// check is critical or could not be made), `expiring` (within the largest
+/// registration or certificate threshold), `needs_date` (the registration
+/// is watched, the registry publishes no expiry and none was entered by
+/// hand: `PUT /api/v1/domains/{name}/manual-expiry`), `unknown` (nothing
+/// checked yet), else `ok`. Only what is watched counts (`watch`).
 #[utoipa::path(get, path = "/api/v1/domains", tag = "domains",
     params(
-        ("client" = Option<String>, Query, description = "Client id or name"),
-        ("status" = Option<String>, Query, description = "ok, expiring, expired, failing or unknown"),
+        ("client" = Option<String>, Query, description = "Client id or name: the domains whose registration it owns or under which it owns an endpoint"),
+        ("status" = Option<String>, Query, description = "ok, expiring, expired, failing, not_found, needs_date or unknown"),
         ("expiring_within_days" = Option<i64>, Query, description = "Only domains whose next expiry (registration or certificate) is within this many days; expired ones included"),
         ("q" = Option<String>, Query, description = "Part of the domain name"),
         ("sort" = Option<String>, Query, description = "expiry (default: soonest first, unknown last) or name"),
@@ -198,19 +205,29 @@ pub async fn list_domains(
 }
 
 /// Watch a target (admin, staff): stores the endpoint and its registrable
-/// domain, like `lapse domains add`. Idempotent: 201 when something was
-/// stored, 200 when it was already watched.
+/// domain, like `lapse domains add` (with `watch: registration`, like
+/// `--registration-only`). Idempotent: 201 when something was stored or
+/// changed, 200 when it was already watched so.
 #[utoipa::path(post, path = "/api/v1/domains", tag = "domains", request_body = NewDomain,
     responses((status = 201, body = StoredTarget), (status = 200, body = StoredTarget),
-              (status = 403, body = ErrorBody), (status = 409, body = ErrorBody),
-              (status = 422, description = "The name was refused; `code` says why (`public_suffix`, `unknown_tld`, `ip_literal`, ...) and `field` is `name`", body = ErrorBody)))]
+              (status = 403, body = ErrorBody),
+              (status = 409, description = "The endpoint (`endpoint_owned_by_another_client`) or the registration (`registration_owned_by_another_client`) belongs to another client; the message names it and says how to move it", body = ErrorBody),
+              (status = 422, description = "The name was refused; `code` says why (`public_suffix`, `unknown_tld`, `ip_literal`, ...) and `field` is `name`; or `watch`, `tls_mode`, `registration_owner` or `client` is not valid (`field` names it)", body = ErrorBody)))]
 pub async fn create_domain(
     State(state): State<ApiState>,
     caller: Caller,
     ApiJson(body): ApiJson<NewDomain>,
 ) -> ApiResult<impl IntoResponse> {
     caller.require(Action::Write)?;
-    let (status, stored) = store_target(&state, &body.name, "name", body.client.as_ref()).await?;
+    let request = TargetRequest {
+        input: &body.name,
+        field: "name",
+        client: body.client.as_ref(),
+        watch: body.watch.as_deref(),
+        tls_mode: body.tls_mode.as_deref(),
+        owner: body.registration_owner.as_deref(),
+    };
+    let (status, stored) = store_target(&state, &request).await?;
     Ok((status, Json(stored)))
 }
 
@@ -234,7 +251,8 @@ pub async fn get_domain(
     Ok(JsonText(detail))
 }
 
-/// Stop watching a domain and all its endpoints (admin, staff).
+/// Stop watching a domain and all its endpoints (admin, staff). Removing
+/// the last endpoint keeps the domain; this is how a domain goes.
 #[utoipa::path(delete, path = "/api/v1/domains/{name}", tag = "domains",
     params(("name" = String, Path, description = "The registrable domain")),
     responses((status = 204), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
@@ -302,8 +320,9 @@ pub async fn domain_observations(
     Ok(Json(page))
 }
 
-/// Watch an endpoint (admin, staff), optionally with a TLS mode or a pinned
-/// address. Idempotent like `POST /api/v1/domains`.
+/// Watch an endpoint (admin, staff), optionally for a client, with a TLS
+/// mode or a pinned address. Idempotent like `POST /api/v1/domains`; 409
+/// when the endpoint belongs to another client.
 #[utoipa::path(post, path = "/api/v1/endpoints", tag = "endpoints", request_body = NewEndpoint,
     responses((status = 201, body = StoredTarget), (status = 200, body = StoredTarget),
               (status = 403, body = ErrorBody), (status = 409, body = ErrorBody),
@@ -314,21 +333,30 @@ pub async fn create_endpoint(
     ApiJson(body): ApiJson<NewEndpoint>,
 ) -> ApiResult<impl IntoResponse> {
     caller.require(Action::Write)?;
-    let change = EndpointChange {
-        tls_mode: body.tls_mode.as_deref().map(tls_mode).transpose()?,
-        pinned_address: body
-            .pinned_address
-            .as_deref()
-            .map(|a| pinned_address(Some(a)))
-            .transpose()?,
+    let pinned = body
+        .pinned_address
+        .as_deref()
+        .map(|a| pinned_address(Some(a)))
+        .transpose()?;
+    let request = TargetRequest {
+        input: &body.target,
+        field: "target",
+        client: body.client.as_ref(),
+        watch: None,
+        tls_mode: body.tls_mode.as_deref(),
+        owner: None,
     };
-    let (mut status, mut stored) =
-        store_target(&state, &body.target, "target", body.client.as_ref()).await?;
-    if change.tls_mode.is_some() || change.pinned_address.is_some() {
-        stored.endpoint = state
+    let (mut status, mut stored) = store_target(&state, &request).await?;
+    if let (Some(pinned), Some(endpoint)) = (pinned, stored.endpoint.as_ref()) {
+        let change = EndpointChange {
+            tls_mode: None,
+            pinned_address: Some(pinned),
+        };
+        let changed = state
             .store
-            .change_endpoint(stored.endpoint.id, &change, state.now())
+            .change_endpoint(endpoint.id, &change, state.now())
             .await?;
+        stored.endpoint = Some(changed);
         status = StatusCode::CREATED.max(status);
     }
     Ok((status, Json(stored)))
@@ -353,8 +381,9 @@ pub async fn get_endpoint(
     ))
 }
 
-/// Change an endpoint's TLS mode or pinned address (admin, staff); it is
-/// checked again at once.
+/// Change an endpoint's client, TLS mode or pinned address (admin, staff);
+/// a new way of checking is checked again at once. Giving the endpoint to
+/// another client is an explicit move, never a conflict.
 #[utoipa::path(patch, path = "/api/v1/endpoints/{id}", tag = "endpoints", request_body = EndpointPatch,
     params(("id" = i64, Path, description = "Endpoint id")),
     responses((status = 200, body = EndpointView), (status = 403, body = ErrorBody),
@@ -367,13 +396,34 @@ pub async fn update_endpoint(
 ) -> ApiResult<Json<EndpointView>> {
     caller.require(Action::Write)?;
     let id = path_id(&id, "id")?;
+    let (host, port) = state.store.endpoint_address(id).await?;
     let change = EndpointChange {
-        tls_mode: body.tls_mode.as_deref().map(tls_mode).transpose()?,
+        tls_mode: body
+            .tls_mode
+            .as_deref()
+            .map(|t| tls_mode_field(t, port).map(|mode| mode.stored().to_owned()))
+            .transpose()?,
         pinned_address: body
             .pinned_address
             .map(|a| pinned_address(a.as_deref()))
             .transpose()?,
     };
+    let client = match &body.client {
+        Some(Some(reference)) => Some(Some(known_client(&state, reference).await?)),
+        Some(None) => Some(None),
+        None => None,
+    };
+    if let Some(client) = client {
+        state
+            .store
+            .set_endpoint_client(&host, port, client.as_deref())
+            .await?;
+    }
+    if change.tls_mode.is_none() && change.pinned_address.is_none() {
+        return Ok(Json(
+            state.store.visible_endpoint(Visibility::All, id).await?,
+        ));
+    }
     Ok(Json(
         state
             .store
@@ -382,8 +432,8 @@ pub async fn update_endpoint(
     ))
 }
 
-/// Stop watching an endpoint (admin, staff); its domain goes too when it
-/// was the last one.
+/// Stop watching an endpoint (admin, staff); its domain stays, even
+/// without endpoints (`DELETE /api/v1/domains/{name}` removes it).
 #[utoipa::path(delete, path = "/api/v1/endpoints/{id}", tag = "endpoints",
     params(("id" = i64, Path, description = "Endpoint id")),
     responses((status = 204), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
@@ -432,8 +482,9 @@ pub async fn endpoint_observations(
 }
 
 /// Bulk import (admin, staff): a CSV body (`Content-Type: text/csv`, header
-/// row with `host`, `client`, `contacts`) or a JSON array of
-/// `{"host", "client", "contacts"}`. Good rows are stored, bad rows are
+/// row with `host` and any of `client`, `contacts`, `watch`, `tls`, `owner`)
+/// or a JSON array of `{"host", "client", "contacts", "watch", "tls",
+/// "owner"}`, as `lapse domains import`. Good rows are stored, bad rows are
 /// reported with their reason and store nothing; importing again changes nothing.
 #[utoipa::path(post, path = "/api/v1/imports", tag = "domains",
     request_body(content((Vec<ImportItem> = "application/json"), (String = "text/csv"))),
@@ -483,6 +534,9 @@ pub async fn import(
                 endpoint: added.port.map(|port| format!("{}:{port}", added.host)),
                 domain: Some(added.domain),
                 client: added.client,
+                watch: Some(added.watch.as_str().to_owned()),
+                tls_mode: added.tls_mode,
+                registration_owner: Some(added.registration_owner.as_str().to_owned()),
                 reason: None,
             },
             ImportRowResult::Failed { reason } => ImportRowView {
@@ -492,6 +546,9 @@ pub async fn import(
                 domain: None,
                 endpoint: None,
                 client: None,
+                watch: None,
+                tls_mode: None,
+                registration_owner: None,
                 unchanged: None,
                 reason: Some(reason),
             },
@@ -503,84 +560,6 @@ pub async fn import(
         failed,
         rows,
     }))
-}
-
-/// Parses and stores a target, answering with what was stored.
-async fn store_target(
-    state: &ApiState,
-    input: &str,
-    field: &str,
-    client: Option<&ClientInput>,
-) -> ApiResult<(StatusCode, StoredTarget)> {
-    let policy = &state.settings.names;
-    let target = parse_target(input, policy).map_err(|e| ApiError::from_name(&e, field))?;
-    let client_name = match client {
-        Some(reference) => Some(
-            state
-                .store
-                .resolve_client(Visibility::All, &reference.as_reference())
-                .await?
-                .ok_or_else(|| {
-                    ApiError::unprocessable(
-                        "unknown_client",
-                        format!(
-                            "no client `{}`; create it first (POST /api/v1/clients)",
-                            reference.as_reference()
-                        ),
-                    )
-                    .with_field("client")
-                })?
-                .name,
-        ),
-        None => None,
-    };
-    let now = state.now();
-    let added = inventory::add_target(
-        &state.store,
-        policy,
-        state.settings.default_port,
-        input,
-        &inventory::AddOptions {
-            client: client_name,
-            ..Default::default()
-        },
-        now,
-    )
-    .await
-    .map_err(|e| match e {
-        inventory::TargetError::Store(crate::store::StoreError::Conflict(message)) => {
-            ApiError::conflict("domain_owned_by_another_client", message).with_field("client")
-        }
-        inventory::TargetError::Name(name) => ApiError::from_name(&name, field),
-        other => other.into(),
-    })?;
-    let domain = state
-        .store
-        .visible_domain(Visibility::All, &state.windows(now), &target.registrable)
-        .await?;
-    let port = added
-        .port
-        .unwrap_or_else(|| target.port_or(state.settings.default_port));
-    let endpoint_id = state.store.endpoint_id(&target.host, port).await?;
-    let endpoint = state
-        .store
-        .visible_endpoint(Visibility::All, endpoint_id)
-        .await?;
-    let status = if added.changed() {
-        StatusCode::CREATED
-    } else {
-        StatusCode::OK
-    };
-    Ok((
-        status,
-        StoredTarget {
-            domain,
-            endpoint,
-            domain_created: added.domain_created,
-            endpoint_created: added.endpoint_created,
-            client_assigned: added.client_assigned,
-        },
-    ))
 }
 
 /// A registrable domain from the path (ASCII or Unicode, any case).
@@ -634,24 +613,6 @@ pub fn cursor(params: &Params) -> ApiResult<Option<Cursor>> {
             })
         })
         .transpose()
-}
-
-fn tls_mode(mode: &str) -> ApiResult<String> {
-    const MODES: [&str; 5] = ["auto", "direct", "smtp", "imap", "pop3"];
-    MODES
-        .iter()
-        .find(|m| **m == mode)
-        .map(|m| (*m).to_owned())
-        .ok_or_else(|| {
-            ApiError::unprocessable(
-                "invalid_tls_mode",
-                format!(
-                    "`{mode}` is not a TLS mode; use one of {}",
-                    MODES.join(", ")
-                ),
-            )
-            .with_field("tls_mode")
-        })
 }
 
 fn pinned_address(address: Option<&str>) -> ApiResult<Option<String>> {

@@ -207,3 +207,13 @@ pub fn path_id(text: &str, field: &str) -> Result<i64, ApiError> {
         .filter(|id| *id > 0)
         .ok_or_else(|| ApiError::invalid_parameter(field, format!("`{text}` is not an id")))
 }
+
+/// For `Option<Option<T>>` body fields: absent stays `None`, `null` is
+/// `Some(None)`, a value is `Some(Some(value))` (with `#[serde(default)]`).
+pub fn present<'de, D, T>(d: D) -> Result<Option<Option<T>>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: serde::Deserialize<'de>,
+{
+    serde::Deserialize::deserialize(d).map(Some)
+}

@@ -75,7 +75,7 @@ pub fn describe_listing(d: &DomainListing) -> String {
         "not watched".to_owned()
     } else if d.not_found() {
         "NOT FOUND at the registry".to_owned()
-    } else if d.needs_date() {
+    } else if d.needs_date {
         format!(
             "needs a date (the registry publishes none): lapse domains set-expiry {} YYYY-MM-DD",
             d.display_name

@@ -9,7 +9,7 @@ use clap::Subcommand;
 use super::{print_json, CliError};
 use crate::app::{self, App};
 use crate::notify::{DeliveryReport, Pause};
-use crate::store::{OutboxListing, OutboxState, RetrySelection};
+use crate::store::{OutboxItem, OutboxState, RetrySelection};
 
 #[derive(Debug, Subcommand)]
 pub enum OutboxCommand {
@@ -112,7 +112,7 @@ pub async fn run(app: &App, cmd: OutboxCommand) -> Result<(), CliError> {
     }
 }
 
-fn render_list(messages: &[OutboxListing]) -> String {
+fn render_list(messages: &[OutboxItem]) -> String {
     let mut out = String::new();
     if messages.is_empty() {
         out.push_str("the outbox is empty\n");

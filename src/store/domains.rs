@@ -4,6 +4,7 @@
 use chrono::{DateTime, Duration, Utc};
 use sqlx::Row;
 
+use super::read_models::NEEDS_DATE_SQL;
 use super::{format_time, Store, StoreError};
 use crate::domain::certificate::TlsMode;
 use crate::domain::fleet::{OwnerKind, Watch};
@@ -29,19 +30,14 @@ pub struct DomainListing {
     /// What the registry publishes (`rdap_with_expiry`, `whois_only`,
     /// `nothing_published`), once a lookup has told.
     pub registration_capability: Option<String>,
+    /// The registration is watched, the registry publishes no expiry and
+    /// nobody entered one: a person must enter the date (the status
+    /// `needs_date`, same rule as the API's).
+    pub needs_date: bool,
     pub endpoints: Vec<EndpointListing>,
 }
 
 impl DomainListing {
-    /// The registration is watched, the registry published no expiry and
-    /// staff entered none: a person must enter the date.
-    pub fn needs_date(&self) -> bool {
-        self.watch.registration()
-            && self.expires_at.is_none()
-            && (self.registration_outcome.as_deref() == Some("not_published")
-                || self.registration_capability.as_deref() == Some("nothing_published"))
-    }
-
     /// The registration is watched and the registry does not know the domain.
     pub fn not_found(&self) -> bool {
         self.watch.registration() && self.registration_outcome.as_deref() == Some("not_found")
@@ -89,15 +85,15 @@ impl Store {
             Some(name) => Some(self.client_id(&mut conn, name).await?),
             None => None,
         };
-        let domains = sqlx::query(
+        let domains = sqlx::query(&format!(
             "SELECT d.id, d.name, d.watch, d.registration_owner, c.name AS client_name,
                     d.expires_at, d.expires_source, d.registration_outcome,
-                    d.registration_capability
+                    d.registration_capability, ({NEEDS_DATE_SQL}) AS needs_date
              FROM domains d LEFT JOIN clients c ON c.id = d.client_id
              WHERE ?1 IS NULL OR d.client_id = ?1
                 OR EXISTS (SELECT 1 FROM endpoints e WHERE e.domain_id = d.id AND e.client_id = ?1)
-             ORDER BY d.name",
-        )
+             ORDER BY d.name"
+        ))
         .bind(client_id)
         .fetch_all(&mut *conn)
         .await?;
@@ -127,6 +123,7 @@ impl Store {
                     expires_source: row.get("expires_source"),
                     registration_outcome: row.get("registration_outcome"),
                     registration_capability: row.get("registration_capability"),
+                    needs_date: row.get("needs_date"),
                     endpoints: endpoints
                         .iter()
                         .filter(|e| e.get::<i64, _>("domain_id") == id)

@@ -18,6 +18,7 @@ use sha2::{Digest, Sha256};
 use sqlx::Row;
 
 use super::alerts::{Channel, NewMessage};
+use super::read_models::{Cursor, Page};
 use super::{format_time, Store, StoreError};
 
 /// Where a message is in its life.
@@ -33,6 +34,18 @@ pub enum OutboxState {
 }
 
 impl OutboxState {
+    pub const ALL: [OutboxState; 5] = [
+        Self::Pending,
+        Self::Sending,
+        Self::Sent,
+        Self::Failed,
+        Self::Logged,
+    ];
+
+    pub fn parse(text: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|s| s.as_str() == text)
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Pending => "pending",
@@ -60,20 +73,56 @@ pub struct OutboxMessage {
     pub attempts: u32,
 }
 
-/// A message as listed.
-#[derive(Debug, Clone, serde::Serialize)]
-pub struct OutboxListing {
+/// A message as listed (CLI and API): by id, with what it is about.
+#[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
+pub struct OutboxItem {
+    pub id: i64,
+    /// The id every attempt sends (the email's `Message-ID`).
     pub message_id: String,
+    /// `email`, `slack`, `discord`, `webhook` or `log`.
     pub channel: String,
     pub recipient: String,
+    /// Staff copied on an email, comma-separated.
     pub cc: Option<String>,
     pub subject: String,
+    /// `pending`, `sending`, `sent`, `failed` or `logged`.
     pub state: String,
     pub attempts: u32,
     pub next_attempt_at: String,
     pub last_error: Option<String>,
     pub created_at: String,
     pub sent_at: Option<String>,
+    /// The alert the message is about (none for digests).
+    pub alert_id: Option<i64>,
+}
+
+/// Filters and paging of the API's outbox list.
+#[derive(Debug, Clone, Default)]
+pub struct OutboxQuery {
+    pub state: Option<OutboxState>,
+    pub limit: u32,
+    pub cursor: Option<Cursor>,
+}
+
+const OUTBOX_ITEM_COLUMNS: &str = "id, message_id, channel, recipient, cc, subject, state, \
+     attempts, next_attempt_at, last_error, created_at, sent_at, alert_id";
+
+fn outbox_item(r: &sqlx::sqlite::SqliteRow) -> OutboxItem {
+    OutboxItem {
+        id: r.get("id"),
+        message_id: r.get("message_id"),
+        channel: r.get("channel"),
+        recipient: r.get("recipient"),
+        cc: r.get("cc"),
+        subject: r.get("subject"),
+        state: r.get("state"),
+        attempts: u32::try_from(r.get::<i64, _>("attempts")).unwrap_or(u32::MAX),
+        next_attempt_at: r.get("next_attempt_at"),
+        last_error: r.get("last_error"),
+        created_at: r.get("created_at"),
+        sent_at: r.get("sent_at"),
+        alert_id: r.get("alert_id"),
+    }
 }
 
 /// A line waiting for the next staff digest.
@@ -224,32 +273,16 @@ impl Store {
         &self,
         state: Option<OutboxState>,
         limit: u32,
-    ) -> Result<Vec<OutboxListing>, StoreError> {
-        let rows = sqlx::query(
-            "SELECT message_id, channel, recipient, cc, subject, state, attempts, next_attempt_at,
-                    last_error, created_at, sent_at
-             FROM outbox WHERE (?1 IS NULL OR state = ?1) ORDER BY id DESC LIMIT ?2",
-        )
+    ) -> Result<Vec<OutboxItem>, StoreError> {
+        let rows = sqlx::query(&format!(
+            "SELECT {OUTBOX_ITEM_COLUMNS}
+             FROM outbox WHERE (?1 IS NULL OR state = ?1) ORDER BY id DESC LIMIT ?2"
+        ))
         .bind(state.map(OutboxState::as_str))
         .bind(i64::from(limit))
         .fetch_all(self.pool())
         .await?;
-        Ok(rows
-            .iter()
-            .map(|r| OutboxListing {
-                message_id: r.get("message_id"),
-                channel: r.get("channel"),
-                recipient: r.get("recipient"),
-                cc: r.get("cc"),
-                subject: r.get("subject"),
-                state: r.get("state"),
-                attempts: u32::try_from(r.get::<i64, _>("attempts")).unwrap_or(u32::MAX),
-                next_attempt_at: r.get("next_attempt_at"),
-                last_error: r.get("last_error"),
-                created_at: r.get("created_at"),
-                sent_at: r.get("sent_at"),
-            })
-            .collect())
+        Ok(rows.iter().map(outbox_item).collect())
     }
 
     /// Requeues messages for delivery now, attempts reset. Returns the ids
@@ -309,6 +342,79 @@ impl Store {
         };
         tx.commit().await?;
         Ok(requeued)
+    }
+
+    /// A page of messages, newest first (keyset on the id), optionally of
+    /// one state.
+    pub async fn outbox_page(&self, query: &OutboxQuery) -> Result<Page<OutboxItem>, StoreError> {
+        let state = query.state.map(OutboxState::as_str);
+        let total: i64 =
+            sqlx::query_scalar("SELECT COUNT(*) FROM outbox WHERE (?1 IS NULL OR state = ?1)")
+                .bind(state)
+                .fetch_one(self.pool())
+                .await?;
+        let rows = sqlx::query(&format!(
+            "SELECT {OUTBOX_ITEM_COLUMNS} FROM outbox
+             WHERE (?1 IS NULL OR state = ?1) AND (?2 IS NULL OR id < ?2)
+             ORDER BY id DESC LIMIT ?3"
+        ))
+        .bind(state)
+        .bind(query.cursor.as_ref().map(|c| c.id))
+        .bind(i64::from(query.limit) + 1)
+        .fetch_all(self.pool())
+        .await?;
+        let limit = query.limit as usize;
+        let next_cursor = (rows.len() > limit)
+            .then(|| rows.get(limit.saturating_sub(1)))
+            .flatten()
+            .map(|last| {
+                Cursor {
+                    key: String::new(),
+                    id: last.get("id"),
+                }
+                .encode()
+            });
+        Ok(Page {
+            items: rows.iter().take(limit).map(outbox_item).collect(),
+            total,
+            next_cursor,
+        })
+    }
+
+    /// Requeues one message by id for delivery now, attempts reset, as
+    /// `lapse outbox retry` does. `NotFound` for an unknown id, `Conflict`
+    /// for a message that is `sent` or being sent.
+    pub async fn retry_message(
+        &self,
+        id: i64,
+        now: DateTime<Utc>,
+    ) -> Result<OutboxItem, StoreError> {
+        let mut tx = self.pool().begin_with("BEGIN IMMEDIATE").await?;
+        let found: Option<(String, String)> =
+            sqlx::query_as("SELECT message_id, state FROM outbox WHERE id = ?")
+                .bind(id)
+                .fetch_optional(&mut *tx)
+                .await?;
+        let Some((message_id, state)) = found else {
+            return Err(StoreError::NotFound(format!(
+                "no message #{id} in the outbox"
+            )));
+        };
+        if matches!(state.as_str(), "sent" | "sending") {
+            return Err(StoreError::Conflict(format!(
+                "message `{message_id}` is {state}; only pending, failed or logged messages can be retried"
+            )));
+        }
+        let row = sqlx::query(&format!(
+            "UPDATE outbox SET state = 'pending', attempts = 0, next_attempt_at = ?
+             WHERE id = ? RETURNING {OUTBOX_ITEM_COLUMNS}"
+        ))
+        .bind(format_time(now))
+        .bind(id)
+        .fetch_one(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(outbox_item(&row))
     }
 
     /// Counts of messages by state.

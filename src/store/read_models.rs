@@ -123,7 +123,7 @@ const STATUS_SQL: &str = concat!(
 );
 
 /// [`needs_date_sql!`] as a constant, for the list of dates to enter.
-const NEEDS_DATE_SQL: &str = needs_date_sql!();
+pub(super) const NEEDS_DATE_SQL: &str = needs_date_sql!();
 
 /// Whether the client `client` (an SQL expression) may see the domain `d`:
 /// it owns the registration or at least one endpoint under it.

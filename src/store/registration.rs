@@ -113,6 +113,30 @@ impl Store {
             .ok_or_else(|| StoreError::NotFound(format!("`{}` is not tracked", name.to_unicode())))
     }
 
+    /// Removes a hand-entered expiry. A date shown from it goes too, and
+    /// the registration is due for a lookup at once, so what the sources
+    /// publish (or that they publish nothing) shows again. Returns the
+    /// domain id.
+    pub async fn clear_manual_expiry(
+        &self,
+        name: &HostName,
+        now: DateTime<Utc>,
+    ) -> Result<i64, StoreError> {
+        let domain_id = self.domain_id(name).await?;
+        sqlx::query(
+            "UPDATE domains SET manual_expires_at = NULL, manual_note = NULL, manual_set_at = NULL,
+               expires_at = CASE WHEN expires_source = 'manual' THEN NULL ELSE expires_at END,
+               expires_source = CASE WHEN expires_source = 'manual' THEN NULL ELSE expires_source END,
+               next_registration_check_at = ?
+             WHERE id = ?",
+        )
+        .bind(format_time(now))
+        .bind(domain_id)
+        .execute(self.pool())
+        .await?;
+        Ok(domain_id)
+    }
+
     /// Records one lookup: the answers per source and the new assessment, in
     /// one transaction. `failed` counts consecutive lookups where no source
     /// answered; `next_check_at` is when to look again.

@@ -79,7 +79,8 @@ async fn token_routes(app: &TestApp) -> Vec<Route> {
         .id;
     let www = app.ids["www.acme.test"];
     let mail = app.ids["mail.acme.test"];
-    vec![
+    let fleet = crate::api_fleet::routes(app).await.into_iter();
+    let mut routes = vec![
         route("GET", "/api/v1/me", "/api/v1/me", None, EVERYONE),
         route("GET", "/api/v1/clients", "/api/v1/clients", None, EVERYONE),
         route(
@@ -249,7 +250,9 @@ async fn token_routes(app: &TestApp) -> Vec<Route> {
             EVERYONE,
         ),
         route("GET", "/metrics", "/metrics", None, FLEET_READERS),
-    ]
+    ];
+    routes.extend(fleet.map(|(m, t, p, b, a)| route(m, t, p, b, a)));
+    routes
 }
 
 /// Routes anyone may call.
@@ -776,7 +779,7 @@ async fn malformed_and_invalid_requests_get_their_status_and_code() {
             "/api/v1/domains",
             Some(json!({"name": "www.globex.test", "client": "Acme"})),
             409,
-            "domain_owned_by_another_client",
+            "endpoint_owned_by_another_client",
             Some("client"),
         ),
         (

@@ -463,3 +463,55 @@ fn removing_the_last_endpoint_keeps_the_domain_and_its_registration() {
     );
     assert_eq!(env.domains(), serde_json::json!([]));
 }
+
+/// A registry that publishes no expiry: the list asks for a date by hand
+/// (with the command) until one is entered, and a later add under the same
+/// TLD says what the registry publishes.
+#[tokio::test]
+async fn nothing_published_asks_for_a_date_until_one_is_entered() {
+    let registries = crate::harness::registry::TestRegistries::start().await;
+    let env = TestEnv::with_config(&crate::registration_cli::registry_config(&registries));
+    let run = env
+        .run_async(&["domains", "add", "unpublished.test", "--registration-only"])
+        .await;
+    assert_eq!(run.code, 0, "{run:?}");
+    let scan = env.run_async(&["scan"]).await;
+    assert_eq!(scan.code, 0, "{scan:?}");
+    let list = env.run_async(&["domains", "list"]).await;
+    assert!(
+        list.stdout.contains(
+            "registration: needs a date (the registry publishes none): lapse domains set-expiry unpublished.test YYYY-MM-DD"
+        ),
+        "{}",
+        list.stdout
+    );
+    assert_eq!(
+        domain(&env.domains(), "unpublished.test")["needs_date"],
+        true
+    );
+    let run = env
+        .run_async(&["domains", "add", "another.test", "--registration-only"])
+        .await;
+    assert!(
+        run.stdout
+            .contains(".test: nothing published: enter the date by hand"),
+        "{}",
+        run.stdout
+    );
+
+    let run = env
+        .run_async(&["domains", "set-expiry", "unpublished.test", "2027-01-31"])
+        .await;
+    assert_eq!(run.code, 0, "{run:?}");
+    let list = env.run_async(&["domains", "list"]).await;
+    assert!(
+        list.stdout
+            .contains("unpublished.test  [registration]  registration: expires 2027-01-31"),
+        "{}",
+        list.stdout
+    );
+    assert_eq!(
+        domain(&env.domains(), "unpublished.test")["needs_date"],
+        false
+    );
+}

@@ -9,6 +9,7 @@ mod harness;
 mod alerts;
 mod alerts_cli;
 mod api;
+mod api_fleet;
 mod cli_config;
 mod cli_domains;
 mod cli_import;

@@ -5,7 +5,7 @@ use crate::harness::cli::TestEnv;
 use crate::harness::registry::{TestRegistries, REGISTRY_EXPIRY};
 
 /// Config pointing lapse's RDAP bootstrap and WHOIS servers at the loopback registries.
-fn registry_config(r: &TestRegistries) -> String {
+pub(crate) fn registry_config(r: &TestRegistries) -> String {
     format!(
         "[rdap]\nbootstrap_url = \"{bootstrap}\"\ntimeout_ms = 1500\n\n\
          [whois]\niana_server = \"{iana}\"\ntimeout_ms = 1500\ndeadline_ms = 3000\n\n\

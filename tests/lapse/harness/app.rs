@@ -364,7 +364,7 @@ impl TestApp {
         self.sender().deliver_due(now).await.expect("deliver")
     }
 
-    pub async fn outbox(&self) -> Vec<lapse::store::OutboxListing> {
+    pub async fn outbox(&self) -> Vec<lapse::store::OutboxItem> {
         self.store.list_outbox(None, 1000).await.expect("outbox")
     }
 

@@ -7,7 +7,8 @@
 //! `example.test` answers normally, `referral.test` / `linked.test` point to the registrar,
 //! `missing.test` does not exist, `ratelimited.test` / `busy.test` say "slow down",
 //! `huge.test` sends 10 MB, `endless.test` never ends, `garbage.test` sends noise,
-//! `reset.test` resets the connection, `noexpiry.test` has no expiration event in RDAP.
+//! `reset.test` resets the connection, `noexpiry.test` has no expiration event in RDAP,
+//! `unpublished.test` none in RDAP nor in WHOIS.
 
 #![allow(
     dead_code,
@@ -281,6 +282,14 @@ pub fn whois_behaviour(query: &str) -> WhoisReply {
         "endless.test" => WhoisReply::Endless,
         "garbage.test" => WhoisReply::Bytes(garbage()),
         "reset.test" => WhoisReply::Reset,
+        // Registered, but neither RDAP nor WHOIS publishes an expiry (as `.de` and others).
+        "unpublished.test" => WhoisReply::Text(
+            registry_whois_reply(query, REGISTRY_EXPIRY, None)
+                .lines()
+                .filter(|l| !l.contains("Expiry Date"))
+                .map(|l| format!("{l}\n"))
+                .collect(),
+        ),
         _ => WhoisReply::Text(registry_whois_reply(query, REGISTRY_EXPIRY, None)),
     }
 }
@@ -522,7 +531,7 @@ pub fn rdap_behaviour(path: &str, own: SocketAddr) -> HttpReply {
         .with_header("Retry-After", "120"),
         "busydate.test" => HttpReply::json(429, r#"{"errorCode": 429}"#.to_owned())
             .with_header("Retry-After", "Sun, 01 Jun 2025 12:05:00 GMT"),
-        "noexpiry.test" => HttpReply::json(200, rdap_domain(name, None, None)),
+        "noexpiry.test" | "unpublished.test" => HttpReply::json(200, rdap_domain(name, None, None)),
         "broken.test" => HttpReply::json(500, "{}".to_owned()),
         "slow.test" => HttpReply::Stall,
         "huge.test" => HttpReply::HugeBody {
