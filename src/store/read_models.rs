@@ -102,6 +102,7 @@ macro_rules! needs_date_sql {
               OR d.registration_capability = 'nothing_published')"
     };
 }
+
 /// Shared with the alert facts (`store::alerts`): the "needs a date" alert
 /// follows the status.
 pub(crate) use needs_date_sql;
