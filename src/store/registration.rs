@@ -244,7 +244,9 @@ impl Store {
     ) -> Result<i64, StoreError> {
         let domain_id = self.domain_id(name).await?;
         let date_text = date.format("%Y-%m-%d").to_string();
-        // Shown at once; the next lookup re-assesses it against what sources publish.
+        // Shown at once; a lookup is due now, so the next scan (or the
+        // scheduler's due-work poll) re-assesses it against what sources
+        // publish and ends a "needs a date" alert without waiting a week.
         sqlx::query(
             "UPDATE domains SET manual_expires_at = ?, manual_note = ?, manual_set_at = ?,
                expires_at = CASE WHEN watch = 'tls' THEN NULL
@@ -252,13 +254,16 @@ impl Store {
                                  THEN ? ELSE expires_at END,
                expires_source = CASE WHEN watch = 'tls' THEN NULL
                                      WHEN expires_at IS NULL OR expires_source = 'manual'
-                                     THEN 'manual' ELSE expires_source END
+                                     THEN 'manual' ELSE expires_source END,
+               next_registration_check_at = CASE WHEN watch = 'tls'
+                                                 THEN next_registration_check_at ELSE ? END
              WHERE id = ?",
         )
         .bind(&date_text)
         .bind(note)
         .bind(format_time(now))
         .bind(format!("{date_text}T00:00:00Z"))
+        .bind(format_time(now))
         .bind(domain_id)
         .execute(self.pool())
         .await?;

@@ -514,4 +514,17 @@ async fn nothing_published_asks_for_a_date_until_one_is_entered() {
         domain(&env.domains(), "unpublished.test")["needs_date"],
         false
     );
+    // The entered date makes a lookup due at once: the next scan re-assesses
+    // it (ending a "needs a date" alert) without waiting for the schedule.
+    // Two registration items: another.test (new) and unpublished.test.
+    let scan = env.run_async(&["scan", "--json"]).await;
+    let summary: Value = serde_json::from_str(&scan.stdout).expect("json");
+    assert_eq!(summary["scan"]["summary"]["items_total"], 2, "{summary}");
+    let list = env.run_async(&["domains", "list"]).await;
+    assert!(
+        list.stdout
+            .contains("unpublished.test  [registration]  registration: expires 2027-01-31"),
+        "{}",
+        list.stdout
+    );
 }
