@@ -76,6 +76,8 @@ pub struct ApiSettings {
     /// `[alerts]`: the thresholds where no client or domain overrides them.
     pub certificate_days: Vec<u32>,
     pub registration_days: Vec<u32>,
+    /// `targets.allow_ranges`: reserved ranges a pinned address may be in.
+    pub allow_ranges: Vec<ipnet::IpNet>,
 }
 
 impl ApiSettings {
@@ -93,6 +95,7 @@ impl ApiSettings {
             certificate_window_days: config.alerts.certificate_warning_days(),
             certificate_days: config.alerts.certificate_days.clone(),
             registration_days: config.alerts.registration_days.clone(),
+            allow_ranges: config.targets.allow_ranges.clone(),
         }
     }
 }

@@ -5,6 +5,7 @@
 //! Everything else may use `domain`; `domain` uses nothing of lapse.
 
 pub mod access;
+pub mod address;
 pub mod alert_policy;
 pub mod certificate;
 pub mod fleet;

@@ -14,6 +14,7 @@ use super::targets::{
 };
 use super::{ApiState, Caller, JsonText};
 use crate::domain::access::{Action, Visibility};
+use crate::domain::address::refusal;
 use crate::domain::names::{parse_target, HostName};
 use crate::domain::status::DomainStatus;
 use crate::inventory::{self, ImportItem, ImportRowResult};
@@ -336,7 +337,7 @@ pub async fn create_endpoint(
     let pinned = body
         .pinned_address
         .as_deref()
-        .map(|a| pinned_address(Some(a)))
+        .map(|a| pinned_address(&state, Some(a)))
         .transpose()?;
     let request = TargetRequest {
         input: &body.target,
@@ -405,7 +406,7 @@ pub async fn update_endpoint(
             .transpose()?,
         pinned_address: body
             .pinned_address
-            .map(|a| pinned_address(a.as_deref()))
+            .map(|a| pinned_address(&state, a.as_deref()))
             .transpose()?,
     };
     let client = match &body.client {
@@ -615,19 +616,28 @@ pub fn cursor(params: &Params) -> ApiResult<Option<Cursor>> {
         .transpose()
 }
 
-fn pinned_address(address: Option<&str>) -> ApiResult<Option<String>> {
-    address
-        .map(|a| {
-            a.trim()
-                .parse::<std::net::IpAddr>()
-                .map(|ip| ip.to_string())
-                .map_err(|_| {
-                    ApiError::unprocessable(
-                        "invalid_address",
-                        format!("`{a}` is not an IPv4 or IPv6 address"),
-                    )
-                    .with_field("pinned_address")
-                })
-        })
-        .transpose()
+/// A pinned address as given: an IP address outside the reserved ranges
+/// (unless `targets.allow_ranges` lists its range), refused when it is set
+/// rather than at every check.
+fn pinned_address(state: &ApiState, address: Option<&str>) -> ApiResult<Option<String>> {
+    let Some(text) = address else {
+        return Ok(None);
+    };
+    let ip = text.trim().parse::<std::net::IpAddr>().map_err(|_| {
+        ApiError::unprocessable(
+            "invalid_address",
+            format!("`{text}` is not an IPv4 or IPv6 address"),
+        )
+        .with_field("pinned_address")
+    })?;
+    if let Some((range, reserved)) = refusal(ip, &state.settings.allow_ranges) {
+        return Err(ApiError::unprocessable(
+            "reserved_address",
+            format!(
+                "`{ip}` is in a {reserved} range ({range}), which lapse does not contact; pin a public address, or allow the range in targets.allow_ranges"
+            ),
+        )
+        .with_field("pinned_address"));
+    }
+    Ok(Some(ip.to_string()))
 }

@@ -97,6 +97,12 @@ pub enum DomainsCommand {
         /// direct, starttls-smtp, starttls-imap or starttls-pop3.
         #[arg(long, value_name = "MODE")]
         tls: Option<String>,
+        /// Check this IP address instead of resolving the host (SNI still names the host).
+        #[arg(long, value_name = "ADDRESS", conflicts_with = "unpin")]
+        pin: Option<String>,
+        /// Resolve the host again (remove the pinned address).
+        #[arg(long)]
+        unpin: bool,
     },
     /// Enter a registration expiry by hand (e.g. from the registrar's invoice) for a TLD that publishes none.
     ///
@@ -168,7 +174,18 @@ pub async fn run(app: &App, cmd: DomainsCommand) -> Result<(), CliError> {
             client,
             agency,
             tls,
-        } => fleet::endpoint(app, &endpoint, client.as_deref(), agency, tls.as_deref()).await,
+            pin,
+            unpin,
+        } => {
+            let change = fleet::EndpointChange {
+                client: client.as_deref(),
+                agency,
+                tls: tls.as_deref(),
+                pin: pin.as_deref(),
+                unpin,
+            };
+            fleet::endpoint(app, &endpoint, &change).await
+        }
         DomainsCommand::SetExpiry { domain, date, note } => {
             set_expiry(app, &domain, &date, note.as_deref(), now).await
         }

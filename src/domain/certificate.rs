@@ -277,6 +277,9 @@ pub enum ReservedRange {
     CloudMetadata,
     Multicast,
     Broadcast,
+    /// Documentation examples (192.0.2.0/24, 198.51.100.0/24,
+    /// 203.0.113.0/24, 2001:db8::/32): no real service lives there.
+    Documentation,
     /// Reserved for future use or special purposes.
     Reserved,
 }
@@ -293,6 +296,7 @@ impl fmt::Display for ReservedRange {
             Self::CloudMetadata => "cloud metadata",
             Self::Multicast => "multicast",
             Self::Broadcast => "broadcast",
+            Self::Documentation => "documentation",
             Self::Reserved => "reserved",
         })
     }

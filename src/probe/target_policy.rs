@@ -4,8 +4,9 @@
 //! on, the office network or a cloud metadata service. Addresses in those
 //! ranges are not contacted unless configuration (`targets.allow_ranges`)
 //! lists a range that contains them; the refusal is a finding, not an error.
-//! IPv4-mapped IPv6 addresses (`::ffff:10.0.0.1`) are judged as the IPv4
-//! address they carry.
+//! The ranges and the rule are `domain::address` (pure, so input surfaces
+//! refuse a reserved pinned address with the same words); IPv6 addresses
+//! that carry an IPv4 address are judged as the IPv4 address they carry.
 //!
 //! The same rule covers the registration servers lapse *discovers* (an RDAP
 //! bootstrap entry, a redirect, a registrar link, a WHOIS referral, an IANA
@@ -15,111 +16,17 @@
 //! not come here.
 
 use std::fmt;
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
 
-use ipnet::{IpNet, Ipv4Net, Ipv6Net};
+use ipnet::IpNet;
 use serde::Serialize;
 
 use super::dns::{DnsResolver, DnsSetupError, Resolution};
 use crate::domain::certificate::{DnsFailureKind, ReservedRange};
 
-/// The first matching entry wins, so specific ranges come before the ranges
-/// that contain them (metadata before link-local and unique local).
-const RESERVED_V4: &[(Ipv4Addr, u8, ReservedRange)] = &[
-    (
-        Ipv4Addr::new(169, 254, 169, 254),
-        32,
-        ReservedRange::CloudMetadata,
-    ),
-    (Ipv4Addr::new(0, 0, 0, 0), 8, ReservedRange::Unspecified),
-    (Ipv4Addr::new(10, 0, 0, 0), 8, ReservedRange::Private),
-    (
-        Ipv4Addr::new(100, 64, 0, 0),
-        10,
-        ReservedRange::SharedAddressSpace,
-    ),
-    (Ipv4Addr::new(127, 0, 0, 0), 8, ReservedRange::Loopback),
-    (Ipv4Addr::new(169, 254, 0, 0), 16, ReservedRange::LinkLocal),
-    (Ipv4Addr::new(172, 16, 0, 0), 12, ReservedRange::Private),
-    (Ipv4Addr::new(192, 0, 0, 0), 24, ReservedRange::Reserved),
-    (Ipv4Addr::new(192, 168, 0, 0), 16, ReservedRange::Private),
-    (Ipv4Addr::new(198, 18, 0, 0), 15, ReservedRange::Reserved),
-    (Ipv4Addr::new(224, 0, 0, 0), 4, ReservedRange::Multicast),
-    (
-        Ipv4Addr::new(255, 255, 255, 255),
-        32,
-        ReservedRange::Broadcast,
-    ),
-    (Ipv4Addr::new(240, 0, 0, 0), 4, ReservedRange::Reserved),
-];
-
-const RESERVED_V6: &[(Ipv6Addr, u8, ReservedRange)] = &[
-    (Ipv6Addr::UNSPECIFIED, 128, ReservedRange::Unspecified),
-    (Ipv6Addr::LOCALHOST, 128, ReservedRange::Loopback),
-    (
-        Ipv6Addr::new(0xfd00, 0x0ec2, 0, 0, 0, 0, 0, 0x0254),
-        128,
-        ReservedRange::CloudMetadata,
-    ),
-    (
-        Ipv6Addr::new(0xfc00, 0, 0, 0, 0, 0, 0, 0),
-        7,
-        ReservedRange::UniqueLocal,
-    ),
-    (
-        Ipv6Addr::new(0xfe80, 0, 0, 0, 0, 0, 0, 0),
-        10,
-        ReservedRange::LinkLocal,
-    ),
-    (
-        Ipv6Addr::new(0xff00, 0, 0, 0, 0, 0, 0, 0),
-        8,
-        ReservedRange::Multicast,
-    ),
-    // Site-local, deprecated but still routed inside some networks.
-    (
-        Ipv6Addr::new(0xfec0, 0, 0, 0, 0, 0, 0, 0),
-        10,
-        ReservedRange::Private,
-    ),
-];
-
-/// The reserved range an address falls in, if any.
-pub fn reserved_range(address: IpAddr) -> Option<(IpNet, ReservedRange)> {
-    match address {
-        IpAddr::V4(v4) => reserved_v4(v4),
-        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
-            Some(v4) => reserved_v4(v4),
-            None => RESERVED_V6.iter().find_map(|(network, prefix, kind)| {
-                let net = Ipv6Net::new(*network, *prefix).ok()?.trunc();
-                net.contains(&v6).then_some((IpNet::V6(net), *kind))
-            }),
-        },
-    }
-}
-
-fn reserved_v4(address: Ipv4Addr) -> Option<(IpNet, ReservedRange)> {
-    RESERVED_V4.iter().find_map(|(network, prefix, kind)| {
-        let net = Ipv4Net::new(*network, *prefix).ok()?.trunc();
-        net.contains(&address).then_some((IpNet::V4(net), *kind))
-    })
-}
-
-/// Why an address must not be contacted: the reserved range it is in, when no
-/// allowed range contains it. `None` means go ahead.
-pub fn refusal(address: IpAddr, allow_ranges: &[IpNet]) -> Option<(IpNet, ReservedRange)> {
-    let reserved = reserved_range(address)?;
-    let mapped = match address {
-        IpAddr::V6(v6) => v6.to_ipv4_mapped().map(IpAddr::V4),
-        IpAddr::V4(_) => None,
-    };
-    let allowed = allow_ranges
-        .iter()
-        .any(|range| range.contains(&address) || mapped.is_some_and(|v4| range.contains(&v4)));
-    (!allowed).then_some(reserved)
-}
+pub use crate::domain::address::{refusal, reserved_range};
 
 /// One address of a server that was not contacted, and why.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -290,80 +197,6 @@ mod tests {
 
     fn net(text: &str) -> IpNet {
         text.parse().expect("test range")
-    }
-
-    #[test]
-    fn reserved_ranges_are_recognised() {
-        let cases: &[(&str, Option<(&str, ReservedRange)>)] = &[
-            ("127.0.0.1", Some(("127.0.0.0/8", ReservedRange::Loopback))),
-            ("127.0.0.3", Some(("127.0.0.0/8", ReservedRange::Loopback))),
-            ("10.1.2.3", Some(("10.0.0.0/8", ReservedRange::Private))),
-            (
-                "172.31.255.1",
-                Some(("172.16.0.0/12", ReservedRange::Private)),
-            ),
-            (
-                "192.168.1.1",
-                Some(("192.168.0.0/16", ReservedRange::Private)),
-            ),
-            (
-                "100.64.0.1",
-                Some(("100.64.0.0/10", ReservedRange::SharedAddressSpace)),
-            ),
-            (
-                "169.254.169.254",
-                Some(("169.254.169.254/32", ReservedRange::CloudMetadata)),
-            ),
-            (
-                "169.254.1.1",
-                Some(("169.254.0.0/16", ReservedRange::LinkLocal)),
-            ),
-            ("0.0.0.0", Some(("0.0.0.0/8", ReservedRange::Unspecified))),
-            ("224.0.0.1", Some(("224.0.0.0/4", ReservedRange::Multicast))),
-            (
-                "255.255.255.255",
-                Some(("255.255.255.255/32", ReservedRange::Broadcast)),
-            ),
-            ("::1", Some(("::1/128", ReservedRange::Loopback))),
-            ("::", Some(("::/128", ReservedRange::Unspecified))),
-            (
-                "fd12:3456::1",
-                Some(("fc00::/7", ReservedRange::UniqueLocal)),
-            ),
-            (
-                "fd00:ec2::254",
-                Some(("fd00:ec2::254/128", ReservedRange::CloudMetadata)),
-            ),
-            ("fe80::1", Some(("fe80::/10", ReservedRange::LinkLocal))),
-            (
-                "::ffff:192.168.0.1",
-                Some(("192.168.0.0/16", ReservedRange::Private)),
-            ),
-            ("93.184.215.14", None),
-            ("172.32.0.1", None),
-            ("100.128.0.1", None),
-            ("2606:4700::1111", None),
-        ];
-        for (address, expected) in cases {
-            let expected = expected.map(|(range, kind)| (net(range), kind));
-            assert_eq!(reserved_range(ip(address)), expected, "{address}");
-        }
-    }
-
-    #[test]
-    fn a_reserved_address_is_refused_unless_an_allowed_range_contains_it() {
-        assert_eq!(
-            refusal(ip("127.0.0.1"), &[]),
-            Some((net("127.0.0.0/8"), ReservedRange::Loopback))
-        );
-        assert_eq!(refusal(ip("127.0.0.1"), &[net("127.0.0.0/8")]), None);
-        assert_eq!(
-            refusal(ip("127.0.0.1"), &[net("127.0.0.2/32")]),
-            Some((net("127.0.0.0/8"), ReservedRange::Loopback))
-        );
-        assert_eq!(refusal(ip("::ffff:127.0.0.1"), &[net("127.0.0.0/8")]), None);
-        assert!(refusal(ip("::1"), &[net("127.0.0.0/8")]).is_some());
-        assert_eq!(refusal(ip("93.184.215.14"), &[]), None);
     }
 
     #[test]

@@ -20,6 +20,7 @@ mod fleet_needs_date;
 mod fleet_read;
 mod migration;
 mod observations;
+mod pinned_address;
 mod registration;
 mod registration_cli;
 mod registration_pacing;

@@ -645,6 +645,58 @@ async fn name_resolving_to_loopback_is_checked_when_allow_ranges_lists_127_0_0_0
     assert_eq!(server.connections(), 1);
 }
 
+/// A name resolving to IPv6 addresses that carry reserved IPv4 ones
+/// (NAT64, 6to4, IPv4-compatible), or to documentation ranges, is refused
+/// with the range it reaches; nothing is dialled, even with loopback allowed
+/// for IPv6 (`::1`) but not for IPv4.
+#[tokio::test]
+async fn addresses_carrying_reserved_ipv4_and_documentation_ranges_are_refused() {
+    let pki = TestPki::new();
+    let name = "carried.lapse.test";
+    let leaf = pki.good_leaf(&[name]);
+    let server = serve(pki.served(&leaf), &leaf).await;
+    let carried = [
+        ("64:ff9b::7f00:1", "127.0.0.0/8", ReservedRange::Loopback),
+        (
+            "2002:a9fe:a9fe::1",
+            "169.254.169.254/32",
+            ReservedRange::CloudMetadata,
+        ),
+        ("::10.0.0.1", "10.0.0.0/8", ReservedRange::Private),
+        ("2001:db8::1", "2001:db8::/32", ReservedRange::Documentation),
+        (
+            "203.0.113.5",
+            "203.0.113.0/24",
+            ReservedRange::Documentation,
+        ),
+    ];
+    let addresses: Vec<_> = carried.iter().map(|(a, _, _)| ip(a)).collect();
+    let dns = DnsServer::start(Zone::new().host(name, &addresses)).await;
+    let mut settings = with_dns(settings(&pki), &dns);
+    settings.allow_ranges = vec![net("::1/128")];
+
+    let report = check(settings, TlsTarget::new(name, server.addr.port())).await;
+
+    assert_eq!(report.addresses.len(), carried.len(), "{report:#?}");
+    for (address, range, reserved) in carried {
+        let result = report
+            .addresses
+            .iter()
+            .find(|r| r.address == ip(address))
+            .unwrap_or_else(|| panic!("{address} not in {report:#?}"));
+        assert_eq!(
+            result.findings,
+            vec![Finding::TargetRefused {
+                address: ip(address),
+                range: net(range),
+                reserved,
+            }],
+            "{address}"
+        );
+    }
+    assert_eq!(server.connections(), 0);
+}
+
 #[tokio::test]
 async fn pinned_address_is_subject_to_the_same_safety_rule() {
     let pki = TestPki::new();
