@@ -172,8 +172,12 @@ pub enum ImportError {
     NoHostColumn { found: String },
     #[error("the CSV header names an unknown column `{0}`; expected columns: {COLUMNS}")]
     UnknownColumn(String),
+    #[error("the CSV header names the column `{0}` twice; keep one")]
+    RepeatedColumn(String),
     #[error("cannot read the CSV: {0}")]
     Csv(#[from] csv::Error),
+    #[error("cannot read the CSV: {0}")]
+    Read(std::io::Error),
     #[error("{0}")]
     Store(#[from] StoreError),
 }
@@ -192,27 +196,19 @@ pub async fn import_csv<R: Read>(
     reader: R,
     now: DateTime<Utc>,
 ) -> Result<ImportReport, ImportError> {
+    // Read whole (imports are small) so line numbers come from the bytes:
+    // the csv crate's own count is off by one after CRLF line ends.
+    let mut data = Vec::new();
+    let mut reader = reader;
+    reader.read_to_end(&mut data).map_err(ImportError::Read)?;
+    let lines = LineIndex::new(&data);
     let mut csv = csv::ReaderBuilder::new()
         .has_headers(true)
         .flexible(true)
         .trim(csv::Trim::All)
-        .from_reader(reader);
+        .from_reader(data.as_slice());
     let headers = csv.headers()?.clone();
-    if headers.is_empty() || headers.iter().all(str::is_empty) {
-        return Err(ImportError::NoHeader);
-    }
-    let mut columns = Columns::default();
-    for (index, name) in headers.iter().enumerate() {
-        match name.trim().to_ascii_lowercase().as_str() {
-            "host" => columns.host = Some(index),
-            "client" => columns.client = Some(index),
-            "contacts" => columns.contacts = Some(index),
-            "watch" => columns.watch = Some(index),
-            "tls" => columns.tls = Some(index),
-            "owner" => columns.owner = Some(index),
-            other => return Err(ImportError::UnknownColumn(other.to_owned())),
-        }
-    }
+    let columns = columns_of(&headers)?;
     let host_column = columns.host.ok_or_else(|| ImportError::NoHostColumn {
         found: headers.iter().collect::<Vec<_>>().join(", "),
     })?;
@@ -220,14 +216,14 @@ pub async fn import_csv<R: Read>(
     let mut report = ImportReport::default();
     let mut record = csv::StringRecord::new();
     loop {
-        let line = csv.position().line();
+        let line = lines.line_of(csv.position().byte());
         match csv.read_record(&mut record) {
             Ok(false) => break,
             Ok(true) => {}
             Err(e) => {
                 // A malformed record (bad quoting, bad UTF-8): report the line, go on.
                 report.rows.push(ImportRow {
-                    line: e.position().map_or(line, csv::Position::line),
+                    line: e.position().map_or(line, |p| lines.line_of(p.byte())),
                     input: String::new(),
                     result: ImportRowResult::Failed {
                         reason: format!("unreadable CSV row: {e}"),
@@ -236,7 +232,7 @@ pub async fn import_csv<R: Read>(
                 continue;
             }
         }
-        let line = record.position().map_or(line, csv::Position::line);
+        let line = record.position().map_or(line, |p| lines.line_of(p.byte()));
         if record.iter().all(str::is_empty) {
             continue;
         }
@@ -268,6 +264,67 @@ pub async fn import_csv<R: Read>(
         });
     }
     Ok(report)
+}
+
+/// The header row's columns; an unknown or repeated column is refused
+/// before any row is read.
+fn columns_of(headers: &csv::StringRecord) -> Result<Columns, ImportError> {
+    if headers.is_empty() || headers.iter().all(str::is_empty) {
+        return Err(ImportError::NoHeader);
+    }
+    let mut columns = Columns::default();
+    for (index, name) in headers.iter().enumerate() {
+        let name = name.trim().to_ascii_lowercase();
+        let slot = match name.as_str() {
+            "host" => &mut columns.host,
+            "client" => &mut columns.client,
+            "contacts" => &mut columns.contacts,
+            "watch" => &mut columns.watch,
+            "tls" => &mut columns.tls,
+            "owner" => &mut columns.owner,
+            _ => return Err(ImportError::UnknownColumn(name)),
+        };
+        if slot.replace(index).is_some() {
+            return Err(ImportError::RepeatedColumn(name));
+        }
+    }
+    Ok(columns)
+}
+
+/// Line numbers as an editor counts them (`\n` ends a line, `\r\n`
+/// included), for records found at byte offsets.
+struct LineIndex<'a> {
+    data: &'a [u8],
+    newlines: Vec<usize>,
+}
+
+impl<'a> LineIndex<'a> {
+    fn new(data: &'a [u8]) -> Self {
+        let newlines = data
+            .iter()
+            .enumerate()
+            .filter_map(|(i, b)| (*b == b'\n').then_some(i))
+            .collect();
+        Self { data, newlines }
+    }
+
+    /// The 1-based line of the record the csv crate places at `offset`.
+    /// After a CRLF or a blank line that offset can still be on the line
+    /// ending before the record, so the record starts at the first byte
+    /// from `offset` on that ends no line.
+    fn line_of(&self, offset: u64) -> u64 {
+        let mut at = usize::try_from(offset)
+            .unwrap_or(usize::MAX)
+            .min(self.data.len());
+        while self
+            .data
+            .get(at)
+            .is_some_and(|b| matches!(b, b'\r' | b'\n'))
+        {
+            at += 1;
+        }
+        self.newlines.partition_point(|newline| *newline < at) as u64 + 1
+    }
 }
 
 #[derive(Default)]

@@ -109,3 +109,64 @@ fn header_without_host_column_is_refused_before_any_row() {
     assert_eq!(run.code, 2, "{run:?}");
     assert!(run.stderr.contains("cannot open"), "{}", run.stderr);
 }
+
+/// Line numbers count lines as an editor does, whatever ends them: the
+/// same bad rows are reported on the same lines in a CRLF file and an LF one.
+#[test]
+fn crlf_files_report_the_same_line_numbers_as_lf_files() {
+    for ending in ["\n", "\r\n"] {
+        let env = TestEnv::new();
+        let csv = [
+            "host,client",
+            "shop.example.com,",
+            "co.uk,",
+            "",
+            "www.example.org,",
+            "10.0.0.1,",
+            "",
+        ]
+        .join(ending);
+        let file = env.write("domains.csv", &csv);
+        let run = env.run(&["domains", "import", file.to_str().expect("utf-8 path")]);
+        assert_eq!(run.code, 2, "{ending:?}: {run:?}");
+        assert!(
+            run.stdout
+                .contains("line 2: stored endpoint shop.example.com"),
+            "{ending:?}: {}",
+            run.stdout
+        );
+        assert!(
+            run.stdout
+                .contains("line 5: stored endpoint www.example.org"),
+            "{ending:?}: {}",
+            run.stdout
+        );
+        assert!(
+            run.stderr.contains("line 3: `co.uk`"),
+            "{ending:?}: {}",
+            run.stderr
+        );
+        assert!(
+            run.stderr.contains("line 6: `10.0.0.1`"),
+            "{ending:?}: {}",
+            run.stderr
+        );
+    }
+}
+
+#[test]
+fn a_repeated_header_column_is_refused_before_any_row() {
+    let env = TestEnv::new();
+    let file = env.write(
+        "domains.csv",
+        "host,client,Host\nshop.example.com,,www.example.com\n",
+    );
+    let run = env.run(&["domains", "import", file.to_str().expect("utf-8 path")]);
+    assert_eq!(run.code, 2, "{run:?}");
+    assert!(
+        run.stderr.contains("names the column `host` twice"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(env.domains(), serde_json::json!([]));
+}
