@@ -66,6 +66,10 @@ pub const EXIT_OK: u8 = 0;
 pub const EXIT_FAILURE: u8 = 1;
 pub const EXIT_INPUT: u8 = 2;
 pub const EXIT_CONFIG: u8 = 3;
+/// The reader of stdout went away (`lapse domains list | head`): the exit
+/// status a shell reports for a writer stopped by SIGPIPE (128 + 13), with
+/// no message.
+pub const EXIT_CLOSED_PIPE: u8 = 141;
 
 /// lapse: watches domain registrations and TLS certificates and tells the
 /// right people before either lapses.
@@ -229,6 +233,7 @@ impl From<TestEmailError> for CliError {
 
 /// Entry point used by `main`: parse, load config, init logs, run.
 pub fn main() -> ExitCode {
+    quiet_on_closed_stdout();
     let cli = Cli::parse();
     let config = match Config::load(&LoadOptions {
         explicit_path: cli.config.clone(),
@@ -294,8 +299,42 @@ pub async fn run(command: Command, config: Config) -> Result<(), CliError> {
 }
 
 fn print_json<T: serde::Serialize>(value: &T) -> Result<(), CliError> {
+    let closed = || CliError {
+        code: EXIT_CLOSED_PIPE,
+        message: String::new(),
+    };
     let mut out = std::io::stdout().lock();
-    serde_json::to_writer_pretty(&mut out, value)
-        .map_err(|e| CliError::failure(format!("cannot write JSON: {e}")))?;
-    writeln!(out).map_err(|e| CliError::failure(format!("cannot write output: {e}")))
+    serde_json::to_writer_pretty(&mut out, value).map_err(|e| {
+        if e.io_error_kind() == Some(std::io::ErrorKind::BrokenPipe) {
+            closed()
+        } else {
+            CliError::failure(format!("cannot write JSON: {e}"))
+        }
+    })?;
+    writeln!(out).map_err(|e| {
+        if e.kind() == std::io::ErrorKind::BrokenPipe {
+            closed()
+        } else {
+            CliError::failure(format!("cannot write output: {e}"))
+        }
+    })
+}
+
+/// `print!` panics when stdout's reader has gone (Rust ignores SIGPIPE):
+/// that one panic ends the process quietly with [`EXIT_CLOSED_PIPE`], as a
+/// C tool killed by SIGPIPE would; every other panic is reported as usual.
+fn quiet_on_closed_stdout() {
+    let report = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        let payload = info.payload();
+        let message = payload
+            .downcast_ref::<String>()
+            .map(String::as_str)
+            .or_else(|| payload.downcast_ref::<&str>().copied())
+            .unwrap_or("");
+        if message.starts_with("failed printing to stdout") && message.contains("Broken pipe") {
+            std::process::exit(i32::from(EXIT_CLOSED_PIPE));
+        }
+        report(info);
+    }));
 }

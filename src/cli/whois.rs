@@ -111,18 +111,27 @@ pub async fn look_up(app: &App, args: WhoisArgs) -> Result<(), CliError> {
                 .map(|e| serde_json::json!({ "server": e.server, "reply": e.raw.as_deref().map(String::from_utf8_lossy) }))
                 .collect();
         }
-        return print_json(&out);
+        print_json(&out)?;
+    } else {
+        print!(
+            "{}",
+            whois_report::render_human(
+                &target.registrable.to_unicode(),
+                &check.report,
+                &check.assessment
+            )
+        );
+        if args.raw {
+            print!("{}", whois_report::render_raw(&check.report));
+        }
     }
-    print!(
-        "{}",
-        whois_report::render_human(
-            &target.registrable.to_unicode(),
-            &check.report,
-            &check.assessment
-        )
-    );
-    if args.raw {
-        print!("{}", whois_report::render_raw(&check.report));
+    // The report is printed either way; a lookup that no source answered
+    // is a failure for scripts (exit 1), not a report of facts.
+    if check.assessment.stale {
+        return Err(CliError::failure(format!(
+            "no registration source answered for {}; the report above says why",
+            target.registrable.to_unicode()
+        )));
     }
     Ok(())
 }

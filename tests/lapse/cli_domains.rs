@@ -295,3 +295,28 @@ fn help_is_available_everywhere() {
         assert!(run.stdout.contains("Usage:"), "{args:?}");
     }
 }
+
+/// `lapse domains list | head`: when stdout's reader has gone, lapse ends
+/// quietly with 141 (as a tool stopped by SIGPIPE), text or JSON, without a
+/// panic or a message.
+#[test]
+fn a_closed_stdout_ends_the_listing_quietly() {
+    let env = TestEnv::new();
+    assert_eq!(
+        env.run(&["domains", "add", "www.example.com", "example.org"])
+            .code,
+        0
+    );
+    for args in [vec!["domains", "list"], vec!["domains", "list", "--json"]] {
+        let (reader, writer) = std::io::pipe().expect("pipe");
+        drop(reader);
+        let output = env
+            .command(&args)
+            .stdout(writer)
+            .output()
+            .expect("run lapse");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(141), "{args:?}: {stderr}");
+        assert!(stderr.trim().is_empty(), "{args:?}: {stderr}");
+    }
+}

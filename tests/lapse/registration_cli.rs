@@ -211,3 +211,25 @@ impl RegistriesGone {
             .expect("config")
     }
 }
+
+/// Every source failing is a failure for scripts: the report still prints
+/// (JSON or text), and the exit code is 1, not 0.
+#[tokio::test]
+async fn whois_exits_1_when_no_source_answered() {
+    // The test config points RDAP and WHOIS at a closed loopback port.
+    let env = TestEnv::new();
+    for args in [
+        vec!["whois", "down.test"],
+        vec!["whois", "down.test", "--json"],
+    ] {
+        let out = run(&env, &args).await;
+        assert_eq!(out.code, 1, "{args:?}: {out:?}");
+        assert!(!out.stdout.is_empty(), "the report is printed: {out:?}");
+        assert!(
+            out.stderr
+                .contains("no registration source answered for down.test"),
+            "{}",
+            out.stderr
+        );
+    }
+}
