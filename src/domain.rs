@@ -13,6 +13,7 @@ pub mod names;
 pub mod observation;
 pub mod registration;
 pub mod status;
+pub mod text;
 
 /// Exponential backoff after `failures` consecutive failures (at least 1):
 /// `base * 2^(failures - 1)`, never more than `cap`. Used for retrying

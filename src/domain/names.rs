@@ -373,6 +373,12 @@ pub fn parse_email(input: &str) -> Result<String, EmailError> {
     if trimmed.is_empty() {
         return Err(EmailError::Empty);
     }
+    if let Some(found) = super::text::look_alike(trimmed) {
+        return Err(EmailError::LookAlike {
+            input: trimmed.escape_default().to_string(),
+            found: found.to_string(),
+        });
+    }
     let (local, domain) = trimmed.rsplit_once('@').ok_or_else(|| EmailError::NoAt {
         input: trimmed.to_owned(),
     })?;
@@ -407,6 +413,8 @@ pub enum EmailError {
     NoAt { input: String },
     #[error("`{input}` has an invalid part before the `@`")]
     BadLocalPart { input: String },
+    #[error("`{input}` contains {found}; remove it")]
+    LookAlike { input: String, found: String },
     #[error("`{input}` has an invalid domain: {reason}")]
     BadDomain { input: String, reason: NameError },
 }

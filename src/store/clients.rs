@@ -164,7 +164,9 @@ impl Store {
     }
 }
 
-fn clean_client_name(name: &str) -> Result<String, StoreError> {
+/// A client name as stored: trimmed, 1 to 200 characters, no control or
+/// look-alike characters (`domain::text`).
+pub(super) fn clean_client_name(name: &str) -> Result<String, StoreError> {
     let name = name.trim();
     if name.is_empty() {
         return Err(StoreError::Invalid("a client name cannot be empty".into()));
@@ -178,6 +180,12 @@ fn clean_client_name(name: &str) -> Result<String, StoreError> {
         return Err(StoreError::Invalid(
             "a client name cannot contain control characters".into(),
         ));
+    }
+    if let Some(found) = crate::domain::text::look_alike(name) {
+        return Err(StoreError::Invalid(format!(
+            "the client name `{}` contains {found}; remove it",
+            name.escape_default()
+        )));
     }
     Ok(name.to_owned())
 }

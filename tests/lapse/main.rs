@@ -18,6 +18,7 @@ mod fleet_alerts;
 mod fleet_cli;
 mod fleet_needs_date;
 mod fleet_read;
+mod look_alikes;
 mod migration;
 mod observations;
 mod pinned_address;

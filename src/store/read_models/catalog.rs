@@ -129,12 +129,8 @@ impl Store {
 
     /// Renames a client; another client with the name is a conflict.
     pub async fn rename_client(&self, id: i64, name: &str) -> Result<ClientView, StoreError> {
-        let name = name.trim();
-        if name.is_empty() || name.chars().count() > 200 || name.chars().any(char::is_control) {
-            return Err(StoreError::Invalid(
-                "a client name needs 1 to 200 printable characters".into(),
-            ));
-        }
+        let name = crate::store::clients::clean_client_name(name)?;
+        let name = name.as_str();
         let taken: Option<i64> =
             sqlx::query_scalar("SELECT id FROM clients WHERE name = ? AND id <> ?")
                 .bind(name)
