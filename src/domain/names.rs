@@ -261,15 +261,26 @@ fn canonical_host(raw: &str) -> Result<String, NameError> {
     if host.split('.').any(str::is_empty) {
         return Err(NameError::EmptyLabel);
     }
-    let ascii = if host.is_ascii() {
-        host.to_ascii_lowercase()
+    let lower = host.to_ascii_lowercase();
+    let ascii = if host.is_ascii() && !lower.split('.').any(|l| l.starts_with("xn--")) {
+        lower
     } else {
+        // UTS-46 mapping, and validation of any A-label (`xn--...`) given.
         idna::domain_to_ascii_cow(host.as_bytes(), idna::AsciiDenyList::URL)
             .map_err(|_| NameError::BadIdn {
                 name: host.to_owned(),
             })?
             .into_owned()
     };
+    // Every rule runs on the mapped name: code points IDNA ignores
+    // (U+FE0F, U+3164, ...) can leave an empty name or empty labels.
+    if ascii.is_empty() {
+        return Err(NameError::Empty);
+    }
+    if ascii.split('.').any(str::is_empty) {
+        return Err(NameError::EmptyLabel);
+    }
+    check_idn_labels(&ascii)?;
     check_lengths(&ascii)?;
     for label in ascii.split('.') {
         if label.starts_with('-') || label.ends_with('-') {
@@ -285,6 +296,23 @@ fn canonical_host(raw: &str) -> Result<String, NameError> {
         }
     }
     Ok(ascii)
+}
+
+/// A-labels must decode, and their U-labels must not start or end with a
+/// hyphen (UTS-46 CheckHyphens; the URL profile used for mapping skips it).
+fn check_idn_labels(ascii: &str) -> Result<(), NameError> {
+    for label in ascii.split('.').filter(|l| l.starts_with("xn--")) {
+        let (unicode, result) = idna::domain_to_unicode(label);
+        if result.is_err() || unicode.is_empty() || unicode == label {
+            return Err(NameError::BadIdn {
+                name: label.to_owned(),
+            });
+        }
+        if unicode.starts_with('-') || unicode.ends_with('-') {
+            return Err(NameError::BadHyphen { label: unicode });
+        }
+    }
+    Ok(())
 }
 
 /// `10.1` or `127.1` are IPv4 to most resolvers; an all-numeric last label is
@@ -578,6 +606,30 @@ mod tests {
                 .expect_err(&format!("{input:?} should be rejected with {code}"));
             assert_eq!(err.code(), *code, "{input:?} gave {err}");
         }
+    }
+
+    #[test]
+    fn names_are_validated_after_idna_mapping() {
+        let code = |input: &str| parse_target(input, &policy()).map_err(|e| e.code());
+        // Only code points IDNA ignores: nothing (or an empty label) is left.
+        assert_eq!(code("\u{FE0F}.co.uk"), Err("empty_label"));
+        assert_eq!(code("\u{FE0F}"), Err("empty_name"));
+        assert_eq!(code("x.\u{3164}.test"), Err("empty_label"));
+        assert_eq!(code("\u{3164}\u{FE0F}.com"), Err("empty_label"));
+        // Invalid A-labels, and U-labels with a leading or trailing hyphen.
+        assert_eq!(code("xn--a.com"), Err("bad_idn"));
+        assert_eq!(code("xn--0.com"), Err("bad_idn"));
+        assert_eq!(code(&format!("xn--{}.com", "a".repeat(70))), Err("bad_idn"));
+        assert_eq!(code("-bücher.de"), Err("bad_hyphen"));
+        assert_eq!(code("bücher-.de"), Err("bad_hyphen"));
+        // Valid ones still pass, given as U-label or A-label.
+        let ok = |input: &str| parse_target(input, &policy()).map(|t| t.host.as_str().to_owned());
+        assert_eq!(ok("bücher.de").as_deref(), Ok("xn--bcher-kva.de"));
+        assert_eq!(ok("XN--BCHER-KVA.de").as_deref(), Ok("xn--bcher-kva.de"));
+        assert_eq!(
+            ok("shop.example.co.uk").as_deref(),
+            Ok("shop.example.co.uk")
+        );
     }
 
     #[test]
