@@ -66,6 +66,9 @@ pub const EXIT_OK: u8 = 0;
 pub const EXIT_FAILURE: u8 = 1;
 pub const EXIT_INPUT: u8 = 2;
 pub const EXIT_CONFIG: u8 = 3;
+/// A foreground scan was stopped by SIGINT or SIGTERM (128 + 2, what a
+/// shell reports for a command ended by Ctrl-C); it resumes on the next run.
+pub const EXIT_INTERRUPTED: u8 = 130;
 /// The reader of stdout went away (`lapse domains list | head`): the exit
 /// status a shell reports for a writer stopped by SIGPIPE (128 + 13), with
 /// no message.

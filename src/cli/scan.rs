@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use clap::Args;
 
-use super::{print_json, CliError};
+use super::{print_json, CliError, EXIT_INTERRUPTED};
 use crate::app::{self, App};
 use crate::domain::names::{parse_target, to_unicode};
 use crate::monitor::engine::{ProgressFn, ScanOutcome};
@@ -45,9 +45,18 @@ pub async fn run(app: &App, args: ScanArgs) -> Result<(), CliError> {
     }
     let nearest = app.store.nearest_expiries(10).await?;
     if args.json {
-        return print_json(&serde_json::json!({ "scan": outcome, "nearest_expiries": nearest }));
+        print_json(&serde_json::json!({ "scan": outcome, "nearest_expiries": nearest }))?;
+    } else {
+        print!("{}", render_human(&outcome, &nearest));
     }
-    print!("{}", render_human(&outcome, &nearest));
+    // A scan stopped by a signal is not a finished one, for scripts too:
+    // 130, as a shell reports a command ended by SIGINT.
+    if outcome.interrupted {
+        return Err(CliError {
+            code: EXIT_INTERRUPTED,
+            message: "the scan was interrupted; run `lapse scan` again to resume it".into(),
+        });
+    }
     Ok(())
 }
 

@@ -357,3 +357,64 @@ async fn the_due_work_poll_records_no_scan_when_nothing_is_due() {
     }
     assert_eq!(sqlite_count(&env, "SELECT COUNT(*) FROM scans").await, 0);
 }
+
+/// Ctrl-C stops a foreground scan: the summary says "interrupted" and the
+/// exit code is 130, so a script never takes it for a finished scan.
+#[tokio::test]
+async fn an_interrupted_scan_exits_130_and_says_so() {
+    let pki = TestPki::new();
+    // Every check waits for the handshake timeout (100 ms): a slow scan.
+    let server = RawServer::start(ip("127.0.0.1"), Misbehaviour::Silent).await;
+    let mut zone = Zone::new();
+    let mut inputs = Vec::new();
+    for i in 0..16 {
+        let name = format!("e{i}.slow.test");
+        zone = zone.host(&name, &[ip("127.0.0.1")]);
+        inputs.push(format!("{name}:{}", server.addr.port()));
+    }
+    let dns = DnsServer::start(zone).await;
+    let env0 = TestEnv::new();
+    let extra = "[scan]\nconcurrency = 1\nbatch_size = 1\nshutdown_grace_secs = 1\n";
+    let env = TestEnv::with_config(
+        &scan_config(&env0, &dns, &pki, extra)
+            .replace("handshake_timeout_ms = 2000", "handshake_timeout_ms = 100"),
+    );
+    let mut args = vec!["domains", "add"];
+    args.extend(inputs.iter().map(String::as_str));
+    assert_eq!(env.run_async(&args).await.code, 0);
+
+    let child = env
+        .command(&["scan"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn lapse scan");
+    for _ in 0..200 {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        let done = sqlite_count(
+            &env,
+            "SELECT COUNT(*) FROM scan_items WHERE done_at IS NOT NULL AND item_kind = 'endpoint'",
+        )
+        .await;
+        if done >= 2 {
+            break;
+        }
+    }
+    let sent = std::process::Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .expect("kill");
+    assert!(sent.success());
+    let output = child.wait_with_output().expect("wait");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(130), "{stdout}\n{stderr}");
+    assert!(
+        stdout.contains("interrupted (run `lapse scan` again to resume)"),
+        "{stdout}"
+    );
+    assert!(
+        stderr.contains("run `lapse scan` again to resume it"),
+        "{stderr}"
+    );
+}
