@@ -130,12 +130,25 @@ fn server(raw: RawServer, bad: BadValue<'_>) -> Result<ServerConfig, ConfigError
     })
 }
 
+/// Every directive names a level: `info`, or `target=level`. A bare word
+/// is a valid tracing directive (a target at every level), so `loud` would
+/// pass the filter parser and log everything of a target that does not exist.
+fn level_ok(text: &str) -> bool {
+    const LEVELS: [&str; 6] = ["trace", "debug", "info", "warn", "error", "off"];
+    let is_level = |l: &str| LEVELS.contains(&l.trim().to_ascii_lowercase().as_str());
+    text.split(',')
+        .all(|directive| match directive.rsplit_once('=') {
+            Some((target, level)) => !target.trim().is_empty() && is_level(level),
+            None => is_level(directive),
+        })
+}
+
 fn log(raw: RawLog, bad: BadValue<'_>) -> Result<LogConfig, ConfigError> {
-    if tracing_subscriber::EnvFilter::try_new(&raw.level).is_err() {
+    if tracing_subscriber::EnvFilter::try_new(&raw.level).is_err() || !level_ok(&raw.level) {
         return Err(bad(
             "log.level",
             &raw.level,
-            "trace, debug, info, warn, error or a tracing filter directive",
+            "trace, debug, info, warn, error or off, or directives such as \"info,lapse::store=debug\"",
         ));
     }
     Ok(LogConfig {

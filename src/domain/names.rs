@@ -425,9 +425,9 @@ pub fn parse_email(input: &str) -> Result<String, EmailError> {
         reason,
     })?;
     if !domain.contains('.') {
-        return Err(EmailError::BadDomain {
+        return Err(EmailError::DomainWithoutDot {
             input: trimmed.to_owned(),
-            reason: NameError::EmptyLabel,
+            domain,
         });
     }
     Ok(format!("{local}@{domain}"))
@@ -441,6 +441,8 @@ pub enum EmailError {
     NoAt { input: String },
     #[error("`{input}` has an invalid part before the `@`")]
     BadLocalPart { input: String },
+    #[error("`{input}` has no domain with a dot after the `@` (`{domain}`); use a full address such as ops@example.com")]
+    DomainWithoutDot { input: String, domain: String },
     #[error("`{input}` contains {found}; remove it")]
     LookAlike { input: String, found: String },
     #[error("`{input}` has an invalid domain: {reason}")]

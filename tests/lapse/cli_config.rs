@@ -134,3 +134,63 @@ async fn database_uses_wal_and_enforces_foreign_keys() {
     let (_, endpoints) = store.inventory_counts().await.expect("counts");
     assert_eq!(endpoints, 0);
 }
+
+/// Values that used to pass are refused, naming the key, the source and
+/// the value: a log level that is no level (a bare word is a valid tracing
+/// directive for a target, so it silently logged nothing useful), and a
+/// WHOIS server override whose port does not exist.
+#[test]
+fn a_log_level_that_is_no_level_and_a_whois_port_out_of_range_are_refused() {
+    for (config, key, value) in [
+        ("[log]\nlevel = \"loud\"\n", "`log.level`", "\"loud\""),
+        (
+            "[log]\nlevel = \"info,lapse=noisy\"\n",
+            "`log.level`",
+            "lapse=noisy",
+        ),
+        (
+            "[whois.servers]\ncom = \"whois.example.com:99999\"\n",
+            "`whois.servers.com`",
+            "whois.example.com:99999",
+        ),
+        (
+            "[whois.servers]\nde = \"whois.denic.de:0\"\n",
+            "`whois.servers.de`",
+            "whois.denic.de:0",
+        ),
+    ] {
+        let env = TestEnv::with_config(config);
+        let run = env.run(&["config", "check"]);
+        assert_eq!(run.code, 3, "{config}: {run:?}");
+        assert!(
+            run.stderr.contains(key)
+                && run.stderr.contains(value)
+                && run.stderr.contains("lapse.toml"),
+            "{config}: {}",
+            run.stderr
+        );
+    }
+    for good in [
+        "[log]\nlevel = \"warn\"\n",
+        "[log]\nlevel = \"info,lapse::store=debug\"\n",
+        "[whois.servers]\nde = \"whois.denic.de:43\"\n",
+        "[whois.servers]\nde = \"[::1]:4343\"\n",
+    ] {
+        let run = TestEnv::with_config(good).run(&["config", "check"]);
+        assert_eq!(run.code, 0, "{good}: {run:?}");
+    }
+}
+
+#[test]
+fn an_address_without_a_dotted_domain_says_so() {
+    let env = TestEnv::new();
+    let run = env.run(&["clients", "add", "Acme", "--contact", "ops@localhost"]);
+    assert_eq!(run.code, 2, "{run:?}");
+    assert!(
+        run.stderr
+            .contains("has no domain with a dot after the `@` (`localhost`)"),
+        "{}",
+        run.stderr
+    );
+    assert!(!run.stderr.contains("two dots in a row"), "{}", run.stderr);
+}

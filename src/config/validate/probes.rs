@@ -138,14 +138,35 @@ pub(super) fn rdap(raw: RawRdap, bad: BadValue<'_>) -> Result<RdapConfig, Config
     })
 }
 
+/// A `host[:port]`'s port, when one is given, is a number from 1 to 65535
+/// (`[v6]:port` and bare IPv6 addresses included).
+fn port_ok(host: &str) -> bool {
+    let port = if let Some(rest) = host.strip_prefix('[') {
+        match rest.split_once(']') {
+            Some((_, "")) => return true,
+            Some((_, tail)) => match tail.strip_prefix(':') {
+                Some(port) => port,
+                None => return false,
+            },
+            None => return false,
+        }
+    } else if host.matches(':').count() == 1 {
+        host.rsplit_once(':').map_or("", |(_, port)| port)
+    } else {
+        return true;
+    };
+    port.parse::<u16>().is_ok_and(|p| p > 0)
+}
+
 pub(super) fn whois(raw: RawWhois, bad: BadValue<'_>) -> Result<WhoisConfig, ConfigError> {
-    let host_ok =
-        |h: &str| !h.trim().is_empty() && !h.contains(char::is_whitespace) && !h.contains('/');
+    let host_ok = |h: &str| {
+        !h.trim().is_empty() && !h.contains(char::is_whitespace) && !h.contains('/') && port_ok(h)
+    };
     if !host_ok(&raw.iana_server) {
         return Err(bad(
             "whois.iana_server",
             &raw.iana_server,
-            "a host[:port] such as \"whois.iana.org\"",
+            "a host[:port] (port 1 to 65535) such as \"whois.iana.org\"",
         ));
     }
     let mut servers = BTreeMap::new();
@@ -154,7 +175,7 @@ pub(super) fn whois(raw: RawWhois, bad: BadValue<'_>) -> Result<WhoisConfig, Con
             return Err(bad(
                 &format!("whois.servers.{suffix}"),
                 &host,
-                "a host[:port] such as \"whois.denic.de\"",
+                "a host[:port] (port 1 to 65535) such as \"whois.denic.de\"",
             ));
         }
         servers.insert(suffix.trim_start_matches('.').to_ascii_lowercase(), host);
