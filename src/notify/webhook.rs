@@ -211,13 +211,13 @@ impl WebhookClient {
             .body(body.to_owned());
         let response = request.send().await.map_err(|e| {
             // Never print the URL: Slack and Discord URLs hold their token.
-            DeliveryError::transient(format!("{} webhook: {}", channel.as_str(), e.without_url()))
+            DeliveryError::transient(format!("{}: {}", webhook_label(channel), e.without_url()))
         })?;
         let status = response.status();
         if status.is_success() {
             return Ok(());
         }
-        let message = format!("{} webhook answered HTTP {status}", channel.as_str());
+        let message = format!("{} answered HTTP {status}", webhook_label(channel));
         if status.is_server_error() || status == reqwest::StatusCode::TOO_MANY_REQUESTS {
             Err(DeliveryError::transient(message))
         } else {
@@ -226,9 +226,26 @@ impl WebhookClient {
     }
 }
 
+/// How a channel's endpoint is named in delivery errors: "Slack webhook",
+/// not "slack webhook", and the generic one "webhook", not "webhook webhook".
+fn webhook_label(channel: Channel) -> &'static str {
+    match channel {
+        Channel::Slack => "Slack webhook",
+        Channel::Discord => "Discord webhook",
+        _ => "webhook",
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn delivery_errors_name_the_webhook_once() {
+        assert_eq!(webhook_label(Channel::Webhook), "webhook");
+        assert_eq!(webhook_label(Channel::Slack), "Slack webhook");
+        assert_eq!(webhook_label(Channel::Discord), "Discord webhook");
+    }
 
     #[test]
     fn a_signature_verifies_only_with_its_body_secret_and_time() {
