@@ -84,6 +84,9 @@ pub fn describe_listing(d: &DomainListing) -> String {
         match (&d.expires_at, &d.expires_source) {
             (Some(at), Some(source)) => format!("expires {at} ({source})"),
             (Some(at), None) => format!("expires {at}"),
+            (None, _) if d.registration_failure.is_some() => {
+                "expiry unknown: the last lookup failed".to_owned()
+            }
             (None, _) if d.registration_outcome.is_none() => "expiry not checked yet".to_owned(),
             (None, _) => format!(
                 "expiry unknown (last lookup: {})",
@@ -97,6 +100,10 @@ pub fn describe_listing(d: &DomainListing) -> String {
         d.watch,
         owner(d.registration_owner, d.client.as_deref())
     );
+    if let (true, Some(reason)) = (d.watch.registration(), &d.registration_failure) {
+        let at = d.registration_checked_at.as_deref().unwrap_or("-");
+        let _ = writeln!(out, "  last lookup failed ({at}): {reason}");
+    }
     for e in &d.endpoints {
         let client = e.client.as_deref().unwrap_or("agency");
         let checked = if d.watch.tls() {

@@ -243,15 +243,24 @@ impl RegistrationChecker {
         } else {
             0
         };
+        let mut reasons = Vec::new();
         for (exchange, failure) in check.report.failures() {
             tracing::info!(domain.name = %context.name, server = %exchange.server, source = exchange.source.label(), %failure, "registration lookup failed at one source");
+            reasons.push(format!(
+                "{} {}: {failure}",
+                exchange.source.label(),
+                exchange.server
+            ));
         }
+        // Why nothing was learned, when nothing was: shown by `domains list`.
+        let reason = (!reasons.is_empty()).then(|| reasons.join("; "));
         let next = next_registration_check(&check.assessment, failures, &self.policy, now);
         store
             .record_registration(
                 domain_id,
                 &check.report.sourced_facts(),
                 &check.assessment,
+                reason.as_deref(),
                 next,
                 now,
             )

@@ -293,7 +293,7 @@ mod tests {
     use std::time::Duration as StdDuration;
 
     use sha2::Digest;
-    use sqlx::Row;
+    use sqlx::{Column, Row};
 
     use super::*;
 
@@ -317,7 +317,11 @@ mod tests {
                 .await
                 .unwrap();
             for row in rows {
-                for i in 0..row.len() {
+                for (i, column) in row.columns().iter().enumerate() {
+                    // Written by lookups, never by the seed (migration 0301).
+                    if column.name() == "registration_failure" {
+                        continue;
+                    }
                     let value = row
                         .try_get::<Option<i64>, _>(i)
                         .map(|v| format!("{v:?}"))
@@ -340,7 +344,8 @@ mod tests {
     /// split into steps, and both gave the same one. Retaken for the fleet
     /// model (migration 0300): the columns from before it still gave the
     /// old digest (c6b36a88...) with `tls_mode = 'auto'`, which the
-    /// migration turns into `direct` for port 443.
+    /// migration turns into `direct` for port 443. Columns the seed never
+    /// writes (`registration_failure`) are left out of the digest.
     #[tokio::test]
     async fn the_benchmark_fleet_is_the_same_on_every_seed() {
         assert_eq!(

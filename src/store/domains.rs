@@ -34,6 +34,10 @@ pub struct DomainListing {
     /// nobody entered one: a person must enter the date (the status
     /// `needs_date`, same rule as the API's).
     pub needs_date: bool,
+    /// When the registration was last looked up.
+    pub registration_checked_at: Option<String>,
+    /// Why the last lookup learned nothing (every source failed), if it did.
+    pub registration_failure: Option<String>,
     pub endpoints: Vec<EndpointListing>,
 }
 
@@ -88,7 +92,8 @@ impl Store {
         let domains = sqlx::query(&format!(
             "SELECT d.id, d.name, d.watch, d.registration_owner, c.name AS client_name,
                     d.expires_at, d.expires_source, d.registration_outcome,
-                    d.registration_capability, ({NEEDS_DATE_SQL}) AS needs_date
+                    d.registration_capability, ({NEEDS_DATE_SQL}) AS needs_date,
+                    d.registration_checked_at, d.registration_failure
              FROM domains d LEFT JOIN clients c ON c.id = d.client_id
              WHERE ?1 IS NULL OR d.client_id = ?1
                 OR EXISTS (SELECT 1 FROM endpoints e WHERE e.domain_id = d.id AND e.client_id = ?1)
@@ -124,6 +129,8 @@ impl Store {
                     registration_outcome: row.get("registration_outcome"),
                     registration_capability: row.get("registration_capability"),
                     needs_date: row.get("needs_date"),
+                    registration_checked_at: row.get("registration_checked_at"),
+                    registration_failure: row.get("registration_failure"),
                     endpoints: endpoints
                         .iter()
                         .filter(|e| e.get::<i64, _>("domain_id") == id)

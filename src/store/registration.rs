@@ -139,12 +139,14 @@ impl Store {
 
     /// Records one lookup: the answers per source and the new assessment, in
     /// one transaction. `failed` counts consecutive lookups where no source
-    /// answered; `next_check_at` is when to look again.
+    /// answered; `next_check_at` is when to look again; `failure` says why
+    /// no source answered (kept until a source answers again).
     pub async fn record_registration(
         &self,
         domain_id: i64,
         answers: &[SourcedFacts],
         assessment: &Assessment,
+        failure: Option<&str>,
         next_check_at: DateTime<Utc>,
         now: DateTime<Utc>,
     ) -> Result<(), StoreError> {
@@ -210,6 +212,7 @@ impl Store {
                registration_outcome = ?, registration_stale = ?,
                registration_assessment = ?, registration_capability = ?,
                registration_lookup_failures = {failures_sql},
+               registration_failure = ?,
                next_registration_check_at = ?
              WHERE id = ?"
         ))
@@ -223,6 +226,7 @@ impl Store {
         .bind(assessment.stale)
         .bind(serde_json::to_string(assessment).unwrap_or_default())
         .bind(json_label(&assessment.capability))
+        .bind(failure.filter(|_| assessment.stale))
         .bind(format_time(next_check_at))
         .bind(domain_id)
         .execute(&mut *tx)

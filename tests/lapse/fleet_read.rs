@@ -66,7 +66,14 @@ async fn registry_answers(store: &Store, domain: &str, outcome: ParseOutcome, no
     let assessment = assess(&answers, None, None, now);
     let id = store.domain_id(&host(domain)).await.expect("domain id");
     store
-        .record_registration(id, &answers, &assessment, now + Duration::days(1), now)
+        .record_registration(
+            id,
+            &answers,
+            &assessment,
+            None,
+            now + Duration::days(1),
+            now,
+        )
         .await
         .expect("recorded");
 }

@@ -233,3 +233,33 @@ async fn whois_exits_1_when_no_source_answered() {
         );
     }
 }
+
+/// A lookup that no source answered is listed as failed, with each
+/// source's reason, never as "not checked yet".
+#[tokio::test]
+async fn a_failed_lookup_is_listed_as_failed_with_its_reason() {
+    // The test config points RDAP and WHOIS at a closed loopback port.
+    let env = TestEnv::new();
+    let added = run(
+        &env,
+        &["domains", "add", "down.test", "--registration-only"],
+    )
+    .await;
+    assert_eq!(added.code, 0, "{added:?}");
+    let scan = run(&env, &["scan"]).await;
+    assert_eq!(scan.code, 0, "{scan:?}");
+    let list = run(&env, &["domains", "list"]).await;
+    assert!(
+        list.stdout.contains(
+            "down.test  [registration]  registration: expiry unknown: the last lookup failed"
+        ),
+        "{}",
+        list.stdout
+    );
+    assert!(
+        list.stdout.contains("  last lookup failed (") && list.stdout.contains("127.0.0.1:9"),
+        "{}",
+        list.stdout
+    );
+    assert!(!list.stdout.contains("not checked yet"), "{}", list.stdout);
+}
