@@ -22,6 +22,7 @@ mod look_alikes;
 mod migration;
 mod observations;
 mod pinned_address;
+mod readme_examples;
 mod registration;
 mod registration_cli;
 mod registration_pacing;

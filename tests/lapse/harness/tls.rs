@@ -88,6 +88,8 @@ impl OpensslServer {
 pub enum Prelude {
     None,
     Smtp,
+    /// An IMAP greeting, then `a1 STARTTLS` answered with a go-ahead.
+    Imap,
 }
 
 /// A rustls server on a loopback address, serving one chain.
@@ -210,6 +212,23 @@ async fn serve_one(
         reader
             .get_mut()
             .write_all(b"220 2.0.0 go ahead\r\n")
+            .await?;
+    }
+    if prelude == Prelude::Imap {
+        stream
+            .write_all(b"* OK [CAPABILITY IMAP4rev1 STARTTLS] test ready\r\n")
+            .await?;
+        let mut reader = BufReader::new(&mut stream);
+        let mut line = String::new();
+        reader.read_line(&mut line).await?;
+        let tag = line.split_whitespace().next().unwrap_or("*").to_owned();
+        assert!(
+            line.ends_with(" STARTTLS\r\n"),
+            "expected STARTTLS, got {line:?}"
+        );
+        reader
+            .get_mut()
+            .write_all(format!("{tag} OK Begin TLS negotiation now\r\n").as_bytes())
             .await?;
     }
     let mut tls = acceptor.accept(stream).await?;
