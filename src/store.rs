@@ -72,7 +72,9 @@ pub use outbox::{
 pub use registration::{CachedBootstrap, DueRegistration, RegistrationContext};
 pub use scan_queue::{HeartbeatView, SCHEDULER};
 pub use scan_scope::ScanScope;
-pub use scans::{ItemResult, ScanHandle, ScanSummary, UpcomingExpiry, WorkItem};
+pub use scans::{
+    ItemResult, KindProgress, ScanHandle, ScanProgress, ScanSummary, UpcomingExpiry, WorkItem,
+};
 pub use tokens::{NewToken, StoredToken, TokenView};
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");

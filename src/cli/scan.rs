@@ -9,7 +9,7 @@ use super::{print_json, CliError, EXIT_INTERRUPTED};
 use crate::app::{self, App};
 use crate::domain::names::{parse_target, to_unicode};
 use crate::monitor::engine::{ProgressFn, ScanOutcome};
-use crate::store::{ScanScope, UpcomingExpiry};
+use crate::store::{ScanProgress, ScanScope, UpcomingExpiry};
 
 #[derive(Debug, Args)]
 pub struct ScanArgs {
@@ -26,22 +26,27 @@ pub struct ScanArgs {
 
 pub async fn run(app: &App, args: ScanArgs) -> Result<(), CliError> {
     let scope = scope(app, &args).await?;
-    let bar = progress_bar(args.json);
-    let progress: ProgressFn = match &bar {
-        Some(bar) => {
-            let bar = bar.clone();
-            Arc::new(move |done, total| {
-                bar.set_length(u64::try_from(total).unwrap_or(0));
-                bar.set_position(u64::try_from(done).unwrap_or(0));
-            })
+    let bars = progress_bars(args.json);
+    let progress: ProgressFn = match &bars {
+        Some(bars) => {
+            let bars = bars.clone();
+            Arc::new(move |p: &ScanProgress| bars.show(p))
         }
-        None => Arc::new(|done, total| {
-            tracing::info!(items.done = done, items.total = total, "scan progress");
+        None => Arc::new(|p: &ScanProgress| {
+            tracing::info!(
+                items.done = p.done(),
+                items.total = p.total(),
+                certificates.done = p.certificates.done,
+                certificates.total = p.certificates.total,
+                registrations.done = p.registrations.done,
+                registrations.total = p.registrations.total,
+                "scan progress"
+            );
         }),
     };
     let outcome = app::scan_in_foreground(app, &scope, Some(progress)).await?;
-    if let Some(bar) = bar {
-        bar.finish_and_clear();
+    if let Some(bars) = bars {
+        bars.clear();
     }
     let nearest = app.store.nearest_expiries(10).await?;
     if args.json {
@@ -76,20 +81,57 @@ async fn scope(app: &App, args: &ScanArgs) -> Result<ScanScope, CliError> {
     })
 }
 
-/// A bar on stderr when it is a terminal and the output is for a person.
-fn progress_bar(json: bool) -> Option<indicatif::ProgressBar> {
+/// One bar per kind of item, on stderr when it is a terminal and the output
+/// is for a person. Each bar has its own rate and time left: certificate
+/// checks go as fast as handshakes, registration lookups at their
+/// registries' pace, so one rate over both would promise the end when only
+/// the paced lookups are left.
+#[derive(Clone)]
+struct ProgressBars {
+    certificates: indicatif::ProgressBar,
+    registrations: indicatif::ProgressBar,
+}
+
+fn progress_bars(json: bool) -> Option<ProgressBars> {
     use std::io::IsTerminal as _;
     if json || !std::io::stderr().is_terminal() {
         return None;
     }
-    let bar = indicatif::ProgressBar::new(0);
-    bar.set_style(
-        indicatif::ProgressStyle::with_template(
-            "{spinner} [{elapsed_precise}] {wide_bar} {pos}/{len} checks ({per_sec}, eta {eta})",
-        )
-        .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
-    );
-    Some(bar)
+    let multi = indicatif::MultiProgress::new();
+    let style = indicatif::ProgressStyle::with_template(
+        "{spinner} {prefix:<13} [{elapsed_precise}] {wide_bar} {pos}/{len} ({per_sec}, eta {eta})",
+    )
+    .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar());
+    let bar = |prefix: &'static str| {
+        let bar = multi.add(indicatif::ProgressBar::new(0));
+        bar.set_style(style.clone());
+        bar.set_prefix(prefix);
+        bar
+    };
+    Some(ProgressBars {
+        certificates: bar("certificates"),
+        registrations: bar("registrations"),
+    })
+}
+
+impl ProgressBars {
+    fn show(&self, p: &ScanProgress) {
+        for (bar, kind) in [
+            (&self.certificates, p.certificates),
+            (&self.registrations, p.registrations),
+        ] {
+            bar.set_length(u64::try_from(kind.total).unwrap_or(0));
+            bar.set_position(u64::try_from(kind.done).unwrap_or(0));
+            if kind.done >= kind.total && !bar.is_finished() {
+                bar.finish();
+            }
+        }
+    }
+
+    fn clear(&self) {
+        self.certificates.finish_and_clear();
+        self.registrations.finish_and_clear();
+    }
 }
 
 fn render_human(outcome: &ScanOutcome, nearest: &[UpcomingExpiry]) -> String {

@@ -27,7 +27,9 @@ use crate::domain::registration::is_alarming_status;
 use crate::monitor::alerts::{self, AlertSettings, FailureMode};
 use crate::monitor::registration::RegistrationChecker;
 use crate::probe::tls::{TlsProbe, TlsTarget};
-use crate::store::{ItemResult, ScanHandle, ScanScope, ScanSummary, Store, StoreError, WorkItem};
+use crate::store::{
+    ItemResult, ScanHandle, ScanProgress, ScanScope, ScanSummary, Store, StoreError, WorkItem,
+};
 
 /// Items fetched from the store at a time.
 const PAGE_SIZE: i64 = 2000;
@@ -120,8 +122,8 @@ pub enum EngineError {
     Writer(#[source] tokio::task::JoinError),
 }
 
-/// Progress as the writer records it.
-pub type ProgressFn = Arc<dyn Fn(i64, i64) + Send + Sync>;
+/// Progress as the writer records it, by kind of item.
+pub type ProgressFn = Arc<dyn Fn(&ScanProgress) + Send + Sync>;
 
 /// The engine; cheap to share. One scan runs at a time.
 pub struct Engine {
@@ -676,7 +678,10 @@ async fn write_results(
     alerting: Option<(Arc<AlertSettings>, FailureMode)>,
 ) -> Result<(), StoreError> {
     let mut batch = Vec::with_capacity(batch_size);
-    let mut done = handle.items_done;
+    let mut counts = match &progress {
+        Some(_) => store.scan_progress(handle.scan_id).await?,
+        None => ScanProgress::default(),
+    };
     loop {
         let flush = tokio::time::sleep(FLUSH_AFTER);
         tokio::pin!(flush);
@@ -712,11 +717,11 @@ async fn write_results(
                 queued = results.len(),
                 "batch recorded"
             );
-            done += i64::try_from(batch.len()).unwrap_or(0);
-            batch.clear();
             if let Some(progress) = &progress {
-                progress(done, handle.items_total);
+                batch.iter().for_each(|r| counts.count(r));
+                progress(&counts);
             }
+            batch.clear();
         }
         if closed {
             return Ok(());

@@ -100,6 +100,43 @@ pub struct ScanSummary {
     pub unknown: i64,
 }
 
+/// Items of one kind in a scan: how many, and how many are done.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct KindProgress {
+    pub done: i64,
+    pub total: i64,
+}
+
+/// A scan's progress by kind of item. Certificate checks run as fast as
+/// the handshakes allow; registration lookups are paced per registry, so
+/// each kind has its own rate and a time left of its own.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ScanProgress {
+    pub certificates: KindProgress,
+    pub registrations: KindProgress,
+}
+
+impl ScanProgress {
+    pub fn done(&self) -> i64 {
+        self.certificates.done + self.registrations.done
+    }
+
+    pub fn total(&self) -> i64 {
+        self.certificates.total + self.registrations.total
+    }
+
+    /// Counts one recorded result.
+    pub fn count(&mut self, result: &ItemResult) {
+        let kind = match result {
+            ItemResult::Endpoint { .. } => &mut self.certificates,
+            ItemResult::Registration { .. } => &mut self.registrations,
+            ItemResult::Gone { kind, .. } if kind == "registration" => &mut self.registrations,
+            ItemResult::Gone { .. } => &mut self.certificates,
+        };
+        kind.done += 1;
+    }
+}
+
 /// One of the nearest expiries, certificate or registration.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct UpcomingExpiry {
@@ -109,6 +146,30 @@ pub struct UpcomingExpiry {
 }
 
 impl Store {
+    /// A scan's items by kind, as recorded so far.
+    pub async fn scan_progress(&self, scan_id: i64) -> Result<ScanProgress, StoreError> {
+        let rows = sqlx::query(
+            "SELECT item_kind, COUNT(*), COUNT(done_at) FROM scan_items
+             WHERE scan_id = ? GROUP BY item_kind",
+        )
+        .bind(scan_id)
+        .fetch_all(self.pool())
+        .await?;
+        let mut progress = ScanProgress::default();
+        for row in rows {
+            let kind: String = row.get(0);
+            let counts = KindProgress {
+                total: row.get(1),
+                done: row.get(2),
+            };
+            match kind.as_str() {
+                "registration" => progress.registrations = counts,
+                _ => progress.certificates = counts,
+            }
+        }
+        Ok(progress)
+    }
+
     /// Picks up an unfinished scan of the same scope, or starts a new one
     /// with all its items.
     pub async fn start_or_resume_scan(

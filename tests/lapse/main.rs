@@ -28,6 +28,7 @@ mod registration_cli;
 mod registration_pacing;
 mod registration_ssrf;
 mod scan;
+mod scan_progress;
 mod scan_scope;
 mod serve;
 mod serve_cron;
