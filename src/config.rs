@@ -387,7 +387,7 @@ pub enum ConfigError {
     },
     #[error("config file {path} is not valid TOML: {message}")]
     Syntax { path: PathBuf, message: String },
-    #[error("unknown key `{key}` ({origin}); expected one of: {expected}")]
+    #[error("unknown key `{key}` ({origin}); expected {expected}")]
     UnknownKey {
         key: String,
         origin: String,
@@ -440,9 +440,19 @@ impl Config {
             origin,
             key_origins,
         } = sources::layer(file, env)?;
+        // A key's own origin, else that of a key under it (an unknown
+        // section is named by its table, its values by their paths).
         let origin_of = |key: &str| {
+            let under = format!("{key}.");
             key_origins
                 .get(key)
+                .or_else(|| {
+                    key_origins
+                        .range(under.clone()..)
+                        .next()
+                        .filter(|(k, _)| k.starts_with(&under))
+                        .map(|(_, origin)| origin)
+                })
                 .cloned()
                 .unwrap_or_else(|| "built-in default".to_owned())
         };

@@ -275,13 +275,24 @@ fn classify_serde_error(
         .unwrap_or_else(|| "?".into());
     let expected = message
         .split_once("expected ")
-        .map(|(_, e)| e.lines().next().unwrap_or_default().to_owned())
+        .map(|(_, e)| in_words(e.lines().next().unwrap_or_default()))
         .unwrap_or_else(|| message.lines().next().unwrap_or_default().to_owned());
     ConfigError::BadValue {
         key: path.to_owned(),
         origin: origin_of(path),
         value,
         expected,
+    }
+}
+
+/// serde's names of Rust types, as a person would say them.
+fn in_words(expected: &str) -> String {
+    match expected {
+        "usize" | "u8" | "u16" | "u32" | "u64" | "i32" | "i64" => "a whole number".to_owned(),
+        "f32" | "f64" => "a number".to_owned(),
+        "bool" => "true or false".to_owned(),
+        "a sequence" => "a list, such as [30, 14, 7]".to_owned(),
+        other => other.to_owned(),
     }
 }
 

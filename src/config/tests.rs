@@ -409,3 +409,34 @@ fn syntax_error_names_the_file() {
         "{msg}"
     );
 }
+
+/// Issue 15 item 11: every message names the key, where it was set and the
+/// value, in words a person reads ("one of: one of" and "usize" were not).
+#[test]
+fn messages_name_the_source_of_an_unknown_section_and_read_once() {
+    let msg = load("[bogus]\nx = 1\n", &[]).unwrap_err().to_string();
+    assert!(msg.contains("`bogus`"), "{msg}");
+    assert!(
+        msg.contains("(in test.toml)"),
+        "the file, not the defaults: {msg}"
+    );
+    assert!(!msg.contains("one of: one of"), "{msg}");
+    assert!(msg.contains("expected one of database, server"), "{msg}");
+
+    let msg = load("[scan]\nbogus = 1\n", &[]).unwrap_err().to_string();
+    assert!(!msg.contains("one of: one of"), "{msg}");
+    assert!(msg.contains("expected one of concurrency"), "{msg}");
+
+    let msg = load("", &[("LAPSE_SCAN__CONCURRENCY", "abc")])
+        .unwrap_err()
+        .to_string();
+    assert!(msg.contains("(set by LAPSE_SCAN__CONCURRENCY)"), "{msg}");
+    assert!(msg.contains("\"abc\""), "{msg}");
+    assert!(msg.ends_with("expected a whole number"), "{msg}");
+    assert!(!msg.contains("usize"), "{msg}");
+
+    let msg = load("[ratelimit]\nper_second = \"fast\"\n", &[])
+        .unwrap_err()
+        .to_string();
+    assert!(msg.ends_with("expected a number"), "{msg}");
+}
