@@ -12,6 +12,7 @@
 //! - `api/domain_settings.rs`: what staff decide about a domain (watch, registration owner, a manual expiry)
 //! - `api/outbox.rs`: the delivery queue (list, retry)
 //! - `api/calendar.rs`: the iCalendar feed; `api/metrics.rs`: Prometheus text
+//! - `api/openapi.rs`: the OpenAPI document: the statuses every operation of a kind answers, the named value lists
 //! - `api/docs/`: the offline docs page (HTML, JS, CSS compiled in)
 //!
 //! Who needs a token: `/healthz`, `/readyz`, `/api/v1/openapi.json` and
@@ -29,6 +30,7 @@ mod domains;
 pub mod error;
 mod extract;
 pub mod metrics;
+mod openapi;
 mod outbox;
 mod targets;
 mod thresholds;
@@ -44,10 +46,8 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
 use chrono::{DateTime, Utc};
-use serde_json::json;
 use tower_http::cors::{AllowOrigin, CorsLayer};
 use tower_http::set_header::SetResponseHeaderLayer;
-use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::OpenApi;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -234,58 +234,9 @@ impl ApiState {
     }
 }
 
-#[derive(OpenApi)]
-#[openapi(
-    info(
-        title = "lapse API",
-        description = "Domain-registration and TLS-certificate expiry monitor. Send a token as `Authorization: Bearer <token>` (an admin makes one with `lapse tokens create`). Roles: admin (everything, tokens), staff (read/write clients, contacts, domains, endpoints, thresholds, manual expiry dates; queue outbox messages again; start scans), viewer (read everything), client (read its own client's data only: the domains whose registration it owns or under which it owns an endpoint, its endpoints, its thresholds; other clients' rows are 404; no outbox). Errors are `{\"error\": {\"code\", \"message\", \"field\"}}` with a stable `code`. Lists return `{items, total, next_cursor}`: pass `next_cursor` as `cursor` for the next page; pages stay stable while rows are added. Times are UTC RFC 3339."
-    ),
-    paths(openapi_json, healthz, readyz),
-    modifiers(&SecuritySchemes),
-    security(("bearer" = [])),
-    tags(
-        (name = "domains", description = "Registrable domains: list with filters, create, detail, change what is watched and who owns the registration, a manual expiry date, delete, bulk import"),
-        (name = "endpoints", description = "TLS services under a domain"),
-        (name = "observations", description = "Certificate check history"),
-        (name = "clients", description = "Agency customers and their contacts"),
-        (name = "thresholds", description = "Days at which alerts fire, per client and per domain, overriding the configuration"),
-        (name = "alerts", description = "Firing and resolved alerts"),
-        (name = "outbox", description = "The delivery queue: alert emails, webhooks, digests"),
-        (name = "scans", description = "Start scans and follow their progress"),
-        (name = "summary", description = "Counts by status and the next expiries"),
-        (name = "calendar", description = "iCalendar feed of upcoming expiries"),
-        (name = "tokens", description = "API tokens (admin)"),
-        (name = "operations", description = "Health, readiness, metrics, this document"),
-    )
-)]
-struct ApiDoc;
-
-struct SecuritySchemes;
-
-impl utoipa::Modify for SecuritySchemes {
-    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
-        let components = openapi.components.get_or_insert_with(Default::default);
-        components.add_security_scheme(
-            "bearer",
-            SecurityScheme::Http(
-                HttpBuilder::new()
-                    .scheme(HttpAuthScheme::Bearer)
-                    .description(Some(
-                        "A token from `lapse tokens create` or POST /api/v1/tokens",
-                    ))
-                    .build(),
-            ),
-        );
-        components.add_security_scheme(
-            "token_query",
-            SecurityScheme::ApiKey(ApiKey::Query(ApiKeyValue::new("token"))),
-        );
-    }
-}
-
 /// Every documented route, with its handler.
 fn documented_routes() -> OpenApiRouter<ApiState> {
-    OpenApiRouter::with_openapi(ApiDoc::openapi())
+    OpenApiRouter::with_openapi(openapi::ApiDoc::openapi())
         .routes(routes!(activity::me))
         .routes(routes!(clients::list_clients, clients::create_client))
         .routes(routes!(
@@ -339,13 +290,13 @@ fn documented_routes() -> OpenApiRouter<ApiState> {
 
 /// The OpenAPI 3 document of every route.
 pub fn openapi() -> utoipa::openapi::OpenApi {
-    documented_routes().into_openapi()
+    openapi::finish(documented_routes().into_openapi())
 }
 
 /// The whole HTTP surface with its layers.
 pub fn router(state: ApiState) -> Router {
     let (api, doc) = documented_routes().split_for_parts();
-    let doc_json: Arc<str> = doc
+    let doc_json: Arc<str> = openapi::finish(doc)
         .to_pretty_json()
         .unwrap_or_else(|_| "{}".to_owned())
         .into();
@@ -494,23 +445,65 @@ async fn docs_css() -> Response {
         .into_response()
 }
 
+/// `GET /healthz`.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct Health {
+    /// `ok` or `unavailable`.
+    #[schema(example = "ok")]
+    pub status: &'static str,
+    /// `ok` or `unreachable`.
+    #[schema(example = "ok")]
+    pub database: &'static str,
+}
+
+/// `GET /readyz`.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct Readiness {
+    /// `ready` or `not_ready`.
+    #[schema(example = "ready")]
+    pub status: &'static str,
+    /// `ok` or `unreachable`.
+    #[schema(example = "ok")]
+    pub database: &'static str,
+    pub scheduler: SchedulerReadiness,
+}
+
+/// The scheduler's part of `GET /readyz`.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct SchedulerReadiness {
+    /// `ok`, `stale`, `missing` (no heartbeat yet), `unknown` (not
+    /// readable) or `not_required` (`api.scheduler_heartbeat_max_age_secs = 0`).
+    #[schema(example = "ok")]
+    pub state: &'static str,
+    /// The last heartbeat.
+    pub last_beat_at: Option<String>,
+    /// Its age in seconds.
+    pub age_secs: Option<i64>,
+}
+
 /// Alive and the database answers: 200; otherwise 503 with the reason kept
 /// in the log, not in the response.
 #[utoipa::path(get, path = "/healthz", tag = "operations", security(()),
-    responses((status = 200, description = "Alive; the database answers"),
-              (status = 503, description = "The database does not answer")))]
+    responses((status = 200, body = Health, description = "Alive; the database answers"),
+              (status = 503, body = Health, description = "The database does not answer")))]
 async fn healthz(State(state): State<ApiState>) -> Response {
     match state.store.ping().await {
         Ok(()) => (
             StatusCode::OK,
-            Json(json!({"status": "ok", "database": "ok"})),
+            Json(Health {
+                status: "ok",
+                database: "ok",
+            }),
         )
             .into_response(),
         Err(error) => {
             tracing::error!(%error, "health check failed: database unreachable");
             (
                 StatusCode::SERVICE_UNAVAILABLE,
-                Json(json!({"status": "unavailable", "database": "unreachable"})),
+                Json(Health {
+                    status: "unavailable",
+                    database: "unreachable",
+                }),
             )
                 .into_response()
         }
@@ -520,8 +513,8 @@ async fn healthz(State(state): State<ApiState>) -> Response {
 /// Ready to serve: the database answers and the scheduler's heartbeat is
 /// fresher than `api.scheduler_heartbeat_max_age_secs` (unless that is 0).
 #[utoipa::path(get, path = "/readyz", tag = "operations", security(()),
-    responses((status = 200, description = "Ready"),
-              (status = 503, description = "Not ready; the body says which check failed")))]
+    responses((status = 200, body = Readiness, description = "Ready"),
+              (status = 503, body = Readiness, description = "Not ready; the body says which check failed")))]
 async fn readyz(State(state): State<ApiState>) -> Response {
     let database = match state.store.ping().await {
         Ok(()) => "ok",
@@ -553,13 +546,14 @@ async fn readyz(State(state): State<ApiState>) -> Response {
     } else {
         StatusCode::SERVICE_UNAVAILABLE
     };
-    (
-        status,
-        Json(json!({
-            "status": if ready { "ready" } else { "not_ready" },
-            "database": database,
-            "scheduler": {"state": scheduler, "last_beat_at": last_beat_at, "age_secs": age_secs},
-        })),
-    )
-        .into_response()
+    let body = Readiness {
+        status: if ready { "ready" } else { "not_ready" },
+        database,
+        scheduler: SchedulerReadiness {
+            state: scheduler,
+            last_beat_at,
+            age_secs,
+        },
+    };
+    (status, Json(body)).into_response()
 }

@@ -1,14 +1,17 @@
 //! `/api/v1/alerts`, `/api/v1/scans`, `/api/v1/summary`, `/api/v1/me` and
 //! `/api/v1/tokens`.
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use axum::Json;
 
 use super::domains::{cursor, domain_name, page_limit, resolve_client};
 use super::error::{ApiError, ApiResult, ErrorBody};
-use super::extract::{path_id, ApiJson, Params};
+use super::extract::{path_id, ApiJson, ApiPath, Params, Whole};
+use super::openapi::{
+    AlertStateName, PageLimit, RoleName, ScanScopeName, ALERT_STATES, SCAN_SCOPES,
+};
 use super::targets::ClientInput;
 use super::{ApiState, Caller};
 use crate::domain::access::{Action, Role, Visibility};
@@ -31,9 +34,10 @@ pub struct Me {
 #[serde(deny_unknown_fields)]
 pub struct NewScan {
     /// `all`, `client` (needs `client`) or `domain` (needs `domain`).
-    #[schema(example = "domain")]
+    #[schema(value_type = ScanScopeName, example = "domain")]
     pub scope: String,
     pub client: Option<ClientInput>,
+    /// The registrable domain of a `domain` scan.
     #[schema(example = "example.com")]
     pub domain: Option<String>,
 }
@@ -43,10 +47,10 @@ pub struct NewScan {
 #[serde(deny_unknown_fields)]
 pub struct NewTokenRequest {
     /// A label saying who or what uses it.
-    #[schema(example = "grafana")]
+    #[schema(example = "grafana", min_length = 1)]
     pub name: String,
     /// `admin`, `staff`, `viewer` or `client`.
-    #[schema(example = "viewer")]
+    #[schema(value_type = RoleName, example = "viewer")]
     pub role: String,
     /// Required for (and only for) the client role: client id or name.
     pub client: Option<ClientInput>,
@@ -63,7 +67,7 @@ pub struct CreatedToken {
 
 /// The caller's own token.
 #[utoipa::path(get, path = "/api/v1/me", tag = "tokens",
-    responses((status = 200, body = Me), (status = 401, body = ErrorBody)))]
+    responses((status = 200, body = Me)))]
 pub async fn me(State(state): State<ApiState>, caller: Caller) -> ApiResult<Json<Me>> {
     caller.require(Action::Read)?;
     let client = match caller.client_id {
@@ -87,12 +91,13 @@ pub async fn me(State(state): State<ApiState>, caller: Caller) -> ApiResult<Json
 
 /// Alerts, newest first: firing and resolved.
 #[utoipa::path(get, path = "/api/v1/alerts", tag = "alerts",
-    params(("state" = Option<String>, Query, description = "firing or resolved (default: both)"),
+    params(("state" = inline(Option<AlertStateName>), Query, description = "firing or resolved (default: both)"),
            ("client" = Option<String>, Query, description = "Client id or name"),
-           ("domain" = Option<String>, Query, description = "Registrable domain"),
-           ("limit" = Option<i64>, Query, description = "Page size, 1 to 500 (default 50)"),
+           ("domain" = Option<String>, Query, description = "Registrable domain (`invalid_parameter` when the name is not one)"),
+           ("limit" = inline(Option<PageLimit>), Query),
            ("cursor" = Option<String>, Query, description = "`next_cursor` of the previous page")),
-    responses((status = 200, body = Page<AlertView>), (status = 400, body = ErrorBody)))]
+    responses((status = 200, body = Page<AlertView>),
+              (status = 422, description = "`client` names no client the token may see (`unknown_client`)", body = ErrorBody)))]
 pub async fn list_alerts(
     State(state): State<ApiState>,
     caller: Caller,
@@ -110,9 +115,7 @@ pub async fn list_alerts(
         .transpose()
         .map_err(|e| ApiError::invalid_parameter("domain", e.message))?;
     let query = AlertQuery {
-        state: params
-            .choice("state", &["firing", "resolved"])?
-            .map(str::to_owned),
+        state: params.choice("state", &ALERT_STATES)?.map(str::to_owned),
         client_id,
         domain,
         limit: page_limit(&params)?,
@@ -128,7 +131,8 @@ pub async fn list_alerts(
 /// scope still queued is returned instead (200).
 #[utoipa::path(post, path = "/api/v1/scans", tag = "scans", request_body = NewScan,
     responses((status = 202, body = ScanView), (status = 200, body = ScanView),
-              (status = 403, body = ErrorBody), (status = 422, body = ErrorBody)))]
+              (status = 403, body = ErrorBody),
+              (status = 422, description = "A `client` scan without a known `client`, a `domain` scan without a watched `domain` (`missing_field`, `unknown_client`, `unknown_domain`), or another scope (`invalid_scope`); `field` names it", body = ErrorBody)))]
 pub async fn start_scan(
     State(state): State<ApiState>,
     caller: Caller,
@@ -148,7 +152,7 @@ pub async fn start_scan(
                 .resolve_client(
                     Visibility::All,
                     &match reference {
-                        ClientInput::Id(id) => id.to_string(),
+                        ClientInput::Id(Whole(id)) => id.to_string(),
                         ClientInput::Name(n) => n.clone(),
                     },
                 )
@@ -185,7 +189,10 @@ pub async fn start_scan(
         other => {
             return Err(ApiError::unprocessable(
                 "invalid_scope",
-                format!("`{other}` is not a scan scope; use all, client or domain"),
+                format!(
+                    "`{other}` is not a scan scope; use {}",
+                    SCAN_SCOPES.join(", ")
+                ),
             )
             .with_field("scope"))
         }
@@ -201,7 +208,7 @@ pub async fn start_scan(
 
 /// Scans, newest first, with their progress.
 #[utoipa::path(get, path = "/api/v1/scans", tag = "scans",
-    params(("limit" = Option<i64>, Query, description = "Page size, 1 to 500 (default 50)"),
+    params(("limit" = inline(Option<PageLimit>), Query),
            ("cursor" = Option<String>, Query, description = "`next_cursor` of the previous page")),
     responses((status = 200, body = Page<ScanView>)))]
 pub async fn list_scans(
@@ -225,12 +232,12 @@ pub async fn list_scans(
 
 /// One scan's progress.
 #[utoipa::path(get, path = "/api/v1/scans/{id}", tag = "scans",
-    params(("id" = i64, Path, description = "Scan id")),
+    params(("id" = i64, Path, minimum = 1, description = "Scan id")),
     responses((status = 200, body = ScanView), (status = 404, body = ErrorBody)))]
 pub async fn get_scan(
     State(state): State<ApiState>,
     caller: Caller,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> ApiResult<Json<ScanView>> {
     caller.require(Action::Read)?;
     let id = path_id(&id, "id")?;
@@ -242,7 +249,8 @@ pub async fn get_scan(
 /// Counts of domains by status, of endpoints, clients and firing alerts,
 /// and the next expiries. Cached for `api.summary_cache_secs`.
 #[utoipa::path(get, path = "/api/v1/summary", tag = "summary",
-    responses((status = 200, body = Summary)))]
+    responses((status = 200, body = Summary),
+              (status = 400, description = "A query parameter: this route takes none (`unknown_parameter`)", body = ErrorBody)))]
 pub async fn summary(
     State(state): State<ApiState>,
     caller: Caller,
@@ -269,7 +277,7 @@ pub async fn list_tokens(
 /// Make a token (admin). The secret is in this response only.
 #[utoipa::path(post, path = "/api/v1/tokens", tag = "tokens", request_body = NewTokenRequest,
     responses((status = 201, body = CreatedToken), (status = 403, body = ErrorBody),
-              (status = 422, body = ErrorBody)))]
+              (status = 422, description = "Not a role (`invalid_role`), an unknown client (`unknown_client`), a client for a role other than client or none for the client role, or an empty name (`invalid`); `field` names it", body = ErrorBody)))]
 pub async fn create_token(
     State(state): State<ApiState>,
     caller: Caller,
@@ -289,7 +297,7 @@ pub async fn create_token(
     let client = match &body.client {
         Some(reference) => {
             let text = match reference {
-                ClientInput::Id(id) => id.to_string(),
+                ClientInput::Id(Whole(id)) => id.to_string(),
                 ClientInput::Name(n) => n.clone(),
             };
             Some(
@@ -327,13 +335,13 @@ pub async fn create_token(
 
 /// Revoke a token (admin); it stops working at once.
 #[utoipa::path(delete, path = "/api/v1/tokens/{id}", tag = "tokens",
-    params(("id" = i64, Path, description = "Token id")),
+    params(("id" = i64, Path, minimum = 1, description = "Token id")),
     responses((status = 200, body = TokenView), (status = 403, body = ErrorBody),
               (status = 404, body = ErrorBody)))]
 pub async fn revoke_token(
     State(state): State<ApiState>,
     caller: Caller,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> ApiResult<Json<TokenView>> {
     caller.require(Action::ManageTokens)?;
     let id = path_id(&id, "id")?;

@@ -1,12 +1,13 @@
 //! `/api/v1/clients`: clients and their contacts.
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use axum::Json;
 
 use super::error::{ApiError, ApiResult, ErrorBody};
-use super::extract::{path_id, ApiJson, Params};
+use super::extract::{path_id, ApiJson, ApiPath, Params};
+use super::openapi::EmailAddress;
 use super::{ApiState, Caller};
 use crate::domain::access::Action;
 use crate::domain::names::parse_email;
@@ -16,11 +17,11 @@ use crate::store::read_models::{ClientView, ContactView};
 #[derive(Debug, serde::Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewClient {
-    #[schema(example = "Acme Ltd")]
+    #[schema(example = "Acme Ltd", min_length = 1)]
     pub name: String,
     /// Addresses that receive the client's alerts.
     #[serde(default)]
-    #[schema(example = json!(["ops@acme.example"]))]
+    #[schema(value_type = Vec<EmailAddress>, example = json!(["ops@acme.example"]))]
     pub contacts: Vec<String>,
 }
 
@@ -28,6 +29,7 @@ pub struct NewClient {
 #[derive(Debug, serde::Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ClientChange {
+    #[schema(example = "Acme Ltd", min_length = 1)]
     pub name: String,
 }
 
@@ -35,13 +37,14 @@ pub struct ClientChange {
 #[derive(Debug, serde::Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewContact {
-    #[schema(example = "cto@acme.example")]
+    #[schema(value_type = EmailAddress, example = "cto@acme.example")]
     pub email: String,
 }
 
 /// List clients (a client token sees only its own).
 #[utoipa::path(get, path = "/api/v1/clients", tag = "clients",
-    responses((status = 200, body = Vec<ClientView>), (status = 401, body = ErrorBody)))]
+    responses((status = 200, body = Vec<ClientView>),
+              (status = 400, description = "A query parameter: this route takes none (`unknown_parameter`)", body = ErrorBody)))]
 pub async fn list_clients(
     State(state): State<ApiState>,
     caller: Caller,
@@ -57,7 +60,8 @@ pub async fn list_clients(
 /// Create a client (admin, staff). 409 when the name is taken.
 #[utoipa::path(post, path = "/api/v1/clients", tag = "clients", request_body = NewClient,
     responses((status = 201, body = ClientView), (status = 403, body = ErrorBody),
-              (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
+              (status = 409, description = "A client with this name exists (`client_exists`)", body = ErrorBody),
+              (status = 422, description = "The name is empty or holds characters lapse refuses (`invalid`), or a contact is not an address (`invalid_email`); `field` names it", body = ErrorBody)))]
 pub async fn create_client(
     State(state): State<ApiState>,
     caller: Caller,
@@ -96,12 +100,12 @@ pub async fn create_client(
 
 /// One client with its contacts.
 #[utoipa::path(get, path = "/api/v1/clients/{id}", tag = "clients",
-    params(("id" = i64, Path, description = "Client id")),
+    params(("id" = i64, Path, minimum = 1, description = "Client id")),
     responses((status = 200, body = ClientView), (status = 404, body = ErrorBody)))]
 pub async fn get_client(
     State(state): State<ApiState>,
     caller: Caller,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> ApiResult<Json<ClientView>> {
     caller.require(Action::Read)?;
     let id = path_id(&id, "id")?;
@@ -112,13 +116,15 @@ pub async fn get_client(
 
 /// Rename a client (admin, staff).
 #[utoipa::path(patch, path = "/api/v1/clients/{id}", tag = "clients", request_body = ClientChange,
-    params(("id" = i64, Path, description = "Client id")),
+    params(("id" = i64, Path, minimum = 1, description = "Client id")),
     responses((status = 200, body = ClientView), (status = 403, body = ErrorBody),
-              (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
+              (status = 404, body = ErrorBody),
+              (status = 409, description = "Another client has this name", body = ErrorBody),
+              (status = 422, description = "The name is empty or holds characters lapse refuses (`invalid`)", body = ErrorBody)))]
 pub async fn update_client(
     State(state): State<ApiState>,
     caller: Caller,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
     ApiJson(body): ApiJson<ClientChange>,
 ) -> ApiResult<Json<ClientView>> {
     caller.require(Action::Write)?;
@@ -135,14 +141,14 @@ pub async fn update_client(
 /// domains (a registration or an endpoint under one) is kept (409) unless
 /// `release_domains=true`, which keeps them watched, owned by the agency.
 #[utoipa::path(delete, path = "/api/v1/clients/{id}", tag = "clients",
-    params(("id" = i64, Path, description = "Client id"),
+    params(("id" = i64, Path, minimum = 1, description = "Client id"),
            ("release_domains" = Option<bool>, Query, description = "Keep the client's registrations and endpoints, owned by the agency")),
     responses((status = 204), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
               (status = 409, body = ErrorBody)))]
 pub async fn delete_client(
     State(state): State<ApiState>,
     caller: Caller,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
     params: Params,
 ) -> ApiResult<StatusCode> {
     caller.require(Action::Write)?;
@@ -170,12 +176,12 @@ pub async fn delete_client(
 
 /// A client's contacts.
 #[utoipa::path(get, path = "/api/v1/clients/{id}/contacts", tag = "clients",
-    params(("id" = i64, Path, description = "Client id")),
+    params(("id" = i64, Path, minimum = 1, description = "Client id")),
     responses((status = 200, body = Vec<ContactView>), (status = 404, body = ErrorBody)))]
 pub async fn list_contacts(
     State(state): State<ApiState>,
     caller: Caller,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> ApiResult<Json<Vec<ContactView>>> {
     caller.require(Action::Read)?;
     let id = path_id(&id, "id")?;
@@ -190,13 +196,14 @@ pub async fn list_contacts(
 
 /// Add a contact (admin, staff); 201 when new, 200 when it was there.
 #[utoipa::path(post, path = "/api/v1/clients/{id}/contacts", tag = "clients", request_body = NewContact,
-    params(("id" = i64, Path, description = "Client id")),
+    params(("id" = i64, Path, minimum = 1, description = "Client id")),
     responses((status = 201, body = ContactView), (status = 200, body = ContactView),
-              (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
+              (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
+              (status = 422, description = "Not an email address lapse accepts (`invalid_email`)", body = ErrorBody)))]
 pub async fn add_contact(
     State(state): State<ApiState>,
     caller: Caller,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
     ApiJson(body): ApiJson<NewContact>,
 ) -> ApiResult<impl IntoResponse> {
     caller.require(Action::Write)?;
@@ -214,13 +221,13 @@ pub async fn add_contact(
 
 /// Remove a contact (admin, staff).
 #[utoipa::path(delete, path = "/api/v1/clients/{id}/contacts/{contact_id}", tag = "clients",
-    params(("id" = i64, Path, description = "Client id"),
-           ("contact_id" = i64, Path, description = "Contact id")),
+    params(("id" = i64, Path, minimum = 1, description = "Client id"),
+           ("contact_id" = i64, Path, minimum = 1, description = "Contact id")),
     responses((status = 204), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub async fn delete_contact(
     State(state): State<ApiState>,
     caller: Caller,
-    Path((id, contact_id)): Path<(String, String)>,
+    ApiPath((id, contact_id)): ApiPath<(String, String)>,
 ) -> ApiResult<StatusCode> {
     caller.require(Action::Write)?;
     let id = path_id(&id, "id")?;

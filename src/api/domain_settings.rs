@@ -4,12 +4,13 @@
 //! owner`), and a registration expiry entered by hand
 //! (`/api/v1/domains/{name}/manual-expiry`, as `lapse domains set-expiry`).
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 
 use super::domains::domain_name;
 use super::error::{ApiError, ApiResult, ErrorBody};
-use super::extract::ApiJson;
+use super::extract::{ApiJson, ApiPath};
+use super::openapi::{RegistrationOwnerName, WatchName};
 use super::targets::{known_client, owner_field, owner_needs_client, watch_field, ClientInput};
 use super::{ApiState, Caller, JsonText};
 use crate::domain::access::{Action, Visibility};
@@ -22,15 +23,18 @@ use crate::store::read_models::DomainDetail;
 pub struct DomainPatch {
     /// `registration` (endpoints are kept but not checked), `tls` (the
     /// registration is not looked up; its facts stay on record) or `both`.
-    #[schema(example = "registration")]
+    #[serde(default)]
+    #[schema(value_type = WatchName, example = "registration")]
     pub watch: Option<String>,
     /// `client` (with `client`), `agency` or `none`. An explicit move: the
     /// registration may belong to another client before.
-    #[schema(example = "client")]
+    #[serde(default)]
+    #[schema(value_type = RegistrationOwnerName, example = "client")]
     pub registration_owner: Option<String>,
     /// The client that owns the registration, by id or name; alone, it
     /// means `registration_owner: client`.
-    #[schema(example = "Acme Ltd")]
+    #[serde(default)]
+    #[schema(value_type = ClientInput, example = "Acme Ltd")]
     pub client: Option<ClientInput>,
 }
 
@@ -48,7 +52,7 @@ pub struct DomainPatch {
 pub async fn update_domain(
     State(state): State<ApiState>,
     caller: Caller,
-    Path(name): Path<String>,
+    ApiPath(name): ApiPath<String>,
     ApiJson(body): ApiJson<DomainPatch>,
 ) -> ApiResult<JsonText> {
     caller.require(Action::Write)?;
@@ -103,7 +107,7 @@ pub async fn update_domain(
 #[serde(deny_unknown_fields)]
 pub struct ManualExpiryChange {
     /// The expiry date, `YYYY-MM-DD`.
-    #[schema(example = "2027-03-31")]
+    #[schema(example = "2027-03-31", format = Date)]
     pub expires_at: String,
     /// Where the date comes from.
     #[schema(example = "registrar invoice 2026-114")]
@@ -122,7 +126,7 @@ pub struct ManualExpiryChange {
 pub async fn set_manual_expiry(
     State(state): State<ApiState>,
     caller: Caller,
-    Path(name): Path<String>,
+    ApiPath(name): ApiPath<String>,
     ApiJson(body): ApiJson<ManualExpiryChange>,
 ) -> ApiResult<JsonText> {
     caller.require(Action::Write)?;
@@ -163,7 +167,7 @@ pub async fn set_manual_expiry(
 pub async fn clear_manual_expiry(
     State(state): State<ApiState>,
     caller: Caller,
-    Path(name): Path<String>,
+    ApiPath(name): ApiPath<String>,
 ) -> ApiResult<StatusCode> {
     caller.require(Action::Write)?;
     let name = domain_name(&state, &name)?;

@@ -1,14 +1,18 @@
 //! `/api/v1/domains`, `/api/v1/endpoints`, observation history and bulk
 //! import. Names go through the one parser (`domain::names`), as in the CLI.
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::{header::CONTENT_TYPE, StatusCode};
 use axum::response::IntoResponse;
 use axum::Json;
 use chrono::Duration;
 
 use super::error::{ApiError, ApiResult, ErrorBody};
-use super::extract::{body_bytes, is_json, parse_json, path_id, present, ApiJson, Params};
+use super::extract::{body_bytes, is_json, parse_json, path_id, present, ApiJson, ApiPath, Params};
+use super::openapi::{
+    Days, DomainSortName, DomainStatusName, PageLimit, RegistrationOwnerName, TlsModeName,
+    WatchName, DEFAULT_LIMIT, DOMAIN_SORTS, MAX_DAYS, MAX_LIMIT,
+};
 use super::targets::{
     known_client, store_target, tls_mode_field, ClientInput, StoredTarget, TargetRequest,
 };
@@ -23,10 +27,6 @@ use crate::store::read_models::{
     HistoryOf, ObservationView, Page,
 };
 
-/// Default and largest page sizes.
-pub const DEFAULT_LIMIT: i64 = 50;
-pub const MAX_LIMIT: i64 = 500;
-
 /// What to watch: anything the CLI accepts, with the same options.
 #[derive(Debug, serde::Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -34,7 +34,7 @@ pub struct NewDomain {
     /// `example.com`, `https://Shop.Example.co.uk:8443/x`, `bücher.de`:
     /// the endpoint (443 unless a port is given) and its registrable domain
     /// are stored; with `watch: registration`, the registration alone.
-    #[schema(example = "https://shop.example.co.uk:8443/")]
+    #[schema(example = "https://shop.example.co.uk:8443/", min_length = 1)]
     pub name: String,
     /// The endpoint's client, by id or name; it also owns the registration
     /// when the domain is new (unless `registration_owner` says otherwise)
@@ -43,17 +43,17 @@ pub struct NewDomain {
     pub client: Option<ClientInput>,
     /// `registration`, `tls` (the endpoint alone) or `both`. Default: both,
     /// and tls under a platform's suffix (`x.github.io`).
-    #[schema(example = "both")]
+    #[schema(value_type = Option<WatchName>, example = "both")]
     pub watch: Option<String>,
     /// `direct`, `starttls-smtp`, `starttls-imap` or `starttls-pop3`
     /// (`auto`, `smtp`, `imap`, `pop3` are still accepted). Default: from
     /// the port (465/993/995 direct; 25/587 SMTP, 143 IMAP, 110 POP3 STARTTLS).
-    #[schema(example = "starttls-smtp")]
+    #[schema(value_type = Option<TlsModeName>, example = "starttls-smtp")]
     pub tls_mode: Option<String>,
     /// Who owns the registration: `client` (needs `client`), `agency` or
     /// `none`. Taking a registration another client owns is a 409: move it
     /// with `PATCH /api/v1/domains/{name}`.
-    #[schema(example = "agency")]
+    #[schema(value_type = Option<RegistrationOwnerName>, example = "agency")]
     pub registration_owner: Option<String>,
 }
 
@@ -62,16 +62,18 @@ pub struct NewDomain {
 #[serde(deny_unknown_fields)]
 pub struct NewEndpoint {
     /// `mail.example.com:587`, `https://www.example.com/`.
-    #[schema(example = "mail.example.com:587")]
+    #[schema(example = "mail.example.com:587", min_length = 1)]
     pub target: String,
     /// The client that owns the endpoint (its contacts get the certificate
     /// mail); absent: the agency's own.
     pub client: Option<ClientInput>,
     /// `direct`, `starttls-smtp`, `starttls-imap` or `starttls-pop3`
     /// (`auto`, `smtp`, `imap`, `pop3` are still accepted). Default: from the port.
-    #[schema(example = "starttls-smtp")]
+    #[schema(value_type = Option<TlsModeName>, example = "starttls-smtp")]
     pub tls_mode: Option<String>,
-    /// Check this IP address instead of resolving the host.
+    /// Check this IP address (IPv4 or IPv6, outside the reserved ranges
+    /// unless `targets.allow_ranges` lists them) instead of resolving the host.
+    #[schema(example = "93.184.215.14")]
     pub pinned_address: Option<String>,
 }
 
@@ -81,7 +83,9 @@ pub struct NewEndpoint {
 #[serde(deny_unknown_fields)]
 pub struct EndpointPatch {
     /// `direct`, `starttls-smtp`, `starttls-imap` or `starttls-pop3`.
+    #[schema(value_type = Option<TlsModeName>)]
     pub tls_mode: Option<String>,
+    /// An IP address to check instead of resolving the host; `null` unpins.
     #[serde(default, deserialize_with = "present")]
     #[schema(value_type = Option<String>)]
     pub pinned_address: Option<Option<String>>,
@@ -136,15 +140,15 @@ pub struct ImportRowView {
 #[utoipa::path(get, path = "/api/v1/domains", tag = "domains",
     params(
         ("client" = Option<String>, Query, description = "Client id or name: the domains whose registration it owns or under which it owns an endpoint"),
-        ("status" = Option<String>, Query, description = "ok, expiring, expired, failing, not_found, needs_date or unknown"),
-        ("expiring_within_days" = Option<i64>, Query, description = "Only domains whose next expiry (registration or certificate) is within this many days; expired ones included"),
+        ("status" = inline(Option<DomainStatusName>), Query, description = "ok, expiring, expired, failing, not_found, needs_date or unknown"),
+        ("expiring_within_days" = inline(Option<Days>), Query, description = "Only domains whose next expiry (registration or certificate) is within this many days (0 to 3650); expired ones included"),
         ("q" = Option<String>, Query, description = "Part of the domain name"),
-        ("sort" = Option<String>, Query, description = "expiry (default: soonest first, unknown last) or name"),
-        ("limit" = Option<i64>, Query, description = "Page size, 1 to 500 (default 50)"),
+        ("sort" = inline(Option<DomainSortName>), Query, description = "expiry (default: soonest first, unknown last) or name"),
+        ("limit" = inline(Option<PageLimit>), Query),
         ("cursor" = Option<String>, Query, description = "`next_cursor` of the previous page"),
     ),
-    responses((status = 200, body = Page<DomainItem>), (status = 400, body = ErrorBody),
-              (status = 401, body = ErrorBody), (status = 422, body = ErrorBody)))]
+    responses((status = 200, body = Page<DomainItem>),
+              (status = 422, description = "`client` names no client the token may see (`unknown_client`)", body = ErrorBody)))]
 pub async fn list_domains(
     State(state): State<ApiState>,
     caller: Caller,
@@ -166,9 +170,9 @@ pub async fn list_domains(
         .choice("status", &statuses)?
         .and_then(DomainStatus::parse);
     let expiring_before = params
-        .int("expiring_within_days", 0, 3650)?
+        .int("expiring_within_days", 0, MAX_DAYS)?
         .map(|days| now + Duration::days(days));
-    let sort = match params.choice("sort", &["expiry", "name"])? {
+    let sort = match params.choice("sort", &DOMAIN_SORTS)? {
         Some("name") => DomainSort::Name,
         _ => DomainSort::Expiry,
     };
@@ -240,7 +244,7 @@ pub async fn create_domain(
 pub async fn get_domain(
     State(state): State<ApiState>,
     caller: Caller,
-    Path(name): Path<String>,
+    ApiPath(name): ApiPath<String>,
 ) -> ApiResult<JsonText> {
     caller.require(Action::Read)?;
     let name = domain_name(&state, &name)?;
@@ -260,7 +264,7 @@ pub async fn get_domain(
 pub async fn delete_domain(
     State(state): State<ApiState>,
     caller: Caller,
-    Path(name): Path<String>,
+    ApiPath(name): ApiPath<String>,
 ) -> ApiResult<StatusCode> {
     caller.require(Action::Write)?;
     let name = domain_name(&state, &name)?;
@@ -275,7 +279,7 @@ pub async fn delete_domain(
 pub async fn list_domain_endpoints(
     State(state): State<ApiState>,
     caller: Caller,
-    Path(name): Path<String>,
+    ApiPath(name): ApiPath<String>,
 ) -> ApiResult<Json<Vec<EndpointView>>> {
     caller.require(Action::Read)?;
     let name = domain_name(&state, &name)?;
@@ -291,13 +295,13 @@ pub async fn list_domain_endpoints(
 /// Certificate observation history of every endpoint of a domain, newest first.
 #[utoipa::path(get, path = "/api/v1/domains/{name}/observations", tag = "observations",
     params(("name" = String, Path, description = "The registrable domain"),
-           ("limit" = Option<i64>, Query, description = "Page size, 1 to 500 (default 50)"),
+           ("limit" = inline(Option<PageLimit>), Query),
            ("cursor" = Option<String>, Query, description = "`next_cursor` of the previous page")),
     responses((status = 200, body = Page<ObservationView>), (status = 404, body = ErrorBody)))]
 pub async fn domain_observations(
     State(state): State<ApiState>,
     caller: Caller,
-    Path(name): Path<String>,
+    ApiPath(name): ApiPath<String>,
     params: Params,
 ) -> ApiResult<Json<Page<ObservationView>>> {
     caller.require(Action::Read)?;
@@ -365,12 +369,12 @@ pub async fn create_endpoint(
 
 /// One endpoint with its current observations.
 #[utoipa::path(get, path = "/api/v1/endpoints/{id}", tag = "endpoints",
-    params(("id" = i64, Path, description = "Endpoint id")),
+    params(("id" = i64, Path, minimum = 1, description = "Endpoint id")),
     responses((status = 200, body = EndpointView), (status = 404, body = ErrorBody)))]
 pub async fn get_endpoint(
     State(state): State<ApiState>,
     caller: Caller,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> ApiResult<Json<EndpointView>> {
     caller.require(Action::Read)?;
     let id = path_id(&id, "id")?;
@@ -386,13 +390,13 @@ pub async fn get_endpoint(
 /// a new way of checking is checked again at once. Giving the endpoint to
 /// another client is an explicit move, never a conflict.
 #[utoipa::path(patch, path = "/api/v1/endpoints/{id}", tag = "endpoints", request_body = EndpointPatch,
-    params(("id" = i64, Path, description = "Endpoint id")),
+    params(("id" = i64, Path, minimum = 1, description = "Endpoint id")),
     responses((status = 200, body = EndpointView), (status = 403, body = ErrorBody),
               (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub async fn update_endpoint(
     State(state): State<ApiState>,
     caller: Caller,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
     ApiJson(body): ApiJson<EndpointPatch>,
 ) -> ApiResult<Json<EndpointView>> {
     caller.require(Action::Write)?;
@@ -436,12 +440,12 @@ pub async fn update_endpoint(
 /// Stop watching an endpoint (admin, staff); its domain stays, even
 /// without endpoints (`DELETE /api/v1/domains/{name}` removes it).
 #[utoipa::path(delete, path = "/api/v1/endpoints/{id}", tag = "endpoints",
-    params(("id" = i64, Path, description = "Endpoint id")),
+    params(("id" = i64, Path, minimum = 1, description = "Endpoint id")),
     responses((status = 204), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub async fn delete_endpoint(
     State(state): State<ApiState>,
     caller: Caller,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> ApiResult<StatusCode> {
     caller.require(Action::Write)?;
     let id = path_id(&id, "id")?;
@@ -452,14 +456,14 @@ pub async fn delete_endpoint(
 
 /// Certificate observation history of one endpoint, newest first.
 #[utoipa::path(get, path = "/api/v1/endpoints/{id}/observations", tag = "observations",
-    params(("id" = i64, Path, description = "Endpoint id"),
-           ("limit" = Option<i64>, Query, description = "Page size, 1 to 500 (default 50)"),
+    params(("id" = i64, Path, minimum = 1, description = "Endpoint id"),
+           ("limit" = inline(Option<PageLimit>), Query),
            ("cursor" = Option<String>, Query, description = "`next_cursor` of the previous page")),
     responses((status = 200, body = Page<ObservationView>), (status = 404, body = ErrorBody)))]
 pub async fn endpoint_observations(
     State(state): State<ApiState>,
     caller: Caller,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
     params: Params,
 ) -> ApiResult<Json<Page<ObservationView>>> {
     caller.require(Action::Read)?;
@@ -599,7 +603,7 @@ pub fn page_limit(params: &Params) -> ApiResult<u32> {
         .int("limit", 1, MAX_LIMIT)?
         .unwrap_or(DEFAULT_LIMIT)
         .try_into()
-        .unwrap_or(50))
+        .unwrap_or(DEFAULT_LIMIT as u32))
 }
 
 pub fn cursor(params: &Params) -> ApiResult<Option<Cursor>> {

@@ -27,8 +27,24 @@ impl<T: DeserializeOwned + Send> FromRequest<ApiState> for ApiJson<T> {
             ));
         }
         let bytes = body_bytes(req, state).await?;
+        refuse_non_object(&bytes)?;
         parse_json(&bytes).map(ApiJson)
     }
+}
+
+/// Every JSON body this extractor reads is an object: serde would also
+/// take a struct from an array of its fields (`[null, null]`), which the
+/// document does not describe.
+fn refuse_non_object(bytes: &[u8]) -> Result<(), ApiError> {
+    let first = bytes.iter().find(|b| !b.is_ascii_whitespace());
+    if first == Some(&b'{') || serde_json::from_slice::<serde::de::IgnoredAny>(bytes).is_err() {
+        // An object, or not JSON at all (`parse_json` says which 400).
+        return Ok(());
+    }
+    Err(ApiError::unprocessable(
+        "invalid_body",
+        "the body must be a JSON object, e.g. {\"name\": ...}",
+    ))
 }
 
 /// Reads a whole body within `api.max_body_bytes`.
@@ -216,4 +232,76 @@ where
     T: serde::Deserialize<'de>,
 {
     serde::Deserialize::deserialize(d).map(Some)
+}
+
+/// Path parameters, refused in the API's error format (a segment that is
+/// not UTF-8 once decoded is a 400 naming the parameter, not axum's text).
+pub struct ApiPath<T>(pub T);
+
+impl<T, S> FromRequestParts<S> for ApiPath<T>
+where
+    T: DeserializeOwned + Send,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        use axum::extract::path::{ErrorKind, Path};
+        use axum::extract::rejection::PathRejection;
+        match Path::<T>::from_request_parts(parts, state).await {
+            Ok(Path(value)) => Ok(Self(value)),
+            Err(PathRejection::FailedToDeserializePathParams(e)) => {
+                let field = match e.kind() {
+                    ErrorKind::InvalidUtf8InPathParam { key }
+                    | ErrorKind::ParseErrorAtKey { key, .. } => Some(key.clone()),
+                    _ => None,
+                };
+                let error = ApiError::bad_request(
+                    "invalid_parameter",
+                    format!("a path parameter is not valid: {}", e.body_text()),
+                );
+                Err(match field {
+                    Some(field) => error.with_field(field),
+                    None => error,
+                })
+            }
+            Err(other) => Err(ApiError::internal(&other.body_text())),
+        }
+    }
+}
+
+/// A whole number in a JSON body. JSON (and the JSON Schema of the
+/// document) does not tell `7` from `7.0`, so neither does lapse.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Whole(pub i64);
+
+impl<'de> serde::Deserialize<'de> for Whole {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let number = serde_json::Number::deserialize(d)?;
+        whole(&number)
+            .map(Whole)
+            .ok_or_else(|| serde::de::Error::custom(format!("`{number}` is not a whole number")))
+    }
+}
+
+/// `number` as an `i64`, when it is whole and fits.
+pub fn whole(number: &serde_json::Number) -> Option<i64> {
+    number.as_i64().or_else(|| {
+        number
+            .as_f64()
+            .filter(|f| f.fract() == 0.0 && (i64::MIN as f64..i64::MAX as f64).contains(f))
+            .map(|f| f as i64)
+    })
+}
+
+impl utoipa::PartialSchema for Whole {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        i64::schema()
+    }
+}
+
+impl utoipa::ToSchema for Whole {
+    fn name() -> std::borrow::Cow<'static, str> {
+        "WholeNumber".into()
+    }
 }

@@ -4,12 +4,13 @@
 //! tokens read it, admin and staff queue a message again; client tokens
 //! have no access.
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::Json;
 
 use super::domains::{cursor, page_limit};
 use super::error::{ApiError, ApiResult, ErrorBody};
-use super::extract::{path_id, Params};
+use super::extract::{path_id, ApiPath, Params};
+use super::openapi::{OutboxStateName, PageLimit};
 use super::{ApiState, Caller};
 use crate::domain::access::Action;
 use crate::store::read_models::Page;
@@ -18,8 +19,8 @@ use crate::store::{OutboxItem, OutboxQuery, OutboxState, StoreError};
 /// Messages, newest first (admin, staff, viewer): alert emails, webhooks
 /// and digests with their delivery state, attempts and last error.
 #[utoipa::path(get, path = "/api/v1/outbox", tag = "outbox",
-    params(("state" = Option<String>, Query, description = "pending, sending, sent, failed or logged (default: all)"),
-           ("limit" = Option<i64>, Query, description = "Page size, 1 to 500 (default 50)"),
+    params(("state" = inline(Option<OutboxStateName>), Query, description = "pending, sending, sent, failed or logged (default: all)"),
+           ("limit" = inline(Option<PageLimit>), Query),
            ("cursor" = Option<String>, Query, description = "`next_cursor` of the previous page")),
     responses((status = 200, body = Page<OutboxItem>), (status = 400, body = ErrorBody),
               (status = 403, body = ErrorBody)))]
@@ -46,13 +47,13 @@ pub async fn list_outbox(
 /// bytes are sent under the same Message-ID. 409 for a message already
 /// sent or being sent.
 #[utoipa::path(post, path = "/api/v1/outbox/{id}/retry", tag = "outbox",
-    params(("id" = i64, Path, description = "Message id (`id` in the list)")),
+    params(("id" = i64, Path, minimum = 1, description = "Message id (`id` in the list)")),
     responses((status = 200, body = OutboxItem), (status = 403, body = ErrorBody),
               (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
 pub async fn retry_message(
     State(state): State<ApiState>,
     caller: Caller,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> ApiResult<Json<OutboxItem>> {
     caller.require(Action::Write)?;
     let id = path_id(&id, "id")?;

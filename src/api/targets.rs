@@ -8,6 +8,7 @@
 use axum::http::StatusCode;
 
 use super::error::{ApiError, ApiResult};
+use super::extract::Whole;
 use super::ApiState;
 use crate::domain::access::Visibility;
 use crate::domain::certificate::TlsMode;
@@ -21,14 +22,14 @@ use crate::store::{AddedTarget, StoreError};
 #[derive(Debug, Clone, serde::Deserialize, utoipa::ToSchema)]
 #[serde(untagged)]
 pub enum ClientInput {
-    Id(i64),
+    Id(Whole),
     Name(String),
 }
 
 impl ClientInput {
     pub fn as_reference(&self) -> String {
         match self {
-            Self::Id(id) => id.to_string(),
+            Self::Id(Whole(id)) => id.to_string(),
             Self::Name(name) => name.clone(),
         }
     }

@@ -7,20 +7,18 @@
 //! Everyone may read the thresholds of what they see (a client token its
 //! own client's and its domains'); admin and staff change them.
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
 
 use super::domains::domain_name;
 use super::error::{ApiError, ApiResult, ErrorBody};
-use super::extract::{path_id, present, ApiJson};
+use super::extract::{path_id, present, ApiJson, ApiPath, Whole};
+use super::openapi::{ThresholdDays, MAX_DAYS};
 use super::{ApiState, Caller};
 use crate::domain::access::Action;
 use crate::domain::alert_policy::Thresholds;
 use crate::store::{ThresholdKind, ThresholdOwner};
-
-/// The largest number of days a threshold may have (as in the CLI).
-const MAX_DAYS: i64 = 3650;
 
 /// The override of a client or a domain, and the defaults it overrides.
 #[derive(Debug, serde::Serialize, utoipa::ToSchema)]
@@ -58,21 +56,21 @@ pub struct DefaultThresholds {
 #[serde(deny_unknown_fields)]
 pub struct ThresholdsChange {
     #[serde(default, deserialize_with = "present")]
-    #[schema(value_type = Option<Vec<i64>>, example = json!([21, 7, 2, 0]))]
-    pub certificate_days: Option<Option<Vec<i64>>>,
+    #[schema(value_type = ThresholdDays, example = json!([21, 7, 2, 0]))]
+    pub certificate_days: Option<Option<Vec<Whole>>>,
     #[serde(default, deserialize_with = "present")]
-    #[schema(value_type = Option<Vec<i64>>, example = json!([60, 30, 7]))]
-    pub registration_days: Option<Option<Vec<i64>>>,
+    #[schema(value_type = ThresholdDays, example = json!([60, 30, 7]))]
+    pub registration_days: Option<Option<Vec<Whole>>>,
 }
 
 /// A client's threshold override (a client token: its own client's).
 #[utoipa::path(get, path = "/api/v1/clients/{id}/thresholds", tag = "thresholds",
-    params(("id" = i64, Path, description = "Client id")),
+    params(("id" = i64, Path, minimum = 1, description = "Client id")),
     responses((status = 200, body = ThresholdsView), (status = 404, body = ErrorBody)))]
 pub async fn get_client_thresholds(
     State(state): State<ApiState>,
     caller: Caller,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> ApiResult<Json<ThresholdsView>> {
     caller.require(Action::Read)?;
     let owner = client_owner(&state, &caller, &id).await?;
@@ -82,14 +80,14 @@ pub async fn get_client_thresholds(
 /// Set a client's thresholds (admin, staff), like `lapse thresholds set --client`.
 #[utoipa::path(put, path = "/api/v1/clients/{id}/thresholds", tag = "thresholds",
     request_body = ThresholdsChange,
-    params(("id" = i64, Path, description = "Client id")),
+    params(("id" = i64, Path, minimum = 1, description = "Client id")),
     responses((status = 200, body = ThresholdsView), (status = 403, body = ErrorBody),
               (status = 404, body = ErrorBody),
               (status = 422, description = "No list given, an empty list or days out of 0..3650; `field` names it", body = ErrorBody)))]
 pub async fn set_client_thresholds(
     State(state): State<ApiState>,
     caller: Caller,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
     ApiJson(body): ApiJson<ThresholdsChange>,
 ) -> ApiResult<Json<ThresholdsView>> {
     caller.require(Action::Write)?;
@@ -101,12 +99,12 @@ pub async fn set_client_thresholds(
 
 /// Clear a client's thresholds (admin, staff): both lists are inherited again.
 #[utoipa::path(delete, path = "/api/v1/clients/{id}/thresholds", tag = "thresholds",
-    params(("id" = i64, Path, description = "Client id")),
+    params(("id" = i64, Path, minimum = 1, description = "Client id")),
     responses((status = 204), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub async fn clear_client_thresholds(
     State(state): State<ApiState>,
     caller: Caller,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> ApiResult<StatusCode> {
     caller.require(Action::Write)?;
     let owner = client_owner(&state, &caller, &id).await?;
@@ -121,7 +119,7 @@ pub async fn clear_client_thresholds(
 pub async fn get_domain_thresholds(
     State(state): State<ApiState>,
     caller: Caller,
-    Path(name): Path<String>,
+    ApiPath(name): ApiPath<String>,
 ) -> ApiResult<Json<ThresholdsView>> {
     caller.require(Action::Read)?;
     let owner = domain_owner(&state, &caller, &name).await?;
@@ -138,7 +136,7 @@ pub async fn get_domain_thresholds(
 pub async fn set_domain_thresholds(
     State(state): State<ApiState>,
     caller: Caller,
-    Path(name): Path<String>,
+    ApiPath(name): ApiPath<String>,
     ApiJson(body): ApiJson<ThresholdsChange>,
 ) -> ApiResult<Json<ThresholdsView>> {
     caller.require(Action::Write)?;
@@ -155,7 +153,7 @@ pub async fn set_domain_thresholds(
 pub async fn clear_domain_thresholds(
     State(state): State<ApiState>,
     caller: Caller,
-    Path(name): Path<String>,
+    ApiPath(name): ApiPath<String>,
 ) -> ApiResult<StatusCode> {
     caller.require(Action::Write)?;
     let owner = domain_owner(&state, &caller, &name).await?;
@@ -233,9 +231,9 @@ fn validate(body: ThresholdsChange) -> ApiResult<Vec<Change>> {
     Ok(changes)
 }
 
-fn thresholds(field: &str, days: &[i64]) -> ApiResult<Thresholds> {
+fn thresholds(field: &str, days: &[Whole]) -> ApiResult<Thresholds> {
     let mut checked = Vec::with_capacity(days.len());
-    for (i, day) in days.iter().enumerate() {
+    for (i, Whole(day)) in days.iter().enumerate() {
         match u32::try_from(*day) {
             Ok(d) if *day <= MAX_DAYS => checked.push(d),
             _ => {

@@ -10,6 +10,7 @@ mod alerts;
 mod alerts_cli;
 mod api;
 mod api_fleet;
+mod api_fuzz;
 mod cli_config;
 mod cli_domains;
 mod cli_import;
