@@ -252,6 +252,20 @@ impl RegistrationChecker {
                 exchange.server
             ));
         }
+        // A reply cut at `whois.max_bytes` before it printed an expiry taught nothing either.
+        for exchange in &check.report.exchanges {
+            if let Some(cut) = exchange
+                .facts()
+                .filter(|f| f.expires.is_none())
+                .and_then(|f| f.cut_at_bytes)
+            {
+                reasons.push(format!(
+                    "{} {}: reply cut at {cut} bytes (whois.max_bytes) before any expiry",
+                    exchange.source.label(),
+                    exchange.server
+                ));
+            }
+        }
         // Why nothing was learned, when nothing was: shown by `domains list`.
         let reason = (!reasons.is_empty()).then(|| reasons.join("; "));
         let next = next_registration_check(&check.assessment, failures, &self.policy, now);

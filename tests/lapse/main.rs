@@ -26,6 +26,7 @@ mod registration;
 mod registration_cli;
 mod registration_pacing;
 mod registration_ssrf;
+mod registry_hardening;
 mod scan;
 mod scan_scope;
 mod serve;
