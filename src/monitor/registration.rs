@@ -222,6 +222,19 @@ impl RegistrationChecker {
         RegistrationCheck { report, assessment }
     }
 
+    /// The longest wait a server asked for in this lookup (a 429's `Retry-After`, a WHOIS "try
+    /// again in 30 minutes", a pause still running), bounded by `ratelimit.max_backoff`: the
+    /// domain is not looked up again sooner. Zero when none asked.
+    fn asked_to_wait(&self, report: &LookupReport) -> TimeDelta {
+        let longest = report
+            .failures()
+            .filter_map(|(_, failure)| failure.retry_after())
+            .max()
+            .unwrap_or_default()
+            .min(self.limits.settings().max_backoff);
+        TimeDelta::from_std(longest).unwrap_or_default()
+    }
+
     /// Looks a tracked domain up and records the result.
     pub async fn check_and_record(
         &self,
@@ -268,7 +281,8 @@ impl RegistrationChecker {
         }
         // Why nothing was learned, when nothing was: shown by `domains list`.
         let reason = (!reasons.is_empty()).then(|| reasons.join("; "));
-        let next = next_registration_check(&check.assessment, failures, &self.policy, now);
+        let next = next_registration_check(&check.assessment, failures, &self.policy, now)
+            .max(now + self.asked_to_wait(&check.report));
         store
             .record_registration(
                 domain_id,

@@ -513,11 +513,13 @@ impl RdapClient {
                 ..RegistrationFacts::default()
             }),
             StatusCode::TOO_MANY_REQUESTS => {
+                // Server-wide, for as long as it asked, bounded (and reported as kept).
                 let retry_after = reply
                     .headers
                     .get(RETRY_AFTER)
                     .and_then(|v| v.to_str().ok())
-                    .and_then(|v| parse_retry_after(v, now));
+                    .and_then(|v| parse_retry_after(v, now))
+                    .map(|wait| wait.min(limits.settings().max_backoff));
                 limits.back_off(key, retry_after.unwrap_or(DEFAULT_BACKOFF));
                 ExchangeOutcome::Failed(LookupFailure::RateLimited {
                     retry_after_secs: retry_after.map(|d| d.as_secs()),

@@ -21,8 +21,11 @@
 //!   address `targets.allow_ranges` permits, on `referral_port`; otherwise the hop is a
 //!   [`LookupFailure::Refused`] that names the server, how it was found and what it resolved to.
 //! - **The parser** ([`parse_whois`]) decodes the bytes (charset included) and tells found, not
-//!   published, not found, rate limited and unparseable apart. A "limit exceeded" reply pauses
-//!   that server only ([`RateLimiters::back_off`]).
+//!   published, not found, rate limited and unparseable apart. A "limit exceeded" reply that
+//!   names the queried domain (and not the client) refuses that domain only
+//!   ([`LookupFailure::DomainRateLimited`]): nothing is paused. Any other pauses that server only
+//!   ([`RateLimiters::back_off`]) for the wait it states (`try again in 20 seconds`), else
+//!   `rate_limit_backoff`, never longer than `ratelimit.max_backoff`.
 
 mod port43;
 
@@ -38,7 +41,7 @@ use whois_rust::{WhoIs, WhoIsLookupOptions, WhoIsServerValue};
 use super::dns::DnsSetupError;
 use super::lookup::{Exchange, ExchangeOutcome, LookupFailure};
 use super::target_policy::{RefusedServer, Screening, ServerGuard};
-use super::whois_parse::{parse_cut_whois, parse_whois};
+use super::whois_parse::{parse_cut_whois, parse_whois, rate_limit_notice};
 use crate::domain::registration::{ParseOutcome, Source};
 use crate::ratelimit::RateLimiters;
 
@@ -50,7 +53,8 @@ pub const DEFAULT_DEADLINE: Duration = Duration::from_secs(30);
 /// Real replies are under 20 KB; the largest in the corpus is about 60 KB.
 pub const DEFAULT_MAX_BYTES: usize = 256 * 1024;
 pub const DEFAULT_MAX_REFERRALS: u8 = 2;
-/// How long a server that said "limit exceeded" is left alone.
+/// How long a server that said "limit exceeded" (about the client, without saying for how long)
+/// is left alone.
 pub const DEFAULT_RATE_LIMIT_BACKOFF: Duration = Duration::from_secs(300);
 /// RFC 3912.
 pub const WHOIS_PORT: u16 = 43;
@@ -71,6 +75,7 @@ pub struct WhoisSettings {
     pub max_bytes: usize,
     /// Referrals followed after the registry's reply (registry -> registrar is one).
     pub max_referrals: u8,
+    /// The pause of a server-wide "limit exceeded" that states no wait.
     pub rate_limit_backoff: Duration,
     /// Reserved ranges a discovered server may be in (`targets.allow_ranges`).
     pub allow_ranges: Vec<IpNet>,
@@ -468,10 +473,18 @@ impl WhoisClient {
         if facts.outcome != ParseOutcome::RateLimited {
             return ExchangeOutcome::Answered(facts);
         }
-        limits.back_off(key, self.settings.rate_limit_backoff);
-        ExchangeOutcome::Failed(LookupFailure::RateLimited {
-            retry_after_secs: None,
-        })
+        // Waits are bounded as every pause is (`ratelimit.max_backoff`), and reported as kept.
+        let notice = rate_limit_notice(query, &reply.bytes);
+        let asked = notice
+            .wait
+            .map(|wait| wait.min(limits.settings().max_backoff));
+        let retry_after_secs = asked.map(|wait| wait.as_secs());
+        if notice.domain_only {
+            // This domain only: the server goes on answering the others.
+            return ExchangeOutcome::Failed(LookupFailure::DomainRateLimited { retry_after_secs });
+        }
+        limits.back_off(key, asked.unwrap_or(self.settings.rate_limit_backoff));
+        ExchangeOutcome::Failed(LookupFailure::RateLimited { retry_after_secs })
     }
 }
 

@@ -18,6 +18,7 @@
 //! is [`ParseOutcome::Found`].
 
 mod labels;
+mod rate_limit;
 
 use std::sync::LazyLock;
 
@@ -26,6 +27,8 @@ use regex::Regex;
 use self::labels::{classify_label, normalize_label, Family, NOT_FOUND, RATE_LIMITED};
 use super::dates::{order_hint, parse_date_with, DayOrder, RegistryDates};
 use crate::domain::registration::{DateValue, ParseOutcome, RegistrationFacts};
+
+pub use self::rate_limit::rate_limit_notice;
 
 /// Parses one raw WHOIS reply for `domain` (used for the registry's TLD: date order and zone).
 pub fn parse_whois(domain: &str, raw: &[u8]) -> RegistrationFacts {

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use crate::harness::cli::TestEnv;
 use crate::harness::registry::*;
-use lapse::probe::registration::Exchange;
+use lapse::probe::registration::{Exchange, LookupFailure};
 use lapse::probe::whois::{WhoisClient, WhoisSettings};
 use lapse::probe::{DateValue, ParseOutcome, RegistrationFacts};
 use lapse::ratelimit::RateLimiters;
@@ -180,4 +180,172 @@ async fn a_reply_cut_before_its_expiry_is_recorded_as_the_reason_nothing_was_lea
         "a cut reply never says the registry publishes nothing: {}",
         list.stdout
     );
+}
+
+/// Who is told to slow down: the server (every domain waits, as long as it asked, bounded by
+/// `ratelimit.max_backoff`) or one domain (only its next lookup waits). An RDAP 429 is
+/// server-wide; a WHOIS refusal that names the queried domain is about that domain only.
+mod rate_limits {
+    use super::*;
+    use lapse::ratelimit::RateLimitSettings;
+
+    fn failure(exchange: &Exchange) -> &LookupFailure {
+        exchange.failure().unwrap_or_else(|| {
+            panic!(
+                "expected a failure from {}, got {:?}",
+                exchange.server, exchange.outcome
+            )
+        })
+    }
+
+    /// The registry WHOIS server of `.test`, with two ways of saying "slow down".
+    fn whois_that_limits(query: &str) -> WhoisReply {
+        match query {
+            "limited.test" => WhoisReply::Text(
+                "% Query limit exceeded for LIMITED.TEST; try again in 30 minutes.\r\n".to_owned(),
+            ),
+            "flood.test" => WhoisReply::Text(
+                "% Query rate limit exceeded. Please try again in 20 seconds.\r\n".to_owned(),
+            ),
+            other => whois_behaviour(other),
+        }
+    }
+
+    #[tokio::test]
+    async fn a_limit_that_names_the_domain_pauses_that_domain_only() {
+        let server = WhoisServer::start(whois_that_limits).await;
+        let client = WhoisClient::new(whois_settings(&server, 64 * 1024)).expect("client");
+        let limits = RateLimiters::new(unpaced());
+
+        let limited = client.lookup("limited.test", &limits, now()).await;
+        assert_eq!(
+            failure(&limited.exchanges[0]),
+            &LookupFailure::DomainRateLimited {
+                retry_after_secs: Some(1800)
+            }
+        );
+        assert_eq!(
+            limits.pause_left(&server.host_port()),
+            None,
+            "the server is not paused"
+        );
+
+        let other = client.lookup("example.test", &limits, now()).await;
+        assert_eq!(answered(&other.exchanges[0]).outcome, ParseOutcome::Found);
+        assert_eq!(server.journal.queries(), ["limited.test", "example.test"]);
+    }
+
+    #[tokio::test]
+    async fn a_server_wide_limit_pauses_the_server_as_long_as_it_asked() {
+        let server = WhoisServer::start(whois_that_limits).await;
+        let client = WhoisClient::new(whois_settings(&server, 64 * 1024)).expect("client");
+        let limits = RateLimiters::new(unpaced());
+
+        let flood = client.lookup("flood.test", &limits, now()).await;
+        assert_eq!(
+            failure(&flood.exchanges[0]),
+            &LookupFailure::RateLimited {
+                retry_after_secs: Some(20)
+            }
+        );
+        let left = limits.pause_left(&server.host_port()).expect("paused");
+        assert!(
+            left <= Duration::from_secs(20) && left > Duration::from_secs(15),
+            "paused {left:?}, not the 60 s of whois.rate_limit_backoff"
+        );
+    }
+
+    #[tokio::test]
+    async fn an_rdap_429_is_server_wide_and_its_retry_after_is_bounded_by_max_backoff() {
+        let rdap = RdapServer::start(|path, own| match path {
+            "/rdap/domain/flood.test" => HttpReply::json(429, r#"{"errorCode": 429}"#.to_owned())
+                .with_header("Retry-After", "86400"),
+            _ => rdap_behaviour(path, own),
+        })
+        .await;
+        let client = lapse::probe::rdap::RdapClient::new(lapse::probe::rdap::RdapSettings {
+            bootstrap_url: rdap.url("/bootstrap.json"),
+            timeout: Duration::from_millis(800),
+            ..lapse::probe::rdap::RdapSettings::default()
+        })
+        .expect("client");
+        let limits = RateLimiters::new(RateLimitSettings {
+            max_backoff: Duration::from_secs(600),
+            ..unpaced()
+        });
+        let base = url::Url::parse(&rdap.url("/rdap/")).expect("base");
+
+        let exchanges = client.lookup("flood.test", &base, &limits, now()).await;
+
+        assert_eq!(
+            failure(&exchanges[0]),
+            &LookupFailure::RateLimited {
+                retry_after_secs: Some(600)
+            },
+            "the wait reported is the wait kept"
+        );
+        let left = limits.pause_left(&rdap.addr.to_string()).expect("paused");
+        assert!(left <= Duration::from_secs(600) && left > Duration::from_secs(590));
+    }
+
+    /// Through the registration checker: the limited domain is looked up again no sooner than
+    /// the registry asked; the next domain of the same registry is looked up at once.
+    #[tokio::test]
+    async fn a_domain_limit_puts_off_that_domains_next_lookup_and_no_other() {
+        let server = WhoisServer::start(whois_that_limits).await;
+        let env = TestEnv::with_config(&format!(
+            "[whois]\niana_server = \"127.0.0.1:9\"\ntimeout_ms = 1500\n\n\
+             [whois.servers]\ntest = \"{}\"\n\n\
+             [ratelimit]\nper_second = 1000.0\nburst = 100\nmax_concurrent = 4\n",
+            server.host_port()
+        ));
+        for name in ["limited.test", "example.test"] {
+            let add = env
+                .run_async(&["domains", "add", name, "--registration-only"])
+                .await;
+            assert_eq!(add.code, 0, "{add:?}");
+        }
+        let config = lapse::config::Config::load(&lapse::config::LoadOptions {
+            explicit_path: Some(env.config_path()),
+        })
+        .expect("config");
+        let store = lapse::store::Store::open(&config.database)
+            .await
+            .expect("store");
+        let now = chrono::Utc::now();
+        let checker =
+            lapse::monitor::registration::RegistrationChecker::build(&config, &store, now)
+                .await
+                .expect("checker");
+        for name in ["limited.test", "example.test"] {
+            let id = store
+                .domain_id(&lapse::domain::names::HostName::from_canonical(name))
+                .await
+                .expect("tracked");
+            checker
+                .check_and_record(&store, id, now)
+                .await
+                .expect("recorded");
+        }
+        let wait = |name: &str| {
+            format!(
+                "SELECT CAST(strftime('%s', next_registration_check_at) - strftime('%s', registration_checked_at) AS INTEGER) \
+                 FROM domains WHERE name = '{name}'"
+            )
+        };
+        let limited = crate::harness::cli::sqlite_count(&env, &wait("limited.test")).await;
+        assert!(
+            (1800..=1860).contains(&limited),
+            "looked up again after {limited} s, not the 30 minutes asked"
+        );
+        let listed = env.domains();
+        let example = listed
+            .as_array()
+            .expect("list")
+            .iter()
+            .find(|d| d["name"] == "example.test")
+            .expect("example.test listed")
+            .clone();
+        assert_eq!(example["expires_at"], REGISTRY_EXPIRY, "{example}");
+    }
 }
