@@ -65,6 +65,7 @@ pub fn rdap_settings(config: &Config) -> RdapSettings {
         max_redirects: config.rdap.max_redirects,
         allow_ranges: config.targets.allow_ranges.clone(),
         nameservers: config.dns.nameservers.clone(),
+        extra_ca_pem: config.tls.extra_ca_pem.clone(),
     }
 }
 

@@ -62,6 +62,16 @@ impl LookupFailure {
         }
     }
 
+    /// The server asked us to slow down (rate limited, or a pause it asked for still runs).
+    pub fn is_slow_down(&self) -> bool {
+        matches!(
+            self,
+            LookupFailure::RateLimited { .. }
+                | LookupFailure::DomainRateLimited { .. }
+                | LookupFailure::BackingOff { .. }
+        )
+    }
+
     /// The wait the server asked for, when it said.
     pub fn retry_after(&self) -> Option<Duration> {
         match self {

@@ -349,3 +349,144 @@ mod rate_limits {
         assert_eq!(example["expires_at"], REGISTRY_EXPIRY, "{example}");
     }
 }
+
+/// RDAP over HTTPS from a private CA (`tls.extra_ca_file`), and a bootstrap entry whose first
+/// base URL is dead: the next one is asked before RDAP is given up.
+mod rdap_https {
+    use super::*;
+    use crate::harness::pki::TestPki;
+    use crate::harness::AbortOnDrop;
+    use std::net::SocketAddr;
+    use std::sync::Arc;
+
+    /// HTTPS on `127.0.0.1:0` with a certificate for `127.0.0.1` from the test CA, passed
+    /// through to `backend` (a loopback RDAP server speaking plain HTTP).
+    async fn https_front(pki: &TestPki, backend: SocketAddr) -> (SocketAddr, AbortOnDrop) {
+        let leaf = pki.good_leaf(&["127.0.0.1"]);
+        let config = rustls::ServerConfig::builder_with_provider(Arc::new(
+            rustls::crypto::ring::default_provider(),
+        ))
+        .with_safe_default_protocol_versions()
+        .expect("versions")
+        .with_no_client_auth()
+        .with_single_cert(pki.served(&leaf), leaf.key_der())
+        .expect("server certificate");
+        let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        let task = AbortOnDrop::spawn(async move {
+            while let Ok((stream, _)) = listener.accept().await {
+                let acceptor = acceptor.clone();
+                tokio::spawn(async move {
+                    let Ok(mut tls) = acceptor.accept(stream).await else {
+                        return;
+                    };
+                    let Ok(mut plain) = tokio::net::TcpStream::connect(backend).await else {
+                        return;
+                    };
+                    let _ = tokio::io::copy_bidirectional(&mut tls, &mut plain).await;
+                });
+            }
+        });
+        (addr, task)
+    }
+
+    /// A bootstrap file (served over plain HTTP: a configured URL) naming `urls` for `.test`.
+    async fn bootstrap(urls: Vec<String>) -> RdapServer {
+        RdapServer::start(move |_, _| {
+            let body = serde_json::json!({
+                "version": "1.0",
+                "publication": "2025-05-30T00:00:00Z",
+                "services": [[["test"], urls.clone()]]
+            });
+            HttpReply::json(200, body.to_string())
+        })
+        .await
+    }
+
+    /// Looks `domain` up through the registration checker built from `env`'s config.
+    async fn look_up(env: &TestEnv, domain: &str) -> lapse::probe::registration::LookupReport {
+        let config = lapse::config::Config::load(&lapse::config::LoadOptions {
+            explicit_path: Some(env.config_path()),
+        })
+        .expect("config");
+        let store = lapse::store::Store::open(&config.database)
+            .await
+            .expect("store");
+        let now = chrono::Utc::now();
+        let checker =
+            lapse::monitor::registration::RegistrationChecker::build(&config, &store, now)
+                .await
+                .expect("checker");
+        checker.look_up(domain, None, None, now).await.report
+    }
+
+    fn config(bootstrap: &RdapServer, ca: &std::path::Path) -> String {
+        format!(
+            "[rdap]\nbootstrap_url = \"{}\"\ntimeout_ms = 1500\nconnect_timeout_ms = 500\n\n\
+             [tls]\nextra_ca_file = \"{}\"\n\n\
+             [targets]\nallow_ranges = [\"127.0.0.0/8\"]\n\n\
+             [ratelimit]\nper_second = 1000.0\nburst = 100\n",
+            bootstrap.url("/bootstrap.json"),
+            ca.display()
+        )
+    }
+
+    #[tokio::test]
+    async fn the_rdap_client_trusts_tls_extra_ca_file() {
+        let pki = TestPki::new();
+        let registry = RdapServer::start(rdap_behaviour).await;
+        let (front, _front) = https_front(&pki, registry.addr).await;
+        let base = format!("https://{front}/rdap/");
+        let bootstrap = bootstrap(vec![base.clone()]).await;
+        let dir = tempfile::tempdir().expect("dir");
+        let ca = dir.path().join("ca.pem");
+        std::fs::write(&ca, pki.root_pem()).expect("CA");
+        let env = TestEnv::with_config(&config(&bootstrap, &ca));
+
+        let report = look_up(&env, "example.test").await;
+
+        let first = &report.exchanges[0];
+        assert_eq!(first.server, format!("{base}domain/example.test"));
+        let facts = answered(first);
+        assert_eq!(facts.expires, Some(instant(REGISTRY_EXPIRY)), "{report:#?}");
+    }
+
+    #[tokio::test]
+    async fn the_next_base_url_of_a_bootstrap_entry_is_tried_before_rdap_is_given_up() {
+        let pki = TestPki::new();
+        let registry = RdapServer::start(rdap_behaviour).await;
+        let (front, _front) = https_front(&pki, registry.addr).await;
+        let dead = crate::harness::cli::free_port();
+        let dead_base = format!("https://127.0.0.1:{dead}/rdap/");
+        let live_base = format!("https://{front}/rdap/");
+        let bootstrap = bootstrap(vec![dead_base.clone(), live_base.clone()]).await;
+        let dir = tempfile::tempdir().expect("dir");
+        let ca = dir.path().join("ca.pem");
+        std::fs::write(&ca, pki.root_pem()).expect("CA");
+        let env = TestEnv::with_config(&config(&bootstrap, &ca));
+
+        let report = look_up(&env, "example.test").await;
+
+        let servers: Vec<&str> = report.exchanges.iter().map(|e| e.server.as_str()).collect();
+        assert_eq!(
+            servers,
+            [
+                format!("{dead_base}domain/example.test"),
+                format!("{live_base}domain/example.test")
+            ],
+            "{report:#?}"
+        );
+        assert!(matches!(
+            report.exchanges[0].failure(),
+            Some(LookupFailure::Connect { .. })
+        ));
+        assert_eq!(
+            answered(&report.exchanges[1]).expires,
+            Some(instant(REGISTRY_EXPIRY))
+        );
+        assert_eq!(report.rdap_base.as_deref(), Some(live_base.as_str()));
+    }
+}
