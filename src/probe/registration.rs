@@ -85,6 +85,24 @@ pub async fn lookup(
     limits: &RateLimiters,
     now: DateTime<Utc>,
 ) -> LookupReport {
+    let RegistrationClients {
+        rdap,
+        bootstrap,
+        whois,
+    } = clients;
+    lookup_with(domain, rdap, bootstrap, whois, limits, now).await
+}
+
+/// [`lookup`] with the clients apart, for a caller that loads the bootstrap on its own terms
+/// (`monitor::registration`: on first use).
+pub async fn lookup_with(
+    domain: &str,
+    rdap: &RdapClient,
+    bootstrap: &BootstrapRegistry,
+    whois: &WhoisClient,
+    limits: &RateLimiters,
+    now: DateTime<Utc>,
+) -> LookupReport {
     let mut report = LookupReport {
         domain: domain.to_owned(),
         looked_up_at: now,
@@ -93,20 +111,18 @@ pub async fn lookup(
         notes: Vec::new(),
     };
 
-    let bases = clients.bootstrap.base_urls_for(domain);
+    let bases = bootstrap.base_urls_for(domain);
     if bases.is_empty() {
-        report
-            .notes
-            .push(if clients.bootstrap.fetched_at().is_none() {
-                "no RDAP bootstrap loaded and no RDAP override for this TLD".to_owned()
-            } else {
-                "the TLD has no RDAP server in the bootstrap registry or the overrides".to_owned()
-            });
+        report.notes.push(if bootstrap.fetched_at().is_none() {
+            "no RDAP bootstrap loaded and no RDAP override for this TLD".to_owned()
+        } else {
+            "the TLD has no RDAP server in the bootstrap registry or the overrides".to_owned()
+        });
     }
     // The entry's base URLs in turn, until one gives an answer (or asks us to slow down).
     for base in bases {
         report.rdap_base = Some(base.to_string());
-        let exchanges = clients.rdap.lookup(domain, base, limits, now).await;
+        let exchanges = rdap.lookup(domain, base, limits, now).await;
         let try_next = exchanges
             .first()
             .and_then(Exchange::failure)
@@ -127,7 +143,7 @@ pub async fn lookup(
         return report;
     }
 
-    let whois = clients.whois.lookup(domain, limits, now).await;
+    let whois = whois.lookup(domain, limits, now).await;
     if whois.no_server {
         report
             .notes

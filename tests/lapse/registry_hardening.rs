@@ -490,3 +490,159 @@ mod rdap_https {
         assert_eq!(report.rdap_base.as_deref(), Some(live_base.as_str()));
     }
 }
+
+/// Nothing beyond loopback: `lapse serve` asks for the RDAP bootstrap only when a lookup needs
+/// it, and the API benchmark's server is pointed at loopback for everything it could contact.
+mod loopback_only {
+    use super::*;
+    use lapse::app::{self, App};
+    use lapse::config::{Config, LoadOptions};
+
+    async fn wait_until<F, Fut>(what: &str, within: Duration, mut done: F)
+    where
+        F: FnMut() -> Fut,
+        Fut: std::future::Future<Output = bool>,
+    {
+        let deadline = Instant::now() + within;
+        while !done().await {
+            assert!(Instant::now() < deadline, "{what}: not within {within:?}");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn serve_fetches_the_rdap_bootstrap_on_first_use_not_at_start_up() {
+        // A loopback registry that counts every request, the bootstrap file included.
+        let registry = RdapServer::start(rdap_behaviour).await;
+        let env = TestEnv::with_config(&format!(
+            "[rdap]\nbootstrap_url = \"{}\"\ntimeout_ms = 1500\n\n\
+             [targets]\nallow_ranges = [\"127.0.0.0/8\"]\n\n\
+             [ratelimit]\nper_second = 1000.0\nburst = 100\n\n\
+             [schedule]\ndue_poll_secs = 1\njitter_secs = 0\n\n\
+             [scan]\nshutdown_grace_secs = 1\n",
+            registry.url("/bootstrap.json")
+        ));
+        let config = Config::load(&LoadOptions {
+            explicit_path: Some(env.config_path()),
+        })
+        .expect("config");
+        let app = App::build(config).await.expect("app");
+        let store = app.store.clone();
+        let policy = app.config.names.policy();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let serving = tokio::spawn(app::run(app, listener, async {
+            let _ = stopped.await;
+        }));
+
+        // Started: HTTP answers and the scheduler (with its engine) beats.
+        wait_until(
+            "the scheduler's heartbeat",
+            Duration::from_secs(10),
+            || async {
+                let ready = reqwest::get(format!("http://{addr}/readyz")).await;
+                ready.is_ok_and(|r| r.status() == 200)
+            },
+        )
+        .await;
+        tokio::time::sleep(Duration::from_millis(1500)).await;
+        assert_eq!(
+            registry.journal.queries(),
+            Vec::<String>::new(),
+            "start-up asked the registry nothing"
+        );
+
+        // A domain whose registration is due: the next due-work scan needs the bootstrap.
+        let options = lapse::inventory::AddOptions {
+            watch: Some(lapse::domain::fleet::Watch::Registration),
+            ..lapse::inventory::AddOptions::default()
+        };
+        lapse::inventory::add_target(
+            &store,
+            &policy,
+            443,
+            "example.test",
+            &options,
+            chrono::Utc::now(),
+        )
+        .await
+        .expect("add");
+        wait_until("the lookup", Duration::from_secs(10), || async {
+            registry.journal.queries().len() >= 2
+        })
+        .await;
+        assert_eq!(
+            registry.journal.queries()[..2],
+            ["/bootstrap.json", "/rdap/domain/example.test"]
+        );
+
+        stop.send(()).expect("stop");
+        tokio::time::timeout(Duration::from_secs(10), serving)
+            .await
+            .expect("serve stops")
+            .expect("join")
+            .expect("serve ends Ok");
+    }
+
+    #[test]
+    fn the_api_benchmark_contacts_nothing_beyond_loopback() {
+        let script = std::fs::read_to_string(
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("benches/api.sh"),
+        )
+        .expect("benches/api.sh");
+        let start = script.find("<<TOML\n").expect("the config heredoc") + "<<TOML\n".len();
+        let end = start + script[start..].find("\nTOML\n").expect("its end");
+        let config: toml::Value = toml::from_str(
+            &script[start..end]
+                .replace("$WORK", "/tmp/work")
+                .replace("$PORT", "18480"),
+        )
+        .expect("the benchmark's config is TOML");
+        let loopback = |text: &str| {
+            let host = text
+                .trim_start_matches("http://")
+                .trim_start_matches("https://")
+                .split(['/', ':'])
+                .next()
+                .unwrap_or_default()
+                .to_owned();
+            host == "127.0.0.1" || host == "localhost"
+        };
+        let key = |path: &[&str]| {
+            path.iter()
+                .try_fold(&config, |value, part| value.get(*part))
+                .and_then(toml::Value::as_str)
+                .unwrap_or_else(|| panic!("benches/api.sh sets {}", path.join(".")))
+                .to_owned()
+        };
+        for path in [
+            &["server", "listen"][..],
+            &["rdap", "bootstrap_url"],
+            &["whois", "iana_server"],
+        ] {
+            let value = key(path);
+            assert!(loopback(&value), "{} = {value:?}", path.join("."));
+        }
+        let nameservers = config["dns"]["nameservers"]
+            .as_array()
+            .expect("dns.nameservers");
+        assert!(
+            !nameservers.is_empty(),
+            "empty would mean the system resolver"
+        );
+        for server in nameservers {
+            assert!(loopback(server.as_str().unwrap_or_default()), "{server}");
+        }
+        assert!(config.get("whois").and_then(|w| w.get("servers")).is_none());
+        assert!(config.get("smtp").is_none() && config.get("webhooks").is_none());
+        for line in script.lines().filter(|l| !l.trim_start().starts_with('#')) {
+            assert!(
+                !line.contains("apt-get") && !line.contains("https://"),
+                "the benchmark fetches nothing from the network: {line}"
+            );
+        }
+    }
+}
