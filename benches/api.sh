@@ -20,11 +20,14 @@ DURATION=${DURATION:-20s}
 WARMUP=${WARMUP:-3s}
 PORT=${PORT:-18480}
 
-# The load tool and an HTTP client come from Debian's packages.
-if ! command -v wrk >/dev/null 2>&1 || ! command -v curl >/dev/null 2>&1; then
-    apt-get update -qq
-    apt-get install -y -qq wrk curl >/dev/null
-fi
+# The load tool and an HTTP client must be installed already (Debian: the
+# wrk and curl packages): the benchmark itself sends nothing beyond loopback.
+for tool in wrk curl; do
+    if ! command -v "$tool" >/dev/null 2>&1; then
+        echo "benches/api.sh needs $tool installed (Debian packages: wrk, curl)" >&2
+        exit 1
+    fi
+done
 
 if [ -n "${LAPSE_BIN:-}" ]; then
     BIN=$LAPSE_BIN

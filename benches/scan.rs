@@ -287,7 +287,7 @@ async fn run(args: Args) {
         "[database]\npath = \"{db}\"\n[names]\nprivate_tlds = [\"test\"]\n\
          [targets]\nallow_ranges = [\"127.0.0.0/8\"]\n[tls]\nextra_ca_file = \"{ca}\"\n\
          [rdap]\nbootstrap_url = \"http://{rdap}/bootstrap.json\"\n\
-         [whois]\niana_server = \"127.0.0.1:9\"\n\
+         [whois]\niana_server = \"127.0.0.1:9\"\n[dns]\nnameservers = [\"127.0.0.1:9\"]\n\
          [ratelimit]\nper_second = 100000.0\nburst = 1000\nmax_concurrent = 64\n\
          [scan]\nconcurrency = {c}\nper_address_concurrency = 0\nregistration_concurrency = 16\nbatch_size = 500\n\
          [log]\nlevel = \"warn\"\n",

@@ -115,8 +115,9 @@ pub async fn check_endpoint(
     Ok((probe.check(target, now).await, now))
 }
 
-/// The scan engine with everything it needs. Registration lookups load the
-/// RDAP bootstrap (cached, or fetched); that failing is logged, not fatal.
+/// The scan engine with everything it needs. Nothing is fetched here: the
+/// RDAP bootstrap is loaded when a lookup first needs it (cached, or
+/// fetched); a failed fetch is logged and noted, not fatal.
 pub async fn build_engine(
     app: &App,
     clock: Arc<dyn Clock>,

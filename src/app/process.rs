@@ -1,9 +1,10 @@
 //! The running `lapse serve`: what starts, and the order it stops in.
 //!
 //! Start: the outbox sender is built first, so a bad transport fails before
-//! anything runs; the scheduler builds its engine in its own task, so the
-//! RDAP bootstrap fetch never holds up HTTP; the staff digest loop runs when
-//! `alerts.staff_delivery = "digest"`; then HTTP.
+//! anything runs; the scheduler builds its engine in its own task; the staff
+//! digest loop runs when `alerts.staff_delivery = "digest"`; then HTTP.
+//! Starting contacts nobody: the RDAP bootstrap is fetched when a scan first
+//! needs a registration lookup.
 //!
 //! Stop, once the shutdown future resolves (or the HTTP server ends by
 //! itself), in this order, because every part writes through the one pool:

@@ -88,9 +88,15 @@ pub fn render_human(display_name: &str, report: &LookupReport, a: &Assessment) -
                     .ok()
                     .and_then(|v| v.as_str().map(str::to_owned))
                     .unwrap_or_default();
-                match &f.expires {
+                let what = match &f.expires {
                     Some(x) => format!("{outcome}, expires {}", date(x)),
                     None => outcome,
+                };
+                match f.cut_at_bytes {
+                    Some(n) => format!(
+                        "{what}; reply cut at {n} bytes (whois.max_bytes), read up to its last whole line"
+                    ),
+                    None => what,
                 }
             }
             ExchangeOutcome::Failed(failure) => format!("failed: {failure}"),

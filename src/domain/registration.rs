@@ -87,6 +87,10 @@ pub struct RegistrationFacts {
     pub nameservers: Vec<String>,
     /// The WHOIS host the reply points to ("Registrar WHOIS Server:", "refer:", "whois:"), if any.
     pub referral: Option<String>,
+    /// The reply was longer than the client reads (`whois.max_bytes`): it was cut at this many
+    /// bytes and these facts are read from its whole lines before the cut.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cut_at_bytes: Option<usize>,
 }
 
 /// Who said it.

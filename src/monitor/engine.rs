@@ -555,7 +555,7 @@ async fn dispatch_lookups(
             item = incoming.recv(), if !closed => match item {
                 Some(item) => {
                     let (key, limit) = match &item {
-                        WorkItem::Registration { name, .. } => checker.queue_for(name),
+                        WorkItem::Registration { name, .. } => checker.queue_for(name, job.clock.now()).await,
                         _ => (String::new(), 1),
                     };
                     let i = match queues.iter().position(|(k, _)| *k == key) {

@@ -1,19 +1,22 @@
 //! Registration checks: RDAP first, WHOIS as the fallback, assessed with
 //! provenance and recorded. Keeps the IANA bootstrap cached in the store and
-//! refreshes it when stale; a failed refresh keeps the cached copy.
+//! refreshes it when stale; a failed refresh keeps the cached copy. The
+//! bootstrap is loaded on first use (`bootstrap.rs`), never when the checker
+//! is built.
+
+mod bootstrap;
 
 use std::sync::Arc;
 
 use chrono::{DateTime, TimeDelta, Utc};
 
+use self::bootstrap::LazyBootstrap;
 use crate::config::Config;
 use crate::domain::registration::{
     assess, next_registration_check, Assessment, RecheckPolicy, SourcedFacts,
 };
-use crate::probe::rdap::{
-    BootstrapError, BootstrapRegistry, RdapClient, RdapClientError, RdapSettings,
-};
-use crate::probe::registration::{lookup, LookupReport, RegistrationClients};
+use crate::probe::rdap::{BootstrapError, RdapClient, RdapClientError, RdapSettings};
+use crate::probe::registration::{lookup_with, LookupReport};
 use crate::probe::whois::{WhoisClient, WhoisSettings, WhoisSetupError};
 use crate::ratelimit::{RateLimitSettings, RateLimiters, ServerLimit};
 use crate::store::{Store, StoreError};
@@ -41,11 +44,12 @@ pub struct RegistrationCheck {
 
 /// Built once per process (or scan); `check` may run concurrently.
 pub struct RegistrationChecker {
-    clients: RegistrationClients,
+    rdap: RdapClient,
+    whois: WhoisClient,
+    /// Loaded on first use.
+    bootstrap: LazyBootstrap,
     limits: Arc<RateLimiters>,
     policy: RecheckPolicy,
-    /// Why the bootstrap is missing or old, for `lapse whois` to show.
-    pub bootstrap_note: Option<String>,
 }
 
 impl std::fmt::Debug for RegistrationChecker {
@@ -65,6 +69,7 @@ pub fn rdap_settings(config: &Config) -> RdapSettings {
         max_redirects: config.rdap.max_redirects,
         allow_ranges: config.targets.allow_ranges.clone(),
         nameservers: config.dns.nameservers.clone(),
+        extra_ca_pem: config.tls.extra_ca_pem.clone(),
     }
 }
 
@@ -103,64 +108,25 @@ pub fn rate_limit_settings(config: &Config) -> RateLimitSettings {
 }
 
 impl RegistrationChecker {
-    /// Builds the clients and loads the bootstrap: the cached copy when fresh
-    /// enough, else a new fetch (saved), else the stale copy, else overrides only.
+    /// Builds the clients (a bad setting fails here) and takes the cached
+    /// bootstrap when it is fresh at `now`. Nothing is fetched: the bootstrap
+    /// is fetched on first use (`bootstrap.rs`).
     pub async fn build(
         config: &Config,
         store: &Store,
         now: DateTime<Utc>,
     ) -> Result<Self, RegistrationSetupError> {
-        let settings = rdap_settings(config);
-        let rdap = RdapClient::new(settings.clone()).map_err(RegistrationSetupError::Rdap)?;
+        let rdap = RdapClient::new(rdap_settings(config)).map_err(RegistrationSetupError::Rdap)?;
         let whois =
             WhoisClient::new(whois_settings(config)).map_err(RegistrationSetupError::Whois)?;
         let refresh_after = TimeDelta::days(i64::from(config.rdap.bootstrap_refresh_days));
-
-        let cached = store
-            .rdap_bootstrap()
-            .await?
-            .filter(|c| c.url == settings.bootstrap_url)
-            .and_then(|c| BootstrapRegistry::from_json(&c.body, c.fetched_at).ok());
-        let mut note = None;
-        let registry = match cached {
-            Some(registry)
-                if registry
-                    .fetched_at()
-                    .is_some_and(|at| now - at < refresh_after) =>
-            {
-                registry
-            }
-            cached => match rdap.fetch_bootstrap(now).await {
-                Ok(fetched) => {
-                    store
-                        .save_rdap_bootstrap(
-                            &settings.bootstrap_url,
-                            &fetched.body,
-                            fetched.fetched_at,
-                        )
-                        .await?;
-                    tracing::info!(rdap.bootstrap_url = %settings.bootstrap_url, tlds = fetched.registry.len(), "RDAP bootstrap refreshed");
-                    fetched.registry
-                }
-                Err(error) => {
-                    tracing::warn!(rdap.bootstrap_url = %settings.bootstrap_url, %error, "cannot fetch the RDAP bootstrap; using the cached copy or overrides");
-                    note = Some(format!("RDAP bootstrap not refreshed ({error})"));
-                    cached.unwrap_or_else(BootstrapRegistry::empty)
-                }
-            },
-        };
-        let bootstrap = registry
-            .with_overrides(&settings.overrides)
-            .map_err(RegistrationSetupError::Bootstrap)?;
+        let bootstrap = LazyBootstrap::new(store, &rdap, refresh_after, now).await?;
         Ok(Self {
-            clients: RegistrationClients {
-                rdap,
-                bootstrap,
-                whois,
-            },
+            rdap,
+            whois,
+            bootstrap,
             limits: Arc::new(RateLimiters::new(rate_limit_settings(config))),
             policy: RecheckPolicy::default(),
-            bootstrap_note: note,
         })
     }
 
@@ -177,8 +143,10 @@ impl RegistrationChecker {
     /// is the RDAP server the bootstrap names, else the TLD's WHOIS (whose
     /// server, and so its pace, is only known once the lookup runs: the
     /// default pace's concurrency applies).
-    pub fn queue_for(&self, domain: &str) -> (String, usize) {
-        match self.clients.bootstrap.base_url_for(domain) {
+    /// The first call loads the bootstrap (`now`: when it is judged fresh).
+    pub async fn queue_for(&self, domain: &str, now: DateTime<Utc>) -> (String, usize) {
+        let bootstrap = self.bootstrap.get(&self.rdap, now).await;
+        match bootstrap.registry.base_url_for(domain) {
             Some(base) => {
                 let server = crate::ratelimit::server_key_for_url(base);
                 let limit = self.limits.limit_for(&server).max_concurrent;
@@ -204,8 +172,17 @@ impl RegistrationChecker {
         manual: Option<&crate::domain::registration::ManualExpiry>,
         now: DateTime<Utc>,
     ) -> RegistrationCheck {
-        let mut report = lookup(domain, &self.clients, &self.limits, now).await;
-        if let Some(note) = &self.bootstrap_note {
+        let bootstrap = self.bootstrap.get(&self.rdap, now).await;
+        let mut report = lookup_with(
+            domain,
+            &self.rdap,
+            &bootstrap.registry,
+            &self.whois,
+            &self.limits,
+            now,
+        )
+        .await;
+        if let Some(note) = &bootstrap.note {
             report.notes.insert(0, note.clone());
         }
         for exchange in &report.exchanges {
@@ -220,6 +197,19 @@ impl RegistrationChecker {
         let answers: Vec<SourcedFacts> = report.sourced_facts();
         let assessment = assess(&answers, manual, previous, now);
         RegistrationCheck { report, assessment }
+    }
+
+    /// The longest wait a server asked for in this lookup (a 429's `Retry-After`, a WHOIS "try
+    /// again in 30 minutes", a pause still running), bounded by `ratelimit.max_backoff`: the
+    /// domain is not looked up again sooner. Zero when none asked.
+    fn asked_to_wait(&self, report: &LookupReport) -> TimeDelta {
+        let longest = report
+            .failures()
+            .filter_map(|(_, failure)| failure.retry_after())
+            .max()
+            .unwrap_or_default()
+            .min(self.limits.settings().max_backoff);
+        TimeDelta::from_std(longest).unwrap_or_default()
     }
 
     /// Looks a tracked domain up and records the result.
@@ -252,9 +242,24 @@ impl RegistrationChecker {
                 exchange.server
             ));
         }
+        // A reply cut at `whois.max_bytes` before it printed an expiry taught nothing either.
+        for exchange in &check.report.exchanges {
+            if let Some(cut) = exchange
+                .facts()
+                .filter(|f| f.expires.is_none())
+                .and_then(|f| f.cut_at_bytes)
+            {
+                reasons.push(format!(
+                    "{} {}: reply cut at {cut} bytes (whois.max_bytes) before any expiry",
+                    exchange.source.label(),
+                    exchange.server
+                ));
+            }
+        }
         // Why nothing was learned, when nothing was: shown by `domains list`.
         let reason = (!reasons.is_empty()).then(|| reasons.join("; "));
-        let next = next_registration_check(&check.assessment, failures, &self.policy, now);
+        let next = next_registration_check(&check.assessment, failures, &self.policy, now)
+            .max(now + self.asked_to_wait(&check.report));
         store
             .record_registration(
                 domain_id,

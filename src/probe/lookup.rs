@@ -30,6 +30,10 @@ pub enum LookupFailure {
     TooManyRedirects { max: usize },
     #[error("rate limited by the server{}", retry_after_secs.map(|s| format!("; retry after {s} s")).unwrap_or_default())]
     RateLimited { retry_after_secs: Option<u64> },
+    /// The server refuses more lookups of this one domain for now (it named the domain); other
+    /// domains are asked as usual.
+    #[error("the server refuses more lookups of this domain for now{}", retry_after_secs.map(|s| format!("; retry after {s} s")).unwrap_or_default())]
+    DomainRateLimited { retry_after_secs: Option<u64> },
     #[error("not asked: the server asked us to pause ({retry_in_secs} s left)")]
     BackingOff { retry_in_secs: u64 },
     #[error("{reason}")]
@@ -48,6 +52,7 @@ impl LookupFailure {
             | LookupFailure::Connect { .. }
             | LookupFailure::Reset { .. }
             | LookupFailure::RateLimited { .. }
+            | LookupFailure::DomainRateLimited { .. }
             | LookupFailure::BackingOff { .. } => true,
             LookupFailure::HttpStatus { status } => *status >= 500 || *status == 408,
             LookupFailure::TooLarge { .. }
@@ -57,10 +62,21 @@ impl LookupFailure {
         }
     }
 
+    /// The server asked us to slow down (rate limited, or a pause it asked for still runs).
+    pub fn is_slow_down(&self) -> bool {
+        matches!(
+            self,
+            LookupFailure::RateLimited { .. }
+                | LookupFailure::DomainRateLimited { .. }
+                | LookupFailure::BackingOff { .. }
+        )
+    }
+
     /// The wait the server asked for, when it said.
     pub fn retry_after(&self) -> Option<Duration> {
         match self {
-            LookupFailure::RateLimited { retry_after_secs } => {
+            LookupFailure::RateLimited { retry_after_secs }
+            | LookupFailure::DomainRateLimited { retry_after_secs } => {
                 retry_after_secs.map(Duration::from_secs)
             }
             LookupFailure::BackingOff { retry_in_secs } => {

@@ -3,7 +3,7 @@
 //!
 //! Types:
 //! - [`RdapSettings`]: bootstrap URL, per-TLD overrides, timeouts, size and redirect bounds;
-//! - [`BootstrapRegistry`]: TLD -> RDAP base URL, from the bootstrap file (RFC 9224
+//! - [`BootstrapRegistry`]: TLD -> RDAP base URLs (https first), from the bootstrap file (RFC 9224
 //!   `services: [[[tlds], [urls]], ...]`) plus the overrides from config; it remembers when it was
 //!   fetched so the caller can refresh it weekly ([`BootstrapRegistry::is_stale`]). The store keeps
 //!   the raw body and its fetch time; [`BootstrapRegistry::from_json`] reloads it;
@@ -13,6 +13,9 @@
 //!   (`rel: "related"`). Each request becomes an [`Exchange`]: parsed facts, or a failure as data
 //!   (404 is an answer: not found; 429 is rate limited with its `Retry-After`; 5xx, timeouts and
 //!   oversize bodies are failures with a reason).
+//!
+//! Trust, as for the certificate probe: Mozilla's roots plus `tls.extra_ca_file`
+//! ([`RdapSettings::extra_ca_pem`]), for registries behind a private CA.
 //!
 //! Pacing is by server: every request first takes a [`RateLimiters`] permit for its URL's host,
 //! and a 429 pauses that host only.
@@ -74,6 +77,9 @@ pub struct RdapSettings {
     pub allow_ranges: Vec<IpNet>,
     /// Resolves discovered servers' names (`dns.nameservers`; empty: the system resolver).
     pub nameservers: Vec<SocketAddr>,
+    /// PEM certificates trusted besides Mozilla's roots (`tls.extra_ca_file`), as the
+    /// certificate probe trusts them.
+    pub extra_ca_pem: Option<Vec<u8>>,
 }
 
 impl Default for RdapSettings {
@@ -87,6 +93,7 @@ impl Default for RdapSettings {
             max_redirects: DEFAULT_MAX_REDIRECTS,
             allow_ranges: Vec::new(),
             nameservers: Vec::new(),
+            extra_ca_pem: None,
         }
     }
 }
@@ -100,11 +107,12 @@ pub enum BootstrapError {
     BadUrl { tld: String, url: String },
 }
 
-/// TLD -> RDAP base URL.
+/// TLD -> RDAP base URLs, in the order to try them.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct BootstrapRegistry {
-    services: HashMap<String, Url>,
-    overrides: HashMap<String, Url>,
+    services: HashMap<String, Vec<Url>>,
+    /// One URL per TLD, as configured.
+    overrides: HashMap<String, Vec<Url>>,
     publication: Option<String>,
     fetched_at: Option<DateTime<Utc>>,
 }
@@ -123,7 +131,8 @@ impl BootstrapRegistry {
     }
 
     /// Reads a bootstrap file fetched at `fetched_at` (just now, or reloaded from the store).
-    /// Entries whose URLs are not http(s) are skipped; an https URL is preferred (RFC 9224).
+    /// URLs that are not http(s) are skipped; of an entry's URLs the https ones come first
+    /// (RFC 9224), each group in the file's order.
     pub fn from_json(bytes: &[u8], fetched_at: DateTime<Utc>) -> Result<Self, BootstrapError> {
         let raw: RawBootstrap =
             serde_json::from_slice(bytes).map_err(|e| BootstrapError::Json(e.to_string()))?;
@@ -132,16 +141,14 @@ impl BootstrapRegistry {
             let (Some(tlds), Some(urls)) = (service.first(), service.get(1)) else {
                 continue;
             };
-            let parsed: Vec<Url> = urls.iter().filter_map(|u| base_url(u).ok()).collect();
-            let Some(best) = parsed
-                .iter()
-                .find(|u| u.scheme() == "https")
-                .or(parsed.first())
-            else {
+            let mut parsed: Vec<Url> = urls.iter().filter_map(|u| base_url(u).ok()).collect();
+            if parsed.is_empty() {
                 continue;
-            };
+            }
+            // Stable: https first, each group in the file's order.
+            parsed.sort_by_key(|u| u.scheme() != "https");
             for tld in tlds {
-                services.insert(normalize_tld(tld), best.clone());
+                services.insert(normalize_tld(tld), parsed.clone());
             }
         }
         Ok(BootstrapRegistry {
@@ -163,21 +170,29 @@ impl BootstrapRegistry {
                 tld: tld.clone(),
                 url: url.clone(),
             })?;
-            self.overrides.insert(tld, parsed);
+            self.overrides.insert(tld, vec![parsed]);
         }
         Ok(self)
     }
 
-    /// The RDAP base URL for `domain`: the longest matching suffix, overrides first.
+    /// The RDAP base URL for `domain` (the first to try).
     pub fn base_url_for(&self, domain: &str) -> Option<&Url> {
+        self.base_urls_for(domain).first()
+    }
+
+    /// Every RDAP base URL for `domain`, in the order to try them: the longest matching suffix,
+    /// overrides first; empty when none.
+    pub fn base_urls_for(&self, domain: &str) -> &[Url] {
         let domain = normalize_tld(domain);
         let labels: Vec<&str> = domain.split('.').collect();
-        (0..labels.len()).find_map(|i| {
-            let suffix = labels[i..].join(".");
-            self.overrides
-                .get(&suffix)
-                .or_else(|| self.services.get(&suffix))
-        })
+        (0..labels.len())
+            .find_map(|i| {
+                let suffix = labels[i..].join(".");
+                self.overrides
+                    .get(&suffix)
+                    .or_else(|| self.services.get(&suffix))
+            })
+            .map_or(&[], Vec::as_slice)
     }
 
     /// The file is a week old (or was never fetched): fetch it again.
@@ -245,6 +260,8 @@ pub enum BootstrapFetchError {
 pub enum RdapClientError {
     #[error("cannot build the RDAP HTTP client: {0}")]
     Http(#[from] reqwest::Error),
+    #[error("tls.extra_ca_file: {0}")]
+    ExtraCa(#[source] reqwest::Error),
     #[error("cannot build the resolver for discovered RDAP servers: {0}")]
     Dns(#[from] DnsSetupError),
 }
@@ -313,14 +330,24 @@ impl RdapClient {
     pub fn new(settings: RdapSettings) -> Result<Self, RdapClientError> {
         let mut headers = HeaderMap::new();
         headers.insert(ACCEPT, HeaderValue::from_static(RDAP_MEDIA_TYPE));
+        // Trusted like the certificate probe trusts: Mozilla's roots plus `tls.extra_ca_file`.
+        let extra_roots = match &settings.extra_ca_pem {
+            Some(pem) => {
+                reqwest::Certificate::from_pem_bundle(pem).map_err(RdapClientError::ExtraCa)?
+            }
+            None => Vec::new(),
+        };
         let builder = || {
-            reqwest::Client::builder()
-                .user_agent(concat!("lapse/", env!("CARGO_PKG_VERSION")))
-                .default_headers(headers.clone())
-                .connect_timeout(settings.connect_timeout)
-                .timeout(settings.timeout)
-                // Followed in `get`, so that each hop is judged on its own.
-                .redirect(reqwest::redirect::Policy::none())
+            extra_roots.iter().cloned().fold(
+                reqwest::Client::builder()
+                    .user_agent(concat!("lapse/", env!("CARGO_PKG_VERSION")))
+                    .default_headers(headers.clone())
+                    .connect_timeout(settings.connect_timeout)
+                    .timeout(settings.timeout)
+                    // Followed in `get`, so that each hop is judged on its own.
+                    .redirect(reqwest::redirect::Policy::none()),
+                reqwest::ClientBuilder::add_root_certificate,
+            )
         };
         let guard = ServerGuard::new(
             &settings.allow_ranges,
@@ -513,11 +540,13 @@ impl RdapClient {
                 ..RegistrationFacts::default()
             }),
             StatusCode::TOO_MANY_REQUESTS => {
+                // Server-wide, for as long as it asked, bounded (and reported as kept).
                 let retry_after = reply
                     .headers
                     .get(RETRY_AFTER)
                     .and_then(|v| v.to_str().ok())
-                    .and_then(|v| parse_retry_after(v, now));
+                    .and_then(|v| parse_retry_after(v, now))
+                    .map(|wait| wait.min(limits.settings().max_backoff));
                 limits.back_off(key, retry_after.unwrap_or(DEFAULT_BACKOFF));
                 ExchangeOutcome::Failed(LookupFailure::RateLimited {
                     retry_after_secs: retry_after.map(|d| d.as_secs()),
@@ -783,6 +812,26 @@ mod tests {
         assert_eq!(base("example.de"), None);
         assert_eq!(registry.len(), 4);
         assert_eq!(registry.publication(), Some("2025-01-01T00:00:00Z"));
+    }
+
+    #[test]
+    fn every_base_url_of_an_entry_is_kept_https_first() {
+        let registry =
+            BootstrapRegistry::from_json(BOOTSTRAP.as_bytes(), at("2025-06-01T00:00:00Z"))
+                .expect("bootstrap");
+        let urls: Vec<&str> = registry
+            .base_urls_for("example.com")
+            .iter()
+            .map(Url::as_str)
+            .collect();
+        assert_eq!(
+            urls,
+            [
+                "https://rdap.verisign.example/com/v1/",
+                "http://rdap.verisign.example/com/v1/"
+            ]
+        );
+        assert!(registry.base_urls_for("example.de").is_empty());
     }
 
     #[test]

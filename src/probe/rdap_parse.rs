@@ -62,6 +62,7 @@ pub fn parse_rdap(domain: &str, json: &[u8]) -> RegistrationFacts {
         nameservers: nameservers(&root),
         referral: None,
         outcome: ParseOutcome::NotPublished,
+        cut_at_bytes: None,
     };
     if facts.expires.is_some() {
         facts.outcome = ParseOutcome::Found;

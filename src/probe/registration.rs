@@ -9,6 +9,9 @@
 //! - RDAP failed (timeout, 5xx, rate limited, oversize, unparseable) or answered without an
 //!   expiry (the registry publishes none there, e.g. `.no`).
 //!
+//! A bootstrap entry may list several base URLs (https first): when one gives no answer (dead,
+//! timed out, refused, 5xx), the next is asked; one that says "slow down" is not left for another.
+//!
 //! It is not asked when RDAP published an expiry, or when the registry's RDAP said the domain
 //! does not exist (404 is an answer, and the registry is the authority on it).
 //!
@@ -82,6 +85,24 @@ pub async fn lookup(
     limits: &RateLimiters,
     now: DateTime<Utc>,
 ) -> LookupReport {
+    let RegistrationClients {
+        rdap,
+        bootstrap,
+        whois,
+    } = clients;
+    lookup_with(domain, rdap, bootstrap, whois, limits, now).await
+}
+
+/// [`lookup`] with the clients apart, for a caller that loads the bootstrap on its own terms
+/// (`monitor::registration`: on first use).
+pub async fn lookup_with(
+    domain: &str,
+    rdap: &RdapClient,
+    bootstrap: &BootstrapRegistry,
+    whois: &WhoisClient,
+    limits: &RateLimiters,
+    now: DateTime<Utc>,
+) -> LookupReport {
     let mut report = LookupReport {
         domain: domain.to_owned(),
         looked_up_at: now,
@@ -90,20 +111,26 @@ pub async fn lookup(
         notes: Vec::new(),
     };
 
-    match clients.bootstrap.base_url_for(domain) {
-        Some(base) => {
-            report.rdap_base = Some(base.to_string());
-            report
-                .exchanges
-                .extend(clients.rdap.lookup(domain, base, limits, now).await);
+    let bases = bootstrap.base_urls_for(domain);
+    if bases.is_empty() {
+        report.notes.push(if bootstrap.fetched_at().is_none() {
+            "no RDAP bootstrap loaded and no RDAP override for this TLD".to_owned()
+        } else {
+            "the TLD has no RDAP server in the bootstrap registry or the overrides".to_owned()
+        });
+    }
+    // The entry's base URLs in turn, until one gives an answer (or asks us to slow down).
+    for base in bases {
+        report.rdap_base = Some(base.to_string());
+        let exchanges = rdap.lookup(domain, base, limits, now).await;
+        let try_next = exchanges
+            .first()
+            .and_then(Exchange::failure)
+            .is_some_and(|failure| !failure.is_slow_down());
+        report.exchanges.extend(exchanges);
+        if !try_next {
+            break;
         }
-        None => report
-            .notes
-            .push(if clients.bootstrap.fetched_at().is_none() {
-                "no RDAP bootstrap loaded and no RDAP override for this TLD".to_owned()
-            } else {
-                "the TLD has no RDAP server in the bootstrap registry or the overrides".to_owned()
-            }),
     }
 
     let rdap_has_expiry = report.exchanges.iter().any(Exchange::has_expiry);
@@ -116,7 +143,7 @@ pub async fn lookup(
         return report;
     }
 
-    let whois = clients.whois.lookup(domain, limits, now).await;
+    let whois = whois.lookup(domain, limits, now).await;
     if whois.no_server {
         report
             .notes

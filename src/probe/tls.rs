@@ -39,7 +39,9 @@ use ipnet::IpNet;
 use rustls::client::WebPkiServerVerifier;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, ServerName};
-use rustls::{AlertDescription, ClientConfig, ConfigBuilder, RootCertStore, WantsVerifier};
+use rustls::{
+    AlertDescription, ClientConfig, ConfigBuilder, InvalidMessage, RootCertStore, WantsVerifier,
+};
 use serde::Serialize;
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
@@ -65,6 +67,8 @@ pub const HANDSHAKE_OVERHEAD_BYTES: usize = 32 * 1024;
 pub const ADDRESS_CONCURRENCY: usize = 8;
 /// Most certificates accepted in one served chain.
 pub const MAX_CHAIN_CERTIFICATES: usize = 16;
+/// The largest handshake message rustls reads (a longer certificate chain is refused unread).
+pub const MAX_HANDSHAKE_MESSAGE_BYTES: usize = 0xffff;
 
 /// How the probe behaves; the main crate's config maps onto this.
 #[derive(Debug, Clone)]
@@ -543,7 +547,7 @@ impl TlsProbe {
         .await
         {
             Ok(Ok(())) => Ok((stream, handshake_deadline)),
-            Ok(Err(error)) => Err(starttls_failure(error, read_limit)),
+            Ok(Err(error)) => Err(starttls_failure(error, target.mode, read_limit)),
             Err(_) => Err(Finding::Timeout {
                 stage: Stage::StartTls,
                 limit_ms: millis(self.settings.handshake_timeout),
@@ -669,10 +673,18 @@ fn connect_failure(error: &io::Error, connect_timeout: Duration) -> Finding {
     }
 }
 
-fn starttls_failure(error: starttls::StartTlsError, read_limit: usize) -> Finding {
+/// A failed STARTTLS prelude. A reply that goes on past the read limit is the plaintext
+/// protocol's failure (a greeting that never ends), not the TLS handshake's.
+fn starttls_failure(error: starttls::StartTlsError, mode: TlsMode, read_limit: usize) -> Finding {
     use starttls::StartTlsError;
     match error {
         StartTlsError::Io(io_error) => match io_failure(&io_error, read_limit) {
+            Some(HandshakeFailure::TooManyBytes { limit_bytes }) => Finding::StartTlsFailed {
+                reply: format!(
+                    "the {} server's reply did not end within {limit_bytes} bytes",
+                    prelude_protocol(mode)
+                ),
+            },
             Some(reason) => Finding::HandshakeFailed { reason },
             None => Finding::StartTlsFailed {
                 reply: io_error.to_string(),
@@ -685,6 +697,16 @@ fn starttls_failure(error: starttls::StartTlsError, read_limit: usize) -> Findin
         other => Finding::StartTlsFailed {
             reply: other.to_string(),
         },
+    }
+}
+
+/// The plaintext protocol of a STARTTLS mode, for messages.
+fn prelude_protocol(mode: TlsMode) -> &'static str {
+    match mode {
+        TlsMode::StartTlsSmtp => "SMTP",
+        TlsMode::StartTlsImap => "IMAP",
+        TlsMode::StartTlsPop3 => "POP3",
+        TlsMode::Direct => "TLS",
     }
 }
 
@@ -715,6 +737,12 @@ fn handshake_failure(error: &io::Error, recorded: &Recorded, read_limit: usize) 
             limit_bytes,
         };
     }
+    if let Some(certificates) = recorded.too_long {
+        return Finding::ChainTooLong {
+            certificates,
+            limit_certificates: MAX_CHAIN_CERTIFICATES,
+        };
+    }
     if recorded.signature_rejected {
         return Finding::HandshakeFailed {
             reason: HandshakeFailure::SignatureRejected,
@@ -742,6 +770,12 @@ fn tls_failure(error: &rustls::Error) -> HandshakeFailure {
             HandshakeFailure::NoCommonProtocol
         }
         Error::AlertReceived(alert) => HandshakeFailure::Alert(snake_case(&format!("{alert:?}"))),
+        // A TLS server, with a handshake message (its certificates) larger than rustls reads.
+        Error::InvalidMessage(
+            InvalidMessage::HandshakePayloadTooLarge | InvalidMessage::CertificatePayloadTooLarge,
+        ) => HandshakeFailure::MessageTooLarge {
+            limit_bytes: MAX_HANDSHAKE_MESSAGE_BYTES,
+        },
         // The first bytes back are not a TLS record: something else listens.
         Error::InvalidMessage(_)
         | Error::InappropriateMessage { .. }
@@ -803,6 +837,21 @@ mod tests {
                 AlertDescription::HandshakeFailure
             )),
             HandshakeFailure::Alert("handshake_failure".to_owned())
+        );
+    }
+
+    #[test]
+    fn an_oversized_handshake_message_is_a_tls_server_not_another_protocol() {
+        let too_large = rustls::Error::InvalidMessage(InvalidMessage::HandshakePayloadTooLarge);
+        assert_eq!(
+            tls_failure(&too_large),
+            HandshakeFailure::MessageTooLarge {
+                limit_bytes: MAX_HANDSHAKE_MESSAGE_BYTES
+            }
+        );
+        assert_eq!(
+            tls_failure(&rustls::Error::PeerSentOversizedRecord),
+            HandshakeFailure::NotTls
         );
     }
 

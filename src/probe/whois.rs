@@ -4,13 +4,13 @@
 //!
 //! Who does what:
 //! - **whois-rust** holds the server list ([`whois_rust::WhoIs`], built from `whois.servers` in
-//!   config, TLD -> `host[:port]`, matched on the domain's labels longest first), validates the
-//!   query target (IDN -> Punycode, one line), and does each port-43 exchange
-//!   (`lookup_raw_async`): resolve, connect, send, read until the server closes, all within one
-//!   timeout budget, refusing a reply longer than `max_bytes` (it stops reading at `max_bytes + 1`,
-//!   so a 10 MB reply is never buffered whole).
-//! - **This module** runs whois-rust with `follow = 0` and follows referrals itself, one hop at a
-//!   time, so that every hop is paced by its own server's [`RateLimiters`] permit, every reply is
+//!   config, TLD -> `host[:port]`, matched on the domain's labels longest first) and validates the
+//!   query target (IDN -> Punycode, one line).
+//! - **`port43`** does each exchange: resolve, connect, send, read until the server closes, all
+//!   within one timeout budget, reading at most `max_bytes` (a 10 MB reply is never buffered
+//!   whole). A longer reply is kept up to the cap and parsed as cut ([`parse_cut_whois`]: only
+//!   its whole lines, never "not published"), so the expiry in its first lines is not lost.
+//! - **This module** follows referrals itself, one hop at a time, so that every hop is paced by its own server's [`RateLimiters`] permit, every reply is
 //!   kept as a separate source (registry and registrar), and the whole lookup stays within
 //!   `deadline` (each hop's budget is what is left of it). A TLD missing from the list is looked
 //!   up at IANA (`whois.iana.org`, `refer:`), and the answer is remembered for the process.
@@ -21,8 +21,13 @@
 //!   address `targets.allow_ranges` permits, on `referral_port`; otherwise the hop is a
 //!   [`LookupFailure::Refused`] that names the server, how it was found and what it resolved to.
 //! - **The parser** ([`parse_whois`]) decodes the bytes (charset included) and tells found, not
-//!   published, not found, rate limited and unparseable apart. A "limit exceeded" reply pauses
-//!   that server only ([`RateLimiters::back_off`]).
+//!   published, not found, rate limited and unparseable apart. A "limit exceeded" reply that
+//!   names the queried domain (and not the client) refuses that domain only
+//!   ([`LookupFailure::DomainRateLimited`]): nothing is paused. Any other pauses that server only
+//!   ([`RateLimiters::back_off`]) for the wait it states (`try again in 20 seconds`), else
+//!   `rate_limit_backoff`, never longer than `ratelimit.max_backoff`.
+
+mod port43;
 
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
@@ -31,12 +36,12 @@ use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
 use ipnet::IpNet;
-use whois_rust::{WhoIs, WhoIsError, WhoIsLookupOptions, WhoIsServerValue};
+use whois_rust::{WhoIs, WhoIsLookupOptions, WhoIsServerValue};
 
 use super::dns::DnsSetupError;
 use super::lookup::{Exchange, ExchangeOutcome, LookupFailure};
 use super::target_policy::{RefusedServer, Screening, ServerGuard};
-use super::whois_parse::parse_whois;
+use super::whois_parse::{parse_cut_whois, parse_whois, rate_limit_notice};
 use crate::domain::registration::{ParseOutcome, Source};
 use crate::ratelimit::RateLimiters;
 
@@ -48,7 +53,8 @@ pub const DEFAULT_DEADLINE: Duration = Duration::from_secs(30);
 /// Real replies are under 20 KB; the largest in the corpus is about 60 KB.
 pub const DEFAULT_MAX_BYTES: usize = 256 * 1024;
 pub const DEFAULT_MAX_REFERRALS: u8 = 2;
-/// How long a server that said "limit exceeded" is left alone.
+/// How long a server that said "limit exceeded" (about the client, without saying for how long)
+/// is left alone.
 pub const DEFAULT_RATE_LIMIT_BACKOFF: Duration = Duration::from_secs(300);
 /// RFC 3912.
 pub const WHOIS_PORT: u16 = 43;
@@ -69,6 +75,7 @@ pub struct WhoisSettings {
     pub max_bytes: usize,
     /// Referrals followed after the registry's reply (registry -> registrar is one).
     pub max_referrals: u8,
+    /// The pause of a server-wide "limit exceeded" that states no wait.
     pub rate_limit_backoff: Duration,
     /// Reserved ranges a discovered server may be in (`targets.allow_ranges`).
     pub allow_ranges: Vec<IpNet>,
@@ -229,11 +236,13 @@ impl WhoisClient {
                 .exchange(domain, &hop.server, hop.via, limits, now, &mut budget)
                 .await;
             let next = match &exchange.outcome {
+                // A reply cut before any expiry still points to the registrar, who may say it.
                 ExchangeOutcome::Answered(facts)
                     if matches!(
                         facts.outcome,
                         ParseOutcome::Found | ParseOutcome::NotPublished
-                    ) =>
+                    ) || (facts.cut_at_bytes.is_some()
+                        && facts.outcome == ParseOutcome::Unparseable) =>
                 {
                     facts.referral.clone()
                 }
@@ -376,8 +385,8 @@ impl WhoisClient {
         Ok(pinned)
     }
 
-    /// One paced port-43 exchange through whois-rust, classified. `via` says how lapse came to
-    /// a server it was not configured with; such a server is resolved and screened first.
+    /// One paced port-43 exchange, classified. `via` says how lapse came to a server it was not
+    /// configured with; such a server is resolved and screened first.
     async fn exchange(
         &self,
         query: &str,
@@ -389,8 +398,12 @@ impl WhoisClient {
     ) -> Exchange {
         let key = host_key(server);
         let failed = |failure| Exchange::failed(Source::Whois, &key, key.clone(), now, failure);
-        let mut options = match WhoIsLookupOptions::from_str(query) {
-            Ok(options) => options,
+        // whois-rust validates the name (IDN -> Punycode, one line).
+        let target = match WhoIsLookupOptions::from_str(query) {
+            Ok(options) => match options.target.host() {
+                whois_rust::validators::models::Host::Domain(d) => d.clone(),
+                other => other.to_string(),
+            },
             Err(e) => {
                 return failed(LookupFailure::Protocol {
                     reason: format!("not a domain: {e}"),
@@ -418,32 +431,17 @@ impl WhoisClient {
             });
         };
         let timeout = self.settings.timeout.min(left);
-        options.server = Some(connect_to);
-        options.follow = 0;
-        options.timeout = Some(timeout);
-        options.max_response_size = Some(self.settings.max_bytes);
-
         let started = Instant::now();
-        let result = self.list.lookup_raw_async(options).await;
+        let result = port43::ask(&connect_to, &target, timeout, self.settings.max_bytes).await;
         let elapsed = started.elapsed();
         budget.spend(elapsed);
 
         let (outcome, raw) = match result {
-            Ok(raw) => {
-                let facts = parse_whois(query, &raw);
-                if facts.outcome == ParseOutcome::RateLimited {
-                    limits.back_off(&key, self.settings.rate_limit_backoff);
-                    (
-                        ExchangeOutcome::Failed(LookupFailure::RateLimited {
-                            retry_after_secs: None,
-                        }),
-                        Some(raw),
-                    )
-                } else {
-                    (ExchangeOutcome::Answered(facts), Some(raw))
-                }
-            }
-            Err(e) => (ExchangeOutcome::Failed(self.failure(e, timeout)), None),
+            Ok(reply) => (
+                self.classify(query, &reply, &key, limits),
+                Some(reply.bytes),
+            ),
+            Err(e) => (ExchangeOutcome::Failed(failure(e, timeout)), None),
         };
         if let ExchangeOutcome::Failed(failure) = &outcome {
             tracing::info!(domain.name = query, whois.server = %key, %failure, "WHOIS lookup failed");
@@ -459,31 +457,56 @@ impl WhoisClient {
         }
     }
 
-    fn failure(&self, error: WhoIsError, timeout: Duration) -> LookupFailure {
-        use std::io::ErrorKind;
-        let after_ms = timeout.as_millis() as u64;
-        match error {
-            WhoIsError::Elapsed(_) => LookupFailure::Timeout { after_ms },
-            WhoIsError::IOError(io) => match io.kind() {
-                ErrorKind::TimedOut | ErrorKind::WouldBlock => LookupFailure::Timeout { after_ms },
-                // whois-rust's only InvalidData is "the WHOIS response is too big".
-                ErrorKind::InvalidData => LookupFailure::TooLarge {
-                    limit_bytes: self.settings.max_bytes,
-                },
-                ErrorKind::ConnectionReset
-                | ErrorKind::ConnectionAborted
-                | ErrorKind::BrokenPipe
-                | ErrorKind::UnexpectedEof => LookupFailure::Reset {
-                    reason: io.to_string(),
-                },
-                _ => LookupFailure::Connect {
-                    reason: io.to_string(),
-                },
-            },
-            other => LookupFailure::Protocol {
-                reason: other.to_string(),
-            },
+    /// A reply read: the facts, or "slow down" (which pauses this server).
+    fn classify(
+        &self,
+        query: &str,
+        reply: &port43::Reply,
+        key: &str,
+        limits: &RateLimiters,
+    ) -> ExchangeOutcome {
+        let facts = if reply.cut {
+            parse_cut_whois(query, &reply.bytes)
+        } else {
+            parse_whois(query, &reply.bytes)
+        };
+        if facts.outcome != ParseOutcome::RateLimited {
+            return ExchangeOutcome::Answered(facts);
         }
+        // Waits are bounded as every pause is (`ratelimit.max_backoff`), and reported as kept.
+        let notice = rate_limit_notice(query, &reply.bytes);
+        let asked = notice
+            .wait
+            .map(|wait| wait.min(limits.settings().max_backoff));
+        let retry_after_secs = asked.map(|wait| wait.as_secs());
+        if notice.domain_only {
+            // This domain only: the server goes on answering the others.
+            return ExchangeOutcome::Failed(LookupFailure::DomainRateLimited { retry_after_secs });
+        }
+        limits.back_off(key, asked.unwrap_or(self.settings.rate_limit_backoff));
+        ExchangeOutcome::Failed(LookupFailure::RateLimited { retry_after_secs })
+    }
+}
+
+/// Why an exchange gave no reply, as a finding about the server.
+fn failure(error: port43::Port43Error, timeout: Duration) -> LookupFailure {
+    use std::io::ErrorKind;
+    let after_ms = timeout.as_millis() as u64;
+    let io = match error {
+        port43::Port43Error::Timeout => return LookupFailure::Timeout { after_ms },
+        port43::Port43Error::Io(io) => io,
+    };
+    match io.kind() {
+        ErrorKind::TimedOut | ErrorKind::WouldBlock => LookupFailure::Timeout { after_ms },
+        ErrorKind::ConnectionReset
+        | ErrorKind::ConnectionAborted
+        | ErrorKind::BrokenPipe
+        | ErrorKind::UnexpectedEof => LookupFailure::Reset {
+            reason: io.to_string(),
+        },
+        _ => LookupFailure::Connect {
+            reason: io.to_string(),
+        },
     }
 }
 

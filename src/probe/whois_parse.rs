@@ -18,6 +18,7 @@
 //! is [`ParseOutcome::Found`].
 
 mod labels;
+mod rate_limit;
 
 use std::sync::LazyLock;
 
@@ -27,22 +28,68 @@ use self::labels::{classify_label, normalize_label, Family, NOT_FOUND, RATE_LIMI
 use super::dates::{order_hint, parse_date_with, DayOrder, RegistryDates};
 use crate::domain::registration::{DateValue, ParseOutcome, RegistrationFacts};
 
+pub use self::rate_limit::rate_limit_notice;
+
 /// Parses one raw WHOIS reply for `domain` (used for the registry's TLD: date order and zone).
 pub fn parse_whois(domain: &str, raw: &[u8]) -> RegistrationFacts {
+    let read = read_reply(domain, raw);
+    let outcome = decide_outcome(&read.text, &read.facts, read.mentions_domain);
+    keep_for(outcome, read.facts)
+}
+
+/// Parses the first `raw.len()` bytes of a reply that went on (the client stopped reading at
+/// `whois.max_bytes`). Only whole lines are read: the last one may stop inside a date
+/// (`2026-08-1`) or a phrase (`No match` of `No matching ...`). A cut reply is never "not
+/// published" (the expiry may lie past the cut), and "not found" only when the no-match text is
+/// there and nothing before the cut describes the domain; otherwise, without an expiry before the
+/// cut, it is unparseable. The facts say where it was cut.
+pub fn parse_cut_whois(domain: &str, raw: &[u8]) -> RegistrationFacts {
+    let whole = raw
+        .iter()
+        .rposition(|&b| b == b'\n' || b == b'\r')
+        .map_or(&raw[..0], |end| &raw[..=end]);
+    let read = read_reply(domain, whole);
+    let outcome = match decide_outcome(&read.text, &read.facts, read.mentions_domain) {
+        ParseOutcome::NotPublished => ParseOutcome::Unparseable,
+        ParseOutcome::NotFound if describes(&read.facts, read.mentions_domain) => {
+            ParseOutcome::Unparseable
+        }
+        outcome => outcome,
+    };
+    RegistrationFacts {
+        cut_at_bytes: Some(raw.len()),
+        ..keep_for(outcome, read.facts)
+    }
+}
+
+/// A reply decoded and read, before its outcome is decided.
+struct ReadReply {
+    text: String,
+    facts: RegistrationFacts,
+    /// Some answer has a `Domain Name:`-style line with a value.
+    mentions_domain: bool,
+}
+
+fn read_reply(domain: &str, raw: &[u8]) -> ReadReply {
     let text = decode(raw);
     let dialect = Dialect::for_domain(domain);
-
     let sections: Vec<SectionFacts> = split_answers(&text)
         .iter()
         .map(|answer| read_answer(answer, &dialect))
         .collect();
+    ReadReply {
+        facts: merge_answers(&sections),
+        mentions_domain: sections.iter().any(|s| s.mentions_domain),
+        text,
+    }
+}
 
-    let facts = merge_answers(&sections);
-    let outcome = decide_outcome(&text, &facts, sections.iter().any(|s| s.mentions_domain));
+/// The facts an outcome keeps: all of them when the reply describes the domain; otherwise a
+/// failed or unknown lookup describes no registration (and never produces an expiry), and only
+/// where the reply pointed us next is kept.
+fn keep_for(outcome: ParseOutcome, facts: RegistrationFacts) -> RegistrationFacts {
     match outcome {
         ParseOutcome::Found | ParseOutcome::NotPublished => RegistrationFacts { outcome, ..facts },
-        // A failed or unknown lookup describes no registration (and never produces an expiry);
-        // only where the reply pointed us next is kept.
         _ => RegistrationFacts {
             outcome,
             referral: facts.referral,
@@ -764,6 +811,16 @@ fn any_line_matches(text: &str, patterns: &[Regex]) -> bool {
         .any(|line| patterns.iter().any(|re| re.is_match(line)))
 }
 
+/// The reply describes a registration (dates, registrar, name servers, status, its name).
+fn describes(facts: &RegistrationFacts, mentions_domain: bool) -> bool {
+    facts.created.is_some()
+        || facts.updated.is_some()
+        || facts.registrar.is_some()
+        || !facts.nameservers.is_empty()
+        || !facts.status.is_empty()
+        || mentions_domain
+}
+
 /// Found when an expiry was printed; otherwise a not-found statement, then registration data without
 /// an expiry (the registry does not publish one), then a rate-limit statement; otherwise unparseable.
 fn decide_outcome(text: &str, facts: &RegistrationFacts, mentions_domain: bool) -> ParseOutcome {
@@ -776,13 +833,7 @@ fn decide_outcome(text: &str, facts: &RegistrationFacts, mentions_domain: bool) 
     if any_line_matches(text, &NOT_FOUND) {
         return ParseOutcome::NotFound;
     }
-    let described = facts.created.is_some()
-        || facts.updated.is_some()
-        || facts.registrar.is_some()
-        || !facts.nameservers.is_empty()
-        || !facts.status.is_empty()
-        || mentions_domain;
-    if described {
+    if describes(facts, mentions_domain) {
         return ParseOutcome::NotPublished;
     }
     if any_line_matches(text, &RATE_LIMITED) {

@@ -21,6 +21,8 @@ pub(super) struct Recorded {
     pub(super) trust: Option<TrustVerdict>,
     /// (certificates, bytes, limit) when the chain was refused for its size.
     pub(super) too_large: Option<(usize, usize, usize)>,
+    /// The number of certificates, when the chain was refused for its count.
+    pub(super) too_long: Option<usize>,
     pub(super) signature_rejected: bool,
 }
 
@@ -85,12 +87,18 @@ impl ServerCertVerifier for RecordingVerifier {
     ) -> Result<ServerCertVerified, rustls::Error> {
         let certificates = 1 + intermediates.len();
         let bytes = end_entity.len() + intermediates.iter().map(|cert| cert.len()).sum::<usize>();
-        if bytes > self.max_chain_bytes || certificates > MAX_CHAIN_CERTIFICATES {
+        if bytes > self.max_chain_bytes {
             self.with_record(|record| {
                 record.too_large = Some((certificates, bytes, self.max_chain_bytes));
             });
             return Err(rustls::Error::General(
                 "served certificate chain too large".to_owned(),
+            ));
+        }
+        if certificates > MAX_CHAIN_CERTIFICATES {
+            self.with_record(|record| record.too_long = Some(certificates));
+            return Err(rustls::Error::General(
+                "served certificate chain too long".to_owned(),
             ));
         }
         let trust = self.trust_verdict(end_entity, intermediates, server_name, ocsp_response, now);

@@ -603,3 +603,33 @@ fn corpus_expiry_accuracy_meets_bar() {
         score.registrar
     );
 }
+
+#[test]
+fn a_cut_reply_reads_whole_lines_only_and_is_never_not_published() {
+    let head =
+        "Domain Name: CUT.TEST\nRegistrar: Example Registrar\nRegistry Expiry Date: 2026-08-1";
+    let cut = parse_cut_whois("cut.test", head.as_bytes());
+    assert_eq!(cut.expires, None, "{cut:?}");
+    assert_eq!(cut.outcome, ParseOutcome::Unparseable, "{cut:?}");
+    assert_eq!(cut.cut_at_bytes, Some(head.len()));
+
+    let whole = "Domain Name: CUT.TEST\nRegistry Expiry Date: 2026-08-13T04:00:00Z\nRegistrar: Exa";
+    let cut = parse_cut_whois("cut.test", whole.as_bytes());
+    assert_eq!(cut.outcome, ParseOutcome::Found);
+    assert_eq!(cut.expires, Some(utc("2026-08-13T04:00:00Z")));
+    assert_eq!(cut.registrar, None, "the partial line is not read");
+
+    let nothing = parse_cut_whois("cut.test", b"Registry Expiry Date: 2026-08-13T04:00:00Z");
+    assert_eq!(nothing.outcome, ParseOutcome::Unparseable, "no whole line");
+}
+
+#[test]
+fn a_cut_reply_is_not_found_only_when_nothing_before_the_cut_describes_the_domain() {
+    let notice = "% If no match is found, the name may be available.\n";
+    let described = format!("{notice}Domain Name: CUT.TEST\nRegistrar: Example Registrar\n% more");
+    let cut = parse_cut_whois("cut.test", described.as_bytes());
+    assert_eq!(cut.outcome, ParseOutcome::Unparseable, "{cut:?}");
+    let gone = "No match for \"GONE.TEST\".\n% Terms of us";
+    let cut = parse_cut_whois("gone.test", gone.as_bytes());
+    assert_eq!(cut.outcome, ParseOutcome::NotFound);
+}
