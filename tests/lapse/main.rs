@@ -18,6 +18,7 @@ mod fleet_alerts;
 mod fleet_cli;
 mod fleet_needs_date;
 mod fleet_read;
+mod ids_never_reused;
 mod look_alikes;
 mod migration;
 mod observations;
