@@ -1,4 +1,4 @@
--- Ids are never reused (issue 15 item 1).
+-- Ids are never reused (issue 15 item 1), and checks are numbered (item 12).
 -- Append-only (see migrations/README.md).
 --
 -- 1. Every table with an `id` becomes `INTEGER PRIMARY KEY AUTOINCREMENT`.
@@ -43,6 +43,14 @@
 --    where a row outliving a delete still names a larger one: an
 --    unfinished scan's items (endpoints, domains), a message id, which
 --    begins with its ledger row's id.
+--
+-- 2. Each recorded check gets a number: `endpoints.cert_checks` and
+--    `domains.registration_checks` count the checks the writers recorded
+--    (`store::observations::record_batch_in`, `Store::record_registration`).
+--    A failure streak names the check it counted by that number
+--    (`*_failures_counted_check`), no longer by its time in whole seconds,
+--    under which two checks within one second were one. The check each
+--    streak had counted becomes check 0.
 
 PRAGMA defer_foreign_keys = ON;
 
@@ -503,3 +511,17 @@ SELECT n.name, n.seq FROM temp.ids_named n
 WHERE n.seq > 0 AND NOT EXISTS (SELECT 1 FROM sqlite_sequence s WHERE s.name = n.name);
 DROP TABLE temp.ids_named;
 
+-- 2. Check numbers. The check a streak counted last is check 0 (when it is
+-- still the subject's latest check; otherwise the next evaluation counts it).
+ALTER TABLE endpoints ADD COLUMN cert_checks INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE endpoints ADD COLUMN cert_failures_counted_check INTEGER;
+ALTER TABLE domains ADD COLUMN registration_checks INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE domains ADD COLUMN registration_failures_counted_check INTEGER;
+-- (`+o.current` keeps SQLite on the endpoint's index, as in 0100.)
+UPDATE endpoints SET cert_failures_counted_check = 0
+WHERE cert_failures_counted_at IS NOT NULL
+  AND cert_failures_counted_at = (
+    SELECT MAX(o.last_seen_at) FROM cert_observations o
+    WHERE o.endpoint_id = endpoints.id AND +o.current = 1);
+UPDATE domains SET registration_failures_counted_check = 0
+WHERE registration_failures_counted_at = registration_checked_at;

@@ -14,6 +14,7 @@ mod cli_config;
 mod cli_domains;
 mod cli_import;
 mod delivery;
+mod failure_streaks;
 mod fleet_alerts;
 mod fleet_cli;
 mod fleet_needs_date;
