@@ -97,19 +97,21 @@ impl FromRequestParts<ApiState> for Caller {
     }
 }
 
-/// How long a resolved token is reused without asking the database.
-///
-/// A token revoked through the API stops working at once (the handler
-/// empties the cache); one revoked by another process (`lapse tokens
-/// revoke`) stops working within this time.
+/// How long a resolved token is kept before it is resolved again by its
+/// hash. Whatever its age, a kept token is confirmed against its rows
+/// before each use ([`Store::api_token_stands`](crate::store::Store::api_token_stands)):
+/// a token revoked, or whose client was removed, by another process
+/// (`lapse tokens revoke`, `lapse clients remove`) is refused from the
+/// next request on, and ids are never reused, so a principal never names
+/// a row that came after it.
 pub const TOKEN_CACHE_TTL: Duration = Duration::from_secs(1);
 
 /// Tokens kept; past this the cache starts again.
 const TOKENS_KEPT: usize = 1024;
 
-/// Resolved tokens by hash, each reused for [`TOKEN_CACHE_TTL`], so a
-/// request does not cost a database round trip for its token. Unknown
-/// and revoked tokens are never kept.
+/// Resolved tokens by hash, each kept for [`TOKEN_CACHE_TTL`] and confirmed
+/// by its id before each use (a primary-key lookup, cheaper than finding
+/// the token by its hash again). Unknown and revoked tokens are never kept.
 #[derive(Debug, Default)]
 pub struct TokenCache {
     entries: Mutex<TokenEntries>,
@@ -153,6 +155,11 @@ impl TokenCache {
         entries.by_hash.insert(hash, (Instant::now(), token));
     }
 
+    /// Drops one token: its rows no longer stand.
+    fn forget(&self, hash: &str) {
+        self.lock().by_hash.remove(hash);
+    }
+
     /// Remembers a recorded use, so the next requests do not record it again.
     fn used(&self, hash: &str, at: chrono::DateTime<chrono::Utc>) {
         if let Some((_, token)) = self.lock().by_hash.get_mut(hash) {
@@ -169,17 +176,25 @@ impl TokenCache {
 }
 
 /// Resolves a token (from the header, or the calendar's `token` parameter)
-/// into a caller, and charges the rate limit.
+/// into a caller, and charges the rate limit. Every request asks the
+/// database once: a kept token is confirmed by id, another is found by hash.
 pub async fn authenticate(state: &ApiState, token: &str) -> Result<Caller, ApiError> {
+    let refused = || ApiError::unauthorized("the token is unknown or revoked");
     let hash = hash_token(token);
     let stored = match state.tokens.get(&hash) {
-        Ok(stored) => stored,
+        Ok(stored) => {
+            if !state.store.api_token_stands(&stored).await? {
+                state.tokens.forget(&hash);
+                return Err(refused());
+            }
+            stored
+        }
         Err(epoch) => {
             let stored = state
                 .store
                 .api_token_by_hash(&hash)
                 .await?
-                .ok_or_else(|| ApiError::unauthorized("the token is unknown or revoked"))?;
+                .ok_or_else(refused)?;
             state.tokens.put(hash.clone(), stored.clone(), epoch);
             stored
         }

@@ -302,13 +302,18 @@ pub enum CheckState {
     Inconclusive,
 }
 
-/// The failure streak after a check. `check` identifies the check (its
-/// observation time); a check already counted changes nothing, so
-/// evaluating twice is harmless.
+/// The failure streak after a check, and whether the check counted.
+/// `check` is the check's number (the store numbers each recorded check of
+/// a subject: `endpoints.cert_checks`, `domains.registration_checks`),
+/// `counted` the number of the check the streak counted last. A check
+/// already counted changes nothing, so evaluating it twice is harmless;
+/// any other check counts, however close in time (two checks within one
+/// second are two checks: their times, in whole seconds, cannot tell them
+/// apart, their numbers can).
 pub fn next_streak(
     streak: u32,
-    counted: Option<&str>,
-    check: &str,
+    counted: Option<i64>,
+    check: i64,
     state: CheckState,
 ) -> (u32, bool) {
     if counted == Some(check) {
@@ -771,32 +776,32 @@ mod tests {
 
     #[test]
     fn failures_fire_after_n_consecutive_checks_and_resolve_on_the_first_good_one() {
-        // (check, state) -> expected transitions, with N = 2.
+        // (check number, state) -> expected transitions, with N = 2.
         let checks = [
-            ("t1", CheckState::Failing, vec![]),
-            ("t1", CheckState::Failing, vec![]), // the same check again: not counted twice
-            ("t2", CheckState::Passing, vec![]),
-            ("t3", CheckState::Failing, vec![]),
+            (1, CheckState::Failing, vec![]),
+            (1, CheckState::Failing, vec![]), // the same check again: not counted twice
+            (2, CheckState::Passing, vec![]),
+            (3, CheckState::Failing, vec![]),
             (
-                "t4",
+                4,
                 CheckState::Failing,
                 vec![open("endpoint"), notify(Event::Failing, "endpoint")],
             ),
-            ("t5", CheckState::Failing, vec![]),
+            (5, CheckState::Failing, vec![]),
             (
-                "t6",
+                6,
                 CheckState::Passing,
                 vec![Transition::Resolve { notify: true }],
             ),
         ];
         let mut streak = 0;
-        let mut counted: Option<String> = None;
+        let mut counted: Option<i64> = None;
         let mut state: Option<Firing> = None;
         for (check, result, expected) in checks {
-            let (next, changed) = next_streak(streak, counted.as_deref(), check, result);
+            let (next, changed) = next_streak(streak, counted, check, result);
             streak = next;
             if changed {
-                counted = Some(check.to_owned());
+                counted = Some(check);
             }
             let steps = failure_step(result, streak, 2, state.as_ref(), false, "endpoint");
             assert_eq!(
@@ -824,9 +829,23 @@ mod tests {
     #[test]
     fn inconclusive_lookups_neither_count_nor_reset() {
         assert_eq!(
-            next_streak(1, Some("t1"), "t2", CheckState::Inconclusive),
+            next_streak(1, Some(1), 2, CheckState::Inconclusive),
             (1, true)
         );
+    }
+
+    #[test]
+    fn each_check_counts_once_however_close_in_time() {
+        // Checks 7 and 8 made within the same second, each evaluated twice.
+        let mut streak = (0, None);
+        for check in [7, 7, 8, 8] {
+            let (failures, counted) = next_streak(streak.0, streak.1, check, CheckState::Failing);
+            streak = (failures, if counted { Some(check) } else { streak.1 });
+        }
+        assert_eq!(streak, (2, Some(8)));
+        // A pass within that second resets; its repeat changes nothing.
+        assert_eq!(next_streak(2, Some(8), 9, CheckState::Passing), (0, true));
+        assert_eq!(next_streak(0, Some(9), 9, CheckState::Failing), (0, false));
     }
 
     #[test]

@@ -228,7 +228,8 @@ async fn evaluate_endpoint_once(
             .await?;
         return apply(store, &all, now).await;
     }
-    // The check these observations come from: the last time an address was seen.
+    // The check these observations come from: the last time an address was
+    // seen (its number is `facts.checks`).
     let Some(checked_at) = facts.current.iter().map(|c| c.last_seen_at.clone()).max() else {
         return Ok(AppliedChanges::default());
     };
@@ -247,6 +248,7 @@ async fn evaluate_endpoint_once(
         } else {
             CheckState::Failing
         },
+        check: facts.checks,
         checked_at: &checked_at,
         streak: &facts.streak,
         problems,
@@ -321,6 +323,7 @@ async fn evaluate_domain_once(
     if let Some(checked_at) = &facts.checked_at {
         let check = CheckResult {
             state: registration_check_state(facts.outcome.as_deref(), &facts.statuses),
+            check: facts.checks,
             checked_at,
             streak: &facts.streak,
             problems: registration_problems(facts.outcome.as_deref(), &facts.statuses),
@@ -363,7 +366,11 @@ struct Evaluation<'a> {
 /// One check's result, as the failure rule counts it.
 struct CheckResult<'a> {
     state: CheckState,
-    /// Which check this is, so that the same check is never counted twice.
+    /// Which check this is (its number), so that each check counts once:
+    /// the same check evaluated again is not counted twice, and two checks
+    /// made within one second are two checks.
+    check: i64,
+    /// When it was made.
     checked_at: &'a str,
     streak: &'a Streak,
     /// What is wrong, in words, for the message.
@@ -434,15 +441,12 @@ impl Evaluation<'_> {
         mode: FailureMode,
     ) -> Result<Option<AlertChanges>, AlertError> {
         let before = check.streak;
-        let (failures, counted) = next_streak(
-            before.failures,
-            before.counted_at.as_deref(),
-            check.checked_at,
-            check.state,
-        );
+        let (failures, counted) =
+            next_streak(before.failures, before.counted, check.check, check.state);
         let streak = streak_changes(counted, failures != before.failures, check.state).then(|| {
             let after = Streak {
                 failures,
+                counted: Some(check.check),
                 counted_at: Some(check.checked_at.to_owned()),
             };
             (after, before.clone())
@@ -514,7 +518,7 @@ impl Evaluation<'_> {
             let reset = (kind == streak_kind && before.failures != 0).then(|| {
                 let after = Streak {
                     failures: 0,
-                    counted_at: before.counted_at.clone(),
+                    ..before.clone()
                 };
                 (after, before.clone())
             });

@@ -98,6 +98,8 @@ pub struct EndpointAlertFacts {
     pub client_certificate_days: Option<Thresholds>,
     pub domain_certificate_days: Option<Thresholds>,
     pub current: Vec<CurrentCert>,
+    /// The number of the endpoint's latest recorded check (see [`Streak`]).
+    pub checks: i64,
     pub streak: Streak,
 }
 
@@ -125,13 +127,22 @@ pub struct DomainAlertFacts {
     /// status `needs_date`, unless the registry does not know the domain
     /// (a registration problem of its own).
     pub needs_date: bool,
+    /// The number of the domain's latest recorded lookup (see [`Streak`]).
+    pub checks: i64,
     pub streak: Streak,
 }
 
-/// Consecutive failed checks and the check last counted.
+/// Consecutive failed checks and the check last counted. Checks are told
+/// apart by number: the writers number each recorded check of a subject
+/// (`endpoints.cert_checks` in `record_batch_in`, `domains.registration_checks`
+/// in `record_registration`); two checks made within one second have the
+/// same time but not the same number.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Streak {
     pub failures: u32,
+    /// The number of the check last counted (`None`: none yet).
+    pub counted: Option<i64>,
+    /// When that check was made (for people reading the row).
     pub counted_at: Option<String>,
 }
 
@@ -298,8 +309,8 @@ fn days_column(text: Option<String>) -> Option<Vec<u32>> {
 
 /// An endpoint's facts: its own client, not its domain's (which owns the
 /// registration only).
-const ENDPOINT_FACTS: &str =
-    "SELECT e.id, e.domain_id, e.host, e.port, e.cert_failures, e.cert_failures_counted_at,
+const ENDPOINT_FACTS: &str = "SELECT e.id, e.domain_id, e.host, e.port, e.cert_checks,
+            e.cert_failures, e.cert_failures_counted_check, e.cert_failures_counted_at,
             e.first_handshake_at, d.name AS domain_name, d.watch,
             c.id AS client_id, d.certificate_days AS domain_days,
             c.name AS client_name, c.certificate_days AS client_days,
@@ -321,7 +332,8 @@ const DOMAIN_FACTS: &str = concat!(
             d.registration_days AS domain_days,
             d.expires_at, d.expires_source, d.registration_outcome, d.registration_status,
             d.registration_checked_at, d.registration_confirmed_at, d.registration_stale,
-            d.registration_failures, d.registration_failures_counted_at,
+            d.registration_checks, d.registration_failures,
+            d.registration_failures_counted_check, d.registration_failures_counted_at,
             c.name AS client_name, c.registration_days AS client_days,
             COALESCE((",
     super::read_models::needs_date_sql!(),
@@ -372,8 +384,10 @@ fn endpoint_facts(
         client_certificate_days: thresholds_column(row.get("client_days")),
         domain_certificate_days: thresholds_column(row.get("domain_days")),
         current,
+        checks: row.get("cert_checks"),
         streak: Streak {
             failures: u32::try_from(row.get::<i64, _>("cert_failures")).unwrap_or(0),
+            counted: row.get("cert_failures_counted_check"),
             counted_at: row.get("cert_failures_counted_at"),
         },
     }
@@ -404,8 +418,10 @@ fn domain_facts(row: &sqlx::sqlite::SqliteRow, audience: Audience) -> DomainAler
         confirmed_at: time("registration_confirmed_at"),
         stale: row.get::<i64, _>("registration_stale") != 0,
         needs_date: row.get::<i64, _>("needs_date") != 0,
+        checks: row.get("registration_checks"),
         streak: Streak {
             failures: u32::try_from(row.get::<i64, _>("registration_failures")).unwrap_or(0),
+            counted: row.get("registration_failures_counted_check"),
             counted_at: row.get("registration_failures_counted_at"),
         },
     }

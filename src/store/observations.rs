@@ -103,6 +103,7 @@ pub(super) async fn record_batch_in(
     let retired = retire_unserved(&mut *tx, &ids).await?;
     let inserted = replace_changed(&mut *tx, &now).await?;
     stamp_first_handshakes(&mut *tx, &now).await?;
+    number_checks(&mut *tx, &ids).await?;
     refresh_domain_certificates(&mut *tx, &ids).await?;
     sqlx::query("DELETE FROM temp.observation_batch")
         .execute(&mut *tx)
@@ -264,6 +265,21 @@ async fn stamp_first_handshakes(
                       WHERE leaf_fingerprint IS NOT NULL)",
     )
     .bind(now)
+    .execute(&mut *tx)
+    .await?;
+    Ok(())
+}
+
+/// Each endpoint of the batch (`ids`, a JSON array) counts one more
+/// recorded check: `cert_checks` is the number of its latest check, by
+/// which a failure streak tells checks apart (two checks within one second
+/// have the same time, never the same number).
+async fn number_checks(tx: &mut sqlx::SqliteConnection, ids: &str) -> Result<(), StoreError> {
+    sqlx::query(
+        "UPDATE endpoints SET cert_checks = cert_checks + 1
+         WHERE id IN (SELECT value FROM json_each(?1))",
+    )
+    .bind(ids)
     .execute(&mut *tx)
     .await?;
     Ok(())

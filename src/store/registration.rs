@@ -138,7 +138,8 @@ impl Store {
     }
 
     /// Records one lookup: the answers per source and the new assessment, in
-    /// one transaction. `failed` counts consecutive lookups where no source
+    /// one transaction. The lookup gets the next number in
+    /// `registration_checks` (failure streaks tell lookups apart by it). `failed` counts consecutive lookups where no source
     /// answered; `next_check_at` is when to look again; `failure` says why
     /// no source answered (kept until a source answers again).
     pub async fn record_registration(
@@ -208,6 +209,7 @@ impl Store {
                expires_source = CASE WHEN watch = 'tls' THEN NULL ELSE ? END,
                registrar = ?, registration_status = ?,
                registration_checked_at = ?,
+               registration_checks = registration_checks + 1,
                registration_confirmed_at = ?,
                registration_outcome = ?, registration_stale = ?,
                registration_assessment = ?, registration_capability = ?,

@@ -120,14 +120,17 @@ impl Store {
             .collect())
     }
 
-    /// The live (not revoked) token with this hash.
+    /// The live token with this hash: not revoked, and its client (for a
+    /// client token) still there.
     pub async fn api_token_by_hash(
         &self,
         token_hash: &str,
     ) -> Result<Option<StoredToken>, StoreError> {
         let row = sqlx::query(
-            "SELECT id, role, client_id, last_used_at FROM api_tokens
-             WHERE token_hash = ? AND revoked_at IS NULL",
+            "SELECT t.id, t.role, t.client_id, t.last_used_at FROM api_tokens t
+             WHERE t.token_hash = ? AND t.revoked_at IS NULL
+               AND (t.client_id IS NULL
+                    OR EXISTS (SELECT 1 FROM clients c WHERE c.id = t.client_id))",
         )
         .bind(token_hash)
         .fetch_optional(self.pool())
@@ -143,6 +146,28 @@ impl Store {
                     .and_then(parse_time),
             })
         }))
+    }
+
+    /// Whether a token resolved earlier still stands as it was resolved: its
+    /// row is there, not revoked, with the same role and client, and that
+    /// client's row is there. A cached principal is checked with this
+    /// before each use, so it cannot outlive the rows it came from (a token
+    /// revoked, or a client removed, by another process). One statement:
+    /// a primary-key lookup in `api_tokens` and, for a client token, one in
+    /// `clients`.
+    pub async fn api_token_stands(&self, token: &StoredToken) -> Result<bool, StoreError> {
+        let found: Option<i64> = sqlx::query_scalar(
+            "SELECT 1 FROM api_tokens t
+             WHERE t.id = ?1 AND t.revoked_at IS NULL AND t.role = ?2 AND t.client_id IS ?3
+               AND (t.client_id IS NULL
+                    OR EXISTS (SELECT 1 FROM clients c WHERE c.id = t.client_id))",
+        )
+        .bind(token.id)
+        .bind(token.role.as_str())
+        .bind(token.client_id)
+        .fetch_optional(self.pool())
+        .await?;
+        Ok(found.is_some())
     }
 
     /// Records a use of a token, unless one was recorded in the last minute.

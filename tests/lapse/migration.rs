@@ -13,7 +13,7 @@ use crate::harness::cli::TestEnv;
 
 const BEFORE_FLEET_MODEL: i64 = 200;
 
-async fn open(env: &TestEnv) -> SqliteConnection {
+pub(crate) async fn open(env: &TestEnv) -> SqliteConnection {
     sqlx::sqlite::SqliteConnectOptions::new()
         .filename(env.path("lapse.db"))
         .create_if_missing(true)
@@ -23,7 +23,7 @@ async fn open(env: &TestEnv) -> SqliteConnection {
         .expect("open db")
 }
 
-const SAMPLE: &str = "
+pub(crate) const SAMPLE: &str = "
 INSERT INTO clients (id, name, created_at) VALUES
     (1, 'Acme Ltd', '2026-01-01T00:00:00Z'), (2, 'Bakery', '2026-01-02T00:00:00Z');
 INSERT INTO contacts (id, client_id, email, created_at) VALUES
@@ -88,7 +88,9 @@ VALUES (1, 'endpoint', 1, '2026-12-04T00:00:01Z', 'warning');
 ";
 
 /// Every row of every table, keyed by table, as `column=value` text.
-async fn dump(conn: &mut SqliteConnection) -> BTreeMap<String, Vec<BTreeMap<String, String>>> {
+pub(crate) async fn dump(
+    conn: &mut SqliteConnection,
+) -> BTreeMap<String, Vec<BTreeMap<String, String>>> {
     let tables: Vec<String> = sqlx::query_scalar(
         "SELECT name FROM sqlite_master WHERE type = 'table'
          AND name NOT LIKE 'sqlite_%' AND name <> '_sqlx_migrations' ORDER BY name",

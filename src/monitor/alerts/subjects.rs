@@ -245,6 +245,7 @@ mod tests {
             client_certificate_days: None,
             domain_certificate_days: None,
             current,
+            checks: 1,
             streak: Streak::default(),
         }
     }

@@ -194,23 +194,27 @@ async fn write_streak(
 ) -> Result<(), StoreError> {
     let (sql, id) = match (kind, scope.endpoint_id, scope.domain_id) {
         (AlertKind::CertCheckFailure, Some(endpoint), _) => (
-            "UPDATE endpoints SET cert_failures = ?, cert_failures_counted_at = ?
-             WHERE id = ? AND cert_failures = ? AND cert_failures_counted_at IS ?",
+            "UPDATE endpoints SET cert_failures = ?1, cert_failures_counted_check = ?2,
+                    cert_failures_counted_at = ?3
+             WHERE id = ?4 AND cert_failures = ?5 AND cert_failures_counted_check IS ?6",
             endpoint,
         ),
         (AlertKind::RegistrationProblem, None, Some(domain)) => (
-            "UPDATE domains SET registration_failures = ?, registration_failures_counted_at = ?
-             WHERE id = ? AND registration_failures = ? AND registration_failures_counted_at IS ?",
+            "UPDATE domains SET registration_failures = ?1, registration_failures_counted_check = ?2,
+                    registration_failures_counted_at = ?3
+             WHERE id = ?4 AND registration_failures = ?5
+               AND registration_failures_counted_check IS ?6",
             domain,
         ),
         _ => return Err(StoreError::NoStreak(kind.as_str())),
     };
     let done = sqlx::query(sql)
         .bind(i64::from(new.failures))
+        .bind(new.counted)
         .bind(&new.counted_at)
         .bind(id)
         .bind(i64::from(old.failures))
-        .bind(&old.counted_at)
+        .bind(old.counted)
         .execute(&mut *conn)
         .await?;
     if done.rows_affected() == 0 {
