@@ -440,3 +440,18 @@ fn messages_name_the_source_of_an_unknown_section_and_read_once() {
         .to_string();
     assert!(msg.ends_with("expected a number"), "{msg}");
 }
+
+/// A reply cap too small to hold a reply's first lines is refused, not
+/// quietly raised.
+#[test]
+fn a_reply_cap_under_1024_bytes_is_refused_naming_the_key() {
+    for key in ["whois", "rdap"] {
+        let msg = load(&format!("[{key}]\nmax_bytes = 100\n"), &[])
+            .unwrap_err()
+            .to_string();
+        assert!(msg.contains(&format!("`{key}.max_bytes`")), "{msg}");
+        assert!(msg.contains("100"), "{msg}");
+        assert!(msg.contains("at least 1024 bytes"), "{msg}");
+    }
+    assert!(load("[whois]\nmax_bytes = 1024\n", &[]).is_ok());
+}

@@ -98,6 +98,18 @@ fn positive_ms(key: &str, ms: u64, bad: BadValue<'_>) -> Result<Duration, Config
     Ok(Duration::from_millis(ms))
 }
 
+/// A reply size cap: below 1 KiB no registry reply's first lines fit.
+fn reply_cap(key: &str, bytes: usize, bad: BadValue<'_>) -> Result<usize, ConfigError> {
+    if bytes < 1024 {
+        return Err(bad(
+            key,
+            &bytes,
+            "at least 1024 bytes (a reply is read up to this size)",
+        ));
+    }
+    Ok(bytes)
+}
+
 fn database(raw: RawDatabase, bad: BadValue<'_>) -> Result<DatabaseConfig, ConfigError> {
     if raw.path.trim().is_empty() {
         return Err(bad(

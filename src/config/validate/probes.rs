@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use ipnet::IpNet;
 
-use super::{positive_ms, BadValue};
+use super::{positive_ms, reply_cap, BadValue};
 use crate::config::raw::{RawDns, RawRateLimit, RawRdap, RawTargets, RawTls, RawWhois};
 use crate::config::{
     ConfigError, DnsConfig, RateLimitConfig, RdapConfig, ServerPace, TargetsConfig, TlsConfig,
@@ -132,7 +132,7 @@ pub(super) fn rdap(raw: RawRdap, bad: BadValue<'_>) -> Result<RdapConfig, Config
         bootstrap_refresh_days: raw.bootstrap_refresh_days,
         timeout: positive_ms("rdap.timeout_ms", raw.timeout_ms, bad)?,
         connect_timeout: positive_ms("rdap.connect_timeout_ms", raw.connect_timeout_ms, bad)?,
-        max_bytes: raw.max_bytes.max(1024),
+        max_bytes: reply_cap("rdap.max_bytes", raw.max_bytes, bad)?,
         max_redirects: raw.max_redirects,
         overrides,
     })
@@ -184,7 +184,7 @@ pub(super) fn whois(raw: RawWhois, bad: BadValue<'_>) -> Result<WhoisConfig, Con
         iana_server: raw.iana_server,
         timeout: positive_ms("whois.timeout_ms", raw.timeout_ms, bad)?,
         deadline: positive_ms("whois.deadline_ms", raw.deadline_ms, bad)?,
-        max_bytes: raw.max_bytes.max(1024),
+        max_bytes: reply_cap("whois.max_bytes", raw.max_bytes, bad)?,
         max_referrals: raw.max_referrals,
         rate_limit_backoff: Duration::from_secs(raw.rate_limit_backoff_secs),
         servers,
