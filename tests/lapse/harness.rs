@@ -45,3 +45,19 @@ impl Drop for AbortOnDrop {
 pub fn ip(text: &str) -> IpAddr {
     text.parse().expect("test address")
 }
+
+/// Polls `done` every 50 ms until it holds; fails naming `what` after `within`.
+pub async fn wait_until<F, Fut>(what: &str, within: std::time::Duration, mut done: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = std::time::Instant::now() + within;
+    while !done().await {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{what}: not within {within:?}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}

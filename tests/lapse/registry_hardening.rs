@@ -495,20 +495,9 @@ mod rdap_https {
 /// it, and the API benchmark's server is pointed at loopback for everything it could contact.
 mod loopback_only {
     use super::*;
+    use crate::harness::wait_until;
     use lapse::app::{self, App};
     use lapse::config::{Config, LoadOptions};
-
-    async fn wait_until<F, Fut>(what: &str, within: Duration, mut done: F)
-    where
-        F: FnMut() -> Fut,
-        Fut: std::future::Future<Output = bool>,
-    {
-        let deadline = Instant::now() + within;
-        while !done().await {
-            assert!(Instant::now() < deadline, "{what}: not within {within:?}");
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-    }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn serve_fetches_the_rdap_bootstrap_on_first_use_not_at_start_up() {

@@ -10,6 +10,7 @@ use lapse::config::{Config, LoadOptions};
 use lapse::domain::names::HostName;
 
 use crate::harness::cli::{free_port, sqlite_count as count, TestEnv};
+use crate::harness::wait_until;
 
 /// A TCP server on loopback that accepts connections and never answers, so
 /// a TLS check against it stays in flight until its handshake timeout.
@@ -28,18 +29,6 @@ async fn silent_server() -> (u16, Arc<AtomicUsize>) {
         }
     });
     (port, accepted)
-}
-
-async fn wait_until<F, Fut>(what: &str, within: Duration, mut done: F)
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = bool>,
-{
-    let deadline = Instant::now() + within;
-    while !done().await {
-        assert!(Instant::now() < deadline, "{what}: not within {within:?}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
 }
 
 /// The whole `serve` on a port-0 listener: HTTP answers, the scheduler beats
