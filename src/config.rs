@@ -198,6 +198,10 @@ pub struct ScheduleConfig {
     pub registration_near_days: i64,
     pub registration_near_interval_hours: i64,
     pub registration_far_interval_hours: i64,
+    /// A first worrying registration status (redemption, pending delete,
+    /// hold, not found) is looked up again this many minutes later to
+    /// confirm it, until its alert opens.
+    pub status_confirm_minutes: i64,
     pub retry_min_minutes: i64,
     pub retry_max_hours: i64,
 }

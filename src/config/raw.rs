@@ -79,6 +79,7 @@ pub(super) struct RawSchedule {
     pub(super) registration_near_days: i64,
     pub(super) registration_near_interval_hours: i64,
     pub(super) registration_far_interval_hours: i64,
+    pub(super) status_confirm_minutes: i64,
     pub(super) retry_min_minutes: i64,
     pub(super) retry_max_hours: i64,
 }
