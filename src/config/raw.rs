@@ -167,6 +167,8 @@ pub(super) struct RawAlerts {
     pub(super) operator: Vec<String>,
     pub(super) outage_min_checks: u32,
     pub(super) outage_fraction: f64,
+    pub(super) canaries: Vec<String>,
+    pub(super) outage_max_hold_hours: u32,
 }
 
 #[derive(Debug, Deserialize)]

@@ -25,6 +25,7 @@ mod ids_never_reused;
 mod look_alikes;
 mod migration;
 mod observations;
+mod outage;
 mod pinned_address;
 mod readme_examples;
 mod registration;
