@@ -198,6 +198,10 @@ pub struct ScheduleConfig {
     pub registration_near_days: i64,
     pub registration_near_interval_hours: i64,
     pub registration_far_interval_hours: i64,
+    /// A first worrying registration status (redemption, pending delete,
+    /// hold, not found) is looked up again this many minutes later to
+    /// confirm it, until its alert opens.
+    pub status_confirm_minutes: i64,
     pub retry_min_minutes: i64,
     pub retry_max_hours: i64,
 }
@@ -253,8 +257,17 @@ pub struct AlertsConfig {
     pub operator: Vec<String>,
     /// A scan with at least this many checks ...
     pub outage_min_checks: u32,
-    /// ... more than this fraction of them failed, is lapse's own outage.
+    /// ... more than this fraction of them failed in a way that says
+    /// lapse's own path is broken (resolver SERVFAIL or timeout, connect
+    /// timeouts, unreachable networks), is lapse's own outage. Not used when
+    /// `canaries` are configured.
     pub outage_fraction: f64,
+    /// `host:port` endpoints that must always answer, checked at the end of
+    /// each full scan through lapse's own resolver and network: none
+    /// answering is lapse's outage; one answering is lapse's health.
+    pub canaries: Vec<String>,
+    /// Failure alerts are held at most this long after an outage began.
+    pub outage_max_hold_hours: u32,
 }
 
 /// How staff receive alerts.
@@ -464,4 +477,13 @@ impl Config {
     pub fn to_redacted_toml(&self) -> String {
         toml::to_string_pretty(self).unwrap_or_else(|e| format!("# cannot render: {e}\n"))
     }
+}
+
+/// A canary entry `host:port` (IPv6 in brackets) as (host, port).
+pub fn parse_canary(entry: &str) -> Option<(String, u16)> {
+    let (host, port) = entry.trim().rsplit_once(':')?;
+    let port: u16 = port.parse().ok().filter(|p| *p > 0)?;
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    let valid = !host.is_empty() && !host.contains(char::is_whitespace);
+    valid.then(|| (host.to_ascii_lowercase(), port))
 }

@@ -12,9 +12,12 @@
 //!   `alerts/messages.rs`: transitions into writes and messages;
 //!   `alerts/quiet.rs`: the batch pre-filter); `monitor/digest.rs`: the
 //!   staff digest
+//! - `monitor/health.rs`: lapse's own health for the outage rule (canaries,
+//!   checks that failed on lapse's side)
 
 pub mod alerts;
 pub mod digest;
 pub mod engine;
+pub mod health;
 pub mod registration;
 pub mod schedule;

@@ -79,6 +79,7 @@ pub(super) struct RawSchedule {
     pub(super) registration_near_days: i64,
     pub(super) registration_near_interval_hours: i64,
     pub(super) registration_far_interval_hours: i64,
+    pub(super) status_confirm_minutes: i64,
     pub(super) retry_min_minutes: i64,
     pub(super) retry_max_hours: i64,
 }
@@ -166,6 +167,8 @@ pub(super) struct RawAlerts {
     pub(super) operator: Vec<String>,
     pub(super) outage_min_checks: u32,
     pub(super) outage_fraction: f64,
+    pub(super) canaries: Vec<String>,
+    pub(super) outage_max_hold_hours: u32,
 }
 
 #[derive(Debug, Deserialize)]

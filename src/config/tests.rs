@@ -309,6 +309,18 @@ fn alert_and_delivery_keys_are_validated_with_the_key_named() {
             "alerts.outage_fraction",
         ),
         (
+            "[alerts]\ncanaries = [\"no-port.example\"]\n",
+            "alerts.canaries",
+        ),
+        (
+            "[alerts]\noutage_max_hold_hours = 0\n",
+            "alerts.outage_max_hold_hours",
+        ),
+        (
+            "[schedule]\nstatus_confirm_minutes = 0\n",
+            "schedule.status_confirm_minutes",
+        ),
+        (
             "[outbox]\nsending_lease_secs = 10\n",
             "outbox.sending_lease_secs",
         ),

@@ -228,6 +228,10 @@ fn schedule(raw: RawSchedule, bad: BadValue<'_>) -> Result<ScheduleConfig, Confi
             "schedule.registration_far_interval_hours",
             raw.registration_far_interval_hours,
         ),
+        (
+            "schedule.status_confirm_minutes",
+            raw.status_confirm_minutes,
+        ),
         ("schedule.retry_min_minutes", raw.retry_min_minutes),
         ("schedule.retry_max_hours", raw.retry_max_hours),
     ] {
@@ -246,6 +250,7 @@ fn schedule(raw: RawSchedule, bad: BadValue<'_>) -> Result<ScheduleConfig, Confi
         registration_near_days: raw.registration_near_days,
         registration_near_interval_hours: raw.registration_near_interval_hours,
         registration_far_interval_hours: raw.registration_far_interval_hours,
+        status_confirm_minutes: raw.status_confirm_minutes,
         retry_min_minutes: raw.retry_min_minutes,
         retry_max_hours: raw.retry_max_hours,
     })

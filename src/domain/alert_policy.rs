@@ -403,17 +403,9 @@ pub fn needs_date_step(needs_date: bool, firing: Option<&Firing>) -> Vec<Transit
     }
 }
 
-/// The outage rule: at least `min_checks` checks and more than `fraction`
-/// of them failed -> one operator alert; a normal scan resolves it.
-pub fn outage_step(
-    checks_total: u32,
-    checks_failed: u32,
-    min_checks: u32,
-    fraction: f64,
-    firing: Option<&Firing>,
-    scan_key: &str,
-) -> Vec<Transition> {
-    let outage = is_outage(checks_total, checks_failed, min_checks, fraction);
+/// The outage rule: `outage` (lapse's own health is gone: [`is_outage`])
+/// -> one operator alert, once per outage; health back resolves it.
+pub fn outage_step(outage: bool, firing: Option<&Firing>, scan_key: &str) -> Vec<Transition> {
     match (outage, firing) {
         (true, None) => vec![
             Transition::Open {
@@ -429,10 +421,87 @@ pub fn outage_step(
     }
 }
 
-/// Whether a scan's failures look like lapse's own outage.
-pub fn is_outage(checks_total: u32, checks_failed: u32, min_checks: u32, fraction: f64) -> bool {
-    checks_total >= min_checks.max(1)
-        && f64::from(checks_failed) > fraction * f64::from(checks_total)
+/// What a scan tells of lapse's own health.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HealthEvidence {
+    /// Canaries (endpoints that must always answer) were checked: `answered`
+    /// of `total` answered.
+    Canaries { total: u32, answered: u32 },
+    /// No canaries: of `total` certificate checks, `own_failures` failed in
+    /// a way that says lapse's own path is broken ([`says_own_path_broken`]).
+    Checks { total: u32, own_failures: u32 },
+}
+
+/// Whether the evidence says lapse's own path is broken: no canary
+/// answered; or, without canaries, at least `min_checks` checks and more
+/// than `fraction` of them failing on lapse's side.
+pub fn is_outage(evidence: HealthEvidence, min_checks: u32, fraction: f64) -> bool {
+    match evidence {
+        HealthEvidence::Canaries { total, answered } => total > 0 && answered == 0,
+        HealthEvidence::Checks {
+            total,
+            own_failures,
+        } => total >= min_checks.max(1) && f64::from(own_failures) > fraction * f64::from(total),
+    }
+}
+
+/// Whether a failure alert is held at `now` by an outage alert that opened
+/// at `outage_since`: only while it is younger than `max_hold`.
+pub fn outage_holds(
+    outage_since: Option<DateTime<Utc>>,
+    max_hold: Duration,
+    now: DateTime<Utc>,
+) -> bool {
+    outage_since.is_some_and(|since| now < since + max_hold)
+}
+
+/// Whether a finding says lapse's own path is broken (its resolver failed
+/// or timed out, a connection timed out, the network is unreachable),
+/// rather than being the target's answer (NXDOMAIN, no addresses, refused,
+/// reset, not TLS, a failed handshake, a bad certificate).
+pub fn is_own_path_failure(finding: &Finding) -> bool {
+    use crate::domain::certificate::{DnsFailureKind, Stage};
+    match finding {
+        Finding::Dns { failure } => !matches!(
+            failure,
+            DnsFailureKind::NxDomain | DnsFailureKind::NoAddresses
+        ),
+        Finding::Timeout { stage, .. } => matches!(stage, Stage::Dns | Stage::Connect),
+        Finding::ConnectFailed { reason } => {
+            let reason = reason.to_ascii_lowercase();
+            !reason.contains("reset") && !reason.contains("refused")
+        }
+        _ => false,
+    }
+}
+
+/// Whether a check that could not be made failed on lapse's side: it has
+/// findings, and every one of them is [`is_own_path_failure`].
+pub fn says_own_path_broken<'a>(findings: impl IntoIterator<Item = &'a Finding>) -> bool {
+    let mut any = false;
+    for finding in findings {
+        if !is_own_path_failure(finding) {
+            return false;
+        }
+        any = true;
+    }
+    any
+}
+
+/// Whether a canary answered at one address: it connected (whatever TLS
+/// or certificate followed), i.e. none of its findings is a failure to
+/// resolve or connect.
+pub fn canary_answered<'a>(findings: impl IntoIterator<Item = &'a Finding>) -> bool {
+    !findings.into_iter().any(|f| {
+        is_own_path_failure(f)
+            || matches!(
+                f,
+                Finding::Dns { .. }
+                    | Finding::ConnectRefused
+                    | Finding::TargetRefused { .. }
+                    | Finding::Timeout { .. }
+            )
+    })
 }
 
 /// Whether a certificate finding is a check failure (alerted after N
@@ -923,22 +992,77 @@ mod tests {
     }
 
     #[test]
-    fn most_checks_failing_is_one_operator_alert() {
-        assert!(is_outage(10, 6, 5, 0.5));
-        assert!(!is_outage(10, 5, 5, 0.5), "half is not most");
-        assert!(!is_outage(3, 3, 5, 0.5), "too few checks to tell");
+    fn lapses_own_failures_are_one_operator_alert() {
+        let checks = |total, own_failures| HealthEvidence::Checks {
+            total,
+            own_failures,
+        };
+        assert!(is_outage(checks(10, 6), 5, 0.5));
+        assert!(!is_outage(checks(10, 5), 5, 0.5), "half is not most");
+        assert!(!is_outage(checks(3, 3), 5, 0.5), "too few checks to tell");
+        let canaries = |total, answered| HealthEvidence::Canaries { total, answered };
+        assert!(is_outage(canaries(2, 0), 5, 0.5));
+        assert!(!is_outage(canaries(2, 1), 5, 0.5), "one canary is health");
         assert_eq!(
-            outage_step(10, 9, 5, 0.5, None, "scan:7"),
+            outage_step(true, None, "scan:7"),
             vec![open("scan:7"), notify(Event::Outage, "scan:7")]
         );
+        assert_eq!(outage_step(true, Some(&firing("scan:6")), "scan:7"), vec![]);
         assert_eq!(
-            outage_step(10, 9, 5, 0.5, Some(&firing("scan:6")), "scan:7"),
-            vec![]
-        );
-        assert_eq!(
-            outage_step(10, 1, 5, 0.5, Some(&firing("scan:6")), "scan:8"),
+            outage_step(false, Some(&firing("scan:6")), "scan:8"),
             vec![Transition::Resolve { notify: true }]
         );
+    }
+
+    #[test]
+    fn only_lapses_own_path_counts_as_an_outage() {
+        use crate::domain::certificate::{DnsFailureKind, Stage};
+        let dns = |failure| Finding::Dns { failure };
+        let timeout = |stage| Finding::Timeout {
+            stage,
+            limit_ms: 1000,
+        };
+        for own in [
+            dns(DnsFailureKind::ServFail),
+            dns(DnsFailureKind::Timeout),
+            timeout(Stage::Connect),
+            Finding::ConnectFailed {
+                reason: "network is unreachable".into(),
+            },
+        ] {
+            assert!(says_own_path_broken([&own]), "{own:?}");
+        }
+        for target in [
+            dns(DnsFailureKind::NxDomain),
+            dns(DnsFailureKind::NoAddresses),
+            Finding::ConnectRefused,
+            Finding::ConnectFailed {
+                reason: "connection reset by peer".into(),
+            },
+            timeout(Stage::Handshake),
+            Finding::SelfSigned {
+                subject: "CN=x".into(),
+            },
+        ] {
+            assert!(!says_own_path_broken([&target]), "{target:?}");
+        }
+        assert!(!says_own_path_broken([]), "no finding, no failure");
+        assert!(
+            !says_own_path_broken([&timeout(Stage::Connect), &Finding::ConnectRefused]),
+            "one address answered for itself"
+        );
+        let now = Utc::now();
+        assert!(outage_holds(
+            Some(now),
+            Duration::hours(24),
+            now + Duration::hours(23)
+        ));
+        assert!(!outage_holds(
+            Some(now),
+            Duration::hours(24),
+            now + Duration::hours(24)
+        ));
+        assert!(!outage_holds(None, Duration::hours(24), now));
     }
 
     #[test]

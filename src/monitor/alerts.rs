@@ -15,9 +15,12 @@
 //!   told to the registration's owner; a registration whose registry
 //!   publishes no expiry and whose date nobody entered is told to staff
 //!   alone: "enter the date by hand", with the command.
-//! - [`evaluate_scan`]: at the end of a scan, "most checks failed at once"
-//!   raises one operator alert and holds per-subject failure alerts; a normal
-//!   scan resolves it and fires the failure alerts that were held.
+//! - [`evaluate_scan`]: at the end of a scan, lapse's own health gone (no
+//!   canary answered; without canaries, most checks failed on lapse's side:
+//!   `monitor::health`) raises one operator alert and holds per-subject
+//!   failure alerts, at most `alerts.outage_max_hold_hours`; health back
+//!   resolves it and fires the failure alerts that were held. Expiry alerts
+//!   are never held.
 //! - [`evaluate_all`]: every endpoint and domain (CLI, tests).
 //!
 //! What a domain's watch mode leaves out (its endpoints for `registration`,
@@ -41,9 +44,9 @@ use chrono::{DateTime, Duration, Utc};
 
 use crate::config::{Config, StaffDelivery};
 use crate::domain::alert_policy::{
-    expiry_step, failure_step, needs_date_step, next_streak, outage_step, registration_check_state,
-    stale_step, AlertKind, CheckState, Event, ExpirySubject, Firing, Notice, Thresholds,
-    Transition,
+    expiry_step, failure_step, is_outage, needs_date_step, next_streak, outage_holds, outage_step,
+    registration_check_state, stale_step, AlertKind, CheckState, Event, ExpirySubject, Firing,
+    HealthEvidence, Notice, Thresholds, Transition,
 };
 use crate::domain::certificate::days_until;
 use crate::domain::names::to_unicode;
@@ -79,6 +82,10 @@ pub struct AlertSettings {
     pub operator: Vec<String>,
     pub outage_min_checks: u32,
     pub outage_fraction: f64,
+    /// Endpoints that must always answer (`alerts.canaries`), as (host, port).
+    pub canaries: Vec<(String, u16)>,
+    /// Failure alerts are held at most this long after an outage began.
+    pub outage_max_hold: Duration,
     /// Webhook channels every event is also posted to.
     pub webhook_channels: Vec<Channel>,
     /// The domain part of message ids: `smtp.from`'s domain.
@@ -113,6 +120,12 @@ impl AlertSettings {
             operator: alerts.operator.clone(),
             outage_min_checks: alerts.outage_min_checks,
             outage_fraction: alerts.outage_fraction,
+            canaries: alerts
+                .canaries
+                .iter()
+                .filter_map(|c| crate::config::parse_canary(c))
+                .collect(),
+            outage_max_hold: Duration::hours(i64::from(alerts.outage_max_hold_hours)),
             webhook_channels,
             message_id_domain: mailbox_domain(&config.smtp.from),
         }
@@ -138,22 +151,35 @@ fn mailbox_domain(from: &str) -> String {
 /// When check-failure alerts may open.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum FailureMode {
-    /// Now (an ad-hoc check, a recheck). Still held while an outage alert fires.
+    /// Now (an ad-hoc check, a recheck). Still held while an outage holds
+    /// (at most `alerts.outage_max_hold_hours`).
     Immediate,
     /// Part of a scan: count the failure, let [`evaluate_scan`] decide at the
     /// end whether it is the target's failure or lapse's own outage.
     DeferToScan,
 }
 
-/// A finished scan's counts, as the engine hands them over.
+/// A finished scan's evidence of lapse's own health, as the engine hands
+/// it over (`monitor::health`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ScanSummary {
     pub scan_id: i64,
-    /// Checks made (certificate and registration).
-    pub checks_total: u32,
-    /// Checks that could not be made: DNS, connect, timeout, handshake
-    /// failures, failed lookups. A certificate found bad is not one.
-    pub checks_failed: u32,
+    /// The canaries' answers, or without canaries the certificate checks
+    /// that failed on lapse's side (never a target's own answer).
+    pub evidence: HealthEvidence,
+}
+
+impl ScanSummary {
+    /// (checks, failed) as the operator's message counts them.
+    fn counts(&self) -> (u32, u32) {
+        match self.evidence {
+            HealthEvidence::Canaries { total, answered } => (total, total.saturating_sub(answered)),
+            HealthEvidence::Checks {
+                total,
+                own_failures,
+            } => (total, own_failures),
+        }
+    }
 }
 
 /// Evaluation failed: lapse's own problem.
@@ -452,7 +478,8 @@ impl Evaluation<'_> {
             (after, before.clone())
         });
         let firing = self.store.firing_alert(self.scope, kind).await?;
-        let suppressed = mode == FailureMode::DeferToScan || outage_firing(self.store).await?;
+        let suppressed = mode == FailureMode::DeferToScan
+            || outage_holding(self.store, self.context.settings, self.now).await?;
         let key = check.subject.key(firing.as_ref());
         let mut steps = Vec::new();
         let mut current = firing.as_ref();
@@ -622,8 +649,10 @@ fn streak_changes(counted: bool, moved: bool, state: CheckState) -> bool {
     counted && (moved || state == CheckState::Failing)
 }
 
-/// The end of a scan: one operator alert when most checks failed at once;
-/// otherwise resolves it and opens the failure alerts the scan held back.
+/// The end of a scan: one operator alert when lapse's own health is gone
+/// (once per outage); otherwise resolves it. Unless an outage holds them (at
+/// most `outage_max_hold` after it began), opens the failure alerts the scan
+/// held back.
 pub async fn evaluate_scan(
     store: &Store,
     settings: &AlertSettings,
@@ -633,14 +662,12 @@ pub async fn evaluate_scan(
     let mut applied = with_retry(|| async move {
         let scope = AlertScope::operator();
         let firing = store.firing_alert(scope, AlertKind::ScanOutage).await?;
-        let steps = outage_step(
-            scan.checks_total,
-            scan.checks_failed,
+        let outage = is_outage(
+            scan.evidence,
             settings.outage_min_checks,
             settings.outage_fraction,
-            firing.as_ref(),
-            &format!("scan:{}", scan.scan_id),
         );
+        let steps = outage_step(outage, firing.as_ref(), &format!("scan:{}", scan.scan_id));
         if steps.is_empty() {
             return Ok(AppliedChanges::default());
         }
@@ -652,8 +679,9 @@ pub async fn evaluate_scan(
         };
         let writes = plain_writes(&context, AlertKind::ScanOutage, &steps, |event| {
             let mut notice = Notice::new(AlertKind::ScanOutage, event, "lapse");
-            notice.checks_total = Some(scan.checks_total);
-            notice.checks_failed = Some(scan.checks_failed);
+            let (total, failed) = scan.counts();
+            notice.checks_total = Some(total);
+            notice.checks_failed = Some(failed);
             notice
         })?;
         let all = [changes(
@@ -667,12 +695,11 @@ pub async fn evaluate_scan(
         apply(store, &all, now).await
     })
     .await?;
-    if outage_firing(store).await? {
+    if outage_holding(store, settings, now).await? {
         tracing::warn!(
             scan.id = scan.scan_id,
-            checks.total = scan.checks_total,
-            checks.failed = scan.checks_failed,
-            "most checks failed at once: one operator alert, per-domain failure alerts held"
+            evidence = ?scan.evidence,
+            "lapse's own checks are failing: one operator alert, per-domain failure alerts held"
         );
         return Ok(applied);
     }
@@ -705,11 +732,16 @@ pub async fn evaluate_all(
     Ok(applied)
 }
 
-async fn outage_firing(store: &Store) -> Result<bool, StoreError> {
-    Ok(store
-        .firing_alert(AlertScope::operator(), AlertKind::ScanOutage)
-        .await?
-        .is_some())
+/// Whether an outage alert fires and still holds failure alerts at `now`.
+async fn outage_holding(
+    store: &Store,
+    settings: &AlertSettings,
+    now: DateTime<Utc>,
+) -> Result<bool, StoreError> {
+    let since = store
+        .firing_alert_opened_at(AlertScope::operator(), AlertKind::ScanOutage)
+        .await?;
+    Ok(outage_holds(since, settings.outage_max_hold, now))
 }
 
 async fn apply(

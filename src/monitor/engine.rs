@@ -25,6 +25,7 @@ use tokio::task::JoinSet;
 use crate::domain::certificate::{Severity, TlsMode};
 use crate::domain::registration::is_alarming_status;
 use crate::monitor::alerts::{self, AlertSettings, FailureMode};
+use crate::monitor::health::{check_canaries, CheckCounts};
 use crate::monitor::registration::RegistrationChecker;
 use crate::probe::tls::{TlsProbe, TlsTarget};
 use crate::store::{
@@ -134,6 +135,8 @@ pub struct Engine {
     clock: Arc<dyn Clock>,
     /// `None`: results are recorded without deciding alerts (benchmarks, tests).
     alerts: Option<Arc<AlertSettings>>,
+    /// The running scan's certificate checks, for the outage rule.
+    checks: Arc<CheckCounts>,
     running: Mutex<()>,
 }
 
@@ -161,6 +164,7 @@ impl Engine {
             settings,
             clock,
             alerts: None,
+            checks: Arc::new(CheckCounts::default()),
             running: Mutex::new(()),
         }
     }
@@ -242,6 +246,7 @@ impl Engine {
             return Ok(nothing_due(scope, started_at));
         }
         log_start(&handle, scope);
+        self.checks.reset();
         let (results_tx, results_rx) = mpsc::channel::<ItemResult>(self.settings.batch_size);
         // A full scan defers failure alerts to its end (the outage rule); a
         // due-work run is a recheck and decides at once.
@@ -416,10 +421,14 @@ impl Engine {
             .await?;
         let summary = self.store.scan_summary(handle.scan_id).await?;
         if let (Some(settings), true, false) = (&self.alerts, finished, *scope == ScanScope::Due) {
+            // lapse's own health: the canaries when configured, else the
+            // checks that failed on lapse's side.
+            let evidence = check_canaries(&self.probe, &settings.canaries, ended_at)
+                .await
+                .unwrap_or_else(|| self.checks.evidence());
             let counts = alerts::ScanSummary {
                 scan_id: summary.scan_id,
-                checks_total: u32::try_from(summary.items_done).unwrap_or(u32::MAX),
-                checks_failed: u32::try_from(summary.unknown).unwrap_or(u32::MAX),
+                evidence,
             };
             if let Err(error) =
                 alerts::evaluate_scan(&self.store, settings, &counts, ended_at).await
@@ -455,6 +464,7 @@ impl Engine {
             registration: self.registration.clone(),
             settings: self.settings.clone(),
             clock: self.clock.clone(),
+            checks: self.checks.clone(),
         }
     }
 
@@ -591,6 +601,7 @@ struct Job {
     registration: Option<Arc<RegistrationChecker>>,
     settings: EngineSettings,
     clock: Arc<dyn Clock>,
+    checks: Arc<CheckCounts>,
 }
 
 impl Job {
@@ -610,6 +621,7 @@ impl Job {
                 }
                 let now = self.clock.now();
                 let report = self.probe.check(&target, now).await;
+                self.checks.count(&report);
                 let outcome = report.severity();
                 // Could not check: try again sooner than the next full scan.
                 let (failures, next_check_at) = if outcome == Severity::Unknown {

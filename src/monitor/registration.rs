@@ -12,14 +12,15 @@ use chrono::{DateTime, TimeDelta, Utc};
 
 use self::bootstrap::LazyBootstrap;
 use crate::config::Config;
+use crate::domain::alert_policy::AlertKind;
 use crate::domain::registration::{
-    assess, next_registration_check, Assessment, RecheckPolicy, SourcedFacts,
+    assess, is_alarming_status, next_registration_check, Assessment, RecheckPolicy, SourcedFacts,
 };
 use crate::probe::rdap::{BootstrapError, RdapClient, RdapClientError, RdapSettings};
 use crate::probe::registration::{lookup_with, LookupReport};
 use crate::probe::whois::{WhoisClient, WhoisSettings, WhoisSetupError};
 use crate::ratelimit::{RateLimitSettings, RateLimiters, ServerLimit};
-use crate::store::{Store, StoreError};
+use crate::store::{AlertScope, Store, StoreError};
 
 /// lapse could not set up registration lookups (bad settings): its own failure.
 #[derive(Debug, thiserror::Error)]
@@ -50,6 +51,41 @@ pub struct RegistrationChecker {
     bootstrap: LazyBootstrap,
     limits: Arc<RateLimiters>,
     policy: RecheckPolicy,
+    confirm: StatusConfirm,
+}
+
+/// How a first worrying status is confirmed: looked up again `interval`
+/// later, until `observations` in a row have been counted (the failure
+/// rule's `alerts.failures_before_alert`) or its alert fires.
+#[derive(Debug, Clone, Copy)]
+pub struct StatusConfirm {
+    pub interval: TimeDelta,
+    pub observations: u32,
+}
+
+impl StatusConfirm {
+    pub fn from_config(config: &Config) -> Self {
+        Self {
+            interval: TimeDelta::minutes(config.schedule.status_confirm_minutes),
+            observations: config.alerts.failures_before_alert,
+        }
+    }
+}
+
+impl Default for StatusConfirm {
+    fn default() -> Self {
+        Self {
+            interval: TimeDelta::minutes(5),
+            observations: 2,
+        }
+    }
+}
+
+/// A registration status that alerts: not found, redemption, pending
+/// delete, a hold (from a lookup that answered).
+fn worrying(assessment: &Assessment) -> bool {
+    !assessment.stale
+        && (assessment.not_found || assessment.status.iter().any(|s| is_alarming_status(s)))
 }
 
 impl std::fmt::Debug for RegistrationChecker {
@@ -127,12 +163,40 @@ impl RegistrationChecker {
             bootstrap,
             limits: Arc::new(RateLimiters::new(rate_limit_settings(config))),
             policy: RecheckPolicy::default(),
+            confirm: StatusConfirm::from_config(config),
         })
     }
 
     pub fn with_policy(mut self, policy: RecheckPolicy) -> Self {
         self.policy = policy;
         self
+    }
+
+    /// When a worrying status (this lookup's) still waits for its
+    /// confirmation: its failure streak, this lookup included, is short of
+    /// `observations` and its alert does not fire. Then the domain is due
+    /// again `confirm.interval` from `now`, not at the next daily lookup.
+    async fn confirm_at(
+        &self,
+        store: &Store,
+        domain_id: i64,
+        assessment: &Assessment,
+        now: DateTime<Utc>,
+    ) -> Result<Option<DateTime<Utc>>, StoreError> {
+        if !worrying(assessment) {
+            return Ok(None);
+        }
+        let scope = AlertScope::domain(domain_id);
+        if store
+            .firing_alert(scope, AlertKind::RegistrationProblem)
+            .await?
+            .is_some()
+        {
+            return Ok(None);
+        }
+        let counted = store.domain_alert_facts(domain_id).await?.streak.failures;
+        let with_this = counted.saturating_add(1);
+        Ok((with_this < self.confirm.observations).then(|| now + self.confirm.interval))
     }
 
     /// The queue a domain's lookup waits in, and how many lookups of that
@@ -258,8 +322,15 @@ impl RegistrationChecker {
         }
         // Why nothing was learned, when nothing was: shown by `domains list`.
         let reason = (!reasons.is_empty()).then(|| reasons.join("; "));
-        let next = next_registration_check(&check.assessment, failures, &self.policy, now)
-            .max(now + self.asked_to_wait(&check.report));
+        let mut next = next_registration_check(&check.assessment, failures, &self.policy, now);
+        if let Some(soon) = self
+            .confirm_at(store, domain_id, &check.assessment, now)
+            .await?
+        {
+            next = next.min(soon);
+        }
+        // Paced like any lookup: a server's request to wait is kept.
+        let next = next.max(now + self.asked_to_wait(&check.report));
         store
             .record_registration(
                 domain_id,

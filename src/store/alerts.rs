@@ -603,6 +603,26 @@ impl Store {
         firing(&mut conn, scope, kind).await
     }
 
+    /// When the firing alert of (scope, kind) opened, if one fires (the
+    /// outage rule's bound on how long failure alerts are held).
+    pub async fn firing_alert_opened_at(
+        &self,
+        scope: AlertScope,
+        kind: AlertKind,
+    ) -> Result<Option<DateTime<Utc>>, StoreError> {
+        let opened: Option<String> = sqlx::query_scalar(
+            "SELECT opened_at FROM alerts
+             WHERE COALESCE(domain_id, 0) = COALESCE(?, 0) AND COALESCE(endpoint_id, 0) = COALESCE(?, 0)
+               AND kind = ? AND state = 'firing'",
+        )
+        .bind(scope.domain_id)
+        .bind(scope.endpoint_id)
+        .bind(kind.as_str())
+        .fetch_optional(self.pool())
+        .await?;
+        Ok(opened.as_deref().and_then(parse_time))
+    }
+
     /// Ledger events already recorded for `subject_key` under any alert of
     /// this (scope, kind): "not yet notified for this certificate".
     pub async fn notified_events(

@@ -106,6 +106,18 @@ pub(super) fn alerts(
             "a fraction between 0 and 1, e.g. 0.5 (more than half failed)",
         ));
     }
+    for canary in &raw.canaries {
+        if crate::config::parse_canary(canary).is_none() {
+            return Err(bad(
+                "alerts.canaries",
+                canary,
+                "\"host:port\" entries, e.g. \"www.example.com:443\" or \"[2001:db8::1]:443\"",
+            ));
+        }
+    }
+    if raw.outage_max_hold_hours == 0 {
+        return Err(bad("alerts.outage_max_hold_hours", &0, "at least 1 hour"));
+    }
     Ok(AlertsConfig {
         certificate_days: thresholds.certificate_days,
         registration_days: thresholds.registration_days,
@@ -117,6 +129,8 @@ pub(super) fn alerts(
         operator,
         outage_min_checks: raw.outage_min_checks,
         outage_fraction: raw.outage_fraction,
+        canaries: raw.canaries.iter().map(|c| c.trim().to_owned()).collect(),
+        outage_max_hold_hours: raw.outage_max_hold_hours,
     })
 }
 

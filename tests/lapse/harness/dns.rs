@@ -1,9 +1,11 @@
 //! A tiny UDP DNS responder on 127.0.0.1 that answers A/AAAA for test
 //! names from a [`Zone`], NXDOMAIN for the rest, SERVFAIL or silence on
-//! request.
+//! request; [`DnsServer::set_zone`] changes its answers while it runs
+//! (a resolver going down and coming back).
 
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
+use std::sync::{Arc, PoisonError, RwLock};
 
 use hickory_resolver::proto::op::{Message, ResponseCode};
 use hickory_resolver::proto::rr::rdata::{A, AAAA};
@@ -72,7 +74,9 @@ impl Zone {
                 (IpAddr::V6(v6), RecordType::AAAA) => RData::AAAA(AAAA(*v6)),
                 _ => continue,
             };
-            response.add_answer(Record::from_rdata(question.name().clone(), 60, rdata));
+            // TTL 0: a resolver does not keep the answer, so a changed zone
+            // (`set_zone`) is seen at once.
+            response.add_answer(Record::from_rdata(question.name().clone(), 0, rdata));
         }
         Some(response)
     }
@@ -81,6 +85,7 @@ impl Zone {
 /// A UDP DNS server on 127.0.0.1 answering from a [`Zone`].
 pub struct DnsServer {
     pub addr: SocketAddr,
+    zone: Arc<RwLock<Zone>>,
     _task: AbortOnDrop,
 }
 
@@ -88,6 +93,8 @@ impl DnsServer {
     pub async fn start(zone: Zone) -> Self {
         let socket = UdpSocket::bind("127.0.0.1:0").await.expect("bind DNS");
         let addr = socket.local_addr().expect("local addr");
+        let zone = Arc::new(RwLock::new(zone));
+        let answers = zone.clone();
         let task = tokio::spawn(async move {
             let mut buffer = vec![0u8; 4096];
             loop {
@@ -97,7 +104,11 @@ impl DnsServer {
                 let Ok(query) = Message::from_vec(&buffer[..length]) else {
                     continue;
                 };
-                if let Some(response) = zone.answer(&query) {
+                let response = answers
+                    .read()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .answer(&query);
+                if let Some(response) = response {
                     if let Ok(bytes) = response.to_vec() {
                         let _ = socket.send_to(&bytes, peer).await;
                     }
@@ -106,7 +117,13 @@ impl DnsServer {
         });
         Self {
             addr,
+            zone,
             _task: AbortOnDrop(task),
         }
+    }
+
+    /// Answers from `zone` from now on.
+    pub fn set_zone(&self, zone: Zone) {
+        *self.zone.write().unwrap_or_else(PoisonError::into_inner) = zone;
     }
 }
