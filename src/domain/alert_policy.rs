@@ -209,13 +209,28 @@ pub enum Transition {
     Notify { event: Event, subject_key: String },
 }
 
+/// Whether the lifetime rule may adapt the thresholds that apply: only when
+/// they are the built-in defaults. Thresholds staff set (per domain, per
+/// client, or `[alerts] certificate_days` in the config file: `configured`)
+/// fire exactly as set.
+pub fn adapts_to_lifetime(
+    configured: bool,
+    client: Option<&Thresholds>,
+    domain: Option<&Thresholds>,
+) -> bool {
+    !configured && client.is_none() && domain.is_none()
+}
+
 /// The event due now for an expiring subject, if any: `Expired` once past
 /// expiry, else the lowest threshold at or above days-left, provided the
-/// subject is inside its warning window. For a certificate the window is
-/// also no longer than a third of its lifetime (strictly less than a third
-/// left), so short-lived certificates are judged by their own lifetime.
+/// subject is inside its warning window. With `adapt_to_lifetime` (the
+/// built-in default thresholds, see [`adapts_to_lifetime`]) the window of a
+/// certificate is also no longer than a third of its lifetime (strictly
+/// less than a third left), so short-lived certificates are judged by their
+/// own lifetime; explicit thresholds fire exactly as set.
 pub fn due_expiry_event(
     thresholds: &Thresholds,
+    adapt_to_lifetime: bool,
     subject: &ExpirySubject,
     now: DateTime<Utc>,
 ) -> Option<Event> {
@@ -223,7 +238,7 @@ pub fn due_expiry_event(
     if left <= Duration::zero() {
         return Some(Event::Expired);
     }
-    if let Some(from) = subject.valid_from {
+    if let Some(from) = subject.valid_from.filter(|_| adapt_to_lifetime) {
         let third = (subject.expires_at - from) / 3;
         if left >= third {
             return None;
@@ -242,6 +257,7 @@ pub fn due_expiry_event(
 /// this subject's key (under any alert of this kind and subject).
 pub fn expiry_step(
     thresholds: &Thresholds,
+    adapt_to_lifetime: bool,
     subject: Option<&ExpirySubject>,
     firing: Option<&Firing>,
     notified: &[Event],
@@ -250,7 +266,7 @@ pub fn expiry_step(
     let Some(subject) = subject else {
         return Vec::new();
     };
-    let due = due_expiry_event(thresholds, subject, now);
+    let due = due_expiry_event(thresholds, adapt_to_lifetime, subject, now);
     let notify = |event: Event| Transition::Notify {
         event,
         subject_key: subject.key.clone(),
@@ -608,7 +624,14 @@ mod tests {
         for (days_left, expected) in nights {
             // The night when `days_left` whole days (and 6 hours) are left.
             let now = expires_at - Duration::days(days_left) - Duration::hours(6);
-            let steps = expiry_step(&thresholds, Some(&subject), state.as_ref(), &notified, now);
+            let steps = expiry_step(
+                &thresholds,
+                true,
+                Some(&subject),
+                state.as_ref(),
+                &notified,
+                now,
+            );
             let sent: Vec<Event> = steps
                 .iter()
                 .filter_map(|s| match s {
@@ -627,9 +650,16 @@ mod tests {
             notified.extend(sent);
             // Evaluating the same night again sends nothing more.
             assert!(
-                expiry_step(&thresholds, Some(&subject), state.as_ref(), &notified, now)
-                    .iter()
-                    .all(|s| !matches!(s, Transition::Notify { .. })),
+                expiry_step(
+                    &thresholds,
+                    true,
+                    Some(&subject),
+                    state.as_ref(),
+                    &notified,
+                    now
+                )
+                .iter()
+                .all(|s| !matches!(s, Transition::Notify { .. })),
                 "second evaluation at {days_left} days left"
             );
         }
@@ -641,6 +671,7 @@ mod tests {
         // 14 was sent; the runs at 7..6 days failed; tonight 5 days are left.
         let steps = expiry_step(
             &thresholds,
+            true,
             Some(&year_cert("aa", 5)),
             Some(&firing("aa")),
             &[Event::Threshold(30), Event::Threshold(14)],
@@ -653,6 +684,7 @@ mod tests {
     fn first_sight_inside_several_thresholds_sends_one_message_for_the_lowest() {
         let steps = expiry_step(
             &cert_defaults(),
+            true,
             Some(&year_cert("aa", 10)),
             None,
             &[],
@@ -663,7 +695,7 @@ mod tests {
             expires_at: at(NOW) - Duration::days(5),
             ..year_cert("bb", 0)
         };
-        let steps = expiry_step(&cert_defaults(), Some(&expired), None, &[], at(NOW));
+        let steps = expiry_step(&cert_defaults(), true, Some(&expired), None, &[], at(NOW));
         assert_eq!(steps, vec![open("bb"), notify(Event::Expired, "bb")]);
     }
 
@@ -673,6 +705,7 @@ mod tests {
         let renewed = year_cert("new", 89);
         let steps = expiry_step(
             &thresholds,
+            true,
             Some(&renewed),
             Some(&firing("old")),
             &[],
@@ -681,7 +714,7 @@ mod tests {
         assert_eq!(steps, vec![Transition::Resolve { notify: true }]);
         // The new certificate starts from scratch: its 30-day crossing fires.
         let later = at(NOW) + Duration::days(60);
-        let steps = expiry_step(&thresholds, Some(&renewed), None, &[], later);
+        let steps = expiry_step(&thresholds, true, Some(&renewed), None, &[], later);
         assert_eq!(
             steps,
             vec![open("new"), notify(Event::Threshold(30), "new")]
@@ -698,6 +731,7 @@ mod tests {
         };
         let steps = expiry_step(
             &thresholds,
+            true,
             Some(&renewed),
             Some(&firing("2026-12-01T00:00:00Z")),
             &[],
@@ -719,7 +753,7 @@ mod tests {
         for elapsed_hours in [0, 24, 72, 95] {
             let now = issued + Duration::hours(elapsed_hours);
             assert_eq!(
-                expiry_step(&thresholds, Some(&subject), None, &[], now),
+                expiry_step(&thresholds, true, Some(&subject), None, &[], now),
                 vec![],
                 "{elapsed_hours} h after issuance"
             );
@@ -727,7 +761,7 @@ mod tests {
         // Less than a third (2 days) left: late, not renewed.
         let now = issued + Duration::hours(100);
         assert_eq!(
-            expiry_step(&thresholds, Some(&subject), None, &[], now),
+            expiry_step(&thresholds, true, Some(&subject), None, &[], now),
             vec![open("short"), notify(Event::Threshold(1), "short")]
         );
     }
@@ -742,22 +776,51 @@ mod tests {
             valid_from: Some(issued),
         };
         let at_30 = issued + Duration::days(60);
-        assert_eq!(due_expiry_event(&thresholds, &subject, at_30), None);
+        assert_eq!(due_expiry_event(&thresholds, true, &subject, at_30), None);
         let past_a_third = at_30 + Duration::hours(12);
         assert_eq!(
-            due_expiry_event(&thresholds, &subject, past_a_third),
+            due_expiry_event(&thresholds, true, &subject, past_a_third),
             Some(Event::Threshold(30))
         );
     }
 
     #[test]
+    fn explicit_thresholds_fire_as_set_whatever_the_lifetime() {
+        let issued = at(NOW);
+        let subject = ExpirySubject {
+            key: "acme".into(),
+            expires_at: issued + Duration::days(90),
+            valid_from: Some(issued),
+        };
+        let forty_left = issued + Duration::days(50) - Duration::hours(6);
+        let set = Thresholds::new(vec![45, 21, 7, 1, 0]).expect("t");
+        assert_eq!(
+            due_expiry_event(&set, false, &subject, forty_left),
+            Some(Event::Threshold(45))
+        );
+        // The same list as a built-in default would wait for the last third.
+        assert_eq!(due_expiry_event(&set, true, &subject, forty_left), None);
+        assert!(adapts_to_lifetime(false, None, None));
+        assert!(!adapts_to_lifetime(true, None, None));
+        assert!(!adapts_to_lifetime(false, Some(&set), None));
+        assert!(!adapts_to_lifetime(false, None, Some(&set)));
+    }
+
+    #[test]
     fn unknown_data_never_fires_and_never_resolves() {
         assert_eq!(
-            expiry_step(&cert_defaults(), None, None, &[], at(NOW)),
+            expiry_step(&cert_defaults(), true, None, None, &[], at(NOW)),
             vec![]
         );
         assert_eq!(
-            expiry_step(&cert_defaults(), None, Some(&firing("aa")), &[], at(NOW)),
+            expiry_step(
+                &cert_defaults(),
+                true,
+                None,
+                Some(&firing("aa")),
+                &[],
+                at(NOW)
+            ),
             vec![]
         );
         assert_eq!(

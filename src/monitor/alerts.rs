@@ -70,6 +70,9 @@ use subjects::{
 #[derive(Debug, Clone)]
 pub struct AlertSettings {
     pub certificate_days: Thresholds,
+    /// `certificate_days` was set by the user: it fires exactly as set (the
+    /// lifetime rule adapts only the built-in default).
+    pub certificate_days_set: bool,
     pub registration_days: Thresholds,
     pub failures_before_alert: u32,
     pub registration_stale_after: Duration,
@@ -105,6 +108,7 @@ impl AlertSettings {
         }
         Self {
             certificate_days: thresholds(&alerts.certificate_days),
+            certificate_days_set: alerts.certificate_days_set,
             registration_days: thresholds(&alerts.registration_days),
             failures_before_alert: alerts.failures_before_alert,
             registration_stale_after: Duration::days(i64::from(alerts.registration_stale_days)),
@@ -409,7 +413,7 @@ impl Evaluation<'_> {
     async fn expiry_rule(
         &self,
         kind: AlertKind,
-        thresholds: &Thresholds,
+        (thresholds, adapt_to_lifetime): (&Thresholds, bool),
         subject: Option<ExpirySubject>,
     ) -> Result<Option<AlertChanges>, AlertError> {
         let firing = self.store.firing_alert(self.scope, kind).await?;
@@ -419,6 +423,7 @@ impl Evaluation<'_> {
         };
         let steps = expiry_step(
             thresholds,
+            adapt_to_lifetime,
             subject.as_ref(),
             firing.as_ref(),
             &notified,

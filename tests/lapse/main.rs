@@ -37,5 +37,6 @@ mod scan_progress;
 mod scan_scope;
 mod serve;
 mod serve_cron;
+mod thresholds;
 mod tidy;
 mod tls_probe;

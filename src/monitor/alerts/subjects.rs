@@ -9,7 +9,8 @@ use chrono::{DateTime, Utc};
 
 use super::AlertSettings;
 use crate::domain::alert_policy::{
-    is_check_failure, problem_statuses, CheckState, ExpirySubject, Firing, Thresholds,
+    adapts_to_lifetime, is_check_failure, problem_statuses, CheckState, ExpirySubject, Firing,
+    Thresholds,
 };
 use crate::domain::certificate::{DnsFailureKind, Finding, HandshakeFailure};
 use crate::domain::names::to_unicode;
@@ -25,29 +26,33 @@ pub(super) fn endpoint_name(facts: &EndpointAlertFacts) -> String {
 }
 
 /// The certificate thresholds for an endpoint: its domain's, else its own
-/// client's, else the configured ones.
+/// client's, else the configured ones; and whether the lifetime rule adapts
+/// them (only the built-in defaults: `alert_policy::adapts_to_lifetime`).
 pub(super) fn certificate_thresholds<'a>(
     settings: &'a AlertSettings,
     facts: &'a EndpointAlertFacts,
-) -> &'a Thresholds {
-    Thresholds::effective(
-        &settings.certificate_days,
-        facts.client_certificate_days.as_ref(),
-        facts.domain_certificate_days.as_ref(),
+) -> (&'a Thresholds, bool) {
+    let client = facts.client_certificate_days.as_ref();
+    let domain = facts.domain_certificate_days.as_ref();
+    (
+        Thresholds::effective(&settings.certificate_days, client, domain),
+        adapts_to_lifetime(settings.certificate_days_set, client, domain),
     )
 }
 
 /// [`certificate_thresholds`] for a domain's registration: the domain's,
-/// else the registration owner's, else the configured ones.
+/// else the registration owner's, else the configured ones. A registration
+/// has no lifetime rule.
 pub(super) fn registration_thresholds<'a>(
     settings: &'a AlertSettings,
     facts: &'a DomainAlertFacts,
-) -> &'a Thresholds {
-    Thresholds::effective(
+) -> (&'a Thresholds, bool) {
+    let thresholds = Thresholds::effective(
         &settings.registration_days,
         facts.client_registration_days.as_ref(),
         facts.domain_registration_days.as_ref(),
-    )
+    );
+    (thresholds, false)
 }
 
 /// The certificate that expires first among the addresses' current leaves
