@@ -251,15 +251,40 @@ pub fn due_expiry_event(
     thresholds.crossed(days_left).map(Event::Threshold)
 }
 
+/// One certificate seen on one address, for the renewal rule.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServedCert {
+    pub address: String,
+    /// The leaf fingerprint.
+    pub key: String,
+    pub expires_at: DateTime<Utc>,
+}
+
+/// Whether the certificate the firing alert speaks of was renewed: on an
+/// address that served it (`old`: its observations), another certificate
+/// that expires later is served now (`served`). A certificate merely no
+/// longer observed (the set of addresses changed, an address was pinned)
+/// was not renewed.
+pub fn certificate_renewed(old: &[ServedCert], served: &[ServedCert]) -> bool {
+    served.iter().any(|new| {
+        old.iter().any(|old| {
+            old.address == new.address && old.key != new.key && new.expires_at > old.expires_at
+        })
+    })
+}
+
 /// The expiry rule. `subject` is `None` when nothing is known (no
 /// certificate read, registration lookup failed or stale): nothing opens and
 /// nothing resolves. `notified` holds the ledger events already recorded for
-/// this subject's key (under any alert of this kind and subject).
+/// this subject's key (under any alert of this kind and subject). `renewed`
+/// says whether the firing alert's subject was replaced by this one, later
+/// ([`certificate_renewed`]; a later registration date): only then does its
+/// end send a "renewed" notice.
 pub fn expiry_step(
     thresholds: &Thresholds,
     adapt_to_lifetime: bool,
     subject: Option<&ExpirySubject>,
-    firing: Option<&Firing>,
+    (firing, renewed): (Option<&Firing>, bool),
     notified: &[Event],
     now: DateTime<Utc>,
 ) -> Vec<Transition> {
@@ -286,8 +311,9 @@ pub fn expiry_step(
         (Some(f), None) if f.subject_key == subject.key => {
             vec![Transition::Resolve { notify: false }]
         }
-        // A new certificate or a later date: renewed.
-        (Some(_), None) => vec![Transition::Resolve { notify: true }],
+        // A new certificate or a later date: renewed, and said so only when
+        // it replaced the old one (not when the old one is merely out of view).
+        (Some(_), None) => vec![Transition::Resolve { notify: renewed }],
         // A different subject that is itself due: not a renewal worth a
         // notice; the new subject's own crossing says what matters.
         (Some(_), Some(event)) => {
@@ -628,7 +654,7 @@ mod tests {
                 &thresholds,
                 true,
                 Some(&subject),
-                state.as_ref(),
+                (state.as_ref(), false),
                 &notified,
                 now,
             );
@@ -654,7 +680,7 @@ mod tests {
                     &thresholds,
                     true,
                     Some(&subject),
-                    state.as_ref(),
+                    (state.as_ref(), false),
                     &notified,
                     now
                 )
@@ -673,7 +699,7 @@ mod tests {
             &thresholds,
             true,
             Some(&year_cert("aa", 5)),
-            Some(&firing("aa")),
+            (Some(&firing("aa")), false),
             &[Event::Threshold(30), Event::Threshold(14)],
             at(NOW),
         );
@@ -686,7 +712,7 @@ mod tests {
             &cert_defaults(),
             true,
             Some(&year_cert("aa", 10)),
-            None,
+            (None, false),
             &[],
             at(NOW),
         );
@@ -695,7 +721,14 @@ mod tests {
             expires_at: at(NOW) - Duration::days(5),
             ..year_cert("bb", 0)
         };
-        let steps = expiry_step(&cert_defaults(), true, Some(&expired), None, &[], at(NOW));
+        let steps = expiry_step(
+            &cert_defaults(),
+            true,
+            Some(&expired),
+            (None, false),
+            &[],
+            at(NOW),
+        );
         assert_eq!(steps, vec![open("bb"), notify(Event::Expired, "bb")]);
     }
 
@@ -707,18 +740,48 @@ mod tests {
             &thresholds,
             true,
             Some(&renewed),
-            Some(&firing("old")),
+            (Some(&firing("old")), true),
             &[],
             at(NOW),
         );
         assert_eq!(steps, vec![Transition::Resolve { notify: true }]);
         // The new certificate starts from scratch: its 30-day crossing fires.
         let later = at(NOW) + Duration::days(60);
-        let steps = expiry_step(&thresholds, true, Some(&renewed), None, &[], later);
+        let steps = expiry_step(&thresholds, true, Some(&renewed), (None, false), &[], later);
         assert_eq!(
             steps,
             vec![open("new"), notify(Event::Threshold(30), "new")]
         );
+    }
+
+    #[test]
+    fn a_certificate_out_of_view_is_not_renewed() {
+        let served = |address: &str, key: &str, days: i64| ServedCert {
+            address: address.into(),
+            key: key.into(),
+            expires_at: at(NOW) + Duration::days(days),
+        };
+        // "old" was served on .1; .2 served "other" all along.
+        let old = [served("127.0.0.1", "old", 10)];
+        // Pinned to .2: "old" is out of view, nothing replaced it.
+        assert!(!certificate_renewed(
+            &old,
+            &[served("127.0.0.2", "other", 80)]
+        ));
+        // .1 now serves a later certificate: renewed.
+        assert!(certificate_renewed(&old, &[served("127.0.0.1", "new", 89)]));
+        // .1 serves an earlier one: not a renewal.
+        assert!(!certificate_renewed(&old, &[served("127.0.0.1", "new", 5)]));
+        // Not renewed: the alert ends without a notice.
+        let steps = expiry_step(
+            &cert_defaults(),
+            true,
+            Some(&year_cert("other", 80)),
+            (Some(&firing("old")), false),
+            &[],
+            at(NOW),
+        );
+        assert_eq!(steps, vec![Transition::Resolve { notify: false }]);
     }
 
     #[test]
@@ -733,7 +796,7 @@ mod tests {
             &thresholds,
             true,
             Some(&renewed),
-            Some(&firing("2026-12-01T00:00:00Z")),
+            (Some(&firing("2026-12-01T00:00:00Z")), true),
             &[],
             at(NOW),
         );
@@ -753,7 +816,7 @@ mod tests {
         for elapsed_hours in [0, 24, 72, 95] {
             let now = issued + Duration::hours(elapsed_hours);
             assert_eq!(
-                expiry_step(&thresholds, true, Some(&subject), None, &[], now),
+                expiry_step(&thresholds, true, Some(&subject), (None, false), &[], now),
                 vec![],
                 "{elapsed_hours} h after issuance"
             );
@@ -761,7 +824,7 @@ mod tests {
         // Less than a third (2 days) left: late, not renewed.
         let now = issued + Duration::hours(100);
         assert_eq!(
-            expiry_step(&thresholds, true, Some(&subject), None, &[], now),
+            expiry_step(&thresholds, true, Some(&subject), (None, false), &[], now),
             vec![open("short"), notify(Event::Threshold(1), "short")]
         );
     }
@@ -809,7 +872,7 @@ mod tests {
     #[test]
     fn unknown_data_never_fires_and_never_resolves() {
         assert_eq!(
-            expiry_step(&cert_defaults(), true, None, None, &[], at(NOW)),
+            expiry_step(&cert_defaults(), true, None, (None, false), &[], at(NOW)),
             vec![]
         );
         assert_eq!(
@@ -817,7 +880,7 @@ mod tests {
                 &cert_defaults(),
                 true,
                 None,
-                Some(&firing("aa")),
+                (Some(&firing("aa")), true),
                 &[],
                 at(NOW)
             ),

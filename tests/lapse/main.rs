@@ -32,6 +32,7 @@ mod registration_cli;
 mod registration_pacing;
 mod registration_ssrf;
 mod registry_hardening;
+mod renewal;
 mod scan;
 mod scan_progress;
 mod scan_scope;

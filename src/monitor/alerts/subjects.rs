@@ -10,7 +10,7 @@ use chrono::{DateTime, Utc};
 use super::AlertSettings;
 use crate::domain::alert_policy::{
     adapts_to_lifetime, is_check_failure, problem_statuses, CheckState, ExpirySubject, Firing,
-    Thresholds,
+    ServedCert, Thresholds,
 };
 use crate::domain::certificate::{DnsFailureKind, Finding, HandshakeFailure};
 use crate::domain::names::to_unicode;
@@ -74,6 +74,22 @@ pub(super) fn expiring_certificate(current: &[CurrentCert]) -> Option<ExpirySubj
             })
         })
         .min_by(|a, b| (a.expires_at, &a.key).cmp(&(b.expires_at, &b.key)))
+}
+
+/// Each observation's certificate, on its address, with the date
+/// [`expiring_certificate`] uses: for the renewal rule.
+pub(super) fn served_certificates(observations: &[CurrentCert]) -> Vec<ServedCert> {
+    observations
+        .iter()
+        .filter_map(|c| {
+            let leaf = c.leaf_not_after?;
+            Some(ServedCert {
+                address: c.address.clone(),
+                key: c.leaf_fingerprint.clone()?,
+                expires_at: c.chain_not_after.map_or(leaf, |chain| chain.min(leaf)),
+            })
+        })
+        .collect()
 }
 
 /// One line per failure finding, `address: finding`, without repeats.
