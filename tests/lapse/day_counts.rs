@@ -1,0 +1,77 @@
+//! Numbers that agree (issue 14 item 3): `lapse check --warning DAYS
+//! --critical DAYS` exits as a monitoring plugin does (0 ok, 1 warning,
+//! 2 critical, 3 unknown), 3 days left being critical by default; against a
+//! loopback TLS server with certificates made here.
+
+use crate::harness::ip;
+use crate::harness::pki::{TestPki, Validity};
+use crate::harness::tls::TlsServer;
+
+const HOST: &str = "check.lapse.test";
+
+/// `lapse check HOST:PORT --address 127.0.0.1 ARGS` against a server whose
+/// one-year leaf has `days_left` days (and 12 hours) left: the exit code.
+async fn check_exit(days_left: i64, args: &[&str]) -> (i32, String) {
+    let pki = TestPki::new();
+    let leaf = pki.leaf(&[HOST], Validity::days(pki.now, days_left - 365, days_left));
+    let server = TlsServer::start(ip("127.0.0.1"), pki.served(&leaf), leaf.key_der()).await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let ca_file = dir.path().join("ca.pem");
+    std::fs::write(&ca_file, &pki.root.pem).expect("write");
+    let path = dir.path().join("lapse.toml");
+    std::fs::write(
+        &path,
+        format!(
+            "[names]\nprivate_tlds = [\"test\"]\n[targets]\nallow_ranges = [\"127.0.0.0/8\"]\n\
+             [tls]\nextra_ca_file = \"{}\"\n",
+            ca_file.display()
+        ),
+    )
+    .expect("write config");
+    let endpoint = format!("{HOST}:{}", server.addr.port());
+    let output = tokio::process::Command::new(env!("CARGO_BIN_EXE_lapse"))
+        .arg("check")
+        .args([endpoint.as_str(), "--address", "127.0.0.1"])
+        .args(args)
+        .env("LAPSE_CONFIG", &path)
+        .current_dir(dir.path())
+        .output()
+        .await
+        .expect("run lapse check");
+    (
+        output.status.code().expect("exit code"),
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        ),
+    )
+}
+
+#[tokio::test]
+async fn check_exit_codes_follow_warning_and_critical_days() {
+    // (days left, arguments, exit code)
+    let cases: [(i64, &[&str], i32); 9] = [
+        (200, &[], 0),
+        (20, &[], 1),
+        // 3 days left is critical by default; so is less.
+        (3, &[], 2),
+        (2, &[], 2),
+        (4, &[], 1),
+        (20, &["--warning", "10"], 0),
+        (20, &["--warning", "30", "--critical", "25"], 2),
+        (40, &["--warning", "45"], 1),
+        (8, &["--critical", "10"], 2),
+    ];
+    for (days_left, args, expected) in cases {
+        let (code, output) = check_exit(days_left, args).await;
+        assert_eq!(code, expected, "{days_left} days left, {args:?}: {output}");
+    }
+}
+
+#[tokio::test]
+async fn a_critical_window_wider_than_the_warning_one_is_refused() {
+    let (code, output) = check_exit(20, &["--warning", "5", "--critical", "10"]).await;
+    assert_eq!(code, 3, "{output}");
+    assert!(output.contains("--critical"), "{output}");
+}
