@@ -25,9 +25,10 @@
 use std::fmt;
 
 use chrono::{DateTime, Duration, Utc};
+use chrono_tz::Tz;
 use serde::Serialize;
 
-use crate::domain::certificate::{days_until, Finding};
+use crate::domain::certificate::Finding;
 
 /// Thresholds in days, largest first, no duplicates, never empty.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -221,18 +222,28 @@ pub fn adapts_to_lifetime(
     !configured && client.is_none() && domain.is_none()
 }
 
+/// Days left until `expires_at`, counted in calendar days in `tz` (the
+/// recipient's time zone): the number of midnights between `now` and the
+/// expiry there, so that "expires in N days (DATE)" agrees with the date
+/// read in that zone. Negative once past (days since, in the same count).
+pub fn calendar_days_left(expires_at: DateTime<Utc>, now: DateTime<Utc>, tz: Tz) -> i64 {
+    let day = |at: DateTime<Utc>| at.with_timezone(&tz).date_naive();
+    (day(expires_at) - day(now)).num_days()
+}
+
 /// The event due now for an expiring subject, if any: `Expired` once past
 /// expiry, else the lowest threshold at or above days-left, provided the
 /// subject is inside its warning window. With `adapt_to_lifetime` (the
 /// built-in default thresholds, see [`adapts_to_lifetime`]) the window of a
 /// certificate is also no longer than a third of its lifetime (strictly
 /// less than a third left), so short-lived certificates are judged by their
-/// own lifetime; explicit thresholds fire exactly as set.
+/// own lifetime; explicit thresholds fire exactly as set. Days left are
+/// calendar days in `tz` ([`calendar_days_left`]).
 pub fn due_expiry_event(
     thresholds: &Thresholds,
     adapt_to_lifetime: bool,
     subject: &ExpirySubject,
-    now: DateTime<Utc>,
+    (now, tz): (DateTime<Utc>, Tz),
 ) -> Option<Event> {
     let left = subject.expires_at - now;
     if left <= Duration::zero() {
@@ -244,7 +255,7 @@ pub fn due_expiry_event(
             return None;
         }
     }
-    let days_left = days_until(now, subject.expires_at);
+    let days_left = calendar_days_left(subject.expires_at, now, tz);
     if days_left > i64::from(thresholds.largest()) {
         return None;
     }
@@ -286,7 +297,7 @@ pub fn expiry_step(
     subject: Option<&ExpirySubject>,
     (firing, renewed): (Option<&Firing>, bool),
     notified: &[Event],
-    now: DateTime<Utc>,
+    now: (DateTime<Utc>, Tz),
 ) -> Vec<Transition> {
     let Some(subject) = subject else {
         return Vec::new();
@@ -656,7 +667,7 @@ mod tests {
                 Some(&subject),
                 (state.as_ref(), false),
                 &notified,
-                now,
+                (now, Tz::UTC),
             );
             let sent: Vec<Event> = steps
                 .iter()
@@ -682,7 +693,7 @@ mod tests {
                     Some(&subject),
                     (state.as_ref(), false),
                     &notified,
-                    now
+                    (now, Tz::UTC)
                 )
                 .iter()
                 .all(|s| !matches!(s, Transition::Notify { .. })),
@@ -701,7 +712,7 @@ mod tests {
             Some(&year_cert("aa", 5)),
             (Some(&firing("aa")), false),
             &[Event::Threshold(30), Event::Threshold(14)],
-            at(NOW),
+            (at(NOW), Tz::UTC),
         );
         assert_eq!(steps, vec![notify(Event::Threshold(7), "aa")]);
     }
@@ -714,7 +725,7 @@ mod tests {
             Some(&year_cert("aa", 10)),
             (None, false),
             &[],
-            at(NOW),
+            (at(NOW), Tz::UTC),
         );
         assert_eq!(steps, vec![open("aa"), notify(Event::Threshold(14), "aa")]);
         let expired = ExpirySubject {
@@ -727,7 +738,7 @@ mod tests {
             Some(&expired),
             (None, false),
             &[],
-            at(NOW),
+            (at(NOW), Tz::UTC),
         );
         assert_eq!(steps, vec![open("bb"), notify(Event::Expired, "bb")]);
     }
@@ -742,12 +753,19 @@ mod tests {
             Some(&renewed),
             (Some(&firing("old")), true),
             &[],
-            at(NOW),
+            (at(NOW), Tz::UTC),
         );
         assert_eq!(steps, vec![Transition::Resolve { notify: true }]);
         // The new certificate starts from scratch: its 30-day crossing fires.
         let later = at(NOW) + Duration::days(60);
-        let steps = expiry_step(&thresholds, true, Some(&renewed), (None, false), &[], later);
+        let steps = expiry_step(
+            &thresholds,
+            true,
+            Some(&renewed),
+            (None, false),
+            &[],
+            (later, Tz::UTC),
+        );
         assert_eq!(
             steps,
             vec![open("new"), notify(Event::Threshold(30), "new")]
@@ -779,7 +797,7 @@ mod tests {
             Some(&year_cert("other", 80)),
             (Some(&firing("old")), false),
             &[],
-            at(NOW),
+            (at(NOW), Tz::UTC),
         );
         assert_eq!(steps, vec![Transition::Resolve { notify: false }]);
     }
@@ -798,7 +816,7 @@ mod tests {
             Some(&renewed),
             (Some(&firing("2026-12-01T00:00:00Z")), true),
             &[],
-            at(NOW),
+            (at(NOW), Tz::UTC),
         );
         assert_eq!(steps, vec![Transition::Resolve { notify: true }]);
     }
@@ -816,16 +834,31 @@ mod tests {
         for elapsed_hours in [0, 24, 72, 95] {
             let now = issued + Duration::hours(elapsed_hours);
             assert_eq!(
-                expiry_step(&thresholds, true, Some(&subject), (None, false), &[], now),
+                expiry_step(
+                    &thresholds,
+                    true,
+                    Some(&subject),
+                    (None, false),
+                    &[],
+                    (now, Tz::UTC)
+                ),
                 vec![],
                 "{elapsed_hours} h after issuance"
             );
         }
-        // Less than a third (2 days) left: late, not renewed.
+        // Less than a third (2 days) left: late, not renewed. 44 hours
+        // before noon is the day before yesterday's 16:00: 2 calendar days.
         let now = issued + Duration::hours(100);
         assert_eq!(
-            expiry_step(&thresholds, true, Some(&subject), (None, false), &[], now),
-            vec![open("short"), notify(Event::Threshold(1), "short")]
+            expiry_step(
+                &thresholds,
+                true,
+                Some(&subject),
+                (None, false),
+                &[],
+                (now, Tz::UTC)
+            ),
+            vec![open("short"), notify(Event::Threshold(3), "short")]
         );
     }
 
@@ -839,10 +872,13 @@ mod tests {
             valid_from: Some(issued),
         };
         let at_30 = issued + Duration::days(60);
-        assert_eq!(due_expiry_event(&thresholds, true, &subject, at_30), None);
+        assert_eq!(
+            due_expiry_event(&thresholds, true, &subject, (at_30, Tz::UTC)),
+            None
+        );
         let past_a_third = at_30 + Duration::hours(12);
         assert_eq!(
-            due_expiry_event(&thresholds, true, &subject, past_a_third),
+            due_expiry_event(&thresholds, true, &subject, (past_a_third, Tz::UTC)),
             Some(Event::Threshold(30))
         );
     }
@@ -858,11 +894,14 @@ mod tests {
         let forty_left = issued + Duration::days(50) - Duration::hours(6);
         let set = Thresholds::new(vec![45, 21, 7, 1, 0]).expect("t");
         assert_eq!(
-            due_expiry_event(&set, false, &subject, forty_left),
+            due_expiry_event(&set, false, &subject, (forty_left, Tz::UTC)),
             Some(Event::Threshold(45))
         );
         // The same list as a built-in default would wait for the last third.
-        assert_eq!(due_expiry_event(&set, true, &subject, forty_left), None);
+        assert_eq!(
+            due_expiry_event(&set, true, &subject, (forty_left, Tz::UTC)),
+            None
+        );
         assert!(adapts_to_lifetime(false, None, None));
         assert!(!adapts_to_lifetime(true, None, None));
         assert!(!adapts_to_lifetime(false, Some(&set), None));
@@ -870,9 +909,63 @@ mod tests {
     }
 
     #[test]
+    fn days_left_are_calendar_days_in_the_recipients_zone() {
+        // Mailed on 2026-12-04 (UTC) about 2026-12-14: 10 days, not 9.
+        let now = at("2026-12-04T23:30:00Z");
+        let expiry = at("2026-12-14T01:00:00Z");
+        assert_eq!(calendar_days_left(expiry, now, Tz::UTC), 10);
+        // Across a zone boundary: the same instants read elsewhere.
+        let now = at("2026-12-04T20:00:00Z");
+        let expiry = at("2026-12-14T03:00:00Z");
+        assert_eq!(calendar_days_left(expiry, now, Tz::UTC), 10);
+        // Berlin: 12-04 21:00 -> 12-14 04:00.
+        assert_eq!(calendar_days_left(expiry, now, Tz::Europe__Berlin), 10);
+        // New York: 12-04 15:00 -> 12-13 22:00.
+        assert_eq!(calendar_days_left(expiry, now, Tz::America__New_York), 9);
+        let now = at("2026-12-04T23:30:00Z");
+        // Berlin: already 12-05 00:30 -> 12-14 02:00; New York: 12-04 18:30 -> 12-13 20:00.
+        assert_eq!(
+            calendar_days_left(at("2026-12-14T01:00:00Z"), now, Tz::Europe__Berlin),
+            9
+        );
+        assert_eq!(
+            calendar_days_left(at("2026-12-14T06:00:00Z"), now, Tz::America__New_York),
+            10
+        );
+        // Past: negative, in the same count.
+        assert_eq!(
+            calendar_days_left(at("2026-12-02T23:00:00Z"), now, Tz::UTC),
+            -2
+        );
+        // The threshold compared is the same count: 7 calendar days in
+        // Berlin (12-05 00:30 -> 12-12 21:00), 8 in UTC.
+        let subject = ExpirySubject {
+            expires_at: at("2026-12-12T20:00:00Z"),
+            ..year_cert("aa", 0)
+        };
+        let thresholds = cert_defaults();
+        let berlin = (now, Tz::Europe__Berlin);
+        assert_eq!(
+            due_expiry_event(&thresholds, true, &subject, berlin),
+            Some(Event::Threshold(7))
+        );
+        assert_eq!(
+            due_expiry_event(&thresholds, true, &subject, (now, Tz::UTC)),
+            Some(Event::Threshold(14))
+        );
+    }
+
+    #[test]
     fn unknown_data_never_fires_and_never_resolves() {
         assert_eq!(
-            expiry_step(&cert_defaults(), true, None, (None, false), &[], at(NOW)),
+            expiry_step(
+                &cert_defaults(),
+                true,
+                None,
+                (None, false),
+                &[],
+                (at(NOW), Tz::UTC)
+            ),
             vec![]
         );
         assert_eq!(
@@ -882,7 +975,7 @@ mod tests {
                 None,
                 (Some(&firing("aa")), true),
                 &[],
-                at(NOW)
+                (at(NOW), Tz::UTC)
             ),
             vec![]
         );

@@ -82,6 +82,9 @@ pub struct AlertSettings {
     pub operator: Vec<String>,
     pub outage_min_checks: u32,
     pub outage_fraction: f64,
+    /// The zone days left are counted in (calendar days): `schedule.timezone`
+    /// until each client's own zone is wired in.
+    pub timezone: chrono_tz::Tz,
     /// Webhook channels every event is also posted to.
     pub webhook_channels: Vec<Channel>,
     /// The domain part of message ids: `smtp.from`'s domain.
@@ -117,6 +120,7 @@ impl AlertSettings {
             operator: alerts.operator.clone(),
             outage_min_checks: alerts.outage_min_checks,
             outage_fraction: alerts.outage_fraction,
+            timezone: config.schedule.timezone,
             webhook_channels,
             message_id_domain: mailbox_domain(&config.smtp.from),
         }
@@ -447,7 +451,7 @@ impl Evaluation<'_> {
             subject.as_ref(),
             (firing.as_ref(), renewed),
             &notified,
-            self.now,
+            (self.now, self.context.settings.timezone),
         );
         if steps.is_empty() {
             return Ok(None);

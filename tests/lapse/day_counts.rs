@@ -75,3 +75,62 @@ async fn a_critical_window_wider_than_the_warning_one_is_refused() {
     assert_eq!(code, 3, "{output}");
     assert!(output.contains("--critical"), "{output}");
 }
+
+/// The subject of the one mail a first scan at `now` sends about a 90-day
+/// certificate expiring at `expires_at`, with `schedule.timezone = zone`.
+async fn subject_in(zone: &str, now: &str, expires_at: &str) -> Vec<String> {
+    use crate::harness::app::TestApp;
+    use crate::harness::sites::{CLIENT, CONTACTS, STAFF};
+    let at = |text: &str| {
+        chrono::DateTime::parse_from_rfc3339(text)
+            .expect("time")
+            .with_timezone(&chrono::Utc)
+    };
+    let mut lab = TestApp::builder()
+        .client(CLIENT, &CONTACTS)
+        .rdap()
+        .memory_mail()
+        .config(&format!(
+            "[schedule]\ntimezone = \"{zone}\"\n\n[alerts]\nstaff = [\"{STAFF}\"]\n"
+        ))
+        .build()
+        .await;
+    let not_after = at(expires_at);
+    let leaf = lab.pki.leaf(
+        &["shop.lapse.test"],
+        Validity {
+            not_before: not_after - chrono::Duration::days(90),
+            not_after,
+        },
+    );
+    lab.site("shop.lapse.test", &leaf).await;
+    lab.scan(at(now)).await;
+    lab.deliver(at(now)).await;
+    lab.mailbox()
+        .sent()
+        .into_iter()
+        .map(|m| m.subject.replace(&format!(":{}", lab.sites[0].port), ""))
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_number_and_the_date_in_a_subject_agree() {
+    // Sent on 2026-12-04 (UTC) about 2026-12-14: 10 days, not 9.
+    let sent = subject_in("UTC", "2026-12-04T23:30:00Z", "2026-12-14T01:00:00Z").await;
+    assert_eq!(
+        sent,
+        vec!["Certificate for shop.lapse.test expires in 10 days (2026-12-14)"]
+    );
+    // In Berlin it is already 2026-12-05 00:30, and the expiry 2026-12-14
+    // 02:00 there: 9 days.
+    let sent = subject_in(
+        "Europe/Berlin",
+        "2026-12-04T23:30:00Z",
+        "2026-12-14T01:00:00Z",
+    )
+    .await;
+    assert_eq!(
+        sent,
+        vec!["Certificate for shop.lapse.test expires in 9 days (2026-12-14)"]
+    );
+}

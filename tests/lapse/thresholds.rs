@@ -54,6 +54,11 @@ async fn first_scan(
 
 const DAY: i64 = 24;
 
+/// Whole hours that keep an expiry on the same calendar day (UTC) as now.
+fn hours(lab: &TestApp) -> i64 {
+    crate::harness::pki::within_the_day(lab.now()).num_hours()
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn client_thresholds_fire_as_set_on_a_90_day_certificate() {
     let mut lab = lab("").await;
@@ -66,7 +71,8 @@ async fn client_thresholds_fire_as_set_on_a_90_day_certificate() {
         .await
         .expect("thresholds");
     // A 90-day certificate with 40 days (and a few hours) left.
-    let sent = first_scan(&mut lab, "shop.lapse.test", -50 * DAY, 40 * DAY + 6).await;
+    let extra = hours(&lab);
+    let sent = first_scan(&mut lab, "shop.lapse.test", -50 * DAY, 40 * DAY + extra).await;
     assert_eq!(sent.len(), 1, "{sent:?}");
     assert!(sent[0].contains("expires in 40 days"), "{sent:?}");
     let alerts = lab.store.list_alerts(true).await.expect("alerts");
@@ -81,7 +87,8 @@ async fn client_thresholds_fire_as_set_on_a_90_day_certificate() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn thresholds_set_in_the_config_file_fire_as_set_too() {
     let mut lab = lab("certificate_days = [45, 21, 7, 1, 0]\n").await;
-    let sent = first_scan(&mut lab, "shop.lapse.test", -50 * DAY, 40 * DAY + 6).await;
+    let extra = hours(&lab);
+    let sent = first_scan(&mut lab, "shop.lapse.test", -50 * DAY, 40 * DAY + extra).await;
     assert_eq!(sent.len(), 1, "{sent:?}");
     assert!(sent[0].contains("expires in 40 days"), "{sent:?}");
 }

@@ -55,7 +55,15 @@ fn endpoint_is_quiet(
     }
     let (thresholds, adapt) = certificate_thresholds(settings, facts);
     let subject = expiring_certificate(&facts.current);
-    expiry_step(thresholds, adapt, subject.as_ref(), (None, false), &[], now).is_empty()
+    expiry_step(
+        thresholds,
+        adapt,
+        subject.as_ref(),
+        (None, false),
+        &[],
+        (now, settings.timezone),
+    )
+    .is_empty()
 }
 
 /// [`endpoints_to_evaluate`] for domains' registrations.
@@ -90,7 +98,16 @@ fn domain_is_quiet(
     }
     let (thresholds, adapt) = registration_thresholds(settings, facts);
     let subject = registration_subject(facts);
-    if !expiry_step(thresholds, adapt, subject.as_ref(), (None, false), &[], now).is_empty() {
+    if !expiry_step(
+        thresholds,
+        adapt,
+        subject.as_ref(),
+        (None, false),
+        &[],
+        (now, settings.timezone),
+    )
+    .is_empty()
+    {
         return false;
     }
     if facts.checked_at.is_some() {
