@@ -31,7 +31,8 @@ async fn scan_at_10_3_and_minus_5_days_emails_each_once_and_a_second_scan_sends_
         crate::harness::pki::Validity::around(
             lab.now(),
             Duration::days(-95),
-            Duration::days(-5) - Duration::hours(1),
+            // Five calendar days ago, whatever the time of day.
+            Duration::days(-5) + crate::harness::pki::within_the_day(lab.now()),
         ),
     );
     lab.site("ten.lapse.test", &ten).await;
