@@ -24,6 +24,7 @@ use std::time::Instant;
 use chrono::{DateTime, Utc};
 
 use crate::config::Config;
+use crate::domain::certificate::ExpiryWindow;
 use crate::monitor::alerts::AlertSettings;
 use crate::monitor::engine::{Clock, Engine, EngineError, EngineSettings};
 use crate::monitor::registration::{RegistrationChecker, RegistrationSetupError};
@@ -99,6 +100,7 @@ pub fn tls_probe_settings(config: &Config) -> TlsProbeSettings {
         allow_ranges: config.targets.allow_ranges.clone(),
         extra_ca_pem: config.tls.extra_ca_pem.clone(),
         expiring_within_days: config.alerts.certificate_warning_days(),
+        critical_within_days: None,
         max_chain_bytes: config.tls.max_chain_bytes,
         per_address_concurrency: 0,
     }
@@ -109,8 +111,14 @@ pub fn tls_probe_settings(config: &Config) -> TlsProbeSettings {
 pub async fn check_endpoint(
     config: &Config,
     target: &TlsTarget,
+    window: ExpiryWindow,
 ) -> Result<(EndpointReport, DateTime<Utc>), AppError> {
-    let probe = TlsProbe::new(tls_probe_settings(config)).map_err(AppError::TlsProbe)?;
+    let settings = TlsProbeSettings {
+        expiring_within_days: window.warning_days,
+        critical_within_days: window.critical_days,
+        ..tls_probe_settings(config)
+    };
+    let probe = TlsProbe::new(settings).map_err(AppError::TlsProbe)?;
     let now = Utc::now();
     Ok((probe.check(target, now).await, now))
 }

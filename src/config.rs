@@ -244,6 +244,12 @@ pub struct AlertsConfig {
     /// Thresholds in days, largest first.
     pub certificate_days: Vec<u32>,
     pub registration_days: Vec<u32>,
+    /// Whether `certificate_days` was set (in the config file or by an
+    /// environment variable) rather than left at the built-in default: set
+    /// thresholds fire exactly as set; the default ones adapt to short-lived
+    /// certificates (the lifetime rule).
+    #[serde(skip)]
+    pub certificate_days_set: bool,
     /// Consecutive failed checks before a check failure alerts.
     pub failures_before_alert: u32,
     /// Days without a successful registration lookup before "no fresh data".
@@ -367,6 +373,9 @@ fn as_millis<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error
     s.serialize_u64(u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
 }
 
+/// The origin of a key nobody set (see `Config::from_sources`).
+pub(crate) const BUILT_IN_DEFAULT: &str = "built-in default";
+
 /// Where the configuration was read from.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ConfigOrigin {
@@ -467,7 +476,7 @@ impl Config {
                         .map(|(_, origin)| origin)
                 })
                 .cloned()
-                .unwrap_or_else(|| "built-in default".to_owned())
+                .unwrap_or_else(|| BUILT_IN_DEFAULT.to_owned())
         };
         let raw = raw::deserialize(table, &origin_of)?;
         validate::validate(raw, origin, &origin_of)

@@ -7,7 +7,7 @@ use clap::Args;
 use super::{check_report, print_json, CliError};
 use crate::app;
 use crate::config::Config;
-use crate::domain::certificate::TlsMode;
+use crate::domain::certificate::{ExpiryWindow, TlsMode};
 use crate::domain::names::parse_target;
 use crate::probe::tls::TlsTarget;
 
@@ -23,10 +23,22 @@ pub struct CheckArgs {
     /// Connect to this address instead of resolving the name (SNI still names the host).
     #[arg(long, value_name = "IP")]
     pub address: Option<std::net::IpAddr>,
+    /// Warn (exit 1) when a certificate has fewer than DAYS left (or less
+    /// than a third of its lifetime, for a short-lived one) [default: the
+    /// largest of `alerts.certificate_days`, 30].
+    #[arg(long, value_name = "DAYS")]
+    pub warning: Option<u32>,
+    /// Critical (exit 2) when an expiring certificate has DAYS whole days
+    /// left or fewer.
+    #[arg(long, value_name = "DAYS", default_value_t = DEFAULT_CRITICAL_DAYS)]
+    pub critical: u32,
     /// Print JSON instead of text.
     #[arg(long)]
     pub json: bool,
 }
+
+/// `--critical`'s default: 3 days left is critical.
+pub const DEFAULT_CRITICAL_DAYS: u32 = 3;
 
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
 pub enum StartTlsArg {
@@ -46,6 +58,7 @@ impl From<StartTlsArg> for TlsMode {
 }
 
 pub async fn run(config: &Config, args: CheckArgs) -> Result<(), CliError> {
+    let window = expiry_window(config, &args)?;
     let target = parse_target(&args.target, &config.names.policy()).map_err(|e| CliError {
         code: COULD_NOT_CHECK,
         message: format!("`{}`: {e}", args.target),
@@ -58,7 +71,7 @@ pub async fn run(config: &Config, args: CheckArgs) -> Result<(), CliError> {
     if let Some(address) = args.address {
         tls_target = tls_target.with_pinned_address(address);
     }
-    let (report, now) = app::check_endpoint(config, &tls_target)
+    let (report, now) = app::check_endpoint(config, &tls_target, window)
         .await
         .map_err(|e| CliError {
             code: COULD_NOT_CHECK,
@@ -79,4 +92,26 @@ pub async fn run(config: &Config, args: CheckArgs) -> Result<(), CliError> {
             message: String::new(),
         })
     }
+}
+
+/// The warning and critical windows: `--warning` (default: the largest
+/// certificate threshold) and `--critical`, which cannot be the wider one.
+fn expiry_window(config: &Config, args: &CheckArgs) -> Result<ExpiryWindow, CliError> {
+    let warning_days = args
+        .warning
+        .unwrap_or_else(|| config.alerts.certificate_warning_days());
+    if args.critical > warning_days {
+        return Err(CliError {
+            code: COULD_NOT_CHECK,
+            message: format!(
+                "--critical {} is wider than the warning window ({warning_days} days): \
+                 give --critical DAYS at or under --warning DAYS",
+                args.critical
+            ),
+        });
+    }
+    Ok(ExpiryWindow {
+        warning_days,
+        critical_days: Some(args.critical),
+    })
 }

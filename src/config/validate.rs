@@ -56,7 +56,8 @@ pub(super) fn validate(
     let targets = probes::targets(raw.targets, bad)?;
     let dns = probes::dns(raw.dns, bad)?;
     let tls = probes::tls(raw.tls, bad)?;
-    let thresholds = delivery::alert_thresholds(&raw.alerts, bad)?;
+    let set = |key: &str| origin_of(key) != crate::config::BUILT_IN_DEFAULT;
+    let thresholds = delivery::alert_thresholds(&raw.alerts, bad, &set)?;
     let schedule = schedule(raw.schedule, bad)?;
     let scan = scan(raw.scan, bad)?;
     let rdap = probes::rdap(raw.rdap, bad)?;

@@ -25,9 +25,10 @@
 use std::fmt;
 
 use chrono::{DateTime, Duration, Utc};
+use chrono_tz::Tz;
 use serde::Serialize;
 
-use crate::domain::certificate::{days_until, Finding};
+use crate::domain::certificate::Finding;
 
 /// Thresholds in days, largest first, no duplicates, never empty.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -209,48 +210,99 @@ pub enum Transition {
     Notify { event: Event, subject_key: String },
 }
 
+/// Whether the lifetime rule may adapt the thresholds that apply: only when
+/// they are the built-in defaults. Thresholds staff set (per domain, per
+/// client, or `[alerts] certificate_days` in the config file: `configured`)
+/// fire exactly as set.
+pub fn adapts_to_lifetime(
+    configured: bool,
+    client: Option<&Thresholds>,
+    domain: Option<&Thresholds>,
+) -> bool {
+    !configured && client.is_none() && domain.is_none()
+}
+
+/// Days left until `expires_at`, counted in calendar days in `tz` (the
+/// recipient's time zone): the number of midnights between `now` and the
+/// expiry there, so that "expires in N days (DATE)" agrees with the date
+/// read in that zone. Negative once past (days since, in the same count).
+pub fn calendar_days_left(expires_at: DateTime<Utc>, now: DateTime<Utc>, tz: Tz) -> i64 {
+    let day = |at: DateTime<Utc>| at.with_timezone(&tz).date_naive();
+    (day(expires_at) - day(now)).num_days()
+}
+
 /// The event due now for an expiring subject, if any: `Expired` once past
 /// expiry, else the lowest threshold at or above days-left, provided the
-/// subject is inside its warning window. For a certificate the window is
-/// also no longer than a third of its lifetime (strictly less than a third
-/// left), so short-lived certificates are judged by their own lifetime.
+/// subject is inside its warning window. With `adapt_to_lifetime` (the
+/// built-in default thresholds, see [`adapts_to_lifetime`]) the window of a
+/// certificate is also no longer than a third of its lifetime (strictly
+/// less than a third left), so short-lived certificates are judged by their
+/// own lifetime; explicit thresholds fire exactly as set. Days left are
+/// calendar days in `tz` ([`calendar_days_left`]).
 pub fn due_expiry_event(
     thresholds: &Thresholds,
+    adapt_to_lifetime: bool,
     subject: &ExpirySubject,
-    now: DateTime<Utc>,
+    (now, tz): (DateTime<Utc>, Tz),
 ) -> Option<Event> {
     let left = subject.expires_at - now;
     if left <= Duration::zero() {
         return Some(Event::Expired);
     }
-    if let Some(from) = subject.valid_from {
+    if let Some(from) = subject.valid_from.filter(|_| adapt_to_lifetime) {
         let third = (subject.expires_at - from) / 3;
         if left >= third {
             return None;
         }
     }
-    let days_left = days_until(now, subject.expires_at);
+    let days_left = calendar_days_left(subject.expires_at, now, tz);
     if days_left > i64::from(thresholds.largest()) {
         return None;
     }
     thresholds.crossed(days_left).map(Event::Threshold)
 }
 
+/// One certificate seen on one address, for the renewal rule.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServedCert {
+    pub address: String,
+    /// The leaf fingerprint.
+    pub key: String,
+    pub expires_at: DateTime<Utc>,
+}
+
+/// Whether the certificate the firing alert speaks of was renewed: on an
+/// address that served it (`old`: its observations), another certificate
+/// that expires later is served now (`served`). A certificate merely no
+/// longer observed (the set of addresses changed, an address was pinned)
+/// was not renewed.
+pub fn certificate_renewed(old: &[ServedCert], served: &[ServedCert]) -> bool {
+    served.iter().any(|new| {
+        old.iter().any(|old| {
+            old.address == new.address && old.key != new.key && new.expires_at > old.expires_at
+        })
+    })
+}
+
 /// The expiry rule. `subject` is `None` when nothing is known (no
 /// certificate read, registration lookup failed or stale): nothing opens and
 /// nothing resolves. `notified` holds the ledger events already recorded for
-/// this subject's key (under any alert of this kind and subject).
+/// this subject's key (under any alert of this kind and subject). `renewed`
+/// says whether the firing alert's subject was replaced by this one, later
+/// ([`certificate_renewed`]; a later registration date): only then does its
+/// end send a "renewed" notice.
 pub fn expiry_step(
     thresholds: &Thresholds,
+    adapt_to_lifetime: bool,
     subject: Option<&ExpirySubject>,
-    firing: Option<&Firing>,
+    (firing, renewed): (Option<&Firing>, bool),
     notified: &[Event],
-    now: DateTime<Utc>,
+    now: (DateTime<Utc>, Tz),
 ) -> Vec<Transition> {
     let Some(subject) = subject else {
         return Vec::new();
     };
-    let due = due_expiry_event(thresholds, subject, now);
+    let due = due_expiry_event(thresholds, adapt_to_lifetime, subject, now);
     let notify = |event: Event| Transition::Notify {
         event,
         subject_key: subject.key.clone(),
@@ -270,8 +322,9 @@ pub fn expiry_step(
         (Some(f), None) if f.subject_key == subject.key => {
             vec![Transition::Resolve { notify: false }]
         }
-        // A new certificate or a later date: renewed.
-        (Some(_), None) => vec![Transition::Resolve { notify: true }],
+        // A new certificate or a later date: renewed, and said so only when
+        // it replaced the old one (not when the old one is merely out of view).
+        (Some(_), None) => vec![Transition::Resolve { notify: renewed }],
         // A different subject that is itself due: not a renewal worth a
         // notice; the new subject's own crossing says what matters.
         (Some(_), Some(event)) => {
@@ -677,7 +730,14 @@ mod tests {
         for (days_left, expected) in nights {
             // The night when `days_left` whole days (and 6 hours) are left.
             let now = expires_at - Duration::days(days_left) - Duration::hours(6);
-            let steps = expiry_step(&thresholds, Some(&subject), state.as_ref(), &notified, now);
+            let steps = expiry_step(
+                &thresholds,
+                true,
+                Some(&subject),
+                (state.as_ref(), false),
+                &notified,
+                (now, Tz::UTC),
+            );
             let sent: Vec<Event> = steps
                 .iter()
                 .filter_map(|s| match s {
@@ -696,9 +756,16 @@ mod tests {
             notified.extend(sent);
             // Evaluating the same night again sends nothing more.
             assert!(
-                expiry_step(&thresholds, Some(&subject), state.as_ref(), &notified, now)
-                    .iter()
-                    .all(|s| !matches!(s, Transition::Notify { .. })),
+                expiry_step(
+                    &thresholds,
+                    true,
+                    Some(&subject),
+                    (state.as_ref(), false),
+                    &notified,
+                    (now, Tz::UTC)
+                )
+                .iter()
+                .all(|s| !matches!(s, Transition::Notify { .. })),
                 "second evaluation at {days_left} days left"
             );
         }
@@ -710,10 +777,11 @@ mod tests {
         // 14 was sent; the runs at 7..6 days failed; tonight 5 days are left.
         let steps = expiry_step(
             &thresholds,
+            true,
             Some(&year_cert("aa", 5)),
-            Some(&firing("aa")),
+            (Some(&firing("aa")), false),
             &[Event::Threshold(30), Event::Threshold(14)],
-            at(NOW),
+            (at(NOW), Tz::UTC),
         );
         assert_eq!(steps, vec![notify(Event::Threshold(7), "aa")]);
     }
@@ -722,17 +790,25 @@ mod tests {
     fn first_sight_inside_several_thresholds_sends_one_message_for_the_lowest() {
         let steps = expiry_step(
             &cert_defaults(),
+            true,
             Some(&year_cert("aa", 10)),
-            None,
+            (None, false),
             &[],
-            at(NOW),
+            (at(NOW), Tz::UTC),
         );
         assert_eq!(steps, vec![open("aa"), notify(Event::Threshold(14), "aa")]);
         let expired = ExpirySubject {
             expires_at: at(NOW) - Duration::days(5),
             ..year_cert("bb", 0)
         };
-        let steps = expiry_step(&cert_defaults(), Some(&expired), None, &[], at(NOW));
+        let steps = expiry_step(
+            &cert_defaults(),
+            true,
+            Some(&expired),
+            (None, false),
+            &[],
+            (at(NOW), Tz::UTC),
+        );
         assert_eq!(steps, vec![open("bb"), notify(Event::Expired, "bb")]);
     }
 
@@ -742,19 +818,57 @@ mod tests {
         let renewed = year_cert("new", 89);
         let steps = expiry_step(
             &thresholds,
+            true,
             Some(&renewed),
-            Some(&firing("old")),
+            (Some(&firing("old")), true),
             &[],
-            at(NOW),
+            (at(NOW), Tz::UTC),
         );
         assert_eq!(steps, vec![Transition::Resolve { notify: true }]);
         // The new certificate starts from scratch: its 30-day crossing fires.
         let later = at(NOW) + Duration::days(60);
-        let steps = expiry_step(&thresholds, Some(&renewed), None, &[], later);
+        let steps = expiry_step(
+            &thresholds,
+            true,
+            Some(&renewed),
+            (None, false),
+            &[],
+            (later, Tz::UTC),
+        );
         assert_eq!(
             steps,
             vec![open("new"), notify(Event::Threshold(30), "new")]
         );
+    }
+
+    #[test]
+    fn a_certificate_out_of_view_is_not_renewed() {
+        let served = |address: &str, key: &str, days: i64| ServedCert {
+            address: address.into(),
+            key: key.into(),
+            expires_at: at(NOW) + Duration::days(days),
+        };
+        // "old" was served on .1; .2 served "other" all along.
+        let old = [served("127.0.0.1", "old", 10)];
+        // Pinned to .2: "old" is out of view, nothing replaced it.
+        assert!(!certificate_renewed(
+            &old,
+            &[served("127.0.0.2", "other", 80)]
+        ));
+        // .1 now serves a later certificate: renewed.
+        assert!(certificate_renewed(&old, &[served("127.0.0.1", "new", 89)]));
+        // .1 serves an earlier one: not a renewal.
+        assert!(!certificate_renewed(&old, &[served("127.0.0.1", "new", 5)]));
+        // Not renewed: the alert ends without a notice.
+        let steps = expiry_step(
+            &cert_defaults(),
+            true,
+            Some(&year_cert("other", 80)),
+            (Some(&firing("old")), false),
+            &[],
+            (at(NOW), Tz::UTC),
+        );
+        assert_eq!(steps, vec![Transition::Resolve { notify: false }]);
     }
 
     #[test]
@@ -767,10 +881,11 @@ mod tests {
         };
         let steps = expiry_step(
             &thresholds,
+            true,
             Some(&renewed),
-            Some(&firing("2026-12-01T00:00:00Z")),
+            (Some(&firing("2026-12-01T00:00:00Z")), true),
             &[],
-            at(NOW),
+            (at(NOW), Tz::UTC),
         );
         assert_eq!(steps, vec![Transition::Resolve { notify: true }]);
     }
@@ -788,16 +903,31 @@ mod tests {
         for elapsed_hours in [0, 24, 72, 95] {
             let now = issued + Duration::hours(elapsed_hours);
             assert_eq!(
-                expiry_step(&thresholds, Some(&subject), None, &[], now),
+                expiry_step(
+                    &thresholds,
+                    true,
+                    Some(&subject),
+                    (None, false),
+                    &[],
+                    (now, Tz::UTC)
+                ),
                 vec![],
                 "{elapsed_hours} h after issuance"
             );
         }
-        // Less than a third (2 days) left: late, not renewed.
+        // Less than a third (2 days) left: late, not renewed. 44 hours
+        // before noon is the day before yesterday's 16:00: 2 calendar days.
         let now = issued + Duration::hours(100);
         assert_eq!(
-            expiry_step(&thresholds, Some(&subject), None, &[], now),
-            vec![open("short"), notify(Event::Threshold(1), "short")]
+            expiry_step(
+                &thresholds,
+                true,
+                Some(&subject),
+                (None, false),
+                &[],
+                (now, Tz::UTC)
+            ),
+            vec![open("short"), notify(Event::Threshold(3), "short")]
         );
     }
 
@@ -811,22 +941,111 @@ mod tests {
             valid_from: Some(issued),
         };
         let at_30 = issued + Duration::days(60);
-        assert_eq!(due_expiry_event(&thresholds, &subject, at_30), None);
+        assert_eq!(
+            due_expiry_event(&thresholds, true, &subject, (at_30, Tz::UTC)),
+            None
+        );
         let past_a_third = at_30 + Duration::hours(12);
         assert_eq!(
-            due_expiry_event(&thresholds, &subject, past_a_third),
+            due_expiry_event(&thresholds, true, &subject, (past_a_third, Tz::UTC)),
             Some(Event::Threshold(30))
+        );
+    }
+
+    #[test]
+    fn explicit_thresholds_fire_as_set_whatever_the_lifetime() {
+        let issued = at(NOW);
+        let subject = ExpirySubject {
+            key: "acme".into(),
+            expires_at: issued + Duration::days(90),
+            valid_from: Some(issued),
+        };
+        let forty_left = issued + Duration::days(50) - Duration::hours(6);
+        let set = Thresholds::new(vec![45, 21, 7, 1, 0]).expect("t");
+        assert_eq!(
+            due_expiry_event(&set, false, &subject, (forty_left, Tz::UTC)),
+            Some(Event::Threshold(45))
+        );
+        // The same list as a built-in default would wait for the last third.
+        assert_eq!(
+            due_expiry_event(&set, true, &subject, (forty_left, Tz::UTC)),
+            None
+        );
+        assert!(adapts_to_lifetime(false, None, None));
+        assert!(!adapts_to_lifetime(true, None, None));
+        assert!(!adapts_to_lifetime(false, Some(&set), None));
+        assert!(!adapts_to_lifetime(false, None, Some(&set)));
+    }
+
+    #[test]
+    fn days_left_are_calendar_days_in_the_recipients_zone() {
+        // Mailed on 2026-12-04 (UTC) about 2026-12-14: 10 days, not 9.
+        let now = at("2026-12-04T23:30:00Z");
+        let expiry = at("2026-12-14T01:00:00Z");
+        assert_eq!(calendar_days_left(expiry, now, Tz::UTC), 10);
+        // Across a zone boundary: the same instants read elsewhere.
+        let now = at("2026-12-04T20:00:00Z");
+        let expiry = at("2026-12-14T03:00:00Z");
+        assert_eq!(calendar_days_left(expiry, now, Tz::UTC), 10);
+        // Berlin: 12-04 21:00 -> 12-14 04:00.
+        assert_eq!(calendar_days_left(expiry, now, Tz::Europe__Berlin), 10);
+        // New York: 12-04 15:00 -> 12-13 22:00.
+        assert_eq!(calendar_days_left(expiry, now, Tz::America__New_York), 9);
+        let now = at("2026-12-04T23:30:00Z");
+        // Berlin: already 12-05 00:30 -> 12-14 02:00; New York: 12-04 18:30 -> 12-13 20:00.
+        assert_eq!(
+            calendar_days_left(at("2026-12-14T01:00:00Z"), now, Tz::Europe__Berlin),
+            9
+        );
+        assert_eq!(
+            calendar_days_left(at("2026-12-14T06:00:00Z"), now, Tz::America__New_York),
+            10
+        );
+        // Past: negative, in the same count.
+        assert_eq!(
+            calendar_days_left(at("2026-12-02T23:00:00Z"), now, Tz::UTC),
+            -2
+        );
+        // The threshold compared is the same count: 7 calendar days in
+        // Berlin (12-05 00:30 -> 12-12 21:00), 8 in UTC.
+        let subject = ExpirySubject {
+            expires_at: at("2026-12-12T20:00:00Z"),
+            ..year_cert("aa", 0)
+        };
+        let thresholds = cert_defaults();
+        let berlin = (now, Tz::Europe__Berlin);
+        assert_eq!(
+            due_expiry_event(&thresholds, true, &subject, berlin),
+            Some(Event::Threshold(7))
+        );
+        assert_eq!(
+            due_expiry_event(&thresholds, true, &subject, (now, Tz::UTC)),
+            Some(Event::Threshold(14))
         );
     }
 
     #[test]
     fn unknown_data_never_fires_and_never_resolves() {
         assert_eq!(
-            expiry_step(&cert_defaults(), None, None, &[], at(NOW)),
+            expiry_step(
+                &cert_defaults(),
+                true,
+                None,
+                (None, false),
+                &[],
+                (at(NOW), Tz::UTC)
+            ),
             vec![]
         );
         assert_eq!(
-            expiry_step(&cert_defaults(), None, Some(&firing("aa")), &[], at(NOW)),
+            expiry_step(
+                &cert_defaults(),
+                true,
+                None,
+                (Some(&firing("aa")), true),
+                &[],
+                (at(NOW), Tz::UTC)
+            ),
             vec![]
         );
         assert_eq!(

@@ -330,6 +330,10 @@ pub enum Finding {
     Expiring {
         not_after: DateTime<Utc>,
         days_left: i64,
+        /// Within the critical window (`lapse check --critical`): whole
+        /// days left at or under it. Absent (false) from scans' findings.
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        critical: bool,
     },
     /// The leaf's `not_before` is still ahead.
     NotYetValid {
@@ -448,7 +452,8 @@ impl Finding {
             | Self::WeakKey { .. }
             | Self::WeakSignature { .. }
             | Self::ChainRejected { .. }
-            | Self::MalformedCertificate { .. } => Severity::Critical,
+            | Self::MalformedCertificate { .. }
+            | Self::Expiring { critical: true, .. } => Severity::Critical,
             Self::Expiring { .. }
             | Self::IntermediateExpiresBeforeLeaf { .. }
             | Self::AddressesDisagree { .. } => Severity::Warning,
@@ -546,6 +551,25 @@ pub fn days_until(now: DateTime<Utc>, then: DateTime<Utc>) -> i64 {
     (then - now).num_seconds().div_euclid(86_400)
 }
 
+/// When a leaf counts as expiring: fewer than `warning_days` left (or less
+/// than a third of its lifetime, for a short-lived certificate), and, with
+/// `critical_days`, critically so at that many whole days left or fewer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ExpiryWindow {
+    pub warning_days: u32,
+    pub critical_days: Option<u32>,
+}
+
+impl ExpiryWindow {
+    /// A warning window alone (scans: expiring is a warning).
+    pub fn warning(days: u32) -> Self {
+        Self {
+            warning_days: days,
+            critical_days: None,
+        }
+    }
+}
+
 /// Judges a served chain (leaf first, as the server sent it).
 ///
 /// `trust` is the trust store's verdict without time and name; time and name
@@ -560,12 +584,12 @@ pub fn assess_chain(
     trust: &TrustVerdict,
     host: &str,
     now: DateTime<Utc>,
-    expiring_within_days: u32,
+    window: ExpiryWindow,
 ) -> Option<ChainAssessment> {
     let leaf = chain.first()?;
     let walk = ValidatingPath::walk(chain);
     let mut findings = Vec::new();
-    findings.extend(leaf_validity(leaf, now, expiring_within_days));
+    findings.extend(leaf_validity(leaf, now, window));
     findings.extend(intermediate_expiries(&walk, leaf, now));
     if !name_matches(host, &leaf.sans) {
         findings.push(Finding::NameMismatch {
@@ -617,7 +641,7 @@ pub fn assess_chain(
 fn leaf_validity(
     leaf: &CertificateInfo,
     now: DateTime<Utc>,
-    expiring_within_days: u32,
+    window: ExpiryWindow,
 ) -> Option<Finding> {
     if now < leaf.not_before {
         Some(Finding::NotYetValid {
@@ -628,10 +652,14 @@ fn leaf_validity(
             not_after: leaf.not_after,
             days_ago: days_until(leaf.not_after, now),
         })
-    } else if leaf.not_after - now <= expiring_window(leaf, expiring_within_days) {
+    } else if leaf.not_after - now <= expiring_window(leaf, window.warning_days) {
+        let days_left = days_until(now, leaf.not_after);
         Some(Finding::Expiring {
             not_after: leaf.not_after,
-            days_left: days_until(now, leaf.not_after),
+            days_left,
+            critical: window
+                .critical_days
+                .is_some_and(|days| days_left <= i64::from(days)),
         })
     } else {
         None
@@ -858,7 +886,14 @@ mod tests {
     }
 
     fn assess(chain: &[CertificateInfo], trust: TrustVerdict) -> ChainAssessment {
-        assess_chain(chain, &trust, "www.example.com", now(), 30).expect("non-empty chain")
+        assess_chain(
+            chain,
+            &trust,
+            "www.example.com",
+            now(),
+            ExpiryWindow::warning(30),
+        )
+        .expect("non-empty chain")
     }
 
     #[test]
@@ -880,6 +915,7 @@ mod tests {
                 vec![Finding::Expiring {
                     not_after: day(5),
                     days_left: 5,
+                    critical: false,
                 }],
             ),
             (
@@ -889,6 +925,7 @@ mod tests {
                 vec![Finding::Expiring {
                     not_after: day(30),
                     days_left: 30,
+                    critical: false,
                 }],
             ),
             (
@@ -950,7 +987,8 @@ mod tests {
             assess(&[leaf], TrustVerdict::Trusted).findings,
             vec![Finding::Expiring {
                 not_after: day(1),
-                days_left: 1
+                days_left: 1,
+                critical: false,
             }]
         );
     }
@@ -1215,7 +1253,13 @@ mod tests {
     #[test]
     fn empty_chain_has_nothing_to_assess() {
         assert_eq!(
-            assess_chain(&[], &TrustVerdict::Trusted, "x.example", now(), 30),
+            assess_chain(
+                &[],
+                &TrustVerdict::Trusted,
+                "x.example",
+                now(),
+                ExpiryWindow::warning(30)
+            ),
             None
         );
     }
@@ -1225,6 +1269,7 @@ mod tests {
         let expiring = Finding::Expiring {
             not_after: day(3),
             days_left: 3,
+            critical: false,
         };
         let timeout = Finding::Timeout {
             stage: Stage::Handshake,

@@ -44,9 +44,9 @@ use chrono::{DateTime, Duration, Utc};
 
 use crate::config::{Config, StaffDelivery};
 use crate::domain::alert_policy::{
-    expiry_step, failure_step, is_outage, needs_date_step, next_streak, outage_holds, outage_step,
-    registration_check_state, stale_step, AlertKind, CheckState, Event, ExpirySubject, Firing,
-    HealthEvidence, Notice, Thresholds, Transition,
+    certificate_renewed, expiry_step, failure_step, is_outage, needs_date_step, next_streak,
+    outage_holds, outage_step, registration_check_state, stale_step, AlertKind, CheckState, Event,
+    ExpirySubject, Firing, HealthEvidence, Notice, Thresholds, Transition,
 };
 use crate::domain::certificate::days_until;
 use crate::domain::names::to_unicode;
@@ -66,13 +66,16 @@ use messages::{expiry_writes, plain_writes, Context};
 use subjects::{
     certificate_thresholds, endpoint_name, expiring_certificate, failure_key, failure_lines,
     last_fresh, lookup_state, registration_problems, registration_subject, registration_thresholds,
-    stale_rule_applies, NEVER_REACHABLE_KEY,
+    served_certificates, stale_rule_applies, NEVER_REACHABLE_KEY,
 };
 
 /// What evaluation needs from the configuration.
 #[derive(Debug, Clone)]
 pub struct AlertSettings {
     pub certificate_days: Thresholds,
+    /// `certificate_days` was set by the user: it fires exactly as set (the
+    /// lifetime rule adapts only the built-in default).
+    pub certificate_days_set: bool,
     pub registration_days: Thresholds,
     pub failures_before_alert: u32,
     pub registration_stale_after: Duration,
@@ -86,6 +89,9 @@ pub struct AlertSettings {
     pub canaries: Vec<(String, u16)>,
     /// Failure alerts are held at most this long after an outage began.
     pub outage_max_hold: Duration,
+    /// The zone days left are counted in (calendar days): `schedule.timezone`
+    /// until each client's own zone is wired in.
+    pub timezone: chrono_tz::Tz,
     /// Webhook channels every event is also posted to.
     pub webhook_channels: Vec<Channel>,
     /// The domain part of message ids: `smtp.from`'s domain.
@@ -112,6 +118,7 @@ impl AlertSettings {
         }
         Self {
             certificate_days: thresholds(&alerts.certificate_days),
+            certificate_days_set: alerts.certificate_days_set,
             registration_days: thresholds(&alerts.registration_days),
             failures_before_alert: alerts.failures_before_alert,
             registration_stale_after: Duration::days(i64::from(alerts.registration_stale_days)),
@@ -126,6 +133,7 @@ impl AlertSettings {
                 .filter_map(|c| crate::config::parse_canary(c))
                 .collect(),
             outage_max_hold: Duration::hours(i64::from(alerts.outage_max_hold_hours)),
+            timezone: config.schedule.timezone,
             webhook_channels,
             message_id_domain: mailbox_domain(&config.smtp.from),
         }
@@ -264,7 +272,12 @@ async fn evaluate_endpoint_once(
     let subject = expiring_certificate(&facts.current);
     all.extend(
         evaluation
-            .expiry_rule(AlertKind::CertExpiry, thresholds, subject)
+            .expiry_rule(
+                AlertKind::CertExpiry,
+                thresholds,
+                subject,
+                Renewal::Certificate(&facts),
+            )
             .await?,
     );
     let problems = failure_lines(&facts.current);
@@ -342,6 +355,7 @@ async fn evaluate_domain_once(
                 AlertKind::RegistrationExpiry,
                 thresholds,
                 registration_subject(&facts),
+                Renewal::Registration,
             )
             .await?,
     );
@@ -387,6 +401,13 @@ struct Evaluation<'a> {
     scope: AlertScope,
     context: Context<'a>,
     now: DateTime<Utc>,
+}
+
+/// What tells a renewal for an expiry rule: see [`Evaluation::renewed`].
+#[derive(Clone, Copy)]
+enum Renewal<'a> {
+    Registration,
+    Certificate(&'a EndpointAlertFacts),
 }
 
 /// One check's result, as the failure rule counts it.
@@ -435,26 +456,61 @@ impl Evaluation<'_> {
     async fn expiry_rule(
         &self,
         kind: AlertKind,
-        thresholds: &Thresholds,
+        (thresholds, adapt_to_lifetime): (&Thresholds, bool),
         subject: Option<ExpirySubject>,
+        renewal: Renewal<'_>,
     ) -> Result<Option<AlertChanges>, AlertError> {
         let firing = self.store.firing_alert(self.scope, kind).await?;
         let notified = match &subject {
             Some(s) => self.store.notified_events(self.scope, kind, &s.key).await?,
             None => Vec::new(),
         };
+        let renewed = match (&firing, &subject) {
+            (Some(f), Some(s)) if f.subject_key != s.key => {
+                self.renewed(renewal, &f.subject_key, s).await?
+            }
+            _ => false,
+        };
         let steps = expiry_step(
             thresholds,
+            adapt_to_lifetime,
             subject.as_ref(),
-            firing.as_ref(),
+            (firing.as_ref(), renewed),
             &notified,
-            self.now,
+            (self.now, self.context.settings.timezone),
         );
         if steps.is_empty() {
             return Ok(None);
         }
         let writes = expiry_writes(&self.context, kind, &steps, subject.as_ref(), self.now)?;
         Ok(Some(self.changes(kind, &firing, None, writes)))
+    }
+
+    /// Whether `subject` renewed the one the firing alert speaks of
+    /// (`old_key`): a registration date moved later; a certificate replaced,
+    /// on an address that served it, by one that expires later (a
+    /// certificate merely out of view, an address pinned, is not renewed).
+    async fn renewed(
+        &self,
+        renewal: Renewal<'_>,
+        old_key: &str,
+        subject: &ExpirySubject,
+    ) -> Result<bool, AlertError> {
+        Ok(match renewal {
+            Renewal::Registration => {
+                crate::store::parse_time(old_key).is_some_and(|old| subject.expires_at > old)
+            }
+            Renewal::Certificate(facts) => {
+                let old = self
+                    .store
+                    .observations_of_certificate(facts.endpoint_id, old_key)
+                    .await?;
+                certificate_renewed(
+                    &served_certificates(&old),
+                    &served_certificates(&facts.current),
+                )
+            }
+        })
     }
 
     /// Counts the check into the failure streak, and opens the failure alert

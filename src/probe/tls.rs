@@ -53,8 +53,8 @@ use self::verifier::{snake_case, take_record, Recorded, RecordingVerifier};
 
 pub use crate::domain::certificate::TlsMode;
 use crate::domain::certificate::{
-    assess_chain, AddressFingerprint, CertificateInfo, DnsFailureKind, Finding, HandshakeFailure,
-    Severity, Stage, TrustVerdict,
+    assess_chain, AddressFingerprint, CertificateInfo, DnsFailureKind, ExpiryWindow, Finding,
+    HandshakeFailure, Severity, Stage, TrustVerdict,
 };
 use crate::domain::observation::{stable_hash, CertObservation};
 use crate::probe::dns::{DnsResolver, DnsSetupError, Resolution};
@@ -87,6 +87,9 @@ pub struct TlsProbeSettings {
     pub extra_ca_pem: Option<Vec<u8>>,
     /// A leaf with fewer days left than this is "expiring".
     pub expiring_within_days: u32,
+    /// An expiring leaf with this many whole days left or fewer is
+    /// critical (`lapse check --critical`); `None`: expiring is a warning.
+    pub critical_within_days: Option<u32>,
     /// Largest served chain accepted, summed DER bytes.
     pub max_chain_bytes: usize,
     /// Handshakes in flight to one IP address at once, across every check
@@ -105,6 +108,7 @@ impl Default for TlsProbeSettings {
             allow_ranges: Vec::new(),
             extra_ca_pem: None,
             expiring_within_days: 30,
+            critical_within_days: None,
             max_chain_bytes: 64 * 1024,
             per_address_concurrency: 0,
         }
@@ -598,7 +602,10 @@ impl TlsProbe {
                 trust.as_ref().unwrap_or(&TrustVerdict::Undetermined),
                 host,
                 now,
-                self.settings.expiring_within_days,
+                ExpiryWindow {
+                    warning_days: self.settings.expiring_within_days,
+                    critical_days: self.settings.critical_within_days,
+                },
             ) {
                 findings.splice(0..0, assessment.findings);
                 expiries = Some((assessment.leaf_expires_at, assessment.chain_expires_at));

@@ -464,6 +464,23 @@ impl Store {
         Ok(endpoint_facts(&row, audience, current))
     }
 
+    /// Every observation of an endpoint that served the leaf `fingerprint`,
+    /// current or not: the addresses it was served on, for the renewal rule.
+    pub async fn observations_of_certificate(
+        &self,
+        endpoint_id: i64,
+        fingerprint: &str,
+    ) -> Result<Vec<CurrentCert>, StoreError> {
+        let rows = sqlx::query(&format!(
+            "{CURRENT_CERTS} WHERE endpoint_id = ? AND leaf_fingerprint = ? ORDER BY address"
+        ))
+        .bind(endpoint_id)
+        .bind(fingerprint)
+        .fetch_all(self.pool())
+        .await?;
+        Ok(rows.iter().map(current_cert).collect())
+    }
+
     /// The facts about many endpoints at once, with whether any alert of
     /// theirs is firing, WITHOUT their audience (empty) and with only the
     /// findings and the leaf's not-before of `details`: enough to tell that

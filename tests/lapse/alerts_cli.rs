@@ -237,7 +237,7 @@ async fn registration_alerts_use_fresh_data_only_and_stale_data_has_its_own_aler
             .await
             .expect("checker")
             .with_policy(lab.app.config.schedule.recheck_policy());
-    let expires = now + Duration::days(20) + Duration::hours(12);
+    let expires = now + Duration::days(20) + crate::harness::pki::within_the_day(now);
     // The registry answers `registry`; the checker looks up at `at`, then
     // the domain's alerts are evaluated at `at`.
     let check_then_evaluate = |registry: Registry, at| {

@@ -34,7 +34,7 @@ async fn fleet(expiring: &[(&str, i64)]) -> Fleet {
     let dates: Vec<(String, String)> = expiring
         .iter()
         .map(|(name, days)| {
-            let at = now + Duration::days(*days) + Duration::hours(12);
+            let at = now + Duration::days(*days) + crate::harness::pki::within_the_day(now);
             ((*name).to_owned(), lapse::store::format_time(at))
         })
         .collect();

@@ -38,6 +38,7 @@ fn settings(pki: &TestPki) -> TlsProbeSettings {
         allow_ranges: vec![net("127.0.0.0/8"), net("::1/128")],
         extra_ca_pem: Some(pki.root_pem()),
         expiring_within_days: 30,
+        critical_within_days: None,
         max_chain_bytes: 64 * 1024,
         per_address_concurrency: 0,
     }
@@ -152,6 +153,7 @@ async fn leaf_with_5_days_left_is_expiring_with_5_days_left() {
         vec![Finding::Expiring {
             not_after: leaf.validity.not_after,
             days_left: 5,
+            critical: false,
         }]
     );
     assert_eq!(report.severity(), Severity::Warning);

@@ -11,17 +11,22 @@ use crate::config::{
 
 /// `alerts.certificate_days` and `alerts.registration_days`, checked apart
 /// from the rest of `[alerts]` because they come first (see `validate`).
+/// `set` says whether a key was set (file or environment) rather than left
+/// at its built-in default.
 pub(super) struct AlertThresholds {
     certificate_days: Vec<u32>,
+    certificate_days_set: bool,
     registration_days: Vec<u32>,
 }
 
 pub(super) fn alert_thresholds(
     raw: &RawAlerts,
     bad: BadValue<'_>,
+    set: &dyn Fn(&str) -> bool,
 ) -> Result<AlertThresholds, ConfigError> {
     Ok(AlertThresholds {
         certificate_days: thresholds("alerts.certificate_days", raw.certificate_days.clone(), bad)?,
+        certificate_days_set: set("alerts.certificate_days"),
         registration_days: thresholds(
             "alerts.registration_days",
             raw.registration_days.clone(),
@@ -121,6 +126,7 @@ pub(super) fn alerts(
     Ok(AlertsConfig {
         certificate_days: thresholds.certificate_days,
         registration_days: thresholds.registration_days,
+        certificate_days_set: thresholds.certificate_days_set,
         failures_before_alert: raw.failures_before_alert,
         registration_stale_days: raw.registration_stale_days,
         staff,

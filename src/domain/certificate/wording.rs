@@ -22,6 +22,7 @@ impl fmt::Display for Finding {
             Self::Expiring {
                 not_after,
                 days_left,
+                ..
             } => write!(
                 f,
                 "expires {} (not after {})",

@@ -8,8 +8,9 @@ use chrono::{DateTime, Utc};
 
 use super::{AlertError, AlertSettings};
 use crate::config::StaffDelivery;
-use crate::domain::alert_policy::{AlertKind, Event, ExpirySubject, Notice, Transition};
-use crate::domain::certificate::days_until;
+use crate::domain::alert_policy::{
+    calendar_days_left as days_left, AlertKind, Event, ExpirySubject, Notice, Transition,
+};
 use crate::notify::templates;
 use crate::store::{AlertWrite, Audience, Channel, Delivery, DigestLine, NewMessage};
 
@@ -29,17 +30,15 @@ pub(super) fn expiry_writes(
     subject: Option<&ExpirySubject>,
     now: DateTime<Utc>,
 ) -> Result<Vec<AlertWrite>, AlertError> {
+    let tz = context.settings.timezone;
     plain_writes(context, kind, steps, |event| {
         let mut notice = Notice::new(kind, event, context.subject);
         match event {
             Event::Resolved => notice.renewed_until = subject.map(|s| s.expires_at),
-            Event::Expired => {
-                notice.expires_at = subject.map(|s| s.expires_at);
-                notice.days_left = subject.map(|s| -days_until(s.expires_at, now));
-            }
+            // Calendar days in the recipient's zone, as the date reads there.
             _ => {
                 notice.expires_at = subject.map(|s| s.expires_at);
-                notice.days_left = subject.map(|s| days_until(now, s.expires_at));
+                notice.days_left = subject.map(|s| days_left(s.expires_at, now, tz));
             }
         }
         notice

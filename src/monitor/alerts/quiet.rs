@@ -53,9 +53,17 @@ fn endpoint_is_quiet(
     if !failure_lines(&facts.current).is_empty() {
         return false;
     }
-    let thresholds = certificate_thresholds(settings, facts);
+    let (thresholds, adapt) = certificate_thresholds(settings, facts);
     let subject = expiring_certificate(&facts.current);
-    expiry_step(thresholds, subject.as_ref(), None, &[], now).is_empty()
+    expiry_step(
+        thresholds,
+        adapt,
+        subject.as_ref(),
+        (None, false),
+        &[],
+        (now, settings.timezone),
+    )
+    .is_empty()
 }
 
 /// [`endpoints_to_evaluate`] for domains' registrations.
@@ -88,9 +96,18 @@ fn domain_is_quiet(
     if !needs_date_step(facts.needs_date, None).is_empty() {
         return false;
     }
-    let thresholds = registration_thresholds(settings, facts);
+    let (thresholds, adapt) = registration_thresholds(settings, facts);
     let subject = registration_subject(facts);
-    if !expiry_step(thresholds, subject.as_ref(), None, &[], now).is_empty() {
+    if !expiry_step(
+        thresholds,
+        adapt,
+        subject.as_ref(),
+        (None, false),
+        &[],
+        (now, settings.timezone),
+    )
+    .is_empty()
+    {
         return false;
     }
     if facts.checked_at.is_some() {

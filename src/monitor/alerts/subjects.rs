@@ -9,7 +9,8 @@ use chrono::{DateTime, Utc};
 
 use super::AlertSettings;
 use crate::domain::alert_policy::{
-    is_check_failure, problem_statuses, CheckState, ExpirySubject, Firing, Thresholds,
+    adapts_to_lifetime, is_check_failure, problem_statuses, CheckState, ExpirySubject, Firing,
+    ServedCert, Thresholds,
 };
 use crate::domain::certificate::{DnsFailureKind, Finding, HandshakeFailure};
 use crate::domain::names::to_unicode;
@@ -25,29 +26,33 @@ pub(super) fn endpoint_name(facts: &EndpointAlertFacts) -> String {
 }
 
 /// The certificate thresholds for an endpoint: its domain's, else its own
-/// client's, else the configured ones.
+/// client's, else the configured ones; and whether the lifetime rule adapts
+/// them (only the built-in defaults: `alert_policy::adapts_to_lifetime`).
 pub(super) fn certificate_thresholds<'a>(
     settings: &'a AlertSettings,
     facts: &'a EndpointAlertFacts,
-) -> &'a Thresholds {
-    Thresholds::effective(
-        &settings.certificate_days,
-        facts.client_certificate_days.as_ref(),
-        facts.domain_certificate_days.as_ref(),
+) -> (&'a Thresholds, bool) {
+    let client = facts.client_certificate_days.as_ref();
+    let domain = facts.domain_certificate_days.as_ref();
+    (
+        Thresholds::effective(&settings.certificate_days, client, domain),
+        adapts_to_lifetime(settings.certificate_days_set, client, domain),
     )
 }
 
 /// [`certificate_thresholds`] for a domain's registration: the domain's,
-/// else the registration owner's, else the configured ones.
+/// else the registration owner's, else the configured ones. A registration
+/// has no lifetime rule.
 pub(super) fn registration_thresholds<'a>(
     settings: &'a AlertSettings,
     facts: &'a DomainAlertFacts,
-) -> &'a Thresholds {
-    Thresholds::effective(
+) -> (&'a Thresholds, bool) {
+    let thresholds = Thresholds::effective(
         &settings.registration_days,
         facts.client_registration_days.as_ref(),
         facts.domain_registration_days.as_ref(),
-    )
+    );
+    (thresholds, false)
 }
 
 /// The certificate that expires first among the addresses' current leaves
@@ -69,6 +74,22 @@ pub(super) fn expiring_certificate(current: &[CurrentCert]) -> Option<ExpirySubj
             })
         })
         .min_by(|a, b| (a.expires_at, &a.key).cmp(&(b.expires_at, &b.key)))
+}
+
+/// Each observation's certificate, on its address, with the date
+/// [`expiring_certificate`] uses: for the renewal rule.
+pub(super) fn served_certificates(observations: &[CurrentCert]) -> Vec<ServedCert> {
+    observations
+        .iter()
+        .filter_map(|c| {
+            let leaf = c.leaf_not_after?;
+            Some(ServedCert {
+                address: c.address.clone(),
+                key: c.leaf_fingerprint.clone()?,
+                expires_at: c.chain_not_after.map_or(leaf, |chain| chain.min(leaf)),
+            })
+        })
+        .collect()
 }
 
 /// One line per failure finding, `address: finding`, without repeats.

@@ -30,13 +30,15 @@ impl Validity {
         }
     }
 
-    /// Valid from `from_days` to `to_days` (relative to `now`), with half a
-    /// day added to the end so that "days left" rounds down to `to_days`.
+    /// Valid from `from_days` to `to_days` (relative to `now`), with part
+    /// of a day added to the end ([`within_the_day`]) so that "days left"
+    /// is `to_days` both in whole 24-hour days and in calendar days (UTC),
+    /// whatever the time of day the tests run at.
     pub fn days(now: DateTime<Utc>, from_days: i64, to_days: i64) -> Self {
         Self::around(
             now,
             chrono::Duration::days(from_days),
-            chrono::Duration::days(to_days) + chrono::Duration::hours(12),
+            chrono::Duration::days(to_days) + within_the_day(now),
         )
     }
 
@@ -55,6 +57,17 @@ impl Validity {
         params.not_before = convert(self.not_before);
         params.not_after = convert(self.not_after);
     }
+}
+
+/// Half the time from `now` to the next UTC midnight (whole seconds): added
+/// to whole days, an expiry that many days ahead by either count, whole
+/// 24-hour days or calendar days.
+pub fn within_the_day(now: DateTime<Utc>) -> chrono::Duration {
+    let midnight = (now.date_naive() + chrono::Days::new(1))
+        .and_hms_opt(0, 0, 0)
+        .expect("midnight")
+        .and_utc();
+    chrono::Duration::seconds((midnight - now).num_seconds() / 2)
 }
 
 /// A certificate with its key and parameters (so it can issue others).
