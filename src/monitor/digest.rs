@@ -91,6 +91,7 @@ pub async fn send_digest(
         let mut rendered = templates::render_digest(&groups)?;
         add_dates_needed(&mut rendered, &dates);
         messages.push(NewMessage {
+            reply_to: None,
             channel: Channel::Email,
             recipient: settings.staff.join(", "),
             cc: None,

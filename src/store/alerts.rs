@@ -181,6 +181,8 @@ pub struct NewMessage {
     pub recipient: String,
     /// Email: addresses in copy, comma-separated.
     pub cc: Option<String>,
+    /// Email: the `Reply-To` (client mail: `agency.reply_to`).
+    pub reply_to: Option<String>,
     pub subject: String,
     /// Email: the text part. Webhooks: the exact request body (JSON).
     pub body_text: String,
