@@ -620,6 +620,7 @@ fn staff_only(audience: &Audience) -> Audience {
     Audience {
         client: audience.client.clone(),
         contacts: Vec::new(),
+        ..Audience::default()
     }
 }
 

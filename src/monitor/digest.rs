@@ -17,6 +17,10 @@
 //! same digest twice. A fire time missed while lapse was down is caught up
 //! once, at start.
 
+mod clients;
+
+pub use clients::{period_start, run_client_digests, send_client_digests};
+
 use std::collections::BTreeMap;
 use std::future::Future;
 use std::str::FromStr;

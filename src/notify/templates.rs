@@ -34,7 +34,7 @@ pub struct TemplateError {
     source: minijinja::Error,
 }
 
-const TEMPLATES: [(&str, &str); 7] = [
+const TEMPLATES: [(&str, &str); 9] = [
     ("subject.txt", include_str!("templates/subject.txt")),
     ("staff_alert.txt", include_str!("templates/staff_alert.txt")),
     (
@@ -48,6 +48,14 @@ const TEMPLATES: [(&str, &str); 7] = [
     (
         "client_alert.html",
         include_str!("templates/client_alert.html"),
+    ),
+    (
+        "client_digest.txt",
+        include_str!("templates/client_digest.txt"),
+    ),
+    (
+        "client_digest.html",
+        include_str!("templates/client_digest.html"),
     ),
     ("digest.txt", include_str!("templates/digest.txt")),
     ("digest.html", include_str!("templates/digest.html")),
@@ -203,6 +211,37 @@ pub fn render_client_notice(
     Ok(Rendered {
         text: render("client_alert.txt", &ctx)?,
         html: render("client_alert.html", &ctx)?,
+        subject,
+    })
+}
+
+/// Renders a client's digest: one line per event (its subject), from the
+/// agency, worded like the client's own mail.
+pub fn render_client_digest(
+    subjects: &[String],
+    agency: &AgencyConfig,
+) -> Result<Rendered, TemplateError> {
+    let name = if agency.name.is_empty() {
+        "your agency"
+    } else {
+        agency.name.as_str()
+    };
+    let footer: Vec<&str> = agency.footer.lines().collect();
+    let ctx = context! {
+        agency => name,
+        reply_to => agency.reply_to,
+        footer => footer,
+        logo_url => agency.logo_url,
+        lines => subjects,
+    };
+    let count = subjects.len();
+    let subject = format!(
+        "{name}: {count} reminder{} about your websites and domains",
+        if count == 1 { "" } else { "s" }
+    );
+    Ok(Rendered {
+        text: render("client_digest.txt", &ctx)?,
+        html: render("client_digest.html", &ctx)?,
         subject,
     })
 }

@@ -6,13 +6,16 @@
 //! registration data, dates to enter by hand, and (to the operator)
 //! outages. Staff hear of everything, in their own mail with the technical
 //! details and the commands (or on the digest), never as a copy of the
-//! client's mail.
+//! client's mail. A client on a daily or weekly digest gets its events
+//! there, except the urgent ones ([`urgent`]), which go at once.
 
 use super::{AlertError, AlertSettings};
 use crate::config::StaffDelivery;
-use crate::domain::alert_policy::{AlertKind, Notice};
+use crate::domain::alert_policy::{AlertKind, Event, Notice};
 use crate::notify::templates::{self, Rendered, StaffNotes};
-use crate::store::{Audience, Channel, Delivery, DigestLine, NewMessage};
+use crate::store::{
+    Audience, Channel, ClientDigestEntry, Delivery, DeliveryMode, DigestLine, NewMessage,
+};
 
 /// Who may hear of one subject's notices, and what staff mail adds.
 pub(super) struct Who<'a> {
@@ -29,6 +32,15 @@ pub(super) fn client_hears(notice: &Notice) -> bool {
         AlertKind::CertExpiry | AlertKind::RegistrationExpiry | AlertKind::RegistrationProblem
     );
     client_kind && notice.never_reachable.is_none()
+}
+
+/// Sent at once whatever the client chose: an expiry passed, a registration
+/// problem (not found, hold, redemption, pending delete), or one day or
+/// less left.
+pub(super) fn urgent(notice: &Notice) -> bool {
+    notice.event == Event::Expired
+        || (notice.kind == AlertKind::RegistrationProblem && notice.event != Event::Resolved)
+        || notice.days_left.is_some_and(|days| days <= 1) && notice.event != Event::Resolved
 }
 
 fn email(to: &[String], reply_to: Option<String>, rendered: &Rendered) -> NewMessage {
@@ -57,10 +69,24 @@ pub(super) fn delivery(
     let staff = templates::render_staff_notice(&notice, context.notes)?;
     let operator = kind == AlertKind::ScanOutage;
     let mut messages = Vec::new();
-    let contacts = &context.audience.contacts;
-    if !operator && client_hears(&notice) && !contacts.is_empty() {
+    let mut client_digest = None;
+    let audience = context.audience;
+    if !operator && client_hears(&notice) && !audience.contacts.is_empty() {
         let client = templates::render_client_notice(&notice, &settings.agency)?;
-        messages.push(email(contacts, settings.agency.reply_to.clone(), &client));
+        match (audience.client_id, audience.delivery.delivery) {
+            (Some(client_id), DeliveryMode::Daily | DeliveryMode::Weekly) if !urgent(&notice) => {
+                client_digest = Some(ClientDigestEntry {
+                    client_id,
+                    subject: client.subject,
+                    body_text: client.text,
+                });
+            }
+            _ => messages.push(email(
+                &audience.contacts,
+                settings.agency.reply_to.clone(),
+                &client,
+            )),
+        }
     }
     let staff_to: &[String] = match (operator, settings.staff_delivery) {
         (true, _) => settings.operator_addresses(),
@@ -95,14 +121,18 @@ pub(super) fn delivery(
             client: notice.client.clone(),
             line: templates::digest_line(&notice, &staff),
         });
-    if messages.is_empty() && digest.is_none() {
+    if messages.is_empty() && digest.is_none() && client_digest.is_none() {
         tracing::warn!(
             alert.kind = kind.as_str(),
             alert.subject = context.subject,
             "nobody to tell: add contacts to the client or set alerts.staff"
         );
     }
-    Ok(Delivery { messages, digest })
+    Ok(Delivery {
+        messages,
+        digest,
+        client_digest,
+    })
 }
 
 #[cfg(test)]

@@ -277,6 +277,19 @@ async fn record(
         .await?;
         applied.queued.push(message_id);
     }
+    if let Some(entry) = &delivery.client_digest {
+        sqlx::query(
+            "INSERT INTO client_digest_entries (client_id, ledger_id, subject, body_text, created_at)
+             VALUES (?, ?, ?, ?, ?)",
+        )
+        .bind(entry.client_id)
+        .bind(ledger_id)
+        .bind(&entry.subject)
+        .bind(&entry.body_text)
+        .bind(now)
+        .execute(&mut *conn)
+        .await?;
+    }
     if let Some(digest) = &delivery.digest {
         sqlx::query(
             "INSERT INTO digest_entries (ledger_id, client, line, created_at) VALUES (?, ?, ?, ?)",
