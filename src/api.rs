@@ -244,6 +244,10 @@ fn documented_routes() -> OpenApiRouter<ApiState> {
             clients::update_client,
             clients::delete_client
         ))
+        .routes(routes!(
+            clients::get_client_delivery,
+            clients::update_client_delivery
+        ))
         .routes(routes!(clients::list_contacts, clients::add_contact))
         .routes(routes!(clients::delete_contact))
         .routes(routes!(domains::list_domains, domains::create_domain))

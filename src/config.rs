@@ -65,6 +65,7 @@ pub struct Config {
     pub api: ApiConfig,
     pub outbox: OutboxConfig,
     pub webhooks: WebhooksConfig,
+    pub agency: AgencyConfig,
     /// Where the configuration came from, for `lapse config check`.
     #[serde(skip)]
     pub origin: ConfigOrigin,
@@ -298,6 +299,20 @@ pub struct OutboxConfig {
     pub sending_lease: Duration,
     #[serde(rename = "poll_secs", serialize_with = "as_secs")]
     pub poll: Duration,
+}
+
+/// The agency that client mail comes from (`[agency]`): its name on every
+/// client mail, the address clients reply to, a footer and a logo.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct AgencyConfig {
+    /// Empty: client mail says "your agency".
+    pub name: String,
+    /// The `Reply-To` of client mail, and the contact it names.
+    pub reply_to: Option<String>,
+    /// Lines at the foot of client mail (address, phone).
+    pub footer: String,
+    /// An https image shown at the top of client mail (HTML).
+    pub logo_url: Option<String>,
 }
 
 /// Webhook channels; each is off while its URL is empty.

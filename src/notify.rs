@@ -249,6 +249,7 @@ impl Sender {
                         .as_deref()
                         .map(split_addresses)
                         .unwrap_or_default(),
+                    reply_to: message.reply_to.clone(),
                     subject: message.subject.clone(),
                     text: message.body_text.clone(),
                     html: message.body_html.clone(),

@@ -35,6 +35,7 @@
 
 mod alerts;
 mod bench_seed;
+mod client_delivery;
 mod clients;
 mod domains;
 mod fleet;
@@ -58,10 +59,13 @@ use crate::config::DatabaseConfig;
 
 pub use alerts::{
     AlertChanges, AlertListing, AlertScope, AlertWrite, AppliedChanges, Audience, Channel,
-    CurrentCert, Delivery, DigestLine, DomainAlertFacts, EndpointAlertFacts, NewMessage, Streak,
-    ThresholdKind, ThresholdOverride, ThresholdOwner,
+    ClientDigestEntry, CurrentCert, Delivery, DigestLine, DomainAlertFacts, EndpointAlertFacts,
+    NewMessage, Streak, ThresholdKind, ThresholdOverride, ThresholdOwner,
 };
 pub use bench_seed::SeedReport;
+pub use client_delivery::{
+    ClientDelivery, DeliveryChange, DeliveryMode, DigestClient, WaitingEntry, WEEKDAYS,
+};
 pub use clients::{ClientAdded, ClientListing};
 pub use domains::{DomainListing, EndpointListing, ExpiringDomain, RemovedTarget};
 pub use fleet::{AddedTarget, NewTarget, OwnerChange, WatchChange};

@@ -6,12 +6,13 @@ use axum::response::IntoResponse;
 use axum::Json;
 
 use super::error::{ApiError, ApiResult, ErrorBody};
-use super::extract::{path_id, ApiJson, ApiPath, Params};
-use super::openapi::EmailAddress;
+use super::extract::{path_id, ApiJson, ApiPath, Params, Whole};
+use super::openapi::{DeliveryModeName, EmailAddress, TimeZoneName, WeekdayName};
 use super::{ApiState, Caller};
 use crate::domain::access::Action;
 use crate::domain::names::parse_email;
 use crate::store::read_models::{ClientView, ContactView};
+use crate::store::{ClientDelivery, DeliveryChange, DeliveryMode, WEEKDAYS};
 
 /// A new client.
 #[derive(Debug, serde::Deserialize, utoipa::ToSchema)]
@@ -247,4 +248,134 @@ fn parse_contacts(contacts: &[String]) -> ApiResult<Vec<String>> {
             })
         })
         .collect()
+}
+
+/// A change to how a client hears of its alerts. Absent fields stay as
+/// they are; at least one is needed.
+#[derive(Debug, serde::Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DeliveryPatch {
+    /// `immediate`, `daily` or `weekly`.
+    #[serde(default)]
+    #[schema(value_type = DeliveryModeName, example = "weekly")]
+    pub delivery: Option<String>,
+    /// The hour digests go out, in the client's time zone.
+    #[serde(default)]
+    #[schema(value_type = i64, minimum = 0, maximum = 23, example = 9)]
+    pub digest_hour: Option<Whole>,
+    /// The day weekly digests go out.
+    #[serde(default)]
+    #[schema(value_type = WeekdayName, example = "mon")]
+    pub digest_weekday: Option<String>,
+    /// The client's IANA time zone; `default` goes back to `schedule.timezone`.
+    #[serde(default)]
+    #[schema(value_type = TimeZoneName, example = "Europe/Berlin")]
+    pub timezone: Option<String>,
+}
+
+/// How a client hears of its alerts: at once, or a daily or weekly digest.
+#[utoipa::path(get, path = "/api/v1/clients/{id}/delivery", tag = "clients",
+    params(("id" = i64, Path, minimum = 1, description = "Client id")),
+    responses((status = 200, body = ClientDelivery), (status = 404, body = ErrorBody)))]
+pub async fn get_client_delivery(
+    State(state): State<ApiState>,
+    caller: Caller,
+    ApiPath(id): ApiPath<String>,
+) -> ApiResult<Json<ClientDelivery>> {
+    caller.require(Action::Read)?;
+    let id = path_id(&id, "id")?;
+    let client = state.store.visible_client(caller.visibility(), id).await?;
+    Ok(Json(state.store.client_delivery(&client.name).await?))
+}
+
+/// Change how a client hears of its alerts (admin, staff). Expired, a
+/// registration problem and one day or less left are always sent at once.
+#[utoipa::path(patch, path = "/api/v1/clients/{id}/delivery", tag = "clients",
+    request_body = DeliveryPatch,
+    params(("id" = i64, Path, minimum = 1, description = "Client id")),
+    responses((status = 200, body = ClientDelivery), (status = 403, body = ErrorBody),
+              (status = 404, body = ErrorBody),
+              (status = 422, description = "No field given, or a field is not valid (`field` names it)", body = ErrorBody)))]
+pub async fn update_client_delivery(
+    State(state): State<ApiState>,
+    caller: Caller,
+    ApiPath(id): ApiPath<String>,
+    ApiJson(body): ApiJson<DeliveryPatch>,
+) -> ApiResult<Json<ClientDelivery>> {
+    caller.require(Action::Write)?;
+    let id = path_id(&id, "id")?;
+    let change = delivery_change(body)?;
+    let client = state.store.visible_client(caller.visibility(), id).await?;
+    Ok(Json(
+        state
+            .store
+            .set_client_delivery(&client.name, &change)
+            .await?,
+    ))
+}
+
+fn delivery_change(body: DeliveryPatch) -> ApiResult<DeliveryChange> {
+    let invalid = |field: &str, message: String| {
+        ApiError::unprocessable("invalid", message).with_field(field.to_owned())
+    };
+    if body.delivery.is_none()
+        && body.digest_hour.is_none()
+        && body.digest_weekday.is_none()
+        && body.timezone.is_none()
+    {
+        return Err(ApiError::unprocessable(
+            "invalid",
+            "give at least one of delivery, digest_hour, digest_weekday, timezone",
+        ));
+    }
+    let delivery = match body.delivery.as_deref() {
+        None => None,
+        Some(text) => Some(
+            DeliveryMode::parse(text)
+                .filter(|_| text == text.trim())
+                .ok_or_else(|| {
+                    invalid(
+                        "delivery",
+                        format!("one of {}", DeliveryMode::NAMES.join(", ")),
+                    )
+                })?,
+        ),
+    };
+    let digest_hour = match body.digest_hour {
+        None => None,
+        Some(Whole(hour)) => Some(
+            u8::try_from(hour)
+                .ok()
+                .filter(|h| *h <= 23)
+                .ok_or_else(|| invalid("digest_hour", "an hour from 0 to 23".into()))?,
+        ),
+    };
+    if let Some(day) = &body.digest_weekday {
+        if !WEEKDAYS.contains(&day.as_str()) {
+            return Err(invalid(
+                "digest_weekday",
+                format!("one of {}", WEEKDAYS.join(", ")),
+            ));
+        }
+    }
+    let timezone = match body.timezone.as_deref() {
+        None => None,
+        Some("default") => Some(None),
+        Some(zone) => Some(Some(
+            zone.parse::<chrono_tz::Tz>()
+                .map(|tz| tz.name().to_owned())
+                .map_err(|_| {
+                    invalid(
+                        "timezone",
+                        "an IANA time zone like Europe/Berlin, or `default`".into(),
+                    )
+                })?,
+        )),
+    };
+    Ok(DeliveryChange {
+        timezone,
+        delivery,
+        digest_hour,
+        digest_weekday: body.digest_weekday,
+    })
 }

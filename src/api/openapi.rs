@@ -170,7 +170,7 @@ const ALL_COMMON: [Common; 8] = [
 
 /// Request bodies that need at least one field. (utoipa-gen 5.5 writes
 /// `#[schema(min_properties = 1)]` as `maxProperties`, so it is set here.)
-const AT_LEAST_ONE_FIELD: [&str; 2] = ["DomainPatch", "ThresholdsChange"];
+const AT_LEAST_ONE_FIELD: [&str; 3] = ["DomainPatch", "ThresholdsChange", "DeliveryPatch"];
 
 /// The document as served: the routes' annotations plus what every
 /// operation of a kind answers (see the module comment).
@@ -297,6 +297,24 @@ macro_rules! value_list {
     };
 }
 
+value_list!(
+    /// A client's `digest_weekday`.
+    WeekdayName,
+    crate::store::WEEKDAYS,
+    "The day weekly digests go out: `mon`, `tue`, `wed`, `thu`, `fri`, `sat` or `sun`"
+);
+value_list!(
+    /// A client's `timezone`: an IANA name, or `default`.
+    TimeZoneName,
+    std::iter::once("default").chain(chrono_tz::TZ_VARIANTS.iter().map(|tz| tz.name())),
+    "An IANA time zone (`Europe/Berlin`), or `default` for `schedule.timezone`"
+);
+value_list!(
+    /// A client's `delivery`.
+    DeliveryModeName,
+    crate::store::DeliveryMode::NAMES,
+    "`immediate` (each event at once), `daily` or `weekly` (one digest; urgent events still at once)"
+);
 value_list!(
     /// `watch`: what is checked for a domain.
     WatchName,

@@ -90,6 +90,12 @@ where
             stopped(stop.clone()),
         ))
     });
+    let client_digests = tokio::spawn(digest::run_client_digests(
+        app.store.clone(),
+        alert_settings(&app.config),
+        app.config.schedule.timezone,
+        stopped(stop.clone()),
+    ));
     let mut http = tokio::spawn(serve_http(app.clone(), listener, stopped(stop)));
     let ended_early = tokio::select! {
         () = shutdown => None,
@@ -107,6 +113,7 @@ where
     if let Some(digests) = digests {
         let _ = digests.await;
     }
+    let _ = client_digests.await;
     let http_end = match ended_early {
         Some(end) => Some(end),
         None => {

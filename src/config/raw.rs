@@ -31,6 +31,7 @@ pub(super) struct RawConfig {
     pub(super) api: RawApi,
     pub(super) outbox: RawOutbox,
     pub(super) webhooks: RawWebhooks,
+    pub(super) agency: RawAgency,
 }
 
 #[derive(Debug, Deserialize)]
@@ -54,6 +55,15 @@ pub(super) struct RawOutbox {
     pub(super) max_attempts: u32,
     pub(super) sending_lease_secs: u64,
     pub(super) poll_secs: u64,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawAgency {
+    pub(super) name: String,
+    pub(super) reply_to: String,
+    pub(super) footer: String,
+    pub(super) logo_url: String,
 }
 
 #[derive(Debug, Deserialize)]

@@ -20,6 +20,7 @@ use super::{
     NamesConfig, ScanConfig, ScheduleConfig, ServerConfig,
 };
 
+mod agency;
 mod delivery;
 mod probes;
 
@@ -68,6 +69,7 @@ pub(super) fn validate(
     let alerts = delivery::alerts(raw.alerts, thresholds, bad)?;
     let outbox = delivery::outbox(raw.outbox, slowest_sender_secs, bad)?;
     let webhooks = delivery::webhooks(raw.webhooks, bad)?;
+    let agency = agency::agency(raw.agency, bad)?;
 
     Ok(Config {
         database,
@@ -88,6 +90,7 @@ pub(super) fn validate(
         api,
         outbox,
         webhooks,
+        agency,
         origin,
     })
 }

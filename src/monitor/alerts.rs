@@ -42,7 +42,7 @@
 
 use chrono::{DateTime, Duration, Utc};
 
-use crate::config::{Config, StaffDelivery};
+use crate::config::{AgencyConfig, Config, StaffDelivery};
 use crate::domain::alert_policy::{
     certificate_renewed, expiry_step, failure_step, is_outage, needs_date_step, next_streak,
     outage_holds, outage_step, registration_check_state, stale_step, AlertKind, CheckState, Event,
@@ -50,7 +50,7 @@ use crate::domain::alert_policy::{
 };
 use crate::domain::certificate::days_until;
 use crate::domain::names::to_unicode;
-use crate::notify::templates::TemplateError;
+use crate::notify::templates::{StaffNotes, TemplateError};
 use crate::store::{
     AlertChanges, AlertScope, AlertWrite, AppliedChanges, Audience, Channel, DomainAlertFacts,
     EndpointAlertFacts, Store, StoreError, Streak,
@@ -58,15 +58,17 @@ use crate::store::{
 
 mod messages;
 mod quiet;
+mod recipients;
 mod subjects;
 
 pub use quiet::{domains_to_evaluate, endpoints_to_evaluate};
 
 use messages::{expiry_writes, plain_writes, Context};
 use subjects::{
-    certificate_thresholds, endpoint_name, expiring_certificate, failure_key, failure_lines,
-    last_fresh, lookup_state, registration_problems, registration_subject, registration_thresholds,
-    served_certificates, stale_rule_applies, NEVER_REACHABLE_KEY,
+    certificate_thresholds, domain_notes, endpoint_name, endpoint_notes, expiring_certificate,
+    failure_key, failure_lines, last_fresh, lookup_state, registration_problems,
+    registration_subject, registration_thresholds, served_certificates, stale_rule_applies,
+    NEVER_REACHABLE_KEY,
 };
 
 /// What evaluation needs from the configuration.
@@ -96,6 +98,8 @@ pub struct AlertSettings {
     pub webhook_channels: Vec<Channel>,
     /// The domain part of message ids: `smtp.from`'s domain.
     pub message_id_domain: String,
+    /// Who client mail comes from (`[agency]`).
+    pub agency: AgencyConfig,
 }
 
 impl AlertSettings {
@@ -136,10 +140,11 @@ impl AlertSettings {
             timezone: config.schedule.timezone,
             webhook_channels,
             message_id_domain: mailbox_domain(&config.smtp.from),
+            agency: config.agency.clone(),
         }
     }
 
-    fn operator_addresses(&self) -> &[String] {
+    pub(super) fn operator_addresses(&self) -> &[String] {
         if self.operator.is_empty() {
             &self.staff
         } else {
@@ -245,6 +250,7 @@ async fn evaluate_endpoint_once(
         return Ok(AppliedChanges::default());
     };
     let name = endpoint_name(&facts);
+    let notes = endpoint_notes(&facts);
     let evaluation = Evaluation {
         store,
         scope: AlertScope::endpoint(facts.domain_id, endpoint_id),
@@ -252,6 +258,7 @@ async fn evaluate_endpoint_once(
             settings,
             audience: &facts.audience,
             subject: &name,
+            notes: &notes,
         },
         now,
     };
@@ -323,6 +330,7 @@ async fn evaluate_domain_once(
         return Ok(AppliedChanges::default());
     };
     let name = to_unicode(&facts.name);
+    let notes = domain_notes(&facts);
     let evaluation = Evaluation {
         store,
         scope: AlertScope::domain(domain_id),
@@ -330,6 +338,7 @@ async fn evaluate_domain_once(
             settings,
             audience: &facts.audience,
             subject: &name,
+            notes: &notes,
         },
         now,
     };
@@ -695,6 +704,7 @@ fn staff_only(audience: &Audience) -> Audience {
     Audience {
         client: audience.client.clone(),
         contacts: Vec::new(),
+        ..Audience::default()
     }
 }
 
@@ -732,6 +742,7 @@ pub async fn evaluate_scan(
             settings,
             audience: &audience,
             subject: "lapse",
+            notes: &StaffNotes::default(),
         };
         let writes = plain_writes(&context, AlertKind::ScanOutage, &steps, |event| {
             let mut notice = Notice::new(AlertKind::ScanOutage, event, "lapse");

@@ -17,6 +17,10 @@
 //! same digest twice. A fire time missed while lapse was down is caught up
 //! once, at start.
 
+mod clients;
+
+pub use clients::{period_start, run_client_digests, send_client_digests};
+
 use std::collections::BTreeMap;
 use std::future::Future;
 use std::str::FromStr;
@@ -91,6 +95,7 @@ pub async fn send_digest(
         let mut rendered = templates::render_digest(&groups)?;
         add_dates_needed(&mut rendered, &dates);
         messages.push(NewMessage {
+            reply_to: None,
             channel: Channel::Email,
             recipient: settings.staff.join(", "),
             cc: None,

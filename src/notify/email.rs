@@ -20,6 +20,8 @@ pub struct OutgoingEmail {
     pub message_id: String,
     pub to: Vec<String>,
     pub cc: Vec<String>,
+    /// The `Reply-To` (client mail: `agency.reply_to`).
+    pub reply_to: Option<String>,
     pub subject: String,
     pub text: String,
     pub html: Option<String>,
@@ -169,6 +171,7 @@ pub async fn send_test_email(
         message_id: message_id.clone(),
         to: vec![to.to_owned()],
         cc: Vec::new(),
+        reply_to: None,
         subject: "lapse test email".to_owned(),
         html: Some(format!("<p>{}</p>", text.trim().replace('\n', "<br>"))),
         text,
@@ -209,6 +212,9 @@ pub fn build_message(from: &Mailbox, email: &OutgoingEmail) -> Result<Message, D
     }
     for cc in &email.cc {
         builder = builder.cc(parse(cc)?);
+    }
+    if let Some(reply_to) = &email.reply_to {
+        builder = builder.reply_to(parse(reply_to)?);
     }
     let text = SinglePart::builder()
         .header(ContentType::TEXT_PLAIN)

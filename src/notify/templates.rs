@@ -1,6 +1,11 @@
 //! Message text from templates (minijinja), compiled into the binary from
-//! `src/notify/templates/`: `subject.txt`, `alert.txt` and `alert.html` for
-//! one alert event, `digest.txt` and `digest.html` for the staff digest.
+//! `src/notify/templates/`: `subject.txt` for one alert event's subject,
+//! then two variants of its body: `client_alert.txt` / `.html` for the
+//! client (plain words, from the agency: what expires, when, what happens
+//! if nothing is done, whom to contact; no addresses, certificate names or
+//! commands, and never the client's own name) and `staff_alert.txt` /
+//! `.html` for staff (the technical details and the command that helps);
+//! `digest.txt` and `digest.html` for the staff digest.
 //! HTML templates are auto-escaped. The text is rendered once, when the
 //! message is queued, so every retry sends the same bytes.
 
@@ -10,6 +15,7 @@ use chrono::{DateTime, Utc};
 use minijinja::{context, Environment};
 use serde::Serialize;
 
+use crate::config::AgencyConfig;
 use crate::domain::alert_policy::{Event, Notice};
 
 /// A rendered email (and the headline that chat channels use).
@@ -28,10 +34,29 @@ pub struct TemplateError {
     source: minijinja::Error,
 }
 
-const TEMPLATES: [(&str, &str); 5] = [
+const TEMPLATES: [(&str, &str); 9] = [
     ("subject.txt", include_str!("templates/subject.txt")),
-    ("alert.txt", include_str!("templates/alert.txt")),
-    ("alert.html", include_str!("templates/alert.html")),
+    ("staff_alert.txt", include_str!("templates/staff_alert.txt")),
+    (
+        "staff_alert.html",
+        include_str!("templates/staff_alert.html"),
+    ),
+    (
+        "client_alert.txt",
+        include_str!("templates/client_alert.txt"),
+    ),
+    (
+        "client_alert.html",
+        include_str!("templates/client_alert.html"),
+    ),
+    (
+        "client_digest.txt",
+        include_str!("templates/client_digest.txt"),
+    ),
+    (
+        "client_digest.html",
+        include_str!("templates/client_digest.html"),
+    ),
     ("digest.txt", include_str!("templates/digest.txt")),
     ("digest.html", include_str!("templates/digest.html")),
 ];
@@ -76,9 +101,47 @@ fn datetime(t: Option<DateTime<Utc>>) -> Option<String> {
     t.map(|t| t.format("%Y-%m-%d %H:%M UTC").to_string())
 }
 
-/// Renders one alert event.
-pub fn render_notice(notice: &Notice) -> Result<Rendered, TemplateError> {
-    let base = context! {
+/// What staff mail adds to a notice: the technical details of the subject
+/// (addresses, certificate names, registry data) and what the commands it
+/// names act on.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct StaffNotes {
+    /// One line each, e.g. `127.0.0.1: subject CN=shop.example.com, issuer ...`.
+    pub details: Vec<String>,
+    /// `host:port` for `lapse check` (certificate notices).
+    pub check_target: Option<String>,
+    /// The ASCII domain for `lapse whois` and `lapse domains set-expiry`
+    /// (registration notices).
+    pub domain: Option<String>,
+}
+
+impl StaffNotes {
+    /// The commands that help with a notice of `kind`, in the order to run them.
+    fn commands(&self, notice: &Notice) -> Vec<String> {
+        use crate::domain::alert_policy::AlertKind as K;
+        let mut commands = Vec::new();
+        match (notice.kind, &self.check_target, &self.domain) {
+            (K::CertExpiry | K::CertCheckFailure, Some(target), _) => {
+                commands.push(format!("lapse check {target}"));
+            }
+            (K::RegistrationExpiry | K::RegistrationProblem, _, Some(domain)) => {
+                commands.push(format!("lapse whois {domain}"));
+            }
+            (K::RegistrationStale, _, Some(domain)) => {
+                commands.push(format!("lapse whois {domain}"));
+                commands.push(format!("lapse domains set-expiry {domain} YYYY-MM-DD"));
+            }
+            _ => {}
+        }
+        if notice.event == Event::Resolved {
+            commands.clear();
+        }
+        commands
+    }
+}
+
+fn notice_context(notice: &Notice) -> minijinja::Value {
+    context! {
         kind => notice.kind,
         event => notice.event,
         subject => notice.subject,
@@ -93,12 +156,92 @@ pub fn render_notice(notice: &Notice) -> Result<Rendered, TemplateError> {
         checks_failed => notice.checks_failed,
         never_reachable => notice.never_reachable,
         needs_date => notice.needs_date,
-    };
+    }
+}
+
+/// Renders one alert event for staff, without technical notes.
+pub fn render_notice(notice: &Notice) -> Result<Rendered, TemplateError> {
+    render_staff_notice(notice, &StaffNotes::default())
+}
+
+/// Renders one alert event for staff: the client named, the technical
+/// details and the commands kept.
+pub fn render_staff_notice(notice: &Notice, notes: &StaffNotes) -> Result<Rendered, TemplateError> {
+    let base = notice_context(notice);
     let subject = render("subject.txt", &base)?.trim().to_owned();
-    let ctx = context! { headline => subject, ..base };
+    let ctx = context! {
+        headline => subject,
+        details => notes.details,
+        commands => notes.commands(notice),
+        ..base
+    };
     Ok(Rendered {
-        text: render("alert.txt", &ctx)?,
-        html: render("alert.html", &ctx)?,
+        text: render("staff_alert.txt", &ctx)?,
+        html: render("staff_alert.html", &ctx)?,
+        subject,
+    })
+}
+
+/// Renders one alert event for the client: from the agency, in plain
+/// words. The client is not named to itself, and nothing technical that
+/// the notice carries (problems of a certificate check, commands) is shown
+/// beyond the registry's problem lines.
+pub fn render_client_notice(
+    notice: &Notice,
+    agency: &AgencyConfig,
+) -> Result<Rendered, TemplateError> {
+    let mut notice = notice.clone();
+    notice.client = None;
+    let base = notice_context(&notice);
+    let subject = render("subject.txt", &base)?.trim().to_owned();
+    let name = if agency.name.is_empty() {
+        "your agency"
+    } else {
+        agency.name.as_str()
+    };
+    let footer: Vec<&str> = agency.footer.lines().collect();
+    let ctx = context! {
+        headline => subject,
+        agency => name,
+        reply_to => agency.reply_to,
+        footer => footer,
+        logo_url => agency.logo_url,
+        ..base
+    };
+    Ok(Rendered {
+        text: render("client_alert.txt", &ctx)?,
+        html: render("client_alert.html", &ctx)?,
+        subject,
+    })
+}
+
+/// Renders a client's digest: one line per event (its subject), from the
+/// agency, worded like the client's own mail.
+pub fn render_client_digest(
+    subjects: &[String],
+    agency: &AgencyConfig,
+) -> Result<Rendered, TemplateError> {
+    let name = if agency.name.is_empty() {
+        "your agency"
+    } else {
+        agency.name.as_str()
+    };
+    let footer: Vec<&str> = agency.footer.lines().collect();
+    let ctx = context! {
+        agency => name,
+        reply_to => agency.reply_to,
+        footer => footer,
+        logo_url => agency.logo_url,
+        lines => subjects,
+    };
+    let count = subjects.len();
+    let subject = format!(
+        "{name}: {count} reminder{} about your websites and domains",
+        if count == 1 { "" } else { "s" }
+    );
+    Ok(Rendered {
+        text: render("client_digest.txt", &ctx)?,
+        html: render("client_digest.html", &ctx)?,
         subject,
     })
 }

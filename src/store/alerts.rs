@@ -77,6 +77,10 @@ pub struct CurrentCert {
 pub struct Audience {
     pub client: Option<String>,
     pub contacts: Vec<String>,
+    /// The client's id, when there is one (its digest entries name it).
+    pub client_id: Option<i64>,
+    /// How the client hears of its alerts (immediate when no client).
+    pub delivery: super::ClientDelivery,
 }
 
 /// Everything evaluation needs about an endpoint.
@@ -181,6 +185,8 @@ pub struct NewMessage {
     pub recipient: String,
     /// Email: addresses in copy, comma-separated.
     pub cc: Option<String>,
+    /// Email: the `Reply-To` (client mail: `agency.reply_to`).
+    pub reply_to: Option<String>,
     pub subject: String,
     /// Email: the text part. Webhooks: the exact request body (JSON).
     pub body_text: String,
@@ -192,6 +198,16 @@ pub struct NewMessage {
 pub struct Delivery {
     pub messages: Vec<NewMessage>,
     pub digest: Option<DigestLine>,
+    /// The client's event kept for the client's own digest.
+    pub client_digest: Option<ClientDigestEntry>,
+}
+
+/// A client event for the client's next digest (instead of its mail now).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClientDigestEntry {
+    pub client_id: i64,
+    pub subject: String,
+    pub body_text: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -793,18 +809,32 @@ async fn audience(
     client_id: Option<i64>,
     client_name: Option<String>,
 ) -> Result<Audience, StoreError> {
-    let contacts = match client_id {
+    let (contacts, delivery) = match client_id {
         Some(id) => {
-            sqlx::query_scalar("SELECT email FROM contacts WHERE client_id = ? ORDER BY id")
-                .bind(id)
-                .fetch_all(conn)
-                .await?
+            let contacts =
+                sqlx::query_scalar("SELECT email FROM contacts WHERE client_id = ? ORDER BY id")
+                    .bind(id)
+                    .fetch_all(&mut *conn)
+                    .await?;
+            let row = sqlx::query(
+                "SELECT timezone, delivery, digest_hour, digest_weekday FROM clients WHERE id = ?",
+            )
+            .bind(id)
+            .fetch_optional(&mut *conn)
+            .await?;
+            let delivery = row
+                .as_ref()
+                .map(super::client_delivery::delivery_from_row)
+                .unwrap_or_default();
+            (contacts, delivery)
         }
-        None => Vec::new(),
+        None => (Vec::new(), super::ClientDelivery::default()),
     };
     Ok(Audience {
         client: client_name,
         contacts,
+        client_id,
+        delivery,
     })
 }
 

@@ -319,13 +319,18 @@ mod tests {
             for row in rows {
                 for (i, column) in row.columns().iter().enumerate() {
                     // Written by lookups and checks, never by the seed
-                    // (migrations 0301, 0302).
+                    // (migrations 0301, 0302); a client's delivery
+                    // settings keep their defaults (0303).
                     if [
                         "registration_failure",
                         "cert_checks",
                         "cert_failures_counted_check",
                         "registration_checks",
                         "registration_failures_counted_check",
+                        "timezone",
+                        "delivery",
+                        "digest_hour",
+                        "digest_weekday",
                     ]
                     .contains(&column.name())
                     {

@@ -66,6 +66,8 @@ pub struct OutboxMessage {
     pub channel_name: String,
     pub recipient: String,
     pub cc: Option<String>,
+    /// Email: the `Reply-To` (client mail: `agency.reply_to`).
+    pub reply_to: Option<String>,
     pub subject: String,
     pub body_text: String,
     pub body_html: Option<String>,
@@ -178,7 +180,8 @@ impl Store {
             let row = sqlx::query(
                 "UPDATE outbox SET state = 'sending', attempts = attempts + 1, lease_until = ?
                  WHERE id = ? AND state = 'pending'
-                 RETURNING id, message_id, channel, recipient, cc, subject, body_text, body_html, attempts",
+                 RETURNING id, message_id, channel, recipient, cc, reply_to, subject, body_text, body_html,
+                           attempts",
             )
             .bind(format_time(lease_until))
             .bind(id)
@@ -193,6 +196,7 @@ impl Store {
                     channel_name,
                     recipient: r.get("recipient"),
                     cc: r.get("cc"),
+                    reply_to: r.get("reply_to"),
                     subject: r.get("subject"),
                     body_text: r.get("body_text"),
                     body_html: r.get("body_html"),

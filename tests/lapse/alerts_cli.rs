@@ -62,8 +62,9 @@ async fn a_domain_threshold_override_wins_and_clearing_it_restores_the_default()
     // 10 days left: the domain's [5, 0] applies, not the client's [21, 2].
     assert!(lab.scan(lab.now()).await.queued.is_empty());
     run_ok(&lab, &["thresholds", "clear", "--domain", "lapse.test"]);
-    // Now the client's [21, 2]: 10 days left crosses 21.
-    assert_eq!(lab.scan(lab.later(1)).await.queued.len(), 1);
+    // Now the client's [21, 2]: 10 days left crosses 21 (the client's mail
+    // and staff's own).
+    assert_eq!(lab.scan(lab.later(1)).await.queued.len(), 2);
     run_ok(
         &lab,
         &["thresholds", "clear", "--client", "Acme", "--certificate"],
@@ -258,11 +259,12 @@ async fn registration_alerts_use_fresh_data_only_and_stale_data_has_its_own_aler
     };
 
     // Found, 20 days left: the 30-day registration threshold.
+    // The client's mail and staff's own.
     let found = check_then_evaluate(Registry::Found(format_time(expires)), now).await;
-    assert_eq!(found.queued.len(), 1);
+    assert_eq!(found.queued.len(), 2);
 
     // Lookups fail for 25 days: the date is past, but unknown is never
-    // "expired"; one "no fresh data" alert instead.
+    // "expired"; one "no fresh data" alert instead, to staff alone.
     let later = now + Duration::days(25);
     assert_eq!(
         check_then_evaluate(Registry::Broken, later)
@@ -277,25 +279,35 @@ async fn registration_alerts_use_fresh_data_only_and_stale_data_has_its_own_aler
     assert!(again.queued.is_empty(), "once");
 
     // The registry answers again: not found. Fresh data resolves "stale";
-    // the problem alerts on the second consecutive "not found".
-    for (hours, expected) in [(1, 1), (2, 1), (3, 0)] {
+    // the problem alerts on the second consecutive "not found" (the
+    // client hears of it, staff too; "fresh again" is staff's alone).
+    for (hours, expected) in [(1, 1), (2, 2), (3, 0)] {
         let at = later + Duration::hours(hours);
         let applied = check_then_evaluate(Registry::Missing, at).await;
         assert_eq!(applied.queued.len(), expected, "{hours} h");
     }
     lab.deliver(later + Duration::hours(3)).await;
-    let mail = sink.wait_for(4).await;
-    let subjects: Vec<String> = mail.iter().map(Received::subject).collect();
+    let mail = sink.wait_for(6).await;
+    let subjects_to = |to: &str| -> Vec<String> {
+        mail.iter()
+            .filter(|m| m.header("To").as_deref() == Some(to))
+            .map(Received::subject)
+            .collect()
+    };
+    let expiry = format!(
+        "Domain lapse.test registration expires in 20 days ({})",
+        expires.format("%Y-%m-%d")
+    );
+    let not_found = "Domain lapse.test: not found in the registry: the registration may have lapsed or been deleted".to_owned();
     assert_eq!(
-        subjects,
+        subjects_to(STAFF),
         vec![
-            format!(
-                "Domain lapse.test registration expires in 20 days ({})",
-                expires.format("%Y-%m-%d")
-            ),
+            expiry.clone(),
             "No fresh registration data for lapse.test for 25 days".to_owned(),
             "Registration data for lapse.test is fresh again".to_owned(),
-            "Domain lapse.test: not found in the registry: the registration may have lapsed or been deleted".to_owned(),
+            not_found.clone(),
         ]
     );
+    // lapse's own trouble (stale data) is staff's alone.
+    assert_eq!(subjects_to(&CONTACTS.join(", ")), vec![expiry, not_found]);
 }

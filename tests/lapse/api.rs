@@ -113,6 +113,20 @@ async fn token_routes(app: &TestApp) -> Vec<Route> {
         ),
         route(
             "GET",
+            "/api/v1/clients/{id}/delivery",
+            format!("/api/v1/clients/{acme}/delivery"),
+            None,
+            EVERYONE,
+        ),
+        route(
+            "PATCH",
+            "/api/v1/clients/{id}/delivery",
+            format!("/api/v1/clients/{acme}/delivery"),
+            Some(json!({"delivery": "daily", "digest_hour": 9, "timezone": "Europe/Berlin"})),
+            WRITERS,
+        ),
+        route(
+            "GET",
             "/api/v1/clients/{id}/contacts",
             format!("/api/v1/clients/{acme}/contacts"),
             None,

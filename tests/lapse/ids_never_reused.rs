@@ -333,6 +333,18 @@ async fn migration_0302_keeps_every_row_index_trigger_and_foreign_key() {
     );
 
     let mut conn = open(&env).await;
+    // `lapse migrate` also ran the migrations after 0302: their columns
+    // are not 0302's to add, so they are taken out before comparing.
+    for later in [
+        "ALTER TABLE outbox DROP COLUMN reply_to",
+        "DROP TABLE client_digest_entries",
+        "ALTER TABLE clients DROP COLUMN timezone",
+        "ALTER TABLE clients DROP COLUMN delivery",
+        "ALTER TABLE clients DROP COLUMN digest_hour",
+        "ALTER TABLE clients DROP COLUMN digest_weekday",
+    ] {
+        sqlx::raw_sql(later).execute(&mut conn).await.expect(later);
+    }
     let rows_after = dump(&mut conn).await;
     // Every row of every table, every column it had, unchanged.
     assert_eq!(

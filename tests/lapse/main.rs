@@ -14,6 +14,8 @@ mod api_fuzz;
 mod cli_config;
 mod cli_domains;
 mod cli_import;
+mod client_digest;
+mod client_mail;
 mod day_counts;
 mod delivery;
 mod failure_streaks;

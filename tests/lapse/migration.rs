@@ -164,7 +164,14 @@ async fn a_database_from_before_the_fleet_model_migrates_with_every_row_kept() {
     );
 
     let mut conn = open(&env).await;
-    let after = dump(&mut conn).await;
+    let mut after = dump(&mut conn).await;
+    // `lapse migrate` also ran the migrations after the fleet model; a
+    // table one of them creates is not the fleet model's (0303: client
+    // digests, empty here).
+    let later = after
+        .remove("client_digest_entries")
+        .expect("0303 makes client_digest_entries");
+    assert!(later.is_empty(), "{later:?}");
     assert_eq!(
         before.keys().collect::<Vec<_>>(),
         after.keys().collect::<Vec<_>>(),

@@ -14,6 +14,7 @@ use crate::domain::alert_policy::{
 };
 use crate::domain::certificate::{DnsFailureKind, Finding, HandshakeFailure};
 use crate::domain::names::to_unicode;
+use crate::notify::templates::StaffNotes;
 use crate::store::{CurrentCert, DomainAlertFacts, EndpointAlertFacts};
 
 /// How messages name an endpoint: the host, with the port unless it is 443.
@@ -22,6 +23,62 @@ pub(super) fn endpoint_name(facts: &EndpointAlertFacts) -> String {
         to_unicode(&facts.host)
     } else {
         format!("{}:{}", to_unicode(&facts.host), facts.port)
+    }
+}
+
+/// What staff mail says about an endpoint beyond the client's words: the
+/// endpoint, and for each address the certificate served (subject, issuer,
+/// serial, expiry) or that none was; `lapse check HOST:PORT` confirms.
+pub(super) fn endpoint_notes(facts: &EndpointAlertFacts) -> StaffNotes {
+    let target = format!("{}:{}", facts.host, facts.port);
+    let mut details = vec![format!("endpoint {target}")];
+    for cert in &facts.current {
+        let leaf = &cert.details["chain"][0];
+        let address = if cert.address.is_empty() {
+            "(no address)"
+        } else {
+            cert.address.as_str()
+        };
+        details.push(match (leaf["subject"].as_str(), leaf["issuer"].as_str()) {
+            (Some(subject), Some(issuer)) => format!(
+                "{address}: subject {subject}; issuer {issuer}; serial {}; not after {}",
+                leaf["serial_hex"].as_str().unwrap_or("?"),
+                leaf["not_after"].as_str().unwrap_or("?"),
+            ),
+            _ => format!("{address}: no certificate served ({})", cert.outcome),
+        });
+    }
+    StaffNotes {
+        details,
+        check_target: Some(target),
+        domain: None,
+    }
+}
+
+/// What staff mail says about a registration: what the last lookup found,
+/// where the date comes from, the statuses; `lapse whois DOMAIN` (and, for
+/// stale data, `lapse domains set-expiry`) acts on the ASCII name.
+pub(super) fn domain_notes(facts: &DomainAlertFacts) -> StaffNotes {
+    let mut details = vec![format!(
+        "last lookup: {} (checked {}){}",
+        facts.outcome.as_deref().unwrap_or("none yet"),
+        facts.checked_at.as_deref().unwrap_or("never"),
+        if facts.stale { ", data stale" } else { "" }
+    )];
+    if let Some(at) = facts.expires_at {
+        details.push(format!(
+            "expiry {} (source: {})",
+            crate::store::format_time(at),
+            facts.expires_source.as_deref().unwrap_or("unknown")
+        ));
+    }
+    if !facts.statuses.is_empty() {
+        details.push(format!("statuses: {}", facts.statuses.join(", ")));
+    }
+    StaffNotes {
+        details,
+        check_target: None,
+        domain: Some(facts.name.clone()),
     }
 }
 

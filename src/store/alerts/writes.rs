@@ -256,9 +256,10 @@ async fn record(
     for message in &delivery.messages {
         let message_id = message_id(ledger_id, &event_key, subject_key, message, now, id_domain);
         sqlx::query(
-            "INSERT INTO outbox (message_id, ledger_id, alert_id, channel, recipient, cc, subject,
-                                 body_text, body_html, state, attempts, next_attempt_at, created_at)
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 'pending', 0, ?, ?)",
+            "INSERT INTO outbox (message_id, ledger_id, alert_id, channel, recipient, cc, reply_to,
+                                 subject, body_text, body_html, state, attempts, next_attempt_at,
+                                 created_at)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'pending', 0, ?, ?)",
         )
         .bind(&message_id)
         .bind(ledger_id)
@@ -266,6 +267,7 @@ async fn record(
         .bind(message.channel.as_str())
         .bind(&message.recipient)
         .bind(&message.cc)
+        .bind(&message.reply_to)
         .bind(&message.subject)
         .bind(&message.body_text)
         .bind(&message.body_html)
@@ -274,6 +276,19 @@ async fn record(
         .execute(&mut *conn)
         .await?;
         applied.queued.push(message_id);
+    }
+    if let Some(entry) = &delivery.client_digest {
+        sqlx::query(
+            "INSERT INTO client_digest_entries (client_id, ledger_id, subject, body_text, created_at)
+             VALUES (?, ?, ?, ?, ?)",
+        )
+        .bind(entry.client_id)
+        .bind(ledger_id)
+        .bind(&entry.subject)
+        .bind(&entry.body_text)
+        .bind(now)
+        .execute(&mut *conn)
+        .await?;
     }
     if let Some(digest) = &delivery.digest {
         sqlx::query(

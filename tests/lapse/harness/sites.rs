@@ -30,6 +30,14 @@ pub fn smtp_config(port: u16, extra: &str) -> String {
     )
 }
 
+/// [`smtp_config`] without staff: each client event is one mail, to the
+/// client (for tests of delivery itself, not of who hears what).
+pub fn smtp_config_without_staff(port: u16, extra: &str) -> String {
+    format!(
+        "[smtp]\nhost = \"127.0.0.1\"\nport = {port}\nsecurity = \"none\"\nfrom = \"lapse <lapse@agency.test>\"\ntimeout_secs = 5\n{extra}"
+    )
+}
+
 /// One watched endpoint and the server standing in for it.
 pub struct Site {
     pub host: String,

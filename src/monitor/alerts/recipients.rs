@@ -1,0 +1,163 @@
+//! Who hears of what. Clients hear of their own expiries (certificate and
+//! registration) and registration problems (not found, hold, redemption,
+//! pending delete), in plain words from the agency (`agency.reply_to` as
+//! Reply-To). lapse's own trouble and everything technical is staff's
+//! alone: failing certificate checks, endpoints never reached, stale
+//! registration data, dates to enter by hand, and (to the operator)
+//! outages. Staff hear of everything, in their own mail with the technical
+//! details and the commands (or on the digest), never as a copy of the
+//! client's mail. A client on a daily or weekly digest gets its events
+//! there, except the urgent ones ([`urgent`]), which go at once.
+
+use super::{AlertError, AlertSettings};
+use crate::config::StaffDelivery;
+use crate::domain::alert_policy::{AlertKind, Event, Notice};
+use crate::notify::templates::{self, Rendered, StaffNotes};
+use crate::store::{
+    Audience, Channel, ClientDigestEntry, Delivery, DeliveryMode, DigestLine, NewMessage,
+};
+
+/// Who may hear of one subject's notices, and what staff mail adds.
+pub(super) struct Who<'a> {
+    pub(super) settings: &'a AlertSettings,
+    pub(super) audience: &'a Audience,
+    pub(super) subject: &'a str,
+    pub(super) notes: &'a StaffNotes,
+}
+
+/// Whether the client (the subject's owner) hears of this notice at all.
+pub(super) fn client_hears(notice: &Notice) -> bool {
+    let client_kind = matches!(
+        notice.kind,
+        AlertKind::CertExpiry | AlertKind::RegistrationExpiry | AlertKind::RegistrationProblem
+    );
+    client_kind && notice.never_reachable.is_none()
+}
+
+/// Sent at once whatever the client chose: an expiry passed, a registration
+/// problem (not found, hold, redemption, pending delete), or one day or
+/// less left.
+pub(super) fn urgent(notice: &Notice) -> bool {
+    notice.event == Event::Expired
+        || (notice.kind == AlertKind::RegistrationProblem && notice.event != Event::Resolved)
+        || notice.days_left.is_some_and(|days| days <= 1) && notice.event != Event::Resolved
+}
+
+fn email(to: &[String], reply_to: Option<String>, rendered: &Rendered) -> NewMessage {
+    NewMessage {
+        channel: Channel::Email,
+        recipient: to.join(", "),
+        cc: None,
+        reply_to,
+        subject: rendered.subject.clone(),
+        body_text: rendered.text.clone(),
+        body_html: Some(rendered.html.clone()),
+    }
+}
+
+/// The messages of one notice: the client's mail to its contacts (when the
+/// client hears of it), staff's own mail (or a digest line), operator
+/// alerts to the operator, and a post to each webhook (staff's wording).
+pub(super) fn delivery(
+    context: &Who<'_>,
+    kind: AlertKind,
+    notice: &Notice,
+) -> Result<Delivery, AlertError> {
+    let settings = context.settings;
+    let mut notice = notice.clone();
+    notice.client = context.audience.client.clone();
+    let staff = templates::render_staff_notice(&notice, context.notes)?;
+    let operator = kind == AlertKind::ScanOutage;
+    let mut messages = Vec::new();
+    let mut client_digest = None;
+    let audience = context.audience;
+    if !operator && client_hears(&notice) && !audience.contacts.is_empty() {
+        let client = templates::render_client_notice(&notice, &settings.agency)?;
+        match (audience.client_id, audience.delivery.delivery) {
+            (Some(client_id), DeliveryMode::Daily | DeliveryMode::Weekly) if !urgent(&notice) => {
+                client_digest = Some(ClientDigestEntry {
+                    client_id,
+                    subject: client.subject,
+                    body_text: client.text,
+                });
+            }
+            _ => messages.push(email(
+                &audience.contacts,
+                settings.agency.reply_to.clone(),
+                &client,
+            )),
+        }
+    }
+    let staff_to: &[String] = match (operator, settings.staff_delivery) {
+        (true, _) => settings.operator_addresses(),
+        (false, StaffDelivery::Copy) => &settings.staff,
+        (false, StaffDelivery::Digest) => &[],
+    };
+    if !staff_to.is_empty() {
+        messages.push(email(staff_to, None, &staff));
+    }
+    let chat = templates::chat_text(&notice, &staff);
+    for channel in &settings.webhook_channels {
+        let body = match channel {
+            Channel::Slack => serde_json::json!({ "text": chat }),
+            Channel::Discord => {
+                serde_json::json!({ "content": chat.chars().take(2000).collect::<String>() })
+            }
+            Channel::Webhook => templates::webhook_payload(&notice, &staff),
+            Channel::Email => continue,
+        };
+        messages.push(NewMessage {
+            channel: *channel,
+            recipient: channel.as_str().to_owned(),
+            cc: None,
+            reply_to: None,
+            subject: staff.subject.clone(),
+            body_text: body.to_string(),
+            body_html: None,
+        });
+    }
+    let digest =
+        (settings.staff_delivery == StaffDelivery::Digest && !operator).then(|| DigestLine {
+            client: notice.client.clone(),
+            line: templates::digest_line(&notice, &staff),
+        });
+    if messages.is_empty() && digest.is_none() && client_digest.is_none() {
+        tracing::warn!(
+            alert.kind = kind.as_str(),
+            alert.subject = context.subject,
+            "nobody to tell: add contacts to the client or set alerts.staff"
+        );
+    }
+    Ok(Delivery {
+        messages,
+        digest,
+        client_digest,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::alert_policy::Event;
+
+    #[test]
+    fn clients_hear_of_expiries_and_registration_problems_only() {
+        for kind in AlertKind::ALL {
+            let notice = Notice::new(kind, Event::Threshold(7), "example.com");
+            let expected = matches!(
+                kind,
+                AlertKind::CertExpiry
+                    | AlertKind::RegistrationExpiry
+                    | AlertKind::RegistrationProblem
+            );
+            assert_eq!(client_hears(&notice), expected, "{kind:?}");
+        }
+        let mut never = Notice::new(
+            AlertKind::CertCheckFailure,
+            Event::Failing,
+            "www.example.com",
+        );
+        never.never_reachable = Some("example.com".into());
+        assert!(!client_hears(&never));
+    }
+}
