@@ -193,11 +193,13 @@ async fn parked_domains_never_hold_the_alerts_of_two_bad_certificates() {
         !all.iter().any(|(_, s)| s.starts_with(OUTAGE)),
         "the targets' own answers are no outage of lapse: {all:?}"
     );
-    let to_client: Vec<_> = all
+    // A failing check is staff's to fix (issue 14 item 4): both alerts went
+    // to staff, once each.
+    let to_staff: Vec<_> = all
         .iter()
-        .filter(|(to, s)| to.contains(CONTACTS[0]) && s.starts_with("Certificate check failing"))
+        .filter(|(to, s)| to.contains(STAFF) && s.starts_with("Certificate check failing"))
         .collect();
-    assert_eq!(to_client.len(), 2, "{all:?}");
+    assert_eq!(to_staff.len(), 2, "{all:?}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
