@@ -632,6 +632,10 @@ pub struct Notice {
     /// A registration that needs a date entered by hand: the domain's ASCII
     /// name, for the command that enters it. Staff only.
     pub needs_date: Option<String>,
+    /// The zone the recipient reads dates in (the one `days_left` was
+    /// counted in); `None`: UTC.
+    #[serde(skip)]
+    pub zone: Option<chrono_tz::Tz>,
 }
 
 impl Notice {
@@ -650,6 +654,7 @@ impl Notice {
             checks_failed: None,
             never_reachable: None,
             needs_date: None,
+            zone: None,
         }
     }
 }

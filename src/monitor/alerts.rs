@@ -486,7 +486,7 @@ impl Evaluation<'_> {
             subject.as_ref(),
             (firing.as_ref(), renewed),
             &notified,
-            (self.now, self.context.settings.timezone),
+            (self.now, self.context.zone()),
         );
         if steps.is_empty() {
             return Ok(None);

@@ -93,8 +93,10 @@ pub fn when(days_left: i64) -> String {
     }
 }
 
-fn date(t: Option<DateTime<Utc>>) -> Option<String> {
-    t.map(|t| t.format("%Y-%m-%d").to_string())
+/// The calendar date in `zone` (UTC when none), as the day count reads it.
+fn date(t: Option<DateTime<Utc>>, zone: Option<chrono_tz::Tz>) -> Option<String> {
+    let zone = zone.unwrap_or(chrono_tz::UTC);
+    t.map(|t| t.with_timezone(&zone).format("%Y-%m-%d").to_string())
 }
 
 fn datetime(t: Option<DateTime<Utc>>) -> Option<String> {
@@ -147,9 +149,9 @@ fn notice_context(notice: &Notice) -> minijinja::Value {
         subject => notice.subject,
         client => notice.client,
         when => notice.days_left.map(when),
-        date => date(notice.expires_at),
+        date => date(notice.expires_at, notice.zone),
         datetime => datetime(notice.expires_at),
-        renewed_date => date(notice.renewed_until),
+        renewed_date => date(notice.renewed_until, notice.zone),
         problems => if notice.problems.is_empty() { vec!["check failed".to_owned()] } else { notice.problems.clone() },
         days_without_data => notice.days_without_data,
         checks_total => notice.checks_total,

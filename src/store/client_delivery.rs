@@ -100,7 +100,29 @@ pub(super) fn delivery_from_row(row: &sqlx::sqlite::SqliteRow) -> ClientDelivery
     }
 }
 
+impl ClientDelivery {
+    /// The zone this client's days are counted in: its own, else `default`
+    /// (`schedule.timezone`). A stored name that no longer parses falls back
+    /// too (names are validated when set).
+    pub fn zone(&self, default: chrono_tz::Tz) -> chrono_tz::Tz {
+        self.timezone
+            .as_deref()
+            .and_then(|z| z.parse().ok())
+            .unwrap_or(default)
+    }
+}
+
 impl Store {
+    /// Every zone clients count their days in, besides the default: what a
+    /// filter that must not miss any client's due day checks.
+    pub async fn client_zones(&self) -> Result<Vec<chrono_tz::Tz>, StoreError> {
+        let names: Vec<String> =
+            sqlx::query_scalar("SELECT DISTINCT timezone FROM clients WHERE timezone IS NOT NULL")
+                .fetch_all(self.pool())
+                .await?;
+        Ok(names.iter().filter_map(|z| z.parse().ok()).collect())
+    }
+
     /// A client's delivery settings, by name.
     pub async fn client_delivery(&self, name: &str) -> Result<ClientDelivery, StoreError> {
         let row = sqlx::query(

@@ -79,6 +79,16 @@ async fn a_critical_window_wider_than_the_warning_one_is_refused() {
 /// The subject of the one mail a first scan at `now` sends about a 90-day
 /// certificate expiring at `expires_at`, with `schedule.timezone = zone`.
 async fn subject_in(zone: &str, now: &str, expires_at: &str) -> Vec<String> {
+    subject_for(zone, None, now, expires_at).await
+}
+
+/// As [`subject_in`], the client counting in its own zone when given.
+async fn subject_for(
+    zone: &str,
+    client_zone: Option<&str>,
+    now: &str,
+    expires_at: &str,
+) -> Vec<String> {
     use crate::harness::app::TestApp;
     use crate::harness::sites::{CLIENT, CONTACTS, STAFF};
     let at = |text: &str| {
@@ -95,6 +105,16 @@ async fn subject_in(zone: &str, now: &str, expires_at: &str) -> Vec<String> {
         ))
         .build()
         .await;
+    if let Some(client_zone) = client_zone {
+        let change = lapse::store::DeliveryChange {
+            timezone: Some(Some(client_zone.to_owned())),
+            ..Default::default()
+        };
+        lab.store
+            .set_client_delivery(CLIENT, &change)
+            .await
+            .expect("client zone");
+    }
     let not_after = at(expires_at);
     let leaf = lab.pki.leaf(
         &["shop.lapse.test"],
@@ -134,5 +154,23 @@ async fn the_number_and_the_date_in_a_subject_agree() {
     assert_eq!(
         sent,
         vec!["Certificate for shop.lapse.test expires in 9 days (2026-12-14)"]
+    );
+}
+
+/// The client's own zone (`lapse clients set --timezone`) wins over
+/// `schedule.timezone`, for the number and for the date: in New York it is
+/// still 2026-12-04 18:30, and the expiry reads 2026-12-13 20:00 there.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_clients_own_zone_counts_its_days_and_dates() {
+    let sent = subject_for(
+        "UTC",
+        Some("America/New_York"),
+        "2026-12-04T23:30:00Z",
+        "2026-12-14T01:00:00Z",
+    )
+    .await;
+    assert_eq!(
+        sent,
+        vec!["Certificate for shop.lapse.test expires in 9 days (2026-12-13)"]
     );
 }

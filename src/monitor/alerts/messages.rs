@@ -21,6 +21,14 @@ pub(super) struct Context<'a> {
     pub(super) notes: &'a StaffNotes,
 }
 
+impl Context<'_> {
+    /// The zone the recipient counts days in: the client's own, else
+    /// `schedule.timezone`.
+    pub(super) fn zone(&self) -> chrono_tz::Tz {
+        self.audience.delivery.zone(self.settings.timezone)
+    }
+}
+
 /// [`plain_writes`] for an expiry rule: the notice gives the date and the
 /// days left (or since), or the new date after a renewal.
 pub(super) fn expiry_writes(
@@ -30,9 +38,10 @@ pub(super) fn expiry_writes(
     subject: Option<&ExpirySubject>,
     now: DateTime<Utc>,
 ) -> Result<Vec<AlertWrite>, AlertError> {
-    let tz = context.settings.timezone;
+    let tz = context.zone();
     plain_writes(context, kind, steps, |event| {
         let mut notice = Notice::new(kind, event, context.subject);
+        notice.zone = Some(tz);
         match event {
             Event::Resolved => notice.renewed_until = subject.map(|s| s.expires_at),
             // Calendar days in the recipient's zone, as the date reads there.

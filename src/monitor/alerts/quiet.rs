@@ -6,6 +6,7 @@
 //! work: a subject it lets through is evaluated in full.
 
 use chrono::{DateTime, Utc};
+use chrono_tz::Tz;
 
 use super::subjects::{
     certificate_thresholds, expiring_certificate, failure_lines, last_fresh, lookup_state,
@@ -23,6 +24,17 @@ use crate::store::{DomainAlertFacts, EndpointAlertFacts, Store, StoreError};
 /// evaluating them would write nothing. Two queries for the whole batch,
 /// and the same rules as [`evaluate_endpoint`](super::evaluate_endpoint), so this
 /// only saves work.
+/// The zones days are counted in: `schedule.timezone` and every client's
+/// own. The quiet facts carry no audience, so a subject is quiet only when
+/// no step is due in any of them (the recipient's zone is among them).
+async fn zones(store: &Store, settings: &AlertSettings) -> Result<Vec<Tz>, StoreError> {
+    let mut zones = store.client_zones().await?;
+    zones.push(settings.timezone);
+    zones.sort_by_key(|z| z.name());
+    zones.dedup();
+    Ok(zones)
+}
+
 pub async fn endpoints_to_evaluate(
     store: &Store,
     settings: &AlertSettings,
@@ -30,9 +42,10 @@ pub async fn endpoints_to_evaluate(
     now: DateTime<Utc>,
 ) -> Result<Vec<i64>, StoreError> {
     let facts = store.endpoint_quiet_facts(ids).await?;
+    let zones = zones(store, settings).await?;
     Ok(facts
         .iter()
-        .filter(|(facts, firing)| !endpoint_is_quiet(settings, facts, *firing, now))
+        .filter(|(facts, firing)| !endpoint_is_quiet(settings, facts, *firing, (now, &zones)))
         .map(|(facts, _)| facts.endpoint_id)
         .collect())
 }
@@ -41,7 +54,7 @@ fn endpoint_is_quiet(
     settings: &AlertSettings,
     facts: &EndpointAlertFacts,
     firing: bool,
-    now: DateTime<Utc>,
+    (now, zones): (DateTime<Utc>, &[Tz]),
 ) -> bool {
     if firing || facts.streak.failures != 0 {
         return false;
@@ -55,15 +68,17 @@ fn endpoint_is_quiet(
     }
     let (thresholds, adapt) = certificate_thresholds(settings, facts);
     let subject = expiring_certificate(&facts.current);
-    expiry_step(
-        thresholds,
-        adapt,
-        subject.as_ref(),
-        (None, false),
-        &[],
-        (now, settings.timezone),
-    )
-    .is_empty()
+    zones.iter().all(|zone| {
+        expiry_step(
+            thresholds,
+            adapt,
+            subject.as_ref(),
+            (None, false),
+            &[],
+            (now, *zone),
+        )
+        .is_empty()
+    })
 }
 
 /// [`endpoints_to_evaluate`] for domains' registrations.
@@ -74,9 +89,10 @@ pub async fn domains_to_evaluate(
     now: DateTime<Utc>,
 ) -> Result<Vec<i64>, StoreError> {
     let facts = store.domain_quiet_facts(ids).await?;
+    let zones = zones(store, settings).await?;
     Ok(facts
         .iter()
-        .filter(|(facts, firing)| !domain_is_quiet(settings, facts, *firing, now))
+        .filter(|(facts, firing)| !domain_is_quiet(settings, facts, *firing, (now, &zones)))
         .map(|(facts, _)| facts.domain_id)
         .collect())
 }
@@ -85,7 +101,7 @@ fn domain_is_quiet(
     settings: &AlertSettings,
     facts: &DomainAlertFacts,
     firing: bool,
-    now: DateTime<Utc>,
+    (now, zones): (DateTime<Utc>, &[Tz]),
 ) -> bool {
     if firing || facts.streak.failures != 0 {
         return false;
@@ -98,16 +114,17 @@ fn domain_is_quiet(
     }
     let (thresholds, adapt) = registration_thresholds(settings, facts);
     let subject = registration_subject(facts);
-    if !expiry_step(
-        thresholds,
-        adapt,
-        subject.as_ref(),
-        (None, false),
-        &[],
-        (now, settings.timezone),
-    )
-    .is_empty()
-    {
+    if !zones.iter().all(|zone| {
+        expiry_step(
+            thresholds,
+            adapt,
+            subject.as_ref(),
+            (None, false),
+            &[],
+            (now, *zone),
+        )
+        .is_empty()
+    }) {
         return false;
     }
     if facts.checked_at.is_some() {
