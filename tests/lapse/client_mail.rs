@@ -6,8 +6,6 @@
 //! staff's alone; staff mail keeps the technical details and the command.
 
 use chrono::{DateTime, Utc};
-use lapse::domain::fleet::Watch;
-use lapse::inventory::AddOptions;
 use lapse::notify::email::OutgoingEmail;
 
 use crate::harness::app::TestApp;
@@ -51,20 +49,7 @@ async fn a_registration_lookup_that_keeps_failing_reaches_staff_and_not_the_clie
         .config(&config)
         .build()
         .await;
-    lapse::inventory::add_target(
-        &lab.store,
-        &lab.app.config.names.policy(),
-        443,
-        "down.test",
-        &AddOptions {
-            client: Some(CLIENT.to_owned()),
-            watch: Some(Watch::Registration),
-            ..AddOptions::default()
-        },
-        lab.now(),
-    )
-    .await
-    .expect("add");
+    lab.add_registration_only("down.test", CLIENT).await;
 
     let mut mail = Vec::new();
     for hours in [0, 26, 27, 50] {

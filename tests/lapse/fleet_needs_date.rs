@@ -12,7 +12,6 @@ use std::sync::Arc;
 use chrono::{DateTime, Duration, Utc};
 use lapse::domain::fleet::Watch;
 use lapse::domain::names::HostName;
-use lapse::inventory::AddOptions;
 use lapse::notify::email::OutgoingEmail;
 use lapse::store::AlertListing;
 
@@ -88,20 +87,7 @@ async fn registry(alerts: &str) -> Registry {
 /// `lapse domains add DOMAIN --client Acme --registration-only`: Acme owns
 /// the registration.
 async fn add_registration(lab: &TestApp, domain: &str) {
-    lapse::inventory::add_target(
-        &lab.store,
-        &lab.app.config.names.policy(),
-        443,
-        domain,
-        &AddOptions {
-            client: Some(CLIENT.to_owned()),
-            watch: Some(Watch::Registration),
-            ..AddOptions::default()
-        },
-        lab.now(),
-    )
-    .await
-    .expect("add");
+    lab.add_registration_only(domain, CLIENT).await;
 }
 
 /// Scans at `at` and delivers what it queued; returns the mail sent.

@@ -8,8 +8,6 @@
 use std::sync::Arc;
 
 use chrono::{DateTime, Duration, Utc};
-use lapse::domain::fleet::Watch;
-use lapse::inventory::AddOptions;
 use lapse::store::ScanScope;
 
 use crate::harness::app::TestApp;
@@ -47,20 +45,7 @@ async fn lab_with_lapsed_domain() -> (TestApp, RdapServer) {
         .config(&config)
         .build()
         .await;
-    lapse::inventory::add_target(
-        &lab.store,
-        &lab.app.config.names.policy(),
-        443,
-        "lapsed.test",
-        &AddOptions {
-            client: Some(CLIENT.to_owned()),
-            watch: Some(Watch::Registration),
-            ..AddOptions::default()
-        },
-        lab.now(),
-    )
-    .await
-    .expect("add");
+    lab.add_registration_only("lapsed.test", CLIENT).await;
     (lab, rdap)
 }
 

@@ -373,6 +373,25 @@ impl TestApp {
         lapse::app::alert_settings(&self.app.config)
     }
 
+    /// `lapse domains add DOMAIN --client CLIENT --registration-only`: the
+    /// client owns the registration; no endpoint is watched.
+    pub async fn add_registration_only(&self, domain: &str, client: &str) {
+        lapse::inventory::add_target(
+            &self.store,
+            &self.app.config.names.policy(),
+            443,
+            domain,
+            &lapse::inventory::AddOptions {
+                client: Some(client.to_owned()),
+                watch: Some(lapse::domain::fleet::Watch::Registration),
+                ..lapse::inventory::AddOptions::default()
+            },
+            self.now(),
+        )
+        .await
+        .expect("add");
+    }
+
     /// Sets a domain's assessed registration expiry, standing in for the
     /// registration checker (which writes these columns).
     pub async fn set_registration_expiry(&self, domain: &str, expires_at: &str) {
