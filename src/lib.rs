@@ -16,3 +16,4 @@ pub mod notify;
 pub mod probe;
 pub mod ratelimit;
 pub mod store;
+pub mod web;

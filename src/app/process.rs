@@ -33,6 +33,7 @@ use crate::monitor::digest;
 use crate::monitor::engine::{Clock, ProgressFn, ScanOutcome, SystemClock};
 use crate::monitor::schedule::run_scheduler;
 use crate::store::ScanScope;
+use crate::web::{self, WebState};
 
 /// What the HTTP task ends with.
 type HttpEnd = Result<std::io::Result<()>, JoinError>;
@@ -148,7 +149,8 @@ async fn serve_http<F>(app: App, listener: TcpListener, shutdown: F) -> std::io:
 where
     F: Future<Output = ()> + Send + 'static,
 {
-    let router = api::router(ApiState::new(app.store.clone(), &app.config));
+    let state = ApiState::new(app.store.clone(), &app.config);
+    let router = api::router(state.clone()).merge(web::router(WebState::new(state, &app.config)));
     axum::serve(listener, router)
         .with_graceful_shutdown(shutdown)
         .await
