@@ -3,9 +3,11 @@
 //!
 //! Everything goes through [`crate::domain::names`] (one parser) and the
 //! store's use cases; this module only composes them and reports per item.
-//! `tokens.rs`: making and hashing API tokens.
+//! `tokens.rs`: making and hashing API tokens; `wording.rs`: how a stored
+//! target reads (the CLI and the web pages print the same words).
 
 pub mod tokens;
+pub mod wording;
 
 use std::io::Read;
 
