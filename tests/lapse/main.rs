@@ -47,3 +47,4 @@ mod thresholds;
 mod tidy;
 mod tls_probe;
 mod web_auth;
+mod web_portal;
