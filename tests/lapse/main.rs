@@ -46,3 +46,5 @@ mod status_recheck;
 mod thresholds;
 mod tidy;
 mod tls_probe;
+mod web_auth;
+mod web_portal;
