@@ -48,3 +48,4 @@ mod tidy;
 mod tls_probe;
 mod web_auth;
 mod web_portal;
+mod web_staff;
