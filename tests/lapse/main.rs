@@ -46,3 +46,4 @@ mod status_recheck;
 mod thresholds;
 mod tidy;
 mod tls_probe;
+mod web_browser;
