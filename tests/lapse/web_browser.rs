@@ -541,3 +541,21 @@ async fn the_browser_sees_inline_code_and_console_errors() {
     assert!(errors.iter().any(|e| e.contains("boom")), "{errors:?}");
     assert!(browser.console_errors().await.is_empty(), "read once");
 }
+
+/// README's pictures of the pages, kept by the scenarios above.
+const SCREENSHOTS: [&str; 4] = ["overview", "domains", "domain", "portal"];
+
+#[test]
+fn readme_shows_the_screenshots_the_browser_tests_keep() {
+    let readme = include_str!("../../README.md");
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/web_screenshots");
+    for name in SCREENSHOTS {
+        let path = format!("tests/web_screenshots/{name}.png");
+        assert!(readme.contains(&format!("]({path})")), "README shows {path}");
+        let png = std::fs::read(dir.join(format!("{name}.png")))
+            .unwrap_or_else(|e| panic!("{path}: {e}; LAPSE_UPDATE_SCREENSHOTS=1 makes it"));
+        assert!(png.starts_with(b"\x89PNG"), "{path} is a PNG");
+    }
+    let kept = std::fs::read_dir(&dir).expect("tests/web_screenshots").count();
+    assert_eq!(kept, SCREENSHOTS.len(), "no picture README does not show");
+}

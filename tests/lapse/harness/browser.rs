@@ -13,7 +13,9 @@
 //!
 //! Finding elements waits for them (up to [`WAIT`]), never sleeps:
 //! [`Browser::find`], [`Browser::click_and_load`] (a click that loads
-//! another page), [`Browser::wait_for_text`].
+//! another page), [`Browser::wait_for_text`]; opening a page waits until it
+//! has loaded and passed through any page that forwards at once
+//! ([`Browser::settle`]).
 //! [`Browser::readme_screenshot`] keeps README's pictures in
 //! `tests/web_screenshots/` current when `LAPSE_UPDATE_SCREENSHOTS=1`.
 
@@ -116,11 +118,34 @@ impl Browser {
         format!("{}{path}", self.base)
     }
 
+    /// Opens a path of the app (passing through a page that forwards at
+    /// once, as the one after signing in does).
     pub async fn goto(&self, path: &str) {
         self.client
             .goto(&self.url(path))
             .await
             .unwrap_or_else(|e| panic!("open {path}: {e}"));
+        self.settle().await;
+    }
+
+    /// Waits until the page has loaded and is not one that forwards at once
+    /// (`<meta http-equiv="refresh" content="0; url=...">`).
+    pub async fn settle(&self) {
+        const SETTLED: &str = "return document.readyState === 'complete' && \
+            !document.querySelector('meta[http-equiv=refresh][content^=\"0\"]')";
+        let deadline = Instant::now() + WAIT;
+        loop {
+            // An error is a navigation under way: ask again.
+            if let Ok(Value::Bool(true)) = self.client.execute(SETTLED, Vec::new()).await {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "no page settled within {WAIT:?}: {}",
+                self.where_().await
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
     }
 
     /// Opens an absolute URL (a `data:` page in the harness's own test).
@@ -229,7 +254,7 @@ impl Browser {
             );
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
-        self.find("body").await;
+        self.settle().await;
     }
 
     /// The text of an open `alert`/`confirm`/`prompt` dialog, if any.
