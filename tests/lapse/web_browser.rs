@@ -227,7 +227,9 @@ async fn a_domain_shows_its_registration_source_and_its_endpoints_per_address() 
     staff_signs_in(&app, &browser, "vi@agency.test", "viewer").await;
     visit(&app, &browser, "/domains").await;
     browser
-        .click_and_load("table#domains tr[data-domain=\"lapse.test\"] a")
+        .click_and_load(
+            "table#domains tr[data-domain=\"lapse.test\"] a[href=\"/domains/lapse.test\"]",
+        )
         .await;
     assert_eq!(browser.path().await, "/domains/lapse.test");
     page_is_clean(&app, &browser).await;
@@ -430,23 +432,35 @@ async fn a_client_named_like_a_script_renders_as_text_and_opens_no_dialog() {
     assert!(row.contains(HOSTILE), "{row}");
 }
 
+/// Removes every `_csrf` field of the page's forms; the count removed.
+const STRIP_CSRF: &str = "const f = document.querySelectorAll('input[name=_csrf]'); \
+    f.forEach(e => e.remove()); return f.length";
+
 #[tokio::test]
 async fn a_form_posted_without_its_csrf_token_is_refused() {
     let app = TestApp::builder().fleet().api().build().await;
     let browser = Browser::start(&app).await;
     staff_signs_in(&app, &browser, "sam@agency.test", "staff").await;
     visit(&app, &browser, "/domains/add").await;
-    let removed = browser
-        .script("const f = document.querySelectorAll('input[name=_csrf]'); f.forEach(e => e.remove()); return f.length")
-        .await;
+    let removed = browser.script(STRIP_CSRF).await;
     assert!(removed.as_u64() > Some(0), "the form carries _csrf");
     browser.fill("textarea[name=lines]", "forged.test").await;
     browser.click_and_load("#add-submit").await;
     let status = browser.text("#error-status").await;
     assert!(status.starts_with("403"), "{status:?}");
     page_is_clean(&app, &browser).await;
-    let listed = app.env.run_async(&["domains", "list", "--json"]).await;
-    assert!(!listed.stdout.contains("forged.test"), "{listed:?}");
+    // The CSV import's form is multipart: the same rule.
+    visit(&app, &browser, "/import").await;
+    browser.script(STRIP_CSRF).await;
+    browser
+        .fill(
+            "textarea[name=csv]",
+            "host,client\nforged-import.test,Acme\n",
+        )
+        .await;
+    browser.click_and_load("#import-submit").await;
+    let status = browser.text("#error-status").await;
+    assert!(status.starts_with("403"), "import: {status:?}");
     // The same without a browser: the session's cookie, no token, 403.
     let session = browser.cookie("lapse_session").await.expect("a session");
     for body in ["lines=forged.test", "lines=forged.test&_csrf=not-the-token"] {
@@ -461,6 +475,11 @@ async fn a_form_posted_without_its_csrf_token_is_refused() {
             .await;
         assert_eq!(reply.status, 403, "{body}: {reply:?}");
     }
+    let listed = app.env.run_async(&["domains", "list", "--json"]).await;
+    assert!(
+        !listed.stdout.contains("forged"),
+        "nothing was added: {listed:?}"
+    );
 }
 
 #[tokio::test]
@@ -551,11 +570,16 @@ fn readme_shows_the_screenshots_the_browser_tests_keep() {
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/web_screenshots");
     for name in SCREENSHOTS {
         let path = format!("tests/web_screenshots/{name}.png");
-        assert!(readme.contains(&format!("]({path})")), "README shows {path}");
+        assert!(
+            readme.contains(&format!("]({path})")),
+            "README shows {path}"
+        );
         let png = std::fs::read(dir.join(format!("{name}.png")))
             .unwrap_or_else(|e| panic!("{path}: {e}; LAPSE_UPDATE_SCREENSHOTS=1 makes it"));
         assert!(png.starts_with(b"\x89PNG"), "{path} is a PNG");
     }
-    let kept = std::fs::read_dir(&dir).expect("tests/web_screenshots").count();
+    let kept = std::fs::read_dir(&dir)
+        .expect("tests/web_screenshots")
+        .count();
     assert_eq!(kept, SCREENSHOTS.len(), "no picture README does not show");
 }
