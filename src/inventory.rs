@@ -3,9 +3,11 @@
 //!
 //! Everything goes through [`crate::domain::names`] (one parser) and the
 //! store's use cases; this module only composes them and reports per item.
-//! `tokens.rs`: making and hashing API tokens.
+//! `tokens.rs`: making and hashing API tokens. `web_users.rs`: the web
+//! pages' staff accounts, passwords (Argon2id) and link secrets.
 
 pub mod tokens;
+pub mod web_users;
 
 use std::io::Read;
 

@@ -24,6 +24,7 @@ pub mod registry;
 pub mod sites;
 pub mod smtp;
 pub mod tls;
+pub mod web_users;
 
 /// Aborts a background task when the fixture goes out of scope.
 pub struct AbortOnDrop(JoinHandle<()>);

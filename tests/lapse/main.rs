@@ -46,4 +46,6 @@ mod status_recheck;
 mod thresholds;
 mod tidy;
 mod tls_probe;
+mod web_auth;
 mod web_browser;
+mod web_portal;
