@@ -106,10 +106,11 @@ pub struct OutboxQuery {
     pub cursor: Option<Cursor>,
 }
 
-const OUTBOX_ITEM_COLUMNS: &str = "id, message_id, channel, recipient, cc, subject, state, \
+pub(super) const OUTBOX_ITEM_COLUMNS: &str =
+    "id, message_id, channel, recipient, cc, subject, state, \
      attempts, next_attempt_at, last_error, created_at, sent_at, alert_id";
 
-fn outbox_item(r: &sqlx::sqlite::SqliteRow) -> OutboxItem {
+pub(super) fn outbox_item(r: &sqlx::sqlite::SqliteRow) -> OutboxItem {
     OutboxItem {
         id: r.get("id"),
         message_id: r.get("message_id"),

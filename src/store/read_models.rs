@@ -23,6 +23,7 @@
 //! - `read_models/scans.rs`: scans and their progress, the scope's names joined in
 //! - `read_models/operations.rs`: summary, metrics facts, calendar entries, the
 //!   registrations waiting for a date entered by hand (for the staff digest)
+//! - `read_models/web.rs`: what only the staff pages read (the messages about a domain)
 
 mod catalog;
 mod domains;
@@ -30,6 +31,7 @@ mod history;
 mod json;
 mod operations;
 mod scans;
+mod web;
 
 pub use catalog::{ClientRef, ClientView, ContactView};
 pub use domains::{
