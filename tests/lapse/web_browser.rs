@@ -28,6 +28,9 @@ use crate::harness::AbortOnDrop;
 
 const PASSWORD: &str = "correct horse battery staple";
 
+/// The agency in README's pictures.
+const AGENCY: &str = "[agency]\nname = \"Northwind Studio\"\n";
+
 /// What every page must be answered with (the skeleton's policy).
 const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
     connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
@@ -87,7 +90,14 @@ async fn page_is_clean(app: &TestApp, browser: &Browser) {
     let path = browser.path().await;
     let inline = browser.inline_code().await;
     assert!(inline.is_empty(), "{path} holds inline code: {inline:#?}");
-    let errors = browser.console_errors().await;
+    // A page answered with an error status (a refused sign-in's 401, a
+    // 404) is logged as a failed load of itself: not a fault of the page.
+    let errors: Vec<String> = browser
+        .console_errors()
+        .await
+        .into_iter()
+        .filter(|e| !(e.contains("Failed to load resource") && !e.contains("/assets/")))
+        .collect();
     assert!(errors.is_empty(), "{path}: the console says {errors:#?}");
     let mut request = app.http().get(browser.url(&path));
     if let Some(session) = browser.cookie("lapse_session").await {
@@ -107,7 +117,16 @@ async fn visit(app: &TestApp, browser: &Browser, path: &str) {
 
 #[tokio::test]
 async fn a_staff_member_signs_in_pastes_three_lines_and_sees_a_result_per_line() {
-    let app = TestApp::builder().fleet().api().build().await;
+    let app = TestApp::builder()
+        .fleet()
+        .config(AGENCY)
+        .api()
+        .build()
+        .await;
+    app.set_registration_expiry("acme.test", "2027-03-02T00:00:00Z")
+        .await;
+    app.set_registration_expiry("globex.test", "2027-06-30T00:00:00Z")
+        .await;
     let browser = Browser::start(&app).await;
     staff_signs_in(&app, &browser, "sam@agency.test", "staff").await;
     assert_eq!(
@@ -213,15 +232,23 @@ async fn a_domain_shows_its_registration_source_and_its_endpoints_per_address() 
         .rdap()
         .client(CLIENT, &["ops@acme.test"])
         .config(&dns)
+        .config(AGENCY)
         .api()
         .build()
         .await;
-    let target = format!("www.lapse.test:{}", site.port);
-    let added = app
-        .env
-        .run_async(&["domains", "add", &target, "--client", CLIENT])
-        .await;
-    assert_eq!(added.code, 0, "{added:?}");
+    lapse::inventory::add_target(
+        &app.store,
+        &app.app.config.names.policy(),
+        443,
+        &format!("www.lapse.test:{}", site.port),
+        &lapse::inventory::AddOptions {
+            client: Some(CLIENT.to_owned()),
+            ..Default::default()
+        },
+        app.now(),
+    )
+    .await
+    .expect("add");
     app.scan(app.now()).await;
     let browser = Browser::start(&app).await;
     staff_signs_in(&app, &browser, "vi@agency.test", "viewer").await;
@@ -342,6 +369,7 @@ async fn a_client_contact_signs_in_by_emailed_link_and_sees_only_their_domains()
     let app = TestApp::builder()
         .fleet()
         .config(&smtp_config(sink.port(), ""))
+        .config(AGENCY)
         .api()
         .build()
         .await;
@@ -392,11 +420,11 @@ async fn a_client_contact_signs_in_by_emailed_link_and_sees_only_their_domains()
 #[tokio::test]
 async fn a_client_named_like_a_script_renders_as_text_and_opens_no_dialog() {
     const HOSTILE: &str = "<script>alert(1)</script>";
-    const AGENCY: &str = "<img src=x onerror=alert(2)>";
+    const HOSTILE_AGENCY: &str = "<img src=x onerror=alert(2)>";
     let app = TestApp::builder()
         .fleet()
         .client(HOSTILE, &["it@hostile.example"])
-        .config(&format!("[agency]\nname = \"{AGENCY}\"\n"))
+        .config(&format!("[agency]\nname = \"{HOSTILE_AGENCY}\"\n"))
         .api()
         .build()
         .await;
@@ -419,7 +447,7 @@ async fn a_client_named_like_a_script_renders_as_text_and_opens_no_dialog() {
         );
         let brand = browser.text("header").await;
         assert!(
-            brand.contains(AGENCY),
+            brand.contains(HOSTILE_AGENCY),
             "{path} shows the agency as text: {brand}"
         );
         let injected = browser
@@ -430,6 +458,36 @@ async fn a_client_named_like_a_script_renders_as_text_and_opens_no_dialog() {
     browser.goto("/clients").await;
     let row = browser.text("table#clients").await;
     assert!(row.contains(HOSTILE), "{row}");
+    // Staff share a portal link; whoever opens it sees the client's
+    // portal, where the name is text too.
+    visit(
+        &app,
+        &browser,
+        &format!("/clients/{client_id}/portal-links"),
+    )
+    .await;
+    browser.fill("input[name=label]", HOSTILE).await;
+    browser.click_and_load("#create-portal-link").await;
+    let link = browser
+        .find("#new-portal-link")
+        .await
+        .prop("value")
+        .await
+        .expect("value")
+        .unwrap_or_default();
+    let link = path_after(&link, "/portal/link/").expect("a portal link");
+    assert_eq!(browser.dialog().await, None, "the portal links page");
+    browser.click_and_load("#sign-out").await;
+    browser.goto(&link).await;
+    browser.find("tr[data-domain=\"hostile.test\"]").await;
+    page_is_clean(&app, &browser).await;
+    assert_eq!(browser.dialog().await, None, "the portal opened a dialog");
+    let main = browser.text("main").await;
+    assert!(main.contains(HOSTILE), "the portal shows the name: {main}");
+    for other in ["acme.test", "globex.test"] {
+        let row = format!("tr[data-domain=\"{other}\"]");
+        assert!(!browser.has(&row).await, "{other} is another client's");
+    }
 }
 
 /// Removes every `_csrf` field of the page's forms; the count removed.
