@@ -452,3 +452,40 @@ async fn a_client_session_gets_404_from_staff_pages() {
     let response = get_page(&app, &staff_page(&app), &session).await;
     assert_eq!(response.status(), 404);
 }
+
+#[tokio::test]
+async fn the_sign_in_pages_carry_the_elements_of_the_contract() {
+    let app = TestApp::new().await;
+    let (_, secret) = add_staff(&app, Role::Staff).await;
+    for (path, elements) in [
+        (
+            "/sign-in".to_owned(),
+            &[
+                "<form id=\"sign-in\"",
+                "name=\"email\"",
+                "name=\"password\"",
+                "id=\"sign-in-submit\"",
+            ][..],
+        ),
+        (
+            format!("/set-password/{secret}"),
+            &[
+                "name=\"password\"",
+                "name=\"password_again\"",
+                "id=\"set-password-submit\"",
+            ][..],
+        ),
+        (
+            "/sign-in/client".to_owned(),
+            &["name=\"email\"", "id=\"client-link-submit\""][..],
+        ),
+    ] {
+        let page = get_page(&app, &path, "").await;
+        assert_eq!(page.status(), 200, "{path}");
+        let page = page.text().await.expect("body");
+        for element in elements {
+            assert!(page.contains(element), "{path} lacks {element}");
+        }
+        assert!(page.contains("name=\"_csrf\""), "{path} has a CSRF field");
+    }
+}

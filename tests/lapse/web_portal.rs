@@ -350,3 +350,19 @@ async fn link_requests_are_limited_per_address() {
     assert!(page.contains("id=\"client-link-error\""), "{page}");
     assert!(app.outbox().await.is_empty());
 }
+
+#[tokio::test]
+async fn a_client_name_with_markup_is_shown_as_text_on_the_portal() {
+    let app = TestApp::builder()
+        .api()
+        .client("<script>alert(1)</script>", &["x@hostile.example"])
+        .build()
+        .await;
+    let session = sign_in_client(&app, "<script>alert(1)</script>").await;
+    let portal = text(get_page(&app, "/portal", &session).await).await;
+    assert!(
+        portal.contains("&lt;script&gt;alert(1)&lt;&#x2f;script&gt;"),
+        "{portal}"
+    );
+    assert!(!portal.contains("<script>alert"), "{portal}");
+}
