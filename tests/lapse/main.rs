@@ -49,3 +49,4 @@ mod tls_probe;
 mod web_auth;
 mod web_browser;
 mod web_portal;
+mod web_staff;
