@@ -304,17 +304,34 @@ async fn a_staff_member_starts_a_scan_and_watches_it_finish() {
         .await;
     let leaf = app.leaf("www.lapse.test", -10, 60);
     app.site("www.lapse.test", &leaf).await;
-    let _scheduler = scheduler(&app);
     let browser = Browser::start(&app).await;
     staff_signs_in(&app, &browser, "sam@agency.test", "staff").await;
     visit(&app, &browser, "/scans").await;
     browser.click_and_load("#start-scan").await;
-    browser.find("#scan-state").await;
+    let scan_page = browser.path().await;
+    assert!(
+        scan_page.starts_with("/scans/"),
+        "the scan's page: {scan_page}"
+    );
+    let state = browser.text("#scan-state").await;
+    assert!(!state.contains("finished"), "no scheduler yet: {state:?}");
+    assert!(
+        browser.has("[data-refresh]").await,
+        "an unfinished scan's page reloads itself"
+    );
     page_is_clean(&app, &browser).await;
+    // The scheduler claims the scan only now: what the page shows next
+    // comes from its own reloading (lapse.js), not from the test.
+    let _scheduler = scheduler(&app);
     let state = browser
         .wait_for_text("#scan-state", "finished", Duration::from_secs(60))
         .await;
     assert!(state.contains("finished"), "{state:?}");
+    assert_eq!(browser.path().await, scan_page, "the same page, reloaded");
+    assert!(
+        !browser.has("[data-refresh]").await,
+        "a finished scan's page stays"
+    );
     page_is_clean(&app, &browser).await;
 }
 
@@ -583,6 +600,10 @@ async fn signing_in_and_adding_domains_work_with_javascript_off() {
     let results = browser.texts("ul#results li").await;
     assert_eq!(results.len(), 1, "{results:?}");
     assert!(results[0].contains("nojs.test"), "{results:?}");
+    // A scan starts without JavaScript too (its page then offers a reload link).
+    browser.goto("/scans").await;
+    browser.click_and_load("#start-scan").await;
+    browser.find("#scan-state").await;
     browser.click_and_load("#sign-out").await;
     assert!(!browser.has("#sign-out").await, "signed out");
 }
