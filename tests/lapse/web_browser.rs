@@ -271,6 +271,8 @@ async fn a_domain_shows_its_registration_source_and_its_endpoints_per_address() 
     }
     browser.find("#timeline").await;
     browser.find("#alerts").await;
+    let forms = browser.find_all("main form[method=post]").await;
+    assert!(forms.is_empty(), "a viewer is offered no change");
     browser.readme_screenshot("domain").await;
 }
 
