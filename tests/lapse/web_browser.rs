@@ -479,12 +479,9 @@ async fn a_client_named_like_a_script_renders_as_text_and_opens_no_dialog() {
     assert!(row.contains(HOSTILE), "{row}");
     // Staff share a portal link; whoever opens it sees the client's
     // portal, where the name is text too.
-    visit(
-        &app,
-        &browser,
-        &format!("/clients/{client_id}/portal-links"),
-    )
-    .await;
+    visit(&app, &browser, &format!("/clients/{client_id}")).await;
+    browser.click_and_load("#portal-links").await;
+    page_is_clean(&app, &browser).await;
     browser.fill("input[name=label]", HOSTILE).await;
     browser.click_and_load("#create-portal-link").await;
     let link = browser
