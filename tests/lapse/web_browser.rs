@@ -18,7 +18,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::harness::app::TestApp;
-use crate::harness::browser::{failure_dir, Browser};
+use crate::harness::browser::{failure_dir, find_program, Browser};
 use crate::harness::dns::{DnsServer, Zone};
 use crate::harness::ip;
 use crate::harness::sites::{smtp_config, CLIENT};
@@ -571,6 +571,7 @@ async fn every_staff_page_loads_under_the_policy_without_inline_script() {
         "/import".to_owned(),
         "/clients".to_owned(),
         format!("/clients/{acme}"),
+        format!("/clients/{acme}/portal-links"),
         "/alerts".to_owned(),
         "/outbox".to_owned(),
         "/thresholds".to_owned(),
@@ -637,6 +638,23 @@ async fn the_browser_sees_inline_code_and_console_errors() {
     let errors = browser.console_errors().await;
     assert!(errors.iter().any(|e| e.contains("boom")), "{errors:?}");
     assert!(browser.console_errors().await.is_empty(), "read once");
+}
+
+#[test]
+fn without_chromium_the_browser_tests_fail_naming_the_debian_packages() {
+    let empty = tempfile::tempdir().expect("dir");
+    let path = Some(empty.path().as_os_str().to_owned());
+    let missing = find_program("LAPSE_CHROMIUM", None, path, &["chromium"])
+        .expect_err("no chromium in an empty directory");
+    assert!(
+        missing.contains("apt-get install chromium chromium-driver"),
+        "{missing}"
+    );
+    let named = Some(empty.path().join("nothing").into_os_string());
+    let missing =
+        find_program("LAPSE_CHROMEDRIVER", named, None, &["chromedriver"]).expect_err("not a file");
+    assert!(missing.contains("LAPSE_CHROMEDRIVER="), "{missing}");
+    assert!(missing.contains("chromium-driver"), "{missing}");
 }
 
 /// README's pictures of the pages, kept by the scenarios above.

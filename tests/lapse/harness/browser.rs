@@ -411,23 +411,41 @@ async fn turn() -> SemaphorePermit<'static> {
 
 /// The program named by `variable`, else the first of `names` on `PATH`.
 fn program(variable: &str, names: &[&str]) -> PathBuf {
-    if let Some(path) = std::env::var_os(variable) {
+    find_program(
+        variable,
+        std::env::var_os(variable),
+        std::env::var_os("PATH"),
+        names,
+    )
+    .unwrap_or_else(|missing| panic!("{missing}"))
+}
+
+/// [`program`] with the environment given: the path, or what to install.
+pub fn find_program(
+    variable: &str,
+    named: Option<std::ffi::OsString>,
+    search: Option<std::ffi::OsString>,
+    names: &[&str],
+) -> Result<PathBuf, String> {
+    if let Some(path) = named {
         let path = PathBuf::from(path);
-        assert!(
-            path.is_file(),
-            "{variable}={} is no file; {MISSING}",
-            path.display()
-        );
-        return path;
+        return if path.is_file() {
+            Ok(path)
+        } else {
+            Err(format!(
+                "{variable}={} is no file; {MISSING}",
+                path.display()
+            ))
+        };
     }
-    let dirs: Vec<PathBuf> = std::env::var_os("PATH")
+    let dirs: Vec<PathBuf> = search
         .map(|p| std::env::split_paths(&p).collect())
         .unwrap_or_default();
     names
         .iter()
         .flat_map(|name| dirs.iter().map(move |dir| dir.join(name)))
         .find(|path| path.is_file())
-        .unwrap_or_else(|| panic!("no {} on PATH: {MISSING}", names.join(" or ")))
+        .ok_or_else(|| format!("no {} on PATH: {MISSING}", names.join(" or ")))
 }
 
 impl Driver {
