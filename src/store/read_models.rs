@@ -23,7 +23,6 @@
 //! - `read_models/scans.rs`: scans and their progress, the scope's names joined in
 //! - `read_models/operations.rs`: summary, metrics facts, calendar entries, the
 //!   registrations waiting for a date entered by hand (for the staff digest)
-//! - `read_models/web.rs`: what only the staff pages read (the messages about a domain)
 
 mod catalog;
 mod domains;
@@ -31,7 +30,6 @@ mod history;
 mod json;
 mod operations;
 mod scans;
-mod web;
 
 pub use catalog::{ClientRef, ClientView, ContactView};
 pub use domains::{
@@ -185,7 +183,7 @@ fn domain_of_client_as(domain: &str, client: &str) -> String {
 /// The client an alert is for, over the aliases `a` (alerts), `d` (its
 /// domain) and `e` (its endpoint, if any): an endpoint's alerts are its
 /// client's, a registration's its owner's.
-const ALERT_CLIENT: &str =
+pub(super) const ALERT_CLIENT: &str =
     "CASE WHEN a.endpoint_id IS NOT NULL THEN e.client_id ELSE d.client_id END";
 
 /// The endpoint's TLS mode as every surface names it
