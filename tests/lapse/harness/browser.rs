@@ -5,7 +5,8 @@
 //! [`Browser::start`] waits for a turn (one browser at a time: chromium is
 //! heavy and CI has 2 cores; `LAPSE_BROWSERS=N` allows more), starts
 //! `chromedriver`, which starts chromium with a temporary profile. Chromium
-//! resolves no name (every host maps to nothing but 127.0.0.1) and runs its
+//! resolves no name (the app is reached as 127.0.0.1), sends anything not
+//! on loopback to a proxy on a closed loopback port, and runs its
 //! background services off, so nothing leaves loopback. Dropping the
 //! `Browser` ends the session and the driver's process group; when the test
 //! is failing (a panic), it first saves a screenshot and the page's HTML to
@@ -526,8 +527,10 @@ fn capabilities(
         "--metrics-recording-only".to_owned(),
         "--no-pings".to_owned(),
         "--disable-features=Translate,OptimizationHints,MediaRouter,AutofillServerCommunication,CertificateTransparencyComponentUpdater".to_owned(),
-        // No name resolves: the app is reached as 127.0.0.1.
+        // No name resolves (the app is reached as 127.0.0.1), and whatever
+        // is not loopback goes to a proxy on a closed loopback port.
         "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1".to_owned(),
+        "--proxy-server=http://127.0.0.1:9".to_owned(),
         "--lang=en-GB".to_owned(),
     ];
     if is_root() {
