@@ -19,8 +19,8 @@ use sqlx::Row;
 
 use super::alerts::{Channel, NewMessage};
 use super::read_models::{Cursor, Page, ALERT_CLIENT};
-use crate::domain::access::Visibility;
 use super::{format_time, Store, StoreError};
+use crate::domain::access::Visibility;
 
 /// Where a message is in its life.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -107,8 +107,7 @@ pub struct OutboxQuery {
     pub cursor: Option<Cursor>,
 }
 
-const OUTBOX_ITEM_COLUMNS: &str =
-    "id, message_id, channel, recipient, cc, subject, state, \
+const OUTBOX_ITEM_COLUMNS: &str = "id, message_id, channel, recipient, cc, subject, state, \
      attempts, next_attempt_at, last_error, created_at, sent_at, alert_id";
 
 fn outbox_item(r: &sqlx::sqlite::SqliteRow) -> OutboxItem {
@@ -162,7 +161,7 @@ impl Store {
             .collect::<Vec<_>>()
             .join(", ");
         let sql = format!(
-                "SELECT {columns} FROM alerts a JOIN outbox m ON m.alert_id = a.id
+            "SELECT {columns} FROM alerts a JOIN outbox m ON m.alert_id = a.id
                  LEFT JOIN endpoints e ON e.id = a.endpoint_id
                  LEFT JOIN domains d ON d.id = ?1
                  WHERE (a.domain_id = ?1

@@ -225,13 +225,19 @@ pub async fn thresholds(
     viewer.require(Action::ReadAll)?;
     let api = &state.api;
     let overrides = api.store.threshold_overrides().await.or_page()?;
-    let clients = api
-        .store
-        .visible_clients(viewer.visibility())
-        .await
-        .or_page()?;
-    let client_ids: std::collections::BTreeMap<String, i64> =
-        clients.into_iter().map(|c| (c.name, c.id)).collect();
+    // Links to the clients' pages: a lookup per client override (few),
+    // not the client list (which counts every client's domains).
+    let mut client_ids = std::collections::BTreeMap::new();
+    for o in overrides.iter().filter(|o| o.level == "client") {
+        if let Some(client) = api
+            .store
+            .resolve_client(viewer.visibility(), &o.name)
+            .await
+            .or_page()?
+        {
+            client_ids.insert(o.name.clone(), client.id);
+        }
+    }
     state.page(
         Some(&viewer),
         "staff/thresholds.html",
