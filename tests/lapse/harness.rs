@@ -15,6 +15,7 @@ use std::net::IpAddr;
 use tokio::task::JoinHandle;
 
 pub mod app;
+pub mod browser;
 pub mod cli;
 pub mod clock;
 pub mod dns;

@@ -47,5 +47,6 @@ mod thresholds;
 mod tidy;
 mod tls_probe;
 mod web_auth;
+mod web_browser;
 mod web_portal;
 mod web_staff;
