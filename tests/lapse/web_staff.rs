@@ -141,6 +141,15 @@ async fn every_staff_page_answers_staff_with_its_data() {
     let app = fleet().await;
     let staff = sign_in(&app, Role::Staff).await;
     let message = queue_message(&app, "acme.test", "failed").await;
+    // orphan.test's registry publishes no expiry: it needs a date.
+    let pool = app.pool().await;
+    sqlx::query(
+        "UPDATE domains SET registration_outcome = 'not_published' WHERE name = 'orphan.test'",
+    )
+    .execute(&pool)
+    .await
+    .expect("not published");
+    pool.close().await;
     let acme = app.ids["acme"];
     let cases: Vec<(String, Vec<String>)> = vec![
         (
@@ -152,6 +161,7 @@ async fn every_staff_page_answers_staff_with_its_data() {
                 "id=\"needs-date\"".into(),
                 "id=\"failed-deliveries\"".into(),
                 "550 no such user".into(),
+                "<li data-domain=\"orphan.test\">".into(),
             ],
         ),
         (
@@ -162,6 +172,7 @@ async fn every_staff_page_answers_staff_with_its_data() {
                 "tr data-domain=\"globex.test\"".into(),
                 "tr data-domain=\"orphan.test\"".into(),
                 "class=\"badge ".into(),
+                "<span class=\"badge needs_date\">needs date</span>".into(),
             ],
         ),
         (
