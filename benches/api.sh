@@ -29,65 +29,17 @@ for tool in wrk curl; do
     fi
 done
 
-if [ -n "${LAPSE_BIN:-}" ]; then
-    BIN=$LAPSE_BIN
-else
-    echo "== building lapse (release)"
-    cargo build --release --locked --quiet
-    BIN="${CARGO_TARGET_DIR:-target}/release/lapse"
-fi
-
-WORK=$(mktemp -d)
-SERVER_PID=""
-cleanup() {
-    if [ -n "$SERVER_PID" ]; then kill "$SERVER_PID" 2>/dev/null || true; wait "$SERVER_PID" 2>/dev/null || true; fi
-    if [ -z "${KEEP:-}" ]; then rm -rf "$WORK"; else echo "kept $WORK"; fi
-}
-trap cleanup EXIT
-
-cat >"$WORK/lapse.toml" <<TOML
-[database]
-path = "$WORK/bench.db"
-max_connections = 8
-
-[server]
-listen = "127.0.0.1:$PORT"
-
-[log]
-level = "warn"
-
-# The scheduler runs beside the server: its lookups go to closed loopback
-# ports, so the benchmark never sends a query off this machine.
-[rdap]
-bootstrap_url = "http://127.0.0.1:9/bootstrap.json"
-
-[whois]
-iana_server = "127.0.0.1:9"
-
-[dns]
-nameservers = ["127.0.0.1:9"]
-
-[api]
-# The benchmark measures the server, not the per-token limit.
+API_TOML="# The benchmark measures the server, not the per-token limit.
 rate_limit_per_second = 1000000
-rate_limit_burst = 1000000
-scheduler_heartbeat_max_age_secs = 0
-TOML
-lapse() { "$BIN" --config "$WORK/lapse.toml" "$@"; }
+rate_limit_burst = 1000000"
+# shellcheck source=benches/common.sh
+. "$(dirname "$0")/common.sh"
 
 echo "== seeding $DOMAINS domains x $ENDPOINTS_PER_DOMAIN endpoints"
 lapse bench seed --domains "$DOMAINS" --endpoints-per-domain "$ENDPOINTS_PER_DOMAIN"
 TOKEN=$(lapse tokens create --role viewer --name bench --json | grep -o '"token": *"[^"]*"' | cut -d'"' -f4)
 
-# The binary itself in the background (not the shell function), so that
-# $! is the server and the cleanup stops it.
-"$BIN" --config "$WORK/lapse.toml" serve &
-SERVER_PID=$!
-for _ in $(seq 1 100); do
-    curl -fsS "http://127.0.0.1:$PORT/healthz" >/dev/null 2>&1 && break
-    kill -0 "$SERVER_PID" 2>/dev/null || { echo "lapse serve exited (is port $PORT taken? set PORT=...)"; exit 1; }
-    sleep 0.1
-done
+start_server
 
 cat >"$WORK/bench.lua" <<LUA
 wrk.headers["Authorization"] = "Bearer $TOKEN"
