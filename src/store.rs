@@ -35,6 +35,7 @@
 
 mod alerts;
 mod bench_seed;
+mod channels;
 mod client_delivery;
 mod clients;
 mod domains;
@@ -63,6 +64,7 @@ pub use alerts::{
     NewMessage, Streak, ThresholdKind, ThresholdOverride, ThresholdOwner,
 };
 pub use bench_seed::SeedReport;
+pub use channels::{NewRoute, RouteListing};
 pub use client_delivery::{
     ClientDelivery, DeliveryChange, DeliveryMode, DigestClient, WaitingEntry, WEEKDAYS,
 };

@@ -21,6 +21,7 @@ use super::{
 };
 
 mod agency;
+mod channels;
 mod delivery;
 mod probes;
 
@@ -70,6 +71,8 @@ pub(super) fn validate(
     let outbox = delivery::outbox(raw.outbox, slowest_sender_secs, bad)?;
     let webhooks = delivery::webhooks(raw.webhooks, bad)?;
     let agency = agency::agency(raw.agency, bad)?;
+    let legacy = crate::config::ChannelConfig::from_webhooks(&webhooks);
+    let channels = channels::channels(raw.channels, &legacy, bad)?;
 
     Ok(Config {
         database,
@@ -91,6 +94,7 @@ pub(super) fn validate(
         outbox,
         webhooks,
         agency,
+        channels,
         origin,
     })
 }

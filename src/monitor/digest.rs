@@ -102,6 +102,7 @@ pub async fn send_digest(
             subject: rendered.subject,
             body_text: rendered.text,
             body_html: Some(rendered.html),
+            payload: None,
         });
     }
     Ok(store

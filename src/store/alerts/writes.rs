@@ -257,9 +257,9 @@ async fn record(
         let message_id = message_id(ledger_id, &event_key, subject_key, message, now, id_domain);
         sqlx::query(
             "INSERT INTO outbox (message_id, ledger_id, alert_id, channel, recipient, cc, reply_to,
-                                 subject, body_text, body_html, state, attempts, next_attempt_at,
-                                 created_at)
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'pending', 0, ?, ?)",
+                                 subject, body_text, body_html, payload, state, attempts,
+                                 next_attempt_at, created_at)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'pending', 0, ?, ?)",
         )
         .bind(&message_id)
         .bind(ledger_id)
@@ -271,6 +271,7 @@ async fn record(
         .bind(&message.subject)
         .bind(&message.body_text)
         .bind(&message.body_html)
+        .bind(&message.payload)
         .bind(now)
         .bind(now)
         .execute(&mut *conn)
