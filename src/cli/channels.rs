@@ -34,8 +34,8 @@ pub enum ChannelsCommand {
         min_severity: Severity,
         /// Groups of events, comma-separated: expiry, status, failures, lapse
         /// (default: all for staff, `expiry,status` for a client).
-        #[arg(long, value_parser = parse_events)]
-        events: Option<Vec<EventGroup>>,
+        #[arg(long, value_name = "LIST")]
+        events: Option<String>,
     },
     /// Detach a channel from staff or from a client.
     Detach {
@@ -66,9 +66,12 @@ fn parse_severity(text: &str) -> Result<Severity, String> {
     Severity::parse(text).ok_or_else(|| "expected info, warning or critical".to_owned())
 }
 
-fn parse_events(text: &str) -> Result<Vec<EventGroup>, String> {
-    EventGroup::parse_list(text)
-        .ok_or_else(|| "expected a comma-separated list of expiry, status, failures, lapse".to_owned())
+fn parse_events(text: &str) -> Result<Vec<EventGroup>, CliError> {
+    EventGroup::parse_list(text).ok_or_else(|| {
+        CliError::input(format!(
+            "--events `{text}`: expected a comma-separated list of expiry, status, failures, lapse"
+        ))
+    })
 }
 
 pub async fn run(app: &App, cmd: ChannelsCommand) -> Result<(), CliError> {
@@ -106,10 +109,11 @@ pub async fn run(app: &App, cmd: ChannelsCommand) -> Result<(), CliError> {
                      define it as `[channels.NAME]` to route it"
                 )));
             }
-            let groups = events.unwrap_or_else(|| match target.client {
-                Some(_) => vec![EventGroup::Expiry, EventGroup::Status],
-                None => EventGroup::ALL.to_vec(),
-            });
+            let groups = match (events, &target.client) {
+                (Some(list), _) => parse_events(&list)?,
+                (None, Some(_)) => vec![EventGroup::Expiry, EventGroup::Status],
+                (None, None) => EventGroup::ALL.to_vec(),
+            };
             let route = NewRoute {
                 channel: name,
                 client: target.client,

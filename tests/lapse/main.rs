@@ -8,6 +8,7 @@ mod harness;
 
 mod alerts;
 mod alerts_cli;
+mod channels;
 mod api;
 mod api_fleet;
 mod api_fuzz;
