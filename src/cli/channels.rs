@@ -134,7 +134,9 @@ pub async fn run(app: &App, cmd: ChannelsCommand) -> Result<(), CliError> {
             app.store
                 .detach_channel(&name, target.client.as_deref())
                 .await?;
-            let from = target.client.map_or("staff".to_owned(), |c| format!("client {c}"));
+            let from = target
+                .client
+                .map_or("staff".to_owned(), |c| format!("client {c}"));
             println!("detached {name} from {from}");
             Ok(())
         }
@@ -192,9 +194,16 @@ fn render_list(channels: &[ChannelConfig], routes: &[RouteListing]) -> String {
             let _ = writeln!(out, "  staff: every event ([webhooks])");
             continue;
         }
-        let mine: Vec<&RouteListing> = routes.iter().filter(|r| r.channel == channel.name).collect();
+        let mine: Vec<&RouteListing> = routes
+            .iter()
+            .filter(|r| r.channel == channel.name)
+            .collect();
         if mine.is_empty() {
-            let _ = writeln!(out, "  not attached (lapse channels attach {} --staff)", channel.name);
+            let _ = writeln!(
+                out,
+                "  not attached (lapse channels attach {} --staff)",
+                channel.name
+            );
         }
         for route in mine {
             let _ = writeln!(
@@ -206,7 +215,10 @@ fn render_list(channels: &[ChannelConfig], routes: &[RouteListing]) -> String {
             );
         }
     }
-    for route in routes.iter().filter(|r| !channels.iter().any(|c| c.name == r.channel)) {
+    for route in routes
+        .iter()
+        .filter(|r| !channels.iter().any(|c| c.name == r.channel))
+    {
         let _ = writeln!(
             out,
             "{:<16} not configured: its route to {} is ignored",

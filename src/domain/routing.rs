@@ -48,10 +48,7 @@ impl Severity {
             Event::Expired | Event::Outage => Self::Critical,
             Event::Failing if kind == AlertKind::RegistrationProblem => Self::Critical,
             Event::Threshold(_) if days_left.is_some_and(|d| d <= 3) => Self::Critical,
-            Event::Threshold(_)
-            | Event::Failing
-            | Event::Stale
-            | Event::NeedsDate => Self::Warning,
+            Event::Threshold(_) | Event::Failing | Event::Stale | Event::NeedsDate => Self::Warning,
         }
     }
 }
@@ -174,15 +171,29 @@ mod tests {
         let warning = Severity::Warning;
         assert!(acme.wants(Some(1), AlertKind::CertExpiry, event, warning));
         assert!(!acme.wants(Some(2), AlertKind::CertExpiry, event, warning));
-        assert!(!acme.wants(None, AlertKind::ScanOutage, Event::Outage, Severity::Critical));
+        assert!(!acme.wants(
+            None,
+            AlertKind::ScanOutage,
+            Event::Outage,
+            Severity::Critical
+        ));
         let staff = route(RouteTarget::Staff, Severity::Info, &EventGroup::ALL);
         assert!(staff.wants(Some(2), AlertKind::CertExpiry, event, warning));
-        assert!(staff.wants(None, AlertKind::ScanOutage, Event::Outage, Severity::Critical));
+        assert!(staff.wants(
+            None,
+            AlertKind::ScanOutage,
+            Event::Outage,
+            Severity::Critical
+        ));
     }
 
     #[test]
     fn severity_and_groups_filter_but_a_resolution_follows_its_alert() {
-        let pager = route(RouteTarget::Staff, Severity::Critical, &[EventGroup::Expiry]);
+        let pager = route(
+            RouteTarget::Staff,
+            Severity::Critical,
+            &[EventGroup::Expiry],
+        );
         let cases = [
             (AlertKind::CertExpiry, Event::Threshold(14), Some(14), false),
             (AlertKind::CertExpiry, Event::Threshold(3), Some(3), true),
@@ -195,7 +206,11 @@ mod tests {
         ];
         for (kind, event, days, expected) in cases {
             let severity = Severity::of(kind, event, days);
-            assert_eq!(pager.wants(None, kind, event, severity), expected, "{kind:?} {event:?}");
+            assert_eq!(
+                pager.wants(None, kind, event, severity),
+                expected,
+                "{kind:?} {event:?}"
+            );
         }
     }
 

@@ -215,7 +215,11 @@ impl ChannelClient {
 
     /// Posts the test payload to `name` at once (no outbox) and returns the
     /// answer, refused or not.
-    pub async fn test(&self, name: &str, now: DateTime<Utc>) -> Result<ChannelAnswer, ChannelTestError> {
+    pub async fn test(
+        &self,
+        name: &str,
+        now: DateTime<Utc>,
+    ) -> Result<ChannelAnswer, ChannelTestError> {
         let channel = self
             .channels
             .get(name)
@@ -290,9 +294,9 @@ pub fn build(
             events_url,
             routing_key,
         } => pagerduty::request(events_url, routing_key.expose(), dedup_key, payload),
-        ChannelTarget::Slack { .. } | ChannelTarget::Discord { .. } | ChannelTarget::Webhook { .. } => {
-            chat::request(target, payload, now)
-        }
+        ChannelTarget::Slack { .. }
+        | ChannelTarget::Discord { .. }
+        | ChannelTarget::Webhook { .. } => chat::request(target, payload, now),
     }
 }
 

@@ -19,7 +19,6 @@ use chrono::{DateTime, Utc};
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 
-
 /// Header with the timestamp and signature.
 pub const SIGNATURE_HEADER: &str = "X-Lapse-Signature";
 /// Header with the stable message id.

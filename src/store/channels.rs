@@ -119,13 +119,11 @@ impl Store {
             Some(name) => Some(self.client_id(&mut conn, name).await?),
             None => None,
         };
-        let done = sqlx::query(
-            "DELETE FROM channel_routes WHERE channel = ? AND client_id IS ?",
-        )
-        .bind(channel)
-        .bind(client_id)
-        .execute(&mut *conn)
-        .await?;
+        let done = sqlx::query("DELETE FROM channel_routes WHERE channel = ? AND client_id IS ?")
+            .bind(channel)
+            .bind(client_id)
+            .execute(&mut *conn)
+            .await?;
         if done.rows_affected() == 0 {
             return Err(StoreError::NotFound(format!(
                 "channel `{channel}` is not attached to {}",

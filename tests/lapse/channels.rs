@@ -34,7 +34,8 @@ impl Services {
                 Answer::status(200).body(r#"{"ok":true,"result":{"message_id":7}}"#),
             )
             .await,
-            ntfy: Recorder::start(Answer::status(200).body(r#"{"id":"x1","event":"message"}"#)).await,
+            ntfy: Recorder::start(Answer::status(200).body(r#"{"id":"x1","event":"message"}"#))
+                .await,
             pagerduty: Recorder::start(
                 Answer::status(202)
                     .body(r#"{"status":"success","message":"Event processed","dedup_key":"k"}"#),
@@ -109,11 +110,19 @@ async fn each_channel_posts_once_in_its_documented_shape() {
     let card = teams.json();
     assert_eq!(card["type"], "message");
     let attachment = &card["attachments"][0];
-    assert_eq!(attachment["contentType"], "application/vnd.microsoft.card.adaptive");
+    assert_eq!(
+        attachment["contentType"],
+        "application/vnd.microsoft.card.adaptive"
+    );
     assert_eq!(attachment["content"]["type"], "AdaptiveCard");
-    let card_title = attachment["content"]["body"][0]["text"].as_str().expect("title");
+    let card_title = attachment["content"]["body"][0]["text"]
+        .as_str()
+        .expect("title");
     assert!(card_title.starts_with(&title), "{card_title}");
-    assert_eq!(attachment["content"]["body"][1]["facts"][1]["value"], CLIENT);
+    assert_eq!(
+        attachment["content"]["body"][1]["facts"][1]["value"],
+        CLIENT
+    );
 
     let telegram = one(services.telegram.requests(), "telegram");
     assert_eq!(telegram.path, format!("/bot{BOT_TOKEN}/sendMessage"));
@@ -131,25 +140,52 @@ async fn each_channel_posts_once_in_its_documented_shape() {
     );
 
     let ntfy = one(services.ntfy.requests(), "ntfy");
-    assert_eq!((ntfy.method.as_str(), ntfy.path.as_str()), ("POST", "/lapse-alerts"));
+    assert_eq!(
+        (ntfy.method.as_str(), ntfy.path.as_str()),
+        ("POST", "/lapse-alerts")
+    );
     assert!(ntfy.header("title").starts_with(&title), "{ntfy:?}");
     assert_eq!(ntfy.header("priority"), "4");
     assert_eq!(ntfy.header("tags"), "warning,lapse");
     assert_eq!(ntfy.header("authorization"), format!("Bearer {NTFY_TOKEN}"));
-    assert!(ntfy.text().starts_with(&format!("Client: {CLIENT}")), "{}", ntfy.text());
+    assert!(
+        ntfy.text().starts_with(&format!("Client: {CLIENT}")),
+        "{}",
+        ntfy.text()
+    );
 
     let page = one(services.pagerduty.requests(), "pagerduty").json();
     assert_eq!(page["routing_key"], ROUTING_KEY);
     assert_eq!(page["event_action"], "trigger");
-    assert!(page["dedup_key"].as_str().is_some_and(|k| k.starts_with("alert-")), "{page}");
-    assert!(page["payload"]["summary"].as_str().is_some_and(|s| s.starts_with(&title)), "{page}");
+    assert!(
+        page["dedup_key"]
+            .as_str()
+            .is_some_and(|k| k.starts_with("alert-")),
+        "{page}"
+    );
+    assert!(
+        page["payload"]["summary"]
+            .as_str()
+            .is_some_and(|s| s.starts_with(&title)),
+        "{page}"
+    );
     assert_eq!(page["payload"]["source"], site.as_str());
     assert_eq!(page["payload"]["severity"], "warning");
 
     let slack = one(services.chat.requests_to("/slack"), "slack").json();
-    assert!(slack["text"].as_str().is_some_and(|t| t.starts_with("[lapse warning] ")), "{slack}");
+    assert!(
+        slack["text"]
+            .as_str()
+            .is_some_and(|t| t.starts_with("[lapse warning] ")),
+        "{slack}"
+    );
     let discord = one(services.chat.requests_to("/discord"), "discord").json();
-    assert!(discord["content"].as_str().is_some_and(|t| t.contains(&title)), "{discord}");
+    assert!(
+        discord["content"]
+            .as_str()
+            .is_some_and(|t| t.contains(&title)),
+        "{discord}"
+    );
     let hook = one(services.chat.requests_to("/hook"), "webhook");
     let signature = hook.header("x-lapse-signature").to_owned();
     let (t, v1) = signature
@@ -174,9 +210,18 @@ async fn each_channel_posts_once_in_its_documented_shape() {
     // The outbox names each channel; no URL or token is stored.
     let outbox = lab.outbox().await;
     for name in ALL_CHANNELS {
-        assert!(outbox.iter().any(|m| m.recipient == name && m.state == "sent"), "{name}: {outbox:?}");
+        assert!(
+            outbox
+                .iter()
+                .any(|m| m.recipient == name && m.state == "sent"),
+            "{name}: {outbox:?}"
+        );
     }
-    let dump = lab.env.run_async(&["outbox", "list", "--json"]).await.stdout;
+    let dump = lab
+        .env
+        .run_async(&["outbox", "list", "--json"])
+        .await
+        .stdout;
     for secret in [BOT_TOKEN, ROUTING_KEY, NTFY_TOKEN, "hook-key"] {
         assert!(!dump.contains(secret), "{secret} in the outbox");
     }
@@ -191,20 +236,29 @@ async fn transient_failures_wait_for_retry_after_and_permanent_ones_give_up_with
     services
         .teams
         .answer_next(vec![Answer::too_many(120), Answer::status(500)]);
-    services.telegram.answer_next(vec![Answer::status(400).body(
-        r#"{"ok":false,"error_code":400,"description":"Bad Request: chat not found"}"#,
-    )]);
+    services.telegram.answer_next(vec![Answer::status(400)
+        .body(r#"{"ok":false,"error_code":400,"description":"Bad Request: chat not found"}"#)]);
     let leaf = lab.leaf("shop.lapse.test", -80, 7);
     lab.site("shop.lapse.test", &leaf).await;
     let start = lab.now();
     lab.scan(start).await;
 
     let report = lab.deliver(start).await;
-    assert_eq!((report.retrying.len(), report.failed.len()), (1, 1), "{report:?}");
+    assert_eq!(
+        (report.retrying.len(), report.failed.len()),
+        (1, 1),
+        "{report:?}"
+    );
     let outbox = lab.outbox().await;
-    let teams = outbox.iter().find(|m| m.recipient == "ops-teams").expect("teams row");
+    let teams = outbox
+        .iter()
+        .find(|m| m.recipient == "ops-teams")
+        .expect("teams row");
     assert_eq!(teams.state, "pending");
-    assert_eq!(teams.next_attempt_at, lapse::store::format_time(start + Duration::seconds(120)));
+    assert_eq!(
+        teams.next_attempt_at,
+        lapse::store::format_time(start + Duration::seconds(120))
+    );
     // Before Retry-After has passed, nothing is sent.
     lab.deliver(start + Duration::seconds(60)).await;
     assert_eq!(services.teams.requests().len(), 1);
@@ -221,7 +275,10 @@ async fn transient_failures_wait_for_retry_after_and_permanent_ones_give_up_with
     assert_eq!(services.teams.requests().len(), 3);
     // The 400 was permanent: one request, and the reason in `lapse outbox list`.
     assert_eq!(services.telegram.requests().len(), 1);
-    let run = lab.env.run_async(&["outbox", "list", "--state", "failed"]).await;
+    let run = lab
+        .env
+        .run_async(&["outbox", "list", "--state", "failed"])
+        .await;
     assert_eq!(run.code, 0, "{run:?}");
     assert!(run.stdout.contains("ops-telegram"), "{}", run.stdout);
     assert!(
@@ -238,7 +295,18 @@ async fn transient_failures_wait_for_retry_after_and_permanent_ones_give_up_with
 async fn pagerduty_gets_trigger_then_resolve_with_the_same_dedup_key() {
     let services = Services::start().await;
     let mut lab = TestApp::lab(&services.config()).await;
-    attach(&lab, &["oncall", "--staff", "--min-severity", "warning", "--events", "expiry"]).await;
+    attach(
+        &lab,
+        &[
+            "oncall",
+            "--staff",
+            "--min-severity",
+            "warning",
+            "--events",
+            "expiry",
+        ],
+    )
+    .await;
     let leaf = lab.leaf("shop.lapse.test", -80, 7);
     let site = lab.site("shop.lapse.test", &leaf).await;
     lab.scan(lab.now()).await;
@@ -260,7 +328,10 @@ async fn pagerduty_gets_trigger_then_resolve_with_the_same_dedup_key() {
     assert_eq!(events[1]["event_action"], "resolve");
     assert_eq!(events[0]["dedup_key"], events[1]["dedup_key"]);
     assert_eq!(events[1]["routing_key"], ROUTING_KEY);
-    assert!(events[1].get("payload").is_none(), "a resolve carries no payload");
+    assert!(
+        events[1].get("payload").is_none(),
+        "a resolve carries no payload"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -285,7 +356,10 @@ async fn a_clients_channel_never_receives_another_clients_alert() {
 
     let slack = one(services.chat.requests_to("/slack"), "Acme's Slack").json();
     let text = slack["text"].as_str().expect("text");
-    assert!(text.contains(&acme_site) && !text.contains("globex"), "{text}");
+    assert!(
+        text.contains(&acme_site) && !text.contains("globex"),
+        "{text}"
+    );
     let telegram = one(services.telegram.requests(), "Globex's Telegram").json();
     let text = telegram["text"].as_str().expect("text");
     assert!(text.contains("globex") && !text.contains("shop"), "{text}");
@@ -309,32 +383,58 @@ async fn a_clients_channel_never_receives_another_clients_alert() {
 async fn channels_test_prints_the_answer_and_list_shows_routes_without_secrets() {
     let services = Services::start().await;
     let lab = TestApp::lab(&services.config()).await;
-    let run = lab.env.run_async(&["channels", "test", "ops-telegram"]).await;
+    let run = lab
+        .env
+        .run_async(&["channels", "test", "ops-telegram"])
+        .await;
     assert_eq!(run.code, 0, "{run:?}");
     assert!(
-        run.stdout.starts_with("ops-telegram (telegram) answered HTTP 200\n{\"ok\":true"),
+        run.stdout
+            .starts_with("ops-telegram (telegram) answered HTTP 200\n{\"ok\":true"),
         "{}",
         run.stdout
     );
     let sent = one(services.telegram.requests(), "test message").json();
-    assert!(sent["text"].as_str().is_some_and(|t| t.contains("lapse test message")), "{sent}");
+    assert!(
+        sent["text"]
+            .as_str()
+            .is_some_and(|t| t.contains("lapse test message")),
+        "{sent}"
+    );
 
-    services.ntfy.answer_next(vec![Answer::status(403).body(
-        r#"{"code":40301,"http":403,"error":"forbidden"}"#,
-    )]);
+    services.ntfy.answer_next(vec![
+        Answer::status(403).body(r#"{"code":40301,"http":403,"error":"forbidden"}"#)
+    ]);
     let run = lab.env.run_async(&["channels", "test", "ops-ntfy"]).await;
     assert_eq!(run.code, 1, "{run:?}");
     assert!(run.stdout.contains("answered HTTP 403"), "{run:?}");
     assert!(run.stdout.contains("forbidden"), "{run:?}");
 
-    attach(&lab, &["ops-teams", "--client", CLIENT, "--min-severity", "warning"]).await;
+    attach(
+        &lab,
+        &["ops-teams", "--client", CLIENT, "--min-severity", "warning"],
+    )
+    .await;
     let run = lab.env.run_async(&["channels", "list"]).await;
     assert_eq!(run.code, 0, "{run:?}");
-    assert!(run.stdout.contains("ops-teams        teams\n  Acme: warning and above, events expiry,status\n"), "{}", run.stdout);
-    assert!(run.stdout.contains("oncall           pagerduty\n  not attached"), "{}", run.stdout);
+    assert!(
+        run.stdout
+            .contains("ops-teams        teams\n  Acme: warning and above, events expiry,status\n"),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        run.stdout
+            .contains("oncall           pagerduty\n  not attached"),
+        "{}",
+        run.stdout
+    );
     let check = lab.env.run_async(&["config", "check"]).await;
     for secret in [BOT_TOKEN, ROUTING_KEY, NTFY_TOKEN, "hook-key"] {
-        assert!(!run.stdout.contains(secret) && !check.stdout.contains(secret), "{secret} printed");
+        assert!(
+            !run.stdout.contains(secret) && !check.stdout.contains(secret),
+            "{secret} printed"
+        );
     }
     let run = lab.env.run_async(&["channels", "test", "nowhere"]).await;
     assert_eq!(run.code, 2, "{run:?}");
@@ -363,9 +463,18 @@ async fn channel_secrets_come_from_files_or_the_environment() {
 
     let mut cmd = lab.env.command(&["channels", "test", "pd"]);
     cmd.env("LAPSE_CHANNELS__PD__KIND", "pagerduty")
-        .env("LAPSE_CHANNELS__PD__EVENTS_URL", services.pagerduty.url("/v2/enqueue"))
+        .env(
+            "LAPSE_CHANNELS__PD__EVENTS_URL",
+            services.pagerduty.url("/v2/enqueue"),
+        )
         .env("LAPSE_CHANNELS__PD__ROUTING_KEY", ROUTING_KEY);
-    let output = tokio::process::Command::from(cmd).output().await.expect("run");
+    let output = tokio::process::Command::from(cmd)
+        .output()
+        .await
+        .expect("run");
     assert!(output.status.success(), "{output:?}");
-    assert_eq!(one(services.pagerduty.requests(), "from the environment").json()["routing_key"], ROUTING_KEY);
+    assert_eq!(
+        one(services.pagerduty.requests(), "from the environment").json()["routing_key"],
+        ROUTING_KEY
+    );
 }

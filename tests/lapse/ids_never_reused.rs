@@ -342,6 +342,8 @@ async fn migration_0302_keeps_every_row_index_trigger_and_foreign_key() {
         "ALTER TABLE clients DROP COLUMN delivery",
         "ALTER TABLE clients DROP COLUMN digest_hour",
         "ALTER TABLE clients DROP COLUMN digest_weekday",
+        "ALTER TABLE outbox DROP COLUMN payload",
+        "DROP TABLE channel_routes",
     ] {
         sqlx::raw_sql(later).execute(&mut conn).await.expect(later);
     }

@@ -8,10 +8,10 @@ mod harness;
 
 mod alerts;
 mod alerts_cli;
-mod channels;
 mod api;
 mod api_fleet;
 mod api_fuzz;
+mod channels;
 mod cli_config;
 mod cli_domains;
 mod cli_import;

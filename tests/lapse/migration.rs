@@ -172,6 +172,11 @@ async fn a_database_from_before_the_fleet_model_migrates_with_every_row_kept() {
         .remove("client_digest_entries")
         .expect("0303 makes client_digest_entries");
     assert!(later.is_empty(), "{later:?}");
+    // 0305: channel routes, empty here.
+    let routes = after
+        .remove("channel_routes")
+        .expect("0305 makes channel_routes");
+    assert!(routes.is_empty(), "{routes:?}");
     assert_eq!(
         before.keys().collect::<Vec<_>>(),
         after.keys().collect::<Vec<_>>(),

@@ -31,9 +31,7 @@ pub(super) fn channels(
                 "a channel name of lowercase letters, digits, `_` or `-` (at most 40)",
             ));
         }
-        if WEBHOOK_NAMES.contains(&name.as_str())
-            && legacy.iter().any(|c| c.name == name)
-        {
+        if WEBHOOK_NAMES.contains(&name.as_str()) && legacy.iter().any(|c| c.name == name) {
             return Err(bad(
                 &format!("channels.{name}"),
                 &name,
@@ -140,11 +138,15 @@ fn chat_id(
         .unwrap_or(&text)
         .chars()
         .all(|c| c.is_ascii_digit());
-    let username = text.strip_prefix('@').is_some_and(|u| {
-        !u.is_empty() && u.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
-    });
+    let username = text
+        .strip_prefix('@')
+        .is_some_and(|u| !u.is_empty() && u.chars().all(|c| c.is_ascii_alphanumeric() || c == '_'));
     if text.is_empty() || !(numeric || username) {
-        return Err(bad(&key("chat_id"), &text, "a chat id (-1001234567890) or @channelname"));
+        return Err(bad(
+            &key("chat_id"),
+            &text,
+            "a chat id (-1001234567890) or @channelname",
+        ));
     }
     Ok(text)
 }

@@ -18,7 +18,10 @@ pub(super) fn request(url: &str, token: Option<&str>, payload: &ChannelPayload) 
         (false, Severity::Info) => ("3", "information_source"),
     };
     let mut headers = vec![
-        ("Content-Type".to_owned(), "text/plain; charset=utf-8".to_owned()),
+        (
+            "Content-Type".to_owned(),
+            "text/plain; charset=utf-8".to_owned(),
+        ),
         ("Title".to_owned(), header_text(&payload.title)),
         ("Priority".to_owned(), priority.to_owned()),
         ("Tags".to_owned(), format!("{tag},lapse")),

@@ -6,7 +6,11 @@ fn payload(resolved: bool) -> ChannelPayload {
         alert_kind: "cert_expiry".into(),
         event: if resolved { "resolved" } else { "threshold:7" }.into(),
         resolved,
-        severity: if resolved { Severity::Info } else { Severity::Warning },
+        severity: if resolved {
+            Severity::Info
+        } else {
+            Severity::Warning
+        },
         subject: "shop.example.com".into(),
         client: Some("Acme (EU)".into()),
         title: "Certificate for shop.example.com expires in 7 days".into(),
@@ -31,16 +35,29 @@ fn markdown_v2_escapes_every_reserved_character_and_the_backslash() {
 
 #[test]
 fn pagerduty_triggers_and_resolves_with_the_same_key() {
-    let trigger = pagerduty::request("https://pd.test/v2/enqueue", "rk", "alert-4@x", &payload(false));
+    let trigger = pagerduty::request(
+        "https://pd.test/v2/enqueue",
+        "rk",
+        "alert-4@x",
+        &payload(false),
+    );
     let body: serde_json::Value = serde_json::from_slice(&trigger.body).expect("json");
     assert_eq!(body["event_action"], "trigger");
     assert_eq!(body["dedup_key"], "alert-4@x");
     assert_eq!(body["routing_key"], "rk");
     assert_eq!(body["payload"]["severity"], "warning");
     assert_eq!(body["payload"]["source"], "shop.example.com");
-    let resolve = pagerduty::request("https://pd.test/v2/enqueue", "rk", "alert-4@x", &payload(true));
+    let resolve = pagerduty::request(
+        "https://pd.test/v2/enqueue",
+        "rk",
+        "alert-4@x",
+        &payload(true),
+    );
     let body: serde_json::Value = serde_json::from_slice(&resolve.body).expect("json");
-    assert_eq!(body, serde_json::json!({"routing_key": "rk", "event_action": "resolve", "dedup_key": "alert-4@x"}));
+    assert_eq!(
+        body,
+        serde_json::json!({"routing_key": "rk", "event_action": "resolve", "dedup_key": "alert-4@x"})
+    );
 }
 
 #[test]
@@ -74,13 +91,27 @@ fn answers_are_judged_transient_or_permanent_by_status() {
         assert_eq!(error.retry_after(), Some(Duration::from_secs(7)));
     }
     for status in [400, 401, 403, 404, 410] {
-        let error = judge("x", answer(status), None, r#"{"description":"Bad Request: chat not found"}"#)
-            .expect_err("fails");
-        assert!(!error.is_retryable(), "{status}");
-        assert!(error.message.ends_with(": Bad Request: chat not found"), "{}", error.message);
-    }
-    let telegram = judge("x", answer(429), None, r#"{"ok":false,"parameters":{"retry_after":30}}"#)
+        let error = judge(
+            "x",
+            answer(status),
+            None,
+            r#"{"description":"Bad Request: chat not found"}"#,
+        )
         .expect_err("fails");
+        assert!(!error.is_retryable(), "{status}");
+        assert!(
+            error.message.ends_with(": Bad Request: chat not found"),
+            "{}",
+            error.message
+        );
+    }
+    let telegram = judge(
+        "x",
+        answer(429),
+        None,
+        r#"{"ok":false,"parameters":{"retry_after":30}}"#,
+    )
+    .expect_err("fails");
     assert_eq!(telegram.retry_after(), Some(Duration::from_secs(30)));
 }
 
@@ -90,8 +121,14 @@ fn a_teams_card_is_an_adaptive_card_in_a_message() {
     let body: serde_json::Value = serde_json::from_slice(&request.body).expect("json");
     assert_eq!(body["type"], "message");
     let attachment = &body["attachments"][0];
-    assert_eq!(attachment["contentType"], "application/vnd.microsoft.card.adaptive");
+    assert_eq!(
+        attachment["contentType"],
+        "application/vnd.microsoft.card.adaptive"
+    );
     assert_eq!(attachment["content"]["type"], "AdaptiveCard");
-    assert_eq!(attachment["content"]["body"][0]["text"], payload(false).title);
+    assert_eq!(
+        attachment["content"]["body"][0]["text"],
+        payload(false).title
+    );
     let _ = Secret::new("unused");
 }
