@@ -133,7 +133,7 @@ impl AlertSettings {
             channels: config
                 .all_channels()
                 .iter()
-                .filter_map(ConfiguredChannel::from_config)
+                .map(ConfiguredChannel::from_config)
                 .collect(),
             message_id_domain: mailbox_domain(&config.smtp.from),
             agency: config.agency.clone(),

@@ -478,3 +478,102 @@ async fn channel_secrets_come_from_files_or_the_environment() {
         ROUTING_KEY
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_api_lists_attaches_and_detaches_routes_for_staff_only() {
+    let services = Services::start().await;
+    let app = TestApp::builder()
+        .fleet()
+        .api()
+        .config(&services.config())
+        .build()
+        .await;
+    let acme = app.ids["acme"];
+    let path = format!("/api/v1/channels/ops-teams/clients/{acme}");
+    let body = serde_json::json!({ "min_severity": "warning", "events": ["expiry"] });
+    let reply = app
+        .call("PUT", &path, Some("staff"), Some(body.clone()))
+        .await;
+    assert_eq!(reply.status, 200, "{reply:?}");
+    assert_eq!(reply.json["attached_to"], "Acme");
+    assert_eq!(reply.json["events"], serde_json::json!(["expiry"]));
+    let reply = app
+        .call(
+            "PUT",
+            "/api/v1/channels/oncall/staff",
+            Some("admin"),
+            Some(serde_json::json!({})),
+        )
+        .await;
+    assert_eq!(reply.status, 200, "{reply:?}");
+    assert_eq!(reply.json["min_severity"], "info");
+
+    let list = app.get("/api/v1/channels", "viewer").await;
+    assert_eq!(list.status, 200, "{list:?}");
+    let teams = list
+        .json
+        .as_array()
+        .expect("list")
+        .iter()
+        .find(|c| c["name"] == "ops-teams")
+        .cloned()
+        .expect("ops-teams");
+    assert_eq!(teams["kind"], "teams");
+    assert_eq!(teams["routes"][0]["attached_to"], "Acme");
+    for secret in [
+        BOT_TOKEN,
+        ROUTING_KEY,
+        NTFY_TOKEN,
+        "hook-key",
+        "/workflows/",
+    ] {
+        assert!(!list.text.contains(secret), "{secret} in the API");
+    }
+
+    // Clients see no channels and change none.
+    assert_eq!(app.get("/api/v1/channels", "acme").await.status, 403);
+    assert_eq!(
+        app.call("PUT", &path, Some("acme"), Some(body.clone()))
+            .await
+            .status,
+        403
+    );
+    assert_eq!(
+        app.call("PUT", &path, Some("viewer"), Some(body))
+            .await
+            .status,
+        403
+    );
+    // Refusals name what is wrong.
+    let reply = app
+        .call(
+            "PUT",
+            &path,
+            Some("staff"),
+            Some(serde_json::json!({ "min_severity": "loud" })),
+        )
+        .await;
+    assert_eq!(
+        (reply.status, reply.field()),
+        (422, Some("min_severity")),
+        "{reply:?}"
+    );
+    let reply = app
+        .call(
+            "PUT",
+            "/api/v1/channels/nowhere/staff",
+            Some("staff"),
+            Some(serde_json::json!({})),
+        )
+        .await;
+    assert_eq!(reply.status, 404, "{reply:?}");
+
+    assert_eq!(
+        app.call("DELETE", &path, Some("staff"), None).await.status,
+        204
+    );
+    assert_eq!(
+        app.call("DELETE", &path, Some("staff"), None).await.status,
+        404
+    );
+}

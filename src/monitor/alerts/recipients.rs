@@ -64,7 +64,7 @@ pub struct ConfiguredChannel {
 }
 
 impl ConfiguredChannel {
-    pub fn from_config(config: &ChannelConfig) -> Option<Self> {
+    pub fn from_config(config: &ChannelConfig) -> Self {
         let kind = match config.target {
             ChannelTarget::Teams { .. } => Channel::Teams,
             ChannelTarget::Telegram { .. } => Channel::Telegram,
@@ -74,11 +74,11 @@ impl ConfiguredChannel {
             ChannelTarget::Discord { .. } => Channel::Discord,
             ChannelTarget::Webhook { .. } => Channel::Webhook,
         };
-        Some(Self {
+        Self {
             name: config.name.clone(),
             kind,
             every_notice: config.from_webhooks,
-        })
+        }
     }
 }
 
