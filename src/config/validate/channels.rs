@@ -38,7 +38,7 @@ pub(super) fn channels(
                 "another name: `[webhooks]` already defines this channel",
             ));
         }
-        let target = target(&raw, &key, bad)?;
+        let target = target(&raw, &name, &key, bad)?;
         channels.insert(
             name.clone(),
             ChannelConfig {
@@ -53,16 +53,18 @@ pub(super) fn channels(
 
 fn target(
     raw: &RawChannel,
+    name: &str,
     key: &dyn Fn(&str) -> String,
     bad: BadValue<'_>,
 ) -> Result<ChannelTarget, ConfigError> {
+    let env_name = name.to_ascii_uppercase().replace('-', "_");
     let required = |value: &Option<Secret>, name: &str| -> Result<Secret, ConfigError> {
         match value.as_ref().filter(|s| !s.expose().trim().is_empty()) {
             Some(s) => Ok(Secret::new(s.expose().trim())),
             None => Err(ConfigError::Missing {
                 key: key(name),
                 why: format!(
-                    "a `{}` channel needs it: `{name}`, `{name}_file` or LAPSE_CHANNELS__NAME__{}",
+                    "a `{}` channel needs it: `{name}`, `{name}_file` or LAPSE_CHANNELS__{env_name}__{}",
                     raw.kind,
                     name.to_ascii_uppercase()
                 ),
