@@ -24,6 +24,7 @@ mod agency;
 mod channels;
 mod delivery;
 mod probes;
+mod web;
 
 /// Builds the error for a bad value of `key`: `bad(key, value, expected)`.
 /// The value is shown in double quotes.
@@ -71,6 +72,7 @@ pub(super) fn validate(
     let outbox = delivery::outbox(raw.outbox, slowest_sender_secs, bad)?;
     let webhooks = delivery::webhooks(raw.webhooks, bad)?;
     let agency = agency::agency(raw.agency, bad)?;
+    let web = web::web(raw.web, &server, bad)?;
     let legacy = crate::config::ChannelConfig::from_webhooks(&webhooks);
     let channels = channels::channels(raw.channels, &legacy, bad)?;
 
@@ -94,6 +96,7 @@ pub(super) fn validate(
         outbox,
         webhooks,
         agency,
+        web,
         channels,
         origin,
     })

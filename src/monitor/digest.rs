@@ -102,7 +102,6 @@ pub async fn send_digest(
             subject: rendered.subject,
             body_text: rendered.text,
             body_html: Some(rendered.html),
-            payload: None,
         });
     }
     Ok(store

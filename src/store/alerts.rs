@@ -230,15 +230,23 @@ pub struct NewMessage {
     /// Email: the text part. Channels: the text, for people reading the outbox.
     pub body_text: String,
     pub body_html: Option<String>,
-    /// Channels: the structured payload (JSON) the request is built from
-    /// at delivery time.
-    pub payload: Option<String>,
+}
+
+/// A post to a named channel: its outbox message (`recipient` names the
+/// channel) and the structured payload (JSON) the request is built from at
+/// delivery time.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChannelPost {
+    pub message: NewMessage,
+    pub payload: String,
 }
 
 /// What a ledger row causes: messages now, and/or a line for the staff digest.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Delivery {
     pub messages: Vec<NewMessage>,
+    /// Posts to named channels, queued beside the messages.
+    pub posts: Vec<ChannelPost>,
     pub digest: Option<DigestLine>,
     /// The client's event kept for the client's own digest.
     pub client_digest: Option<ClientDigestEntry>,
@@ -820,6 +828,36 @@ impl Store {
             });
         }
         Ok(())
+    }
+
+    /// The threshold override of one client or domain (both lists absent
+    /// when none is set), without reading every row as
+    /// [`Store::threshold_overrides`] does.
+    pub async fn threshold_override(
+        &self,
+        owner: &ThresholdOwner,
+    ) -> Result<ThresholdOverride, StoreError> {
+        let (level, table, key) = match owner {
+            ThresholdOwner::Client(name) => ("client", "clients", name.trim().to_owned()),
+            ThresholdOwner::Domain(name) => ("domain", "domains", name.as_str().to_owned()),
+        };
+        let row = sqlx::query(&format!(
+            "SELECT name, certificate_days, registration_days FROM {table} WHERE name = ?"
+        ))
+        .bind(&key)
+        .fetch_optional(self.pool())
+        .await?
+        .ok_or_else(|| StoreError::NotFound(format!("no {level} `{key}`")))?;
+        let days = |column: &str| {
+            row.get::<Option<String>, _>(column)
+                .and_then(|t| serde_json::from_str::<Vec<u32>>(&t).ok())
+        };
+        Ok(ThresholdOverride {
+            level: level.to_owned(),
+            name: row.get("name"),
+            certificate_days: days("certificate_days"),
+            registration_days: days("registration_days"),
+        })
     }
 
     /// Every override, clients first.

@@ -25,7 +25,8 @@ use crate::domain::routing::{RouteTarget, Severity};
 use crate::notify::channels::ChannelPayload;
 use crate::notify::templates::{self, Rendered, StaffNotes};
 use crate::store::{
-    Audience, Channel, ClientDigestEntry, Delivery, DeliveryMode, DigestLine, NewMessage,
+    Audience, Channel, ChannelPost, ClientDigestEntry, Delivery, DeliveryMode, DigestLine,
+    NewMessage,
 };
 
 /// Who may hear of one subject's notices, and what staff mail adds.
@@ -91,7 +92,6 @@ fn email(to: &[String], reply_to: Option<String>, rendered: &Rendered) -> NewMes
         subject: rendered.subject.clone(),
         body_text: rendered.text.clone(),
         body_html: Some(rendered.html.clone()),
-        payload: None,
     }
 }
 
@@ -136,13 +136,13 @@ pub(super) fn delivery(
     if !staff_to.is_empty() {
         messages.push(email(staff_to, None, &staff));
     }
-    messages.extend(channel_messages(context, &notice, &staff)?);
+    let posts = channel_posts(context, &notice, &staff)?;
     let digest =
         (settings.staff_delivery == StaffDelivery::Digest && !operator).then(|| DigestLine {
             client: notice.client.clone(),
             line: templates::digest_line(&notice, &staff),
         });
-    if messages.is_empty() && digest.is_none() && client_digest.is_none() {
+    if messages.is_empty() && posts.is_empty() && digest.is_none() && client_digest.is_none() {
         tracing::warn!(
             alert.kind = kind.as_str(),
             alert.subject = context.subject,
@@ -151,6 +151,7 @@ pub(super) fn delivery(
     }
     Ok(Delivery {
         messages,
+        posts,
         digest,
         client_digest,
     })
@@ -159,14 +160,14 @@ pub(super) fn delivery(
 /// One post per channel that a route (or `[webhooks]`) wants the notice
 /// on: the structured payload the channel's request is built from when it
 /// is delivered.
-fn channel_messages(
+fn channel_posts(
     context: &Who<'_>,
     notice: &Notice,
     staff: &Rendered,
-) -> Result<Vec<NewMessage>, AlertError> {
+) -> Result<Vec<ChannelPost>, AlertError> {
     let audience = context.audience;
     let severity = Severity::of(notice.kind, notice.event, notice.days_left);
-    let mut messages = Vec::new();
+    let mut posts = Vec::new();
     for channel in &context.settings.channels {
         let wanting: Vec<&RouteTarget> = audience
             .routes
@@ -185,18 +186,20 @@ fn channel_messages(
             staff.clone()
         };
         let payload = ChannelPayload::new(notice, severity, &rendered, for_staff);
-        messages.push(NewMessage {
-            channel: channel.kind,
-            recipient: channel.name.clone(),
-            cc: None,
-            reply_to: None,
-            subject: rendered.subject.clone(),
-            body_text: payload.text.clone(),
-            body_html: None,
-            payload: Some(payload.to_json()),
+        posts.push(ChannelPost {
+            message: NewMessage {
+                channel: channel.kind,
+                recipient: channel.name.clone(),
+                cc: None,
+                reply_to: None,
+                subject: rendered.subject.clone(),
+                body_text: payload.text.clone(),
+                body_html: None,
+            },
+            payload: payload.to_json(),
         });
     }
-    Ok(messages)
+    Ok(posts)
 }
 
 #[cfg(test)]

@@ -97,7 +97,6 @@ pub async fn send_client_digests(
             subject: rendered.subject,
             body_text: rendered.text,
             body_html: Some(rendered.html),
-            payload: None,
         };
         let message_id = format!(
             "client-digest.{}.{}@{}",
