@@ -8,6 +8,7 @@
 //! - `api/extract.rs`: JSON bodies and query parameters refused in that format
 //! - `api/clients.rs`, `api/domains.rs`, `api/activity.rs`: the resources
 //! - `api/thresholds.rs`: threshold overrides per client and per domain
+//! - `api/channels.rs`: the configured channels and their routes (attach, detach)
 //! - `api/targets.rs`: storing a target from a body, the fleet fields, 409s that say how to move
 //! - `api/domain_settings.rs`: what staff decide about a domain (watch, registration owner, a manual expiry)
 //! - `api/outbox.rs`: the delivery queue (list, retry)
@@ -24,6 +25,7 @@
 mod activity;
 pub mod auth;
 pub mod calendar;
+mod channels;
 mod clients;
 mod domain_settings;
 mod domains;
@@ -78,6 +80,8 @@ pub struct ApiSettings {
     pub registration_days: Vec<u32>,
     /// `targets.allow_ranges`: reserved ranges a pinned address may be in.
     pub allow_ranges: Vec<ipnet::IpNet>,
+    /// The configured channels: (name, kind, set by `[webhooks]`).
+    pub channels: Vec<(String, &'static str, bool)>,
 }
 
 impl ApiSettings {
@@ -96,6 +100,11 @@ impl ApiSettings {
             certificate_days: config.alerts.certificate_days.clone(),
             registration_days: config.alerts.registration_days.clone(),
             allow_ranges: config.targets.allow_ranges.clone(),
+            channels: config
+                .all_channels()
+                .iter()
+                .map(|c| (c.name.clone(), c.target.kind(), c.from_webhooks))
+                .collect(),
         }
     }
 }
@@ -279,6 +288,15 @@ fn documented_routes() -> OpenApiRouter<ApiState> {
         .routes(routes!(
             domain_settings::set_manual_expiry,
             domain_settings::clear_manual_expiry
+        ))
+        .routes(routes!(channels::list_channels))
+        .routes(routes!(
+            channels::attach_to_staff,
+            channels::detach_from_staff
+        ))
+        .routes(routes!(
+            channels::attach_to_client,
+            channels::detach_from_client
         ))
         .routes(routes!(outbox::list_outbox))
         .routes(routes!(outbox::retry_message))

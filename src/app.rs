@@ -29,8 +29,9 @@ use crate::monitor::alerts::AlertSettings;
 use crate::monitor::engine::{Clock, Engine, EngineError, EngineSettings};
 use crate::monitor::registration::{RegistrationChecker, RegistrationSetupError};
 use crate::monitor::schedule::SchedulerSettings;
+use crate::notify::channels::ChannelClient;
 use crate::notify::email::{SmtpMailer, SmtpSetupError};
-use crate::notify::webhook::{WebhookClient, WebhookSetupError};
+use crate::notify::webhook::WebhookSetupError;
 use crate::notify::{MailTransport, Sender, SenderSettings};
 use crate::probe::tls::{EndpointReport, ProbeSetupError, TlsProbe, TlsProbeSettings, TlsTarget};
 use crate::store::{Store, StoreError};
@@ -180,12 +181,11 @@ pub fn mail_transport(config: &Config) -> Result<MailTransport, AppError> {
 /// The outbox sender, with the configured transports.
 pub fn sender(app: &App) -> Result<Sender, AppError> {
     let mail = mail_transport(&app.config)?;
-    let webhooks = WebhookClient::new(&app.config.webhooks, app.config.tls.extra_ca_pem.as_deref())
-        .map_err(AppError::Webhooks)?;
+    let channels = ChannelClient::new(&app.config).map_err(AppError::Webhooks)?;
     Ok(Sender::new(
         app.store.clone(),
         mail,
-        webhooks,
+        channels,
         SenderSettings::from(&app.config.outbox),
     ))
 }

@@ -16,6 +16,7 @@
 
 pub mod alerts;
 pub mod bench;
+pub mod channels;
 pub mod check;
 pub mod check_report;
 pub mod clients;
@@ -52,6 +53,7 @@ use crate::store::StoreError;
 
 use self::alerts::AlertsCommand;
 use self::bench::BenchCommand;
+use self::channels::ChannelsCommand;
 use self::check::CheckArgs;
 use self::clients::ClientsCommand;
 use self::config::ConfigCommand;
@@ -125,6 +127,9 @@ pub enum Command {
     /// Email: check the SMTP setup.
     #[command(subcommand)]
     Email(EmailCommand),
+    /// Channels (Teams, Telegram, ntfy, PagerDuty, Slack, Discord, webhook): list, attach, detach, test.
+    #[command(subcommand)]
+    Channels(ChannelsCommand),
     /// Alert thresholds per client or per domain (overriding `[alerts]`).
     #[command(subcommand)]
     Thresholds(ThresholdsCommand),
@@ -303,6 +308,7 @@ pub async fn run(command: Command, config: Config) -> Result<(), CliError> {
         Command::Alerts(cmd) => alerts::run(&app, cmd).await,
         Command::Outbox(cmd) => outbox::run(&app, cmd).await,
         Command::Email(cmd) => email::run(&app, cmd).await,
+        Command::Channels(cmd) => channels::run(&app, cmd).await,
         Command::Thresholds(cmd) => thresholds::run(&app, cmd).await,
     }
 }

@@ -28,6 +28,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::domain::names::NamePolicy;
 
+mod channels;
 pub mod environment;
 mod raw;
 mod secret;
@@ -36,6 +37,7 @@ mod sources;
 mod tests;
 mod validate;
 
+pub use channels::{ChannelConfig, ChannelTarget, CHANNEL_KINDS};
 pub use secret::{Secret, SECRET_KEYS};
 
 /// The shipped defaults; the file in the repository *is* the built-in default.
@@ -67,6 +69,9 @@ pub struct Config {
     pub webhooks: WebhooksConfig,
     pub agency: AgencyConfig,
     pub web: WebConfig,
+    /// Named channels (`[channels.NAME]`), by name.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub channels: BTreeMap<String, ChannelConfig>,
     /// Where the configuration came from, for `lapse config check`.
     #[serde(skip)]
     pub origin: ConfigOrigin,
@@ -484,6 +489,18 @@ pub struct LoadOptions {
 }
 
 impl Config {
+    /// Every channel: the named ones, then those `[webhooks]` sets.
+    pub fn all_channels(&self) -> Vec<ChannelConfig> {
+        let mut all: Vec<ChannelConfig> = self.channels.values().cloned().collect();
+        all.extend(ChannelConfig::from_webhooks(&self.webhooks));
+        all
+    }
+
+    /// One channel by name.
+    pub fn channel(&self, name: &str) -> Option<ChannelConfig> {
+        self.all_channels().into_iter().find(|c| c.name == name)
+    }
+
     /// Loads from the process environment: `--config`, else `LAPSE_CONFIG`,
     /// else `config/lapse.toml` when present, else the built-in defaults;
     /// then `LAPSE_*__*` overrides.

@@ -12,6 +12,7 @@ pub mod fleet;
 pub mod names;
 pub mod observation;
 pub mod registration;
+pub mod routing;
 pub mod status;
 pub mod text;
 

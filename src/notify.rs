@@ -7,7 +7,9 @@
 //! - [`MailTransport`]: `Smtp` (lettre), `Log` (no SMTP configured: the
 //!   message is written to the log and kept in the outbox as `logged`) or
 //!   `Memory` (tests read what was sent).
-//! - `email.rs` (lettre), `webhook.rs` (Slack, Discord, signed JSON),
+//! - `email.rs` (lettre), `channels.rs` (+ `channels/`: Teams, Telegram,
+//!   ntfy, PagerDuty, Slack, Discord, the signed webhook), `webhook.rs`
+//!   (the signature and the channels' HTTP client),
 //!   `templates.rs` (minijinja: subjects, text and HTML bodies, digests).
 //!
 //! Delivery is at-least-once. The ledger and the outbox are written with the
@@ -21,6 +23,7 @@
 //! `Sender` reads and writes the outbox through `store`: the one edge from
 //! an adapter to another, because the outbox *is* the sender's input.
 
+pub mod channels;
 pub mod email;
 pub mod templates;
 pub mod webhook;
@@ -33,9 +36,9 @@ use chrono::{DateTime, Utc};
 
 use crate::config::OutboxConfig;
 use crate::store::{Channel, OutboxMessage, Store, StoreError};
+use channels::{ChannelAnswer, ChannelClient};
 pub use email::{send_test_email, TestEmailError, TestEmailSent};
 use email::{OutgoingEmail, SmtpMailer};
-use webhook::WebhookClient;
 
 /// Why one delivery attempt failed, and whether trying again can help.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -43,6 +46,10 @@ use webhook::WebhookClient;
 pub struct DeliveryError {
     pub message: String,
     retryable: bool,
+    /// How long the server asked us to wait (`Retry-After`).
+    retry_after: Option<Duration>,
+    /// A channel's answer, when it answered.
+    pub answer: Option<ChannelAnswer>,
 }
 
 impl DeliveryError {
@@ -50,6 +57,8 @@ impl DeliveryError {
         Self {
             message: message.into(),
             retryable: true,
+            retry_after: None,
+            answer: None,
         }
     }
 
@@ -57,7 +66,19 @@ impl DeliveryError {
         Self {
             message: message.into(),
             retryable: false,
+            retry_after: None,
+            answer: None,
         }
+    }
+
+    pub fn with_retry_after(mut self, wait: Option<Duration>) -> Self {
+        self.retry_after = wait;
+        self
+    }
+
+    /// The server's `Retry-After`, if it gave one.
+    pub fn retry_after(&self) -> Option<Duration> {
+        self.retry_after
     }
 
     /// A 4xx reply, a refused connection or a timeout may pass; a 5xx reply
@@ -66,6 +87,9 @@ impl DeliveryError {
         self.retryable
     }
 }
+
+/// The longest `Retry-After` honoured as given.
+const MAX_RETRY_AFTER: Duration = Duration::from_secs(24 * 3600);
 
 /// Where email goes.
 #[derive(Debug, Clone)]
@@ -178,7 +202,7 @@ pub struct DeliveryReport {
 pub struct Sender {
     store: Store,
     mail: MailTransport,
-    webhooks: Option<WebhookClient>,
+    channels: Option<ChannelClient>,
     settings: SenderSettings,
     pause: Pause,
 }
@@ -187,13 +211,13 @@ impl Sender {
     pub fn new(
         store: Store,
         mail: MailTransport,
-        webhooks: Option<WebhookClient>,
+        channels: Option<ChannelClient>,
         settings: SenderSettings,
     ) -> Self {
         Self {
             store,
             mail,
-            webhooks,
+            channels,
             settings,
             pause: Pause::default(),
         }
@@ -275,14 +299,11 @@ impl Sender {
                     }
                 }
             }
-            Some(channel) => match &self.webhooks {
-                Some(client) => client
-                    .send(channel, &message.message_id, &message.body_text, now)
-                    .await
-                    .map(|()| Delivered::Sent),
+            Some(_) => match &self.channels {
+                Some(client) => client.deliver(message, now).await.map(|_| Delivered::Sent),
                 None => Err(DeliveryError::permanent(format!(
-                    "webhook `{}` is no longer configured",
-                    channel.as_str()
+                    "channel `{}` is no longer configured",
+                    message.recipient
                 ))),
             },
             None => Err(DeliveryError::permanent(format!(
@@ -314,7 +335,12 @@ impl Sender {
                 report.logged.push(id);
             }
             Err(error) if error.is_retryable() && message.attempts < self.settings.max_attempts => {
-                let delay = self.settings.backoff(message.attempts);
+                // The server's `Retry-After` when it gave one (a day at most),
+                // else our own backoff.
+                let delay = error.retry_after().map_or_else(
+                    || self.settings.backoff(message.attempts),
+                    |wait| wait.min(MAX_RETRY_AFTER),
+                );
                 let next = now + chrono::Duration::from_std(delay).unwrap_or_default();
                 self.store
                     .mark_message_retry(message.id, &error.message, next)

@@ -37,6 +37,7 @@
 
 mod alerts;
 mod bench_seed;
+mod channels;
 mod client_delivery;
 mod clients;
 mod domains;
@@ -62,10 +63,11 @@ use crate::config::DatabaseConfig;
 
 pub use alerts::{
     AlertChanges, AlertListing, AlertScope, AlertWrite, AppliedChanges, Audience, Channel,
-    ClientDigestEntry, CurrentCert, Delivery, DigestLine, DomainAlertFacts, EndpointAlertFacts,
-    NewMessage, Streak, ThresholdKind, ThresholdOverride, ThresholdOwner,
+    ChannelPost, ClientDigestEntry, CurrentCert, Delivery, DigestLine, DomainAlertFacts,
+    EndpointAlertFacts, NewMessage, Streak, ThresholdKind, ThresholdOverride, ThresholdOwner,
 };
 pub use bench_seed::SeedReport;
+pub use channels::{NewRoute, RouteListing};
 pub use client_delivery::{
     ClientDelivery, DeliveryChange, DeliveryMode, DigestClient, WaitingEntry, WEEKDAYS,
 };

@@ -72,6 +72,7 @@ pub const MAX_DAYS: i64 = 3650;
         (name = "clients", description = "Agency customers and their contacts"),
         (name = "thresholds", description = "Days at which alerts fire, per client and per domain, overriding the configuration"),
         (name = "alerts", description = "Firing and resolved alerts"),
+        (name = "channels", description = "Channels (Teams, Telegram, ntfy, PagerDuty, Slack, Discord, webhook) and where each is attached: staff, or one client"),
         (name = "outbox", description = "The delivery queue: alert emails, webhooks, digests"),
         (name = "scans", description = "Start scans and follow their progress"),
         (name = "summary", description = "Counts by status and the next expiries"),

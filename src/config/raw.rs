@@ -33,6 +33,32 @@ pub(super) struct RawConfig {
     pub(super) webhooks: RawWebhooks,
     pub(super) agency: RawAgency,
     pub(super) web: RawWeb,
+    #[serde(default)]
+    pub(super) channels: BTreeMap<String, RawChannel>,
+}
+
+/// One `[channels.NAME]` table; which keys apply depends on `kind`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawChannel {
+    pub(super) kind: String,
+    #[serde(default)]
+    pub(super) url: Option<Secret>,
+    #[serde(default)]
+    pub(super) bot_token: Option<Secret>,
+    /// Telegram chat ids are numbers (`-1001234567890`) or `@channelname`.
+    #[serde(default)]
+    pub(super) chat_id: Option<toml::Value>,
+    #[serde(default)]
+    pub(super) api_url: Option<String>,
+    #[serde(default)]
+    pub(super) token: Option<Secret>,
+    #[serde(default)]
+    pub(super) routing_key: Option<Secret>,
+    #[serde(default)]
+    pub(super) events_url: Option<String>,
+    #[serde(default)]
+    pub(super) secret: Option<Secret>,
 }
 
 #[derive(Debug, Deserialize)]

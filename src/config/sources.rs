@@ -66,6 +66,7 @@ pub(super) fn layer(
         origin.env_overrides.push((var, key));
     }
     resolve_secret_files(&mut table, &key_origins)?;
+    resolve_channel_secret_files(&mut table, &key_origins)?;
     Ok(Layers {
         table,
         origin,
@@ -128,6 +129,13 @@ fn apply_env(
     for (var, raw_value) in vars {
         let rest = &var["LAPSE_".len()..];
         let parts: Vec<String> = rest.split("__").map(str::to_ascii_lowercase).collect();
+        if let [section, name, key] = parts.as_slice() {
+            if section == "channels" && !name.is_empty() && !key.is_empty() {
+                set_channel_key(table, name, key, raw_value);
+                applied.push((var.clone(), format!("channels.{name}.{key}")));
+                continue;
+            }
+        }
         if parts.len() != 2 || parts.iter().any(String::is_empty) {
             return Err(ConfigError::BadEnvVar {
                 var: var.clone(),
@@ -159,6 +167,22 @@ fn apply_env(
     Ok(applied)
 }
 
+/// `LAPSE_CHANNELS__NAME__KEY`: one key of `[channels.NAME]` (text; the
+/// channel keys a variable sets are URLs, tokens and ids).
+fn set_channel_key(table: &mut toml::Table, name: &str, key: &str, raw: &str) {
+    let channels = table
+        .entry("channels")
+        .or_insert_with(|| toml::Value::Table(toml::Table::new()));
+    if let toml::Value::Table(channels) = channels {
+        let channel = channels
+            .entry(name)
+            .or_insert_with(|| toml::Value::Table(toml::Table::new()));
+        if let toml::Value::Table(channel) = channel {
+            channel.insert(key.to_owned(), toml::Value::String(raw.to_owned()));
+        }
+    }
+}
+
 /// Types an environment value like the key it replaces: text stays text,
 /// anything else is read as a TOML value (`8`, `true`, `["a", "b"]`).
 fn env_value(raw: &str, existing: Option<&toml::Value>) -> toml::Value {
@@ -185,41 +209,73 @@ fn resolve_secret_files(
         let Some(toml::Value::Table(section_table)) = table.get_mut(section) else {
             continue;
         };
-        let file_key = format!("{key}_file");
-        let Some(path_value) = section_table.remove(&file_key) else {
-            continue;
-        };
-        let file_origin = origins
-            .get(&format!("{section}.{file_key}"))
-            .cloned()
-            .unwrap_or_default();
-        let path = match path_value {
-            toml::Value::String(p) if !p.is_empty() => PathBuf::from(p),
-            other => {
-                return Err(ConfigError::BadValue {
-                    key: format!("{section}.{file_key}"),
-                    origin: file_origin,
-                    value: other.to_string(),
-                    expected: "the path of a file holding the secret".into(),
-                })
-            }
-        };
-        if section_table.contains_key(key) {
+        read_secret_file(section_table, section, key, origins)?;
+    }
+    Ok(())
+}
+
+/// `KEY_file = "path"` in `section_table` (dotted name `section`) becomes
+/// `KEY = "<the file's content>"`.
+fn read_secret_file(
+    section_table: &mut toml::Table,
+    section: &str,
+    key: &str,
+    origins: &BTreeMap<String, String>,
+) -> Result<(), ConfigError> {
+    let secret = format!("{section}.{key}");
+    let file_key = format!("{key}_file");
+    let Some(path_value) = section_table.remove(&file_key) else {
+        return Ok(());
+    };
+    let file_origin = origins
+        .get(&format!("{section}.{file_key}"))
+        .cloned()
+        .unwrap_or_default();
+    let path = match path_value {
+        toml::Value::String(p) if !p.is_empty() => PathBuf::from(p),
+        other => {
             return Err(ConfigError::BadValue {
                 key: format!("{section}.{file_key}"),
                 origin: file_origin,
-                value: path.display().to_string(),
-                expected: format!("either `{secret}` or `{secret}_file`, not both"),
-            });
+                value: other.to_string(),
+                expected: "the path of a file holding the secret".into(),
+            })
         }
-        let content = std::fs::read_to_string(&path).map_err(|source| ConfigError::SecretFile {
-            key: (*secret).to_owned(),
-            path: path.clone(),
-            source,
-        })?;
-        let value = content.strip_suffix('\n').unwrap_or(&content);
-        let value = value.strip_suffix('\r').unwrap_or(value);
-        section_table.insert(key.to_owned(), toml::Value::String(value.to_owned()));
+    };
+    if section_table.contains_key(key) {
+        return Err(ConfigError::BadValue {
+            key: format!("{section}.{file_key}"),
+            origin: file_origin,
+            value: path.display().to_string(),
+            expected: format!("either `{secret}` or `{secret}_file`, not both"),
+        });
+    }
+    let content = std::fs::read_to_string(&path).map_err(|source| ConfigError::SecretFile {
+        key: secret.clone(),
+        path: path.clone(),
+        source,
+    })?;
+    let value = content.strip_suffix('\n').unwrap_or(&content);
+    let value = value.strip_suffix('\r').unwrap_or(value);
+    section_table.insert(key.to_owned(), toml::Value::String(value.to_owned()));
+    Ok(())
+}
+
+/// The same for every `[channels.NAME]` table and its secret keys.
+fn resolve_channel_secret_files(
+    table: &mut toml::Table,
+    origins: &BTreeMap<String, String>,
+) -> Result<(), ConfigError> {
+    let Some(toml::Value::Table(channels)) = table.get_mut("channels") else {
+        return Ok(());
+    };
+    for (name, channel) in channels.iter_mut() {
+        let toml::Value::Table(channel) = channel else {
+            continue;
+        };
+        for key in super::channels::CHANNEL_SECRET_KEYS {
+            read_secret_file(channel, &format!("channels.{name}"), key, origins)?;
+        }
     }
     Ok(())
 }

@@ -467,3 +467,69 @@ fn a_reply_cap_under_1024_bytes_is_refused_naming_the_key() {
     }
     assert!(load("[whois]\nmax_bytes = 1024\n", &[]).is_ok());
 }
+
+#[test]
+fn channels_are_named_typed_and_their_secrets_never_printed() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("rk");
+    std::fs::write(&path, "RK-from-file\n").unwrap();
+    let config = load(
+        &format!(
+            "[channels.oncall]\nkind = \"pagerduty\"\nrouting_key_file = \"{}\"\n\n\
+             [channels.tg]\nkind = \"telegram\"\nbot_token = \"1:AAsecret\"\nchat_id = -100123\n",
+            path.display()
+        ),
+        &[
+            ("LAPSE_CHANNELS__PHONES__KIND", "ntfy"),
+            (
+                "LAPSE_CHANNELS__PHONES__URL",
+                "https://ntfy.example/secret-topic",
+            ),
+        ],
+    )
+    .unwrap();
+    let names: Vec<&str> = config.channels.keys().map(String::as_str).collect();
+    assert_eq!(names, ["oncall", "phones", "tg"]);
+    match &config.channels["oncall"].target {
+        ChannelTarget::PagerDuty {
+            routing_key,
+            events_url,
+        } => {
+            assert_eq!(routing_key.expose(), "RK-from-file");
+            assert_eq!(events_url, "https://events.pagerduty.com/v2/enqueue");
+        }
+        other => panic!("{other:?}"),
+    }
+    match &config.channels["tg"].target {
+        ChannelTarget::Telegram { chat_id, .. } => assert_eq!(chat_id, "-100123"),
+        other => panic!("{other:?}"),
+    }
+    let printed = config.to_redacted_toml();
+    for secret in ["RK-from-file", "1:AAsecret", "secret-topic"] {
+        assert!(!printed.contains(secret), "{secret}: {printed}");
+    }
+}
+
+#[test]
+fn a_bad_channel_is_refused_naming_its_key() {
+    for (file, key) in [
+        ("[channels.x]\nkind = \"sms\"\n", "channels.x.kind"),
+        ("[channels.x]\nkind = \"teams\"\n", "channels.x.url"),
+        ("[channels.x]\nkind = \"teams\"\nurl = \"ftp://x\"\n", "channels.x.url"),
+        ("[channels.x]\nkind = \"telegram\"\nbot_token = \"t\"\n", "channels.x.chat_id"),
+        ("[channels.x]\nkind = \"webhook\"\nurl = \"https://x\"\n", "channels.x.secret"),
+        ("[channels.Ops]\nkind = \"ntfy\"\nurl = \"https://x\"\n", "channels.Ops"),
+        ("[channels.x]\nkind = \"ntfy\"\nurl = \"https://x\"\ncolour = 1\n", "colour"),
+        (
+            "[webhooks]\nslack_url = \"https://a\"\n\n[channels.slack]\nkind = \"slack\"\nurl = \"https://b\"\n",
+            "channels.slack",
+        ),
+    ] {
+        let msg = load(file, &[]).unwrap_err().to_string();
+        assert!(msg.contains(key), "{file:?}: {msg}");
+    }
+    let config = load("[webhooks]\nslack_url = \"https://hooks.example/x\"\n", &[]).unwrap();
+    let all = config.all_channels();
+    assert_eq!(all.len(), 1);
+    assert!(all[0].from_webhooks && all[0].name == "slack");
+}

@@ -21,6 +21,7 @@ use super::{
 };
 
 mod agency;
+mod channels;
 mod delivery;
 mod probes;
 mod web;
@@ -72,6 +73,8 @@ pub(super) fn validate(
     let webhooks = delivery::webhooks(raw.webhooks, bad)?;
     let agency = agency::agency(raw.agency, bad)?;
     let web = web::web(raw.web, &server, bad)?;
+    let legacy = crate::config::ChannelConfig::from_webhooks(&webhooks);
+    let channels = channels::channels(raw.channels, &legacy, bad)?;
 
     Ok(Config {
         database,
@@ -94,6 +97,7 @@ pub(super) fn validate(
         webhooks,
         agency,
         web,
+        channels,
         origin,
     })
 }

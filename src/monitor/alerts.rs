@@ -52,7 +52,7 @@ use crate::domain::certificate::days_until;
 use crate::domain::names::to_unicode;
 use crate::notify::templates::{StaffNotes, TemplateError};
 use crate::store::{
-    AlertChanges, AlertScope, AlertWrite, AppliedChanges, Audience, Channel, DomainAlertFacts,
+    AlertChanges, AlertScope, AlertWrite, AppliedChanges, Audience, DomainAlertFacts,
     EndpointAlertFacts, Store, StoreError, Streak,
 };
 
@@ -62,6 +62,7 @@ mod recipients;
 mod subjects;
 
 pub use quiet::{domains_to_evaluate, endpoints_to_evaluate};
+pub use recipients::ConfiguredChannel;
 
 use messages::{expiry_writes, plain_writes, Context};
 use subjects::{
@@ -94,8 +95,9 @@ pub struct AlertSettings {
     /// The zone days left are counted in (calendar days): `schedule.timezone`
     /// until each client's own zone is wired in.
     pub timezone: chrono_tz::Tz,
-    /// Webhook channels every event is also posted to.
-    pub webhook_channels: Vec<Channel>,
+    /// The configured channels (`[channels.NAME]` and `[webhooks]`); the
+    /// routes say which post what.
+    pub channels: Vec<ConfiguredChannel>,
     /// The domain part of message ids: `smtp.from`'s domain.
     pub message_id_domain: String,
     /// Who client mail comes from (`[agency]`).
@@ -110,16 +112,6 @@ impl AlertSettings {
                 Thresholds::new(vec![0]).unwrap_or_else(|| unreachable!("one threshold"))
             })
         };
-        let mut webhook_channels = Vec::new();
-        if config.webhooks.slack_url.is_some() {
-            webhook_channels.push(Channel::Slack);
-        }
-        if config.webhooks.discord_url.is_some() {
-            webhook_channels.push(Channel::Discord);
-        }
-        if config.webhooks.url.is_some() {
-            webhook_channels.push(Channel::Webhook);
-        }
         Self {
             certificate_days: thresholds(&alerts.certificate_days),
             certificate_days_set: alerts.certificate_days_set,
@@ -138,7 +130,11 @@ impl AlertSettings {
                 .collect(),
             outage_max_hold: Duration::hours(i64::from(alerts.outage_max_hold_hours)),
             timezone: config.schedule.timezone,
-            webhook_channels,
+            channels: config
+                .all_channels()
+                .iter()
+                .map(ConfiguredChannel::from_config)
+                .collect(),
             message_id_domain: mailbox_domain(&config.smtp.from),
             agency: config.agency.clone(),
         }
@@ -701,11 +697,7 @@ impl Evaluation<'_> {
 /// Who hears of a staff-only notice: staff alone (no contacts), the
 /// client's name still shown in it.
 fn staff_only(audience: &Audience) -> Audience {
-    Audience {
-        client: audience.client.clone(),
-        contacts: Vec::new(),
-        ..Audience::default()
-    }
+    audience.staff_only()
 }
 
 /// A streak is written when the check counts and changes something: a
@@ -737,7 +729,7 @@ pub async fn evaluate_scan(
         if steps.is_empty() {
             return Ok(AppliedChanges::default());
         }
-        let audience = Audience::default();
+        let audience = store.staff_audience().await?;
         let context = Context {
             settings,
             audience: &audience,

@@ -81,6 +81,26 @@ pub struct Audience {
     pub client_id: Option<i64>,
     /// How the client hears of its alerts (immediate when no client).
     pub delivery: super::ClientDelivery,
+    /// The channel routes that may post about the subject: staff's, and
+    /// the client's own (`domain::routing` decides which post).
+    pub routes: Vec<crate::domain::routing::Route>,
+}
+
+impl Audience {
+    /// Staff alone, the client's name still shown: no contacts and none of
+    /// the client's routes.
+    pub fn staff_only(&self) -> Self {
+        Self {
+            client: self.client.clone(),
+            routes: self
+                .routes
+                .iter()
+                .filter(|r| r.target == crate::domain::routing::RouteTarget::Staff)
+                .cloned()
+                .collect(),
+            ..Self::default()
+        }
+    }
 }
 
 /// Everything evaluation needs about an endpoint.
@@ -150,7 +170,8 @@ pub struct Streak {
     pub counted_at: Option<String>,
 }
 
-/// Delivery channels of the outbox.
+/// Delivery channels of the outbox: email, or a channel's kind (the
+/// message's `recipient` names the channel).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Channel {
@@ -158,22 +179,40 @@ pub enum Channel {
     Slack,
     Discord,
     Webhook,
+    Teams,
+    Telegram,
+    Ntfy,
+    #[serde(rename = "pagerduty")]
+    PagerDuty,
 }
 
 impl Channel {
+    pub const ALL: [Self; 8] = [
+        Self::Email,
+        Self::Slack,
+        Self::Discord,
+        Self::Webhook,
+        Self::Teams,
+        Self::Telegram,
+        Self::Ntfy,
+        Self::PagerDuty,
+    ];
+
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Email => "email",
             Self::Slack => "slack",
             Self::Discord => "discord",
             Self::Webhook => "webhook",
+            Self::Teams => "teams",
+            Self::Telegram => "telegram",
+            Self::Ntfy => "ntfy",
+            Self::PagerDuty => "pagerduty",
         }
     }
 
     pub fn parse(text: &str) -> Option<Self> {
-        [Self::Email, Self::Slack, Self::Discord, Self::Webhook]
-            .into_iter()
-            .find(|c| c.as_str() == text)
+        Self::ALL.into_iter().find(|c| c.as_str() == text)
     }
 }
 
@@ -181,22 +220,33 @@ impl Channel {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NewMessage {
     pub channel: Channel,
-    /// Email: the To addresses, comma-separated. Webhooks: the channel name.
+    /// Email: the To addresses, comma-separated. Channels: the channel's name.
     pub recipient: String,
     /// Email: addresses in copy, comma-separated.
     pub cc: Option<String>,
     /// Email: the `Reply-To` (client mail: `agency.reply_to`).
     pub reply_to: Option<String>,
     pub subject: String,
-    /// Email: the text part. Webhooks: the exact request body (JSON).
+    /// Email: the text part. Channels: the text, for people reading the outbox.
     pub body_text: String,
     pub body_html: Option<String>,
+}
+
+/// A post to a named channel: its outbox message (`recipient` names the
+/// channel) and the structured payload (JSON) the request is built from at
+/// delivery time.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChannelPost {
+    pub message: NewMessage,
+    pub payload: String,
 }
 
 /// What a ledger row causes: messages now, and/or a line for the staff digest.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Delivery {
     pub messages: Vec<NewMessage>,
+    /// Posts to named channels, queued beside the messages.
+    pub posts: Vec<ChannelPost>,
     pub digest: Option<DigestLine>,
     /// The client's event kept for the client's own digest.
     pub client_digest: Option<ClientDigestEntry>,
@@ -860,11 +910,13 @@ async fn audience(
         }
         None => (Vec::new(), super::ClientDelivery::default()),
     };
+    let routes = super::channels::routes_for(&mut *conn, client_id).await?;
     Ok(Audience {
         client: client_name,
         contacts,
         client_id,
         delivery,
+        routes,
     })
 }
 

@@ -72,6 +72,11 @@ pub struct OutboxMessage {
     pub subject: String,
     pub body_text: String,
     pub body_html: Option<String>,
+    /// Channels: the structured payload (JSON); `None` on email and on
+    /// channel messages queued before it existed (their body is exact).
+    pub payload: Option<String>,
+    /// The alert the message is about (none for digests and tests).
+    pub alert_id: Option<i64>,
     /// Including this one.
     pub attempts: u32,
 }
@@ -82,7 +87,8 @@ pub struct OutboxItem {
     pub id: i64,
     /// The id every attempt sends (the email's `Message-ID`).
     pub message_id: String,
-    /// `email`, `slack`, `discord`, `webhook` or `log`.
+    /// `email`, or a channel's kind (`slack`, `discord`, `webhook`, `teams`,
+    /// `telegram`, `ntfy`, `pagerduty`; `recipient` names the channel).
     pub channel: String,
     pub recipient: String,
     /// Staff copied on an email, comma-separated.
@@ -213,7 +219,7 @@ impl Store {
                 "UPDATE outbox SET state = 'sending', attempts = attempts + 1, lease_until = ?
                  WHERE id = ? AND state = 'pending'
                  RETURNING id, message_id, channel, recipient, cc, reply_to, subject, body_text, body_html,
-                           attempts",
+                           payload, alert_id, attempts",
             )
             .bind(format_time(lease_until))
             .bind(id)
@@ -232,6 +238,8 @@ impl Store {
                     subject: r.get("subject"),
                     body_text: r.get("body_text"),
                     body_html: r.get("body_html"),
+                    payload: r.get("payload"),
+                    alert_id: r.get("alert_id"),
                     attempts: u32::try_from(r.get::<i64, _>("attempts")).unwrap_or(u32::MAX),
                 });
             }

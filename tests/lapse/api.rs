@@ -82,6 +82,42 @@ async fn token_routes(app: &TestApp) -> Vec<Route> {
     let fleet = crate::api_fleet::routes(app).await.into_iter();
     let mut routes = vec![
         route("GET", "/api/v1/me", "/api/v1/me", None, EVERYONE),
+        // No channel is configured here: writers get 404, the others 403.
+        route(
+            "GET",
+            "/api/v1/channels",
+            "/api/v1/channels",
+            None,
+            FLEET_READERS,
+        ),
+        route(
+            "PUT",
+            "/api/v1/channels/{name}/staff",
+            "/api/v1/channels/ops/staff",
+            Some(json!({})),
+            WRITERS,
+        ),
+        route(
+            "DELETE",
+            "/api/v1/channels/{name}/staff",
+            "/api/v1/channels/ops/staff",
+            None,
+            WRITERS,
+        ),
+        route(
+            "PUT",
+            "/api/v1/channels/{name}/clients/{id}",
+            format!("/api/v1/channels/ops/clients/{acme}"),
+            Some(json!({"min_severity": "warning"})),
+            WRITERS,
+        ),
+        route(
+            "DELETE",
+            "/api/v1/channels/{name}/clients/{id}",
+            format!("/api/v1/channels/ops/clients/{acme}"),
+            None,
+            WRITERS,
+        ),
         route("GET", "/api/v1/clients", "/api/v1/clients", None, EVERYONE),
         route(
             "POST",

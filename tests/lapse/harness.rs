@@ -4,7 +4,8 @@
 //! server from [`smtp`]), optionally the HTTP API in-process, and loopback
 //! stand-ins for the world: TLS sites scanned by the real engine
 //! ([`sites`], served by [`tls`] with certificates from [`pki`]), DNS
-//! ([`dns`]) and registries ([`registry`]: RDAP and WHOIS). [`cli`] runs the
+//! ([`dns`]) and registries ([`registry`]: RDAP and WHOIS), and an HTTP
+//! recorder standing in for chat and paging services ([`recorder`]). [`cli`] runs the
 //! real binary, for tests whose subject is the command line.
 //!
 //! Nothing here reaches beyond loopback: unless a test brings its own
@@ -20,6 +21,7 @@ pub mod cli;
 pub mod clock;
 pub mod dns;
 pub mod pki;
+pub mod recorder;
 pub mod registry;
 pub mod sites;
 pub mod smtp;

@@ -347,6 +347,8 @@ async fn migration_0302_keeps_every_row_index_trigger_and_foreign_key() {
         "DROP TABLE web_links",
         "DROP TABLE portal_links",
         "DROP TABLE web_users",
+        "ALTER TABLE outbox DROP COLUMN payload",
+        "DROP TABLE channel_routes",
     ] {
         sqlx::raw_sql(later).execute(&mut conn).await.expect(later);
     }

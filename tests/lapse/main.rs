@@ -11,6 +11,7 @@ mod alerts_cli;
 mod api;
 mod api_fleet;
 mod api_fuzz;
+mod channels;
 mod cli_config;
 mod cli_domains;
 mod cli_import;

@@ -177,6 +177,11 @@ async fn a_database_from_before_the_fleet_model_migrates_with_every_row_kept() {
         let rows = after.remove(table).expect("0304 makes the web tables");
         assert!(rows.is_empty(), "{table}: {rows:?}");
     }
+    // 0305: channel routes, empty here.
+    let routes = after
+        .remove("channel_routes")
+        .expect("0305 makes channel_routes");
+    assert!(routes.is_empty(), "{routes:?}");
     assert_eq!(
         before.keys().collect::<Vec<_>>(),
         after.keys().collect::<Vec<_>>(),

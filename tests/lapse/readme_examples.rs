@@ -21,6 +21,7 @@ use crate::harness::cli::{free_port, Run, TestEnv};
 use crate::harness::dns::{DnsServer, Zone};
 use crate::harness::ip;
 use crate::harness::pki::TestPki;
+use crate::harness::recorder::{Answer, Recorder};
 use crate::harness::registry::{rdap_domain, HttpReply, RdapServer};
 use crate::harness::smtp::SmtpSink;
 use crate::harness::tls::{Prelude, TlsServer};
@@ -199,6 +200,8 @@ struct World {
     _servers: Vec<TlsServer>,
     _dns: DnsServer,
     _rdap: RdapServer,
+    /// Stands in for the Teams workflow README's channel examples post to.
+    _teams: Recorder,
     smtp: SmtpSink,
     listen: SocketAddr,
 }
@@ -273,6 +276,7 @@ impl World {
         let dns = DnsServer::start(zone).await;
         let rdap = RdapServer::start(registry).await;
         let smtp = SmtpSink::plain().await;
+        let teams = Recorder::start(Answer::status(202)).await;
         let listen = SocketAddr::new(ip("127.0.0.1"), free_port());
         let dir = tempfile::tempdir().expect("temp dir");
         let ca = dir.path().join("ca.pem");
@@ -286,7 +290,9 @@ impl World {
                  [tls]\nextra_ca_file = \"{ca}\"\nconnect_timeout_ms = 1000\nhandshake_timeout_ms = 1000\n\n\
                  [rdap]\nbootstrap_url = \"{bootstrap}\"\ntimeout_ms = 1500\n\n\
                  [smtp]\nhost = \"127.0.0.1\"\nport = {smtp}\nsecurity = \"none\"\nfrom = \"lapse <lapse@agency.example>\"\ntimeout_secs = 5\n\n\
-                 [alerts]\nstaff = [\"staff@agency.example\"]\n",
+                 [alerts]\nstaff = [\"staff@agency.example\"]\n\n\
+                 [channels.ops-teams]\nkind = \"teams\"\nurl = \"{teams}\"\n",
+                teams = teams.url("/workflows/lapse"),
                 dns = dns.addr,
                 ca = ca.display(),
                 bootstrap = rdap.url("/bootstrap.json"),
@@ -298,6 +304,7 @@ impl World {
             _servers: servers,
             _dns: dns,
             _rdap: rdap,
+            _teams: teams,
             smtp,
             listen,
         }

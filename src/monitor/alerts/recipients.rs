@@ -8,13 +8,25 @@
 //! details and the commands (or on the digest), never as a copy of the
 //! client's mail. A client on a daily or weekly digest gets its events
 //! there, except the urgent ones ([`urgent`]), which go at once.
+//!
+//! Channels: a configured channel posts a notice when one of the routes in
+//! the audience (staff's, or the subject's client's own) wants it
+//! (`domain::routing`), once per channel however many routes want it; the
+//! `[webhooks]` channels post every notice, as staff's. A client's route
+//! never sees another client's subject: the store loads only the subject's
+//! client's routes, and the rule checks the client again. A route attached
+//! to a client gets the client's wording for what the client hears of.
 
 use super::{AlertError, AlertSettings};
 use crate::config::StaffDelivery;
+use crate::config::{ChannelConfig, ChannelTarget};
 use crate::domain::alert_policy::{AlertKind, Event, Notice};
+use crate::domain::routing::{RouteTarget, Severity};
+use crate::notify::channels::ChannelPayload;
 use crate::notify::templates::{self, Rendered, StaffNotes};
 use crate::store::{
-    Audience, Channel, ClientDigestEntry, Delivery, DeliveryMode, DigestLine, NewMessage,
+    Audience, Channel, ChannelPost, ClientDigestEntry, Delivery, DeliveryMode, DigestLine,
+    NewMessage,
 };
 
 /// Who may hear of one subject's notices, and what staff mail adds.
@@ -41,6 +53,34 @@ pub(super) fn urgent(notice: &Notice) -> bool {
     notice.event == Event::Expired
         || (notice.kind == AlertKind::RegistrationProblem && notice.event != Event::Resolved)
         || notice.days_left.is_some_and(|days| days <= 1) && notice.event != Event::Resolved
+}
+
+/// A channel as routing sees it: its name and kind, and whether
+/// `[webhooks]` set it (then it posts every notice, as staff's).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfiguredChannel {
+    pub name: String,
+    pub kind: Channel,
+    pub every_notice: bool,
+}
+
+impl ConfiguredChannel {
+    pub fn from_config(config: &ChannelConfig) -> Self {
+        let kind = match config.target {
+            ChannelTarget::Teams { .. } => Channel::Teams,
+            ChannelTarget::Telegram { .. } => Channel::Telegram,
+            ChannelTarget::Ntfy { .. } => Channel::Ntfy,
+            ChannelTarget::PagerDuty { .. } => Channel::PagerDuty,
+            ChannelTarget::Slack { .. } => Channel::Slack,
+            ChannelTarget::Discord { .. } => Channel::Discord,
+            ChannelTarget::Webhook { .. } => Channel::Webhook,
+        };
+        Self {
+            name: config.name.clone(),
+            kind,
+            every_notice: config.from_webhooks,
+        }
+    }
 }
 
 fn email(to: &[String], reply_to: Option<String>, rendered: &Rendered) -> NewMessage {
@@ -96,32 +136,13 @@ pub(super) fn delivery(
     if !staff_to.is_empty() {
         messages.push(email(staff_to, None, &staff));
     }
-    let chat = templates::chat_text(&notice, &staff);
-    for channel in &settings.webhook_channels {
-        let body = match channel {
-            Channel::Slack => serde_json::json!({ "text": chat }),
-            Channel::Discord => {
-                serde_json::json!({ "content": chat.chars().take(2000).collect::<String>() })
-            }
-            Channel::Webhook => templates::webhook_payload(&notice, &staff),
-            Channel::Email => continue,
-        };
-        messages.push(NewMessage {
-            channel: *channel,
-            recipient: channel.as_str().to_owned(),
-            cc: None,
-            reply_to: None,
-            subject: staff.subject.clone(),
-            body_text: body.to_string(),
-            body_html: None,
-        });
-    }
+    let posts = channel_posts(context, &notice, &staff)?;
     let digest =
         (settings.staff_delivery == StaffDelivery::Digest && !operator).then(|| DigestLine {
             client: notice.client.clone(),
             line: templates::digest_line(&notice, &staff),
         });
-    if messages.is_empty() && digest.is_none() && client_digest.is_none() {
+    if messages.is_empty() && posts.is_empty() && digest.is_none() && client_digest.is_none() {
         tracing::warn!(
             alert.kind = kind.as_str(),
             alert.subject = context.subject,
@@ -130,9 +151,55 @@ pub(super) fn delivery(
     }
     Ok(Delivery {
         messages,
+        posts,
         digest,
         client_digest,
     })
+}
+
+/// One post per channel that a route (or `[webhooks]`) wants the notice
+/// on: the structured payload the channel's request is built from when it
+/// is delivered.
+fn channel_posts(
+    context: &Who<'_>,
+    notice: &Notice,
+    staff: &Rendered,
+) -> Result<Vec<ChannelPost>, AlertError> {
+    let audience = context.audience;
+    let severity = Severity::of(notice.kind, notice.event, notice.days_left);
+    let mut posts = Vec::new();
+    for channel in &context.settings.channels {
+        let wanting: Vec<&RouteTarget> = audience
+            .routes
+            .iter()
+            .filter(|r| r.channel == channel.name)
+            .filter(|r| r.wants(audience.client_id, notice.kind, notice.event, severity))
+            .map(|r| &r.target)
+            .collect();
+        if wanting.is_empty() && !channel.every_notice {
+            continue;
+        }
+        let for_staff = channel.every_notice || wanting.contains(&&RouteTarget::Staff);
+        let rendered = if !for_staff && client_hears(notice) {
+            templates::render_client_notice(notice, &context.settings.agency)?
+        } else {
+            staff.clone()
+        };
+        let payload = ChannelPayload::new(notice, severity, &rendered, for_staff);
+        posts.push(ChannelPost {
+            message: NewMessage {
+                channel: channel.kind,
+                recipient: channel.name.clone(),
+                cc: None,
+                reply_to: None,
+                subject: rendered.subject.clone(),
+                body_text: payload.text.clone(),
+                body_html: None,
+            },
+            payload: payload.to_json(),
+        });
+    }
+    Ok(posts)
 }
 
 #[cfg(test)]

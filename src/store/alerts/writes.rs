@@ -253,13 +253,17 @@ async fn record(
         return Ok(());
     };
     applied.events.push(format!("{alert_id}:{event_key}"));
-    for message in &delivery.messages {
+    let posts = delivery
+        .posts
+        .iter()
+        .map(|p| (&p.message, Some(p.payload.as_str())));
+    for (message, payload) in delivery.messages.iter().map(|m| (m, None)).chain(posts) {
         let message_id = message_id(ledger_id, &event_key, subject_key, message, now, id_domain);
         sqlx::query(
             "INSERT INTO outbox (message_id, ledger_id, alert_id, channel, recipient, cc, reply_to,
-                                 subject, body_text, body_html, state, attempts, next_attempt_at,
-                                 created_at)
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'pending', 0, ?, ?)",
+                                 subject, body_text, body_html, payload, state, attempts,
+                                 next_attempt_at, created_at)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'pending', 0, ?, ?)",
         )
         .bind(&message_id)
         .bind(ledger_id)
@@ -271,6 +275,7 @@ async fn record(
         .bind(&message.subject)
         .bind(&message.body_text)
         .bind(&message.body_html)
+        .bind(payload)
         .bind(now)
         .bind(now)
         .execute(&mut *conn)

@@ -341,15 +341,11 @@ impl TestApp {
             return lapse::app::sender(&self.app).expect("sender");
         };
         let config = &self.app.config;
-        let webhooks = lapse::notify::webhook::WebhookClient::new(
-            &config.webhooks,
-            config.tls.extra_ca_pem.as_deref(),
-        )
-        .expect("webhooks");
+        let channels = lapse::notify::channels::ChannelClient::new(config).expect("channels");
         Sender::new(
             self.store.clone(),
             MailTransport::Memory(mailbox.clone()),
-            webhooks,
+            channels,
             SenderSettings::from(&config.outbox),
         )
     }

@@ -84,6 +84,11 @@ impl TestApp {
 
     /// Watches `host` (under `lapse.test`, client Acme) and serves `leaf` for it.
     pub async fn site(&mut self, host: &str, leaf: &Issued) -> usize {
+        self.site_for(host, leaf, CLIENT).await
+    }
+
+    /// [`TestApp::site`] for another client's endpoint (the client exists).
+    pub async fn site_for(&mut self, host: &str, leaf: &Issued, client: &str) -> usize {
         let server = TlsServer::start(ip("127.0.0.1"), self.pki.served(leaf), leaf.key_der()).await;
         let port = server.addr.port();
         let name = HostName::from_canonical(host);
@@ -93,7 +98,7 @@ impl TestApp {
             443,
             &format!("{host}:{port}"),
             &lapse::inventory::AddOptions {
-                client: Some(CLIENT.to_owned()),
+                client: Some(client.to_owned()),
                 ..Default::default()
             },
             self.clock.now(),
