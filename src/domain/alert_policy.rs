@@ -146,6 +146,10 @@ pub enum Event {
     NeedsDate,
     /// Fixed, renewed, or back.
     Resolved,
+    /// Repeat until renewed: the day's reminder (the recipient's date).
+    Reminder(chrono::NaiveDate),
+    /// Expired while muted or snoozed: the staff-only reminder.
+    ExpiredHeld,
 }
 
 impl Event {
@@ -159,6 +163,8 @@ impl Event {
             Self::Outage => "outage".into(),
             Self::NeedsDate => "needs_date".into(),
             Self::Resolved => "resolved".into(),
+            Self::Reminder(day) => format!("reminder:{day}"),
+            Self::ExpiredHeld => "expired_held".into(),
         }
     }
 
@@ -170,6 +176,10 @@ impl Event {
             "outage" => Self::Outage,
             "needs_date" => Self::NeedsDate,
             "resolved" => Self::Resolved,
+            "expired_held" => Self::ExpiredHeld,
+            other if other.starts_with("reminder:") => {
+                Self::Reminder(other.strip_prefix("reminder:")?.parse().ok()?)
+            }
             other => Self::Threshold(other.strip_prefix("threshold:")?.parse().ok()?),
         })
     }
@@ -636,6 +646,8 @@ pub struct Notice {
     /// counted in); `None`: UTC.
     #[serde(skip)]
     pub zone: Option<chrono_tz::Tz>,
+    /// Reminders sent before, what holds it (`domain::alert_handling`).
+    pub handling: crate::domain::alert_handling::HandlingNote,
 }
 
 impl Notice {
@@ -655,6 +667,7 @@ impl Notice {
             never_reachable: None,
             needs_date: None,
             zone: None,
+            handling: Default::default(),
         }
     }
 }
