@@ -231,8 +231,14 @@ mod tests {
         let ack = Some(at("2026-12-01T09:00:00Z"));
         assert!(acknowledgement_holds(ack, &notices));
         let mut later = notices.to_vec();
-        later.push((Event::Reminder(day("2026-12-02")), at("2026-12-02T02:00:00Z")));
-        assert!(acknowledgement_holds(ack, &later), "a reminder is no change");
+        later.push((
+            Event::Reminder(day("2026-12-02")),
+            at("2026-12-02T02:00:00Z"),
+        ));
+        assert!(
+            acknowledgement_holds(ack, &later),
+            "a reminder is no change"
+        );
         later.push((Event::Threshold(7), at("2026-12-08T02:00:00Z")));
         assert!(!acknowledgement_holds(ack, &later));
         assert!(!acknowledgement_holds(None, &notices));

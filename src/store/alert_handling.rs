@@ -169,7 +169,11 @@ impl Store {
         let Some(row) = row else {
             return Ok(AlertHandlingState::default());
         };
-        let time = |name: &str| row.get::<Option<String>, _>(name).as_deref().and_then(parse_time);
+        let time = |name: &str| {
+            row.get::<Option<String>, _>(name)
+                .as_deref()
+                .and_then(parse_time)
+        };
         Ok(AlertHandlingState {
             acknowledged_at: time("acknowledged_at"),
             acknowledged_by: row.get("acknowledged_by"),
@@ -291,7 +295,11 @@ impl Store {
     }
 
     /// Opens a maintenance window.
-    pub async fn add_mute(&self, mute: &NewMute, now: DateTime<Utc>) -> Result<MuteView, StoreError> {
+    pub async fn add_mute(
+        &self,
+        mute: &NewMute,
+        now: DateTime<Utc>,
+    ) -> Result<MuteView, StoreError> {
         if mute.ends_at <= mute.starts_at {
             return Err(StoreError::Invalid(
                 "a maintenance window must end after it starts".into(),
@@ -412,7 +420,11 @@ impl Store {
         owner: &ThresholdOwner,
         runbook: &Runbook,
     ) -> Result<(), StoreError> {
-        let text = |t: &Option<String>| t.as_ref().map(|t| t.trim().to_owned()).filter(|t| !t.is_empty());
+        let text = |t: &Option<String>| {
+            t.as_ref()
+                .map(|t| t.trim().to_owned())
+                .filter(|t| !t.is_empty())
+        };
         self.set_owner_columns(
             owner,
             &[
@@ -425,7 +437,10 @@ impl Store {
     }
 
     /// A client's or domain's own runbook (no fallback).
-    pub async fn runbook(&self, owner: &ThresholdOwner) -> Result<(Runbook, Option<u32>), StoreError> {
+    pub async fn runbook(
+        &self,
+        owner: &ThresholdOwner,
+    ) -> Result<(Runbook, Option<u32>), StoreError> {
         let (table, key) = owner_key(owner);
         let row = sqlx::query(&format!(
             "SELECT repeat_days, runbook_account, runbook_renewer, runbook_howto

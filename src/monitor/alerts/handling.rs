@@ -50,8 +50,8 @@ impl Evaluation<'_> {
             .any(|s| matches!(s, Transition::Resolve { .. }));
         // The firing alert goes on about the same subject: its snooze, its
         // acknowledgement and its ledger apply.
-        let continuing = firing
-            .filter(|f| !resolving && subject.is_some_and(|s| s.key == f.subject_key));
+        let continuing =
+            firing.filter(|f| !resolving && subject.is_some_and(|s| s.key == f.subject_key));
         let (state, notices) = match continuing {
             Some(f) => (
                 self.store.alert_handling(f.alert_id).await?,
@@ -70,9 +70,7 @@ impl Evaluation<'_> {
         let mut steps = hold_expiry(steps, hold.as_ref());
         let reminders = || notices.iter().filter(|(event, _)| is_reminder(*event));
         let reminders_before = u32::try_from(reminders().count()).unwrap_or(u32::MAX);
-        let notifies = steps
-            .iter()
-            .any(|s| matches!(s, Transition::Notify { .. }));
+        let notifies = steps.iter().any(|s| matches!(s, Transition::Notify { .. }));
         if let (None, Some(_), Some(subject), false) = (&hold, continuing, subject, notifies) {
             let zone = self.context.zone();
             let day = |at: chrono::DateTime<chrono::Utc>| at.with_timezone(&zone).date_naive();

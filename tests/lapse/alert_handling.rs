@@ -1,0 +1,288 @@
+//! Acknowledge, snooze, mute (issue 18 item 3), end to end on a real
+//! SQLite file with mail in memory and the clock moved day by day: two
+//! clients, Acme's registration expiring in 47 days, Globex's in 90.
+//! Acknowledging stops the daily reminders until the next threshold;
+//! a snooze holds every notice until its date; a maintenance window holds
+//! a domain's or an endpoint's alerts and lets them through after; an
+//! expiry passing under a hold is told to staff alone.
+
+use chrono::{DateTime, Duration, Utc};
+use lapse::domain::names::HostName;
+use lapse::notify::email::OutgoingEmail;
+use lapse::store::{NewMute, ThresholdOwner};
+
+use crate::harness::app::{observation, TestApp};
+use crate::harness::sites::{CLIENT, CONTACTS, STAFF};
+
+pub const GLOBEX: &str = "Globex";
+pub const GLOBEX_CONTACT: &str = "it@globex.test";
+
+/// Two clients: `acme.test` (Acme) expires in 47 days, `globex.test`
+/// (Globex) in 90; staff and an agency reply-to configured.
+pub struct Fleet {
+    pub lab: TestApp,
+    pub start: DateTime<Utc>,
+}
+
+impl Fleet {
+    pub async fn new() -> Self {
+        let lab = TestApp::builder()
+            .client(CLIENT, &CONTACTS)
+            .memory_mail()
+            .config(&format!(
+                "[alerts]\nstaff = [\"{STAFF}\"]\nregistration_days = [30, 14, 7, 1, 0]\n\
+                 certificate_days = [30, 14, 7, 1, 0]\n\n\
+                 [agency]\nname = \"Web Agency\"\nreply_to = \"help@agency.test\"\n"
+            ))
+            .build()
+            .await;
+        let start = lab.now();
+        lab.store
+            .add_client(GLOBEX, &[GLOBEX_CONTACT.to_owned()], start)
+            .await
+            .expect("globex");
+        for (domain, client, days) in [("acme.test", CLIENT, 47), ("globex.test", GLOBEX, 90)] {
+            lab.add_registration_only(domain, client).await;
+            let date = (start + Duration::days(days)).date_naive();
+            lab.store
+                .set_manual_expiry(&HostName::from_canonical(domain), date, None, start)
+                .await
+                .expect("expiry");
+        }
+        Self { lab, start }
+    }
+
+    /// `day` days (and `hours` hours) after the start.
+    pub fn at(&self, day: i64, hours: i64) -> DateTime<Utc> {
+        self.start + Duration::days(day) + Duration::hours(hours)
+    }
+
+    /// Evaluates everything and delivers at `at`: the mail sent.
+    pub async fn run(&self, at: DateTime<Utc>) -> Vec<OutgoingEmail> {
+        let before = self.lab.mailbox().sent().len();
+        lapse::monitor::alerts::evaluate_all(&self.lab.store, &self.lab.settings(), at)
+            .await
+            .expect("evaluate");
+        self.lab.deliver(at).await;
+        self.lab.mailbox().sent().split_off(before)
+    }
+
+    /// Days `days` (each evaluated twice, at the start's hour and six hours
+    /// later): (day, subject) of each mail to `to`.
+    pub async fn days(&self, days: std::ops::RangeInclusive<i64>, to: &str) -> Vec<(i64, String)> {
+        let mut seen = Vec::new();
+        for day in days {
+            for hours in [0, 6] {
+                for mail in self.run(self.at(day, hours)).await {
+                    if mail.to.iter().any(|t| t == to) {
+                        seen.push((day, mail.subject));
+                    }
+                }
+            }
+        }
+        seen
+    }
+
+    /// The id of the firing alert about `subject` (its list name).
+    pub async fn firing(&self, subject: &str) -> i64 {
+        let alerts = self.lab.store.list_alerts(false).await.expect("alerts");
+        alerts
+            .iter()
+            .find(|a| a.subject == subject)
+            .unwrap_or_else(|| panic!("no firing alert about {subject}: {alerts:?}"))
+            .id
+    }
+
+    pub async fn repeat(&self, domain: &str, days: u32) {
+        self.lab
+            .store
+            .set_repeat_days(
+                &ThresholdOwner::Domain(HostName::from_canonical(domain)),
+                Some(days),
+            )
+            .await
+            .expect("repeat");
+    }
+}
+
+fn days_of(mail: &[(i64, String)]) -> Vec<i64> {
+    mail.iter().map(|(day, _)| *day).collect()
+}
+
+#[tokio::test]
+async fn acknowledging_stops_daily_reminders_until_the_next_threshold() {
+    let fleet = Fleet::new().await;
+    fleet.repeat("acme.test", 20).await;
+    // 30 days left on day 17; the daily reminders start 20 days before.
+    let before = fleet.days(0..=27, CONTACTS[0]).await;
+    assert_eq!(days_of(&before), vec![17, 27], "{before:?}");
+    assert!(before[1].1.starts_with("Reminder: "), "{before:?}");
+    let id = fleet.firing("acme.test").await;
+    fleet
+        .lab
+        .store
+        .acknowledge_alert(id, "ann", fleet.at(28, -1))
+        .await
+        .expect("ack");
+    // Acknowledged: nothing until the 14-day threshold (day 33), then
+    // daily again.
+    let after = fleet.days(28..=35, CONTACTS[0]).await;
+    assert_eq!(days_of(&after), vec![33, 34, 35], "{after:?}");
+    assert!(after[0].1.contains("expires in 14 days"), "{after:?}");
+    // Who and when, in the list and the ledger.
+    let alerts = fleet.lab.store.list_alerts(false).await.expect("alerts");
+    let alert = alerts.iter().find(|a| a.id == id).expect("alert");
+    assert_eq!(alert.acknowledged_by.as_deref(), Some("ann"));
+    assert!(
+        alert
+            .events
+            .iter()
+            .any(|e| e.starts_with("acknowledged:") && e.ends_with(" by ann")),
+        "{:?}",
+        alert.events
+    );
+}
+
+#[tokio::test]
+async fn a_snooze_holds_every_reminder_until_its_date() {
+    let fleet = Fleet::new().await;
+    let first = fleet.days(0..=17, CONTACTS[0]).await;
+    assert_eq!(days_of(&first), vec![17], "{first:?}");
+    let id = fleet.firing("acme.test").await;
+    fleet
+        .lab
+        .store
+        .snooze_alert(id, Some(fleet.at(40, -2)), "bob", fleet.at(18, 0))
+        .await
+        .expect("snooze");
+    // The 14-day threshold (day 33) is held; on day 40 the snooze is over
+    // and the lowest threshold due (7) is told, once.
+    let held = fleet.days(18..=41, CONTACTS[0]).await;
+    assert_eq!(held.len(), 1, "{held:?}");
+    assert_eq!(held[0].0, 40, "{held:?}");
+    assert!(held[0].1.contains("expires in 7 days"), "{held:?}");
+    let staff = fleet.days(42..=42, STAFF).await;
+    assert!(staff.is_empty(), "{staff:?}");
+}
+
+#[tokio::test]
+async fn a_maintenance_window_holds_a_domains_alerts_and_lets_them_through_after() {
+    let fleet = Fleet::new().await;
+    // Globex's 30-day threshold falls on day 60, inside the window.
+    let window = fleet
+        .lab
+        .store
+        .add_mute(
+            &NewMute {
+                domain: HostName::from_canonical("globex.test"),
+                endpoint: None,
+                starts_at: fleet.at(55, 0),
+                ends_at: fleet.at(64, 12),
+                reason: "registrar transfer".into(),
+                by: "carol".into(),
+            },
+            fleet.start,
+        )
+        .await
+        .expect("mute");
+    assert_eq!(window.created_by, "carol");
+    let globex = fleet.days(50..=66, GLOBEX_CONTACT).await;
+    assert_eq!(days_of(&globex), vec![65], "{globex:?}");
+    assert!(globex[0].1.contains("expires in 25 days"), "{globex:?}");
+    // Acme's own alerts were never held.
+    let mutes = fleet
+        .lab
+        .store
+        .list_mutes(true, fleet.at(70, 0))
+        .await
+        .expect("mutes");
+    assert_eq!(mutes.len(), 1);
+    assert_eq!(mutes[0].reason, "registrar transfer");
+}
+
+#[tokio::test]
+async fn an_expired_certificate_under_a_mute_still_reminds_staff_alone() {
+    let fleet = Fleet::new().await;
+    let store = &fleet.lab.store;
+    let host = HostName::from_canonical("shop.acme-shop.test");
+    store
+        .add_endpoint(
+            &host,
+            443,
+            &HostName::from_canonical("acme-shop.test"),
+            Some(CLIENT),
+            fleet.start,
+        )
+        .await
+        .expect("endpoint");
+    let id = store.endpoint_id(&host, 443).await.expect("id");
+    store
+        .record_cert_observations(
+            id,
+            &[observation("127.0.0.1", 47, fleet.start)],
+            fleet.start,
+        )
+        .await
+        .expect("observation");
+    store
+        .add_mute(
+            &NewMute {
+                domain: HostName::from_canonical("acme-shop.test"),
+                endpoint: Some((host.clone(), 443)),
+                starts_at: fleet.at(45, 0),
+                ends_at: fleet.at(52, 0),
+                reason: "datacenter move".into(),
+                by: "dave".into(),
+            },
+            fleet.start,
+        )
+        .await
+        .expect("mute");
+    let mut client = Vec::new();
+    let mut staff = Vec::new();
+    for day in 40..=53 {
+        for mail in fleet.run(fleet.at(day, 1)).await {
+            if !mail.subject.contains("shop.acme-shop.test") {
+                continue;
+            }
+            if mail.to.iter().any(|t| t == STAFF) {
+                staff.push((day, mail));
+            } else {
+                client.push((day, mail.subject));
+            }
+        }
+    }
+    // The client: the 7-day threshold before the window, the expiry after it.
+    assert_eq!(
+        client.iter().map(|(d, _)| *d).collect::<Vec<_>>(),
+        vec![40, 52],
+        "{client:?}"
+    );
+    assert!(client[1].1.contains("expired"), "{client:?}");
+    // Staff: told the day it expired, under the mute, alone.
+    let held: Vec<&(i64, OutgoingEmail)> = staff
+        .iter()
+        .filter(|(_, m)| m.subject.starts_with("[staff only, held]"))
+        .collect();
+    assert_eq!(
+        held.len(),
+        1,
+        "{:?}",
+        staff
+            .iter()
+            .map(|(d, m)| (d, &m.subject))
+            .collect::<Vec<_>>()
+    );
+    assert_eq!(held[0].0, 47);
+    assert_eq!(held[0].1.to, vec![STAFF]);
+    assert!(
+        held[0].1.text.contains("muted by dave"),
+        "{}",
+        held[0].1.text
+    );
+    assert!(
+        held[0].1.text.contains("datacenter move"),
+        "{}",
+        held[0].1.text
+    );
+}
