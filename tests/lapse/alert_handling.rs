@@ -286,3 +286,118 @@ async fn an_expired_certificate_under_a_mute_still_reminds_staff_alone() {
         held[0].1.text
     );
 }
+
+/// `lapse` with the fleet's config and database: its output (exit 0).
+fn lapse(fleet: &Fleet, args: &[&str]) -> String {
+    let run = fleet.lab.env.run(args);
+    assert_eq!(run.code, 0, "{args:?}: {run:?}");
+    run.stdout
+}
+
+#[tokio::test]
+async fn the_command_line_acknowledges_snoozes_mutes_and_keeps_runbooks() {
+    let fleet = Fleet::new().await;
+    fleet.run(fleet.at(17, 0)).await;
+    let id = fleet.firing("acme.test").await.to_string();
+    let out = lapse(&fleet, &["alerts", "ack", &id, "--by", "ann"]);
+    assert!(out.contains("acknowledged by ann"), "{out}");
+    lapse(
+        &fleet,
+        &[
+            "alerts",
+            "snooze",
+            &id,
+            "--until",
+            "2099-01-01",
+            "--by",
+            "bob",
+        ],
+    );
+    let list = lapse(&fleet, &["alerts", "list"]);
+    assert!(list.contains(" by ann"), "{list}");
+    assert!(
+        list.contains("snoozed until 2099-01-01T00:00:00Z by bob"),
+        "{list}"
+    );
+    lapse(&fleet, &["alerts", "unsnooze", &id, "--by", "bob"]);
+    let json: serde_json::Value =
+        serde_json::from_str(&lapse(&fleet, &["alerts", "list", "--json"])).expect("JSON");
+    let alert = &json.as_array().expect("list")[0];
+    assert_eq!(alert["acknowledged_by"], "ann", "{alert}");
+    assert!(alert["snoozed_until"].is_null(), "{alert}");
+    let events = alert["events"].to_string();
+    assert!(
+        events.contains("unsnoozed:") && events.contains(" by bob"),
+        "{events}"
+    );
+    // A snooze refuses a past date, an unknown alert is an input error.
+    assert_eq!(
+        fleet
+            .lab
+            .env
+            .run(&["alerts", "snooze", &id, "--until", "2001-01-01"])
+            .code,
+        2
+    );
+    assert_eq!(fleet.lab.env.run(&["alerts", "ack", "9999"]).code, 2);
+
+    let out = lapse(
+        &fleet,
+        &[
+            "domains",
+            "mute",
+            "globex.test",
+            "--until",
+            "2099-01-01",
+            "--reason",
+            "registrar transfer",
+            "--by",
+            "carol",
+        ],
+    );
+    assert!(
+        out.contains("globex.test") && out.contains("registrar transfer"),
+        "{out}"
+    );
+    assert!(lapse(&fleet, &["domains", "mutes"]).contains("by carol"));
+    let out = lapse(&fleet, &["domains", "unmute", "globex.test", "--by", "dan"]);
+    assert!(
+        out.starts_with("lifted #") && out.contains(" by dan"),
+        "{out}"
+    );
+    assert!(lapse(&fleet, &["domains", "mutes"]).contains("no current maintenance windows"));
+
+    lapse(
+        &fleet,
+        &[
+            "alerts",
+            "runbook",
+            "--client",
+            "Acme",
+            "--account",
+            "Gandi acme",
+        ],
+    );
+    let out = lapse(
+        &fleet,
+        &[
+            "alerts",
+            "runbook",
+            "--domain",
+            "acme.test",
+            "--howto",
+            "renew 2 years",
+        ],
+    );
+    assert!(out.contains("renew 2 years"), "{out}");
+    let out = lapse(&fleet, &["alerts", "repeat", "--client", "Globex", "5"]);
+    assert!(out.contains("last 5 days"), "{out}");
+    assert_eq!(
+        fleet
+            .lab
+            .env
+            .run(&["alerts", "repeat", "--domain", "acme.test", "0"])
+            .code,
+        2
+    );
+}
