@@ -58,7 +58,7 @@ use sqlx::SqlitePool;
 
 use crate::config::DatabaseConfig;
 
-pub use alert_handling::{AlertHandlingState, HandlingFacts, MuteView, NewMute};
+pub use alert_handling::{AlertHandlingState, AlertHandlingView, HandlingFacts, MuteView, NewMute};
 pub use alerts::{
     AlertChanges, AlertListing, AlertScope, AlertWrite, AppliedChanges, Audience, Channel,
     ClientDigestEntry, CurrentCert, Delivery, DigestLine, DomainAlertFacts, EndpointAlertFacts,

@@ -33,6 +33,19 @@ pub struct AlertHandlingState {
     pub snoozed_by: Option<String>,
 }
 
+/// An alert's acknowledgement and snooze, as the API answers.
+#[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
+pub struct AlertHandlingView {
+    pub id: i64,
+    /// `firing` or `resolved`.
+    pub state: String,
+    /// When and by whom; it holds until the next threshold.
+    pub acknowledged_at: Option<String>,
+    pub acknowledged_by: Option<String>,
+    pub snoozed_until: Option<String>,
+    pub snoozed_by: Option<String>,
+}
+
 /// A maintenance window, as listed.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
 pub struct MuteView {
@@ -379,6 +392,59 @@ impl Store {
             lifted.push(self.mute(id).await?);
         }
         Ok(lifted)
+    }
+
+    /// Lifts one maintenance window now (`NotFound` when there is none;
+    /// one already over is returned as it is).
+    pub async fn lift_mute(
+        &self,
+        id: i64,
+        by: &str,
+        now: DateTime<Utc>,
+    ) -> Result<MuteView, StoreError> {
+        sqlx::query(
+            "UPDATE mutes SET lifted_at = ?1, lifted_by = ?2
+             WHERE id = ?3 AND ends_at > ?1 AND lifted_at IS NULL",
+        )
+        .bind(format_time(now))
+        .bind(by)
+        .bind(id)
+        .execute(self.pool())
+        .await?;
+        self.mute(id).await
+    }
+
+    /// Who a token acts as, for the record: its name.
+    pub async fn token_actor(&self, token_id: i64) -> Result<String, StoreError> {
+        let name: Option<String> = sqlx::query_scalar("SELECT name FROM api_tokens WHERE id = ?")
+            .bind(token_id)
+            .fetch_optional(self.pool())
+            .await?;
+        Ok(name.map_or_else(|| format!("token #{token_id}"), |n| format!("token {n}")))
+    }
+
+    /// A firing or resolved alert's acknowledgement and snooze, as shown
+    /// (`NotFound` when there is no such alert).
+    pub async fn alert_handling_view(
+        &self,
+        alert_id: i64,
+    ) -> Result<AlertHandlingView, StoreError> {
+        let row = sqlx::query(
+            "SELECT id, state, acknowledged_at, acknowledged_by, snoozed_until, snoozed_by
+             FROM alerts WHERE id = ?",
+        )
+        .bind(alert_id)
+        .fetch_optional(self.pool())
+        .await?
+        .ok_or_else(|| StoreError::NotFound(format!("no alert #{alert_id}")))?;
+        Ok(AlertHandlingView {
+            id: row.get("id"),
+            state: row.get("state"),
+            acknowledged_at: row.get("acknowledged_at"),
+            acknowledged_by: row.get("acknowledged_by"),
+            snoozed_until: row.get("snoozed_until"),
+            snoozed_by: row.get("snoozed_by"),
+        })
     }
 
     /// Maintenance windows, newest first: those not over at `now` unless `all`.

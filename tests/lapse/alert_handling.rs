@@ -401,3 +401,217 @@ async fn the_command_line_acknowledges_snoozes_mutes_and_keeps_runbooks() {
         2
     );
 }
+
+const EVERYONE: &[&str] = &["viewer", "acme", "staff", "admin"];
+const WRITERS: &[&str] = &["staff", "admin"];
+const FLEET_READERS: &[&str] = &["viewer", "staff", "admin"];
+
+/// The alert-handling routes on the Acme/Globex API fleet, for the
+/// whole-API checks in `api.rs` (401 without a token, 403 for roles not
+/// allowed, documented in OpenAPI).
+pub async fn api_routes(app: &TestApp) -> Vec<crate::api_fleet::RouteRow> {
+    let acme = app.ids["acme"];
+    let alerts = app.store.list_alerts(false).await.expect("alerts");
+    let alert = alerts
+        .iter()
+        .find(|a| a.subject == "acme.test")
+        .expect("the fleet's acme.test alert")
+        .id;
+    let now = Utc::now();
+    let window = app
+        .store
+        .add_mute(
+            &NewMute {
+                domain: HostName::from_canonical("globex.test"),
+                endpoint: None,
+                starts_at: now,
+                ends_at: now + Duration::days(2),
+                reason: "maintenance".into(),
+                by: "test".into(),
+            },
+            now,
+        )
+        .await
+        .expect("mute")
+        .id;
+    let until = lapse::store::format_time(now + Duration::days(3));
+    vec![
+        (
+            "POST",
+            "/api/v1/alerts/{id}/acknowledge",
+            format!("/api/v1/alerts/{alert}/acknowledge"),
+            None,
+            WRITERS,
+        ),
+        (
+            "PUT",
+            "/api/v1/alerts/{id}/snooze",
+            format!("/api/v1/alerts/{alert}/snooze"),
+            Some(serde_json::json!({ "until": until })),
+            WRITERS,
+        ),
+        (
+            "DELETE",
+            "/api/v1/alerts/{id}/snooze",
+            format!("/api/v1/alerts/{alert}/snooze"),
+            None,
+            WRITERS,
+        ),
+        (
+            "GET",
+            "/api/v1/mutes",
+            "/api/v1/mutes".into(),
+            None,
+            FLEET_READERS,
+        ),
+        (
+            "POST",
+            "/api/v1/mutes",
+            "/api/v1/mutes".into(),
+            Some(serde_json::json!({
+                "domain": "acme.test", "ends_at": until, "reason": "deploy"
+            })),
+            WRITERS,
+        ),
+        (
+            "DELETE",
+            "/api/v1/mutes/{id}",
+            format!("/api/v1/mutes/{window}"),
+            None,
+            WRITERS,
+        ),
+        (
+            "GET",
+            "/api/v1/domains/{name}/runbook",
+            "/api/v1/domains/acme.test/runbook".into(),
+            None,
+            EVERYONE,
+        ),
+        (
+            "PUT",
+            "/api/v1/domains/{name}/runbook",
+            "/api/v1/domains/acme.test/runbook".into(),
+            Some(serde_json::json!({ "howto": "renew at Gandi", "repeat_days": 5 })),
+            WRITERS,
+        ),
+        (
+            "GET",
+            "/api/v1/clients/{id}/runbook",
+            format!("/api/v1/clients/{acme}/runbook"),
+            None,
+            EVERYONE,
+        ),
+        (
+            "PUT",
+            "/api/v1/clients/{id}/runbook",
+            format!("/api/v1/clients/{acme}/runbook"),
+            Some(serde_json::json!({ "account": "Gandi acme", "renewer": "agency ops" })),
+            WRITERS,
+        ),
+    ]
+}
+
+#[tokio::test]
+async fn the_api_acknowledges_snoozes_and_mutes_recording_the_tokens_name() {
+    let app = TestApp::new().await;
+    let alerts = app.store.list_alerts(false).await.expect("alerts");
+    let id = alerts
+        .iter()
+        .find(|a| a.subject == "acme.test")
+        .expect("alert")
+        .id;
+    let reply = app
+        .call(
+            "POST",
+            &format!("/api/v1/alerts/{id}/acknowledge"),
+            Some("staff"),
+            None,
+        )
+        .await;
+    assert_eq!(reply.status, 200, "{reply:?}");
+    assert_eq!(reply.json["acknowledged_by"], "token staff", "{reply:?}");
+    let path = format!("/api/v1/alerts/{id}/snooze");
+    let past = app
+        .call(
+            "PUT",
+            &path,
+            Some("staff"),
+            Some(serde_json::json!({"until": "2001-01-01T00:00:00Z"})),
+        )
+        .await;
+    assert_eq!(
+        (past.status, past.field()),
+        (422, Some("until")),
+        "{past:?}"
+    );
+    let missing = app
+        .call(
+            "POST",
+            "/api/v1/alerts/999999/acknowledge",
+            Some("admin"),
+            None,
+        )
+        .await;
+    assert_eq!(missing.status, 404, "{missing:?}");
+    // The alert list shows who acknowledged it.
+    let list = app.get("/api/v1/alerts?state=firing", "viewer").await;
+    let item = list.json["items"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .find(|a| a["id"] == id)
+        .cloned()
+        .expect("listed");
+    assert_eq!(item["acknowledged_by"], "token staff", "{item}");
+
+    let created = app
+        .call(
+            "POST",
+            "/api/v1/mutes",
+            Some("admin"),
+            Some(serde_json::json!({
+                "domain": "globex.test", "ends_at": "2099-01-01T00:00:00Z", "reason": "move"
+            })),
+        )
+        .await;
+    assert_eq!(created.status, 201, "{created:?}");
+    assert_eq!(created.json["created_by"], "token admin");
+    let backwards = app
+        .call(
+            "POST",
+            "/api/v1/mutes",
+            Some("admin"),
+            Some(serde_json::json!({
+                "domain": "globex.test", "starts_at": "2099-01-02T00:00:00Z",
+                "ends_at": "2099-01-01T00:00:00Z", "reason": "move"
+            })),
+        )
+        .await;
+    assert_eq!(backwards.status, 422, "{backwards:?}");
+    let listed = app.get("/api/v1/mutes", "viewer").await;
+    assert_eq!(listed.json.as_array().map(Vec::len), Some(1), "{listed:?}");
+    let lifted = app
+        .call(
+            "DELETE",
+            &format!("/api/v1/mutes/{}", created.json["id"]),
+            Some("staff"),
+            None,
+        )
+        .await;
+    assert_eq!(lifted.json["lifted_by"], "token staff", "{lifted:?}");
+
+    let bad = app
+        .call(
+            "PUT",
+            "/api/v1/domains/acme.test/runbook",
+            Some("staff"),
+            Some(serde_json::json!({"repeat_days": 0})),
+        )
+        .await;
+    assert_eq!(
+        (bad.status, bad.field()),
+        (422, Some("repeat_days")),
+        "{bad:?}"
+    );
+    app.stop().await;
+}
