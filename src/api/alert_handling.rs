@@ -13,7 +13,7 @@ use chrono::{DateTime, Utc};
 
 use super::domains::domain_name;
 use super::error::{ApiError, ApiResult, ErrorBody};
-use super::extract::{path_id, ApiJson, ApiPath, Params};
+use super::extract::{path_id, whole, ApiJson, ApiPath, Params};
 use super::{ApiState, Caller};
 use crate::domain::access::Action;
 use crate::domain::alert_handling::Runbook;
@@ -25,7 +25,7 @@ use crate::store::{AlertHandlingView, MuteView, NewMute, ThresholdOwner};
 #[serde(deny_unknown_fields)]
 pub struct SnoozeChange {
     /// RFC 3339, in the future.
-    #[schema(example = "2026-12-20T08:00:00Z")]
+    #[schema(format = DateTime, example = "2026-12-20T08:00:00Z")]
     pub until: String,
 }
 
@@ -42,12 +42,13 @@ pub struct MuteRequest {
     pub endpoint: Option<String>,
     /// RFC 3339; default: now.
     #[serde(default)]
+    #[schema(format = DateTime)]
     pub starts_at: Option<String>,
     /// RFC 3339, after `starts_at`.
-    #[schema(example = "2026-12-20T08:00:00Z")]
+    #[schema(format = DateTime, example = "2026-12-20T08:00:00Z")]
     pub ends_at: String,
     /// Why (shown in lists and in staff mail).
-    #[schema(example = "registrar transfer")]
+    #[schema(min_length = 1, example = "registrar transfer")]
     pub reason: String,
 }
 
@@ -68,8 +69,8 @@ pub struct RunbookView {
     /// Repeat until renewed: one reminder a day in the last N days (1..366); `null`: off
     /// (a domain's `null` means its client's).
     #[serde(default)]
-    #[schema(minimum = 1, maximum = 366)]
-    pub repeat_days: Option<u32>,
+    #[schema(value_type = Option<u32>, minimum = 1, maximum = 366)]
+    pub repeat_days: Option<serde_json::Number>,
 }
 
 fn instant(text: &str, field: &str) -> Result<DateTime<Utc>, ApiError> {
@@ -241,7 +242,7 @@ async fn read_runbook(state: &ApiState, owner: &ThresholdOwner) -> ApiResult<Jso
         account: runbook.account,
         renewer: runbook.renewer,
         howto: runbook.howto,
-        repeat_days,
+        repeat_days: repeat_days.map(serde_json::Number::from),
     }))
 }
 
@@ -250,19 +251,28 @@ async fn write_runbook(
     owner: &ThresholdOwner,
     body: RunbookView,
 ) -> ApiResult<Json<RunbookView>> {
-    if body.repeat_days.is_some_and(|d| !(1..=366).contains(&d)) {
-        return Err(
-            ApiError::unprocessable("invalid", "`repeat_days` must be between 1 and 366")
-                .with_field("repeat_days"),
-        );
-    }
+    let repeat_days = match &body.repeat_days {
+        Some(number) => Some(
+            whole(number)
+                .filter(|d| (1..=366).contains(d))
+                .and_then(|d| u32::try_from(d).ok())
+                .ok_or_else(|| {
+                    ApiError::unprocessable(
+                        "invalid",
+                        "`repeat_days` must be a whole number between 1 and 366",
+                    )
+                    .with_field("repeat_days")
+                })?,
+        ),
+        None => None,
+    };
     let runbook = Runbook {
         account: body.account,
         renewer: body.renewer,
         howto: body.howto,
     };
     state.store.set_runbook(owner, &runbook).await?;
-    state.store.set_repeat_days(owner, body.repeat_days).await?;
+    state.store.set_repeat_days(owner, repeat_days).await?;
     read_runbook(state, owner).await
 }
 

@@ -1,6 +1,6 @@
 //! What people do with alerts, on the command line: `lapse alerts
 //! ack|snooze|unsnooze|repeat|runbook` and `lapse domains
-//! mute|unmute|mutes`. Who did it is `--by`, else `$USER`: recorded on the
+//! mute|unmute|mutes`. Who did it is `--by` (else `cli`): recorded on the
 //! alert (or the window) and in the alert ledger.
 
 use chrono::{DateTime, NaiveDate, Utc};
@@ -29,7 +29,7 @@ pub struct MuteArgs {
     /// Why (shown in lists and in staff mail).
     #[arg(long)]
     pub reason: String,
-    /// Who mutes (default: $USER).
+    /// Who mutes (default: `cli`).
     #[arg(long)]
     pub by: Option<String>,
 }
@@ -65,10 +65,10 @@ pub struct RunbookArgs {
     pub clear: bool,
 }
 
-/// Who acts: `--by`, else `$USER`, else `cli`.
+/// Who acts: `--by`, else `cli`.
 pub fn actor(by: Option<String>) -> String {
-    by.filter(|b| !b.trim().is_empty())
-        .or_else(|| std::env::var("USER").ok().filter(|u| !u.is_empty()))
+    by.map(|b| b.trim().to_owned())
+        .filter(|b| !b.is_empty())
         .unwrap_or_else(|| "cli".to_owned())
 }
 

@@ -41,7 +41,7 @@ pub enum AlertsCommand {
     Ack {
         /// The alert's id (`lapse alerts list`).
         id: i64,
-        /// Who acknowledges (default: $USER).
+        /// Who acknowledges (default: `cli`).
         #[arg(long)]
         by: Option<String>,
     },

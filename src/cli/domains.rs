@@ -122,7 +122,7 @@ pub enum DomainsCommand {
     /// Lift a domain's maintenance windows (its endpoints' too) now.
     Unmute {
         domain: String,
-        /// Who lifts them (default: $USER).
+        /// Who lifts them (default: `cli`).
         #[arg(long)]
         by: Option<String>,
     },

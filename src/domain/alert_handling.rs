@@ -17,8 +17,8 @@
 //! - [`Runbook`]: who renews and how, per domain, each field defaulting to
 //!   the client's.
 //!
-//! Types: [`Hold`], [`Runbook`], [`HandlingNote`] (what a notice says of
-//! its handling, rendered by `notify::templates`).
+//! Types: [`Hold`], [`Runbook`]. A notice says what its handling adds in
+//! `Notice::reminders_before` and `Notice::held`.
 
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::Serialize;
@@ -167,15 +167,6 @@ impl Runbook {
             howto: self.howto.or(client.howto),
         }
     }
-}
-
-/// What a notice says of its handling.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
-pub struct HandlingNote {
-    /// A daily reminder: how many reminders were sent before it.
-    pub reminders_before: Option<u32>,
-    /// A staff-only reminder of an expiry during a hold: what holds it.
-    pub held: Option<String>,
 }
 
 #[cfg(test)]

@@ -646,8 +646,10 @@ pub struct Notice {
     /// counted in); `None`: UTC.
     #[serde(skip)]
     pub zone: Option<chrono_tz::Tz>,
-    /// Reminders sent before, what holds it (`domain::alert_handling`).
-    pub handling: crate::domain::alert_handling::HandlingNote,
+    /// A daily reminder (`domain::alert_handling`): how many came before.
+    pub reminders_before: Option<u32>,
+    /// The staff-only reminder of an expiry under a hold: what holds it.
+    pub held: Option<String>,
 }
 
 impl Notice {
@@ -667,7 +669,8 @@ impl Notice {
             never_reachable: None,
             needs_date: None,
             zone: None,
-            handling: Default::default(),
+            reminders_before: None,
+            held: None,
         }
     }
 }

@@ -170,8 +170,8 @@ fn notice_context(notice: &Notice) -> minijinja::Value {
     context! {
         kind => notice.kind,
         event => shown_event(notice),
-        reminders_before => notice.handling.reminders_before,
-        held => notice.handling.held,
+        reminders_before => notice.reminders_before,
+        held => notice.held,
         subject => notice.subject,
         client => notice.client,
         when => notice.days_left.map(when),

@@ -131,10 +131,8 @@ impl Evaluation<'_> {
                 subject,
                 self.now,
                 |notice| match notice.event {
-                    Event::ExpiredHeld => notice.handling.held = held.clone(),
-                    Event::Reminder(_) => {
-                        notice.handling.reminders_before = Some(handled.reminders_before);
-                    }
+                    Event::ExpiredHeld => notice.held = held.clone(),
+                    Event::Reminder(_) => notice.reminders_before = Some(handled.reminders_before),
                     _ => {}
                 },
             )?);
