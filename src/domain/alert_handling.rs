@@ -239,7 +239,8 @@ mod tests {
     fn one_reminder_a_day_inside_the_window() {
         let today = day("2026-12-05");
         // (repeat days, days left, last reminder day, acknowledged) -> due
-        let cases: [(Option<u32>, i64, Option<&str>, bool, bool); 7] = [
+        type Case = (Option<u32>, i64, Option<&'static str>, bool, bool);
+        let cases: [Case; 7] = [
             (Some(7), 5, Some("2026-12-04"), false, true),
             (Some(7), 5, Some("2026-12-05"), false, false),
             (Some(7), 8, Some("2026-12-04"), false, false),
