@@ -164,7 +164,7 @@ impl ApiState {
     /// Once computed, a stale summary is answered at once while one
     /// background task recomputes it (stale-while-revalidate), so no
     /// request waits for the count of every domain after the first.
-    async fn summary(&self, visibility: Visibility) -> Result<Arc<Summary>, ApiError> {
+    pub async fn summary(&self, visibility: Visibility) -> Result<Arc<Summary>, ApiError> {
         let ttl = self.settings.api.summary_cache;
         if ttl.is_zero() {
             let windows = self.windows(self.now());

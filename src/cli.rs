@@ -31,6 +31,7 @@ pub mod scan;
 pub mod serve;
 pub mod thresholds;
 pub mod tokens;
+pub mod users;
 pub mod whois;
 pub mod whois_report;
 
@@ -61,6 +62,7 @@ use self::outbox::OutboxCommand;
 use self::scan::ScanArgs;
 use self::thresholds::ThresholdsCommand;
 use self::tokens::TokensCommand;
+use self::users::UsersCommand;
 use self::whois::{WhoisArgs, WhoisCommand};
 
 pub const EXIT_OK: u8 = 0;
@@ -130,6 +132,9 @@ pub enum Command {
     /// Manage API tokens (bearer tokens for /api/v1).
     #[command(subcommand)]
     Tokens(TokensCommand),
+    /// Staff accounts of the web pages: add (prints a set-password link), link, list, remove.
+    #[command(subcommand)]
+    Users(UsersCommand),
     /// Benchmark helpers.
     #[command(subcommand)]
     Bench(BenchCommand),
@@ -294,6 +299,7 @@ pub async fn run(command: Command, config: Config) -> Result<(), CliError> {
         Command::Clients(cmd) => clients::run(&app, cmd).await,
         Command::Domains(cmd) => domains::run(&app, cmd).await,
         Command::Tokens(cmd) => tokens::run(&app, cmd).await,
+        Command::Users(cmd) => users::run(&app, cmd).await,
         Command::Bench(cmd) => bench::run(&app, cmd).await,
         Command::Alerts(cmd) => alerts::run(&app, cmd).await,
         Command::Outbox(cmd) => outbox::run(&app, cmd).await,

@@ -66,6 +66,7 @@ pub struct Config {
     pub outbox: OutboxConfig,
     pub webhooks: WebhooksConfig,
     pub agency: AgencyConfig,
+    pub web: WebConfig,
     /// Where the configuration came from, for `lapse config check`.
     #[serde(skip)]
     pub origin: ConfigOrigin,
@@ -313,6 +314,32 @@ pub struct AgencyConfig {
     pub footer: String,
     /// An https image shown at the top of client mail (HTML).
     pub logo_url: Option<String>,
+}
+
+/// The web pages (`[web]`): where they are reached, how long a session
+/// lasts, how many sign-in attempts are allowed.
+#[derive(Debug, Clone, Serialize)]
+pub struct WebConfig {
+    /// The base of the links lapse prints and mails (`https://lapse.agency.example`),
+    /// without a trailing slash; from `server.listen` when not set.
+    pub public_url: String,
+    /// True when `public_url` is https: cookies are then always `Secure`.
+    #[serde(skip)]
+    pub public_url_is_https: bool,
+    #[serde(rename = "session_hours", serialize_with = "as_hours")]
+    pub session: Duration,
+    pub sign_in_attempts_per_account: u32,
+    pub sign_in_attempts_per_address: u32,
+    #[serde(rename = "sign_in_window_mins", serialize_with = "as_mins")]
+    pub sign_in_window: Duration,
+}
+
+fn as_hours<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_u64(d.as_secs() / 3600)
+}
+
+fn as_mins<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_u64(d.as_secs() / 60)
 }
 
 /// Webhook channels; each is off while its URL is empty.

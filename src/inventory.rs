@@ -3,9 +3,14 @@
 //!
 //! Everything goes through [`crate::domain::names`] (one parser) and the
 //! store's use cases; this module only composes them and reports per item.
-//! `tokens.rs`: making and hashing API tokens.
+//! `tokens.rs`: making and hashing API tokens. `web_users.rs`: the web
+//! pages' staff accounts, passwords (Argon2id) and link secrets.
+//! `wording.rs`: how a stored target reads (the CLI and the web pages
+//! print the same words).
 
 pub mod tokens;
+pub mod web_users;
+pub mod wording;
 
 use std::io::Read;
 

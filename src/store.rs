@@ -28,6 +28,8 @@
 //! - `store/outbox.rs`: the delivery queue (claim with a lease, retry, list)
 //!   and staff digests
 //! - `store/tokens.rs`: API tokens (hashed), lookup, last use, revocation
+//! - `store/web_auth.rs` (+ `web_auth/`): the web pages' staff accounts, sessions,
+//!   one-time links and portal links (all hashed); the mail a client was sent
 //! - `store/read_models.rs`, `store/read_models/`: visibility-filtered read
 //!   models (keyset pages, detail, history, scans, summary, metrics facts,
 //!   calendar) and edits by id; also the JSON API's wire types
@@ -48,6 +50,7 @@ mod scan_queue;
 mod scan_scope;
 mod scans;
 mod tokens;
+mod web_auth;
 
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
@@ -82,6 +85,10 @@ pub use scans::{
     ItemResult, KindProgress, ScanHandle, ScanProgress, ScanSummary, UpcomingExpiry, WorkItem,
 };
 pub use tokens::{NewToken, StoredToken, TokenView};
+pub use web_auth::{
+    NewLink, PortalLinkView, SentMessage, SessionOf, SessionPrincipal, StoredSession,
+    UserCredentials, WebUser, SIGN_IN_MESSAGE_PREFIX, STAFF_ROLES,
+};
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 

@@ -44,6 +44,8 @@ pub struct WebState {
     /// The effective configuration, secrets redacted, for its page.
     pub redacted_config: Arc<str>,
     pub pages: Arc<page::Pages>,
+    /// Sign-in: the public URL, session length, attempt limits (`[web]`).
+    pub auth: auth::AuthState,
 }
 
 impl WebState {
@@ -58,6 +60,7 @@ impl WebState {
             agency: agency.into(),
             redacted_config: config.to_redacted_toml().into(),
             pages: Arc::new(page::Pages::new()),
+            auth: auth::AuthState::new(config),
         }
     }
 }

@@ -151,7 +151,9 @@ where
 {
     let state = ApiState::new(app.store.clone(), &app.config);
     let router = api::router(state.clone()).merge(web::router(WebState::new(state, &app.config)));
-    axum::serve(listener, router)
+    // The peer's address reaches handlers (the web sign-in limits per address).
+    let service = router.into_make_service_with_connect_info::<std::net::SocketAddr>();
+    axum::serve(listener, service)
         .with_graceful_shutdown(shutdown)
         .await
 }

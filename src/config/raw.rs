@@ -32,6 +32,7 @@ pub(super) struct RawConfig {
     pub(super) outbox: RawOutbox,
     pub(super) webhooks: RawWebhooks,
     pub(super) agency: RawAgency,
+    pub(super) web: RawWeb,
 }
 
 #[derive(Debug, Deserialize)]
@@ -64,6 +65,16 @@ pub(super) struct RawAgency {
     pub(super) reply_to: String,
     pub(super) footer: String,
     pub(super) logo_url: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawWeb {
+    pub(super) public_url: String,
+    pub(super) session_hours: u32,
+    pub(super) sign_in_attempts_per_account: u32,
+    pub(super) sign_in_attempts_per_address: u32,
+    pub(super) sign_in_window_mins: u32,
 }
 
 #[derive(Debug, Deserialize)]

@@ -23,6 +23,7 @@ use super::{
 mod agency;
 mod delivery;
 mod probes;
+mod web;
 
 /// Builds the error for a bad value of `key`: `bad(key, value, expected)`.
 /// The value is shown in double quotes.
@@ -70,6 +71,7 @@ pub(super) fn validate(
     let outbox = delivery::outbox(raw.outbox, slowest_sender_secs, bad)?;
     let webhooks = delivery::webhooks(raw.webhooks, bad)?;
     let agency = agency::agency(raw.agency, bad)?;
+    let web = web::web(raw.web, &server, bad)?;
 
     Ok(Config {
         database,
@@ -91,6 +93,7 @@ pub(super) fn validate(
         outbox,
         webhooks,
         agency,
+        web,
         origin,
     })
 }

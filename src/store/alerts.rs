@@ -794,6 +794,36 @@ impl Store {
         Ok(())
     }
 
+    /// The threshold override of one client or domain (both lists absent
+    /// when none is set), without reading every row as
+    /// [`Store::threshold_overrides`] does.
+    pub async fn threshold_override(
+        &self,
+        owner: &ThresholdOwner,
+    ) -> Result<ThresholdOverride, StoreError> {
+        let (level, table, key) = match owner {
+            ThresholdOwner::Client(name) => ("client", "clients", name.trim().to_owned()),
+            ThresholdOwner::Domain(name) => ("domain", "domains", name.as_str().to_owned()),
+        };
+        let row = sqlx::query(&format!(
+            "SELECT name, certificate_days, registration_days FROM {table} WHERE name = ?"
+        ))
+        .bind(&key)
+        .fetch_optional(self.pool())
+        .await?
+        .ok_or_else(|| StoreError::NotFound(format!("no {level} `{key}`")))?;
+        let days = |column: &str| {
+            row.get::<Option<String>, _>(column)
+                .and_then(|t| serde_json::from_str::<Vec<u32>>(&t).ok())
+        };
+        Ok(ThresholdOverride {
+            level: level.to_owned(),
+            name: row.get("name"),
+            certificate_days: days("certificate_days"),
+            registration_days: days("registration_days"),
+        })
+    }
+
     /// Every override, clients first.
     pub async fn threshold_overrides(&self) -> Result<Vec<ThresholdOverride>, StoreError> {
         let rows = sqlx::query(

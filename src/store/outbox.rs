@@ -18,8 +18,9 @@ use sha2::{Digest, Sha256};
 use sqlx::Row;
 
 use super::alerts::{Channel, NewMessage};
-use super::read_models::{Cursor, Page};
+use super::read_models::{Cursor, Page, ALERT_CLIENT};
 use super::{format_time, Store, StoreError};
+use crate::domain::access::Visibility;
 
 /// Where a message is in its life.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -146,6 +147,37 @@ pub enum RetrySelection {
 }
 
 impl Store {
+    /// The newest `limit` messages queued about the alerts of a domain and
+    /// its endpoints (a client: about its own alerts), newest first.
+    pub async fn messages_of_domain(
+        &self,
+        visibility: Visibility,
+        domain_id: i64,
+        limit: u32,
+    ) -> Result<Vec<OutboxItem>, StoreError> {
+        let columns = OUTBOX_ITEM_COLUMNS
+            .split(", ")
+            .map(|c| format!("m.{}", c.trim()))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let sql = format!(
+            "SELECT {columns} FROM alerts a JOIN outbox m ON m.alert_id = a.id
+                 LEFT JOIN endpoints e ON e.id = a.endpoint_id
+                 LEFT JOIN domains d ON d.id = ?1
+                 WHERE (a.domain_id = ?1
+                        OR a.endpoint_id IN (SELECT x.id FROM endpoints x WHERE x.domain_id = ?1))
+                   AND (?2 IS NULL OR {ALERT_CLIENT} = ?2)
+                 ORDER BY m.id DESC LIMIT ?3"
+        );
+        let rows = sqlx::query(&sql)
+            .bind(domain_id)
+            .bind(visibility.client_id())
+            .bind(i64::from(limit))
+            .fetch_all(self.pool())
+            .await?;
+        Ok(rows.iter().map(outbox_item).collect())
+    }
+
     /// Puts `sending` rows whose lease ran out back to `pending`: their sender
     /// died. Returns how many.
     pub async fn reclaim_expired_leases(&self, now: DateTime<Utc>) -> Result<u64, StoreError> {

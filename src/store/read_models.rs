@@ -183,7 +183,7 @@ fn domain_of_client_as(domain: &str, client: &str) -> String {
 /// The client an alert is for, over the aliases `a` (alerts), `d` (its
 /// domain) and `e` (its endpoint, if any): an endpoint's alerts are its
 /// client's, a registration's its owner's.
-const ALERT_CLIENT: &str =
+pub(super) const ALERT_CLIENT: &str =
     "CASE WHEN a.endpoint_id IS NOT NULL THEN e.client_id ELSE d.client_id END";
 
 /// The endpoint's TLS mode as every surface names it

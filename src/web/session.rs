@@ -14,6 +14,8 @@ use serde::Serialize;
 
 use super::{WebError, WebState};
 use crate::domain::access::{Action, Role, Visibility};
+use crate::inventory::web_users::hash_secret;
+use crate::store::SessionPrincipal;
 
 /// The session cookie's name.
 pub const COOKIE: &str = "lapse_session";
@@ -126,11 +128,84 @@ impl FromRequestParts<WebState> for Viewer {
 }
 
 /// The viewer of a session secret taken from the cookie, when the session
-/// is live.
-///
-/// PLACEHOLDER until the web-auth helper's branch lands: no session is live.
-async fn resolve_session(_state: &WebState, _secret: &str) -> Result<Option<Viewer>, WebError> {
-    Ok(None)
+/// is live: its row is there and not expired, and what it stands for still
+/// stands (the account, the contact, the portal link). One statement per
+/// request; nothing is cached, so a sign-out, a removed user or a revoked
+/// portal link ends the session at the next request.
+async fn resolve_session(state: &WebState, secret: &str) -> Result<Option<Viewer>, WebError> {
+    if secret.is_empty() || secret.len() > SECRET_MAX_LEN {
+        return Ok(None);
+    }
+    let hash = hash_secret(secret);
+    let Some(session) = state.api.store.web_session(&hash, state.api.now()).await? else {
+        return Ok(None);
+    };
+    let who = match session.who {
+        SessionPrincipal::Staff {
+            user_id,
+            email,
+            role,
+        } => Who::Staff {
+            user_id,
+            email,
+            role,
+        },
+        SessionPrincipal::Client {
+            client_id,
+            client_name,
+            contact,
+        } => Who::Client {
+            client_id,
+            client_name,
+            contact,
+        },
+    };
+    Ok(Some(Viewer {
+        session_id: session.id,
+        who,
+        csrf: csrf_of(secret),
+    }))
+}
+
+/// Longer than any secret lapse makes: not looked up.
+const SECRET_MAX_LEN: usize = 128;
+
+/// A session's CSRF token: derived from its secret (so it needs no column
+/// and changes with each session), and not the secret itself.
+pub fn csrf_of(secret: &str) -> String {
+    hash_secret(&format!("lapse-csrf\u{0}{secret}"))
+}
+
+/// Whether the request came over TLS: the configured public URL is https,
+/// the URI says so, or the proxy in front says so (`X-Forwarded-Proto` or
+/// `Forwarded: proto=https`). A spoofed header only makes the cookie
+/// stricter.
+pub fn came_over_tls(parts: &Parts, state: &WebState) -> bool {
+    if state.auth.public_url_is_https || parts.uri.scheme_str() == Some("https") {
+        return true;
+    }
+    let header = |name: &str| {
+        parts
+            .headers
+            .get_all(name)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .map(str::to_ascii_lowercase)
+            .collect::<Vec<_>>()
+    };
+    header("x-forwarded-proto")
+        .iter()
+        .any(|v| v.split(',').next().map(str::trim) == Some("https"))
+        || header("forwarded")
+            .iter()
+            .any(|v| v.split([';', ',']).any(|p| p.trim() == "proto=https"))
+}
+
+/// A `Set-Cookie` value: `HttpOnly`, `SameSite=Strict`, `Path=/`, `Secure`
+/// when `secure`; `max_age_secs` 0 deletes the cookie.
+pub fn set_cookie(name: &str, value: &str, max_age_secs: u64, secure: bool) -> String {
+    let secure = if secure { "; Secure" } else { "" };
+    format!("{name}={value}; Path=/; Max-Age={max_age_secs}; HttpOnly; SameSite=Strict{secure}")
 }
 
 /// A staff member (any staff role); a client gets `NotFound`.
@@ -221,6 +296,24 @@ mod tests {
         assert!(!same_secret("abc", "abd"));
         assert!(!same_secret("abc", "abcd"));
         assert!(!same_secret("", "a"));
+    }
+
+    #[test]
+    fn the_csrf_token_is_not_the_secret_and_follows_it() {
+        let (a, b) = (csrf_of("one"), csrf_of("two"));
+        assert_ne!(a, b);
+        assert_eq!(a, csrf_of("one"));
+        assert!(!a.contains("one"));
+    }
+
+    #[test]
+    fn cookies_are_http_only_strict_and_secure_when_asked() {
+        let plain = set_cookie(COOKIE, "s", 60, false);
+        assert_eq!(
+            plain,
+            "lapse_session=s; Path=/; Max-Age=60; HttpOnly; SameSite=Strict"
+        );
+        assert!(set_cookie(COOKIE, "s", 60, true).ends_with("; Secure"));
     }
 
     #[test]

@@ -15,6 +15,7 @@ use std::net::IpAddr;
 use tokio::task::JoinHandle;
 
 pub mod app;
+pub mod browser;
 pub mod cli;
 pub mod clock;
 pub mod dns;
@@ -23,6 +24,7 @@ pub mod registry;
 pub mod sites;
 pub mod smtp;
 pub mod tls;
+pub mod web_users;
 
 /// Aborts a background task when the fixture goes out of scope.
 pub struct AbortOnDrop(JoinHandle<()>);

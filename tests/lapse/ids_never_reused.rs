@@ -342,6 +342,11 @@ async fn migration_0302_keeps_every_row_index_trigger_and_foreign_key() {
         "ALTER TABLE clients DROP COLUMN delivery",
         "ALTER TABLE clients DROP COLUMN digest_hour",
         "ALTER TABLE clients DROP COLUMN digest_weekday",
+        // 0304: the web pages' tables.
+        "DROP TABLE web_sessions",
+        "DROP TABLE web_links",
+        "DROP TABLE portal_links",
+        "DROP TABLE web_users",
         // 0306: alert handling.
         "DROP TABLE mutes",
         "ALTER TABLE alerts DROP COLUMN acknowledged_at",

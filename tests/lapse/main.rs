@@ -49,3 +49,7 @@ mod status_recheck;
 mod thresholds;
 mod tidy;
 mod tls_probe;
+mod web_auth;
+mod web_browser;
+mod web_portal;
+mod web_staff;

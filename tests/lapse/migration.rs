@@ -172,6 +172,11 @@ async fn a_database_from_before_the_fleet_model_migrates_with_every_row_kept() {
         .remove("client_digest_entries")
         .expect("0303 makes client_digest_entries");
     assert!(later.is_empty(), "{later:?}");
+    // 0304: the web pages' accounts, sessions and links, empty here.
+    for table in ["portal_links", "web_links", "web_sessions", "web_users"] {
+        let rows = after.remove(table).expect("0304 makes the web tables");
+        assert!(rows.is_empty(), "{table}: {rows:?}");
+    }
     // 0306: maintenance windows, none here.
     let mutes = after.remove("mutes").expect("0306 makes mutes");
     assert!(mutes.is_empty(), "{mutes:?}");
