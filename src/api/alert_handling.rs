@@ -54,7 +54,7 @@ pub struct MuteRequest {
 
 /// A runbook and the repeat days: staff mail carries the runbook; a
 /// domain's empty fields fall back to its client's.
-#[derive(Debug, serde::Deserialize, serde::Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, serde::Deserialize, serde::Serialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RunbookView {
     /// The registrar or DNS account.
@@ -310,6 +310,25 @@ pub async fn set_domain_runbook(
     write_runbook(&state, &owner, body).await
 }
 
+/// Runs `act` on the client's runbook by its name; once more with the name
+/// read again when the client was renamed meanwhile.
+async fn on_client<F, Fut>(
+    state: &ApiState,
+    caller: &Caller,
+    id: &str,
+    act: F,
+) -> ApiResult<Json<RunbookView>>
+where
+    F: Fn(ThresholdOwner) -> Fut,
+    Fut: std::future::Future<Output = ApiResult<Json<RunbookView>>>,
+{
+    let owner = client_owner(state, caller, id).await?;
+    match act(owner).await {
+        Err(e) if e.code == "unknown_client" => act(client_owner(state, caller, id).await?).await,
+        other => other,
+    }
+}
+
 /// A client's runbook and repeat days: the default of its domains.
 #[utoipa::path(get, path = "/api/v1/clients/{id}/runbook", tag = "alerts",
     params(("id" = i64, Path, minimum = 1, description = "Client id")),
@@ -321,8 +340,11 @@ pub async fn get_client_runbook(
     ApiPath(id): ApiPath<String>,
 ) -> ApiResult<Json<RunbookView>> {
     caller.require(Action::Read)?;
-    let owner = client_owner(&state, &caller, &id).await?;
-    read_runbook(&state, &owner).await
+    on_client(&state, &caller, &id, |owner| {
+        let state = state.clone();
+        async move { read_runbook(&state, &owner).await }
+    })
+    .await
 }
 
 /// Replace a client's runbook and repeat days (admin, staff); absent or
@@ -340,6 +362,10 @@ pub async fn set_client_runbook(
     ApiJson(body): ApiJson<RunbookView>,
 ) -> ApiResult<Json<RunbookView>> {
     caller.require(Action::Write)?;
-    let owner = client_owner(&state, &caller, &id).await?;
-    write_runbook(&state, &owner, body).await
+    on_client(&state, &caller, &id, |owner| {
+        let state = state.clone();
+        let body = body.clone();
+        async move { write_runbook(&state, &owner, body).await }
+    })
+    .await
 }
