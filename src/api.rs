@@ -12,6 +12,7 @@
 //! - `api/targets.rs`: storing a target from a body, the fleet fields, 409s that say how to move
 //! - `api/domain_settings.rs`: what staff decide about a domain (watch, registration owner, a manual expiry)
 //! - `api/outbox.rs`: the delivery queue (list, retry)
+//! - `api/alert_handling.rs`: acknowledge and snooze alerts, maintenance windows, runbooks and repeat days
 //! - `api/calendar.rs`: the iCalendar feed; `api/metrics.rs`: Prometheus text
 //! - `api/openapi.rs`: the OpenAPI document: the statuses every operation of a kind answers, the named value lists
 //! - `api/docs/`: the offline docs page (HTML, JS, CSS compiled in)
@@ -23,6 +24,7 @@
 //! needs a token, `calendar.ics` also as `?token=`.
 
 mod activity;
+mod alert_handling;
 pub mod auth;
 pub mod calendar;
 mod channels;
@@ -301,6 +303,21 @@ fn documented_routes() -> OpenApiRouter<ApiState> {
         .routes(routes!(outbox::list_outbox))
         .routes(routes!(outbox::retry_message))
         .routes(routes!(activity::list_alerts))
+        .routes(routes!(alert_handling::acknowledge))
+        .routes(routes!(alert_handling::snooze, alert_handling::unsnooze))
+        .routes(routes!(
+            alert_handling::list_mutes,
+            alert_handling::add_mute
+        ))
+        .routes(routes!(alert_handling::lift_mute))
+        .routes(routes!(
+            alert_handling::get_domain_runbook,
+            alert_handling::set_domain_runbook
+        ))
+        .routes(routes!(
+            alert_handling::get_client_runbook,
+            alert_handling::set_client_runbook
+        ))
         .routes(routes!(activity::start_scan, activity::list_scans))
         .routes(routes!(activity::get_scan))
         .routes(routes!(activity::summary))

@@ -14,6 +14,7 @@
 //! `lapse check` has its own codes, like monitoring plugins: 0 ok, 1 warning,
 //! 2 critical, 3 could not check.
 
+pub mod alert_handling;
 pub mod alerts;
 pub mod bench;
 pub mod channels;

@@ -6,6 +6,7 @@
 
 pub mod access;
 pub mod address;
+pub mod alert_handling;
 pub mod alert_policy;
 pub mod certificate;
 pub mod fleet;

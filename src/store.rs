@@ -35,6 +35,7 @@
 //!   calendar) and edits by id; also the JSON API's wire types
 //! - `store/bench_seed.rs`: the benchmark fleet (`lapse bench seed`)
 
+mod alert_handling;
 mod alerts;
 mod bench_seed;
 mod channels;
@@ -61,6 +62,7 @@ use sqlx::SqlitePool;
 
 use crate::config::DatabaseConfig;
 
+pub use alert_handling::{AlertHandlingState, AlertHandlingView, HandlingFacts, MuteView, NewMute};
 pub use alerts::{
     AlertChanges, AlertListing, AlertScope, AlertWrite, AppliedChanges, Audience, Channel,
     ChannelPost, ClientDigestEntry, CurrentCert, Delivery, DigestLine, DomainAlertFacts,

@@ -12,7 +12,7 @@ use super::{ApiState, Caller};
 use crate::domain::access::Action;
 use crate::domain::names::parse_email;
 use crate::store::read_models::{ClientView, ContactView};
-use crate::store::{ClientDelivery, DeliveryChange, DeliveryMode, WEEKDAYS};
+use crate::store::{ClientDelivery, DeliveryChange, DeliveryMode, StoreError, WEEKDAYS};
 
 /// A new client.
 #[derive(Debug, serde::Deserialize, utoipa::ToSchema)]
@@ -285,7 +285,14 @@ pub async fn get_client_delivery(
     caller.require(Action::Read)?;
     let id = path_id(&id, "id")?;
     let client = state.store.visible_client(caller.visibility(), id).await?;
-    Ok(Json(state.store.client_delivery(&client.name).await?))
+    match state.store.client_delivery(&client.name).await {
+        // Renamed since its name was read: read it again, once.
+        Err(StoreError::NoSuchClient(_)) => {
+            let client = state.store.visible_client(caller.visibility(), id).await?;
+            Ok(Json(state.store.client_delivery(&client.name).await?))
+        }
+        other => Ok(Json(other?)),
+    }
 }
 
 /// Change how a client hears of its alerts (admin, staff). Expired, a
@@ -306,12 +313,20 @@ pub async fn update_client_delivery(
     let id = path_id(&id, "id")?;
     let change = delivery_change(body)?;
     let client = state.store.visible_client(caller.visibility(), id).await?;
-    Ok(Json(
-        state
-            .store
-            .set_client_delivery(&client.name, &change)
-            .await?,
-    ))
+    match state.store.set_client_delivery(&client.name, &change).await {
+        // Renamed since its name was read (the change is the same when
+        // made again): read the name again, once.
+        Err(StoreError::NoSuchClient(_)) => {
+            let client = state.store.visible_client(caller.visibility(), id).await?;
+            Ok(Json(
+                state
+                    .store
+                    .set_client_delivery(&client.name, &change)
+                    .await?,
+            ))
+        }
+        other => Ok(Json(other?)),
+    }
 }
 
 fn delivery_change(body: DeliveryPatch) -> ApiResult<DeliveryChange> {

@@ -1,9 +1,11 @@
 //! `lapse alerts`: list alerts, evaluate now (and deliver), queue the staff
-//! digest.
+//! digest; acknowledge, snooze, repeat until renewed, runbooks
+//! (`alert_handling`).
 
 use chrono::Utc;
 use clap::Subcommand;
 
+use super::alert_handling::{self as handling, Owner, RunbookArgs};
 use super::outbox::render_delivery;
 use super::{print_json, CliError};
 use crate::app::{self, App};
@@ -35,6 +37,41 @@ pub enum AlertsCommand {
     },
     /// Queue the staff digest now with the lines collected since the last one.
     Digest,
+    /// Acknowledge a firing alert: no daily reminders until its next threshold (or a new subject).
+    Ack {
+        /// The alert's id (`lapse alerts list`).
+        id: i64,
+        /// Who acknowledges (default: `cli`).
+        #[arg(long)]
+        by: Option<String>,
+    },
+    /// Snooze a firing alert until a date: nothing is sent about it until then (an expiry passing
+    /// meanwhile is told to staff alone).
+    Snooze {
+        id: i64,
+        /// YYYY-MM-DD (midnight UTC) or an RFC 3339 time.
+        #[arg(long)]
+        until: String,
+        #[arg(long)]
+        by: Option<String>,
+    },
+    /// End a snooze now.
+    Unsnooze {
+        id: i64,
+        #[arg(long)]
+        by: Option<String>,
+    },
+    /// Repeat until renewed: one reminder a day in the last DAYS days before an expiry (and after
+    /// it) until it is renewed; `off` to stop. A domain's setting wins over its client's.
+    Repeat {
+        #[command(flatten)]
+        owner: Owner,
+        /// Days, or `off`.
+        days: String,
+    },
+    /// Show or set a runbook (registrar or DNS account, who renews, how): staff mail carries it.
+    /// A domain's fields fall back to its client's.
+    Runbook(RunbookArgs),
 }
 
 pub async fn run(app: &App, cmd: AlertsCommand) -> Result<(), CliError> {
@@ -48,6 +85,13 @@ pub async fn run(app: &App, cmd: AlertsCommand) -> Result<(), CliError> {
             Ok(())
         }
         AlertsCommand::Evaluate { deliver, json } => evaluate(app, deliver, json).await,
+        AlertsCommand::Ack { id, by } => handling::acknowledge(app, id, by).await,
+        AlertsCommand::Snooze { id, until, by } => {
+            handling::snooze(app, id, Some(&until), by).await
+        }
+        AlertsCommand::Unsnooze { id, by } => handling::snooze(app, id, None, by).await,
+        AlertsCommand::Repeat { owner, days } => handling::repeat(app, owner, &days).await,
+        AlertsCommand::Runbook(args) => handling::runbook(app, args).await,
         AlertsCommand::Digest => {
             let now = Utc::now();
             let settings = app::alert_settings(&app.config);
@@ -68,9 +112,16 @@ fn render_list(alerts: &[AlertListing], all: bool) -> String {
         let _ = writeln!(out, "no {}alerts", if all { "" } else { "firing " });
     }
     for a in alerts {
+        let mut handled = String::new();
+        if let (Some(at), Some(by)) = (&a.acknowledged_at, &a.acknowledged_by) {
+            handled.push_str(&format!(", acknowledged {at} by {by}"));
+        }
+        if let (Some(until), Some(by)) = (&a.snoozed_until, &a.snoozed_by) {
+            handled.push_str(&format!(", snoozed until {until} by {by}"));
+        }
         let _ = writeln!(
             out,
-            "#{}  {:<9} {:<21} {}  opened {}{}  events: {}",
+            "#{}  {:<9} {:<21} {}  opened {}{}{handled}  events: {}",
             a.id,
             a.state,
             a.kind,

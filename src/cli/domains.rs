@@ -116,6 +116,24 @@ pub enum DomainsCommand {
         #[arg(long)]
         note: Option<String>,
     },
+    /// Mute a domain (or one endpoint) for a maintenance window: its alerts are held until the
+    /// window ends, then told. An expiry passing meanwhile is told to staff alone.
+    Mute(super::alert_handling::MuteArgs),
+    /// Lift a domain's maintenance windows (its endpoints' too) now.
+    Unmute {
+        domain: String,
+        /// Who lifts them (default: `cli`).
+        #[arg(long)]
+        by: Option<String>,
+    },
+    /// List maintenance windows not over yet (all with --all).
+    Mutes {
+        #[arg(long)]
+        all: bool,
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+    },
     /// Import a CSV file with a header row and the columns host, client, contacts, watch, tls, owner.
     Import {
         /// The CSV file (`-` for stdin).
@@ -190,6 +208,13 @@ pub async fn run(app: &App, cmd: DomainsCommand) -> Result<(), CliError> {
             set_expiry(app, &domain, &date, note.as_deref(), now).await
         }
         DomainsCommand::Import { file, json } => import(app, &file, json, now).await,
+        DomainsCommand::Mute(args) => super::alert_handling::mute(app, args).await,
+        DomainsCommand::Unmute { domain, by } => {
+            super::alert_handling::unmute(app, &domain, by).await
+        }
+        DomainsCommand::Mutes { all, json } => {
+            super::alert_handling::list_mutes(app, all, json).await
+        }
     }
 }
 

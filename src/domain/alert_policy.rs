@@ -146,6 +146,10 @@ pub enum Event {
     NeedsDate,
     /// Fixed, renewed, or back.
     Resolved,
+    /// Repeat until renewed: the day's reminder (the recipient's date).
+    Reminder(chrono::NaiveDate),
+    /// Expired while muted or snoozed: the staff-only reminder.
+    ExpiredHeld,
 }
 
 impl Event {
@@ -159,6 +163,8 @@ impl Event {
             Self::Outage => "outage".into(),
             Self::NeedsDate => "needs_date".into(),
             Self::Resolved => "resolved".into(),
+            Self::Reminder(day) => format!("reminder:{day}"),
+            Self::ExpiredHeld => "expired_held".into(),
         }
     }
 
@@ -170,6 +176,10 @@ impl Event {
             "outage" => Self::Outage,
             "needs_date" => Self::NeedsDate,
             "resolved" => Self::Resolved,
+            "expired_held" => Self::ExpiredHeld,
+            other if other.starts_with("reminder:") => {
+                Self::Reminder(other.strip_prefix("reminder:")?.parse().ok()?)
+            }
             other => Self::Threshold(other.strip_prefix("threshold:")?.parse().ok()?),
         })
     }
@@ -636,6 +646,10 @@ pub struct Notice {
     /// counted in); `None`: UTC.
     #[serde(skip)]
     pub zone: Option<chrono_tz::Tz>,
+    /// A daily reminder (`domain::alert_handling`): how many came before.
+    pub reminders_before: Option<u32>,
+    /// The staff-only reminder of an expiry under a hold: what holds it.
+    pub held: Option<String>,
 }
 
 impl Notice {
@@ -655,6 +669,8 @@ impl Notice {
             never_reachable: None,
             needs_date: None,
             zone: None,
+            reminders_before: None,
+            held: None,
         }
     }
 }

@@ -5,8 +5,8 @@
 //!
 //! | event | severity |
 //! |---|---|
-//! | expired, registration problem, outage, 3 days or fewer left | critical |
-//! | other thresholds, check failures, stale data, date needed | warning |
+//! | expired (also held by a snooze or mute), registration problem, outage, 3 days or fewer left (threshold or daily reminder) | critical |
+//! | other thresholds and reminders, check failures, stale data, date needed | warning |
 //! | resolved | info |
 //!
 //! A resolution reaches every route that wants its group, whatever the
@@ -45,10 +45,16 @@ impl Severity {
     pub fn of(kind: AlertKind, event: Event, days_left: Option<i64>) -> Self {
         match event {
             Event::Resolved => Self::Info,
-            Event::Expired | Event::Outage => Self::Critical,
+            Event::Expired | Event::ExpiredHeld | Event::Outage => Self::Critical,
             Event::Failing if kind == AlertKind::RegistrationProblem => Self::Critical,
-            Event::Threshold(_) if days_left.is_some_and(|d| d <= 3) => Self::Critical,
-            Event::Threshold(_) | Event::Failing | Event::Stale | Event::NeedsDate => Self::Warning,
+            Event::Threshold(_) | Event::Reminder(_) if days_left.is_some_and(|d| d <= 3) => {
+                Self::Critical
+            }
+            Event::Threshold(_)
+            | Event::Reminder(_)
+            | Event::Failing
+            | Event::Stale
+            | Event::NeedsDate => Self::Warning,
         }
     }
 }

@@ -53,9 +53,10 @@ use crate::domain::names::to_unicode;
 use crate::notify::templates::{StaffNotes, TemplateError};
 use crate::store::{
     AlertChanges, AlertScope, AlertWrite, AppliedChanges, Audience, DomainAlertFacts,
-    EndpointAlertFacts, Store, StoreError, Streak,
+    EndpointAlertFacts, HandlingFacts, Store, StoreError, Streak,
 };
 
+mod handling;
 mod messages;
 mod quiet;
 mod recipients;
@@ -64,7 +65,7 @@ mod subjects;
 pub use quiet::{domains_to_evaluate, endpoints_to_evaluate};
 pub use recipients::ConfiguredChannel;
 
-use messages::{expiry_writes, plain_writes, Context};
+use messages::{plain_writes, Context};
 use subjects::{
     certificate_thresholds, domain_notes, endpoint_name, endpoint_notes, expiring_certificate,
     failure_key, failure_lines, last_fresh, lookup_state, registration_problems,
@@ -246,10 +247,14 @@ async fn evaluate_endpoint_once(
         return Ok(AppliedChanges::default());
     };
     let name = endpoint_name(&facts);
-    let notes = endpoint_notes(&facts);
+    let scope = AlertScope::endpoint(facts.domain_id, endpoint_id);
+    let handling = store.handling_facts(scope, now).await?;
+    let mut notes = endpoint_notes(&facts);
+    notes.runbook = handling.runbook.clone();
     let evaluation = Evaluation {
         store,
-        scope: AlertScope::endpoint(facts.domain_id, endpoint_id),
+        scope,
+        handling,
         context: Context {
             settings,
             audience: &facts.audience,
@@ -326,10 +331,14 @@ async fn evaluate_domain_once(
         return Ok(AppliedChanges::default());
     };
     let name = to_unicode(&facts.name);
-    let notes = domain_notes(&facts);
+    let scope = AlertScope::domain(domain_id);
+    let handling = store.handling_facts(scope, now).await?;
+    let mut notes = domain_notes(&facts);
+    notes.runbook = handling.runbook.clone();
     let evaluation = Evaluation {
         store,
-        scope: AlertScope::domain(domain_id),
+        scope,
+        handling,
         context: Context {
             settings,
             audience: &facts.audience,
@@ -404,6 +413,8 @@ fn found<T>(facts: Result<T, StoreError>) -> Result<Option<T>, StoreError> {
 struct Evaluation<'a> {
     store: &'a Store,
     scope: AlertScope,
+    /// Repeat days, runbook, maintenance window (`handling`).
+    handling: HandlingFacts,
     context: Context<'a>,
     now: DateTime<Utc>,
 }
@@ -484,10 +495,13 @@ impl Evaluation<'_> {
             &notified,
             (self.now, self.context.zone()),
         );
-        if steps.is_empty() {
+        let handled = self
+            .handle_expiry(steps, firing.as_ref(), subject.as_ref())
+            .await?;
+        if handled.steps.is_empty() {
             return Ok(None);
         }
-        let writes = expiry_writes(&self.context, kind, &steps, subject.as_ref(), self.now)?;
+        let writes = self.handled_writes(kind, &handled, subject.as_ref())?;
         Ok(Some(self.changes(kind, &firing, None, writes)))
     }
 
@@ -558,6 +572,7 @@ impl Evaluation<'_> {
             suppressed,
             key,
         ));
+        let steps = self.handle_plain(steps);
         if streak.is_none() && steps.is_empty() {
             return Ok(None);
         }
@@ -638,6 +653,7 @@ impl Evaluation<'_> {
             firing.as_ref(),
             self.now,
         );
+        let steps = self.handle_plain(steps);
         if steps.is_empty() {
             return Ok(None);
         }
@@ -659,7 +675,7 @@ impl Evaluation<'_> {
     ) -> Result<Option<AlertChanges>, AlertError> {
         let kind = AlertKind::RegistrationNeedsDate;
         let firing = self.store.firing_alert(self.scope, kind).await?;
-        let steps = needs_date_step(facts.needs_date, firing.as_ref());
+        let steps = self.handle_plain(needs_date_step(facts.needs_date, firing.as_ref()));
         if steps.is_empty() {
             return Ok(None);
         }

@@ -115,6 +115,8 @@ pub struct StaffNotes {
     /// The ASCII domain for `lapse whois` and `lapse domains set-expiry`
     /// (registration notices).
     pub domain: Option<String>,
+    /// Who renews and how (`lapse domains runbook`): staff mail only.
+    pub runbook: crate::domain::alert_handling::Runbook,
 }
 
 impl StaffNotes {
@@ -142,10 +144,34 @@ impl StaffNotes {
     }
 }
 
+/// The event as the templates branch on it: a daily reminder reads as its
+/// threshold did (or as the expiry, once past); the staff-only reminder of
+/// a held expiry as the expiry.
+fn shown_event(notice: &Notice) -> String {
+    match notice.event {
+        Event::Reminder(_) if notice.days_left.is_some_and(|d| d < 0) => "expired".into(),
+        Event::ExpiredHeld => "expired".into(),
+        other => other.key(),
+    }
+}
+
+/// The subject line, marked when the notice is a daily reminder or the
+/// staff-only one of a held alert.
+fn headline(notice: &Notice, subject: &str) -> String {
+    let subject = subject.trim();
+    match notice.event {
+        Event::Reminder(_) => format!("Reminder: {subject}"),
+        Event::ExpiredHeld => format!("[staff only, held] {subject}"),
+        _ => subject.to_owned(),
+    }
+}
+
 fn notice_context(notice: &Notice) -> minijinja::Value {
     context! {
         kind => notice.kind,
-        event => notice.event,
+        event => shown_event(notice),
+        reminders_before => notice.reminders_before,
+        held => notice.held,
         subject => notice.subject,
         client => notice.client,
         when => notice.days_left.map(when),
@@ -170,9 +196,10 @@ pub fn render_notice(notice: &Notice) -> Result<Rendered, TemplateError> {
 /// details and the commands kept.
 pub fn render_staff_notice(notice: &Notice, notes: &StaffNotes) -> Result<Rendered, TemplateError> {
     let base = notice_context(notice);
-    let subject = render("subject.txt", &base)?.trim().to_owned();
+    let subject = headline(notice, &render("subject.txt", &base)?);
     let ctx = context! {
         headline => subject,
+        runbook => (!notes.runbook.is_empty()).then_some(&notes.runbook),
         details => notes.details,
         commands => notes.commands(notice),
         ..base
@@ -195,7 +222,7 @@ pub fn render_client_notice(
     let mut notice = notice.clone();
     notice.client = None;
     let base = notice_context(&notice);
-    let subject = render("subject.txt", &base)?.trim().to_owned();
+    let subject = headline(&notice, &render("subject.txt", &base)?);
     let name = if agency.name.is_empty() {
         "your agency"
     } else {
@@ -291,8 +318,8 @@ pub fn webhook_payload(notice: &Notice, rendered: &Rendered) -> serde_json::Valu
 pub fn chat_text(notice: &Notice, rendered: &Rendered) -> String {
     let mark = match notice.event {
         Event::Resolved => "resolved",
-        Event::Expired | Event::Failing | Event::Outage => "alert",
-        Event::Threshold(_) | Event::Stale | Event::NeedsDate => "warning",
+        Event::Expired | Event::ExpiredHeld | Event::Failing | Event::Outage => "alert",
+        Event::Threshold(_) | Event::Reminder(_) | Event::Stale | Event::NeedsDate => "warning",
     };
     let mut text = format!("[lapse {mark}] {}", rendered.subject);
     if let Some(client) = &notice.client {

@@ -327,7 +327,13 @@ pub struct AlertListing {
     pub state: String,
     pub opened_at: String,
     pub resolved_at: Option<String>,
+    /// The ledger, oldest first: notices (`threshold:7`) and people's
+    /// actions with who did them (`acknowledged:TIME by ann`).
     pub events: Vec<String>,
+    pub acknowledged_at: Option<String>,
+    pub acknowledged_by: Option<String>,
+    pub snoozed_until: Option<String>,
+    pub snoozed_by: Option<String>,
 }
 
 /// Which override `set_thresholds` changes.
@@ -755,6 +761,7 @@ impl Store {
     pub async fn list_alerts(&self, all: bool) -> Result<Vec<AlertListing>, StoreError> {
         let rows = sqlx::query(
             "SELECT a.id, a.kind, a.subject_key, a.state, a.opened_at, a.resolved_at,
+                    a.acknowledged_at, a.acknowledged_by, a.snoozed_until, a.snoozed_by,
                     d.name AS domain, e.host, e.port
              FROM alerts a LEFT JOIN domains d ON d.id = a.domain_id
              LEFT JOIN endpoints e ON e.id = a.endpoint_id
@@ -764,7 +771,7 @@ impl Store {
         .bind(all)
         .fetch_all(self.pool())
         .await?;
-        let ledger = sqlx::query("SELECT alert_id, event FROM alert_ledger ORDER BY id")
+        let ledger = sqlx::query("SELECT alert_id, event, actor FROM alert_ledger ORDER BY id")
             .fetch_all(self.pool())
             .await?;
         Ok(rows
@@ -789,8 +796,15 @@ impl Store {
                     events: ledger
                         .iter()
                         .filter(|l| l.get::<i64, _>("alert_id") == id)
-                        .map(|l| l.get("event"))
+                        .map(|l| match l.get::<Option<String>, _>("actor") {
+                            Some(actor) => format!("{} by {actor}", l.get::<String, _>("event")),
+                            None => l.get("event"),
+                        })
                         .collect(),
+                    acknowledged_at: r.get("acknowledged_at"),
+                    acknowledged_by: r.get("acknowledged_by"),
+                    snoozed_until: r.get("snoozed_until"),
+                    snoozed_by: r.get("snoozed_by"),
                 }
             })
             .collect())

@@ -320,7 +320,8 @@ mod tests {
                 for (i, column) in row.columns().iter().enumerate() {
                     // Written by lookups and checks, never by the seed
                     // (migrations 0301, 0302); a client's delivery
-                    // settings keep their defaults (0303).
+                    // settings keep their defaults (0303), and so do the
+                    // repeat days and runbooks of clients and domains (0306).
                     if [
                         "registration_failure",
                         "cert_checks",
@@ -331,6 +332,10 @@ mod tests {
                         "delivery",
                         "digest_hour",
                         "digest_weekday",
+                        "repeat_days",
+                        "runbook_account",
+                        "runbook_renewer",
+                        "runbook_howto",
                     ]
                     .contains(&column.name())
                     {

@@ -80,6 +80,7 @@ async fn token_routes(app: &TestApp) -> Vec<Route> {
     let www = app.ids["www.acme.test"];
     let mail = app.ids["mail.acme.test"];
     let fleet = crate::api_fleet::routes(app).await.into_iter();
+    let handling = crate::alert_handling::api_routes(app).await.into_iter();
     let mut routes = vec![
         route("GET", "/api/v1/me", "/api/v1/me", None, EVERYONE),
         // No channel is configured here: writers get 404, the others 403.
@@ -302,6 +303,7 @@ async fn token_routes(app: &TestApp) -> Vec<Route> {
         route("GET", "/metrics", "/metrics", None, FLEET_READERS),
     ];
     routes.extend(fleet.map(|(m, t, p, b, a)| route(m, t, p, b, a)));
+    routes.extend(handling.map(|(m, t, p, b, a)| route(m, t, p, b, a)));
     routes
 }
 

@@ -208,7 +208,8 @@ async fn cursors(server: &Server, token: &str) -> Vec<String> {
 /// 422s are about content no schema can say: a name the Public Suffix List
 /// refuses, characters refused in names and addresses, a reference to a
 /// client or domain that does not exist, a reserved pinned address, fields
-/// that go together. `POST /api/v1/imports` may answer 400 for a CSV body
+/// that go together, a snooze or a maintenance window that ends in the
+/// past or before it starts. `POST /api/v1/imports` may answer 400 for a CSV body
 /// without a `host` column.
 fn fuzzer_config(seeded: &Seeded, cursors: &[String]) -> String {
     let semantic = [
@@ -223,6 +224,8 @@ fn fuzzer_config(seeded: &Seeded, cursors: &[String]) -> String {
         "POST /api/v1/clients",
         "PATCH /api/v1/clients/{id}",
         "POST /api/v1/clients/{id}/contacts",
+        "PUT /api/v1/alerts/{id}/snooze",
+        "POST /api/v1/mutes",
     ];
     let accepted = r#"["2xx", "401", "403", "404", "409", "429"]"#;
     let mut config = format!(

@@ -349,6 +349,22 @@ async fn migration_0302_keeps_every_row_index_trigger_and_foreign_key() {
         "DROP TABLE web_users",
         "ALTER TABLE outbox DROP COLUMN payload",
         "DROP TABLE channel_routes",
+        // 0306: alert handling.
+        "DROP TABLE mutes",
+        "ALTER TABLE alerts DROP COLUMN acknowledged_at",
+        "ALTER TABLE alerts DROP COLUMN acknowledged_by",
+        "ALTER TABLE alerts DROP COLUMN snoozed_until",
+        "ALTER TABLE alerts DROP COLUMN snoozed_by",
+        "ALTER TABLE alert_ledger DROP COLUMN actor",
+        "ALTER TABLE alert_ledger DROP COLUMN note",
+        "ALTER TABLE clients DROP COLUMN repeat_days",
+        "ALTER TABLE domains DROP COLUMN repeat_days",
+        "ALTER TABLE clients DROP COLUMN runbook_account",
+        "ALTER TABLE clients DROP COLUMN runbook_renewer",
+        "ALTER TABLE clients DROP COLUMN runbook_howto",
+        "ALTER TABLE domains DROP COLUMN runbook_account",
+        "ALTER TABLE domains DROP COLUMN runbook_renewer",
+        "ALTER TABLE domains DROP COLUMN runbook_howto",
     ] {
         sqlx::raw_sql(later).execute(&mut conn).await.expect(later);
     }

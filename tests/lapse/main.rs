@@ -6,6 +6,7 @@
 
 mod harness;
 
+mod alert_handling;
 mod alerts;
 mod alerts_cli;
 mod api;
@@ -38,6 +39,8 @@ mod registration_pacing;
 mod registration_ssrf;
 mod registry_hardening;
 mod renewal;
+mod repeat;
+mod runbooks;
 mod scan;
 mod scan_progress;
 mod scan_scope;

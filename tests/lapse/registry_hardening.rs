@@ -579,15 +579,16 @@ mod loopback_only {
     #[test]
     fn the_api_benchmark_contacts_nothing_beyond_loopback() {
         let script = std::fs::read_to_string(
-            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("benches/api.sh"),
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("benches/common.sh"),
         )
-        .expect("benches/api.sh");
+        .expect("benches/common.sh (the benchmarks' shared installation)");
         let start = script.find("<<TOML\n").expect("the config heredoc") + "<<TOML\n".len();
         let end = start + script[start..].find("\nTOML\n").expect("its end");
         let config: toml::Value = toml::from_str(
             &script[start..end]
                 .replace("$WORK", "/tmp/work")
-                .replace("$PORT", "18480"),
+                .replace("$PORT", "18480")
+                .replace("${API_TOML:-}", ""),
         )
         .expect("the benchmark's config is TOML");
         let loopback = |text: &str| {

@@ -30,13 +30,15 @@ impl Context<'_> {
 }
 
 /// [`plain_writes`] for an expiry rule: the notice gives the date and the
-/// days left (or since), or the new date after a renewal.
+/// days left (or since), or the new date after a renewal; `decorate` adds
+/// what its handling says (`handling`).
 pub(super) fn expiry_writes(
     context: &Context<'_>,
     kind: AlertKind,
     steps: &[Transition],
     subject: Option<&ExpirySubject>,
     now: DateTime<Utc>,
+    decorate: impl Fn(&mut Notice),
 ) -> Result<Vec<AlertWrite>, AlertError> {
     let tz = context.zone();
     plain_writes(context, kind, steps, |event| {
@@ -50,6 +52,7 @@ pub(super) fn expiry_writes(
                 notice.days_left = subject.map(|s| days_left(s.expires_at, now, tz));
             }
         }
+        decorate(&mut notice);
         notice
     })
 }

@@ -52,6 +52,7 @@ pub(super) fn endpoint_notes(facts: &EndpointAlertFacts) -> StaffNotes {
         details,
         check_target: Some(target),
         domain: None,
+        runbook: Default::default(),
     }
 }
 
@@ -79,6 +80,7 @@ pub(super) fn domain_notes(facts: &DomainAlertFacts) -> StaffNotes {
         details,
         check_target: None,
         domain: Some(facts.name.clone()),
+        runbook: Default::default(),
     }
 }
 

@@ -58,6 +58,12 @@ pub struct AlertView {
     pub resolved_at: Option<String>,
     #[schema(value_type = Option<Object>)]
     pub details: Option<serde_json::Value>,
+    /// Who acknowledged it and when (it holds until the next threshold).
+    pub acknowledged_at: Option<String>,
+    pub acknowledged_by: Option<String>,
+    /// Snoozed until then, by whom.
+    pub snoozed_until: Option<String>,
+    pub snoozed_by: Option<String>,
 }
 
 /// Filters of the alert list.
@@ -230,7 +236,8 @@ pub enum HistoryOf<'a> {
 }
 
 const ALERT_SELECT: &str = "SELECT a.id, d.name AS domain_name, e.host, e.port, a.kind,
-     a.subject_key, a.state, a.opened_at, a.resolved_at, a.details";
+     a.subject_key, a.state, a.opened_at, a.resolved_at, a.details,
+     a.acknowledged_at, a.acknowledged_by, a.snoozed_until, a.snoozed_by";
 
 /// A page keyed by descending id.
 fn id_page<T>(rows: &[SqliteRow], limit: u32, total: i64, read: fn(&SqliteRow) -> T) -> Page<T> {
@@ -285,5 +292,9 @@ fn alert_view(r: &SqliteRow) -> AlertView {
         details: r
             .get::<Option<String>, _>("details")
             .and_then(|d| serde_json::from_str(&d).ok()),
+        acknowledged_at: r.get("acknowledged_at"),
+        acknowledged_by: r.get("acknowledged_by"),
+        snoozed_until: r.get("snoozed_until"),
+        snoozed_by: r.get("snoozed_by"),
     }
 }

@@ -217,7 +217,9 @@ fn detail_pairs(viewer: Option<&str>) -> String {
                  'endpoint', CASE WHEN e.id IS NOT NULL THEN e.host || ':' || e.port END,
                  'kind', a.kind, 'subject_key', a.subject_key, 'state', a.state,
                  'opened_at', a.opened_at, 'resolved_at', a.resolved_at,
-                 'details', {alert_details})
+                 'details', {alert_details},
+                 'acknowledged_at', a.acknowledged_at, 'acknowledged_by', a.acknowledged_by,
+                 'snoozed_until', a.snoozed_until, 'snoozed_by', a.snoozed_by)
                ORDER BY a.id DESC)
              FROM alerts a LEFT JOIN endpoints e ON e.id = a.endpoint_id
              WHERE a.state = 'firing'
