@@ -154,6 +154,34 @@ fn given(text: Option<&str>) -> Option<&str> {
     text.map(str::trim).filter(|t| !t.is_empty())
 }
 
+/// The id of the client a query or form names (by id or name, as the API
+/// takes it) among those the viewer sees; a 400 page naming it otherwise.
+async fn client_id(
+    api: &crate::api::ApiState,
+    visibility: crate::domain::access::Visibility,
+    reference: &str,
+) -> Result<i64, WebError> {
+    Ok(api
+        .store
+        .resolve_client(visibility, reference)
+        .await
+        .or_page()?
+        .ok_or_else(|| WebError::BadRequest(format!("no client `{reference}`")))?
+        .id)
+}
+
+/// An optional client filter: empty is none.
+async fn client_filter(
+    api: &crate::api::ApiState,
+    visibility: crate::domain::access::Visibility,
+    reference: Option<&str>,
+) -> Result<Option<i64>, WebError> {
+    match given(reference) {
+        None => Ok(None),
+        Some(reference) => client_id(api, visibility, reference).await.map(Some),
+    }
+}
+
 /// A path that goes back to a page with a note of what was done (a fixed
 /// word, not text from the form).
 fn back_to(path: &str, done: &str) -> axum::response::Redirect {

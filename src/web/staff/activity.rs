@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use super::super::session::{CsrfForm, Staff};
 use super::super::{WebError, WebState};
 use super::domains::NoFields;
-use super::{back_to, given, OrPage};
+use super::{back_to, client_filter, client_id, given, OrPage};
 use crate::domain::access::Action;
 use crate::domain::names::parse_target;
 use crate::store::read_models::{AlertQuery, Cursor};
@@ -81,17 +81,7 @@ pub async fn alerts(
             )))
         }
     };
-    let client_id = match given(params.client.as_deref()) {
-        None => None,
-        Some(reference) => Some(
-            api.store
-                .resolve_client(viewer.visibility(), reference)
-                .await
-                .or_page()?
-                .ok_or_else(|| WebError::BadRequest(format!("no client `{reference}`")))?
-                .id,
-        ),
-    };
+    let client_id = client_filter(api, viewer.visibility(), params.client.as_deref()).await?;
     let domain = match given(params.domain.as_deref()) {
         None => None,
         Some(raw) => Some(
@@ -238,14 +228,8 @@ pub async fn start_scan(
         "client" => {
             let reference = given(form.client.as_deref())
                 .ok_or_else(|| WebError::BadRequest("a client scan needs a client".to_owned()))?;
-            let client = api
-                .store
-                .resolve_client(viewer.visibility(), reference)
-                .await
-                .or_page()?
-                .ok_or_else(|| WebError::BadRequest(format!("no client `{reference}`")))?;
             ScanScope::Client {
-                client_id: client.id,
+                client_id: client_id(api, viewer.visibility(), reference).await?,
             }
         }
         "domain" => {

@@ -18,7 +18,7 @@ use serde::{Deserialize, Serialize};
 
 use super::super::session::{CsrfForm, Staff};
 use super::super::{WebError, WebState};
-use super::{back_to, given, OrPage};
+use super::{back_to, client_filter, given, OrPage};
 use crate::api::ApiState;
 use crate::domain::access::{Action, Visibility};
 use crate::domain::alert_policy::Thresholds;
@@ -108,17 +108,7 @@ async fn domain_query(
             Some(api.now() + Duration::days(days))
         }
     };
-    let client_id = match given(params.client.as_deref()) {
-        None => None,
-        Some(reference) => Some(
-            api.store
-                .resolve_client(visibility, reference)
-                .await
-                .or_page()?
-                .ok_or_else(|| WebError::BadRequest(format!("no client `{reference}`")))?
-                .id,
-        ),
-    };
+    let client_id = client_filter(api, visibility, params.client.as_deref()).await?;
     let cursor = match given(params.page.as_deref()) {
         None => None,
         Some(text) => Some(Cursor::decode(text).ok_or_else(|| {
