@@ -92,7 +92,7 @@ pub use web_auth::{
     UserCredentials, WebUser, SIGN_IN_MESSAGE_PREFIX, STAFF_ROLES,
 };
 
-static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
+static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
 
 /// Why a store operation failed. `NoSuchClient`, `Conflict`, `NotFound`,
 /// `Invalid` and `InvalidTokenClient` are the caller's input; the others are

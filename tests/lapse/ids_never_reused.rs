@@ -305,7 +305,7 @@ const BEFORE_IDS: i64 = 301;
 #[tokio::test]
 async fn migration_0302_keeps_every_row_index_trigger_and_foreign_key() {
     let env = TestEnv::new();
-    let mut migrator = sqlx::migrate!("./migrations");
+    let mut migrator = sqlx::migrate!("./migrations/sqlite");
     migrator.migrations = migrator
         .migrations
         .iter()

@@ -136,7 +136,7 @@ pub(crate) async fn dump(
 #[tokio::test]
 async fn a_database_from_before_the_fleet_model_migrates_with_every_row_kept() {
     let env = TestEnv::new();
-    let mut migrator = sqlx::migrate!("./migrations");
+    let mut migrator = sqlx::migrate!("./migrations/sqlite");
     migrator.migrations = migrator
         .migrations
         .iter()
