@@ -49,7 +49,7 @@ impl App {
         let started = Instant::now();
         let store = Store::open(&config.database).await?;
         tracing::debug!(
-            db.path = %config.database.path.display(),
+            db = %config.database.location(),
             duration_ms = started.elapsed().as_millis() as u64,
             "database open"
         );

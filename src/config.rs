@@ -79,10 +79,35 @@ pub struct Config {
 
 #[derive(Debug, Clone, Serialize)]
 pub struct DatabaseConfig {
+    /// The SQLite file (`path`, or `url = "sqlite://PATH"`); unused when
+    /// `postgres` is set.
     pub path: PathBuf,
+    /// `url = "postgres://..."`: PostgreSQL instead of SQLite.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub postgres: Option<PostgresLocation>,
     pub max_connections: u32,
     #[serde(rename = "busy_timeout_ms", serialize_with = "as_millis")]
     pub busy_timeout: Duration,
+}
+
+/// A PostgreSQL database: its URL without the password (safe to print) and
+/// the password, from the URL, `database.password(_file)` or the environment.
+#[derive(Debug, Clone, Serialize)]
+pub struct PostgresLocation {
+    pub url: String,
+    #[serde(skip)]
+    pub password: Option<Secret>,
+}
+
+impl DatabaseConfig {
+    /// Where the data lives, for logs and messages: the SQLite file, or the
+    /// PostgreSQL URL without its password.
+    pub fn location(&self) -> String {
+        match &self.postgres {
+            Some(pg) => pg.url.clone(),
+            None => self.path.display().to_string(),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize)]

@@ -1,4 +1,4 @@
-//! The SQLite store: the only module that knows SQL.
+//! The store (SQLite or PostgreSQL): the only module that knows SQL.
 //!
 //! [`Store`] wraps a sqlx pool (WAL, foreign keys on, busy timeout set) and
 //! exposes use cases (`add_target`, `list_domains`,
@@ -57,8 +57,8 @@ use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
 use chrono::{DateTime, SecondsFormat, Utc};
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
-use sqlx::SqlitePool;
+use sqlx::any::AnyPoolOptions;
+use sqlx::{Any, AnyPool};
 
 use crate::config::DatabaseConfig;
 
@@ -92,15 +92,19 @@ pub use web_auth::{
     UserCredentials, WebUser, SIGN_IN_MESSAGE_PREFIX, STAFF_ROLES,
 };
 
-static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
+static SQLITE_MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
+static POSTGRES_MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
 
 /// Why a store operation failed. `NoSuchClient`, `Conflict`, `NotFound`,
 /// `Invalid` and `InvalidTokenClient` are the caller's input; the others are
 /// lapse's own failures.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
-    #[error("cannot open the database {path}: {source}")]
-    Open { path: PathBuf, source: sqlx::Error },
+    #[error("cannot open the database {location}: {source}")]
+    Open {
+        location: String,
+        source: sqlx::Error,
+    },
     #[error("cannot create the database directory {path}: {source}")]
     CreateDir {
         path: PathBuf,
@@ -159,11 +163,55 @@ pub struct MigrationStatus {
     pub newly_applied: bool,
 }
 
+/// Which database engine a [`Store`] talks to. The use cases are the same on
+/// both; where the SQL differs, each use case keeps the two texts side by
+/// side ([`Dialect`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Engine {
+    Sqlite,
+    Postgres,
+}
+
+impl Engine {
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Sqlite => "sqlite",
+            Self::Postgres => "postgres",
+        }
+    }
+}
+
+/// One statement (or fragment) written for each engine: the one visible
+/// place where a use case's SQL differs between SQLite and PostgreSQL.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Dialect {
+    pub sqlite: &'static str,
+    pub postgres: &'static str,
+}
+
+impl Dialect {
+    pub(crate) fn of(&self, engine: Engine) -> &'static str {
+        match engine {
+            Engine::Sqlite => self.sqlite,
+            Engine::Postgres => self.postgres,
+        }
+    }
+}
+
+/// The key of the advisory lock that serialises PostgreSQL write
+/// transactions (SQLite's write lock does the same there): every
+/// read-decide-write use case keeps the guarantee it has on SQLite, across
+/// instances. ASCII "lapsewr".
+const POSTGRES_WRITE_LOCK: i64 = 0x006c_6170_7365_7772;
+
 /// Handle to the database; cheap to clone.
 #[derive(Debug, Clone)]
 pub struct Store {
-    pool: SqlitePool,
+    pool: AnyPool,
+    engine: Engine,
     path: PathBuf,
+    location: String,
 }
 
 impl Store {
@@ -176,6 +224,14 @@ impl Store {
 
     /// Opens the database without touching its schema.
     pub async fn open_without_migrating(config: &DatabaseConfig) -> Result<Self, StoreError> {
+        sqlx::any::install_default_drivers();
+        match &config.postgres {
+            Some(pg) => Self::open_postgres(config, pg).await,
+            None => Self::open_sqlite(config).await,
+        }
+    }
+
+    async fn open_sqlite(config: &DatabaseConfig) -> Result<Self, StoreError> {
         let path = config.path.clone();
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir).map_err(|source| StoreError::CreateDir {
@@ -183,30 +239,92 @@ impl Store {
                 source,
             })?;
         }
-        let options = SqliteConnectOptions::new()
-            .filename(&path)
-            .create_if_missing(true)
-            .journal_mode(SqliteJournalMode::Wal)
-            .synchronous(SqliteSynchronous::Normal)
-            .foreign_keys(true)
-            .busy_timeout(config.busy_timeout);
-        let pool = SqlitePoolOptions::new()
+        let open_error = |source| StoreError::Open {
+            location: path.display().to_string(),
+            source,
+        };
+        let file = path.to_str().ok_or_else(|| {
+            open_error(sqlx::Error::Configuration(
+                "the SQLite path is not valid UTF-8".into(),
+            ))
+        })?;
+        const PATH: &percent_encoding::AsciiSet =
+            &percent_encoding::CONTROLS.add(b'%').add(b'?').add(b'#');
+        let url = format!(
+            "sqlite://{}?mode=rwc",
+            percent_encoding::utf8_percent_encode(file, PATH)
+        );
+        let busy_ms = config.busy_timeout.as_millis();
+        let pool = AnyPoolOptions::new()
             .max_connections(config.max_connections)
-            .connect_with(options)
+            .after_connect(move |conn, _| {
+                let pragmas = [
+                    format!("PRAGMA busy_timeout = {busy_ms}"),
+                    // WAL: readers never wait for the writer; NORMAL is safe with WAL.
+                    "PRAGMA journal_mode = WAL".to_owned(),
+                    "PRAGMA synchronous = NORMAL".to_owned(),
+                    "PRAGMA foreign_keys = ON".to_owned(),
+                ];
+                Box::pin(async move {
+                    for pragma in &pragmas {
+                        sqlx::Executor::execute(&mut *conn, pragma.as_str()).await?;
+                    }
+                    Ok(())
+                })
+            })
+            .connect(&url)
             .await
-            .map_err(|source| StoreError::Open {
-                path: path.clone(),
-                source,
-            })?;
-        Ok(Self { pool, path })
+            .map_err(open_error)?;
+        Ok(Self {
+            pool,
+            engine: Engine::Sqlite,
+            location: path.display().to_string(),
+            path,
+        })
+    }
+
+    async fn open_postgres(
+        config: &DatabaseConfig,
+        pg: &crate::config::PostgresLocation,
+    ) -> Result<Self, StoreError> {
+        let open_error = |source| StoreError::Open {
+            location: pg.url.clone(),
+            source,
+        };
+        let mut url = url::Url::parse(&pg.url)
+            .map_err(|e| open_error(sqlx::Error::Configuration(e.into())))?;
+        if let Some(password) = &pg.password {
+            // Only fails for URLs without a host, which the config refuses.
+            let _ = url.set_password(Some(password.expose()));
+        }
+        let pool = AnyPoolOptions::new()
+            .max_connections(config.max_connections)
+            .acquire_timeout(config.busy_timeout.max(std::time::Duration::from_secs(5)))
+            .connect(url.as_str())
+            .await
+            .map_err(open_error)?;
+        Ok(Self {
+            pool,
+            engine: Engine::Postgres,
+            path: PathBuf::new(),
+            location: pg.url.clone(),
+        })
+    }
+
+    fn migrator(&self) -> &'static sqlx::migrate::Migrator {
+        match self.engine {
+            Engine::Sqlite => &SQLITE_MIGRATOR,
+            Engine::Postgres => &POSTGRES_MIGRATOR,
+        }
     }
 
     /// Applies pending migrations; returns every known migration and whether
     /// this call applied it.
     pub async fn migrate(&self) -> Result<Vec<MigrationStatus>, StoreError> {
         let before = self.applied_versions().await?;
-        MIGRATOR.run(&self.pool).await?;
-        Ok(MIGRATOR
+        let migrator = self.migrator();
+        migrator.run(&self.pool).await?;
+        Ok(migrator
             .iter()
             .map(|m| MigrationStatus {
                 version: m.version,
@@ -217,16 +335,18 @@ impl Store {
     }
 
     async fn applied_versions(&self) -> Result<Vec<i64>, StoreError> {
-        let exists: Option<i64> = sqlx::query_scalar(
-            "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = '_sqlx_migrations'",
-        )
-        .fetch_optional(&self.pool)
-        .await?;
-        if exists.is_none() {
+        const EXISTS: Dialect = Dialect {
+            sqlite: "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = '_sqlx_migrations'",
+            postgres: "SELECT COUNT(*) FROM pg_catalog.pg_tables WHERE tablename = '_sqlx_migrations' AND schemaname = current_schema()",
+        };
+        let exists: i64 = sqlx::query_scalar(EXISTS.of(self.engine))
+            .fetch_one(&self.pool)
+            .await?;
+        if exists == 0 {
             return Ok(Vec::new());
         }
         Ok(
-            sqlx::query_scalar("SELECT version FROM _sqlx_migrations WHERE success = 1")
+            sqlx::query_scalar("SELECT version FROM _sqlx_migrations WHERE success = TRUE")
                 .fetch_all(&self.pool)
                 .await?,
         )
@@ -240,25 +360,68 @@ impl Store {
         Ok(())
     }
 
-    /// Moves the write-ahead log into the database file, so the file's size
-    /// is the data's size (benchmarks, backups).
+    /// Moves SQLite's write-ahead log into the database file, so the file's
+    /// size is the data's size (benchmarks, backups). Nothing to do on
+    /// PostgreSQL.
     pub async fn checkpoint(&self) -> Result<(), StoreError> {
-        sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)")
-            .execute(&self.pool)
-            .await?;
+        if self.engine == Engine::Sqlite {
+            sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)")
+                .execute(&self.pool)
+                .await?;
+        }
         Ok(())
     }
 
+    /// The SQLite file; empty on PostgreSQL (see [`Self::location`]).
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// Where the data lives, for logs and messages: the SQLite file or the
+    /// PostgreSQL URL without its password.
+    pub fn location(&self) -> &str {
+        &self.location
+    }
+
+    pub fn engine(&self) -> Engine {
+        self.engine
     }
 
     pub async fn close(&self) {
         self.pool.close().await;
     }
 
-    pub(crate) fn pool(&self) -> &SqlitePool {
+    pub(crate) fn pool(&self) -> &AnyPool {
         &self.pool
+    }
+
+    /// Starts a write transaction that holds the database's write lock from
+    /// its first statement: SQLite's `BEGIN IMMEDIATE` (waits up to the busy
+    /// timeout instead of failing when a reader must upgrade), PostgreSQL's
+    /// transaction-scoped advisory lock (shared by every instance).
+    pub(crate) async fn write_tx(&self) -> Result<sqlx::Transaction<'static, Any>, sqlx::Error> {
+        match self.engine {
+            Engine::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await,
+            Engine::Postgres => {
+                let mut tx = self.pool.begin().await?;
+                sqlx::query("SELECT pg_advisory_xact_lock($1)")
+                    .bind(POSTGRES_WRITE_LOCK)
+                    .execute(&mut *tx)
+                    .await?;
+                Ok(tx)
+            }
+        }
+    }
+}
+
+/// A yes/no column or expression: SQLite answers 0 or 1, PostgreSQL a
+/// boolean for `EXISTS` and comparisons (and 0 or 1 for stored flags);
+/// NULL is no. Panics, as `Row::get` does, on any other type.
+pub(crate) fn flag(row: &sqlx::any::AnyRow, column: &str) -> bool {
+    use sqlx::Row;
+    match row.try_get::<Option<i64>, _>(column) {
+        Ok(value) => value.is_some_and(|v| v != 0),
+        Err(_) => row.get::<Option<bool>, _>(column).unwrap_or(false),
     }
 }
 

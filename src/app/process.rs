@@ -79,7 +79,7 @@ where
 {
     let sender = sender(&app)?;
     let listen = listener.local_addr().unwrap_or(app.config.server.listen);
-    tracing::info!(server.listen = %listen, db.path = %app.store.path().display(), "lapse serving");
+    tracing::info!(server.listen = %listen, db = %app.store.location(), "lapse serving");
     let (stop_tx, stop) = watch::channel(false);
     let scheduler = tokio::spawn(schedule(app.clone(), stop.clone()));
     let delivery = tokio::spawn(sender.run(stopped(stop.clone())));

@@ -41,7 +41,7 @@ pub async fn run(app: &App, cmd: BenchCommand) -> Result<(), CliError> {
                 report.domains,
                 report.endpoints,
                 report.observations,
-                app.store.path().display(),
+                app.store.location(),
                 started.elapsed().as_secs_f64()
             );
             Ok(())

@@ -18,6 +18,6 @@ pub async fn run(config: &Config, flags: JsonFlag) -> Result<(), CliError> {
         };
         println!("{:>4}  {:<40} {state}", m.version, m.description);
     }
-    println!("database {} is up to date", store.path().display());
+    println!("database {} is up to date", store.location());
     Ok(())
 }

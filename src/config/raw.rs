@@ -222,6 +222,9 @@ pub(super) struct RawAlerts {
 #[serde(deny_unknown_fields)]
 pub(super) struct RawDatabase {
     pub(super) path: String,
+    pub(super) url: String,
+    #[serde(default)]
+    pub(super) password: Option<Secret>,
     pub(super) max_connections: u32,
     pub(super) busy_timeout_ms: u64,
 }

@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 
 /// Keys whose value may come from a file (`KEY_file`) and is never printed.
 pub const SECRET_KEYS: &[&str] = &[
+    "database.password",
     "smtp.password",
     "webhooks.secret",
     "webhooks.slack_url",

@@ -8,20 +8,20 @@
 //! outbox, webhooks).
 
 use std::fmt;
-use std::path::PathBuf;
 use std::str::FromStr;
 use std::time::Duration;
 
 use super::raw::{
-    RawApi, RawConfig, RawDatabase, RawEndpoints, RawLog, RawNames, RawScan, RawSchedule, RawServer,
+    RawApi, RawConfig, RawEndpoints, RawLog, RawNames, RawScan, RawSchedule, RawServer,
 };
 use super::{
-    ApiConfig, Config, ConfigError, ConfigOrigin, DatabaseConfig, EndpointsConfig, LogConfig,
-    NamesConfig, ScanConfig, ScheduleConfig, ServerConfig,
+    ApiConfig, Config, ConfigError, ConfigOrigin, EndpointsConfig, LogConfig, NamesConfig,
+    ScanConfig, ScheduleConfig, ServerConfig,
 };
 
 mod agency;
 mod channels;
+mod database;
 mod delivery;
 mod probes;
 mod web;
@@ -51,7 +51,7 @@ pub(super) fn validate(
     // The order decides which error is reported when several keys are
     // wrong; it is kept as users have seen it: the alert thresholds before
     // `[schedule]`, the rest of `[alerts]` after `[smtp]`.
-    let database = database(raw.database, bad)?;
+    let database = database::database(raw.database, bad)?;
     let server = server(raw.server, bad)?;
     let log = log(raw.log, bad)?;
     let names = names(raw.names, bad)?;
@@ -119,24 +119,6 @@ fn reply_cap(key: &str, bytes: usize, bad: BadValue<'_>) -> Result<usize, Config
         ));
     }
     Ok(bytes)
-}
-
-fn database(raw: RawDatabase, bad: BadValue<'_>) -> Result<DatabaseConfig, ConfigError> {
-    if raw.path.trim().is_empty() {
-        return Err(bad(
-            "database.path",
-            &raw.path,
-            "the path of the SQLite file",
-        ));
-    }
-    if raw.max_connections == 0 {
-        return Err(bad("database.max_connections", &0, "at least 1"));
-    }
-    Ok(DatabaseConfig {
-        path: PathBuf::from(raw.path),
-        max_connections: raw.max_connections,
-        busy_timeout: Duration::from_millis(raw.busy_timeout_ms),
-    })
 }
 
 fn server(raw: RawServer, bad: BadValue<'_>) -> Result<ServerConfig, ConfigError> {

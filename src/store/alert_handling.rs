@@ -90,7 +90,7 @@ const MUTE_SELECT: &str = "SELECT m.id, d.name AS domain, e.host, e.port, m.star
      FROM mutes m JOIN domains d ON d.id = m.domain_id
      LEFT JOIN endpoints e ON e.id = m.endpoint_id";
 
-fn mute_row(r: &sqlx::sqlite::SqliteRow) -> MuteView {
+fn mute_row(r: &sqlx::any::AnyRow) -> MuteView {
     let host: Option<String> = r.get("host");
     MuteView {
         id: r.get("id"),
@@ -106,7 +106,7 @@ fn mute_row(r: &sqlx::sqlite::SqliteRow) -> MuteView {
     }
 }
 
-fn runbook(r: &sqlx::sqlite::SqliteRow, prefix: &str) -> Runbook {
+fn runbook(r: &sqlx::any::AnyRow, prefix: &str) -> Runbook {
     let field = |name: &str| -> Option<String> {
         r.get::<Option<String>, _>(format!("{prefix}{name}").as_str())
             .filter(|t| !t.trim().is_empty())
@@ -136,8 +136,8 @@ impl Store {
                     c.runbook_renewer AS c_runbook_renewer, c.runbook_howto AS c_runbook_howto
              FROM domains d
              LEFT JOIN clients c ON c.id = COALESCE(
-                 (SELECT e.client_id FROM endpoints e WHERE e.id = ?2), d.client_id)
-             WHERE d.id = ?1",
+                 (SELECT e.client_id FROM endpoints e WHERE e.id = $2), d.client_id)
+             WHERE d.id = $1",
         )
         .bind(domain_id)
         .bind(scope.endpoint_id)
@@ -152,9 +152,9 @@ impl Store {
         };
         let now_text = format_time(now);
         let mutes = sqlx::query(&format!(
-            "{MUTE_SELECT} WHERE m.domain_id = ? AND (m.endpoint_id IS NULL OR m.endpoint_id IS ?)
-               AND m.starts_at <= ? AND m.ends_at > ?
-               AND (m.lifted_at IS NULL OR m.lifted_at > ?)"
+            "{MUTE_SELECT} WHERE m.domain_id = $1 AND (m.endpoint_id IS NULL OR m.endpoint_id IS $2)
+               AND m.starts_at <= $3 AND m.ends_at > $4
+               AND (m.lifted_at IS NULL OR m.lifted_at > $5)"
         ))
         .bind(domain_id)
         .bind(scope.endpoint_id)
@@ -174,7 +174,7 @@ impl Store {
     pub async fn alert_handling(&self, alert_id: i64) -> Result<AlertHandlingState, StoreError> {
         let row = sqlx::query(
             "SELECT acknowledged_at, acknowledged_by, snoozed_until, snoozed_by
-             FROM alerts WHERE id = ?",
+             FROM alerts WHERE id = $1",
         )
         .bind(alert_id)
         .fetch_optional(self.pool())
@@ -202,7 +202,7 @@ impl Store {
         alert_id: i64,
     ) -> Result<Vec<(Event, DateTime<Utc>)>, StoreError> {
         let rows = sqlx::query(
-            "SELECT event, created_at FROM alert_ledger WHERE alert_id = ? AND actor IS NULL
+            "SELECT event, created_at FROM alert_ledger WHERE alert_id = $1 AND actor IS NULL
              ORDER BY id",
         )
         .bind(alert_id)
@@ -254,14 +254,14 @@ impl Store {
         now: DateTime<Utc>,
     ) -> Result<(), StoreError> {
         let now_text = format_time(now);
-        let mut tx = self.pool().begin_with("BEGIN IMMEDIATE").await?;
+        let mut tx = self.write_tx().await?;
         let (name, note, update) = match action {
             AlertAction::Acknowledge => (
                 "acknowledged",
                 None,
                 sqlx::query(
-                    "UPDATE alerts SET acknowledged_at = ?, acknowledged_by = ?
-                     WHERE id = ? AND state = 'firing'",
+                    "UPDATE alerts SET acknowledged_at = $1, acknowledged_by = $2
+                     WHERE id = $3 AND state = 'firing'",
                 )
                 .bind(&now_text)
                 .bind(by),
@@ -270,8 +270,8 @@ impl Store {
                 "snoozed",
                 Some(format_time(until)),
                 sqlx::query(
-                    "UPDATE alerts SET snoozed_until = ?, snoozed_by = ?
-                     WHERE id = ? AND state = 'firing'",
+                    "UPDATE alerts SET snoozed_until = $1, snoozed_by = $2
+                     WHERE id = $3 AND state = 'firing'",
                 )
                 .bind(format_time(until))
                 .bind(by),
@@ -281,7 +281,7 @@ impl Store {
                 None,
                 sqlx::query(
                     "UPDATE alerts SET snoozed_until = NULL, snoozed_by = NULL
-                     WHERE id = ? AND state = 'firing'",
+                     WHERE id = $1 AND state = 'firing'",
                 ),
             ),
         };
@@ -293,7 +293,7 @@ impl Store {
         }
         sqlx::query(
             "INSERT INTO alert_ledger (alert_id, event, subject_key, created_at, actor, note)
-             SELECT id, ?, subject_key, ?, ?, ? FROM alerts WHERE id = ?
+             SELECT id, $1, subject_key, $2, $3, $4 FROM alerts WHERE id = $5
              ON CONFLICT (alert_id, event, subject_key) DO NOTHING",
         )
         .bind(format!("{name}:{now_text}"))
@@ -325,7 +325,7 @@ impl Store {
         let endpoint_id = match &mute.endpoint {
             Some((host, port)) => {
                 let id: Option<i64> = sqlx::query_scalar(
-                    "SELECT id FROM endpoints WHERE host = ? AND port = ? AND domain_id = ?",
+                    "SELECT id FROM endpoints WHERE host = $1 AND port = $2 AND domain_id = $3",
                 )
                 .bind(host.as_str())
                 .bind(i64::from(*port))
@@ -345,7 +345,7 @@ impl Store {
         let id: i64 = sqlx::query_scalar(
             "INSERT INTO mutes (domain_id, endpoint_id, starts_at, ends_at, reason, created_by,
                                 created_at)
-             VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING id",
+             VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id",
         )
         .bind(domain_id)
         .bind(endpoint_id)
@@ -360,7 +360,7 @@ impl Store {
     }
 
     async fn mute(&self, id: i64) -> Result<MuteView, StoreError> {
-        let row = sqlx::query(&format!("{MUTE_SELECT} WHERE m.id = ?"))
+        let row = sqlx::query(&format!("{MUTE_SELECT} WHERE m.id = $1"))
             .bind(id)
             .fetch_optional(self.pool())
             .await?
@@ -379,8 +379,8 @@ impl Store {
         let domain_id = self.domain_id(domain).await?;
         let now_text = format_time(now);
         let ids: Vec<i64> = sqlx::query_scalar(
-            "UPDATE mutes SET lifted_at = ?1, lifted_by = ?2
-             WHERE domain_id = ?3 AND ends_at > ?1 AND lifted_at IS NULL RETURNING id",
+            "UPDATE mutes SET lifted_at = $1, lifted_by = $2
+             WHERE domain_id = $3 AND ends_at > $1 AND lifted_at IS NULL RETURNING id",
         )
         .bind(&now_text)
         .bind(by)
@@ -403,8 +403,8 @@ impl Store {
         now: DateTime<Utc>,
     ) -> Result<MuteView, StoreError> {
         sqlx::query(
-            "UPDATE mutes SET lifted_at = ?1, lifted_by = ?2
-             WHERE id = ?3 AND ends_at > ?1 AND lifted_at IS NULL",
+            "UPDATE mutes SET lifted_at = $1, lifted_by = $2
+             WHERE id = $3 AND ends_at > $1 AND lifted_at IS NULL",
         )
         .bind(format_time(now))
         .bind(by)
@@ -416,7 +416,7 @@ impl Store {
 
     /// Who a token acts as, for the record: its name.
     pub async fn token_actor(&self, token_id: i64) -> Result<String, StoreError> {
-        let name: Option<String> = sqlx::query_scalar("SELECT name FROM api_tokens WHERE id = ?")
+        let name: Option<String> = sqlx::query_scalar("SELECT name FROM api_tokens WHERE id = $1")
             .bind(token_id)
             .fetch_optional(self.pool())
             .await?;
@@ -431,7 +431,7 @@ impl Store {
     ) -> Result<AlertHandlingView, StoreError> {
         let row = sqlx::query(
             "SELECT id, state, acknowledged_at, acknowledged_by, snoozed_until, snoozed_by
-             FROM alerts WHERE id = ?",
+             FROM alerts WHERE id = $1",
         )
         .bind(alert_id)
         .fetch_optional(self.pool())
@@ -455,7 +455,7 @@ impl Store {
     ) -> Result<Vec<MuteView>, StoreError> {
         let now_text = format_time(now);
         let rows = sqlx::query(&format!(
-            "{MUTE_SELECT} WHERE ?1 OR (m.ends_at > ?2 AND (m.lifted_at IS NULL OR m.lifted_at > ?2))
+            "{MUTE_SELECT} WHERE $1 OR (m.ends_at > $2 AND (m.lifted_at IS NULL OR m.lifted_at > $2))
              ORDER BY m.id DESC"
         ))
         .bind(all)
@@ -510,7 +510,7 @@ impl Store {
         let (table, key) = owner_key(owner);
         let row = sqlx::query(&format!(
             "SELECT repeat_days, runbook_account, runbook_renewer, runbook_howto
-             FROM {table} WHERE name = ?"
+             FROM {table} WHERE name = $1"
         ))
         .bind(&key)
         .fetch_optional(self.pool())
@@ -528,8 +528,14 @@ impl Store {
         columns: &[(&str, Option<String>)],
     ) -> Result<(), StoreError> {
         let (table, key) = owner_key(owner);
-        let sets: Vec<String> = columns.iter().map(|(c, _)| format!("{c} = ?")).collect();
-        let sql = format!("UPDATE {table} SET {} WHERE name = ?", sets.join(", "));
+        let sets: Vec<String> = (columns.iter().enumerate())
+            .map(|(i, (c, _))| format!("{c} = ${}", i + 1))
+            .collect();
+        let sql = format!(
+            "UPDATE {table} SET {} WHERE name = ${}",
+            sets.join(", "),
+            columns.len() + 1
+        );
         let mut query = sqlx::query(&sql);
         for (_, value) in columns {
             query = query.bind(value);

@@ -417,7 +417,7 @@ const DOMAIN_FACTS: &str = concat!(
      LEFT JOIN clients c ON c.id = d.client_id AND d.registration_owner = 'client'"
 );
 
-fn current_cert(r: &sqlx::sqlite::SqliteRow) -> CurrentCert {
+fn current_cert(r: &sqlx::any::AnyRow) -> CurrentCert {
     CurrentCert {
         address: r.get("address"),
         outcome: r.get("outcome"),
@@ -437,7 +437,7 @@ fn current_cert(r: &sqlx::sqlite::SqliteRow) -> CurrentCert {
 }
 
 fn endpoint_facts(
-    row: &sqlx::sqlite::SqliteRow,
+    row: &sqlx::any::AnyRow,
     audience: Audience,
     current: Vec<CurrentCert>,
 ) -> EndpointAlertFacts {
@@ -465,7 +465,7 @@ fn endpoint_facts(
     }
 }
 
-fn domain_facts(row: &sqlx::sqlite::SqliteRow, audience: Audience) -> DomainAlertFacts {
+fn domain_facts(row: &sqlx::any::AnyRow, audience: Audience) -> DomainAlertFacts {
     let time = |column: &str| {
         row.get::<Option<String>, _>(column)
             .as_deref()
@@ -501,7 +501,7 @@ fn domain_facts(row: &sqlx::sqlite::SqliteRow, audience: Audience) -> DomainAler
 
 /// `domains.watch`; the column's CHECK allows nothing else, and a value this
 /// version cannot read keeps today's behaviour (both).
-fn watch_column(row: &sqlx::sqlite::SqliteRow) -> Watch {
+fn watch_column(row: &sqlx::any::AnyRow) -> Watch {
     Watch::parse(&row.get::<String, _>("watch")).unwrap_or(Watch::Both)
 }
 
@@ -517,7 +517,7 @@ impl Store {
         endpoint_id: i64,
     ) -> Result<EndpointAlertFacts, StoreError> {
         let mut conn = self.pool().acquire().await?;
-        let row = sqlx::query(&format!("{ENDPOINT_FACTS} WHERE e.id = ?"))
+        let row = sqlx::query(&format!("{ENDPOINT_FACTS} WHERE e.id = $1"))
             .bind(endpoint_id)
             .fetch_optional(&mut *conn)
             .await?
@@ -525,7 +525,7 @@ impl Store {
         let client_id: Option<i64> = row.get("client_id");
         let audience = audience(&mut conn, client_id, row.get("client_name")).await?;
         let current = sqlx::query(&format!(
-            "{CURRENT_CERTS} WHERE endpoint_id = ? AND current = 1 ORDER BY address"
+            "{CURRENT_CERTS} WHERE endpoint_id = $1 AND current = 1 ORDER BY address"
         ))
         .bind(endpoint_id)
         .fetch_all(&mut *conn)
@@ -544,7 +544,7 @@ impl Store {
         fingerprint: &str,
     ) -> Result<Vec<CurrentCert>, StoreError> {
         let rows = sqlx::query(&format!(
-            "{CURRENT_CERTS} WHERE endpoint_id = ? AND leaf_fingerprint = ? ORDER BY address"
+            "{CURRENT_CERTS} WHERE endpoint_id = $1 AND leaf_fingerprint = $2 ORDER BY address"
         ))
         .bind(endpoint_id)
         .bind(fingerprint)
@@ -574,7 +574,7 @@ impl Store {
                                     'not_before', details ->> '$.chain[0].not_before')))
                         AS details
              FROM cert_observations
-             WHERE current = 1 AND endpoint_id IN (SELECT value FROM json_each(?))
+             WHERE current = 1 AND endpoint_id IN (SELECT value FROM json_each($1))
              ORDER BY endpoint_id, address",
         )
         .bind(id_list(ids))
@@ -587,7 +587,7 @@ impl Store {
                 .push(current_cert(&row));
         }
         let rows = sqlx::query(&format!(
-            "{ENDPOINT_FACTS} WHERE e.id IN (SELECT value FROM json_each(?))"
+            "{ENDPOINT_FACTS} WHERE e.id IN (SELECT value FROM json_each($1))"
         ))
         .bind(id_list(ids))
         .fetch_all(&mut *conn)
@@ -608,7 +608,7 @@ impl Store {
     /// The facts about one domain's registration; `NotFound` when it is gone.
     pub async fn domain_alert_facts(&self, domain_id: i64) -> Result<DomainAlertFacts, StoreError> {
         let mut conn = self.pool().acquire().await?;
-        let row = sqlx::query(&format!("{DOMAIN_FACTS} WHERE d.id = ?"))
+        let row = sqlx::query(&format!("{DOMAIN_FACTS} WHERE d.id = $1"))
             .bind(domain_id)
             .fetch_optional(&mut *conn)
             .await?
@@ -624,7 +624,7 @@ impl Store {
         ids: &[i64],
     ) -> Result<Vec<(DomainAlertFacts, bool)>, StoreError> {
         let rows = sqlx::query(&format!(
-            "{DOMAIN_FACTS} WHERE d.id IN (SELECT value FROM json_each(?))"
+            "{DOMAIN_FACTS} WHERE d.id IN (SELECT value FROM json_each($1))"
         ))
         .bind(id_list(ids))
         .fetch_all(self.pool())
@@ -661,7 +661,7 @@ impl Store {
     ) -> Result<(Vec<i64>, Vec<i64>), StoreError> {
         let endpoints = sqlx::query_scalar(
             "SELECT e.id FROM endpoints e JOIN domains d ON d.id = e.domain_id
-             WHERE e.cert_failures >= ? AND d.watch <> 'registration' AND NOT EXISTS (
+             WHERE e.cert_failures >= $1 AND d.watch <> 'registration' AND NOT EXISTS (
                  SELECT 1 FROM alerts a WHERE a.endpoint_id = e.id
                  AND a.kind = 'cert_check_failure' AND a.state = 'firing')
              ORDER BY e.id",
@@ -671,7 +671,7 @@ impl Store {
         .await?;
         let domains = sqlx::query_scalar(
             "SELECT d.id FROM domains d
-             WHERE d.registration_failures >= ? AND d.watch <> 'tls' AND NOT EXISTS (
+             WHERE d.registration_failures >= $1 AND d.watch <> 'tls' AND NOT EXISTS (
                  SELECT 1 FROM alerts a WHERE a.domain_id = d.id AND a.endpoint_id IS NULL
                  AND a.kind = 'registration_problem' AND a.state = 'firing')
              ORDER BY d.id",
@@ -701,8 +701,8 @@ impl Store {
     ) -> Result<Option<DateTime<Utc>>, StoreError> {
         let opened: Option<String> = sqlx::query_scalar(
             "SELECT opened_at FROM alerts
-             WHERE COALESCE(domain_id, 0) = COALESCE(?, 0) AND COALESCE(endpoint_id, 0) = COALESCE(?, 0)
-               AND kind = ? AND state = 'firing'",
+             WHERE COALESCE(domain_id, 0) = COALESCE($1, 0) AND COALESCE(endpoint_id, 0) = COALESCE($2, 0)
+               AND kind = $3 AND state = 'firing'",
         )
         .bind(scope.domain_id)
         .bind(scope.endpoint_id)
@@ -722,9 +722,9 @@ impl Store {
     ) -> Result<Vec<Event>, StoreError> {
         let events: Vec<String> = sqlx::query_scalar(
             "SELECT l.event FROM alert_ledger l JOIN alerts a ON a.id = l.alert_id
-             WHERE COALESCE(a.domain_id, 0) = COALESCE(?, 0)
-               AND COALESCE(a.endpoint_id, 0) = COALESCE(?, 0)
-               AND a.kind = ? AND l.subject_key = ?",
+             WHERE COALESCE(a.domain_id, 0) = COALESCE($1, 0)
+               AND COALESCE(a.endpoint_id, 0) = COALESCE($2, 0)
+               AND a.kind = $3 AND l.subject_key = $4",
         )
         .bind(scope.domain_id)
         .bind(scope.endpoint_id)
@@ -747,7 +747,7 @@ impl Store {
              JOIN alert_ledger l ON l.id = e.ledger_id
              JOIN alerts a ON a.id = l.alert_id
              JOIN domains d ON d.id = a.domain_id
-             WHERE e.id IN (SELECT value FROM json_each(?)) AND a.kind = ? AND l.event = ?
+             WHERE e.id IN (SELECT value FROM json_each($1)) AND a.kind = $2 AND l.event = $3
              ORDER BY d.name",
         )
         .bind(id_list(entry_ids))
@@ -765,7 +765,7 @@ impl Store {
                     d.name AS domain, e.host, e.port
              FROM alerts a LEFT JOIN domains d ON d.id = a.domain_id
              LEFT JOIN endpoints e ON e.id = a.endpoint_id
-             WHERE (? OR a.state = 'firing')
+             WHERE ($1 OR a.state = 'firing')
              ORDER BY a.id DESC",
         )
         .bind(all)
@@ -820,11 +820,11 @@ impl Store {
         let value = days.map(|d| serde_json::json!(d.days()).to_string());
         let (sql, key) = match owner {
             ThresholdOwner::Client(name) => (
-                format!("UPDATE clients SET {} = ? WHERE name = ?", kind.column()),
+                format!("UPDATE clients SET {} = $1 WHERE name = $2", kind.column()),
                 name.trim().to_owned(),
             ),
             ThresholdOwner::Domain(name) => (
-                format!("UPDATE domains SET {} = ? WHERE name = ?", kind.column()),
+                format!("UPDATE domains SET {} = $1 WHERE name = $2", kind.column()),
                 name.as_str().to_owned(),
             ),
         };
@@ -856,7 +856,7 @@ impl Store {
             ThresholdOwner::Domain(name) => ("domain", "domains", name.as_str().to_owned()),
         };
         let row = sqlx::query(&format!(
-            "SELECT name, certificate_days, registration_days FROM {table} WHERE name = ?"
+            "SELECT name, certificate_days, registration_days FROM {table} WHERE name = $1"
         ))
         .bind(&key)
         .fetch_optional(self.pool())
@@ -899,19 +899,19 @@ impl Store {
 }
 
 async fn audience(
-    conn: &mut sqlx::SqliteConnection,
+    conn: &mut sqlx::AnyConnection,
     client_id: Option<i64>,
     client_name: Option<String>,
 ) -> Result<Audience, StoreError> {
     let (contacts, delivery) = match client_id {
         Some(id) => {
             let contacts =
-                sqlx::query_scalar("SELECT email FROM contacts WHERE client_id = ? ORDER BY id")
+                sqlx::query_scalar("SELECT email FROM contacts WHERE client_id = $1 ORDER BY id")
                     .bind(id)
                     .fetch_all(&mut *conn)
                     .await?;
             let row = sqlx::query(
-                "SELECT timezone, delivery, digest_hour, digest_weekday FROM clients WHERE id = ?",
+                "SELECT timezone, delivery, digest_hour, digest_weekday FROM clients WHERE id = $1",
             )
             .bind(id)
             .fetch_optional(&mut *conn)
@@ -935,14 +935,14 @@ async fn audience(
 }
 
 async fn firing(
-    conn: &mut sqlx::SqliteConnection,
+    conn: &mut sqlx::AnyConnection,
     scope: AlertScope,
     kind: AlertKind,
 ) -> Result<Option<Firing>, StoreError> {
     let row = sqlx::query(
         "SELECT id, subject_key FROM alerts
-         WHERE COALESCE(domain_id, 0) = COALESCE(?, 0) AND COALESCE(endpoint_id, 0) = COALESCE(?, 0)
-           AND kind = ? AND state = 'firing'",
+         WHERE COALESCE(domain_id, 0) = COALESCE($1, 0) AND COALESCE(endpoint_id, 0) = COALESCE($2, 0)
+           AND kind = $3 AND state = 'firing'",
     )
     .bind(scope.domain_id)
     .bind(scope.endpoint_id)

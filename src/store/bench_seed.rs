@@ -40,7 +40,7 @@ impl Store {
         now: DateTime<Utc>,
     ) -> Result<SeedReport, StoreError> {
         let clients = clients.max(1);
-        let mut tx = self.pool().begin_with("BEGIN IMMEDIATE").await?;
+        let mut tx = self.write_tx().await?;
         let existing: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM domains")
             .fetch_one(&mut *tx)
             .await?;
@@ -107,7 +107,7 @@ impl Seed {
         format_time(self.now + Duration::days(d) + Duration::hours(d.rem_euclid(24)))
     }
 
-    async fn insert_clients(&mut self, tx: &mut sqlx::SqliteConnection) -> Result<(), StoreError> {
+    async fn insert_clients(&mut self, tx: &mut sqlx::AnyConnection) -> Result<(), StoreError> {
         self.client_base = sqlx::query_scalar("SELECT COALESCE(MAX(id), 0) FROM clients")
             .fetch_one(&mut *tx)
             .await?;
@@ -129,7 +129,7 @@ impl Seed {
     /// The domains of `chunk`, registered and assessed (one draw each).
     async fn insert_domains(
         &mut self,
-        tx: &mut sqlx::SqliteConnection,
+        tx: &mut sqlx::AnyConnection,
         chunk: &[u32],
     ) -> Result<(), StoreError> {
         let mut sql = String::from(
@@ -161,7 +161,7 @@ impl Seed {
     /// `per` endpoints for each domain of `chunk`, due tomorrow.
     async fn insert_endpoints(
         &mut self,
-        tx: &mut sqlx::SqliteConnection,
+        tx: &mut sqlx::AnyConnection,
         chunk: &[u32],
         per: usize,
     ) -> Result<(), StoreError> {
@@ -205,7 +205,7 @@ impl Seed {
     /// then the domains' certificate columns, as the scan writer keeps them.
     async fn insert_observations(
         &mut self,
-        tx: &mut sqlx::SqliteConnection,
+        tx: &mut sqlx::AnyConnection,
         first_endpoint: i64,
     ) -> Result<(), StoreError> {
         let count = (self.endpoint_id - first_endpoint) as usize;
@@ -263,10 +263,17 @@ impl Seed {
     }
 }
 
-/// Appends `rows` groups of `columns` placeholders: `(?, ?), (?, ?)`.
+/// Appends `rows` groups of `columns` placeholders: `($1, $2), ($3, $4)`.
 fn push_rows(sql: &mut String, rows: usize, columns: usize) {
-    let group = format!("({})", vec!["?"; columns].join(", "));
-    sql.push_str(&vec![group; rows].join(", "));
+    let groups: Vec<String> = (0..rows)
+        .map(|r| {
+            let row: Vec<String> = (1..=columns)
+                .map(|c| format!("${}", r * columns + c))
+                .collect();
+            format!("({})", row.join(", "))
+        })
+        .collect();
+    sql.push_str(&groups.join(", "));
 }
 
 /// A fixed pseudo-random sequence, so every seed is the same fleet.
@@ -301,6 +308,7 @@ mod tests {
     async fn seeded() -> String {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(&crate::config::DatabaseConfig {
+            postgres: None,
             path: dir.path().join("lapse.db"),
             max_connections: 2,
             busy_timeout: StdDuration::from_secs(5),

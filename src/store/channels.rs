@@ -32,7 +32,7 @@ pub struct NewRoute {
     pub groups: Vec<EventGroup>,
 }
 
-fn route_from_row(r: &sqlx::sqlite::SqliteRow) -> Route {
+fn route_from_row(r: &sqlx::any::AnyRow) -> Route {
     let target = match r.get::<Option<i64>, _>("client_id") {
         Some(id) => RouteTarget::Client(id),
         None => RouteTarget::Staff,
@@ -48,12 +48,12 @@ fn route_from_row(r: &sqlx::sqlite::SqliteRow) -> Route {
 /// The routes that may post about a subject of `client_id`: staff's and,
 /// when there is a client, that client's own.
 pub(super) async fn routes_for(
-    conn: &mut sqlx::SqliteConnection,
+    conn: &mut sqlx::AnyConnection,
     client_id: Option<i64>,
 ) -> Result<Vec<Route>, StoreError> {
     let rows = sqlx::query(
         "SELECT channel, client_id, min_severity, events FROM channel_routes
-         WHERE client_id IS NULL OR client_id = ? ORDER BY channel, id",
+         WHERE client_id IS NULL OR client_id = $1 ORDER BY channel, id",
     )
     .bind(client_id)
     .fetch_all(&mut *conn)
@@ -86,7 +86,7 @@ impl Store {
         };
         sqlx::query(
             "INSERT INTO channel_routes (channel, client_id, min_severity, events, created_at)
-             VALUES (?, ?, ?, ?, ?)
+             VALUES ($1, $2, $3, $4, $5)
              ON CONFLICT (channel, COALESCE(client_id, 0))
              DO UPDATE SET min_severity = excluded.min_severity, events = excluded.events",
         )
@@ -119,7 +119,7 @@ impl Store {
             Some(name) => Some(self.client_id(&mut conn, name).await?),
             None => None,
         };
-        let done = sqlx::query("DELETE FROM channel_routes WHERE channel = ? AND client_id IS ?")
+        let done = sqlx::query("DELETE FROM channel_routes WHERE channel = $1 AND client_id IS $2")
             .bind(channel)
             .bind(client_id)
             .execute(&mut *conn)

@@ -90,7 +90,7 @@ pub struct WaitingEntry {
     pub body_text: String,
 }
 
-pub(super) fn delivery_from_row(row: &sqlx::sqlite::SqliteRow) -> ClientDelivery {
+pub(super) fn delivery_from_row(row: &sqlx::any::AnyRow) -> ClientDelivery {
     ClientDelivery {
         timezone: row.get("timezone"),
         delivery: DeliveryMode::parse(row.get::<&str, _>("delivery"))
@@ -126,7 +126,7 @@ impl Store {
     /// A client's delivery settings, by name.
     pub async fn client_delivery(&self, name: &str) -> Result<ClientDelivery, StoreError> {
         let row = sqlx::query(
-            "SELECT timezone, delivery, digest_hour, digest_weekday FROM clients WHERE name = ?",
+            "SELECT timezone, delivery, digest_hour, digest_weekday FROM clients WHERE name = $1",
         )
         .bind(name.trim())
         .fetch_optional(self.pool())
@@ -153,15 +153,15 @@ impl Store {
                 )));
             }
         }
-        let mut tx = self.pool().begin_with("BEGIN IMMEDIATE").await?;
+        let mut tx = self.write_tx().await?;
         let id = self.client_id(&mut tx, name).await?;
         sqlx::query(
             "UPDATE clients SET
-                timezone = CASE WHEN ? THEN ? ELSE timezone END,
-                delivery = COALESCE(?, delivery),
-                digest_hour = COALESCE(?, digest_hour),
-                digest_weekday = COALESCE(?, digest_weekday)
-             WHERE id = ?",
+                timezone = CASE WHEN $1 THEN $2 ELSE timezone END,
+                delivery = COALESCE($3, delivery),
+                digest_hour = COALESCE($4, digest_hour),
+                digest_weekday = COALESCE($5, digest_weekday)
+             WHERE id = $6",
         )
         .bind(change.timezone.is_some())
         .bind(change.timezone.clone().flatten())
@@ -209,7 +209,7 @@ impl Store {
     ) -> Result<Vec<WaitingEntry>, StoreError> {
         let rows = sqlx::query(
             "SELECT id, subject, body_text FROM client_digest_entries
-             WHERE client_id = ? AND message_id IS NULL AND created_at < ? ORDER BY id",
+             WHERE client_id = $1 AND message_id IS NULL AND created_at < $2 ORDER BY id",
         )
         .bind(client_id)
         .bind(format_time(before))
@@ -236,11 +236,11 @@ impl Store {
         now: DateTime<Utc>,
     ) -> Result<bool, StoreError> {
         let now = format_time(now);
-        let mut tx = self.pool().begin_with("BEGIN IMMEDIATE").await?;
+        let mut tx = self.write_tx().await?;
         let inserted = sqlx::query(
             "INSERT INTO outbox (message_id, channel, recipient, cc, reply_to, subject, body_text,
                                  body_html, state, attempts, next_attempt_at, created_at)
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'pending', 0, ?, ?)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'pending', 0, $9, $10)
              ON CONFLICT (message_id) DO NOTHING",
         )
         .bind(message_id)
@@ -259,7 +259,7 @@ impl Store {
             > 0;
         for id in entries {
             sqlx::query(
-                "UPDATE client_digest_entries SET message_id = ? WHERE id = ? AND message_id IS NULL",
+                "UPDATE client_digest_entries SET message_id = $1 WHERE id = $2 AND message_id IS NULL",
             )
             .bind(message_id)
             .bind(id)

@@ -34,15 +34,15 @@ impl Store {
         now: DateTime<Utc>,
     ) -> Result<ClientAdded, StoreError> {
         let name = clean_client_name(name)?;
-        let mut tx = self.pool().begin_with("BEGIN IMMEDIATE").await?;
+        let mut tx = self.write_tx().await?;
         let inserted = sqlx::query(
-            "INSERT INTO clients (name, created_at) VALUES (?, ?) ON CONFLICT (name) DO NOTHING",
+            "INSERT INTO clients (name, created_at) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING",
         )
         .bind(&name)
         .bind(format_time(now))
         .execute(&mut *tx)
         .await?;
-        let row = sqlx::query("SELECT id, name FROM clients WHERE name = ?")
+        let row = sqlx::query("SELECT id, name FROM clients WHERE name = $1")
             .bind(&name)
             .fetch_one(&mut *tx)
             .await?;
@@ -51,7 +51,7 @@ impl Store {
         let mut contacts_added = Vec::new();
         for email in contacts {
             let result = sqlx::query(
-                "INSERT INTO contacts (client_id, email, created_at) VALUES (?, ?, ?)
+                "INSERT INTO contacts (client_id, email, created_at) VALUES ($1, $2, $3)
                  ON CONFLICT (client_id, email) DO NOTHING",
             )
             .bind(client_id)
@@ -111,16 +111,16 @@ impl Store {
         name: &str,
         release_domains: bool,
     ) -> Result<i64, StoreError> {
-        let mut tx = self.pool().begin_with("BEGIN IMMEDIATE").await?;
-        let id: i64 = sqlx::query_scalar("SELECT id FROM clients WHERE name = ?")
+        let mut tx = self.write_tx().await?;
+        let id: i64 = sqlx::query_scalar("SELECT id FROM clients WHERE name = $1")
             .bind(name.trim())
             .fetch_optional(&mut *tx)
             .await?
             .ok_or_else(|| StoreError::NoSuchClient(name.trim().to_owned()))?;
         // What the client owns: registrations, and endpoints under any domain.
         let owned: i64 = sqlx::query_scalar(
-            "SELECT COUNT(*) FROM domains d WHERE d.client_id = ?1
-                OR EXISTS (SELECT 1 FROM endpoints e WHERE e.domain_id = d.id AND e.client_id = ?1)",
+            "SELECT COUNT(*) FROM domains d WHERE d.client_id = $1
+                OR EXISTS (SELECT 1 FROM endpoints e WHERE e.domain_id = d.id AND e.client_id = $1)",
         )
         .bind(id)
         .fetch_one(&mut *tx)
@@ -133,16 +133,16 @@ impl Store {
         }
         // Released: the agency owns what the client owned.
         sqlx::query(
-            "UPDATE domains SET client_id = NULL, registration_owner = 'agency' WHERE client_id = ?",
+            "UPDATE domains SET client_id = NULL, registration_owner = 'agency' WHERE client_id = $1",
         )
         .bind(id)
         .execute(&mut *tx)
         .await?;
-        sqlx::query("UPDATE endpoints SET client_id = NULL WHERE client_id = ?")
+        sqlx::query("UPDATE endpoints SET client_id = NULL WHERE client_id = $1")
             .bind(id)
             .execute(&mut *tx)
             .await?;
-        sqlx::query("DELETE FROM clients WHERE id = ?")
+        sqlx::query("DELETE FROM clients WHERE id = $1")
             .bind(id)
             .execute(&mut *tx)
             .await?;
@@ -153,10 +153,10 @@ impl Store {
     /// The id of a client by name (case-insensitive).
     pub(super) async fn client_id(
         &self,
-        conn: &mut sqlx::SqliteConnection,
+        conn: &mut sqlx::AnyConnection,
         name: &str,
     ) -> Result<i64, StoreError> {
-        sqlx::query_scalar("SELECT id FROM clients WHERE name = ?")
+        sqlx::query_scalar("SELECT id FROM clients WHERE name = $1")
             .bind(name.trim())
             .fetch_optional(conn)
             .await?

@@ -95,8 +95,8 @@ impl Store {
                     d.registration_capability, ({NEEDS_DATE_SQL}) AS needs_date,
                     d.registration_checked_at, d.registration_failure
              FROM domains d LEFT JOIN clients c ON c.id = d.client_id
-             WHERE ?1 IS NULL OR d.client_id = ?1
-                OR EXISTS (SELECT 1 FROM endpoints e WHERE e.domain_id = d.id AND e.client_id = ?1)
+             WHERE $1 IS NULL OR d.client_id = $1
+                OR EXISTS (SELECT 1 FROM endpoints e WHERE e.domain_id = d.id AND e.client_id = $1)
              ORDER BY d.name"
         ))
         .bind(client_id)
@@ -106,7 +106,7 @@ impl Store {
             "SELECT e.domain_id, e.host, e.port, e.tls_mode, e.pinned_address,
                     c.name AS client_name
              FROM endpoints e LEFT JOIN clients c ON c.id = e.client_id
-             WHERE ?1 IS NULL OR e.client_id = ?1
+             WHERE $1 IS NULL OR e.client_id = $1
              ORDER BY e.domain_id, e.host, e.port",
         )
         .bind(client_id)
@@ -128,7 +128,7 @@ impl Store {
                     expires_source: row.get("expires_source"),
                     registration_outcome: row.get("registration_outcome"),
                     registration_capability: row.get("registration_capability"),
-                    needs_date: row.get("needs_date"),
+                    needs_date: super::flag(row, "needs_date"),
                     registration_checked_at: row.get("registration_checked_at"),
                     registration_failure: row.get("registration_failure"),
                     endpoints: endpoints
@@ -143,8 +143,8 @@ impl Store {
 
     /// Removes a whole domain (with every endpoint under it).
     pub async fn remove_domain(&self, name: &HostName) -> Result<RemovedTarget, StoreError> {
-        let mut tx = self.pool().begin_with("BEGIN IMMEDIATE").await?;
-        let id: i64 = sqlx::query_scalar("SELECT id FROM domains WHERE name = ?")
+        let mut tx = self.write_tx().await?;
+        let id: i64 = sqlx::query_scalar("SELECT id FROM domains WHERE name = $1")
             .bind(name.as_str())
             .fetch_optional(&mut *tx)
             .await?
@@ -152,7 +152,7 @@ impl Store {
                 StoreError::NotFound(format!("`{}` is not tracked", name.to_unicode()))
             })?;
         let endpoints = endpoint_names(&mut tx, id).await?;
-        sqlx::query("DELETE FROM domains WHERE id = ?")
+        sqlx::query("DELETE FROM domains WHERE id = $1")
             .bind(id)
             .execute(&mut *tx)
             .await?;
@@ -172,7 +172,7 @@ impl Store {
         port: u16,
     ) -> Result<RemovedTarget, StoreError> {
         let removed: Option<i64> = sqlx::query_scalar(
-            "DELETE FROM endpoints WHERE host = ? AND port = ? RETURNING domain_id",
+            "DELETE FROM endpoints WHERE host = $1 AND port = $2 RETURNING domain_id",
         )
         .bind(host.as_str())
         .bind(i64::from(port))
@@ -201,7 +201,7 @@ impl Store {
         let rows = sqlx::query(
             "SELECT d.name, c.name AS client_name, d.expires_at, d.expires_source
              FROM domains d LEFT JOIN clients c ON c.id = d.client_id
-             WHERE d.expires_at IS NOT NULL AND d.expires_at <= ?
+             WHERE d.expires_at IS NOT NULL AND d.expires_at <= $1
              ORDER BY d.expires_at, d.name",
         )
         .bind(until)
@@ -227,7 +227,7 @@ impl Store {
         address: Option<std::net::IpAddr>,
     ) -> Result<(), StoreError> {
         let updated =
-            sqlx::query("UPDATE endpoints SET pinned_address = ? WHERE host = ? AND port = ?")
+            sqlx::query("UPDATE endpoints SET pinned_address = $1 WHERE host = $2 AND port = $3")
                 .bind(address.map(|a| a.to_string()))
                 .bind(host.as_str())
                 .bind(i64::from(port))
@@ -255,11 +255,11 @@ impl Store {
 }
 
 async fn endpoint_names(
-    conn: &mut sqlx::SqliteConnection,
+    conn: &mut sqlx::AnyConnection,
     domain_id: i64,
 ) -> Result<Vec<String>, StoreError> {
     let rows =
-        sqlx::query("SELECT host, port FROM endpoints WHERE domain_id = ? ORDER BY host, port")
+        sqlx::query("SELECT host, port FROM endpoints WHERE domain_id = $1 ORDER BY host, port")
             .bind(domain_id)
             .fetch_all(conn)
             .await?;
@@ -269,7 +269,7 @@ async fn endpoint_names(
         .collect())
 }
 
-fn endpoint_listing(e: &sqlx::sqlite::SqliteRow) -> EndpointListing {
+fn endpoint_listing(e: &sqlx::any::AnyRow) -> EndpointListing {
     let host: String = e.get("host");
     let port = u16::try_from(e.get::<i64, _>("port")).unwrap_or_default();
     EndpointListing {
@@ -295,7 +295,7 @@ impl Store {
         let tail = format!(".{suffix}");
         Ok(sqlx::query_scalar(
             "SELECT registration_capability FROM domains
-             WHERE substr(name, -?2) = ?1
+             WHERE substr(name, -$2) = $1
                AND registration_capability IN ('rdap_with_expiry', 'whois_only', 'nothing_published')
              ORDER BY registration_checked_at DESC LIMIT 1",
         )

@@ -114,7 +114,7 @@ impl Store {
         new: &NewTarget<'_>,
         now: DateTime<Utc>,
     ) -> Result<AddedTarget, StoreError> {
-        let mut tx = self.pool().begin_with("BEGIN IMMEDIATE").await?;
+        let mut tx = self.write_tx().await?;
         let client_id = match new.client {
             Some(name) => Some(self.client_id(&mut tx, name).await?),
             None => None,
@@ -197,7 +197,7 @@ impl Store {
         watch: Watch,
         now: DateTime<Utc>,
     ) -> Result<WatchChange, StoreError> {
-        let mut tx = self.pool().begin_with("BEGIN IMMEDIATE").await?;
+        let mut tx = self.write_tx().await?;
         let row = domain_row(&mut tx, domain)
             .await?
             .ok_or_else(|| not_tracked(domain))?;
@@ -205,7 +205,7 @@ impl Store {
             apply_watch(&mut tx, row.id, row.watch, watch, now).await?;
         }
         let endpoints: i64 =
-            sqlx::query_scalar("SELECT COUNT(*) FROM endpoints WHERE domain_id = ?")
+            sqlx::query_scalar("SELECT COUNT(*) FROM endpoints WHERE domain_id = $1")
                 .bind(row.id)
                 .fetch_one(&mut *tx)
                 .await?;
@@ -226,7 +226,7 @@ impl Store {
         owner: OwnerKind,
         client: Option<&str>,
     ) -> Result<OwnerChange, StoreError> {
-        let mut tx = self.pool().begin_with("BEGIN IMMEDIATE").await?;
+        let mut tx = self.write_tx().await?;
         let row = domain_row(&mut tx, domain)
             .await?
             .ok_or_else(|| not_tracked(domain))?;
@@ -249,7 +249,7 @@ impl Store {
             }
             (_, None) => None,
         };
-        sqlx::query("UPDATE domains SET registration_owner = ?, client_id = ? WHERE id = ?")
+        sqlx::query("UPDATE domains SET registration_owner = $1, client_id = $2 WHERE id = $3")
             .bind(owner.as_str())
             .bind(client_id)
             .bind(row.id)
@@ -276,17 +276,18 @@ impl Store {
         port: u16,
         client: Option<&str>,
     ) -> Result<Option<String>, StoreError> {
-        let mut tx = self.pool().begin_with("BEGIN IMMEDIATE").await?;
+        let mut tx = self.write_tx().await?;
         let client_id = match client {
             Some(name) => Some(self.client_id(&mut tx, name).await?),
             None => None,
         };
-        let updated = sqlx::query("UPDATE endpoints SET client_id = ? WHERE host = ? AND port = ?")
-            .bind(client_id)
-            .bind(host.as_str())
-            .bind(i64::from(port))
-            .execute(&mut *tx)
-            .await?;
+        let updated =
+            sqlx::query("UPDATE endpoints SET client_id = $1 WHERE host = $2 AND port = $3")
+                .bind(client_id)
+                .bind(host.as_str())
+                .bind(i64::from(port))
+                .execute(&mut *tx)
+                .await?;
         if updated.rows_affected() == 0 {
             return Err(no_endpoint(host, port));
         }
@@ -305,12 +306,13 @@ impl Store {
         port: u16,
         mode: TlsMode,
     ) -> Result<(), StoreError> {
-        let updated = sqlx::query("UPDATE endpoints SET tls_mode = ? WHERE host = ? AND port = ?")
-            .bind(mode.stored())
-            .bind(host.as_str())
-            .bind(i64::from(port))
-            .execute(self.pool())
-            .await?;
+        let updated =
+            sqlx::query("UPDATE endpoints SET tls_mode = $1 WHERE host = $2 AND port = $3")
+                .bind(mode.stored())
+                .bind(host.as_str())
+                .bind(i64::from(port))
+                .execute(self.pool())
+                .await?;
         if updated.rows_affected() == 0 {
             return Err(no_endpoint(host, port));
         }
@@ -321,7 +323,7 @@ impl Store {
 /// Inserts the domain when missing (with the defaults for a new one) and
 /// reads it back.
 async fn ensure_domain(
-    tx: &mut sqlx::SqliteConnection,
+    tx: &mut sqlx::AnyConnection,
     new: &NewTarget<'_>,
     client_id: Option<i64>,
     now: DateTime<Utc>,
@@ -352,7 +354,7 @@ async fn ensure_domain(
     sqlx::query(
         "INSERT INTO domains (name, client_id, registration_owner, watch, created_at,
                               next_registration_check_at)
-         VALUES (?, ?, ?, ?, ?, ?)",
+         VALUES ($1, $2, $3, $4, $5, $6)",
     )
     .bind(new.registrable.as_str())
     .bind(owner_client)
@@ -372,7 +374,7 @@ async fn ensure_domain(
 /// client owns it); a client naming the registration itself takes an
 /// agency-owned one, as adding a client's domain always did.
 async fn settle_registration(
-    tx: &mut sqlx::SqliteConnection,
+    tx: &mut sqlx::AnyConnection,
     new: &NewTarget<'_>,
     domain: &DomainRow,
     client_id: Option<i64>,
@@ -411,7 +413,7 @@ async fn settle_registration(
         })?),
         _ => None,
     };
-    sqlx::query("UPDATE domains SET registration_owner = ?, client_id = ? WHERE id = ?")
+    sqlx::query("UPDATE domains SET registration_owner = $1, client_id = $2 WHERE id = $3")
         .bind(owner.as_str())
         .bind(owner_client)
         .bind(domain.id)
@@ -428,7 +430,7 @@ async fn settle_registration(
 
 /// Inserts the endpoint or settles an existing one's client and TLS mode.
 async fn add_endpoint_row(
-    tx: &mut sqlx::SqliteConnection,
+    tx: &mut sqlx::AnyConnection,
     new: &NewTarget<'_>,
     port: u16,
     domain_id: i64,
@@ -439,7 +441,7 @@ async fn add_endpoint_row(
     let existing = sqlx::query(
         "SELECT e.id, e.client_id, e.tls_mode, c.name AS client_name
          FROM endpoints e LEFT JOIN clients c ON c.id = e.client_id
-         WHERE e.host = ? AND e.port = ?",
+         WHERE e.host = $1 AND e.port = $2",
     )
     .bind(new.host.as_str())
     .bind(i64::from(port))
@@ -452,7 +454,7 @@ async fn add_endpoint_row(
         sqlx::query(
             "INSERT INTO endpoints (domain_id, host, port, tls_mode, client_id, created_at,
                                     next_check_at)
-             VALUES (?, ?, ?, ?, ?, ?, ?)",
+             VALUES ($1, $2, $3, $4, $5, $6, $7)",
         )
         .bind(domain_id)
         .bind(new.host.as_str())
@@ -479,7 +481,7 @@ async fn add_endpoint_row(
             )));
         }
         (None, Some(wanted)) => {
-            sqlx::query("UPDATE endpoints SET client_id = ? WHERE id = ?")
+            sqlx::query("UPDATE endpoints SET client_id = $1 WHERE id = $2")
                 .bind(wanted)
                 .bind(id)
                 .execute(&mut *tx)
@@ -492,7 +494,7 @@ async fn add_endpoint_row(
     let stored = TlsMode::from_stored(&row.get::<String, _>("tls_mode"), port);
     let mode = new.tls.unwrap_or(stored);
     if mode != stored {
-        sqlx::query("UPDATE endpoints SET tls_mode = ?, next_check_at = ? WHERE id = ?")
+        sqlx::query("UPDATE endpoints SET tls_mode = $1, next_check_at = $2 WHERE id = $3")
             .bind(mode.stored())
             .bind(format_time(now))
             .bind(id)
@@ -506,7 +508,7 @@ async fn add_endpoint_row(
 
 /// Writes a new watch mode and makes the cached columns follow it.
 async fn apply_watch(
-    tx: &mut sqlx::SqliteConnection,
+    tx: &mut sqlx::AnyConnection,
     domain_id: i64,
     before: Watch,
     after: Watch,
@@ -515,23 +517,23 @@ async fn apply_watch(
     // What is no longer watched stops alerting, without a message.
     super::alerts::end_unwatched_alerts_in(tx, domain_id, after, now).await?;
     let now = format_time(now);
-    sqlx::query("UPDATE domains SET watch = ? WHERE id = ?")
+    sqlx::query("UPDATE domains SET watch = $1 WHERE id = $2")
         .bind(after.as_str())
         .bind(domain_id)
         .execute(&mut *tx)
         .await?;
     if !after.tls() {
-        sqlx::query("UPDATE domains SET cert_not_after = NULL, cert_outcome = NULL WHERE id = ?")
+        sqlx::query("UPDATE domains SET cert_not_after = NULL, cert_outcome = NULL WHERE id = $1")
             .bind(domain_id)
             .execute(&mut *tx)
             .await?;
     } else if !before.tls() {
         // Watched again: what was last seen counts until the checks (due now) report.
-        let ids: Vec<i64> = sqlx::query_scalar("SELECT id FROM endpoints WHERE domain_id = ?")
+        let ids: Vec<i64> = sqlx::query_scalar("SELECT id FROM endpoints WHERE domain_id = $1")
             .bind(domain_id)
             .fetch_all(&mut *tx)
             .await?;
-        sqlx::query("UPDATE endpoints SET next_check_at = ? WHERE domain_id = ?")
+        sqlx::query("UPDATE endpoints SET next_check_at = $1 WHERE domain_id = $2")
             .bind(&now)
             .bind(domain_id)
             .execute(&mut *tx)
@@ -540,7 +542,7 @@ async fn apply_watch(
         super::observations::refresh_domain_certificates(tx, &ids).await?;
     }
     if !after.registration() {
-        sqlx::query("UPDATE domains SET expires_at = NULL, expires_source = NULL WHERE id = ?")
+        sqlx::query("UPDATE domains SET expires_at = NULL, expires_source = NULL WHERE id = $1")
             .bind(domain_id)
             .execute(&mut *tx)
             .await?;
@@ -550,8 +552,8 @@ async fn apply_watch(
             "UPDATE domains SET
                  expires_at = manual_expires_at,
                  expires_source = CASE WHEN manual_expires_at IS NULL THEN NULL ELSE 'manual' END,
-                 next_registration_check_at = ?
-             WHERE id = ?",
+                 next_registration_check_at = $1
+             WHERE id = $2",
         )
         .bind(&now)
         .bind(domain_id)
@@ -562,12 +564,12 @@ async fn apply_watch(
 }
 
 async fn domain_row(
-    tx: &mut sqlx::SqliteConnection,
+    tx: &mut sqlx::AnyConnection,
     name: &HostName,
 ) -> Result<Option<DomainRow>, StoreError> {
     let row = sqlx::query(
         "SELECT d.id, d.watch, d.registration_owner, d.client_id, c.name AS client_name
-         FROM domains d LEFT JOIN clients c ON c.id = d.client_id WHERE d.name = ?",
+         FROM domains d LEFT JOIN clients c ON c.id = d.client_id WHERE d.name = $1",
     )
     .bind(name.as_str())
     .fetch_optional(&mut *tx)
@@ -581,8 +583,8 @@ async fn domain_row(
     }))
 }
 
-async fn client_name(tx: &mut sqlx::SqliteConnection, id: i64) -> Result<String, StoreError> {
-    Ok(sqlx::query_scalar("SELECT name FROM clients WHERE id = ?")
+async fn client_name(tx: &mut sqlx::AnyConnection, id: i64) -> Result<String, StoreError> {
+    Ok(sqlx::query_scalar("SELECT name FROM clients WHERE id = $1")
         .bind(id)
         .fetch_one(&mut *tx)
         .await?)

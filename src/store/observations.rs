@@ -41,7 +41,7 @@ pub struct StoredCertObservation {
 impl Store {
     /// The id of a tracked endpoint.
     pub async fn endpoint_id(&self, host: &HostName, port: u16) -> Result<i64, StoreError> {
-        sqlx::query_scalar("SELECT id FROM endpoints WHERE host = ? AND port = ?")
+        sqlx::query_scalar("SELECT id FROM endpoints WHERE host = $1 AND port = $2")
             .bind(host.as_str())
             .bind(i64::from(port))
             .fetch_optional(self.pool())
@@ -59,7 +59,7 @@ impl Store {
         observations: &[CertObservation],
         now: DateTime<Utc>,
     ) -> Result<RecordSummary, StoreError> {
-        let mut tx = self.pool().begin_with("BEGIN IMMEDIATE").await?;
+        let mut tx = self.write_tx().await?;
         let summary = record_in(&mut tx, endpoint_id, observations, now).await?;
         tx.commit().await?;
         Ok(summary)
@@ -71,7 +71,7 @@ const OBSERVATIONS_PER_STATEMENT: usize = 50;
 
 /// Records one endpoint's observations inside the caller's transaction.
 pub(super) async fn record_in(
-    tx: &mut sqlx::SqliteConnection,
+    tx: &mut sqlx::AnyConnection,
     endpoint_id: i64,
     observations: &[CertObservation],
     now: DateTime<Utc>,
@@ -85,7 +85,7 @@ pub(super) async fn record_in(
 /// retire and insert for the whole batch. Endpoints removed meanwhile are
 /// skipped.
 pub(super) async fn record_batch_in(
-    tx: &mut sqlx::SqliteConnection,
+    tx: &mut sqlx::AnyConnection,
     batch: &[(i64, &[CertObservation])],
     now: DateTime<Utc>,
 ) -> Result<RecordSummary, StoreError> {
@@ -120,7 +120,7 @@ pub(super) async fn record_batch_in(
 /// with the batch, one row per (endpoint, address); a repeated pair keeps
 /// its last result, an endpoint removed meanwhile is left out.
 async fn load_observation_batch(
-    tx: &mut sqlx::SqliteConnection,
+    tx: &mut sqlx::AnyConnection,
     batch: &[(i64, &[CertObservation])],
 ) -> Result<(), StoreError> {
     // One serialisation pass, borrowing: `details` goes in as a JSON object
@@ -173,7 +173,7 @@ async fn load_observation_batch(
             "INSERT OR REPLACE INTO temp.observation_batch
              SELECT j.value->>0, j.value->>1, j.value->>2, j.value->>3, j.value->>4, j.value->>5,
                     j.value->>6, j.value->7
-             FROM json_each(?) j
+             FROM json_each($1) j
              WHERE EXISTS (SELECT 1 FROM main.endpoints e WHERE e.id = j.value->>0)",
         )
         .bind(chunk)
@@ -185,9 +185,9 @@ async fn load_observation_batch(
 
 /// Unchanged results: the current row's last-seen (and its drifting
 /// details) are refreshed. Returns how many.
-async fn refresh_unchanged(tx: &mut sqlx::SqliteConnection, now: &str) -> Result<u64, StoreError> {
+async fn refresh_unchanged(tx: &mut sqlx::AnyConnection, now: &str) -> Result<u64, StoreError> {
     Ok(sqlx::query(
-        "UPDATE cert_observations SET last_seen_at = ?1,
+        "UPDATE cert_observations SET last_seen_at = $1,
              details = (SELECT b.details FROM temp.observation_batch b
                         WHERE b.endpoint_id = cert_observations.endpoint_id
                           AND b.address = cert_observations.address)
@@ -206,10 +206,10 @@ async fn refresh_unchanged(tx: &mut sqlx::SqliteConnection, now: &str) -> Result
 
 /// Addresses of the batch's endpoints (`ids`, a JSON array) that are no
 /// longer served stop being current. Returns how many.
-async fn retire_unserved(tx: &mut sqlx::SqliteConnection, ids: &str) -> Result<u64, StoreError> {
+async fn retire_unserved(tx: &mut sqlx::AnyConnection, ids: &str) -> Result<u64, StoreError> {
     Ok(sqlx::query(
         "UPDATE cert_observations SET current = 0
-         WHERE endpoint_id IN (SELECT value FROM json_each(?1))
+         WHERE endpoint_id IN (SELECT value FROM json_each($1))
            AND current = 1
            AND NOT EXISTS (SELECT 1 FROM temp.observation_batch b
                            WHERE b.endpoint_id = cert_observations.endpoint_id
@@ -223,7 +223,7 @@ async fn retire_unserved(tx: &mut sqlx::SqliteConnection, ids: &str) -> Result<u
 
 /// Changed results: the old row stops being current, and every result
 /// without a current row gets one. Returns how many rows were inserted.
-async fn replace_changed(tx: &mut sqlx::SqliteConnection, now: &str) -> Result<u64, StoreError> {
+async fn replace_changed(tx: &mut sqlx::AnyConnection, now: &str) -> Result<u64, StoreError> {
     sqlx::query(
         "UPDATE cert_observations SET current = 0
          WHERE endpoint_id IN (SELECT endpoint_id FROM temp.observation_batch)
@@ -239,7 +239,7 @@ async fn replace_changed(tx: &mut sqlx::SqliteConnection, now: &str) -> Result<u
         "INSERT INTO cert_observations
            (endpoint_id, address, first_seen_at, last_seen_at, current, result_hash,
             outcome, leaf_fingerprint, leaf_not_after, chain_not_after, details)
-         SELECT b.endpoint_id, b.address, ?1, ?1, 1, b.result_hash, b.outcome,
+         SELECT b.endpoint_id, b.address, $1, $1, 1, b.result_hash, b.outcome,
                 b.leaf_fingerprint, b.leaf_not_after, b.chain_not_after, b.details
          FROM temp.observation_batch b
          WHERE NOT EXISTS (SELECT 1 FROM cert_observations c
@@ -254,12 +254,9 @@ async fn replace_changed(tx: &mut sqlx::SqliteConnection, now: &str) -> Result<u
 
 /// Endpoints of the batch that served a leaf certificate for the first time
 /// get `first_handshake_at = now`; a stamp once written never changes.
-async fn stamp_first_handshakes(
-    tx: &mut sqlx::SqliteConnection,
-    now: &str,
-) -> Result<(), StoreError> {
+async fn stamp_first_handshakes(tx: &mut sqlx::AnyConnection, now: &str) -> Result<(), StoreError> {
     sqlx::query(
-        "UPDATE endpoints SET first_handshake_at = ?1
+        "UPDATE endpoints SET first_handshake_at = $1
          WHERE first_handshake_at IS NULL
            AND id IN (SELECT endpoint_id FROM temp.observation_batch
                       WHERE leaf_fingerprint IS NOT NULL)",
@@ -274,10 +271,10 @@ async fn stamp_first_handshakes(
 /// recorded check: `cert_checks` is the number of its latest check, by
 /// which a failure streak tells checks apart (two checks within one second
 /// have the same time, never the same number).
-async fn number_checks(tx: &mut sqlx::SqliteConnection, ids: &str) -> Result<(), StoreError> {
+async fn number_checks(tx: &mut sqlx::AnyConnection, ids: &str) -> Result<(), StoreError> {
     sqlx::query(
         "UPDATE endpoints SET cert_checks = cert_checks + 1
-         WHERE id IN (SELECT value FROM json_each(?1))",
+         WHERE id IN (SELECT value FROM json_each($1))",
     )
     .bind(ids)
     .execute(&mut *tx)
@@ -293,7 +290,7 @@ async fn number_checks(tx: &mut sqlx::SqliteConnection, ids: &str) -> Result<(),
 /// Each subquery walks the domain's endpoints, then their current
 /// observations by index.
 pub(crate) async fn refresh_domain_certificates(
-    tx: &mut sqlx::SqliteConnection,
+    tx: &mut sqlx::AnyConnection,
     endpoint_ids: &str,
 ) -> Result<(), StoreError> {
     sqlx::query(
@@ -312,7 +309,7 @@ pub(crate) async fn refresh_domain_certificates(
                        AND d.watch <> 'registration') AS outcome
              FROM domains d
              WHERE d.id IN (SELECT e.domain_id FROM endpoints e
-                            WHERE e.id IN (SELECT value FROM json_each(?1))))
+                            WHERE e.id IN (SELECT value FROM json_each($1))))
          UPDATE domains SET cert_not_after = fresh.not_after, cert_outcome = fresh.outcome
          FROM fresh
          WHERE domains.id = fresh.id
@@ -337,7 +334,7 @@ impl Store {
             "SELECT address, first_seen_at, last_seen_at, current, outcome, leaf_fingerprint,
                     leaf_not_after, chain_not_after, details
              FROM cert_observations
-             WHERE endpoint_id = ? AND (current = 1 OR ? = 0)
+             WHERE endpoint_id = $1 AND (current = 1 OR $2 = 0)
              ORDER BY first_seen_at DESC, id DESC",
         )
         .bind(endpoint_id)

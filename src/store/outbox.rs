@@ -116,7 +116,7 @@ pub struct OutboxQuery {
 const OUTBOX_ITEM_COLUMNS: &str = "id, message_id, channel, recipient, cc, subject, state, \
      attempts, next_attempt_at, last_error, created_at, sent_at, alert_id";
 
-fn outbox_item(r: &sqlx::sqlite::SqliteRow) -> OutboxItem {
+fn outbox_item(r: &sqlx::any::AnyRow) -> OutboxItem {
     OutboxItem {
         id: r.get("id"),
         message_id: r.get("message_id"),
@@ -169,11 +169,11 @@ impl Store {
         let sql = format!(
             "SELECT {columns} FROM alerts a JOIN outbox m ON m.alert_id = a.id
                  LEFT JOIN endpoints e ON e.id = a.endpoint_id
-                 LEFT JOIN domains d ON d.id = ?1
-                 WHERE (a.domain_id = ?1
-                        OR a.endpoint_id IN (SELECT x.id FROM endpoints x WHERE x.domain_id = ?1))
-                   AND (?2 IS NULL OR {ALERT_CLIENT} = ?2)
-                 ORDER BY m.id DESC LIMIT ?3"
+                 LEFT JOIN domains d ON d.id = $1
+                 WHERE (a.domain_id = $1
+                        OR a.endpoint_id IN (SELECT x.id FROM endpoints x WHERE x.domain_id = $1))
+                   AND ($2 IS NULL OR {ALERT_CLIENT} = $2)
+                 ORDER BY m.id DESC LIMIT $3"
         );
         let rows = sqlx::query(&sql)
             .bind(domain_id)
@@ -190,7 +190,7 @@ impl Store {
         let done = sqlx::query(
             "UPDATE outbox SET state = 'pending', lease_until = NULL,
                  last_error = 'sender stopped during delivery; retried'
-             WHERE state = 'sending' AND lease_until < ?",
+             WHERE state = 'sending' AND lease_until < $1",
         )
         .bind(format_time(now))
         .execute(self.pool())
@@ -206,8 +206,8 @@ impl Store {
         lease_until: DateTime<Utc>,
     ) -> Result<Vec<OutboxMessage>, StoreError> {
         let ids: Vec<i64> = sqlx::query_scalar(
-            "SELECT id FROM outbox WHERE state = 'pending' AND next_attempt_at <= ?
-             ORDER BY next_attempt_at, id LIMIT ?",
+            "SELECT id FROM outbox WHERE state = 'pending' AND next_attempt_at <= $1
+             ORDER BY next_attempt_at, id LIMIT $2",
         )
         .bind(format_time(now))
         .bind(i64::from(limit))
@@ -216,8 +216,8 @@ impl Store {
         let mut claimed = Vec::new();
         for id in ids {
             let row = sqlx::query(
-                "UPDATE outbox SET state = 'sending', attempts = attempts + 1, lease_until = ?
-                 WHERE id = ? AND state = 'pending'
+                "UPDATE outbox SET state = 'sending', attempts = attempts + 1, lease_until = $1
+                 WHERE id = $2 AND state = 'pending'
                  RETURNING id, message_id, channel, recipient, cc, reply_to, subject, body_text, body_html,
                            payload, alert_id, attempts",
             )
@@ -286,11 +286,11 @@ impl Store {
         next_attempt_at: Option<DateTime<Utc>>,
     ) -> Result<bool, StoreError> {
         let done = sqlx::query(
-            "UPDATE outbox SET state = ?, lease_until = NULL,
-                 last_error = COALESCE(?, CASE WHEN ? = 'pending' THEN last_error ELSE NULL END),
-                 sent_at = COALESCE(?, sent_at),
-                 next_attempt_at = COALESCE(?, next_attempt_at)
-             WHERE id = ? AND state = 'sending'",
+            "UPDATE outbox SET state = $1, lease_until = NULL,
+                 last_error = COALESCE($2, CASE WHEN $3 = 'pending' THEN last_error ELSE NULL END),
+                 sent_at = COALESCE($4, sent_at),
+                 next_attempt_at = COALESCE($5, next_attempt_at)
+             WHERE id = $6 AND state = 'sending'",
         )
         .bind(state)
         .bind(error)
@@ -320,7 +320,7 @@ impl Store {
     ) -> Result<Vec<OutboxItem>, StoreError> {
         let rows = sqlx::query(&format!(
             "SELECT {OUTBOX_ITEM_COLUMNS}
-             FROM outbox WHERE (?1 IS NULL OR state = ?1) ORDER BY id DESC LIMIT ?2"
+             FROM outbox WHERE ($1 IS NULL OR state = $1) ORDER BY id DESC LIMIT $2"
         ))
         .bind(state.map(OutboxState::as_str))
         .bind(i64::from(limit))
@@ -337,12 +337,12 @@ impl Store {
         now: DateTime<Utc>,
     ) -> Result<Vec<String>, StoreError> {
         let now = format_time(now);
-        let mut tx = self.pool().begin_with("BEGIN IMMEDIATE").await?;
+        let mut tx = self.write_tx().await?;
         let requeued = match selection {
             RetrySelection::Failed { include_logged } => {
                 sqlx::query_scalar(
-                    "UPDATE outbox SET state = 'pending', attempts = 0, next_attempt_at = ?
-                     WHERE state = 'failed' OR (? AND state = 'logged') RETURNING message_id",
+                    "UPDATE outbox SET state = 'pending', attempts = 0, next_attempt_at = $1
+                     WHERE state = 'failed' OR ($2 AND state = 'logged') RETURNING message_id",
                 )
                 .bind(&now)
                 .bind(include_logged)
@@ -353,7 +353,7 @@ impl Store {
                 let mut requeued = Vec::new();
                 for id in ids {
                     let state: Option<String> =
-                        sqlx::query_scalar("SELECT state FROM outbox WHERE message_id = ?")
+                        sqlx::query_scalar("SELECT state FROM outbox WHERE message_id = $1")
                             .bind(id)
                             .fetch_optional(&mut *tx)
                             .await?;
@@ -372,8 +372,8 @@ impl Store {
                         Some(_) => {}
                     }
                     sqlx::query(
-                        "UPDATE outbox SET state = 'pending', attempts = 0, next_attempt_at = ?
-                         WHERE message_id = ?",
+                        "UPDATE outbox SET state = 'pending', attempts = 0, next_attempt_at = $1
+                         WHERE message_id = $2",
                     )
                     .bind(&now)
                     .bind(id)
@@ -393,14 +393,14 @@ impl Store {
     pub async fn outbox_page(&self, query: &OutboxQuery) -> Result<Page<OutboxItem>, StoreError> {
         let state = query.state.map(OutboxState::as_str);
         let total: i64 =
-            sqlx::query_scalar("SELECT COUNT(*) FROM outbox WHERE (?1 IS NULL OR state = ?1)")
+            sqlx::query_scalar("SELECT COUNT(*) FROM outbox WHERE ($1 IS NULL OR state = $1)")
                 .bind(state)
                 .fetch_one(self.pool())
                 .await?;
         let rows = sqlx::query(&format!(
             "SELECT {OUTBOX_ITEM_COLUMNS} FROM outbox
-             WHERE (?1 IS NULL OR state = ?1) AND (?2 IS NULL OR id < ?2)
-             ORDER BY id DESC LIMIT ?3"
+             WHERE ($1 IS NULL OR state = $1) AND ($2 IS NULL OR id < $2)
+             ORDER BY id DESC LIMIT $3"
         ))
         .bind(state)
         .bind(query.cursor.as_ref().map(|c| c.id))
@@ -433,9 +433,9 @@ impl Store {
         id: i64,
         now: DateTime<Utc>,
     ) -> Result<OutboxItem, StoreError> {
-        let mut tx = self.pool().begin_with("BEGIN IMMEDIATE").await?;
+        let mut tx = self.write_tx().await?;
         let found: Option<(String, String)> =
-            sqlx::query_as("SELECT message_id, state FROM outbox WHERE id = ?")
+            sqlx::query_as("SELECT message_id, state FROM outbox WHERE id = $1")
                 .bind(id)
                 .fetch_optional(&mut *tx)
                 .await?;
@@ -450,8 +450,8 @@ impl Store {
             )));
         }
         let row = sqlx::query(&format!(
-            "UPDATE outbox SET state = 'pending', attempts = 0, next_attempt_at = ?
-             WHERE id = ? RETURNING {OUTBOX_ITEM_COLUMNS}"
+            "UPDATE outbox SET state = 'pending', attempts = 0, next_attempt_at = $1
+             WHERE id = $2 RETURNING {OUTBOX_ITEM_COLUMNS}"
         ))
         .bind(format_time(now))
         .bind(id)
@@ -509,9 +509,9 @@ impl Store {
     ) -> Result<Option<Vec<String>>, StoreError> {
         let due = format_time(due_at);
         let now = format_time(now);
-        let mut tx = self.pool().begin_with("BEGIN IMMEDIATE").await?;
+        let mut tx = self.write_tx().await?;
         let digest_id: Option<i64> = sqlx::query_scalar(
-            "INSERT INTO digests (due_at, created_at, entries) VALUES (?, ?, ?)
+            "INSERT INTO digests (due_at, created_at, entries) VALUES ($1, $2, $3)
              ON CONFLICT (due_at) DO NOTHING RETURNING id",
         )
         .bind(&due)
@@ -524,7 +524,7 @@ impl Store {
         };
         for id in entry_ids {
             sqlx::query(
-                "UPDATE digest_entries SET digest_id = ? WHERE id = ? AND digest_id IS NULL",
+                "UPDATE digest_entries SET digest_id = $1 WHERE id = $2 AND digest_id IS NULL",
             )
             .bind(digest_id)
             .bind(id)
@@ -542,7 +542,7 @@ impl Store {
             sqlx::query(
                 "INSERT INTO outbox (message_id, channel, recipient, cc, subject, body_text,
                                      body_html, state, attempts, next_attempt_at, created_at)
-                 VALUES (?, ?, ?, ?, ?, ?, ?, 'pending', 0, ?, ?)",
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, 'pending', 0, $8, $9)",
             )
             .bind(&message_id)
             .bind(message.channel.as_str())

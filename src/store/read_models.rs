@@ -112,10 +112,10 @@ pub(crate) use needs_date_sql;
 /// the certificate window's end.
 const STATUS_SQL: &str = concat!(
     "CASE \
-     WHEN d.next_expiry_at < ?1 THEN 'expired' \
+     WHEN d.next_expiry_at < $1 THEN 'expired' \
      WHEN d.watch <> 'tls' AND d.registration_outcome = 'not_found' THEN 'not_found' \
      WHEN d.cert_outcome IN ('critical', 'unknown') THEN 'failing' \
-     WHEN d.expires_at < ?2 OR d.cert_not_after < ?3 THEN 'expiring' \
+     WHEN d.expires_at < $2 OR d.cert_not_after < $3 THEN 'expiring' \
      WHEN ",
     needs_date_sql!(),
     " THEN 'needs_date' \
@@ -246,7 +246,7 @@ impl Sql {
     /// Appends a parameter placeholder bound to `arg`.
     fn bind(&mut self, arg: Arg) -> &mut Self {
         self.args.push(arg);
-        self.text.push_str(&format!("?{}", self.args.len()));
+        self.text.push_str(&format!("${}", self.args.len()));
         self
     }
 
@@ -272,7 +272,7 @@ impl Sql {
     /// more than once.
     fn param(&mut self, arg: Arg) -> String {
         self.args.push(arg);
-        format!("?{}", self.args.len())
+        format!("${}", self.args.len())
     }
 
     /// The viewer's client id as a fixed placeholder (see
@@ -300,7 +300,7 @@ impl Sql {
         Some(viewer)
     }
 
-    fn query(&self) -> sqlx::query::Query<'_, sqlx::Sqlite, sqlx::sqlite::SqliteArguments<'_>> {
+    fn query(&self) -> sqlx::query::Query<'_, sqlx::Any, sqlx::any::AnyArguments<'_>> {
         let mut query = sqlx::query(&self.text);
         for arg in &self.args {
             query = match arg {

@@ -56,7 +56,7 @@ impl Store {
         fetched_at: DateTime<Utc>,
     ) -> Result<(), StoreError> {
         sqlx::query(
-            "INSERT INTO rdap_bootstrap (id, url, body, fetched_at) VALUES (1, ?, ?, ?)
+            "INSERT INTO rdap_bootstrap (id, url, body, fetched_at) VALUES (1, $1, $2, $3)
              ON CONFLICT (id) DO UPDATE SET url = excluded.url, body = excluded.body,
                                             fetched_at = excluded.fetched_at",
         )
@@ -76,7 +76,7 @@ impl Store {
         let row = sqlx::query(
             "SELECT id, name, registration_assessment, registration_lookup_failures,
                     manual_expires_at, manual_note, manual_set_at
-             FROM domains WHERE id = ?",
+             FROM domains WHERE id = $1",
         )
         .bind(domain_id)
         .fetch_optional(self.pool())
@@ -106,7 +106,7 @@ impl Store {
 
     /// The id of a tracked domain by its ASCII name.
     pub async fn domain_id(&self, name: &HostName) -> Result<i64, StoreError> {
-        sqlx::query_scalar("SELECT id FROM domains WHERE name = ?")
+        sqlx::query_scalar("SELECT id FROM domains WHERE name = $1")
             .bind(name.as_str())
             .fetch_optional(self.pool())
             .await?
@@ -127,8 +127,8 @@ impl Store {
             "UPDATE domains SET manual_expires_at = NULL, manual_note = NULL, manual_set_at = NULL,
                expires_at = CASE WHEN expires_source = 'manual' THEN NULL ELSE expires_at END,
                expires_source = CASE WHEN expires_source = 'manual' THEN NULL ELSE expires_source END,
-               next_registration_check_at = ?
-             WHERE id = ?",
+               next_registration_check_at = $1
+             WHERE id = $2",
         )
         .bind(format_time(now))
         .bind(domain_id)
@@ -151,14 +151,14 @@ impl Store {
         next_check_at: DateTime<Utc>,
         now: DateTime<Utc>,
     ) -> Result<(), StoreError> {
-        let mut tx = self.pool().begin_with("BEGIN IMMEDIATE").await?;
+        let mut tx = self.write_tx().await?;
         for answer in answers {
             let f = &answer.facts;
             sqlx::query(
                 "INSERT INTO registration_facts
                    (domain_id, source, server, outcome, expires_at, registered_at, updated_at,
                     registrar, registrar_iana_id, status, nameservers, fetched_at)
-                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
                  ON CONFLICT (domain_id, source, server) DO UPDATE SET
                    outcome = excluded.outcome, expires_at = excluded.expires_at,
                    registered_at = excluded.registered_at, updated_at = excluded.updated_at,
@@ -205,18 +205,18 @@ impl Store {
         // domain row (the facts above stay): nothing lists or alerts it.
         sqlx::query(&format!(
             "UPDATE domains SET
-               expires_at = CASE WHEN watch = 'tls' THEN NULL ELSE ? END,
-               expires_source = CASE WHEN watch = 'tls' THEN NULL ELSE ? END,
-               registrar = ?, registration_status = ?,
-               registration_checked_at = ?,
+               expires_at = CASE WHEN watch = 'tls' THEN NULL ELSE $1 END,
+               expires_source = CASE WHEN watch = 'tls' THEN NULL ELSE $2 END,
+               registrar = $3, registration_status = $4,
+               registration_checked_at = $5,
                registration_checks = registration_checks + 1,
-               registration_confirmed_at = ?,
-               registration_outcome = ?, registration_stale = ?,
-               registration_assessment = ?, registration_capability = ?,
+               registration_confirmed_at = $6,
+               registration_outcome = $7, registration_stale = $8,
+               registration_assessment = $9, registration_capability = $10,
                registration_lookup_failures = {failures_sql},
-               registration_failure = ?,
-               next_registration_check_at = ?
-             WHERE id = ?"
+               registration_failure = $11,
+               next_registration_check_at = $12
+             WHERE id = $13"
         ))
         .bind(assessment.expires.as_ref().map(|d| expiry_instant(&d.date)))
         .bind(assessment.expires.as_ref().map(|d| json_label(&d.source)))
@@ -254,16 +254,16 @@ impl Store {
         // scheduler's due-work poll) re-assesses it against what sources
         // publish and ends a "needs a date" alert without waiting a week.
         sqlx::query(
-            "UPDATE domains SET manual_expires_at = ?, manual_note = ?, manual_set_at = ?,
+            "UPDATE domains SET manual_expires_at = $1, manual_note = $2, manual_set_at = $3,
                expires_at = CASE WHEN watch = 'tls' THEN NULL
                                  WHEN expires_at IS NULL OR expires_source = 'manual'
-                                 THEN ? ELSE expires_at END,
+                                 THEN $4 ELSE expires_at END,
                expires_source = CASE WHEN watch = 'tls' THEN NULL
                                      WHEN expires_at IS NULL OR expires_source = 'manual'
                                      THEN 'manual' ELSE expires_source END,
                next_registration_check_at = CASE WHEN watch = 'tls'
-                                                 THEN next_registration_check_at ELSE ? END
-             WHERE id = ?",
+                                                 THEN next_registration_check_at ELSE $5 END
+             WHERE id = $6",
         )
         .bind(&date_text)
         .bind(note)
@@ -286,8 +286,8 @@ impl Store {
         let rows = sqlx::query(
             "SELECT id, name FROM domains
              WHERE watch <> 'tls'
-               AND (next_registration_check_at IS NULL OR next_registration_check_at <= ?)
-             ORDER BY next_registration_check_at, id LIMIT ?",
+               AND (next_registration_check_at IS NULL OR next_registration_check_at <= $1)
+             ORDER BY next_registration_check_at, id LIMIT $2",
         )
         .bind(format_time(now))
         .bind(limit)

@@ -32,7 +32,7 @@ impl Store {
         scope: &ScanScope,
         now: DateTime<Utc>,
     ) -> Result<(ScanView, bool), StoreError> {
-        let mut tx = self.pool().begin_with("BEGIN IMMEDIATE").await?;
+        let mut tx = self.write_tx().await?;
         // Compared as values, so a queued row in an older shape counts too.
         let queued = sqlx::query("SELECT id, scope FROM scans WHERE state = 'queued' ORDER BY id")
             .fetch_all(&mut *tx)
@@ -44,7 +44,7 @@ impl Store {
             Some(id) => (id, false),
             None => {
                 let id: i64 = sqlx::query_scalar(
-                    "INSERT INTO scans (scope, state, started_at) VALUES (?, 'queued', ?)
+                    "INSERT INTO scans (scope, state, started_at) VALUES ($1, 'queued', $2)
                      RETURNING id",
                 )
                 .bind(scope.to_stored())
@@ -70,7 +70,7 @@ impl Store {
         now: DateTime<Utc>,
     ) -> Result<Option<(i64, ScanScope)>, StoreError> {
         let row = sqlx::query(
-            "UPDATE scans SET state = 'running', started_at = ?
+            "UPDATE scans SET state = 'running', started_at = $1
              WHERE id = (SELECT id FROM scans WHERE state = 'queued' ORDER BY id LIMIT 1)
                AND state = 'queued'
              RETURNING id, scope",
@@ -95,8 +95,8 @@ impl Store {
         now: DateTime<Utc>,
     ) -> Result<ScanHandle, StoreError> {
         let now_text = format_time(now);
-        let mut tx = self.pool().begin_with("BEGIN IMMEDIATE").await?;
-        sqlx::query("UPDATE scans SET state = 'running', started_at = ? WHERE id = ?")
+        let mut tx = self.write_tx().await?;
+        sqlx::query("UPDATE scans SET state = 'running', started_at = $1 WHERE id = $2")
             .bind(&now_text)
             .bind(scan_id)
             .execute(&mut *tx)
@@ -120,7 +120,7 @@ impl Store {
         now: DateTime<Utc>,
     ) -> Result<(), StoreError> {
         sqlx::query(
-            "INSERT INTO heartbeats (component, instance, beat_at) VALUES (?, ?, ?)
+            "INSERT INTO heartbeats (component, instance, beat_at) VALUES ($1, $2, $3)
              ON CONFLICT (component) DO UPDATE SET instance = excluded.instance,
                                                    beat_at = excluded.beat_at",
         )
@@ -135,7 +135,7 @@ impl Store {
     /// The last beat of a component, if it ever beat.
     pub async fn heartbeat(&self, component: &str) -> Result<Option<HeartbeatView>, StoreError> {
         let row =
-            sqlx::query("SELECT component, instance, beat_at FROM heartbeats WHERE component = ?")
+            sqlx::query("SELECT component, instance, beat_at FROM heartbeats WHERE component = $1")
                 .bind(component)
                 .fetch_optional(self.pool())
                 .await?;
@@ -157,6 +157,7 @@ mod tests {
 
     async fn store(dir: &tempfile::TempDir) -> Store {
         Store::open(&crate::config::DatabaseConfig {
+            postgres: None,
             path: dir.path().join("lapse.db"),
             max_connections: 2,
             busy_timeout: Duration::from_secs(5),
@@ -168,7 +169,7 @@ mod tests {
     /// A `scans` row as an older lapse left it.
     async fn old_row(store: &Store, scope: &str, state: &str) -> i64 {
         sqlx::query_scalar(
-            "INSERT INTO scans (scope, state, started_at) VALUES (?, ?, '2026-01-01T00:00:00Z')
+            "INSERT INTO scans (scope, state, started_at) VALUES ($1, $2, '2026-01-01T00:00:00Z')
              RETURNING id",
         )
         .bind(scope)

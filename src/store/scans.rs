@@ -150,7 +150,7 @@ impl Store {
     pub async fn scan_progress(&self, scan_id: i64) -> Result<ScanProgress, StoreError> {
         let rows = sqlx::query(
             "SELECT item_kind, COUNT(*), COUNT(done_at) FROM scan_items
-             WHERE scan_id = ? GROUP BY item_kind",
+             WHERE scan_id = $1 GROUP BY item_kind",
         )
         .bind(scan_id)
         .fetch_all(self.pool())
@@ -177,7 +177,7 @@ impl Store {
         scope: &ScanScope,
         now: DateTime<Utc>,
     ) -> Result<ScanHandle, StoreError> {
-        let mut tx = self.pool().begin_with("BEGIN IMMEDIATE").await?;
+        let mut tx = self.write_tx().await?;
         // Compared as values, not as text, so that a row written in an
         // older shape of the same scope is resumed too.
         let unfinished = sqlx::query(
@@ -191,7 +191,7 @@ impl Store {
         .find(|row| ScanScope::from_stored(row.get("scope")) == Some(*scope));
         if let Some(row) = unfinished {
             let scan_id: i64 = row.get("id");
-            sqlx::query("UPDATE scans SET state = 'running' WHERE id = ?")
+            sqlx::query("UPDATE scans SET state = 'running' WHERE id = $1")
                 .bind(scan_id)
                 .execute(&mut *tx)
                 .await?;
@@ -205,7 +205,7 @@ impl Store {
         }
         let now_text = format_time(now);
         let scan_id: i64 = sqlx::query_scalar(
-            "INSERT INTO scans (scope, state, started_at) VALUES (?, 'running', ?) RETURNING id",
+            "INSERT INTO scans (scope, state, started_at) VALUES ($1, 'running', $2) RETURNING id",
         )
         .bind(scope.to_stored())
         .bind(&now_text)
@@ -246,10 +246,10 @@ impl Store {
              FROM scan_items si
              LEFT JOIN endpoints e ON si.item_kind = 'endpoint' AND e.id = si.item_id
              LEFT JOIN domains d ON si.item_kind = 'registration' AND d.id = si.item_id
-             WHERE si.scan_id = ? AND si.done_at IS NULL
-               AND (si.item_kind, si.item_id) > (?, ?)
+             WHERE si.scan_id = $1 AND si.done_at IS NULL
+               AND (si.item_kind, si.item_id) > ($2, $3)
              ORDER BY si.item_kind, si.item_id
-             LIMIT ?",
+             LIMIT $4",
         )
         .bind(scan_id)
         .bind(after_kind)
@@ -338,7 +338,7 @@ impl Store {
                 .push(item_id);
         }
         // Set-based: a few statements per batch, whatever its size.
-        let mut tx = self.pool().begin_with("BEGIN IMMEDIATE").await?;
+        let mut tx = self.write_tx().await?;
         record_batch_in(&mut tx, &observed, now).await?;
         // Grouped by what is written, each group one statement that walks
         // the primary key: a whole batch of passing checks is one statement.
@@ -348,8 +348,8 @@ impl Store {
         }
         for ((next, failures), ids) in by_state {
             sqlx::query(
-                "UPDATE endpoints SET next_check_at = ?, check_failures = ?
-                 WHERE id IN (SELECT value FROM json_each(?))",
+                "UPDATE endpoints SET next_check_at = $1, check_failures = $2
+                 WHERE id IN (SELECT value FROM json_each($3))",
             )
             .bind(next)
             .bind(i64::from(failures))
@@ -359,8 +359,8 @@ impl Store {
         }
         for ((kind, outcome), ids) in items {
             sqlx::query(
-                "UPDATE scan_items SET done_at = ?, outcome = ?
-                 WHERE scan_id = ? AND item_kind = ? AND item_id IN (SELECT value FROM json_each(?))",
+                "UPDATE scan_items SET done_at = $1, outcome = $2
+                 WHERE scan_id = $3 AND item_kind = $4 AND item_id IN (SELECT value FROM json_each($5))",
             )
             .bind(&now_text)
             .bind(outcome)
@@ -371,10 +371,10 @@ impl Store {
             .await?;
         }
         sqlx::query(
-            "UPDATE scans SET items_done = items_done + ?, count_ok = count_ok + ?,
-               count_warning = count_warning + ?, count_critical = count_critical + ?,
-               count_unknown = count_unknown + ?
-             WHERE id = ?",
+            "UPDATE scans SET items_done = items_done + $1, count_ok = count_ok + $2,
+               count_warning = count_warning + $3, count_critical = count_critical + $4,
+               count_unknown = count_unknown + $5
+             WHERE id = $6",
         )
         .bind(i64::try_from(results.len()).unwrap_or(i64::MAX))
         .bind(counts[0])
@@ -395,19 +395,19 @@ impl Store {
         finished: bool,
         now: DateTime<Utc>,
     ) -> Result<(), StoreError> {
-        let mut tx = self.pool().begin_with("BEGIN IMMEDIATE").await?;
+        let mut tx = self.write_tx().await?;
         if finished {
-            sqlx::query("UPDATE scans SET state = 'finished', finished_at = ? WHERE id = ?")
+            sqlx::query("UPDATE scans SET state = 'finished', finished_at = $1 WHERE id = $2")
                 .bind(format_time(now))
                 .bind(scan_id)
                 .execute(&mut *tx)
                 .await?;
-            sqlx::query("DELETE FROM scan_items WHERE scan_id = ?")
+            sqlx::query("DELETE FROM scan_items WHERE scan_id = $1")
                 .bind(scan_id)
                 .execute(&mut *tx)
                 .await?;
         } else {
-            sqlx::query("UPDATE scans SET state = 'interrupted' WHERE id = ?")
+            sqlx::query("UPDATE scans SET state = 'interrupted' WHERE id = $1")
                 .bind(scan_id)
                 .execute(&mut *tx)
                 .await?;
@@ -420,7 +420,7 @@ impl Store {
         let r = sqlx::query(
             "SELECT id, scope, state, started_at, finished_at, items_total, items_done,
                     count_ok, count_warning, count_critical, count_unknown
-             FROM scans WHERE id = ?",
+             FROM scans WHERE id = $1",
         )
         .bind(scan_id)
         .fetch_optional(self.pool())
@@ -456,7 +456,7 @@ impl Store {
                  UNION ALL
                  SELECT 'registration', d.name, d.expires_at
                  FROM domains d WHERE d.expires_at IS NOT NULL
-             ) ORDER BY expires_at, subject LIMIT ?",
+             ) ORDER BY expires_at, subject LIMIT $1",
         )
         .bind(limit)
         .fetch_all(self.pool())
@@ -494,7 +494,7 @@ impl Store {
 
 /// Inserts a scan's work items for `scope` and records their number.
 pub(super) async fn fill_scan_items(
-    tx: &mut sqlx::SqliteConnection,
+    tx: &mut sqlx::AnyConnection,
     scan_id: i64,
     scope: &ScanScope,
     now_text: &str,
@@ -502,26 +502,26 @@ pub(super) async fn fill_scan_items(
     // What is watched decides what is checked: no endpoint of a
     // registration-only domain, no lookup for a TLS-only one.
     const DUE: &str =
-        "(d.next_registration_check_at IS NULL OR d.next_registration_check_at <= ?2)";
+        "(d.next_registration_check_at IS NULL OR d.next_registration_check_at <= $2)";
     let (endpoint_filter, registration_filter, id) = match scope {
         ScanScope::All => ("1 = 1".to_owned(), DUE.to_owned(), 0),
         ScanScope::Client { client_id } => (
-            "e.client_id = ?3".to_owned(),
-            format!("d.client_id = ?3 AND {DUE}"),
+            "e.client_id = $3".to_owned(),
+            format!("d.client_id = $3 AND {DUE}"),
             *client_id,
         ),
         ScanScope::Domain { domain_id } => {
-            ("d.id = ?3".to_owned(), "d.id = ?3".to_owned(), *domain_id)
+            ("d.id = $3".to_owned(), "d.id = $3".to_owned(), *domain_id)
         }
         ScanScope::Due => (
-            "e.next_check_at IS NOT NULL AND e.next_check_at <= ?2".to_owned(),
+            "e.next_check_at IS NOT NULL AND e.next_check_at <= $2".to_owned(),
             DUE.to_owned(),
             0,
         ),
     };
     sqlx::query(&format!(
         "INSERT INTO scan_items (scan_id, item_kind, item_id)
-             SELECT ?1, 'endpoint', e.id FROM endpoints e JOIN domains d ON d.id = e.domain_id
+             SELECT $1, 'endpoint', e.id FROM endpoints e JOIN domains d ON d.id = e.domain_id
              WHERE d.watch IN ('tls', 'both') AND {endpoint_filter}"
     ))
     .bind(scan_id)
@@ -531,7 +531,7 @@ pub(super) async fn fill_scan_items(
     .await?;
     sqlx::query(&format!(
         "INSERT INTO scan_items (scan_id, item_kind, item_id)
-             SELECT ?1, 'registration', d.id FROM domains d
+             SELECT $1, 'registration', d.id FROM domains d
              WHERE d.watch IN ('registration', 'both') AND {registration_filter}"
     ))
     .bind(scan_id)
@@ -539,11 +539,11 @@ pub(super) async fn fill_scan_items(
     .bind(id)
     .execute(&mut *tx)
     .await?;
-    let total: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM scan_items WHERE scan_id = ?")
+    let total: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM scan_items WHERE scan_id = $1")
         .bind(scan_id)
         .fetch_one(&mut *tx)
         .await?;
-    sqlx::query("UPDATE scans SET items_total = ? WHERE id = ?")
+    sqlx::query("UPDATE scans SET items_total = $1 WHERE id = $2")
         .bind(total)
         .bind(scan_id)
         .execute(&mut *tx)

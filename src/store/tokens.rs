@@ -74,7 +74,7 @@ impl Store {
         };
         let id: i64 = sqlx::query_scalar(
             "INSERT INTO api_tokens (name, role, client_id, token_hash, created_at)
-             VALUES (?, ?, ?, ?, ?) RETURNING id",
+             VALUES ($1, $2, $3, $4, $5) RETURNING id",
         )
         .bind(name)
         .bind(token.role.as_str())
@@ -128,7 +128,7 @@ impl Store {
     ) -> Result<Option<StoredToken>, StoreError> {
         let row = sqlx::query(
             "SELECT t.id, t.role, t.client_id, t.last_used_at FROM api_tokens t
-             WHERE t.token_hash = ? AND t.revoked_at IS NULL
+             WHERE t.token_hash = $1 AND t.revoked_at IS NULL
                AND (t.client_id IS NULL
                     OR EXISTS (SELECT 1 FROM clients c WHERE c.id = t.client_id))",
         )
@@ -158,7 +158,7 @@ impl Store {
     pub async fn api_token_stands(&self, token: &StoredToken) -> Result<bool, StoreError> {
         let found: Option<i64> = sqlx::query_scalar(
             "SELECT 1 FROM api_tokens t
-             WHERE t.id = ?1 AND t.revoked_at IS NULL AND t.role = ?2 AND t.client_id IS ?3
+             WHERE t.id = $1 AND t.revoked_at IS NULL AND t.role = $2 AND t.client_id IS $3
                AND (t.client_id IS NULL
                     OR EXISTS (SELECT 1 FROM clients c WHERE c.id = t.client_id))",
         )
@@ -183,7 +183,7 @@ impl Store {
         {
             return Ok(false);
         }
-        sqlx::query("UPDATE api_tokens SET last_used_at = ? WHERE id = ?")
+        sqlx::query("UPDATE api_tokens SET last_used_at = $1 WHERE id = $2")
             .bind(format_time(now))
             .bind(token.id)
             .execute(self.pool())
@@ -197,12 +197,13 @@ impl Store {
         id: i64,
         now: DateTime<Utc>,
     ) -> Result<TokenView, StoreError> {
-        let updated =
-            sqlx::query("UPDATE api_tokens SET revoked_at = COALESCE(revoked_at, ?) WHERE id = ?")
-                .bind(format_time(now))
-                .bind(id)
-                .execute(self.pool())
-                .await?;
+        let updated = sqlx::query(
+            "UPDATE api_tokens SET revoked_at = COALESCE(revoked_at, $1) WHERE id = $2",
+        )
+        .bind(format_time(now))
+        .bind(id)
+        .execute(self.pool())
+        .await?;
         if updated.rows_affected() == 0 {
             return Err(StoreError::NotFound(format!("no token with id {id}")));
         }

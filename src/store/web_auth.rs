@@ -131,9 +131,9 @@ impl Store {
             )));
         }
         let now_text = format_time(now);
-        let mut tx = self.pool().begin_with("BEGIN IMMEDIATE").await?;
+        let mut tx = self.write_tx().await?;
         let id: Option<i64> = sqlx::query_scalar(
-            "INSERT INTO web_users (email, role, created_at) VALUES (?, ?, ?)
+            "INSERT INTO web_users (email, role, created_at) VALUES ($1, $2, $3)
              ON CONFLICT (email) DO NOTHING RETURNING id",
         )
         .bind(email)
@@ -160,14 +160,14 @@ impl Store {
         now: DateTime<Utc>,
     ) -> Result<WebUser, StoreError> {
         let now_text = format_time(now);
-        let mut tx = self.pool().begin_with("BEGIN IMMEDIATE").await?;
-        let id: i64 = sqlx::query_scalar("SELECT id FROM web_users WHERE email = ?")
+        let mut tx = self.write_tx().await?;
+        let id: i64 = sqlx::query_scalar("SELECT id FROM web_users WHERE email = $1")
             .bind(email)
             .fetch_optional(&mut *tx)
             .await?
             .ok_or_else(|| no_user(email))?;
         sqlx::query(
-            "DELETE FROM web_links WHERE purpose = 'set_password' AND user_id = ? AND used_at IS NULL",
+            "DELETE FROM web_links WHERE purpose = 'set_password' AND user_id = $1 AND used_at IS NULL",
         )
         .bind(id)
         .execute(&mut *tx)
@@ -192,7 +192,7 @@ impl Store {
             "SELECT u.id, u.email, u.role, u.password_hash IS NOT NULL AS has_password,
                     u.created_at, u.password_set_at,
                     (SELECT COUNT(*) FROM web_sessions s
-                     WHERE s.user_id = u.id AND s.expires_at > ?) AS live_sessions
+                     WHERE s.user_id = u.id AND s.expires_at > $1) AS live_sessions
              FROM web_users u ORDER BY u.email",
         )
         .bind(format_time(now))
@@ -204,7 +204,7 @@ impl Store {
                 id: r.get("id"),
                 email: r.get("email"),
                 role: Role::parse(r.get("role")).unwrap_or(Role::Viewer),
-                has_password: r.get("has_password"),
+                has_password: super::flag(r, "has_password"),
                 created_at: r.get("created_at"),
                 password_set_at: r.get("password_set_at"),
                 live_sessions: r.get("live_sessions"),
@@ -219,7 +219,7 @@ impl Store {
         now: DateTime<Utc>,
     ) -> Result<WebUser, StoreError> {
         let user = self.web_user(email, now).await?;
-        sqlx::query("DELETE FROM web_users WHERE id = ?")
+        sqlx::query("DELETE FROM web_users WHERE id = $1")
             .bind(user.id)
             .execute(self.pool())
             .await?;
@@ -232,7 +232,7 @@ impl Store {
         email: &str,
     ) -> Result<Option<UserCredentials>, StoreError> {
         let row =
-            sqlx::query("SELECT id, email, role, password_hash FROM web_users WHERE email = ?")
+            sqlx::query("SELECT id, email, role, password_hash FROM web_users WHERE email = $1")
                 .bind(email.trim())
                 .fetch_optional(self.pool())
                 .await?;
@@ -255,8 +255,8 @@ impl Store {
     ) -> Result<Option<String>, StoreError> {
         Ok(sqlx::query_scalar(
             "SELECT u.email FROM web_links l JOIN web_users u ON u.id = l.user_id
-             WHERE l.token_hash = ? AND l.purpose = 'set_password'
-               AND l.used_at IS NULL AND l.expires_at > ?",
+             WHERE l.token_hash = $1 AND l.purpose = 'set_password'
+               AND l.used_at IS NULL AND l.expires_at > $2",
         )
         .bind(token_hash)
         .bind(format_time(now))
@@ -274,11 +274,11 @@ impl Store {
         now: DateTime<Utc>,
     ) -> Result<Option<UserCredentials>, StoreError> {
         let now = format_time(now);
-        let mut tx = self.pool().begin_with("BEGIN IMMEDIATE").await?;
+        let mut tx = self.write_tx().await?;
         let user_id: Option<i64> = sqlx::query_scalar(
-            "UPDATE web_links SET used_at = ?1
-             WHERE token_hash = ?2 AND purpose = 'set_password'
-               AND used_at IS NULL AND expires_at > ?1
+            "UPDATE web_links SET used_at = $1
+             WHERE token_hash = $2 AND purpose = 'set_password'
+               AND used_at IS NULL AND expires_at > $1
              RETURNING user_id",
         )
         .bind(&now)
@@ -289,7 +289,7 @@ impl Store {
             return Ok(None);
         };
         let row = sqlx::query(
-            "UPDATE web_users SET password_hash = ?, password_set_at = ? WHERE id = ?
+            "UPDATE web_users SET password_hash = $1, password_set_at = $2 WHERE id = $3
              RETURNING id, email, role, password_hash",
         )
         .bind(password_hash)
@@ -297,7 +297,7 @@ impl Store {
         .bind(user_id)
         .fetch_one(&mut *tx)
         .await?;
-        sqlx::query("DELETE FROM web_sessions WHERE user_id = ?")
+        sqlx::query("DELETE FROM web_sessions WHERE user_id = $1")
             .bind(user_id)
             .execute(&mut *tx)
             .await?;
@@ -329,19 +329,19 @@ impl Store {
                 portal_link_id,
             } => (None, Some(*client_id), None, Some(*portal_link_id)),
         };
-        let mut tx = self.pool().begin_with("BEGIN IMMEDIATE").await?;
-        sqlx::query("DELETE FROM web_sessions WHERE expires_at <= ?")
+        let mut tx = self.write_tx().await?;
+        sqlx::query("DELETE FROM web_sessions WHERE expires_at <= $1")
             .bind(&now)
             .execute(&mut *tx)
             .await?;
-        sqlx::query("DELETE FROM web_links WHERE expires_at <= ?")
+        sqlx::query("DELETE FROM web_links WHERE expires_at <= $1")
             .bind(&now)
             .execute(&mut *tx)
             .await?;
         let id: i64 = sqlx::query_scalar(
             "INSERT INTO web_sessions (secret_hash, user_id, client_id, contact, portal_link_id,
                                        created_at, expires_at)
-             VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING id",
+             VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id",
         )
         .bind(secret_hash)
         .bind(user_id)
@@ -367,7 +367,7 @@ impl Store {
              FROM web_sessions s
              LEFT JOIN web_users u ON u.id = s.user_id
              LEFT JOIN clients c ON c.id = s.client_id
-             WHERE s.secret_hash = ? AND s.expires_at > ?
+             WHERE s.secret_hash = $1 AND s.expires_at > $2
                AND (s.user_id IS NULL OR u.password_hash IS NOT NULL)
                AND (s.portal_link_id IS NULL OR EXISTS (
                      SELECT 1 FROM portal_links p
@@ -408,7 +408,7 @@ impl Store {
 
     /// Ends one session (sign-out); ending it twice is fine.
     pub async fn end_web_session(&self, id: i64) -> Result<(), StoreError> {
-        sqlx::query("DELETE FROM web_sessions WHERE id = ?")
+        sqlx::query("DELETE FROM web_sessions WHERE id = $1")
             .bind(id)
             .execute(self.pool())
             .await?;
@@ -419,7 +419,7 @@ impl Store {
     pub async fn clients_of_contact(&self, email: &str) -> Result<Vec<ClientRef>, StoreError> {
         let rows = sqlx::query(
             "SELECT c.id, c.name FROM contacts k JOIN clients c ON c.id = k.client_id
-             WHERE k.email = ? ORDER BY c.name",
+             WHERE k.email = $1 ORDER BY c.name",
         )
         .bind(email.trim())
         .fetch_all(self.pool())
@@ -444,11 +444,11 @@ impl Store {
         now: DateTime<Utc>,
     ) -> Result<(), StoreError> {
         let now = format_time(now);
-        let mut tx = self.pool().begin_with("BEGIN IMMEDIATE").await?;
+        let mut tx = self.write_tx().await?;
         for (client_id, link) in links {
             sqlx::query(
                 "INSERT INTO web_links (token_hash, purpose, client_id, contact, created_at, expires_at)
-                 VALUES (?, 'client_sign_in', ?, ?, ?, ?)",
+                 VALUES ($1, 'client_sign_in', $2, $3, $4, $5)",
             )
             .bind(&link.token_hash)
             .bind(client_id)
@@ -461,7 +461,7 @@ impl Store {
         sqlx::query(
             "INSERT INTO outbox (message_id, channel, recipient, cc, reply_to, subject, body_text,
                                  body_html, state, attempts, next_attempt_at, created_at)
-             VALUES (?, ?, ?, NULL, ?, ?, ?, ?, 'pending', 0, ?, ?)",
+             VALUES ($1, $2, $3, NULL, $4, $5, $6, $7, 'pending', 0, $8, $9)",
         )
         .bind(message_id)
         .bind(message.channel.as_str())
@@ -487,11 +487,11 @@ impl Store {
         now: DateTime<Utc>,
     ) -> Result<Option<(i64, String)>, StoreError> {
         let now = format_time(now);
-        let mut tx = self.pool().begin_with("BEGIN IMMEDIATE").await?;
+        let mut tx = self.write_tx().await?;
         let row = sqlx::query(
-            "UPDATE web_links SET used_at = ?1
-             WHERE token_hash = ?2 AND purpose = 'client_sign_in'
-               AND used_at IS NULL AND expires_at > ?1
+            "UPDATE web_links SET used_at = $1
+             WHERE token_hash = $2 AND purpose = 'client_sign_in'
+               AND used_at IS NULL AND expires_at > $1
                AND EXISTS (SELECT 1 FROM contacts k
                            WHERE k.client_id = web_links.client_id AND k.email = web_links.contact)
              RETURNING client_id, contact",
@@ -521,7 +521,7 @@ impl Store {
         }
         let row = sqlx::query(
             "INSERT INTO portal_links (token_hash, client_id, label, created_by, created_at)
-             SELECT ?, c.id, ?, ?, ? FROM clients c WHERE c.id = ?
+             SELECT $1, c.id, $2, $3, $4 FROM clients c WHERE c.id = $5
              RETURNING id, client_id, label, created_by, created_at, revoked_at",
         )
         .bind(token_hash)
@@ -539,7 +539,7 @@ impl Store {
     pub async fn portal_links(&self, client_id: i64) -> Result<Vec<PortalLinkView>, StoreError> {
         let rows = sqlx::query(
             "SELECT id, client_id, label, created_by, created_at, revoked_at
-             FROM portal_links WHERE client_id = ? ORDER BY id DESC",
+             FROM portal_links WHERE client_id = $1 ORDER BY id DESC",
         )
         .bind(client_id)
         .fetch_all(self.pool())
@@ -555,10 +555,10 @@ impl Store {
         id: i64,
         now: DateTime<Utc>,
     ) -> Result<(), StoreError> {
-        let mut tx = self.pool().begin_with("BEGIN IMMEDIATE").await?;
+        let mut tx = self.write_tx().await?;
         let updated = sqlx::query(
-            "UPDATE portal_links SET revoked_at = COALESCE(revoked_at, ?)
-             WHERE id = ? AND client_id = ?",
+            "UPDATE portal_links SET revoked_at = COALESCE(revoked_at, $1)
+             WHERE id = $2 AND client_id = $3",
         )
         .bind(format_time(now))
         .bind(id)
@@ -570,7 +570,7 @@ impl Store {
                 "no portal link {id} for this client"
             )));
         }
-        sqlx::query("DELETE FROM web_sessions WHERE portal_link_id = ?")
+        sqlx::query("DELETE FROM web_sessions WHERE portal_link_id = $1")
             .bind(id)
             .execute(&mut *tx)
             .await?;
@@ -584,7 +584,7 @@ impl Store {
         token_hash: &str,
     ) -> Result<Option<(i64, i64)>, StoreError> {
         let row = sqlx::query(
-            "SELECT id, client_id FROM portal_links WHERE token_hash = ? AND revoked_at IS NULL",
+            "SELECT id, client_id FROM portal_links WHERE token_hash = $1 AND revoked_at IS NULL",
         )
         .bind(token_hash)
         .fetch_optional(self.pool())
@@ -594,14 +594,14 @@ impl Store {
 }
 
 async fn insert_set_password_link(
-    tx: &mut sqlx::SqliteConnection,
+    tx: &mut sqlx::AnyConnection,
     user_id: i64,
     link: &NewLink,
     now: &str,
 ) -> Result<(), StoreError> {
     sqlx::query(
         "INSERT INTO web_links (token_hash, purpose, user_id, created_at, expires_at)
-         VALUES (?, 'set_password', ?, ?, ?)",
+         VALUES ($1, 'set_password', $2, $3, $4)",
     )
     .bind(&link.token_hash)
     .bind(user_id)
@@ -618,7 +618,7 @@ fn no_user(email: &str) -> StoreError {
     ))
 }
 
-fn portal_link(r: &sqlx::sqlite::SqliteRow) -> PortalLinkView {
+fn portal_link(r: &sqlx::any::AnyRow) -> PortalLinkView {
     PortalLinkView {
         id: r.get("id"),
         client_id: r.get("client_id"),

@@ -27,7 +27,7 @@ impl Store {
         let mut applied = AppliedChanges::default();
         // IMMEDIATE: take the write lock first, so the checks below see the
         // state this transaction writes over.
-        let mut tx = self.pool().begin_with("BEGIN IMMEDIATE").await?;
+        let mut tx = self.write_tx().await?;
         for changes in all_changes {
             apply_one(&mut tx, changes, &now_text, &mut applied).await?;
         }
@@ -43,7 +43,7 @@ impl Store {
 /// watches is no news for the client. Runs in the caller's transaction, the
 /// one that changes the watch. Returns the alerts resolved.
 pub(crate) async fn end_unwatched_alerts_in(
-    tx: &mut sqlx::SqliteConnection,
+    tx: &mut sqlx::AnyConnection,
     domain_id: i64,
     watch: Watch,
     now: DateTime<Utc>,
@@ -53,8 +53,8 @@ pub(crate) async fn end_unwatched_alerts_in(
     if !watch.tls() {
         resolved.extend(
             sqlx::query_scalar::<_, i64>(
-                "UPDATE alerts SET state = 'resolved', resolved_at = ?
-                 WHERE domain_id = ? AND endpoint_id IS NOT NULL AND state = 'firing'
+                "UPDATE alerts SET state = 'resolved', resolved_at = $1
+                 WHERE domain_id = $2 AND endpoint_id IS NOT NULL AND state = 'firing'
                    AND kind IN ('cert_expiry', 'cert_check_failure')
                  RETURNING id",
             )
@@ -64,7 +64,7 @@ pub(crate) async fn end_unwatched_alerts_in(
             .await?,
         );
         sqlx::query(
-            "UPDATE endpoints SET cert_failures = 0 WHERE domain_id = ? AND cert_failures <> 0",
+            "UPDATE endpoints SET cert_failures = 0 WHERE domain_id = $1 AND cert_failures <> 0",
         )
         .bind(domain_id)
         .execute(&mut *tx)
@@ -73,8 +73,8 @@ pub(crate) async fn end_unwatched_alerts_in(
     if !watch.registration() {
         resolved.extend(
             sqlx::query_scalar::<_, i64>(
-                "UPDATE alerts SET state = 'resolved', resolved_at = ?
-                 WHERE domain_id = ? AND endpoint_id IS NULL AND state = 'firing'
+                "UPDATE alerts SET state = 'resolved', resolved_at = $1
+                 WHERE domain_id = $2 AND endpoint_id IS NULL AND state = 'firing'
                    AND kind IN ('registration_expiry', 'registration_problem',
                                 'registration_stale', 'registration_needs_date')
                  RETURNING id",
@@ -84,7 +84,7 @@ pub(crate) async fn end_unwatched_alerts_in(
             .fetch_all(&mut *tx)
             .await?,
         );
-        sqlx::query("UPDATE domains SET registration_failures = 0 WHERE id = ?")
+        sqlx::query("UPDATE domains SET registration_failures = 0 WHERE id = $1")
             .bind(domain_id)
             .execute(&mut *tx)
             .await?;
@@ -94,7 +94,7 @@ pub(crate) async fn end_unwatched_alerts_in(
 }
 
 async fn apply_one(
-    tx: &mut sqlx::SqliteConnection,
+    tx: &mut sqlx::AnyConnection,
     changes: &AlertChanges,
     now_text: &str,
     applied: &mut AppliedChanges,
@@ -116,7 +116,7 @@ async fn apply_one(
                 let Some(id) = alert_id.take() else {
                     continue;
                 };
-                sqlx::query("UPDATE alerts SET state = 'resolved', resolved_at = ? WHERE id = ?")
+                sqlx::query("UPDATE alerts SET state = 'resolved', resolved_at = $1 WHERE id = $2")
                     .bind(now_text)
                     .bind(id)
                     .execute(&mut *tx)
@@ -124,7 +124,7 @@ async fn apply_one(
                 applied.resolved.push(id);
                 if let Some(delivery) = delivery {
                     let subject_key: String =
-                        sqlx::query_scalar("SELECT subject_key FROM alerts WHERE id = ?")
+                        sqlx::query_scalar("SELECT subject_key FROM alerts WHERE id = $1")
                             .bind(id)
                             .fetch_one(&mut *tx)
                             .await?;
@@ -147,7 +147,7 @@ async fn apply_one(
             } => {
                 let id: i64 = sqlx::query_scalar(
                     "INSERT INTO alerts (domain_id, endpoint_id, kind, subject_key, state, opened_at, details)
-                     VALUES (?, ?, ?, ?, 'firing', ?, ?) RETURNING id",
+                     VALUES ($1, $2, $3, $4, 'firing', $5, $6) RETURNING id",
                 )
                 .bind(changes.scope.domain_id)
                 .bind(changes.scope.endpoint_id)
@@ -186,7 +186,7 @@ async fn apply_one(
 }
 
 async fn write_streak(
-    conn: &mut sqlx::SqliteConnection,
+    conn: &mut sqlx::AnyConnection,
     scope: AlertScope,
     kind: AlertKind,
     new: &Streak,
@@ -194,16 +194,16 @@ async fn write_streak(
 ) -> Result<(), StoreError> {
     let (sql, id) = match (kind, scope.endpoint_id, scope.domain_id) {
         (AlertKind::CertCheckFailure, Some(endpoint), _) => (
-            "UPDATE endpoints SET cert_failures = ?1, cert_failures_counted_check = ?2,
-                    cert_failures_counted_at = ?3
-             WHERE id = ?4 AND cert_failures = ?5 AND cert_failures_counted_check IS ?6",
+            "UPDATE endpoints SET cert_failures = $1, cert_failures_counted_check = $2,
+                    cert_failures_counted_at = $3
+             WHERE id = $4 AND cert_failures = $5 AND cert_failures_counted_check IS $6",
             endpoint,
         ),
         (AlertKind::RegistrationProblem, None, Some(domain)) => (
-            "UPDATE domains SET registration_failures = ?1, registration_failures_counted_check = ?2,
-                    registration_failures_counted_at = ?3
-             WHERE id = ?4 AND registration_failures = ?5
-               AND registration_failures_counted_check IS ?6",
+            "UPDATE domains SET registration_failures = $1, registration_failures_counted_check = $2,
+                    registration_failures_counted_at = $3
+             WHERE id = $4 AND registration_failures = $5
+               AND registration_failures_counted_check IS $6",
             domain,
         ),
         _ => return Err(StoreError::NoStreak(kind.as_str())),
@@ -229,7 +229,7 @@ async fn write_streak(
 /// line. An existing row means this event was already queued: nothing more.
 #[expect(clippy::too_many_arguments, reason = "one transaction's context")]
 async fn record(
-    conn: &mut sqlx::SqliteConnection,
+    conn: &mut sqlx::AnyConnection,
     alert_id: i64,
     event: Event,
     subject_key: &str,
@@ -240,7 +240,7 @@ async fn record(
 ) -> Result<(), StoreError> {
     let event_key = event.key();
     let ledger_id: Option<i64> = sqlx::query_scalar(
-        "INSERT INTO alert_ledger (alert_id, event, subject_key, created_at) VALUES (?, ?, ?, ?)
+        "INSERT INTO alert_ledger (alert_id, event, subject_key, created_at) VALUES ($1, $2, $3, $4)
          ON CONFLICT (alert_id, event, subject_key) DO NOTHING RETURNING id",
     )
     .bind(alert_id)
@@ -263,7 +263,7 @@ async fn record(
             "INSERT INTO outbox (message_id, ledger_id, alert_id, channel, recipient, cc, reply_to,
                                  subject, body_text, body_html, payload, state, attempts,
                                  next_attempt_at, created_at)
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'pending', 0, ?, ?)",
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, 'pending', 0, $12, $13)",
         )
         .bind(&message_id)
         .bind(ledger_id)
@@ -285,7 +285,7 @@ async fn record(
     if let Some(entry) = &delivery.client_digest {
         sqlx::query(
             "INSERT INTO client_digest_entries (client_id, ledger_id, subject, body_text, created_at)
-             VALUES (?, ?, ?, ?, ?)",
+             VALUES ($1, $2, $3, $4, $5)",
         )
         .bind(entry.client_id)
         .bind(ledger_id)
@@ -297,7 +297,7 @@ async fn record(
     }
     if let Some(digest) = &delivery.digest {
         sqlx::query(
-            "INSERT INTO digest_entries (ledger_id, client, line, created_at) VALUES (?, ?, ?, ?)",
+            "INSERT INTO digest_entries (ledger_id, client, line, created_at) VALUES ($1, $2, $3, $4)",
         )
         .bind(ledger_id)
         .bind(&digest.client)

@@ -53,14 +53,14 @@ impl Store {
             "SELECT c.id, c.name, c.created_at,
                     (SELECT COUNT(*) FROM domains d WHERE d.client_id = c.id OR d.id IN
                        (SELECT x.domain_id FROM endpoints x WHERE x.client_id = c.id)) AS domains
-             FROM clients c WHERE (?1 IS NULL OR c.id = ?1) ORDER BY c.name",
+             FROM clients c WHERE ($1 IS NULL OR c.id = $1) ORDER BY c.name",
         )
         .bind(client_id)
         .fetch_all(self.pool())
         .await?;
         let contacts = sqlx::query(
             "SELECT id, client_id, email, created_at FROM contacts
-             WHERE (?1 IS NULL OR client_id = ?1) ORDER BY email",
+             WHERE ($1 IS NULL OR client_id = $1) ORDER BY email",
         )
         .bind(client_id)
         .fetch_all(self.pool())
@@ -113,8 +113,8 @@ impl Store {
         let reference = reference.trim();
         let by_id: Option<i64> = reference.parse().ok();
         let row = sqlx::query(
-            "SELECT id, name FROM clients WHERE (id = ?1 OR name = ?2) AND (?3 IS NULL OR id = ?3)
-             ORDER BY id = ?1 DESC LIMIT 1",
+            "SELECT id, name FROM clients WHERE (id = $1 OR name = $2) AND ($3 IS NULL OR id = $3)
+             ORDER BY id = $1 DESC LIMIT 1",
         )
         .bind(by_id)
         .bind(reference)
@@ -132,7 +132,7 @@ impl Store {
         let name = crate::store::clients::clean_client_name(name)?;
         let name = name.as_str();
         let taken: Option<i64> =
-            sqlx::query_scalar("SELECT id FROM clients WHERE name = ? AND id <> ?")
+            sqlx::query_scalar("SELECT id FROM clients WHERE name = $1 AND id <> $2")
                 .bind(name)
                 .bind(id)
                 .fetch_optional(self.pool())
@@ -142,7 +142,7 @@ impl Store {
                 "another client is already named `{name}`"
             )));
         }
-        let updated = sqlx::query("UPDATE clients SET name = ? WHERE id = ?")
+        let updated = sqlx::query("UPDATE clients SET name = $1 WHERE id = $2")
             .bind(name)
             .bind(id)
             .execute(self.pool())
@@ -160,7 +160,7 @@ impl Store {
         email: &str,
         now: DateTime<Utc>,
     ) -> Result<(ContactView, bool), StoreError> {
-        let exists: Option<i64> = sqlx::query_scalar("SELECT id FROM clients WHERE id = ?")
+        let exists: Option<i64> = sqlx::query_scalar("SELECT id FROM clients WHERE id = $1")
             .bind(client_id)
             .fetch_optional(self.pool())
             .await?;
@@ -168,7 +168,7 @@ impl Store {
             return Err(no_client(client_id));
         }
         let inserted = sqlx::query(
-            "INSERT INTO contacts (client_id, email, created_at) VALUES (?, ?, ?)
+            "INSERT INTO contacts (client_id, email, created_at) VALUES ($1, $2, $3)
              ON CONFLICT (client_id, email) DO NOTHING",
         )
         .bind(client_id)
@@ -177,7 +177,7 @@ impl Store {
         .execute(self.pool())
         .await?;
         let row = sqlx::query(
-            "SELECT id, email, created_at FROM contacts WHERE client_id = ? AND email = ?",
+            "SELECT id, email, created_at FROM contacts WHERE client_id = $1 AND email = $2",
         )
         .bind(client_id)
         .bind(email)
@@ -195,7 +195,7 @@ impl Store {
 
     /// Removes one contact of a client.
     pub async fn remove_contact(&self, client_id: i64, contact_id: i64) -> Result<(), StoreError> {
-        let deleted = sqlx::query("DELETE FROM contacts WHERE id = ? AND client_id = ?")
+        let deleted = sqlx::query("DELETE FROM contacts WHERE id = $1 AND client_id = $2")
             .bind(contact_id)
             .bind(client_id)
             .execute(self.pool())

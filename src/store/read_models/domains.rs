@@ -2,7 +2,7 @@
 //! keyset cursor and totals; the detail of one domain; endpoints by id.
 
 use chrono::{DateTime, Utc};
-use sqlx::sqlite::SqliteRow;
+use sqlx::any::AnyRow;
 use sqlx::Row;
 
 use super::super::{Store, StoreError};
@@ -299,7 +299,7 @@ impl Store {
                     page.push(&format!(" AND {} >= ", expiry_key()))
                         .bind(Arg::Text(cursor.key.clone()));
                     let key = page.args.len();
-                    page.push(&format!(" AND ({}, d.id) > (?{key}, ", expiry_key()))
+                    page.push(&format!(" AND ({}, d.id) > (${key}, ", expiry_key()))
                         .bind(Arg::Int(cursor.id))
                         .push(")");
                 }
@@ -363,7 +363,7 @@ impl Store {
         visibility: Visibility,
         windows: &StatusWindows,
         name: &HostName,
-    ) -> Result<SqliteRow, StoreError> {
+    ) -> Result<AnyRow, StoreError> {
         let mut sql = Sql::with_windows(windows);
         let viewer = sql.viewer(visibility);
         sql.push(&format!(
@@ -395,7 +395,7 @@ impl Store {
         let facts = sqlx::query(
             "SELECT source, server, outcome, expires_at, registered_at, updated_at, registrar,
                     registrar_iana_id, status, nameservers, fetched_at
-             FROM registration_facts WHERE domain_id = ? ORDER BY source",
+             FROM registration_facts WHERE domain_id = $1 ORDER BY source",
         )
         .bind(domain.id)
         .fetch_all(self.pool())
@@ -459,7 +459,7 @@ impl Store {
         visibility: Visibility,
     ) -> Result<Vec<EndpointView>, StoreError> {
         let mut sql = Sql {
-            text: format!("{ENDPOINT_SELECT} WHERE e.domain_id = ?1"),
+            text: format!("{ENDPOINT_SELECT} WHERE e.domain_id = $1"),
             args: vec![Arg::Int(domain_id)],
         };
         sql.visible(visibility, "e.client_id");
@@ -486,7 +486,7 @@ impl Store {
         id: i64,
     ) -> Result<EndpointView, StoreError> {
         let mut sql = Sql {
-            text: format!("{ENDPOINT_SELECT} WHERE e.id = ?1"),
+            text: format!("{ENDPOINT_SELECT} WHERE e.id = $1"),
             args: vec![Arg::Int(id)],
         };
         sql.visible(visibility, "e.client_id");
@@ -507,8 +507,8 @@ impl Store {
         change: &EndpointChange,
         now: DateTime<Utc>,
     ) -> Result<EndpointView, StoreError> {
-        let mut tx = self.pool().begin_with("BEGIN IMMEDIATE").await?;
-        let exists: Option<i64> = sqlx::query_scalar("SELECT id FROM endpoints WHERE id = ?")
+        let mut tx = self.write_tx().await?;
+        let exists: Option<i64> = sqlx::query_scalar("SELECT id FROM endpoints WHERE id = $1")
             .bind(id)
             .fetch_optional(&mut *tx)
             .await?;
@@ -516,21 +516,21 @@ impl Store {
             return Err(no_endpoint(id));
         }
         if let Some(mode) = &change.tls_mode {
-            sqlx::query("UPDATE endpoints SET tls_mode = ? WHERE id = ?")
+            sqlx::query("UPDATE endpoints SET tls_mode = $1 WHERE id = $2")
                 .bind(mode)
                 .bind(id)
                 .execute(&mut *tx)
                 .await?;
         }
         if let Some(pinned) = &change.pinned_address {
-            sqlx::query("UPDATE endpoints SET pinned_address = ? WHERE id = ?")
+            sqlx::query("UPDATE endpoints SET pinned_address = $1 WHERE id = $2")
                 .bind(pinned)
                 .bind(id)
                 .execute(&mut *tx)
                 .await?;
         }
         // A changed way of checking is worth checking at once.
-        sqlx::query("UPDATE endpoints SET next_check_at = ? WHERE id = ?")
+        sqlx::query("UPDATE endpoints SET next_check_at = $1 WHERE id = $2")
             .bind(super::format_time(now))
             .bind(id)
             .execute(&mut *tx)
@@ -541,7 +541,7 @@ impl Store {
 
     /// The host and port of an endpoint, for removal by id.
     pub async fn endpoint_address(&self, id: i64) -> Result<(HostName, u16), StoreError> {
-        let row = sqlx::query("SELECT host, port FROM endpoints WHERE id = ?")
+        let row = sqlx::query("SELECT host, port FROM endpoints WHERE id = $1")
             .bind(id)
             .fetch_optional(self.pool())
             .await?
@@ -557,7 +557,7 @@ const ENDPOINT_SELECT: &str = "SELECT e.id, d.name AS domain_name, e.host, e.por
      e.client_id, ec.name AS client_name, e.pinned_address, e.created_at, e.next_check_at
      FROM endpoints e JOIN domains d ON d.id = e.domain_id LEFT JOIN clients ec ON ec.id = e.client_id";
 
-fn endpoint_view(r: &SqliteRow) -> EndpointView {
+fn endpoint_view(r: &AnyRow) -> EndpointView {
     let host: String = r.get("host");
     let port = u16::try_from(r.get::<i64, _>("port")).unwrap_or_default();
     EndpointView {
@@ -579,7 +579,7 @@ fn endpoint_view(r: &SqliteRow) -> EndpointView {
 
 /// A domain row as `visibility` may see it: a client token sees another
 /// client's registration ownership without the client.
-fn domain_item(r: &SqliteRow, now: DateTime<Utc>, visibility: Visibility) -> DomainItem {
+fn domain_item(r: &AnyRow, now: DateTime<Utc>, visibility: Visibility) -> DomainItem {
     let name: String = r.get("name");
     let owner_id: Option<i64> = r.get("client_id");
     let client = ClientRef::from_row(owner_id, r.get("client_name"))

@@ -5,7 +5,7 @@
 //! of its own endpoints and the registration alerts of the domains whose
 //! registration it owns.
 
-use sqlx::sqlite::SqliteRow;
+use sqlx::any::AnyRow;
 use sqlx::Row;
 
 use super::super::{Store, StoreError};
@@ -216,7 +216,7 @@ impl Store {
             text: format!(
                 "{ALERT_SELECT} FROM alerts a LEFT JOIN domains d ON d.id = {ALERT_DOMAIN}
                  LEFT JOIN endpoints e ON e.id = a.endpoint_id
-                 WHERE a.state = 'firing' AND d.id = ?1"
+                 WHERE a.state = 'firing' AND d.id = $1"
             ),
             args: vec![Arg::Int(domain_id)],
         };
@@ -240,7 +240,7 @@ const ALERT_SELECT: &str = "SELECT a.id, d.name AS domain_name, e.host, e.port, 
      a.acknowledged_at, a.acknowledged_by, a.snoozed_until, a.snoozed_by";
 
 /// A page keyed by descending id.
-fn id_page<T>(rows: &[SqliteRow], limit: u32, total: i64, read: fn(&SqliteRow) -> T) -> Page<T> {
+fn id_page<T>(rows: &[AnyRow], limit: u32, total: i64, read: fn(&AnyRow) -> T) -> Page<T> {
     let limit = limit as usize;
     let next_cursor = (rows.len() > limit)
         .then(|| rows.get(limit - 1))
@@ -259,7 +259,7 @@ fn id_page<T>(rows: &[SqliteRow], limit: u32, total: i64, read: fn(&SqliteRow) -
     }
 }
 
-fn observation_view(r: &SqliteRow) -> ObservationView {
+fn observation_view(r: &AnyRow) -> ObservationView {
     ObservationView {
         id: r.get("id"),
         endpoint_id: r.get("endpoint_id"),
@@ -277,7 +277,7 @@ fn observation_view(r: &SqliteRow) -> ObservationView {
     }
 }
 
-fn alert_view(r: &SqliteRow) -> AlertView {
+fn alert_view(r: &AnyRow) -> AlertView {
     let host: Option<String> = r.get("host");
     let port: Option<i64> = r.get("port");
     AlertView {

@@ -94,15 +94,15 @@ fn clock_args(sql: &mut Sql, windows: &StatusWindows) {
     )));
 }
 
-/// Seconds from `now` to a time column, before truncation (`?4` is now).
+/// Seconds from `now` to a time column, before truncation (`$4` is now).
 fn secs_until(column: &str) -> String {
-    format!("(unixepoch({column}) - ?4)")
+    format!("(unixepoch({column}) - $4)")
 }
 
 /// Whole days from the seconds `x` (see [`secs_until`]): truncated towards
-/// zero as chrono does when `now` has a fraction (`?5`), then floored.
+/// zero as chrono does when `now` has a fraction (`$5`), then floored.
 fn days_of(x: &str) -> String {
-    let secs = format!("({x} - ({x} > 0 AND ?5))");
+    let secs = format!("({x} - ({x} > 0 AND $5))");
     format!("({secs} / 86400 - ({secs} % 86400 < 0))")
 }
 
@@ -304,7 +304,7 @@ impl Store {
                         .bind_fixed(Arg::Text(cursor.key.clone()));
                     let key = page.args.len();
                     page.push(&format!(
-                        " AND ({}, d.id) > ((?{key} || ''), ",
+                        " AND ({}, d.id) > ((${key} || ''), ",
                         expiry_key()
                     ))
                     .bind_fixed(Arg::Int(cursor.id))
@@ -334,10 +334,10 @@ impl Store {
         let limit = page.args.len();
         page.push(&format!(
             "SELECT json_group_array(json_object({pairs}) ORDER BY w.rn)
-                      FILTER (WHERE w.rn <= ?{limit}),
+                      FILTER (WHERE w.rn <= ${limit}),
                     COUNT(*),
-                    MAX(CASE WHEN w.rn = ?{limit} THEN w.page_key END),
-                    MAX(CASE WHEN w.rn = ?{limit} THEN w.id END),
+                    MAX(CASE WHEN w.rn = ${limit} THEN w.page_key END),
+                    MAX(CASE WHEN w.rn = ${limit} THEN w.id END),
                     (SELECT domains FROM api_generation WHERE id = 1)
              FROM (SELECT row_number() OVER () AS rn, q.id, q.page_key FROM ({inner}) q) w
              CROSS JOIN {domains} ON d.id = w.id

@@ -152,13 +152,13 @@ impl Store {
         let client_id = visibility.client_id();
         let endpoints: i64 = sqlx::query_scalar(
             "SELECT COUNT(*) FROM endpoints e JOIN domains d ON d.id = e.domain_id
-             WHERE d.watch <> 'registration' AND (?1 IS NULL OR e.client_id = ?1)",
+             WHERE d.watch <> 'registration' AND ($1 IS NULL OR e.client_id = $1)",
         )
         .bind(client_id)
         .fetch_one(self.pool())
         .await?;
         let clients: i64 =
-            sqlx::query_scalar("SELECT COUNT(*) FROM clients WHERE (?1 IS NULL OR id = ?1)")
+            sqlx::query_scalar("SELECT COUNT(*) FROM clients WHERE ($1 IS NULL OR id = $1)")
                 .bind(client_id)
                 .fetch_one(self.pool())
                 .await?;
@@ -166,7 +166,7 @@ impl Store {
             "SELECT COUNT(*) FROM alerts a LEFT JOIN domains d ON d.id =
                COALESCE(a.domain_id, (SELECT x.domain_id FROM endpoints x WHERE x.id = a.endpoint_id))
                LEFT JOIN endpoints e ON e.id = a.endpoint_id
-             WHERE a.state = 'firing' AND (?1 IS NULL OR {ALERT_CLIENT} = ?1)"
+             WHERE a.state = 'firing' AND ($1 IS NULL OR {ALERT_CLIENT} = $1)"
         ))
         .bind(client_id)
         .fetch_one(self.pool())
@@ -202,7 +202,7 @@ impl Store {
             "SELECT d.name, CASE WHEN {owner_seen} THEN c.name END AS client_name,
                     d.next_expiry_at, d.expires_at
              FROM {} LEFT JOIN clients c ON c.id = d.client_id
-             WHERE COALESCE(d.next_expiry_at, '{NO_EXPIRY}') >= ?1",
+             WHERE COALESCE(d.next_expiry_at, '{NO_EXPIRY}') >= $1",
             domains_seen_by(viewer.as_deref())
         ));
         if let Some(viewer) = &viewer {
@@ -325,7 +325,7 @@ impl Store {
             text: "SELECT 'registration' AS kind, d.id AS id, d.name AS subject, c.name AS client_name,
                      d.expires_at AS at, d.expires_source AS source
                  FROM domains d LEFT JOIN clients c ON c.id = d.client_id
-                 WHERE d.expires_at >= ?1 AND d.expires_at <= ?2 AND d.watch <> 'tls'"
+                 WHERE d.expires_at >= $1 AND d.expires_at <= $2 AND d.watch <> 'tls'"
                 .into(),
             args: vec![
                 Arg::Text(format_time(from)),
@@ -338,7 +338,7 @@ impl Store {
              SELECT 'certificate', e.id, e.host || ':' || e.port, c.name, MIN(o.leaf_not_after), NULL
              FROM cert_observations o JOIN endpoints e ON e.id = o.endpoint_id
                JOIN domains d ON d.id = e.domain_id LEFT JOIN clients c ON c.id = e.client_id
-             WHERE o.current = 1 AND o.leaf_not_after >= ?1 AND o.leaf_not_after <= ?2
+             WHERE o.current = 1 AND o.leaf_not_after >= $1 AND o.leaf_not_after <= $2
                AND d.watch <> 'registration'",
         );
         sql.visible(visibility, "e.client_id");
@@ -367,9 +367,7 @@ impl Store {
 }
 
 /// Current certificates with a not-after, by host, port and address.
-async fn certificate_metrics(
-    pool: &sqlx::SqlitePool,
-) -> Result<Vec<CertificateMetric>, StoreError> {
+async fn certificate_metrics(pool: &sqlx::AnyPool) -> Result<Vec<CertificateMetric>, StoreError> {
     Ok(sqlx::query(
         "SELECT e.host, e.port, o.address, o.leaf_not_after
          FROM cert_observations o JOIN endpoints e ON e.id = o.endpoint_id
@@ -391,9 +389,7 @@ async fn certificate_metrics(
 
 /// Registration expiries per source, plus the assessed one of domains
 /// whose source has no fact row.
-async fn registration_metrics(
-    pool: &sqlx::SqlitePool,
-) -> Result<Vec<RegistrationMetric>, StoreError> {
+async fn registration_metrics(pool: &sqlx::AnyPool) -> Result<Vec<RegistrationMetric>, StoreError> {
     Ok(sqlx::query(
         "SELECT d.name, f.source, f.expires_at FROM registration_facts f
            JOIN domains d ON d.id = f.domain_id
@@ -419,7 +415,7 @@ async fn registration_metrics(
 /// Check results summed over every scan, durations of finished scans,
 /// scans per state.
 async fn scan_metrics(
-    pool: &sqlx::SqlitePool,
+    pool: &sqlx::AnyPool,
 ) -> Result<(Vec<(String, i64)>, Vec<f64>, Vec<(String, i64)>), StoreError> {
     let check_outcomes = sqlx::query(
         "SELECT COALESCE(SUM(count_ok), 0), COALESCE(SUM(count_warning), 0),
@@ -455,6 +451,6 @@ async fn scan_metrics(
     Ok((check_outcomes, scan_durations_secs, scans_by_state))
 }
 
-fn pairs(rows: Vec<sqlx::sqlite::SqliteRow>) -> Vec<(String, i64)> {
+fn pairs(rows: Vec<sqlx::any::AnyRow>) -> Vec<(String, i64)> {
     rows.iter().map(|r| (r.get(0), r.get(1))).collect()
 }

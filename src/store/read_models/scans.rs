@@ -6,7 +6,7 @@
 //! see (whose registration or one of whose endpoints it owns, as they are
 //! now); whole-fleet and due-work scans are staff business.
 
-use sqlx::sqlite::SqliteRow;
+use sqlx::any::AnyRow;
 use sqlx::Row;
 
 use super::super::{ScanScope, Store, StoreError};
@@ -108,7 +108,7 @@ impl Store {
         id: i64,
     ) -> Result<ScanView, StoreError> {
         let mut sql = Sql {
-            text: format!("SELECT {SCAN_COLUMNS} FROM {SCANS_WITH_SCOPE} WHERE s.id = ?1"),
+            text: format!("SELECT {SCAN_COLUMNS} FROM {SCANS_WITH_SCOPE} WHERE s.id = $1"),
             args: vec![Arg::Int(id)],
         };
         sql.visible_scan(visibility);
@@ -177,7 +177,7 @@ impl Store {
 
 /// The stored scope with the joined names; [`ScanScopeView::Unknown`] when
 /// the stored text is in no shape this version reads.
-fn scope_view(r: &SqliteRow, visibility: Visibility) -> ScanScopeView {
+fn scope_view(r: &AnyRow, visibility: Visibility) -> ScanScopeView {
     match ScanScope::from_stored(r.get("scope")) {
         Some(ScanScope::All) => ScanScopeView::All,
         Some(ScanScope::Client { client_id }) => ScanScopeView::Client {
@@ -196,7 +196,7 @@ fn scope_view(r: &SqliteRow, visibility: Visibility) -> ScanScopeView {
     }
 }
 
-fn scan_view(r: &SqliteRow, visibility: Visibility) -> ScanView {
+fn scan_view(r: &AnyRow, visibility: Visibility) -> ScanView {
     let items_total: i64 = r.get("items_total");
     let items_done: i64 = r.get("items_done");
     ScanView {

@@ -36,8 +36,8 @@ impl Store {
         let rows = sqlx::query(
             "SELECT o.id, o.recipient, o.subject, o.state, o.created_at, o.sent_at
              FROM outbox o
-             WHERE o.channel = 'email' AND o.message_id NOT LIKE ?2 || '%'
-               AND EXISTS (SELECT 1 FROM contacts k WHERE k.client_id = ?1
+             WHERE o.channel = 'email' AND o.message_id NOT LIKE $2 || '%'
+               AND EXISTS (SELECT 1 FROM contacts k WHERE k.client_id = $1
                            AND ',' || REPLACE(o.recipient, ' ', '') || ','
                                LIKE '%,' || k.email || ',%')
                AND (o.alert_id IS NULL OR EXISTS (
@@ -45,8 +45,8 @@ impl Store {
                      LEFT JOIN endpoints e ON e.id = a.endpoint_id
                      WHERE a.id = o.alert_id
                        AND CASE WHEN a.endpoint_id IS NOT NULL THEN e.client_id
-                                ELSE d.client_id END = ?1))
-             ORDER BY o.id DESC LIMIT ?3",
+                                ELSE d.client_id END = $1))
+             ORDER BY o.id DESC LIMIT $3",
         )
         .bind(client_id)
         .bind(SIGN_IN_MESSAGE_PREFIX)
