@@ -38,6 +38,7 @@ mod registration_cli;
 mod registration_pacing;
 mod registration_ssrf;
 mod registry_hardening;
+mod schema_parity;
 mod renewal;
 mod repeat;
 mod runbooks;
