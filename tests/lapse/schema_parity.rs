@@ -718,3 +718,59 @@ async fn next_expiry_is_computed_alike_on_both_engines() {
         ]
     );
 }
+
+/// The harness's outage helper: a private cluster goes down, refuses
+/// connections, comes back on the same port with its data, and is removed
+/// when dropped.
+#[tokio::test]
+async fn a_private_test_cluster_comes_back_after_an_outage() {
+    let cluster = tokio::task::spawn_blocking(postgres::private_cluster)
+        .await
+        .expect("start a private cluster");
+    let url = cluster.fresh_database();
+    let pool = PgPoolOptions::new()
+        .max_connections(1)
+        .acquire_timeout(std::time::Duration::from_secs(1))
+        .connect(&url)
+        .await
+        .expect("connect");
+    sqlx::query("CREATE TABLE kept (n BIGINT)")
+        .execute(&pool)
+        .await
+        .expect("create");
+    sqlx::query("INSERT INTO kept VALUES (7)")
+        .execute(&pool)
+        .await
+        .expect("insert");
+
+    let restarted = {
+        let cluster = cluster.clone();
+        tokio::task::spawn_blocking(move || {
+            cluster.stop_for(std::time::Duration::from_secs(2))
+        })
+        .await
+        .expect("stop")
+    };
+    assert!(
+        sqlx::query("SELECT 1").execute(&pool).await.is_err(),
+        "the server answered during the outage"
+    );
+    tokio::task::spawn_blocking(move || restarted.join())
+        .await
+        .expect("join")
+        .expect("restart");
+    let n: i64 = sqlx::query_scalar("SELECT n FROM kept")
+        .fetch_one(&pool)
+        .await
+        .expect("after the outage");
+    assert_eq!(n, 7);
+    pool.close().await;
+
+    let log = cluster.log_path();
+    drop(cluster);
+    let gone = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while log.exists() {
+        assert!(std::time::Instant::now() < gone, "{} not removed", log.display());
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}

@@ -13,7 +13,13 @@
 //! script (running as the server's user) whose stdin is a pipe held by this
 //! process. When the test process ends, however it ends, the pipe closes;
 //! the script stops the server (`pg_ctl stop -m immediate`) and removes the
-//! data directory.
+//! data directory. A cluster of a test's own ([`private_cluster`], for an
+//! outage test: stopping the shared one would fail every other test of the
+//! process) goes the same way when dropped.
+//!
+//! Until the store runs on PostgreSQL, only `schema_parity` uses this; the
+//! items for the harness's database choice and for outage tests are marked
+//! `allow(dead_code)`.
 
 use std::io::Read;
 use std::net::TcpListener;
@@ -50,6 +56,7 @@ pub struct PgCluster {
 static CLUSTER: OnceLock<PgCluster> = OnceLock::new();
 
 /// Whether the PostgreSQL binaries were found.
+#[allow(dead_code)]
 pub fn available() -> bool {
     bin_dir().is_some()
 }
@@ -57,6 +64,7 @@ pub fn available() -> bool {
 /// Whether the tests were asked to run on PostgreSQL
 /// (`LAPSE_TEST_DATABASE=postgres`); panics, saying what to install, when
 /// they were and the binaries are missing.
+#[allow(dead_code)]
 pub fn requested() -> bool {
     let wanted = std::env::var("LAPSE_TEST_DATABASE").is_ok_and(|v| v == "postgres");
     if wanted {
@@ -69,6 +77,12 @@ pub fn requested() -> bool {
 /// it; the others wait for the first).
 pub fn cluster() -> &'static PgCluster {
     CLUSTER.get_or_init(PgCluster::launch)
+}
+
+/// A cluster of the caller's own, started now (blocking: a second or two),
+/// stopped and removed when dropped. For a test that stops its server.
+pub fn private_cluster() -> std::sync::Arc<PgCluster> {
+    std::sync::Arc::new(PgCluster::launch())
 }
 
 /// The directory holding the PostgreSQL server binaries.
@@ -283,6 +297,12 @@ rm -rf "$2"
         text
     }
 
+    /// The server's log file (in the cluster's directory, removed with it).
+    pub fn log_path(&self) -> PathBuf {
+        self.dir.join("log")
+    }
+
+    #[allow(dead_code)]
     pub fn port(&self) -> u16 {
         self.port
     }
@@ -323,8 +343,8 @@ rm -rf "$2"
     }
 
     /// Stops the server (`pg_ctl stop -m fast`): connections fail until
-    /// [`Self::start`]. Shared by every test of the process: only for a
-    /// test that runs alone or owns the outage.
+    /// [`Self::start`]. On the shared [`cluster`] this fails every other
+    /// test of the process: use a [`private_cluster`].
     pub fn stop(&self) {
         let _guard = self.control.lock().unwrap_or_else(|e| e.into_inner());
         let out = self
@@ -349,12 +369,13 @@ rm -rf "$2"
     }
 
     /// Stops the server now and starts it again after `outage`, on a thread
-    /// of its own (this call returns at once, with the server down).
-    pub fn stop_for(&'static self, outage: Duration) -> std::thread::JoinHandle<()> {
+    /// of its own (this call returns once the server is down).
+    pub fn stop_for(self: &std::sync::Arc<Self>, outage: Duration) -> std::thread::JoinHandle<()> {
         self.stop();
+        let cluster = std::sync::Arc::clone(self);
         std::thread::spawn(move || {
             std::thread::sleep(outage);
-            self.start();
+            cluster.start();
         })
     }
 }
