@@ -29,8 +29,12 @@
 --   COLLATE NOCASE              -> COLLATE nocase, a nondeterministic ICU
 --                                  collation created here (case-insensitive
 --                                  `=`, UNIQUE and ORDER BY; the column stays
---                                  TEXT). PostgreSQL 15 refuses LIKE on such a
---                                  column: compare with `=` or `lower()`.
+--                                  TEXT). Differences: it also folds non-ASCII
+--                                  case ('É' = 'é'), sorts punctuation before
+--                                  digits and letters, and PostgreSQL 15
+--                                  refuses LIKE/ILIKE under it ("nondeterministic
+--                                  collations are not supported for LIKE"):
+--                                  give such a LIKE an explicit COLLATE "C".
 --   generated column (VIRTUAL)  -> GENERATED ALWAYS AS (...) STORED
 --                                  (PostgreSQL has no virtual columns; the
 --                                  value is the same)

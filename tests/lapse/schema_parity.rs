@@ -160,6 +160,7 @@ async fn sqlite_schema(pool: &SqlitePool) -> Schema {
     .fetch_all(pool)
     .await
     .expect("tables");
+    let check = regex::Regex::new(r"(?i)\bCHECK\s*\(").expect("regex");
     for (table, sql) in &tables {
         schema.add(format!("table {table}"));
         let sql = uncommented(sql);
@@ -186,7 +187,10 @@ async fn sqlite_schema(pool: &SqlitePool) -> Schema {
             let name: String = c.get("name");
             let pk: i64 = c.get("pk");
             let hidden: i64 = c.get("hidden");
-            let definition = definitions.get(&name.to_lowercase()).cloned().unwrap_or_default();
+            let definition = definitions
+                .get(&name.to_lowercase())
+                .cloned()
+                .unwrap_or_default();
             let upper = definition.to_uppercase();
             let collation = if upper.contains("COLLATE NOCASE") {
                 "nocase"
@@ -222,12 +226,12 @@ async fn sqlite_schema(pool: &SqlitePool) -> Schema {
         key.sort();
         schema.add(format!(
             "primary key {table} ({})",
-            key.into_iter().map(|(_, n)| n).collect::<Vec<_>>().join(", ")
+            key.into_iter()
+                .map(|(_, n)| n)
+                .collect::<Vec<_>>()
+                .join(", ")
         ));
-        let checks = regex::Regex::new(r"(?i)\bCHECK\s*\(")
-            .expect("regex")
-            .find_iter(&sql)
-            .count();
+        let checks = check.find_iter(&sql).count();
         schema.add(format!("checks {table}: {checks}"));
 
         for fk in sqlx::query(
@@ -247,26 +251,24 @@ async fn sqlite_schema(pool: &SqlitePool) -> Schema {
             ));
         }
 
-        for index in sqlx::query(
-            "SELECT name, \"unique\", origin, partial FROM pragma_index_list(?)",
-        )
-        .bind(table)
-        .fetch_all(pool)
-        .await
-        .expect("indexes")
+        for index in
+            sqlx::query("SELECT name, \"unique\", origin, partial FROM pragma_index_list(?)")
+                .bind(table)
+                .fetch_all(pool)
+                .await
+                .expect("indexes")
         {
             let name: String = index.get("name");
             let origin: String = index.get("origin");
             match origin.as_str() {
                 "pk" => {}
                 "u" => {
-                    let columns: Vec<String> = sqlx::query_scalar(
-                        "SELECT name FROM pragma_index_info(?) ORDER BY seqno",
-                    )
-                    .bind(&name)
-                    .fetch_all(pool)
-                    .await
-                    .expect("unique columns");
+                    let columns: Vec<String> =
+                        sqlx::query_scalar("SELECT name FROM pragma_index_info(?) ORDER BY seqno")
+                            .bind(&name)
+                            .fetch_all(pool)
+                            .await
+                            .expect("unique columns");
                     schema.add(format!("unique {table} ({})", columns.join(", ")));
                 }
                 _ => {
@@ -290,7 +292,8 @@ async fn sqlite_schema(pool: &SqlitePool) -> Schema {
                         predicate != "-",
                         "{sql}"
                     );
-                    let columns: Vec<String> = split_top(columns).iter().map(|c| loose(c)).collect();
+                    let columns: Vec<String> =
+                        split_top(columns).iter().map(|c| loose(c)).collect();
                     schema.add(format!(
                         "index {name} on {table} ({}){} where {predicate}",
                         columns.join(", "),
@@ -424,7 +427,11 @@ async fn postgres_schema(pool: &PgPool) -> Schema {
         .await
         .expect("foreign keys")
         {
-            assert_eq!(fk.get::<i32, _>("n"), 1, "{table}: a multi-column foreign key");
+            assert_eq!(
+                fk.get::<i32, _>("n"),
+                1,
+                "{table}: a multi-column foreign key"
+            );
             schema.add(format!(
                 "foreign key {table}.{} -> {}.{} on delete {}",
                 fk.get::<String, _>("from_column"),
@@ -655,10 +662,8 @@ async fn endpoint_deletion_recomputes_the_domain_alike_on_both_engines() {
         let delete = format!("DELETE FROM endpoints WHERE host = '{host}'");
         sqlx::query(&delete).execute(&sqlite).await.expect("delete");
         sqlx::query(&delete).execute(&pg).await.expect("delete");
-        let s: (Option<String>, Option<String>) = sqlx::query_as(read)
-            .fetch_one(&sqlite)
-            .await
-            .expect("read");
+        let s: (Option<String>, Option<String>) =
+            sqlx::query_as(read).fetch_one(&sqlite).await.expect("read");
         let p: (Option<String>, Option<String>) =
             sqlx::query_as(read).fetch_one(&pg).await.expect("read");
         on_sqlite.push(s);
@@ -672,7 +677,10 @@ async fn endpoint_deletion_recomputes_the_domain_alike_on_both_engines() {
                 Some("2026-03-01T00:00:00Z".to_owned()),
                 Some("warning".to_owned())
             ),
-            (Some("2026-03-01T00:00:00Z".to_owned()), Some("ok".to_owned())),
+            (
+                Some("2026-03-01T00:00:00Z".to_owned()),
+                Some("ok".to_owned())
+            ),
             (None, None),
         ]
     );
@@ -698,18 +706,18 @@ async fn next_expiry_is_computed_alike_on_both_engines() {
         sqlx::query(step).execute(&sqlite).await.expect(step);
         sqlx::query(step).execute(&pg).await.expect(step);
     }
-    let s: Vec<(String, Option<String>)> = sqlx::query_as(read)
-        .fetch_all(&sqlite)
-        .await
-        .expect("read");
-    let p: Vec<(String, Option<String>)> =
-        sqlx::query_as(read).fetch_all(&pg).await.expect("read");
+    let s: Vec<(String, Option<String>)> =
+        sqlx::query_as(read).fetch_all(&sqlite).await.expect("read");
+    let p: Vec<(String, Option<String>)> = sqlx::query_as(read).fetch_all(&pg).await.expect("read");
     assert_eq!(s, p);
     let at = |t: &str| Some(t.to_owned());
     assert_eq!(
         s,
         vec![
-            ("registration.example".to_owned(), at("2026-04-01T00:00:00Z")),
+            (
+                "registration.example".to_owned(),
+                at("2026-04-01T00:00:00Z")
+            ),
             ("reg-first.example".to_owned(), at("2026-05-01T00:00:00Z")),
             ("cert-first.example".to_owned(), at("2026-06-01T00:00:00Z")),
             ("certificate.example".to_owned(), at("2026-06-01T00:00:00Z")),
@@ -745,11 +753,9 @@ async fn a_private_test_cluster_comes_back_after_an_outage() {
 
     let restarted = {
         let cluster = cluster.clone();
-        tokio::task::spawn_blocking(move || {
-            cluster.stop_for(std::time::Duration::from_secs(2))
-        })
-        .await
-        .expect("stop")
+        tokio::task::spawn_blocking(move || cluster.stop_for(std::time::Duration::from_secs(2)))
+            .await
+            .expect("stop")
     };
     assert!(
         sqlx::query("SELECT 1").execute(&pool).await.is_err(),
@@ -770,7 +776,11 @@ async fn a_private_test_cluster_comes_back_after_an_outage() {
     drop(cluster);
     let gone = std::time::Instant::now() + std::time::Duration::from_secs(10);
     while log.exists() {
-        assert!(std::time::Instant::now() < gone, "{} not removed", log.display());
+        assert!(
+            std::time::Instant::now() < gone,
+            "{} not removed",
+            log.display()
+        );
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
 }

@@ -210,7 +210,16 @@ rm -rf "$2"
             .command("initdb")
             .arg("-D")
             .arg(dir.join("data"))
-            .args(["-U", USER, "-A", "trust", "-E", "UTF8", "--locale=C", "--no-sync"])
+            .args([
+                "-U",
+                USER,
+                "-A",
+                "trust",
+                "-E",
+                "UTF8",
+                "--locale=C",
+                "--no-sync",
+            ])
             .output()
             .expect("run initdb");
         assert!(
@@ -318,7 +327,16 @@ rm -rf "$2"
     /// Runs one SQL statement in database `database` through psql.
     pub fn psql(&self, database: &str, sql: &str) -> String {
         let out = Command::new(self.bin.join("psql"))
-            .args(["-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1", "-h", "127.0.0.1"])
+            .args([
+                "-X",
+                "-q",
+                "-A",
+                "-t",
+                "-v",
+                "ON_ERROR_STOP=1",
+                "-h",
+                "127.0.0.1",
+            ])
             .args(["-U", USER, "-d", database, "-p"])
             .arg(self.port.to_string())
             .arg("-c")
