@@ -108,6 +108,42 @@ fn uncommented(sql: &str) -> String {
         .join("\n")
 }
 
+/// A trigger's name, timing, event (with its columns), table and loose WHEN,
+/// from SQLite's `CREATE TRIGGER` or PostgreSQL's `pg_get_triggerdef` (a
+/// row trigger: SQLite has no other kind). `IS NOT` and `IS DISTINCT FROM`
+/// read the same.
+fn trigger_line(sql: &str) -> String {
+    let head = regex::Regex::new(
+        r"(?is)^\s*CREATE\s+TRIGGER\s+(\S+)\s+(BEFORE|AFTER|INSTEAD\s+OF)\s+(INSERT|DELETE|UPDATE(?:\s+OF\s+.*?)?)\s+ON\s+(?:public\.)?(\w+)\s+(.*)$",
+    )
+    .expect("regex");
+    let caps = head
+        .captures(sql)
+        .unwrap_or_else(|| panic!("unreadable trigger: {sql}"));
+    let rest = &caps[5];
+    let upper = rest.to_uppercase();
+    let when = match upper.find("WHEN") {
+        Some(at) if upper[..at].trim().is_empty() || upper[..at].contains("FOR EACH ROW") => {
+            let end = ["BEGIN", "EXECUTE"]
+                .iter()
+                .filter_map(|k| upper.find(k))
+                .min()
+                .unwrap_or(rest.len());
+            loose(&rest[at + 4..end]).replace("isdistinctfrom", "isnot")
+        }
+        _ => "-".to_owned(),
+    };
+    format!(
+        "trigger {} {} {} on {} when {when}",
+        &caps[1],
+        caps[2].to_lowercase(),
+        loose(&caps[3])
+            .replace("updateof", "update of ")
+            .replace(',', ", "),
+        &caps[4],
+    )
+}
+
 /// One engine's schema as sorted, self-describing lines: two schemas are
 /// the same when their lines are, and a difference reads as a diff.
 #[derive(Default)]
@@ -307,14 +343,13 @@ async fn sqlite_schema(pool: &SqlitePool) -> Schema {
             }
         }
     }
-    for (name, table) in sqlx::query_as::<_, (String, String)>(
-        "SELECT name, tbl_name FROM sqlite_master WHERE type = 'trigger'",
-    )
-    .fetch_all(pool)
-    .await
-    .expect("triggers")
+    for (sql,) in
+        sqlx::query_as::<_, (String,)>("SELECT sql FROM sqlite_master WHERE type = 'trigger'")
+            .fetch_all(pool)
+            .await
+            .expect("triggers")
     {
-        schema.add(format!("trigger {name} on {table}"));
+        schema.add(trigger_line(&sql));
     }
     for (table, _) in &tables {
         let rows: i64 = sqlx::query_scalar(&format!("SELECT COUNT(*) FROM {table}"))
@@ -490,15 +525,15 @@ async fn postgres_schema(pool: &PgPool) -> Schema {
             ));
         }
     }
-    for (name, table) in sqlx::query_as::<_, (String, String)>(
-        "SELECT t.tgname::text, c.relname::text FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid
+    for (sql,) in sqlx::query_as::<_, (String,)>(
+        "SELECT pg_get_triggerdef(t.oid) FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid
          WHERE NOT t.tgisinternal AND c.relnamespace = 'public'::regnamespace",
     )
     .fetch_all(pool)
     .await
     .expect("triggers")
     {
-        schema.add(format!("trigger {name} on {table}"));
+        schema.add(trigger_line(&sql));
     }
     for table in &tables {
         let rows: i64 = sqlx::query_scalar(&format!("SELECT COUNT(*) FROM {table}"))
@@ -783,4 +818,105 @@ async fn a_private_test_cluster_comes_back_after_an_outage() {
         );
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
+}
+
+/// Statements that each engine must accept or refuse alike: CHECKs, UNIQUE
+/// (case-insensitive where SQLite says NOCASE), expression and partial
+/// unique indexes, foreign keys, one-row tables; and ids never reused.
+const CONSTRAINT_STEPS: &[(&str, bool)] = &[
+    ("INSERT INTO clients (name, created_at) VALUES ('Acme', 't')", true),
+    ("INSERT INTO clients (name, created_at) VALUES ('acme', 't')", false),
+    ("INSERT INTO clients (name, created_at, delivery) VALUES ('B', 't', 'monthly')", false),
+    ("INSERT INTO clients (name, created_at, digest_hour) VALUES ('B', 't', 24)", false),
+    ("INSERT INTO clients (name, created_at, digest_weekday) VALUES ('B', 't', 'Mon')", false),
+    ("INSERT INTO clients (name, created_at, repeat_days) VALUES ('B', 't', 0)", false),
+    ("INSERT INTO clients (name, created_at, repeat_days) VALUES ('B', 't', 366)", true),
+    ("INSERT INTO contacts (client_id, email, created_at) VALUES (1, 'Ops@Acme.example', 't')", true),
+    ("INSERT INTO contacts (client_id, email, created_at) VALUES (1, 'ops@acme.EXAMPLE', 't')", false),
+    ("INSERT INTO contacts (client_id, email, created_at) VALUES (999, 'x@y', 't')", false),
+    ("INSERT INTO web_users (email, role, created_at) VALUES ('Admin@x', 'admin', 't')", true),
+    ("INSERT INTO web_users (email, role, created_at) VALUES ('admin@X', 'staff', 't')", false),
+    ("INSERT INTO web_users (email, role, created_at) VALUES ('root@x', 'root', 't')", false),
+    ("INSERT INTO domains (name, created_at, registration_owner) VALUES ('a.example', 't', 'me')", false),
+    ("INSERT INTO domains (name, created_at, watch) VALUES ('a.example', 't', 'all')", false),
+    ("INSERT INTO domains (name, created_at) VALUES ('a.example', 't')", true),
+    ("INSERT INTO domains (name, created_at) VALUES ('a.example', 't')", false),
+    ("INSERT INTO endpoints (domain_id, host, port, created_at) VALUES ((SELECT id FROM domains), 'a.example', 0, 't')", false),
+    ("INSERT INTO endpoints (domain_id, host, port, created_at) VALUES ((SELECT id FROM domains), 'a.example', 65536, 't')", false),
+    ("INSERT INTO endpoints (domain_id, host, port, created_at) VALUES ((SELECT id FROM domains), 'a.example', 443, 't')", true),
+    ("INSERT INTO endpoints (domain_id, host, port, created_at) VALUES ((SELECT id FROM domains), 'a.example', 443, 't')", false),
+    ("INSERT INTO web_sessions (secret_hash, created_at, expires_at) VALUES ('s1', 't', 't')", false),
+    ("INSERT INTO web_sessions (secret_hash, user_id, client_id, created_at, expires_at)
+      VALUES ('s2', 1, 1, 't', 't')", false),
+    ("INSERT INTO web_sessions (secret_hash, client_id, created_at, expires_at)
+      VALUES ('s3', 1, 't', 't')", false),
+    ("INSERT INTO web_sessions (secret_hash, client_id, contact, created_at, expires_at)
+      VALUES ('s4', 1, 'ops@acme.example', 't', 't')", true),
+    ("INSERT INTO web_links (token_hash, purpose, created_at, expires_at)
+      VALUES ('l1', 'set_password', 't', 't')", false),
+    ("INSERT INTO web_links (token_hash, purpose, user_id, created_at, expires_at)
+      VALUES ('l2', 'set_password', 1, 't', 't')", true),
+    ("INSERT INTO web_links (token_hash, purpose, client_id, created_at, expires_at)
+      VALUES ('l3', 'client_sign_in', 1, 't', 't')", false),
+    ("INSERT INTO channel_routes (channel, min_severity, events, created_at)
+      VALUES ('ops', 'debug', 'expiry', 't')", false),
+    ("INSERT INTO channel_routes (channel, events, created_at) VALUES ('ops', 'expiry', 't')", true),
+    ("INSERT INTO channel_routes (channel, events, created_at) VALUES ('ops', 'status', 't')", false),
+    ("INSERT INTO channel_routes (channel, client_id, events, created_at)
+      VALUES ('ops', 1, 'status', 't')", true),
+    ("INSERT INTO alerts (domain_id, kind, subject_key, state, opened_at)
+      VALUES ((SELECT id FROM domains), 'registration_expiry', 'k', 'firing', 't')", true),
+    ("INSERT INTO alerts (domain_id, kind, subject_key, state, opened_at)
+      VALUES ((SELECT id FROM domains), 'registration_expiry', 'k2', 'firing', 't')", false),
+    ("INSERT INTO alerts (domain_id, kind, subject_key, state, opened_at)
+      VALUES ((SELECT id FROM domains), 'registration_expiry', 'k3', 'resolved', 't')", true),
+    ("INSERT INTO alerts (domain_id, kind, subject_key, state, opened_at)
+      VALUES ((SELECT id FROM domains), 'registration_expiry', 'k4', 'resolved', 't')", true),
+    ("INSERT INTO rdap_bootstrap (id, url, body, fetched_at) VALUES (2, 'u', 'b', 't')", false),
+    ("INSERT INTO api_generation (id, domains) VALUES (2, 0)", false),
+    ("INSERT INTO heartbeats (component, instance, beat_at) VALUES ('scheduler', 'h', 't')", true),
+    ("INSERT INTO heartbeats (component, instance, beat_at) VALUES ('scheduler', 'h', 't')", false),
+    // The newest client goes (`b`: NOCASE); the next gets a new id.
+    ("DELETE FROM clients WHERE name = 'b'", true),
+    ("INSERT INTO clients (name, created_at) VALUES ('C', 't')", true),
+];
+
+#[tokio::test]
+async fn constraints_refuse_alike_on_both_engines() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let sqlite = sqlite_db(&dir).await;
+    let pg = postgres_db().await;
+    let mut report = Vec::new();
+    let mut alike = true;
+    for (step, expected) in CONSTRAINT_STEPS {
+        let s = sqlx::query(step).execute(&sqlite).await;
+        let p = sqlx::query(step).execute(&pg).await;
+        let ok = s.is_ok() == *expected && p.is_ok() == *expected;
+        alike &= ok;
+        report.push(format!(
+            "{} sqlite={} postgres={} expected={} {}",
+            if ok { " " } else { "!" },
+            s.as_ref()
+                .map(|_| "ok".to_owned())
+                .unwrap_or_else(|e| e.to_string()),
+            p.as_ref()
+                .map(|_| "ok".to_owned())
+                .unwrap_or_else(|e| e.to_string()),
+            if *expected { "ok" } else { "refused" },
+            step.split_whitespace().collect::<Vec<_>>().join(" ")
+        ));
+    }
+    assert!(alike, "\n{}", report.join("\n"));
+    // Ids: never reused on either engine. PostgreSQL's identity also
+    // spends an id on a refused insert (SQLite's AUTOINCREMENT does not),
+    // so the numbers differ; the order and the rows do not.
+    let read = "SELECT id, name FROM clients ORDER BY id";
+    let s: Vec<(i64, String)> = sqlx::query_as(read)
+        .fetch_all(&sqlite)
+        .await
+        .expect("clients");
+    let p: Vec<(i64, String)> = sqlx::query_as(read).fetch_all(&pg).await.expect("clients");
+    let names = |rows: &[(i64, String)]| rows.iter().map(|r| r.1.clone()).collect::<Vec<_>>();
+    assert_eq!(names(&s), ["Acme", "C"]);
+    assert_eq!(names(&p), ["Acme", "C"]);
 }
