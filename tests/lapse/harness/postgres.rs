@@ -38,7 +38,9 @@ const MISSING: &str = "PostgreSQL binaries (initdb, pg_ctl, postgres, pg_isready
     found neither on PATH nor in /usr/lib/postgresql/*/bin: install Debian's postgresql package \
     (`apt-get install postgresql`) to run the PostgreSQL tests";
 
-/// The one cluster of this test process.
+/// A throwaway cluster: the process's shared one ([`cluster`]) or a
+/// test's own ([`private_cluster`]). Its calls block (initdb, psql): from
+/// async code, fine in a test; `spawn_blocking` where it matters.
 pub struct PgCluster {
     bin: PathBuf,
     /// The temporary directory: `data/` (the cluster) and `log`.
