@@ -21,6 +21,7 @@ pub mod cli;
 pub mod clock;
 pub mod dns;
 pub mod pki;
+pub mod postgres;
 pub mod recorder;
 pub mod registry;
 pub mod sites;

@@ -44,6 +44,7 @@ mod runbooks;
 mod scan;
 mod scan_progress;
 mod scan_scope;
+mod schema_parity;
 mod serve;
 mod serve_cron;
 mod status_recheck;
