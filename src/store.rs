@@ -199,6 +199,26 @@ impl Dialect {
     }
 }
 
+/// The engine a connection (inside a transaction) talks to.
+pub(crate) fn engine_of(conn: &sqlx::AnyConnection) -> Engine {
+    if conn.backend_name() == "PostgreSQL" {
+        Engine::Postgres
+    } else {
+        Engine::Sqlite
+    }
+}
+
+/// A subquery giving the ids of a JSON array of integers bound (as text) at
+/// `param`: SQLite's `json_each`, PostgreSQL's `json_array_elements_text`.
+pub(crate) fn ids_from_json(engine: Engine, param: &str) -> String {
+    match engine {
+        Engine::Sqlite => format!("SELECT value FROM json_each({param})"),
+        Engine::Postgres => format!(
+            "SELECT CAST(value AS BIGINT) FROM json_array_elements_text(CAST({param} AS json))"
+        ),
+    }
+}
+
 /// The key of the advisory lock that serialises PostgreSQL write
 /// transactions (SQLite's write lock does the same there): every
 /// read-decide-write use case keeps the guarantee it has on SQLite, across

@@ -346,11 +346,13 @@ impl Store {
         for (id, next, failures) in endpoints {
             by_state.entry((next, failures)).or_default().push(id);
         }
+        let engine = self.engine();
+        let ids3 = super::ids_from_json(engine, "$3");
         for ((next, failures), ids) in by_state {
-            sqlx::query(
+            sqlx::query(&format!(
                 "UPDATE endpoints SET next_check_at = $1, check_failures = $2
-                 WHERE id IN (SELECT value FROM json_each($3))",
-            )
+                 WHERE id IN ({ids3})"
+            ))
             .bind(next)
             .bind(i64::from(failures))
             .bind(serde_json::Value::from(ids).to_string())
@@ -358,10 +360,11 @@ impl Store {
             .await?;
         }
         for ((kind, outcome), ids) in items {
-            sqlx::query(
+            sqlx::query(&format!(
                 "UPDATE scan_items SET done_at = $1, outcome = $2
-                 WHERE scan_id = $3 AND item_kind = $4 AND item_id IN (SELECT value FROM json_each($5))",
-            )
+                 WHERE scan_id = $3 AND item_kind = $4 AND item_id IN ({})",
+                super::ids_from_json(engine, "$5")
+            ))
             .bind(&now_text)
             .bind(outcome)
             .bind(scan_id)
