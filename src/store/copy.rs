@@ -20,8 +20,9 @@
 //!    DO UPDATE`): triggers of the target bumped their counters while the
 //!    rows went in;
 //! 5. every identity sequence is set past the greatest id ever handed out:
-//!    the table's largest id, or SQLite's `sqlite_sequence` when that is
-//!    higher (ids of deleted rows are never reused, on either engine);
+//!    the table's largest id, SQLite's `sqlite_sequence` when that is
+//!    higher, or the target sequence's own when higher still (a replaced
+//!    target's ids): ids of deleted rows are never reused, on either engine;
 //! 6. the row count of every table is compared, then the transaction
 //!    commits.
 
@@ -738,8 +739,9 @@ async fn insert(
     Ok(())
 }
 
-/// Sets `table`'s identity sequence past every id SQLite ever handed out;
-/// the next id it will hand out (`None`: the table has no identity).
+/// Sets `table`'s identity sequence past every id SQLite ever handed out
+/// and every id the target's sequence already gave; the next id it will
+/// hand out (`None`: the table has no identity).
 async fn set_sequence(
     tx: &mut Transaction<'static, Any>,
     table: &str,
@@ -758,7 +760,15 @@ async fn set_sequence(
     ))
     .fetch_one(&mut **tx)
     .await?;
-    let high = max_id.max(sqlite_high.copied().unwrap_or(0));
+    // The sequence as it stands (a replaced target's ids stay used too).
+    let (last, called): (i64, bool) = {
+        let row = sqlx::query(&format!("SELECT last_value, is_called FROM {sequence}"))
+            .fetch_one(&mut **tx)
+            .await?;
+        (row.get("last_value"), row.get("is_called"))
+    };
+    let used = if called { last } else { last - 1 };
+    let high = max_id.max(sqlite_high.copied().unwrap_or(0)).max(used);
     // setval(seq, n, true): the next value is n + 1; (seq, 1, false): 1.
     let (value, called) = if high > 0 { (high, true) } else { (1, false) };
     sqlx::query("SELECT setval($1::regclass, $2, $3)")
