@@ -252,7 +252,7 @@ fn render(report: &CopyReport, from: &str, to: &str) -> String {
         "table", "sqlite", "postgres", "next id"
     ));
     for t in &report.tables {
-        let next = t.next_id.map(|n| n.to_string()).unwrap_or_default();
+        let next = t.next_id.map_or_else(|| "-".to_owned(), |n| n.to_string());
         out.push_str(&format!(
             "{:<width$}  {:>10}  {:>10}  {:>8}\n",
             t.table, t.source_rows, t.target_rows, next

@@ -194,18 +194,26 @@ async fn pg(url: &str) -> PgConnection {
         .expect("connect PostgreSQL")
 }
 
-/// A second installation whose `[database]` is the PostgreSQL `url`.
-fn pg_env(url: &str) -> TestEnv {
+/// An installation whose `[database]` line is `database` (whatever
+/// engine the other tests run on: the copy's source is always SQLite).
+fn env_with_database(database: impl FnOnce(&TestEnv) -> String) -> TestEnv {
     let env = TestEnv::new();
     let config = std::fs::read_to_string(env.config_path()).expect("config");
-    let path_line = config
-        .lines()
-        .find(|l| l.starts_with("path = "))
-        .expect("path line")
-        .to_owned();
-    let config = config.replace(&path_line, &format!("url = \"{url}\""));
-    std::fs::write(env.config_path(), config).expect("config");
+    let mut lines: Vec<String> = config.lines().map(str::to_owned).collect();
+    assert_eq!(lines[0], "[database]", "{config}");
+    lines[1] = database(&env);
+    std::fs::write(env.config_path(), lines.join("\n") + "\n").expect("config");
     env
+}
+
+/// An installation on its own SQLite file (`lapse.db`).
+fn sqlite_env() -> TestEnv {
+    env_with_database(|env| format!("path = \"{}\"", env.path("lapse.db").display()))
+}
+
+/// An installation whose `[database]` is the PostgreSQL `url`.
+fn pg_env(url: &str) -> TestEnv {
+    env_with_database(|_| format!("url = \"{url}\""))
 }
 
 /// The user tables of the SQLite database (as `lapse db copy` finds them).
@@ -315,7 +323,7 @@ async fn sqlite_high(env: &TestEnv, table: &str) -> i64 {
 
 #[tokio::test]
 async fn a_sqlite_fleet_moves_to_postgresql_with_every_row_id_and_listing_kept() {
-    let env = TestEnv::new();
+    let env = sqlite_env();
     build_fleet(&env);
     add_history(&env).await;
     let url = tokio::task::spawn_blocking(|| postgres::cluster().fresh_database())
@@ -451,7 +459,7 @@ async fn a_sqlite_fleet_moves_to_postgresql_with_every_row_id_and_listing_kept()
 
 #[tokio::test]
 async fn bad_targets_and_sources_are_refused_with_a_clear_message() {
-    let env = TestEnv::new();
+    let env = sqlite_env();
     ok(env.run(&["clients", "add", "Acme Ltd"]));
 
     // Nothing listens there: lapse's failure (1), the password never shown.
@@ -502,7 +510,7 @@ async fn bad_targets_and_sources_are_refused_with_a_clear_message() {
     );
 
     // No SQLite file: refused, and none is created.
-    let empty = TestEnv::new();
+    let empty = sqlite_env();
     let run = empty.run(&["db", "copy", "--to", &url]);
     assert_eq!(run.code, 2, "{run:?}");
     assert!(
@@ -523,4 +531,74 @@ async fn bad_targets_and_sources_are_refused_with_a_clear_message() {
     ] {
         assert!(help.stdout.contains(words), "{words}: {}", help.stdout);
     }
+}
+
+#[tokio::test]
+async fn a_fleet_of_thousands_goes_over_in_batches() {
+    let env = sqlite_env();
+    ok(env.run(&[
+        "bench",
+        "seed",
+        "--domains",
+        "1500",
+        "--endpoints-per-domain",
+        "2",
+        "--clients",
+        "30",
+    ]));
+    let url = tokio::task::spawn_blocking(|| postgres::cluster().fresh_database())
+        .await
+        .expect("database");
+    let run = ok(env.run(&["db", "copy", "--to", &url, "--json"]));
+    let report: serde_json::Value = serde_json::from_str(&run.stdout).expect("JSON report");
+    let endpoints = report["tables"]
+        .as_array()
+        .expect("tables")
+        .iter()
+        .find(|t| t["table"] == "endpoints")
+        .expect("endpoints");
+    assert_eq!(endpoints["source_rows"], 3000);
+    assert_eq!(endpoints["target_rows"], 3000);
+    let counts = assert_same_data(&env, &url).await;
+    assert_eq!(counts["cert_observations"], 3000);
+    assert_eq!(counts["domains"], 1500);
+}
+
+#[tokio::test]
+async fn a_sqlite_database_behind_this_lapse_is_refused_and_left_as_it_was() {
+    let env = sqlite_env();
+    let mut migrator = sqlx::migrate!("./migrations/sqlite");
+    let latest = migrator
+        .iter()
+        .map(|m| m.version)
+        .max()
+        .expect("migrations");
+    migrator.migrations = migrator
+        .migrations
+        .iter()
+        .filter(|m| m.version < latest)
+        .cloned()
+        .collect::<Vec<_>>()
+        .into();
+    let mut db = sqlx::sqlite::SqliteConnectOptions::new()
+        .filename(env.path("lapse.db"))
+        .create_if_missing(true)
+        .connect()
+        .await
+        .expect("create SQLite");
+    migrator.run(&mut db).await.expect("older schema");
+    db.close().await.expect("close");
+
+    let url = tokio::task::spawn_blocking(|| postgres::cluster().fresh_database())
+        .await
+        .expect("database");
+    let run = env.run(&["db", "copy", "--to", &url]);
+    assert_eq!(run.code, 2, "{run:?}");
+    assert!(run.stderr.contains("run `lapse migrate`"), "{}", run.stderr);
+    let mut db = sqlite(&env).await;
+    let newest: i64 = sqlx::query_scalar("SELECT MAX(version) FROM _sqlx_migrations")
+        .fetch_one(&mut db)
+        .await
+        .expect("version");
+    assert!(newest < latest, "the source was not migrated");
 }
