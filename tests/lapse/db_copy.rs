@@ -509,6 +509,39 @@ async fn bad_targets_and_sources_are_refused_with_a_clear_message() {
         run.stderr
     );
 
+    // A column the target lacks: refused, nothing written.
+    let url = tokio::task::spawn_blocking(|| postgres::cluster().fresh_database())
+        .await
+        .expect("database");
+    let name = url
+        .rsplit('/')
+        .next()
+        .unwrap()
+        .split('?')
+        .next()
+        .unwrap()
+        .to_owned();
+    ok(pg_env(&url).run(&["migrate"]));
+    tokio::task::spawn_blocking(move || {
+        postgres::cluster().psql(&name, "ALTER TABLE clients DROP COLUMN runbook_howto")
+    })
+    .await
+    .expect("psql");
+    let run = env.run(&["db", "copy", "--to", &url]);
+    assert_eq!(run.code, 2, "{run:?}");
+    assert!(
+        run.stderr
+            .contains("column `clients.runbook_howto` is missing"),
+        "{}",
+        run.stderr
+    );
+    let mut db = pg(&url).await;
+    let clients: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM clients")
+        .fetch_one(&mut db)
+        .await
+        .unwrap();
+    assert_eq!(clients, 0);
+
     // No SQLite file: refused, and none is created.
     let empty = sqlite_env();
     let run = empty.run(&["db", "copy", "--to", &url]);
