@@ -78,6 +78,11 @@ pub struct CopiedTable {
 pub enum CopyError {
     #[error("the source of a copy must be a SQLite database, the target a PostgreSQL one")]
     Engines,
+    #[error(
+        "cannot connect to {0}: no answer in time (is PostgreSQL running there, and are the \
+         host and port right?)"
+    )]
+    Unreachable(String),
     #[error("no SQLite database at {0}")]
     NoSource(String),
     #[error(
@@ -161,7 +166,10 @@ impl CopyError {
             | Self::MissingColumn { .. }
             | Self::BadValue { .. }
             | Self::Engines => true,
-            Self::UnknownType { .. } | Self::Cycle(_) | Self::CountMismatch { .. } => false,
+            Self::Unreachable(_)
+            | Self::UnknownType { .. }
+            | Self::Cycle(_)
+            | Self::CountMismatch { .. } => false,
         }
     }
 }
@@ -336,7 +344,14 @@ impl Store {
         if config.postgres.is_none() {
             return Err(CopyError::Engines);
         }
-        let store = Self::open_without_migrating(config).await?;
+        let store = match Self::open_without_migrating(config).await {
+            // The pool retries until its timeout and then says only that.
+            Err(StoreError::Open {
+                location,
+                source: sqlx::Error::PoolTimedOut,
+            }) => return Err(CopyError::Unreachable(location)),
+            other => other?,
+        };
         let known: BTreeSet<i64> = store.migrator().iter().map(|m| m.version).collect();
         let applied = store.applied_versions().await?;
         if let Some(version) = applied.iter().find(|v| !known.contains(v)) {
@@ -426,8 +441,9 @@ impl Store {
                 next_id,
             });
         }
+        // The source was only read: ending its snapshot cannot lose anything.
+        let _ = source.rollback().await;
         tx.commit().await?;
-        source.rollback().await?;
         copied.sort_by(|a, b| a.table.cmp(&b.table));
         Ok(CopyReport {
             migration,

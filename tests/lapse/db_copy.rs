@@ -481,7 +481,30 @@ async fn bad_targets_and_sources_are_refused_with_a_clear_message() {
         !run.stderr.contains("hunter2") && !run.stdout.contains("hunter2"),
         "{run:?}"
     );
+    assert!(
+        run.stderr.contains("is PostgreSQL running there"),
+        "{}",
+        run.stderr
+    );
     assert!(!run.stderr.contains("panicked"), "{}", run.stderr);
+
+    // The password from the environment is not shown either.
+    let output = env
+        .command(&[
+            "db",
+            "copy",
+            "--to",
+            &format!("postgres://lapse@127.0.0.1:{port}/lapse"),
+        ])
+        .env("LAPSE_DATABASE__PASSWORD", "hunter3")
+        .output()
+        .expect("run lapse");
+    let run = Run::from(output);
+    assert_eq!(run.code, 1, "{run:?}");
+    assert!(
+        !run.stderr.contains("hunter3") && !run.stdout.contains("hunter3"),
+        "{run:?}"
+    );
 
     // Not a PostgreSQL URL, no database, a bad sslmode: input (2).
     for (to, why) in [
