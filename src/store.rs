@@ -34,6 +34,7 @@
 //!   models (keyset pages, detail, history, scans, summary, metrics facts,
 //!   calendar) and edits by id; also the JSON API's wire types
 //! - `store/bench_seed.rs`: the benchmark fleet (`lapse bench seed`)
+//! - `store/copy.rs`: `lapse db copy`, a SQLite database into PostgreSQL
 
 mod alert_handling;
 mod alerts;
@@ -41,6 +42,7 @@ mod bench_seed;
 mod channels;
 mod client_delivery;
 mod clients;
+mod copy;
 mod domains;
 mod fleet;
 mod observations;
@@ -74,6 +76,7 @@ pub use client_delivery::{
     ClientDelivery, DeliveryChange, DeliveryMode, DigestClient, WaitingEntry, WEEKDAYS,
 };
 pub use clients::{ClientAdded, ClientListing};
+pub use copy::{CopiedTable, CopyError, CopyReport, TableRows};
 pub use domains::{DomainListing, EndpointListing, ExpiringDomain, RemovedTarget};
 pub use fleet::{AddedTarget, NewTarget, OwnerChange, WatchChange};
 pub use observations::{RecordSummary, StoredCertObservation};
