@@ -36,6 +36,19 @@ impl TestEnv {
         Self::in_dir_on(tempfile::tempdir().expect("temp dir"), extra, false)
     }
 
+    /// As [`TestEnv::with_config`], on the PostgreSQL database `url` (a
+    /// [`super::postgres::private_cluster`]'s, for outage tests).
+    pub fn on_postgres(url: String, extra: &str) -> Self {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let mut env = Self::in_dir_on(dir, extra, false);
+        let config = std::fs::read_to_string(env.config_path()).expect("config");
+        let path_line = format!("path = \"{}\"", env.path("lapse.db").display());
+        let config = config.replacen(&path_line, &format!("url = \"{url}\""), 1);
+        std::fs::write(env.config_path(), config).expect("write config");
+        env.database_url = Some(url);
+        env
+    }
+
     fn in_dir_on(dir: tempfile::TempDir, extra: &str, postgres: bool) -> Self {
         // Registries on a closed loopback port unless the test brings its own:
         // no test may reach data.iana.org or whois.iana.org.
