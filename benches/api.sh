@@ -9,6 +9,8 @@
 # Knobs: DOMAINS=100000 ENDPOINTS_PER_DOMAIN=2 CONNECTIONS=64 THREADS=2
 #        DURATION=20s WARMUP=3s PORT=18480 KEEP=1 (keep the temp dir)
 #        LAPSE_BIN=path (use this binary instead of building one)
+#        LAPSE_BENCH_DATABASE=postgres://USER@HOST:PORT/DB (an empty PostgreSQL
+#        database instead of a fresh SQLite file)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 

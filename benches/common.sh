@@ -19,9 +19,16 @@ cleanup() {
 }
 trap cleanup EXIT
 
+# LAPSE_BENCH_DATABASE=postgres://... runs against that (empty) PostgreSQL
+# database instead of a fresh SQLite file.
+if [ -n "${LAPSE_BENCH_DATABASE:-}" ]; then
+    DATABASE_LINE="url = \"$LAPSE_BENCH_DATABASE\""
+else
+    DATABASE_LINE="path = \"$WORK/bench.db\""
+fi
 cat >"$WORK/lapse.toml" <<TOML
 [database]
-path = "$WORK/bench.db"
+$DATABASE_LINE
 max_connections = 8
 
 [server]

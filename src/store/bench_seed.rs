@@ -59,12 +59,32 @@ impl Store {
         };
         seed.insert_clients(&mut tx).await?;
         let ids: Vec<u32> = (1..=domains).collect();
-        for chunk in ids.chunks(BATCH_ROWS / 2) {
+        for (i, chunk) in ids.chunks(BATCH_ROWS / 2).enumerate() {
             seed.insert_domains(&mut tx, chunk).await?;
             let first_endpoint = seed.endpoint_id;
             seed.insert_endpoints(&mut tx, chunk, endpoints_per_domain as usize)
                 .await?;
             seed.insert_observations(&mut tx, first_endpoint).await?;
+            if i == 0 && self.engine() == super::Engine::Postgres {
+                // PostgreSQL plans the next chunks' certificate refresh from
+                // statistics; without any (fresh tables, one transaction)
+                // it scans every observation per domain. ANALYZE counts
+                // this transaction's own rows.
+                sqlx::query("ANALYZE domains, endpoints, cert_observations")
+                    .execute(&mut *tx)
+                    .await?;
+            }
+        }
+        if self.engine() == super::Engine::Postgres {
+            // The seed writes its own ids: the identity sequences move past
+            // them, so that rows added later get new ones.
+            for table in ["clients", "domains", "endpoints"] {
+                sqlx::query(&format!(
+                    "SELECT setval(pg_get_serial_sequence('{table}', 'id'), MAX(id)) FROM {table}"
+                ))
+                .execute(&mut *tx)
+                .await?;
+            }
         }
         tx.commit().await?;
         sqlx::query("ANALYZE").execute(self.pool()).await?;
