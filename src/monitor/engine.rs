@@ -29,11 +29,15 @@ use crate::monitor::health::{check_canaries, CheckCounts};
 use crate::monitor::registration::RegistrationChecker;
 use crate::probe::tls::{TlsProbe, TlsTarget};
 use crate::store::{
-    ItemResult, ScanHandle, ScanProgress, ScanScope, ScanSummary, Store, StoreError, WorkItem,
+    CronStart, ItemResult, ScanHandle, ScanProgress, ScanScope, ScanSummary, Store, StoreError,
+    WorkItem,
 };
 
-/// Items fetched from the store at a time.
-const PAGE_SIZE: i64 = 2000;
+/// Items claimed from the store at a time, at most.
+const CLAIM_MAX: usize = 100;
+/// How long an instance with nothing to claim waits before looking again
+/// while items of the scan are still in flight (here or elsewhere).
+const IDLE_RETRY: Duration = Duration::from_millis(250);
 /// A partial batch is written after this long.
 const FLUSH_AFTER: Duration = Duration::from_millis(250);
 
@@ -86,6 +90,9 @@ pub struct EngineSettings {
     /// A failed certificate check is retried after `retry_base * 2^(n-1)`, at most `retry_cap`.
     pub retry_base: TimeDelta,
     pub retry_cap: TimeDelta,
+    /// How long claimed scan items stay this instance's without a renewal
+    /// (`scan.lease_secs`): an instance that dies loses its items for this long.
+    pub lease: Duration,
 }
 
 impl EngineSettings {
@@ -97,6 +104,7 @@ impl EngineSettings {
             shutdown_grace: config.scan.shutdown_grace,
             retry_base: TimeDelta::minutes(config.schedule.retry_min_minutes),
             retry_cap: TimeDelta::hours(config.schedule.retry_max_hours),
+            lease: config.scan.lease,
         }
     }
 }
@@ -126,7 +134,9 @@ pub enum EngineError {
 /// Progress as the writer records it, by kind of item.
 pub type ProgressFn = Arc<dyn Fn(&ScanProgress) + Send + Sync>;
 
-/// The engine; cheap to share. One scan runs at a time.
+/// The engine; cheap to share. One scan runs at a time in a process; the
+/// instances on one database share a scan's items (claimed in batches under
+/// a lease, `scan.lease_secs`), and exactly one of them ends the scan.
 pub struct Engine {
     store: Store,
     probe: Arc<TlsProbe>,
@@ -219,6 +229,34 @@ impl Engine {
         self.run_handle(handle, scope, started_at, stop, None).await
     }
 
+    /// The full scan of a cron firing (`schedule` due at `fired`): the
+    /// first instance to record the firing starts it, the others join it
+    /// while it runs. `None`: another instance's scan of that firing is over.
+    pub async fn run_cron_firing(
+        &self,
+        schedule: &str,
+        fired: DateTime<Utc>,
+        stop: watch::Receiver<bool>,
+    ) -> Result<Option<ScanOutcome>, EngineError> {
+        let _one_at_a_time = self.running.lock().await;
+        let started_at = self.clock.now();
+        let handle = match self
+            .store
+            .start_cron_scan(schedule, fired, started_at)
+            .await?
+        {
+            CronStart::Started(handle) => handle,
+            CronStart::Joined(handle) => {
+                tracing::info!(scan.id = handle.scan_id, "joining the scheduled scan another instance started");
+                handle
+            }
+            CronStart::Over => return Ok(None),
+        };
+        self.run_handle(handle, &ScanScope::All, started_at, stop, None)
+            .await
+            .map(Some)
+    }
+
     async fn run_locked(
         &self,
         scope: &ScanScope,
@@ -264,12 +302,19 @@ impl Engine {
             progress,
             self.alerts.clone().map(|a| (a, mode)),
         ));
-        let stopped = self.check_items(&handle, stop, results_tx).await?;
-        writer.await.map_err(EngineError::Writer)??;
+        let stopped = self.check_items(&handle, stop, results_tx).await;
+        let written = writer.await.map_err(EngineError::Writer);
+        // What this instance did not finish goes back to the pool at once
+        // (and otherwise when its lease runs out).
+        if let Err(error) = self.store.release_scan_leases(handle.scan_id).await {
+            tracing::warn!(scan.id = handle.scan_id, %error, "cannot release scan leases; they run out by themselves");
+        }
+        let stopped = stopped?;
+        written??;
         Ok(self.end(&handle, scope, started_at, stopped).await?)
     }
 
-    /// Checks the scan's pending items, page by page, and waits for the
+    /// Checks the scan's items, claimed batch by batch, and waits for the
     /// checks to end; the sender is dropped on return, so the writer sees the
     /// last result. Returns whether a stop request cut the scan short.
     async fn check_items(
@@ -307,10 +352,14 @@ impl Engine {
         Ok(stopped)
     }
 
-    /// Spawns a check per pending item, at most `scan.concurrency`
-    /// certificate checks at once; registration items go to the lookup
-    /// dispatcher. Items of a page are shuffled so consecutive checks hit
-    /// different servers. Returns whether a stop request ended it.
+    /// Claims the scan's items in batches under a lease and spawns a check
+    /// per item, at most `scan.concurrency` certificate checks at once;
+    /// registration items go to the lookup dispatcher. Items of a batch are
+    /// shuffled so consecutive checks hit different servers. With nothing
+    /// to claim while items are still unfinished (in flight here, or held
+    /// by another instance), it waits and looks again: a dead instance's
+    /// items become claimable when its lease runs out. Returns whether a
+    /// stop request ended it.
     async fn start_checks(
         &self,
         scan_id: i64,
@@ -320,18 +369,33 @@ impl Engine {
         checks: &mut JoinSet<()>,
     ) -> Result<bool, StoreError> {
         let cert_slots = Arc::new(Semaphore::new(self.settings.concurrency));
-        let mut after: Option<(String, i64)> = None;
+        let mut renewed = tokio::time::Instant::now();
         let mut stopped = *stop.borrow();
-        'pages: while !stopped {
-            let mut page = self
-                .store
-                .pending_scan_items(scan_id, after.clone(), PAGE_SIZE)
-                .await?;
-            let Some(last) = page.last() else { break };
-            let (kind, id) = last.key();
-            after = Some((kind.to_owned(), id));
-            page.shuffle(&mut rand::rng());
-            for item in page {
+        'claims: while !stopped {
+            let now = self.clock.now();
+            let claimed = self
+                .next_batch(scan_id, &cert_slots, &mut renewed, now)
+                .await;
+            let mut batch = match claimed {
+                Ok(Claimed::Items(batch)) => batch,
+                Ok(Claimed::AllDone) => break,
+                Ok(Claimed::Wait) => Vec::new(),
+                Err(error) => {
+                    // The database is away (a restart): try again shortly.
+                    tracing::warn!(scan.id = scan_id, %error, "cannot claim scan items; trying again");
+                    Vec::new()
+                }
+            };
+            if batch.is_empty() {
+                tokio::select! {
+                    () = tokio::time::sleep(IDLE_RETRY) => {}
+                    _ = stop.changed() => stopped = true,
+                }
+                while checks.try_join_next().is_some() {}
+                continue;
+            }
+            batch.shuffle(&mut rand::rng());
+            for item in batch {
                 if let WorkItem::Registration { .. } = &item {
                     // Without a checker (or its dispatcher) they stay due.
                     let _ = lookups.send(item);
@@ -340,11 +404,11 @@ impl Engine {
                 let permit = tokio::select! {
                     permit = cert_slots.clone().acquire_owned() => match permit {
                         Ok(p) => p,
-                        Err(_) => break 'pages,
+                        Err(_) => break 'claims,
                     },
                     _ = stop.changed() => {
                         stopped = true;
-                        break 'pages;
+                        break 'claims;
                     }
                 };
                 let job = self.job();
@@ -360,6 +424,40 @@ impl Engine {
             stopped = *stop.borrow();
         }
         Ok(stopped)
+    }
+
+    /// Renews this instance's leases when a third of the lease has passed,
+    /// then claims as many items as there are free certificate slots.
+    async fn next_batch(
+        &self,
+        scan_id: i64,
+        cert_slots: &Semaphore,
+        renewed: &mut tokio::time::Instant,
+        now: DateTime<Utc>,
+    ) -> Result<Claimed, StoreError> {
+        let registrations = self.registration.is_some();
+        let lease = TimeDelta::from_std(self.settings.lease).unwrap_or(TimeDelta::seconds(60));
+        if renewed.elapsed() >= self.settings.lease / 3 {
+            self.store.renew_scan_leases(scan_id, now + lease).await?;
+            *renewed = tokio::time::Instant::now();
+        }
+        let room = cert_slots.available_permits().clamp(1, CLAIM_MAX);
+        let batch = self
+            .store
+            .claim_scan_items(scan_id, room as i64, registrations, now + lease, now)
+            .await?;
+        if !batch.is_empty() {
+            return Ok(Claimed::Items(batch));
+        }
+        let (left, _held) = self
+            .store
+            .scan_items_left(scan_id, registrations, now)
+            .await?;
+        Ok(if left == 0 {
+            Claimed::AllDone
+        } else {
+            Claimed::Wait
+        })
     }
 
     /// Waits for the checks and lookups in flight: all of them, or after a
@@ -416,10 +514,20 @@ impl Engine {
         let summary = self.store.scan_summary(handle.scan_id).await?;
         let finished = summary.items_done >= summary.items_total && !stopped;
         let ended_at = self.clock.now();
-        self.store
+        // Several instances may reach the end of one scan: only the one
+        // that closes its row ends it (summary, the scan's alert decisions).
+        let closed = self
+            .store
             .end_scan(handle.scan_id, finished, ended_at)
             .await?;
         let summary = self.store.scan_summary(handle.scan_id).await?;
+        if !closed {
+            return Ok(ScanOutcome {
+                resumed: handle.resumed,
+                interrupted: summary.state != "finished",
+                summary,
+            });
+        }
         if let (Some(settings), true, false) = (&self.alerts, finished, *scope == ScanScope::Due) {
             // lapse's own health: the canaries when configured, else the
             // checks that failed on lapse's side.
@@ -472,6 +580,16 @@ impl Engine {
     pub async fn unfinished_scopes(&self) -> Result<Vec<ScanScope>, StoreError> {
         self.store.unfinished_scan_scopes().await
     }
+}
+
+/// What a claim found.
+enum Claimed {
+    Items(Vec<WorkItem>),
+    /// Nothing claimable, but items are still in flight (here or at another
+    /// instance, or held by a dead one until its lease runs out).
+    Wait,
+    /// Every item of the scan is done.
+    AllDone,
 }
 
 /// The outcome of a scan with nothing to do (no scan row was written).
@@ -803,6 +921,7 @@ mod tests {
             shutdown_grace: Duration::from_secs(1),
             retry_base: TimeDelta::minutes(15),
             retry_cap: TimeDelta::hours(24),
+            lease: Duration::from_secs(60),
         };
         assert_eq!(retry_after(1, &settings), TimeDelta::minutes(15));
         assert_eq!(retry_after(2, &settings), TimeDelta::minutes(30));
