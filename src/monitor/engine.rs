@@ -14,6 +14,7 @@
 //!   `interrupted`: the next run of the same scope resumes it.
 
 use std::collections::{HashMap, VecDeque};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -147,6 +148,10 @@ pub struct Engine {
     alerts: Option<Arc<AlertSettings>>,
     /// The running scan's certificate checks, for the outage rule.
     checks: Arc<CheckCounts>,
+    /// Registration items handed to the lookup dispatcher and not yet
+    /// looked up: an instance claims no more than it can look up soon, so
+    /// the instances share the lookups too.
+    lookups_pending: Arc<AtomicUsize>,
     running: Mutex<()>,
 }
 
@@ -175,6 +180,7 @@ impl Engine {
             clock,
             alerts: None,
             checks: Arc::new(CheckCounts::default()),
+            lookups_pending: Arc::new(AtomicUsize::new(0)),
             running: Mutex::new(()),
         }
     }
@@ -285,6 +291,7 @@ impl Engine {
         }
         log_start(&handle, scope);
         self.checks.reset();
+        self.lookups_pending.store(0, Ordering::SeqCst);
         let (results_tx, results_rx) = mpsc::channel::<ItemResult>(self.settings.batch_size);
         // A full scan defers failure alerts to its end (the outage rule); a
         // due-work run is a recheck and decides at once.
@@ -397,7 +404,7 @@ impl Engine {
             batch.shuffle(&mut rand::rng());
             for item in batch {
                 if let WorkItem::Registration { .. } = &item {
-                    // Without a checker (or its dispatcher) they stay due.
+                    self.lookups_pending.fetch_add(1, Ordering::SeqCst);
                     let _ = lookups.send(item);
                     continue;
                 }
@@ -442,10 +449,24 @@ impl Engine {
             *renewed = tokio::time::Instant::now();
         }
         let room = cert_slots.available_permits().clamp(1, CLAIM_MAX);
-        let batch = self
+        let mut batch = self
             .store
-            .claim_scan_items(scan_id, room as i64, registrations, now + lease, now)
+            .claim_scan_items(scan_id, "endpoint", room as i64, now + lease, now)
             .await?;
+        // Without a checker registration items stay due (and the scan
+        // ends interrupted, as before).
+        let lookup_room = self
+            .settings
+            .registration_concurrency
+            .saturating_sub(self.lookups_pending.load(Ordering::SeqCst))
+            .min(CLAIM_MAX);
+        if registrations && lookup_room > 0 {
+            batch.extend(
+                self.store
+                    .claim_scan_items(scan_id, "registration", lookup_room as i64, now + lease, now)
+                    .await?,
+            );
+        }
         if !batch.is_empty() {
             return Ok(Claimed::Items(batch));
         }
@@ -573,6 +594,7 @@ impl Engine {
             settings: self.settings.clone(),
             clock: self.clock.clone(),
             checks: self.checks.clone(),
+            lookups_pending: self.lookups_pending.clone(),
         }
     }
 
@@ -720,6 +742,7 @@ struct Job {
     settings: EngineSettings,
     clock: Arc<dyn Clock>,
     checks: Arc<CheckCounts>,
+    lookups_pending: Arc<AtomicUsize>,
 }
 
 impl Job {
@@ -780,6 +803,11 @@ impl Job {
                         Severity::Unknown
                     }
                 };
+                let _ = self.lookups_pending.fetch_update(
+                    Ordering::SeqCst,
+                    Ordering::SeqCst,
+                    |n| n.checked_sub(1),
+                );
                 ItemResult::Registration { domain_id, outcome }
             }
             WorkItem::Gone { kind, item_id } => ItemResult::Gone { kind, item_id },

@@ -199,12 +199,12 @@ impl Store {
     /// `lease_until`, and returns them. One statement; on PostgreSQL its
     /// inner SELECT skips rows another instance is claiming at that moment
     /// (`FOR UPDATE SKIP LOCKED`), so no item is handed out twice.
-    /// `registrations: false` leaves registration items alone.
+    /// Only items of `kind` (`endpoint`, `registration`).
     pub async fn claim_scan_items(
         &self,
         scan_id: i64,
+        kind: &str,
         limit: i64,
-        registrations: bool,
         lease_until: DateTime<Utc>,
         now: DateTime<Utc>,
     ) -> Result<Vec<WorkItem>, StoreError> {
@@ -215,8 +215,8 @@ impl Store {
                      SELECT item_kind, item_id FROM scan_items
                      WHERE scan_id = $3 AND done_at IS NULL
                        AND (lease_until IS NULL OR lease_until < $4)
-                       AND ($5 = 1 OR item_kind <> 'registration')
-                     ORDER BY item_kind, item_id LIMIT $6)
+                       AND item_kind = $5
+                     ORDER BY item_id LIMIT $6)
                  RETURNING item_kind, item_id",
             postgres: "UPDATE scan_items SET leased_by = $1, lease_until = $2
                  WHERE scan_id = $3 AND done_at IS NULL AND (lease_until IS NULL OR lease_until < $4)
@@ -224,8 +224,8 @@ impl Store {
                      SELECT item_kind, item_id FROM scan_items
                      WHERE scan_id = $3 AND done_at IS NULL
                        AND (lease_until IS NULL OR lease_until < $4)
-                       AND ($5 = 1 OR item_kind <> 'registration')
-                     ORDER BY item_kind, item_id LIMIT $6
+                       AND item_kind = $5
+                     ORDER BY item_id LIMIT $6
                      FOR UPDATE SKIP LOCKED)
                  RETURNING item_kind, item_id",
         };
@@ -234,7 +234,7 @@ impl Store {
             .bind(format_time(lease_until))
             .bind(scan_id)
             .bind(format_time(now))
-            .bind(i64::from(registrations))
+            .bind(kind)
             .bind(limit)
             .fetch_all(self.pool())
             .await?;
