@@ -379,6 +379,10 @@ impl Engine {
         let mut renewed = tokio::time::Instant::now();
         let mut stopped = *stop.borrow();
         'claims: while !stopped {
+            if results.is_closed() {
+                // The writer failed (its error ends the scan): claim nothing more.
+                break;
+            }
             let now = self.clock.now();
             let claimed = self
                 .next_batch(scan_id, &cert_slots, &mut renewed, now)
