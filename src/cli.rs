@@ -22,6 +22,7 @@ pub mod check;
 pub mod check_report;
 pub mod clients;
 pub mod config;
+pub mod db;
 pub mod domains;
 pub mod domains_fleet;
 pub mod domains_report;
@@ -58,6 +59,7 @@ use self::channels::ChannelsCommand;
 use self::check::CheckArgs;
 use self::clients::ClientsCommand;
 use self::config::ConfigCommand;
+use self::db::DbCommand;
 use self::domains::DomainsCommand;
 use self::email::EmailCommand;
 use self::outbox::OutboxCommand;
@@ -103,6 +105,9 @@ pub enum Command {
     Check(CheckArgs),
     /// Apply pending database migrations and list them.
     Migrate(JsonFlag),
+    /// The database as a whole: copy a SQLite database into PostgreSQL.
+    #[command(subcommand)]
+    Db(DbCommand),
     /// Inspect the configuration.
     #[command(subcommand)]
     Config(ConfigCommand),
@@ -280,7 +285,7 @@ pub fn main() -> ExitCode {
     }
 }
 
-/// Runs one command. The first four need no opened (migrated) store.
+/// Runs one command. The first five need no opened (migrated) store.
 pub async fn run(command: Command, config: Config) -> Result<(), CliError> {
     let command = match command {
         Command::Config(ConfigCommand::Check) => {
@@ -293,11 +298,12 @@ pub async fn run(command: Command, config: Config) -> Result<(), CliError> {
             ..
         }) => return whois::parse(&domain, rdap, file.as_deref()),
         Command::Migrate(flags) => return migrate::run(&config, flags).await,
+        Command::Db(cmd) => return db::run(&config, cmd).await,
         other => other,
     };
     let app = App::build(config).await?;
     match command {
-        Command::Config(_) | Command::Migrate(_) | Command::Check(_) => Ok(()),
+        Command::Config(_) | Command::Migrate(_) | Command::Db(_) | Command::Check(_) => Ok(()),
         Command::Whois(args) => whois::look_up(&app, args).await,
         Command::Scan(args) => scan::run(&app, args).await,
         Command::Serve => serve::run(app).await,

@@ -36,6 +36,7 @@
 //!   models (keyset pages, detail, history, scans, summary, metrics facts,
 //!   calendar) and edits by id; also the JSON API's wire types
 //! - `store/bench_seed.rs`: the benchmark fleet (`lapse bench seed`)
+//! - `store/copy.rs`: `lapse db copy`, a SQLite database into PostgreSQL
 
 mod alert_handling;
 mod alerts;
@@ -43,6 +44,7 @@ mod bench_seed;
 mod channels;
 mod client_delivery;
 mod clients;
+mod copy;
 mod domains;
 mod fleet;
 mod instances;
@@ -77,6 +79,7 @@ pub use client_delivery::{
     ClientDelivery, DeliveryChange, DeliveryMode, DigestClient, WaitingEntry, WEEKDAYS,
 };
 pub use clients::{ClientAdded, ClientListing};
+pub use copy::{CopiedTable, CopyError, CopyReport, TableRows};
 pub use domains::{DomainListing, EndpointListing, ExpiringDomain, RemovedTarget};
 pub use fleet::{AddedTarget, NewTarget, OwnerChange, WatchChange};
 pub use instances::{CronStart, InstanceView, LeaseCounts};
@@ -200,6 +203,26 @@ impl Dialect {
             Engine::Sqlite => self.sqlite,
             Engine::Postgres => self.postgres,
         }
+    }
+}
+
+/// The engine a connection (inside a transaction) talks to.
+pub(crate) fn engine_of(conn: &sqlx::AnyConnection) -> Engine {
+    if conn.backend_name() == "PostgreSQL" {
+        Engine::Postgres
+    } else {
+        Engine::Sqlite
+    }
+}
+
+/// A subquery giving the ids of a JSON array of integers bound (as text) at
+/// `param`: SQLite's `json_each`, PostgreSQL's `json_array_elements_text`.
+pub(crate) fn ids_from_json(engine: Engine, param: &str) -> String {
+    match engine {
+        Engine::Sqlite => format!("SELECT value FROM json_each({param})"),
+        Engine::Postgres => format!(
+            "SELECT CAST(value AS BIGINT) FROM json_array_elements_text(CAST({param} AS json))"
+        ),
     }
 }
 

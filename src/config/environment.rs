@@ -4,7 +4,9 @@
 //! - all variables, for the `LAPSE_SECTION__KEY` overrides (see `sources`);
 //! - [`CONFIG_ENV`](super::CONFIG_ENV), the config file to load;
 //! - [`LOG_FILTER_ENV`] (`RUST_LOG`), a tracing filter that wins over `log.level`;
-//! - [`TEST_PAUSE_ENV`] (`LAPSE_TEST_PAUSE`), a knob for tests only.
+//! - [`TEST_PAUSE_ENV`] (`LAPSE_TEST_PAUSE`), a knob for tests only;
+//! - [`DATABASE_PASSWORD_ENV`], read directly by `lapse db copy` (the
+//!   configured database is SQLite there, so `[database]` keeps no password).
 
 use std::path::PathBuf;
 
@@ -48,4 +50,17 @@ pub(super) fn hostname() -> String {
         .map(|name| name.trim().to_owned())
         .find(|name| !name.is_empty())
         .unwrap_or_else(|| "lapse".to_owned())
+}
+
+/// The PostgreSQL password when the URL gives none (also a
+/// `LAPSE_SECTION__KEY` override of `database.password`).
+pub const DATABASE_PASSWORD_ENV: &str = "LAPSE_DATABASE__PASSWORD";
+
+/// `LAPSE_DATABASE__PASSWORD` as given (unset, empty or not Unicode: `None`),
+/// for `lapse db copy`, whose target is not the configured database.
+pub fn database_password() -> Option<super::Secret> {
+    std::env::var(DATABASE_PASSWORD_ENV)
+        .ok()
+        .filter(|p| !p.is_empty())
+        .map(super::Secret::new)
 }

@@ -529,7 +529,11 @@ impl Store {
     ) -> Result<(), StoreError> {
         let (table, key) = owner_key(owner);
         let sets: Vec<String> = (columns.iter().enumerate())
-            .map(|(i, (c, _))| format!("{c} = ${}", i + 1))
+            .map(|(i, (c, _))| match *c {
+                // Bound as text like the others; the one number is cast.
+                "repeat_days" => format!("{c} = CAST(${} AS BIGINT)", i + 1),
+                _ => format!("{c} = ${}", i + 1),
+            })
             .collect();
         let sql = format!(
             "UPDATE {table} SET {} WHERE name = ${}",

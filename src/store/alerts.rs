@@ -20,7 +20,7 @@
 use chrono::{DateTime, Utc};
 use sqlx::Row;
 
-use super::{parse_time, Store, StoreError};
+use super::{parse_time, Dialect, Store, StoreError};
 use crate::domain::alert_policy::{AlertKind, Event, Firing, Thresholds};
 use crate::domain::fleet::Watch;
 use crate::domain::names::HostName;
@@ -379,6 +379,18 @@ fn days_column(text: Option<String>) -> Option<Vec<u32>> {
     text.and_then(|t| serde_json::from_str::<Vec<u32>>(&t).ok())
 }
 
+/// The parts of an observation's `details` the quiet test reads, as JSON
+/// text: `{"findings": [...], "chain": [{"not_before": ...}]}`.
+const QUIET_DETAILS: Dialect = Dialect {
+    sqlite: "json_object('findings', json(details -> '$.findings'),
+                         'chain', json_array(json_object(
+                             'not_before', details ->> '$.chain[0].not_before')))",
+    postgres: "CAST(json_build_object('findings', CAST(details AS json) -> 'findings',
+                         'chain', json_build_array(json_build_object(
+                             'not_before', CAST(details AS json) -> 'chain' -> 0 ->> 'not_before')))
+                    AS TEXT)",
+};
+
 /// An endpoint's facts: its own client, not its domain's (which owns the
 /// registration only).
 const ENDPOINT_FACTS: &str = "SELECT e.id, e.domain_id, e.host, e.port, e.cert_checks,
@@ -407,9 +419,9 @@ const DOMAIN_FACTS: &str = concat!(
             d.registration_checks, d.registration_failures,
             d.registration_failures_counted_check, d.registration_failures_counted_at,
             c.name AS client_name, c.registration_days AS client_days,
-            COALESCE((",
+            CASE WHEN (",
     super::read_models::needs_date_sql!(),
-    ") AND d.registration_outcome IS NOT 'not_found', 0) AS needs_date,
+    ") AND d.registration_outcome IS DISTINCT FROM 'not_found' THEN 1 ELSE 0 END AS needs_date,
             EXISTS (SELECT 1 FROM alerts a
                     WHERE COALESCE(a.domain_id, 0) = d.id AND COALESCE(a.endpoint_id, 0) = 0
                       AND a.state = 'firing') AS firing
@@ -565,18 +577,16 @@ impl Store {
         let mut current: std::collections::HashMap<i64, Vec<CurrentCert>> =
             std::collections::HashMap::new();
         // Only the parts of `details` the quiet test reads (findings, the
-        // leaf's not-before), cut out by SQLite: no full parse per row.
-        for row in sqlx::query(
+        // leaf's not-before), cut out by the database: no full parse per row.
+        for row in sqlx::query(&format!(
             "SELECT endpoint_id, address, outcome, leaf_fingerprint, leaf_not_after,
-                    chain_not_after, last_seen_at,
-                    json_object('findings', json(details -> '$.findings'),
-                                'chain', json_array(json_object(
-                                    'not_before', details ->> '$.chain[0].not_before')))
-                        AS details
+                    chain_not_after, last_seen_at, {} AS details
              FROM cert_observations
-             WHERE current = 1 AND endpoint_id IN (SELECT value FROM json_each($1))
+             WHERE current = 1 AND endpoint_id IN ({})
              ORDER BY endpoint_id, address",
-        )
+            QUIET_DETAILS.of(self.engine()),
+            super::ids_from_json(self.engine(), "$1")
+        ))
         .bind(id_list(ids))
         .fetch_all(&mut *conn)
         .await?
@@ -587,7 +597,8 @@ impl Store {
                 .push(current_cert(&row));
         }
         let rows = sqlx::query(&format!(
-            "{ENDPOINT_FACTS} WHERE e.id IN (SELECT value FROM json_each($1))"
+            "{ENDPOINT_FACTS} WHERE e.id IN ({})",
+            super::ids_from_json(self.engine(), "$1")
         ))
         .bind(id_list(ids))
         .fetch_all(&mut *conn)
@@ -599,7 +610,7 @@ impl Store {
                 let certs = current.remove(&id).unwrap_or_default();
                 (
                     endpoint_facts(row, Audience::default(), certs),
-                    row.get::<i64, _>("firing") != 0,
+                    super::flag(row, "firing"),
                 )
             })
             .collect())
@@ -624,7 +635,8 @@ impl Store {
         ids: &[i64],
     ) -> Result<Vec<(DomainAlertFacts, bool)>, StoreError> {
         let rows = sqlx::query(&format!(
-            "{DOMAIN_FACTS} WHERE d.id IN (SELECT value FROM json_each($1))"
+            "{DOMAIN_FACTS} WHERE d.id IN ({})",
+            super::ids_from_json(self.engine(), "$1")
         ))
         .bind(id_list(ids))
         .fetch_all(self.pool())
@@ -634,7 +646,7 @@ impl Store {
             .map(|row| {
                 (
                     domain_facts(row, Audience::default()),
-                    row.get::<i64, _>("firing") != 0,
+                    super::flag(row, "firing"),
                 )
             })
             .collect())
@@ -742,14 +754,15 @@ impl Store {
         &self,
         entry_ids: &[i64],
     ) -> Result<Vec<String>, StoreError> {
-        Ok(sqlx::query_scalar(
+        Ok(sqlx::query_scalar(&format!(
             "SELECT DISTINCT d.name FROM digest_entries e
              JOIN alert_ledger l ON l.id = e.ledger_id
              JOIN alerts a ON a.id = l.alert_id
              JOIN domains d ON d.id = a.domain_id
-             WHERE e.id IN (SELECT value FROM json_each($1)) AND a.kind = $2 AND l.event = $3
+             WHERE e.id IN ({}) AND a.kind = $2 AND l.event = $3
              ORDER BY d.name",
-        )
+            super::ids_from_json(self.engine(), "$1")
+        ))
         .bind(id_list(entry_ids))
         .bind(AlertKind::RegistrationNeedsDate.as_str())
         .bind(Event::NeedsDate.key())

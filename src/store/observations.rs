@@ -12,7 +12,7 @@
 use chrono::{DateTime, Utc};
 use sqlx::Row;
 
-use super::{format_time, Store, StoreError};
+use super::{format_time, Dialect, Store, StoreError};
 use crate::domain::names::HostName;
 use crate::domain::observation::CertObservation;
 
@@ -105,7 +105,7 @@ pub(super) async fn record_batch_in(
     stamp_first_handshakes(&mut *tx, &now).await?;
     number_checks(&mut *tx, &ids).await?;
     refresh_domain_certificates(&mut *tx, &ids).await?;
-    sqlx::query("DELETE FROM temp.observation_batch")
+    sqlx::query("DELETE FROM observation_batch")
         .execute(&mut *tx)
         .await?;
     let count = |n: u64| u32::try_from(n).unwrap_or(u32::MAX);
@@ -116,7 +116,44 @@ pub(super) async fn record_batch_in(
     })
 }
 
-/// Fills `temp.observation_batch` (created on first use, emptied first)
+/// The batch's table: temporary, one per connection, created on first use.
+const BATCH_TABLE: Dialect = Dialect {
+    sqlite: "CREATE TEMP TABLE IF NOT EXISTS observation_batch (
+                 endpoint_id INTEGER NOT NULL, address TEXT NOT NULL, result_hash TEXT NOT NULL,
+                 outcome TEXT NOT NULL, leaf_fingerprint TEXT, leaf_not_after TEXT,
+                 chain_not_after TEXT, details TEXT NOT NULL,
+                 PRIMARY KEY (endpoint_id, address)) WITHOUT ROWID",
+    postgres: "CREATE TEMP TABLE IF NOT EXISTS observation_batch (
+                 endpoint_id BIGINT NOT NULL, address TEXT NOT NULL, result_hash TEXT NOT NULL,
+                 outcome TEXT NOT NULL, leaf_fingerprint TEXT, leaf_not_after TEXT,
+                 chain_not_after TEXT, details TEXT NOT NULL,
+                 PRIMARY KEY (endpoint_id, address))",
+};
+
+/// One chunk of the batch (a JSON array of arrays) into the batch's table;
+/// a repeated (endpoint, address) keeps its last result. `details` keeps
+/// its JSON text as sent (PostgreSQL: `json`, not `jsonb`, so nothing is
+/// reformatted).
+const LOAD_BATCH: Dialect = Dialect {
+    sqlite: "INSERT OR REPLACE INTO observation_batch
+             SELECT j.value->>0, j.value->>1, j.value->>2, j.value->>3, j.value->>4, j.value->>5,
+                    j.value->>6, j.value->7
+             FROM json_each($1) j
+             WHERE EXISTS (SELECT 1 FROM endpoints e WHERE e.id = j.value->>0)",
+    postgres: "INSERT INTO observation_batch
+             SELECT DISTINCT ON (1, 2) CAST(j.value->>0 AS BIGINT), j.value->>1, j.value->>2,
+                    j.value->>3, j.value->>4, j.value->>5, j.value->>6, CAST(j.value->7 AS TEXT)
+             FROM json_array_elements(CAST($1 AS json)) WITH ORDINALITY AS j(value, n)
+             WHERE EXISTS (SELECT 1 FROM endpoints e WHERE e.id = CAST(j.value->>0 AS BIGINT))
+             ORDER BY 1, 2, j.n DESC
+             ON CONFLICT (endpoint_id, address) DO UPDATE SET
+                 result_hash = excluded.result_hash, outcome = excluded.outcome,
+                 leaf_fingerprint = excluded.leaf_fingerprint,
+                 leaf_not_after = excluded.leaf_not_after,
+                 chain_not_after = excluded.chain_not_after, details = excluded.details",
+};
+
+/// Fills `observation_batch` (created on first use, emptied first)
 /// with the batch, one row per (endpoint, address); a repeated pair keeps
 /// its last result, an endpoint removed meanwhile is left out.
 async fn load_observation_batch(
@@ -152,16 +189,11 @@ async fn load_observation_batch(
             })
         })
         .collect();
-    sqlx::query(
-        "CREATE TEMP TABLE IF NOT EXISTS observation_batch (
-             endpoint_id INTEGER NOT NULL, address TEXT NOT NULL, result_hash TEXT NOT NULL,
-             outcome TEXT NOT NULL, leaf_fingerprint TEXT, leaf_not_after TEXT,
-             chain_not_after TEXT, details TEXT NOT NULL,
-             PRIMARY KEY (endpoint_id, address)) WITHOUT ROWID",
-    )
-    .execute(&mut *tx)
-    .await?;
-    sqlx::query("DELETE FROM temp.observation_batch")
+    let engine = super::engine_of(tx);
+    sqlx::query(BATCH_TABLE.of(engine))
+        .execute(&mut *tx)
+        .await?;
+    sqlx::query("DELETE FROM observation_batch")
         .execute(&mut *tx)
         .await?;
     // In chunks, so that no single parameter grows large (large
@@ -169,16 +201,10 @@ async fn load_observation_batch(
     for chunk in rows.chunks(OBSERVATIONS_PER_STATEMENT) {
         // Numbers, strings and JSON values: serialising cannot fail.
         let chunk = serde_json::to_string(chunk).expect("observations serialise to JSON");
-        sqlx::query(
-            "INSERT OR REPLACE INTO temp.observation_batch
-             SELECT j.value->>0, j.value->>1, j.value->>2, j.value->>3, j.value->>4, j.value->>5,
-                    j.value->>6, j.value->7
-             FROM json_each($1) j
-             WHERE EXISTS (SELECT 1 FROM main.endpoints e WHERE e.id = j.value->>0)",
-        )
-        .bind(chunk)
-        .execute(&mut *tx)
-        .await?;
+        sqlx::query(LOAD_BATCH.of(engine))
+            .bind(chunk)
+            .execute(&mut *tx)
+            .await?;
     }
     Ok(())
 }
@@ -188,12 +214,12 @@ async fn load_observation_batch(
 async fn refresh_unchanged(tx: &mut sqlx::AnyConnection, now: &str) -> Result<u64, StoreError> {
     Ok(sqlx::query(
         "UPDATE cert_observations SET last_seen_at = $1,
-             details = (SELECT b.details FROM temp.observation_batch b
+             details = (SELECT b.details FROM observation_batch b
                         WHERE b.endpoint_id = cert_observations.endpoint_id
                           AND b.address = cert_observations.address)
-         WHERE endpoint_id IN (SELECT endpoint_id FROM temp.observation_batch)
+         WHERE endpoint_id IN (SELECT endpoint_id FROM observation_batch)
            AND current = 1
-           AND EXISTS (SELECT 1 FROM temp.observation_batch b
+           AND EXISTS (SELECT 1 FROM observation_batch b
                        WHERE b.endpoint_id = cert_observations.endpoint_id
                          AND b.address = cert_observations.address
                          AND b.result_hash = cert_observations.result_hash)",
@@ -207,14 +233,15 @@ async fn refresh_unchanged(tx: &mut sqlx::AnyConnection, now: &str) -> Result<u6
 /// Addresses of the batch's endpoints (`ids`, a JSON array) that are no
 /// longer served stop being current. Returns how many.
 async fn retire_unserved(tx: &mut sqlx::AnyConnection, ids: &str) -> Result<u64, StoreError> {
-    Ok(sqlx::query(
+    let ids_sql = super::ids_from_json(super::engine_of(tx), "$1");
+    Ok(sqlx::query(&format!(
         "UPDATE cert_observations SET current = 0
-         WHERE endpoint_id IN (SELECT value FROM json_each($1))
+         WHERE endpoint_id IN ({ids_sql})
            AND current = 1
-           AND NOT EXISTS (SELECT 1 FROM temp.observation_batch b
+           AND NOT EXISTS (SELECT 1 FROM observation_batch b
                            WHERE b.endpoint_id = cert_observations.endpoint_id
-                             AND b.address = cert_observations.address)",
-    )
+                             AND b.address = cert_observations.address)"
+    ))
     .bind(ids)
     .execute(&mut *tx)
     .await?
@@ -226,9 +253,9 @@ async fn retire_unserved(tx: &mut sqlx::AnyConnection, ids: &str) -> Result<u64,
 async fn replace_changed(tx: &mut sqlx::AnyConnection, now: &str) -> Result<u64, StoreError> {
     sqlx::query(
         "UPDATE cert_observations SET current = 0
-         WHERE endpoint_id IN (SELECT endpoint_id FROM temp.observation_batch)
+         WHERE endpoint_id IN (SELECT endpoint_id FROM observation_batch)
            AND current = 1
-           AND EXISTS (SELECT 1 FROM temp.observation_batch b
+           AND EXISTS (SELECT 1 FROM observation_batch b
                        WHERE b.endpoint_id = cert_observations.endpoint_id
                          AND b.address = cert_observations.address
                          AND b.result_hash <> cert_observations.result_hash)",
@@ -241,7 +268,7 @@ async fn replace_changed(tx: &mut sqlx::AnyConnection, now: &str) -> Result<u64,
             outcome, leaf_fingerprint, leaf_not_after, chain_not_after, details)
          SELECT b.endpoint_id, b.address, $1, $1, 1, b.result_hash, b.outcome,
                 b.leaf_fingerprint, b.leaf_not_after, b.chain_not_after, b.details
-         FROM temp.observation_batch b
+         FROM observation_batch b
          WHERE NOT EXISTS (SELECT 1 FROM cert_observations c
                            WHERE c.endpoint_id = b.endpoint_id AND c.address = b.address
                              AND c.current = 1)",
@@ -258,7 +285,7 @@ async fn stamp_first_handshakes(tx: &mut sqlx::AnyConnection, now: &str) -> Resu
     sqlx::query(
         "UPDATE endpoints SET first_handshake_at = $1
          WHERE first_handshake_at IS NULL
-           AND id IN (SELECT endpoint_id FROM temp.observation_batch
+           AND id IN (SELECT endpoint_id FROM observation_batch
                       WHERE leaf_fingerprint IS NOT NULL)",
     )
     .bind(now)
@@ -272,10 +299,10 @@ async fn stamp_first_handshakes(tx: &mut sqlx::AnyConnection, now: &str) -> Resu
 /// which a failure streak tells checks apart (two checks within one second
 /// have the same time, never the same number).
 async fn number_checks(tx: &mut sqlx::AnyConnection, ids: &str) -> Result<(), StoreError> {
-    sqlx::query(
-        "UPDATE endpoints SET cert_checks = cert_checks + 1
-         WHERE id IN (SELECT value FROM json_each($1))",
-    )
+    let ids_sql = super::ids_from_json(super::engine_of(tx), "$1");
+    sqlx::query(&format!(
+        "UPDATE endpoints SET cert_checks = cert_checks + 1 WHERE id IN ({ids_sql})"
+    ))
     .bind(ids)
     .execute(&mut *tx)
     .await?;
@@ -293,29 +320,31 @@ pub(crate) async fn refresh_domain_certificates(
     tx: &mut sqlx::AnyConnection,
     endpoint_ids: &str,
 ) -> Result<(), StoreError> {
-    sqlx::query(
+    // `CROSS JOIN` keeps SQLite's join order (endpoints first); the join
+    // condition is in WHERE so that PostgreSQL reads it as an inner join.
+    let ids_sql = super::ids_from_json(super::engine_of(tx), "$1");
+    sqlx::query(&format!(
         "WITH fresh AS MATERIALIZED (
              SELECT d.id,
                     (SELECT MIN(o.leaf_not_after)
-                     FROM endpoints e CROSS JOIN cert_observations o ON o.endpoint_id = e.id
-                     WHERE e.domain_id = d.id AND +o.current = 1
+                     FROM endpoints e CROSS JOIN cert_observations o
+                     WHERE o.endpoint_id = e.id AND e.domain_id = d.id AND +o.current = 1
                        AND d.watch <> 'registration') AS not_after,
                     (SELECT CASE MAX(CASE o.outcome WHEN 'critical' THEN 3 WHEN 'unknown' THEN 2
                                                     WHEN 'warning' THEN 1 ELSE 0 END)
                               WHEN 3 THEN 'critical' WHEN 2 THEN 'unknown' WHEN 1 THEN 'warning'
                               WHEN 0 THEN 'ok' END
-                     FROM endpoints e CROSS JOIN cert_observations o ON o.endpoint_id = e.id
-                     WHERE e.domain_id = d.id AND +o.current = 1
+                     FROM endpoints e CROSS JOIN cert_observations o
+                     WHERE o.endpoint_id = e.id AND e.domain_id = d.id AND +o.current = 1
                        AND d.watch <> 'registration') AS outcome
              FROM domains d
-             WHERE d.id IN (SELECT e.domain_id FROM endpoints e
-                            WHERE e.id IN (SELECT value FROM json_each($1))))
+             WHERE d.id IN (SELECT e.domain_id FROM endpoints e WHERE e.id IN ({ids_sql})))
          UPDATE domains SET cert_not_after = fresh.not_after, cert_outcome = fresh.outcome
          FROM fresh
          WHERE domains.id = fresh.id
-           AND (domains.cert_not_after IS NOT fresh.not_after
-                OR domains.cert_outcome IS NOT fresh.outcome)",
-    )
+           AND (domains.cert_not_after IS DISTINCT FROM fresh.not_after
+                OR domains.cert_outcome IS DISTINCT FROM fresh.outcome)"
+    ))
     .bind(endpoint_ids)
     .execute(&mut *tx)
     .await?;

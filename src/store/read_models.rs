@@ -145,11 +145,12 @@ fn domains_seen_by(viewer: Option<&str>) -> String {
     };
     let shared = format!(
         "s.watch <> 'registration' AND EXISTS \
-           (SELECT 1 FROM endpoints x WHERE x.domain_id = s.id AND x.client_id IS NOT {v})"
+           (SELECT 1 FROM endpoints x WHERE x.domain_id = s.id AND x.client_id IS DISTINCT FROM {v})"
     );
     let own = format!(
-        "FROM endpoints x CROSS JOIN cert_observations o ON o.endpoint_id = x.id \
-         WHERE x.domain_id = s.id AND x.client_id = {v} AND +o.current = 1"
+        "FROM endpoints x CROSS JOIN cert_observations o \
+         WHERE o.endpoint_id = x.id AND x.domain_id = s.id AND x.client_id = {v} \
+           AND +o.current = 1"
     );
     format!(
         "(SELECT t.*, CASE WHEN t.expires_at IS NULL THEN t.cert_not_after \

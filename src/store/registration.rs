@@ -225,7 +225,7 @@ impl Store {
         .bind(format_time(now))
         .bind(assessment.confirmed_at.map(format_time))
         .bind(outcome)
-        .bind(assessment.stale)
+        .bind(i64::from(assessment.stale))
         .bind(serde_json::to_string(assessment).unwrap_or_default())
         .bind(json_label(&assessment.capability))
         .bind(failure.filter(|_| assessment.stale))

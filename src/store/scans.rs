@@ -395,13 +395,16 @@ impl Store {
         for (id, next, failures) in endpoints {
             by_state.entry((next, failures)).or_default().push(id);
         }
+        let engine = self.engine();
+        let ids3 = super::ids_from_json(engine, "$3");
         for ((next, failures), ids) in by_state {
             sqlx::query(&format!(
-                "UPDATE endpoints SET next_check_at = $1, check_failures = $2 WHERE id IN ({})",
-                id_list(&ids)
+                "UPDATE endpoints SET next_check_at = $1, check_failures = $2
+                 WHERE id IN ({ids3})"
             ))
             .bind(next)
             .bind(i64::from(failures))
+            .bind(serde_json::Value::from(ids).to_string())
             .execute(&mut *tx)
             .await?;
         }
@@ -410,12 +413,13 @@ impl Store {
             let done = sqlx::query(&format!(
                 "UPDATE scan_items SET done_at = $1, outcome = $2
                  WHERE scan_id = $3 AND item_kind = $4 AND done_at IS NULL AND item_id IN ({})",
-                id_list(&ids)
+                super::ids_from_json(engine, "$5")
             ))
             .bind(&now_text)
             .bind(outcome.map(|o| OUTCOMES[o]))
             .bind(scan_id)
             .bind(kind)
+            .bind(serde_json::Value::from(ids).to_string())
             .execute(&mut *tx)
             .await?
             .rows_affected();

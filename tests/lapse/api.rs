@@ -1770,8 +1770,8 @@ async fn status_in_sql_matches_the_reference_rule_for_every_case() {
         )
         .await;
         sqlx::query(
-            "UPDATE domains SET expires_at = ?, registration_outcome = ?, watch = ?,
-               registration_capability = ?, manual_expires_at = ? WHERE name = ?",
+            "UPDATE domains SET expires_at = $1, registration_outcome = $2, watch = $3,
+               registration_capability = $4, manual_expires_at = $5 WHERE name = $6",
         )
         .bind(reg.map(|d| lapse::store::format_time(at(d))))
         .bind(reg_outcome)

@@ -154,9 +154,9 @@ async fn seed_message(app: &TestApp, state: &str) -> i64 {
     let id = sqlx::query_scalar(
         "INSERT INTO outbox (message_id, channel, recipient, subject, body_text, state,
                              attempts, next_attempt_at, last_error, created_at, sent_at)
-         VALUES (?, 'email', 'ops@acme.example', 'Certificate for www.acme.test expires in 7 days',
-                 'body', ?, 3, ?, CASE WHEN ? = 'failed' THEN '550 no such user' END, ?,
-                 CASE WHEN ? = 'sent' THEN ? END)
+         VALUES ($1, 'email', 'ops@acme.example', 'Certificate for www.acme.test expires in 7 days',
+                 'body', $2, 3, $3, CASE WHEN $4 = 'failed' THEN '550 no such user' END, $5,
+                 CASE WHEN $6 = 'sent' THEN $7 END)
          RETURNING id",
     )
     .bind(format!("test-{count}.{state}@lapse.test"))

@@ -25,7 +25,7 @@ use std::time::{Duration, Instant};
 use serde_json::{json, Value};
 
 use crate::harness::app::TestApp;
-use crate::harness::cli::{free_port, sqlite_count, TestEnv};
+use crate::harness::cli::{db_count, free_port, TestEnv};
 
 /// Where `.ci/run` puts the fuzzer.
 const DEFAULT_FUZZER: &str = "/opt/lapse-fuzz/bin/st";
@@ -353,7 +353,7 @@ async fn generated_requests_find_the_document_honest() {
             "SELECT COUNT(*) FROM registration_facts",
         ),
     ] {
-        assert_eq!(sqlite_count(&env, sql).await, 0, "{what}");
+        assert_eq!(db_count(&env, sql).await, 0, "{what}");
     }
 }
 

@@ -105,6 +105,11 @@ fn migrate_applies_the_schema_once() {
 async fn database_uses_wal_and_enforces_foreign_keys() {
     use sqlx::ConnectOptions;
     let env = TestEnv::new();
+    if env.database_url.is_some() {
+        // SQLite's journal mode: nothing to check on PostgreSQL (the
+        // cascade is checked there by the schema parity tests).
+        return;
+    }
     assert_eq!(
         env.run(&["domains", "add", "www.example.com", "api.example.com"])
             .code,

@@ -13,11 +13,11 @@ use lapse::domain::registration::{assess, Assessment};
 use lapse::monitor::alerts::{evaluate_domain, evaluate_endpoint, FailureMode};
 
 use crate::harness::app::TestApp;
-use crate::harness::cli::sqlite_count;
+use crate::harness::cli::db_count;
 use crate::harness::sites::{CLIENT, CONTACTS};
 
 async fn number(lab: &TestApp, sql: &str) -> i64 {
-    sqlite_count(&lab.env, sql).await
+    db_count(&lab.env, sql).await
 }
 
 async fn firing(lab: &TestApp, kind: &str) -> i64 {

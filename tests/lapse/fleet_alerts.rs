@@ -126,7 +126,7 @@ async fn set_watch(lab: &TestApp, domain: &str, watch: Watch) {
 
 async fn first_handshake_at(lab: &TestApp, endpoint_id: i64) -> Option<String> {
     let pool = lab.pool().await;
-    let at = sqlx::query_scalar("SELECT first_handshake_at FROM endpoints WHERE id = ?")
+    let at = sqlx::query_scalar("SELECT first_handshake_at FROM endpoints WHERE id = $1")
         .bind(endpoint_id)
         .fetch_one(&pool)
         .await

@@ -6,7 +6,7 @@ use std::sync::atomic::Ordering;
 
 use serde_json::Value;
 
-use crate::harness::cli::{sqlite_count, TestEnv};
+use crate::harness::cli::{db_count, TestEnv};
 use crate::harness::dns::{DnsServer, Zone};
 use crate::harness::ip;
 use crate::harness::pki::TestPki;
@@ -425,14 +425,14 @@ async fn starttls_from_the_cli_and_from_csv_is_used_by_the_next_scan() {
     let run = env.run_async(&["scan", "--json"]).await;
     let summary: Value = serde_json::from_str(&run.stdout).expect("json");
     assert_eq!(summary["scan"]["summary"]["ok"], 2, "{summary}");
-    let ok = sqlite_count(
+    let ok = db_count(
         &env,
         "SELECT COUNT(*) FROM cert_observations o JOIN endpoints e ON e.id = o.endpoint_id
          WHERE o.current = 1 AND o.outcome = 'ok' AND e.host IN ('smtp.mail.test', 'relay.mail.test')",
     )
     .await;
     assert_eq!(ok, 2);
-    let plain_ok = sqlite_count(
+    let plain_ok = db_count(
         &env,
         "SELECT COUNT(*) FROM cert_observations o JOIN endpoints e ON e.id = o.endpoint_id
          WHERE o.current = 1 AND o.outcome = 'ok' AND e.host = 'plain.mail.test'",

@@ -20,7 +20,7 @@ use std::time::{Duration, Instant};
 
 use sqlx::{ConnectOptions, Row, SqliteConnection};
 
-use crate::harness::cli::{free_port, sqlite_count, TestEnv};
+use crate::harness::cli::{db_count, free_port, TestEnv};
 use crate::migration::{dump, open, SAMPLE};
 
 /// `lapse serve` (the binary) on a loopback port; stopped when dropped.
@@ -150,7 +150,7 @@ async fn a_removed_clients_token_is_refused_at_once_and_never_reads_the_next_cli
 
 /// The id of the one row `sql` selects.
 async fn id(env: &TestEnv, sql: &str) -> i64 {
-    sqlite_count(env, sql).await
+    db_count(env, sql).await
 }
 
 #[tokio::test]
@@ -181,7 +181,7 @@ async fn removed_clients_contacts_domains_endpoints_and_tokens_leave_their_ids_u
         cli(&env, &["domains", "remove", domain]);
         cli(&env, &["clients", "remove", client]);
         for (table, _) in ids {
-            let left = sqlite_count(&env, &format!("SELECT COUNT(*) FROM {table}")).await;
+            let left = db_count(&env, &format!("SELECT COUNT(*) FROM {table}")).await;
             assert_eq!(left, 0, "{table} still has rows");
         }
     }

@@ -19,6 +19,7 @@ mod cli_import;
 mod client_digest;
 mod client_mail;
 mod day_counts;
+mod db_copy;
 mod delivery;
 mod failure_streaks;
 mod fleet_alerts;

@@ -333,7 +333,7 @@ mod rate_limits {
                  FROM domains WHERE name = '{name}'"
             )
         };
-        let limited = crate::harness::cli::sqlite_count(&env, &wait("limited.test")).await;
+        let limited = crate::harness::cli::db_count(&env, &wait("limited.test")).await;
         assert!(
             (1800..=1860).contains(&limited),
             "looked up again after {limited} s, not the 30 minutes asked"

@@ -11,7 +11,7 @@ use lapse::monitor::engine::{Engine, EngineSettings, SystemClock};
 use lapse::probe::tls::{TlsProbe, TlsProbeSettings};
 use lapse::store::{ScanScope, Store};
 
-use crate::harness::cli::{sqlite_count, TestEnv};
+use crate::harness::cli::{db_count, TestEnv};
 use crate::harness::dns::{DnsServer, Zone};
 use crate::harness::ip;
 use crate::harness::pki::TestPki;
@@ -63,7 +63,7 @@ async fn scan_records_every_endpoint_and_an_unchanged_second_scan_adds_no_rows()
     assert_eq!(summary["scan"]["interrupted"], false);
     assert_eq!(summary["nearest_expiries"][0]["kind"], "certificate");
     assert_eq!(server.connections.load(Ordering::SeqCst), 3);
-    let rows = sqlite_count(&env, "SELECT COUNT(*) FROM cert_observations").await;
+    let rows = db_count(&env, "SELECT COUNT(*) FROM cert_observations").await;
     assert_eq!(rows, 3);
 
     let second = env.run_async(&["scan"]).await;
@@ -79,17 +79,17 @@ async fn scan_records_every_endpoint_and_an_unchanged_second_scan_adds_no_rows()
         second.stdout
     );
     assert_eq!(
-        sqlite_count(&env, "SELECT COUNT(*) FROM cert_observations").await,
+        db_count(&env, "SELECT COUNT(*) FROM cert_observations").await,
         3,
         "unchanged: no new rows"
     );
     assert_eq!(
-        sqlite_count(&env, "SELECT COUNT(*) FROM scan_items").await,
+        db_count(&env, "SELECT COUNT(*) FROM scan_items").await,
         0,
         "finished scans keep no items"
     );
     assert_eq!(
-        sqlite_count(&env, "SELECT COUNT(*) FROM scans WHERE state = 'finished'").await,
+        db_count(&env, "SELECT COUNT(*) FROM scans WHERE state = 'finished'").await,
         2
     );
 }
@@ -122,7 +122,7 @@ async fn a_scan_killed_mid_way_resumes_without_rechecking_finished_items() {
     // Wait until a few endpoint checks are recorded, then kill -9.
     for _ in 0..200 {
         tokio::time::sleep(Duration::from_millis(50)).await;
-        let done_before_kill = sqlite_count(
+        let done_before_kill = db_count(
             &env,
             "SELECT COUNT(*) FROM scan_items WHERE done_at IS NOT NULL AND item_kind = 'endpoint'",
         )
@@ -137,7 +137,7 @@ async fn a_scan_killed_mid_way_resumes_without_rechecking_finished_items() {
         .expect("kill");
     assert!(killed.success());
     let _ = child.wait();
-    let done_at_kill = sqlite_count(
+    let done_at_kill = db_count(
         &env,
         "SELECT COUNT(*) FROM scan_items WHERE done_at IS NOT NULL AND item_kind = 'endpoint'",
     )
@@ -147,12 +147,12 @@ async fn a_scan_killed_mid_way_resumes_without_rechecking_finished_items() {
         "killed mid-way: {done_at_kill} done"
     );
     assert_eq!(
-        sqlite_count(&env, "SELECT COUNT(*) FROM scans WHERE state = 'running'").await,
+        db_count(&env, "SELECT COUNT(*) FROM scans WHERE state = 'running'").await,
         1
     );
 
     // Count what the second run checks: every endpoint it touches connects once.
-    let before = sqlite_count(&env, "SELECT COUNT(*) FROM cert_observations").await;
+    let before = db_count(&env, "SELECT COUNT(*) FROM cert_observations").await;
     let resumed = env.run_async(&["scan", "--json"]).await;
     assert_eq!(resumed.code, 0, "{resumed:?}");
     let summary: serde_json::Value = serde_json::from_str(&resumed.stdout).expect("json");
@@ -163,14 +163,14 @@ async fn a_scan_killed_mid_way_resumes_without_rechecking_finished_items() {
         summary["scan"]["summary"]["items_total"]
     );
     let checked_again: i64 =
-        sqlite_count(&env, "SELECT COUNT(*) FROM cert_observations").await - before;
+        db_count(&env, "SELECT COUNT(*) FROM cert_observations").await - before;
     assert_eq!(
         checked_again,
         total - done_at_kill,
         "only the unfinished endpoints were checked"
     );
     assert_eq!(
-        sqlite_count(&env, "SELECT COUNT(*) FROM cert_observations").await,
+        db_count(&env, "SELECT COUNT(*) FROM cert_observations").await,
         total
     );
 }
@@ -250,18 +250,14 @@ async fn three_hundred_endpoints_on_one_address_respect_the_per_address_cap() {
 }
 
 async fn sqlite_text(env: &TestEnv, sql: &str) -> String {
-    use sqlx::ConnectOptions;
-    let mut conn = sqlx::sqlite::SqliteConnectOptions::new()
-        .filename(env.path("lapse.db"))
-        .read_only(true)
-        .connect()
-        .await
-        .expect("open db");
-    sqlx::query_scalar::<_, Option<String>>(sql)
-        .fetch_one(&mut conn)
+    let pool = env.db().await;
+    let text = sqlx::query_scalar::<_, Option<String>>(sql)
+        .fetch_one(&pool)
         .await
         .expect("text")
-        .unwrap_or_default()
+        .unwrap_or_default();
+    pool.close().await;
+    text
 }
 
 #[tokio::test]
@@ -311,7 +307,7 @@ async fn a_scan_at_10_3_and_minus_5_days_queues_one_message_each_and_a_second_sc
     )
     .await;
     assert_eq!(
-        sqlite_count(
+        db_count(
             &env,
             "SELECT COUNT(*) FROM outbox WHERE recipient = 'ops@acme.example.com'"
         )
@@ -326,7 +322,7 @@ async fn a_scan_at_10_3_and_minus_5_days_queues_one_message_each_and_a_second_sc
     let second = env.run_async(&["scan"]).await;
     assert_eq!(second.code, 0, "{second:?}");
     assert_eq!(
-        sqlite_count(&env, "SELECT COUNT(*) FROM outbox").await,
+        db_count(&env, "SELECT COUNT(*) FROM outbox").await,
         3,
         "a second scan queues nothing"
     );
@@ -356,7 +352,7 @@ async fn the_due_work_poll_records_no_scan_when_nothing_is_due() {
             .expect("poll");
         assert_eq!(outcome.summary.items_total, 0);
     }
-    assert_eq!(sqlite_count(&env, "SELECT COUNT(*) FROM scans").await, 0);
+    assert_eq!(db_count(&env, "SELECT COUNT(*) FROM scans").await, 0);
 }
 
 /// Ctrl-C stops a foreground scan: the summary says "interrupted" and the
@@ -392,7 +388,7 @@ async fn an_interrupted_scan_exits_130_and_says_so() {
         .expect("spawn lapse scan");
     for _ in 0..200 {
         tokio::time::sleep(Duration::from_millis(50)).await;
-        let done = sqlite_count(
+        let done = db_count(
             &env,
             "SELECT COUNT(*) FROM scan_items WHERE done_at IS NOT NULL AND item_kind = 'endpoint'",
         )

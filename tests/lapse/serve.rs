@@ -9,7 +9,7 @@ use lapse::app::{self, App};
 use lapse::config::{Config, LoadOptions};
 use lapse::domain::names::HostName;
 
-use crate::harness::cli::{free_port, sqlite_count as count, TestEnv};
+use crate::harness::cli::{db_count as count, free_port, TestEnv};
 use crate::harness::wait_until;
 
 /// A TCP server on loopback that accepts connections and never answers, so

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use lapse::app::{self, App};
 use lapse::config::{Config, LoadOptions};
 
-use crate::harness::cli::{sqlite_count as count, TestEnv};
+use crate::harness::cli::{db_count as count, TestEnv};
 use crate::harness::dns::{DnsServer, Zone};
 use crate::harness::ip;
 use crate::harness::pki::TestPki;
@@ -17,15 +17,11 @@ use crate::harness::tls::TlsServer;
 const NAMES: [&str; 3] = ["www.cron.test", "api.cron.test", "mail.cron.test"];
 
 async fn query_row(env: &TestEnv, sql: &str) -> Option<(i64, String, i64, i64, i64)> {
-    use sqlx::ConnectOptions;
     use sqlx::Row;
-    let mut conn = sqlx::sqlite::SqliteConnectOptions::new()
-        .filename(env.path("lapse.db"))
-        .read_only(true)
-        .connect()
-        .await
-        .ok()?;
-    let row = sqlx::query(sql).fetch_optional(&mut conn).await.ok()??;
+    let pool = env.db().await;
+    let row = sqlx::query(sql).fetch_optional(&pool).await;
+    pool.close().await;
+    let row = row.ok()??;
     Some((row.get(0), row.get(1), row.get(2), row.get(3), row.get(4)))
 }
 

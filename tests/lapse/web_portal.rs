@@ -307,7 +307,7 @@ async fn the_portal_lists_what_was_sent_to_the_client_and_nothing_of_others() {
         sqlx::query(
             "INSERT INTO outbox (message_id, channel, recipient, subject, body_text, state,
                                  next_attempt_at, created_at)
-             VALUES (?, 'email', ?, ?, 'body', 'sent', '2026-01-01T00:00:00Z', '2026-01-01T00:00:00Z')",
+             VALUES ($1, 'email', $2, $3, 'body', 'sent', '2026-01-01T00:00:00Z', '2026-01-01T00:00:00Z')",
         )
         .bind(id)
         .bind(to)

@@ -118,9 +118,9 @@ async fn queue_message(app: &TestApp, domain: &str, state: &str) -> i64 {
     let id = sqlx::query_scalar(
         "INSERT INTO outbox (message_id, channel, recipient, subject, body_text, state, attempts,
                              next_attempt_at, last_error, created_at, alert_id)
-         SELECT ?, 'email', 'ops@acme.example', 'Registration of ' || ? || ' expires soon', 'body',
-                ?, 3, ?, '550 no such user', ?, a.id
-         FROM alerts a JOIN domains d ON d.id = a.domain_id WHERE d.name = ?
+         SELECT $1, 'email', 'ops@acme.example', 'Registration of ' || $2 || ' expires soon', 'body',
+                $3, 3, $4, '550 no such user', $5, a.id
+         FROM alerts a JOIN domains d ON d.id = a.domain_id WHERE d.name = $6
          RETURNING id",
     )
     .bind(format!("web-{domain}-{state}@lapse.test"))

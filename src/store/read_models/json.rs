@@ -1,6 +1,8 @@
 //! The hot reads of the API rendered by SQLite: the domain list and the
 //! domain detail as JSON text, one statement each, that the handler sends
-//! as it is (no per-row decoding, no serde).
+//! as it is (no per-row decoding, no serde). On PostgreSQL the same two
+//! calls serialise the typed read models (the reference these statements
+//! are tested against) instead.
 //!
 //! The typed read models in `domains.rs` ([`DomainItem`], [`DomainDetail`])
 //! stay the definition of the wire format (the OpenAPI document is made
@@ -35,7 +37,7 @@ use std::sync::Mutex;
 
 use sqlx::Row;
 
-use super::super::{Store, StoreError};
+use super::super::{Engine, Store, StoreError};
 use super::domains::{
     domain_filter, endpoint_count_sql, expiry_key, not_tracked, DomainQuery, DomainSort,
 };
@@ -288,6 +290,11 @@ impl Store {
         query: &DomainQuery,
         totals: &Totals,
     ) -> Result<String, StoreError> {
+        if self.engine() == Engine::Postgres {
+            // PostgreSQL: the typed read model, serialised.
+            let page = self.domain_page(visibility, windows, query).await?;
+            return to_json(&page);
+        }
         let mut filter = Sql::with_windows(windows);
         clock_args(&mut filter, windows);
         let viewer = domain_filter(&mut filter, visibility, query);
@@ -389,6 +396,10 @@ impl Store {
         windows: &StatusWindows,
         name: &HostName,
     ) -> Result<String, StoreError> {
+        if self.engine() == Engine::Postgres {
+            // PostgreSQL: the typed read model, serialised.
+            return to_json(&self.domain_detail(visibility, windows, name).await?);
+        }
         let mut sql = Sql::with_windows(windows);
         clock_args(&mut sql, windows);
         let viewer = sql.viewer(visibility);
@@ -410,12 +421,15 @@ impl Store {
             .get(0);
         if body.contains("xn--") {
             // A Unicode name somewhere: let the typed path decode it.
-            let detail = self.domain_detail(visibility, windows, name).await?;
-            return serde_json::to_string(&detail)
-                .map_err(|e| StoreError::Db(sqlx::Error::Decode(e.into())));
+            return to_json(&self.domain_detail(visibility, windows, name).await?);
         }
         Ok(body)
     }
+}
+
+/// A typed read model as the JSON the SQL-rendered path sends.
+fn to_json<T: serde::Serialize>(value: &T) -> Result<String, StoreError> {
+    serde_json::to_string(value).map_err(|e| StoreError::Db(sqlx::Error::Decode(e.into())))
 }
 
 /// Decodes `"<key>":"xn--..."` values in SQLite's JSON (written without

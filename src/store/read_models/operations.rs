@@ -243,7 +243,7 @@ impl Store {
         let rows = sqlx::query(&format!(
             "SELECT d.name, c.name AS client_name, d.registration_outcome
              FROM domains d LEFT JOIN clients c ON c.id = d.client_id
-             WHERE {NEEDS_DATE_SQL} AND d.registration_outcome IS NOT 'not_found'
+             WHERE {NEEDS_DATE_SQL} AND d.registration_outcome IS DISTINCT FROM 'not_found'
              ORDER BY d.name"
         ))
         .fetch_all(self.pool())

@@ -9,7 +9,7 @@
 use sqlx::any::AnyRow;
 use sqlx::Row;
 
-use super::super::{ScanScope, Store, StoreError};
+use super::super::{Dialect, Engine, ScanScope, Store, StoreError};
 use super::domain_of_client_as;
 use super::{Arg, Cursor, Page, Sql};
 use crate::domain::access::Visibility;
@@ -64,37 +64,51 @@ pub struct ScanView {
     pub count_unknown: i64,
 }
 
+/// The client and the domain a scan's scope names, by the keys `client_id`
+/// and `domain_id` (the current shape and the API's older one both use
+/// them); NULL when the stored scope is not JSON. PostgreSQL has no
+/// `json_valid` (and a cast of text that is not JSON fails), so it picks
+/// the number out of the text.
+const SCOPE_CLIENT_ID: Dialect = Dialect {
+    sqlite: "(CASE WHEN json_valid(s.scope) THEN json_extract(s.scope, '$.client_id') END)",
+    postgres: "CAST(substring(s.scope from '\"client_id\":[[:space:]]*(-?[0-9]+)') AS BIGINT)",
+};
+const SCOPE_DOMAIN_ID: Dialect = Dialect {
+    sqlite: "(CASE WHEN json_valid(s.scope) THEN json_extract(s.scope, '$.domain_id') END)",
+    postgres: "CAST(substring(s.scope from '\"domain_id\":[[:space:]]*(-?[0-9]+)') AS BIGINT)",
+};
+
 /// The scans with the client and domain their scope names (`sc`, `sd`).
-/// The current shape and the API's older one both name them by the keys
-/// `client_id` and `domain_id`.
-const SCANS_WITH_SCOPE: &str = "scans s
-     LEFT JOIN clients sc
-       ON sc.id = CASE WHEN json_valid(s.scope) THEN json_extract(s.scope, '$.client_id') END
-     LEFT JOIN domains sd
-       ON sd.id = CASE WHEN json_valid(s.scope) THEN json_extract(s.scope, '$.domain_id') END";
+fn scans_with_scope(engine: Engine) -> String {
+    format!(
+        "scans s LEFT JOIN clients sc ON sc.id = {} LEFT JOIN domains sd ON sd.id = {}",
+        SCOPE_CLIENT_ID.of(engine),
+        SCOPE_DOMAIN_ID.of(engine)
+    )
+}
 
 const SCAN_COLUMNS: &str = "s.id, s.state, s.scope, s.started_at, s.finished_at,
      s.items_total, s.items_done, s.count_ok, s.count_warning, s.count_critical, s.count_unknown,
      sc.name AS scope_client, sd.name AS scope_domain, sd.client_id AS scope_domain_client";
 
 /// Whether the client `client` (an SQL expression) may see a scan, over
-/// [`SCANS_WITH_SCOPE`]: a client scan of its own, a domain scan of a
+/// [`scans_with_scope`]: a client scan of its own, a domain scan of a
 /// domain it may see (see [`domain_of_client_as`]); never whole-fleet and
 /// due-work scans (nor a scan of a domain since removed).
-fn scan_of_client(client: &str) -> String {
+fn scan_of_client(engine: Engine, client: &str) -> String {
     let domain = domain_of_client_as("sd", client);
     format!(
-        "(CASE WHEN json_valid(s.scope) THEN \
-           CASE WHEN json_extract(s.scope, '$.domain_id') IS NOT NULL THEN sd.id IS NOT NULL AND {domain} \
-           ELSE json_extract(s.scope, '$.client_id') = {client} END END)"
+        "(CASE WHEN {} IS NOT NULL THEN sd.id IS NOT NULL AND {domain} ELSE {} = {client} END)",
+        SCOPE_DOMAIN_ID.of(engine),
+        SCOPE_CLIENT_ID.of(engine)
     )
 }
 
 impl Sql {
     /// ` AND <the scan is the viewer's>` for a client viewer.
-    fn visible_scan(&mut self, visibility: Visibility) -> &mut Self {
+    fn visible_scan(&mut self, engine: Engine, visibility: Visibility) -> &mut Self {
         if let Some(viewer) = self.viewer(visibility) {
-            self.push(" AND ").push(&scan_of_client(&viewer));
+            self.push(" AND ").push(&scan_of_client(engine, &viewer));
         }
         self
     }
@@ -108,10 +122,13 @@ impl Store {
         id: i64,
     ) -> Result<ScanView, StoreError> {
         let mut sql = Sql {
-            text: format!("SELECT {SCAN_COLUMNS} FROM {SCANS_WITH_SCOPE} WHERE s.id = $1"),
+            text: format!(
+                "SELECT {SCAN_COLUMNS} FROM {} WHERE s.id = $1",
+                scans_with_scope(self.engine())
+            ),
             args: vec![Arg::Int(id)],
         };
-        sql.visible_scan(visibility);
+        sql.visible_scan(self.engine(), visibility);
         let row = sql
             .query()
             .fetch_optional(self.pool())
@@ -132,9 +149,10 @@ impl Store {
             text: " WHERE 1 = 1".into(),
             args: Vec::new(),
         };
-        filter.visible_scan(visibility);
+        filter.visible_scan(self.engine(), visibility);
+        let scans = scans_with_scope(self.engine());
         let total: i64 = Sql {
-            text: format!("SELECT COUNT(*) FROM {SCANS_WITH_SCOPE}{}", filter.text),
+            text: format!("SELECT COUNT(*) FROM {scans}{}", filter.text),
             args: filter.args.clone(),
         }
         .query()
@@ -142,10 +160,7 @@ impl Store {
         .await?
         .get(0);
         let mut page = Sql {
-            text: format!(
-                "SELECT {SCAN_COLUMNS} FROM {SCANS_WITH_SCOPE}{}",
-                filter.text
-            ),
+            text: format!("SELECT {SCAN_COLUMNS} FROM {scans}{}", filter.text),
             args: filter.args,
         };
         if let Some(cursor) = cursor {

@@ -140,7 +140,7 @@ impl TestAppBuilder {
             store.add_client(name, contacts, now).await.expect("client");
         }
         if self.fleet {
-            seed_fleet(&store, now, &mut ids).await;
+            seed_fleet(&env, &store, now, &mut ids).await;
         }
         let mut test_app = TestApp {
             env,
@@ -393,7 +393,7 @@ impl TestApp {
     pub async fn set_registration_expiry(&self, domain: &str, expires_at: &str) {
         let pool = self.pool().await;
         sqlx::query(
-            "UPDATE domains SET expires_at = ?, expires_source = 'registry_rdap' WHERE name = ?",
+            "UPDATE domains SET expires_at = $1, expires_source = 'registry_rdap' WHERE name = $2",
         )
         .bind(expires_at)
         .bind(domain)
@@ -405,11 +405,8 @@ impl TestApp {
 
     /// A second connection to the database file, for arranging rows no
     /// use case writes.
-    pub async fn pool(&self) -> sqlx::SqlitePool {
-        let options = sqlx::sqlite::SqliteConnectOptions::new()
-            .filename(self.env.path("lapse.db"))
-            .busy_timeout(Duration::from_secs(5));
-        sqlx::SqlitePool::connect_with(options).await.expect("pool")
+    pub async fn pool(&self) -> sqlx::AnyPool {
+        self.env.db().await
     }
 
     pub async fn stop(mut self) {
@@ -439,7 +436,12 @@ async fn reply(response: reqwest::Response) -> Reply {
     }
 }
 
-async fn seed_fleet(store: &Store, now: DateTime<Utc>, ids: &mut HashMap<String, i64>) {
+async fn seed_fleet(
+    env: &TestEnv,
+    store: &Store,
+    now: DateTime<Utc>,
+    ids: &mut HashMap<String, i64>,
+) {
     store
         .add_client("Acme", &["ops@acme.example".to_owned()], now)
         .await
@@ -472,11 +474,11 @@ async fn seed_fleet(store: &Store, now: DateTime<Utc>, ids: &mut HashMap<String,
     }
     // No use case writes these two yet: an alert without going through
     // evaluation, a registration fact without a lookup.
-    let pool = store_pool(store).await;
+    let pool = env.db().await;
     for domain in ["acme.test", "globex.test"] {
         sqlx::query(
             "INSERT INTO alerts (domain_id, kind, subject_key, state, opened_at)
-             SELECT id, 'registration_expiry', 'x', 'firing', ? FROM domains WHERE name = ?",
+             SELECT id, 'registration_expiry', 'x', 'firing', $1 FROM domains WHERE name = $2",
         )
         .bind(lapse::store::format_time(now))
         .bind(domain)
@@ -485,7 +487,7 @@ async fn seed_fleet(store: &Store, now: DateTime<Utc>, ids: &mut HashMap<String,
         .expect("alert");
         sqlx::query(
             "INSERT INTO registration_facts (domain_id, source, server, outcome, expires_at, registrar, status, nameservers, fetched_at)
-             SELECT id, 'registry_rdap', 'https://rdap.example/domain/', 'found', '2030-01-01T00:00:00Z', 'Example Registrar', '[\"clientTransferProhibited\"]', '[\"ns1.example.net\"]', ? FROM domains WHERE name = ?",
+             SELECT id, 'registry_rdap', 'https://rdap.example/domain/', 'found', '2030-01-01T00:00:00Z', 'Example Registrar', '[\"clientTransferProhibited\"]', '[\"ns1.example.net\"]', $1 FROM domains WHERE name = $2",
         )
         .bind(lapse::store::format_time(now))
         .bind(domain)
@@ -494,13 +496,6 @@ async fn seed_fleet(store: &Store, now: DateTime<Utc>, ids: &mut HashMap<String,
         .expect("fact");
     }
     pool.close().await;
-}
-
-async fn store_pool(store: &Store) -> sqlx::SqlitePool {
-    let options = sqlx::sqlite::SqliteConnectOptions::new()
-        .filename(store.path())
-        .busy_timeout(Duration::from_secs(5));
-    sqlx::SqlitePool::connect_with(options).await.expect("pool")
 }
 
 /// A good certificate observation expiring in `days`.

@@ -8,6 +8,9 @@ use std::process::{Command, Output};
 /// A fresh lapse installation in a temporary directory.
 pub struct TestEnv {
     pub dir: tempfile::TempDir,
+    /// The PostgreSQL database of this installation when the tests run on
+    /// PostgreSQL (`LAPSE_TEST_DATABASE=postgres`); `None`: `lapse.db` here.
+    pub database_url: Option<String>,
 }
 
 impl TestEnv {
@@ -42,12 +45,44 @@ impl TestEnv {
         } else {
             "[dns]\nnameservers = [\"127.0.0.1:9\"]\n\n"
         };
+        // On PostgreSQL every installation has a fresh database of the
+        // process's throwaway cluster.
+        let database_url =
+            super::postgres::requested().then(|| super::postgres::cluster().fresh_database());
+        let database = match &database_url {
+            Some(url) => format!("url = \"{url}\""),
+            None => format!("path = \"{}\"", dir.path().join("lapse.db").display()),
+        };
         let config = format!(
-            "[database]\npath = \"{}\"\n\n[names]\nprivate_tlds = [\"test\"]\n\n{rdap}{whois}{dns}{extra}",
-            dir.path().join("lapse.db").display()
+            "[database]\n{database}\n\n[names]\nprivate_tlds = [\"test\"]\n\n{rdap}{whois}{dns}{extra}"
         );
         std::fs::write(dir.path().join("lapse.toml"), config).expect("write config");
-        Self { dir }
+        Self { dir, database_url }
+    }
+
+    /// A second connection pool to this installation's database (the
+    /// SQLite file or the PostgreSQL database), for arranging rows no use
+    /// case writes and reading facts. SQL in tests is written for both
+    /// engines (`$1` placeholders).
+    pub async fn db(&self) -> sqlx::AnyPool {
+        sqlx::any::install_default_drivers();
+        let url = match &self.database_url {
+            Some(url) => url.clone(),
+            None => format!("sqlite://{}", self.path("lapse.db").display()),
+        };
+        sqlx::any::AnyPoolOptions::new()
+            .max_connections(2)
+            .after_connect(|conn, _| {
+                Box::pin(async move {
+                    if conn.backend_name() == "SQLite" {
+                        sqlx::Executor::execute(&mut *conn, "PRAGMA busy_timeout = 5000").await?;
+                    }
+                    Ok(())
+                })
+            })
+            .connect(&url)
+            .await
+            .expect("open the test database")
     }
 
     pub fn path(&self, name: &str) -> PathBuf {
@@ -129,17 +164,13 @@ pub fn free_port() -> u16 {
         .expect("bind port 0")
 }
 
-/// One number from the test database (`lapse.db` in `env`), read-only.
-pub async fn sqlite_count(env: &TestEnv, sql: &str) -> i64 {
-    use sqlx::ConnectOptions;
-    let mut conn = sqlx::sqlite::SqliteConnectOptions::new()
-        .filename(env.path("lapse.db"))
-        .read_only(true)
-        .connect()
+/// One number from the test database (either engine).
+pub async fn db_count(env: &TestEnv, sql: &str) -> i64 {
+    let pool = env.db().await;
+    let n = sqlx::query_scalar(sql)
+        .fetch_one(&pool)
         .await
-        .expect("open db");
-    sqlx::query_scalar(sql)
-        .fetch_one(&mut conn)
-        .await
-        .expect("count")
+        .expect("count");
+    pool.close().await;
+    n
 }
