@@ -203,7 +203,10 @@ async fn three_instances_check_every_item_once(db: Db, n: usize) {
     }
     let mut outcomes = Vec::new();
     for run in runs {
-        outcomes.push(run.await.expect("instance"));
+        let outcome = tokio::time::timeout(Duration::from_secs(120), run)
+            .await
+            .expect("the scan ends");
+        outcomes.push(outcome.expect("instance"));
     }
     let holders = tokio::time::timeout(Duration::from_secs(30), holders)
         .await
@@ -283,6 +286,19 @@ async fn an_instance_that_dies_mid_scan_loses_nothing() {
         assert!(started.elapsed() < Duration::from_secs(20), "the doomed instance never claimed");
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
+    // What /readyz and /metrics show: the instance and the items it holds.
+    let now = Utc::now();
+    stores[0]
+        .record_instance_beat("test", now, now)
+        .await
+        .expect("beat");
+    let live = stores[1]
+        .live_instances(now - chrono::TimeDelta::minutes(1), Utc::now())
+        .await
+        .expect("instances");
+    assert_eq!(live.len(), 1, "{live:?}");
+    assert_eq!(live[0].instance, "doomed");
+    assert!(live[0].scan_items_leased > 0, "{live:?}");
     // ... and dies: no stop, no release, its checks dropped in flight.
     doomed.abort();
     let _ = doomed.await;
@@ -510,11 +526,56 @@ async fn a_cron_firing_starts_one_scan_across_instances() {
             }));
         }
         for run in runs {
-            run.await.expect("scheduler");
+            tokio::time::timeout(Duration::from_secs(60), run)
+                .await
+                .expect("the scan ends")
+                .expect("scheduler");
         }
         assert_eq!(count(&pool, "SELECT COUNT(*) FROM scans").await, 1);
         assert_eq!(count(&pool, "SELECT COUNT(*) FROM cron_firings").await, 1);
         assert_eq!(server.connections.load(Ordering::SeqCst), 40);
         pool.close().await;
     }
+}
+
+/// `/readyz` lists the instances that beat lately with the work they hold,
+/// beside the old fields; `/metrics` counts them.
+#[tokio::test]
+async fn readyz_and_metrics_show_the_instances() {
+    let app = crate::harness::app::TestApp::builder()
+        .fleet()
+        .api()
+        .config("[api]\nscheduler_heartbeat_max_age_secs = 60")
+        .build()
+        .await;
+    let now = Utc::now();
+    app.store
+        .record_heartbeat("scheduler", app.store.instance(), now)
+        .await
+        .expect("beat");
+    app.store
+        .record_instance_beat("1.2.3", now, now)
+        .await
+        .expect("instance beat");
+    let ready = app.call("GET", "/readyz", None, None).await;
+    assert_eq!(ready.status, 200, "{ready:?}");
+    assert_eq!(ready.json["scheduler"]["state"], "ok");
+    let instances = ready.json["instances"].as_array().expect("instances");
+    assert_eq!(instances.len(), 1, "{instances:?}");
+    assert_eq!(instances[0]["instance"], app.store.instance());
+    assert_eq!(instances[0]["version"], "1.2.3");
+    assert_eq!(instances[0]["scan_items_leased"], 0);
+    assert_eq!(instances[0]["outbox_leased"], 0);
+    let metrics = app.get("/metrics", "viewer").await;
+    assert_eq!(metrics.status, 200);
+    let text = metrics.text.clone();
+    assert!(text.contains("\nlapse_instances 1\n"), "{text}");
+    assert!(
+        text.contains(&format!(
+            "lapse_instance_leases{{instance=\"{}\",kind=\"scan_items\"}} 0",
+            app.store.instance()
+        )),
+        "{text}"
+    );
+    app.stop().await;
 }
