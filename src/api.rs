@@ -64,8 +64,8 @@ use crate::domain::access::Visibility;
 use crate::domain::names::NamePolicy;
 use crate::domain::status::StatusWindows;
 use crate::store::read_models::{Summary, Totals};
-use crate::store::{InstanceView, Store};
 use crate::store::SCHEDULER;
+use crate::store::{InstanceView, Store};
 
 /// What handlers need from the configuration.
 #[derive(Debug, Clone)]

@@ -251,7 +251,9 @@ impl RateLimiters {
             }
         }
         if let Some(shared) = &self.shared {
-            let wait = shared.reserve(&normalize(server), self.limit_for(server)).await;
+            let wait = shared
+                .reserve(&normalize(server), self.limit_for(server))
+                .await;
             if !wait.is_zero() {
                 tokio::time::sleep(wait).await;
             }

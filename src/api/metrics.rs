@@ -37,8 +37,8 @@ use super::error::{ApiError, ApiResult, ErrorBody};
 use super::ApiState;
 use crate::domain::access::Action;
 use crate::domain::status::DomainStatus;
-use crate::store::{parse_time, InstanceView};
 use crate::store::read_models::MetricsFacts;
+use crate::store::{parse_time, InstanceView};
 
 /// Upper bounds of the scan duration histogram, in seconds.
 const SCAN_BUCKETS: [f64; 10] = [
@@ -349,7 +349,10 @@ pub fn instances(out: &mut String, live: &[InstanceView], now: DateTime<Utc>) {
         "Work an instance holds under an unexpired lease: scan items, outbox messages.",
     );
     for i in live {
-        for (kind, n) in [("scan_items", i.scan_items_leased), ("outbox", i.outbox_leased)] {
+        for (kind, n) in [
+            ("scan_items", i.scan_items_leased),
+            ("outbox", i.outbox_leased),
+        ] {
             let name = labels(&[("instance", &i.instance), ("kind", kind)]);
             let _ = writeln!(out, "lapse_instance_leases{name} {n}");
         }

@@ -36,6 +36,11 @@ use crate::store::{
 
 /// Items claimed from the store at a time, at most.
 const CLAIM_MAX: usize = 100;
+/// Registration items an instance holds ahead of its lookups, per
+/// `scan.registration_concurrency` slot: enough that a slow (paced)
+/// registry's queue does not hold back the others' items, few enough that
+/// the instances share the lookups.
+const LOOKUPS_AHEAD: usize = 8;
 /// How long an instance with nothing to claim waits before looking again
 /// while items of the scan are still in flight (here or elsewhere).
 const IDLE_RETRY: Duration = Duration::from_millis(250);
@@ -253,7 +258,10 @@ impl Engine {
         {
             CronStart::Started(handle) => handle,
             CronStart::Joined(handle) => {
-                tracing::info!(scan.id = handle.scan_id, "joining the scheduled scan another instance started");
+                tracing::info!(
+                    scan.id = handle.scan_id,
+                    "joining the scheduled scan another instance started"
+                );
                 handle
             }
             CronStart::Over => return Ok(None),
@@ -400,7 +408,9 @@ impl Engine {
             if batch.is_empty() {
                 tokio::select! {
                     () = tokio::time::sleep(IDLE_RETRY) => {}
-                    _ = stop.changed() => stopped = true,
+                    // Nothing left to take here: the checks in flight finish
+                    // as the last ones of a scan do (no grace cut).
+                    _ = stop.changed() => break 'claims,
                 }
                 while checks.try_join_next().is_some() {}
                 continue;
@@ -459,15 +469,19 @@ impl Engine {
             .await?;
         // Without a checker registration items stay due (and the scan
         // ends interrupted, as before).
-        let lookup_room = self
-            .settings
-            .registration_concurrency
+        let lookup_room = (self.settings.registration_concurrency * LOOKUPS_AHEAD)
             .saturating_sub(self.lookups_pending.load(Ordering::SeqCst))
             .min(CLAIM_MAX);
         if registrations && lookup_room > 0 {
             batch.extend(
                 self.store
-                    .claim_scan_items(scan_id, "registration", lookup_room as i64, now + lease, now)
+                    .claim_scan_items(
+                        scan_id,
+                        "registration",
+                        lookup_room as i64,
+                        now + lease,
+                        now,
+                    )
                     .await?,
             );
         }
@@ -807,11 +821,9 @@ impl Job {
                         Severity::Unknown
                     }
                 };
-                let _ = self.lookups_pending.fetch_update(
-                    Ordering::SeqCst,
-                    Ordering::SeqCst,
-                    |n| n.checked_sub(1),
-                );
+                let _ =
+                    self.lookups_pending
+                        .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1));
                 ItemResult::Registration { domain_id, outcome }
             }
             WorkItem::Gone { kind, item_id } => ItemResult::Gone { kind, item_id },
@@ -864,9 +876,7 @@ async fn write_results(
         if !batch.is_empty() {
             let now = clock.now();
             let t0 = std::time::Instant::now();
-            store
-                .record_scan_results(handle.scan_id, &batch, now)
-                .await?;
+            record_with_retry(&store, handle.scan_id, &batch, now).await?;
             let t1 = std::time::Instant::now();
             if let Some((settings, mode)) = &alerting {
                 decide_alerts(&store, settings, *mode, &batch, now).await;
@@ -887,6 +897,32 @@ async fn write_results(
         }
         if closed {
             return Ok(());
+        }
+    }
+}
+
+/// How often a batch that cannot be written is tried again (a second
+/// apart) before the scan gives up; a database restart fits in this.
+const RECORD_ATTEMPTS: u32 = 120;
+
+/// Records a batch, trying again while the database is away (a restart):
+/// the results are kept in memory meanwhile, and the checks stay leased.
+async fn record_with_retry(
+    store: &Store,
+    scan_id: i64,
+    batch: &[ItemResult],
+    now: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    let mut attempt = 1;
+    loop {
+        match store.record_scan_results(scan_id, batch, now).await {
+            Ok(()) => return Ok(()),
+            Err(error) if attempt < RECORD_ATTEMPTS && matches!(error, StoreError::Db(_)) => {
+                tracing::warn!(scan.id = scan_id, attempt, %error, "cannot record a batch; trying again");
+                attempt += 1;
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
+            Err(error) => return Err(error),
         }
     }
 }

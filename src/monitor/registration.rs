@@ -63,7 +63,9 @@ impl crate::ratelimit::SharedPacing for StorePacing {
                 .reserve_pacing_slot(server, limit.interval_ms(), limit.burst, now_ms)
                 .await
             {
-                Ok(wait_ms) => std::time::Duration::from_millis(u64::try_from(wait_ms).unwrap_or(0)),
+                Ok(wait_ms) => {
+                    std::time::Duration::from_millis(u64::try_from(wait_ms).unwrap_or(0))
+                }
                 Err(error) => {
                     tracing::warn!(server.name = %server, %error, "cannot reserve a shared pacing slot; pacing in this process only");
                     std::time::Duration::ZERO

@@ -131,7 +131,10 @@ pub async fn run_scheduler(
         let started_at = clock_now();
         loop {
             let now = clock_now();
-            if let Err(error) = store.record_heartbeat(SCHEDULER, store.instance(), now).await {
+            if let Err(error) = store
+                .record_heartbeat(SCHEDULER, store.instance(), now)
+                .await
+            {
                 tracing::warn!(%error, "cannot record the scheduler heartbeat");
             }
             if let Err(error) = store

@@ -142,12 +142,14 @@ impl Store {
             == 1;
         if won {
             let handle = resume_or_create_in(&mut tx, &ScanScope::All, &now_text).await?;
-            sqlx::query("UPDATE cron_firings SET scan_id = $1 WHERE schedule = $2 AND fire_at = $3")
-                .bind(handle.scan_id)
-                .bind(schedule)
-                .bind(&fire_text)
-                .execute(&mut *tx)
-                .await?;
+            sqlx::query(
+                "UPDATE cron_firings SET scan_id = $1 WHERE schedule = $2 AND fire_at = $3",
+            )
+            .bind(handle.scan_id)
+            .bind(schedule)
+            .bind(&fire_text)
+            .execute(&mut *tx)
+            .await?;
             tx.commit().await?;
             return Ok(CronStart::Started(handle));
         }
@@ -160,7 +162,10 @@ impl Store {
         .await?;
         tx.commit().await?;
         Ok(match scan_id {
-            Some(id) => self.join_scan(id).await?.map_or(CronStart::Over, CronStart::Joined),
+            Some(id) => self
+                .join_scan(id)
+                .await?
+                .map_or(CronStart::Over, CronStart::Joined),
             None => CronStart::Over,
         })
     }

@@ -203,7 +203,7 @@ impl Store {
 
     /// Claims up to `limit` due messages for this sender (this store's
     /// instance) until `lease_until`, oldest due first. One statement; on
-    /// PostgreSQL its inner SELECT skips rows another instance is claiming
+    /// PostgreSQL its pick skips rows another instance is claiming
     /// (`FOR UPDATE SKIP LOCKED`), so no message goes to two senders.
     pub async fn claim_due_messages(
         &self,
@@ -211,19 +211,23 @@ impl Store {
         limit: u32,
         lease_until: DateTime<Utc>,
     ) -> Result<Vec<OutboxMessage>, StoreError> {
+        // The pick is a CTE, run once: as an `IN (SELECT .. LIMIT ..)`
+        // PostgreSQL may rescan it per row and claim more than the limit.
         const CLAIM: Dialect = Dialect {
-            sqlite: "UPDATE outbox SET state = 'sending', attempts = attempts + 1,
-                     lease_until = $1, leased_by = $2
-                 WHERE state = 'pending' AND id IN (
+            sqlite: "WITH picked AS (
                      SELECT id FROM outbox WHERE state = 'pending' AND next_attempt_at <= $3
                      ORDER BY next_attempt_at, id LIMIT $4)
+                 UPDATE outbox SET state = 'sending', attempts = attempts + 1,
+                     lease_until = $1, leased_by = $2
+                 WHERE state = 'pending' AND id IN (SELECT id FROM picked)
                  RETURNING id, message_id, channel, recipient, cc, reply_to, subject, body_text,
                            body_html, payload, alert_id, attempts, next_attempt_at",
-            postgres: "UPDATE outbox SET state = 'sending', attempts = attempts + 1,
-                     lease_until = $1, leased_by = $2
-                 WHERE state = 'pending' AND id IN (
+            postgres: "WITH picked AS MATERIALIZED (
                      SELECT id FROM outbox WHERE state = 'pending' AND next_attempt_at <= $3
                      ORDER BY next_attempt_at, id LIMIT $4 FOR UPDATE SKIP LOCKED)
+                 UPDATE outbox SET state = 'sending', attempts = attempts + 1,
+                     lease_until = $1, leased_by = $2
+                 WHERE state = 'pending' AND id IN (SELECT id FROM picked)
                  RETURNING id, message_id, channel, recipient, cc, reply_to, subject, body_text,
                            body_html, payload, alert_id, attempts, next_attempt_at",
         };

@@ -197,7 +197,7 @@ impl Store {
     /// Claims up to `limit` unfinished items of the scan that nobody holds
     /// (or whose holder's lease ran out) for this instance until
     /// `lease_until`, and returns them. One statement; on PostgreSQL its
-    /// inner SELECT skips rows another instance is claiming at that moment
+    /// pick skips rows another instance is claiming at that moment
     /// (`FOR UPDATE SKIP LOCKED`), so no item is handed out twice.
     /// Only items of `kind` (`endpoint`, `registration`).
     pub async fn claim_scan_items(
@@ -208,25 +208,25 @@ impl Store {
         lease_until: DateTime<Utc>,
         now: DateTime<Utc>,
     ) -> Result<Vec<WorkItem>, StoreError> {
+        // The pick is a CTE, run once: as an `IN (SELECT .. LIMIT ..)`
+        // PostgreSQL may rescan it per row and claim more than the limit.
         const CLAIM: Dialect = Dialect {
-            sqlite: "UPDATE scan_items SET leased_by = $1, lease_until = $2
-                 WHERE scan_id = $3 AND done_at IS NULL AND (lease_until IS NULL OR lease_until < $4)
-                   AND (item_kind, item_id) IN (
-                     SELECT item_kind, item_id FROM scan_items
-                     WHERE scan_id = $3 AND done_at IS NULL
+            sqlite: "WITH picked AS (
+                     SELECT item_id FROM scan_items
+                     WHERE scan_id = $3 AND item_kind = $5 AND done_at IS NULL
                        AND (lease_until IS NULL OR lease_until < $4)
-                       AND item_kind = $5
                      ORDER BY item_id LIMIT $6)
+                 UPDATE scan_items SET leased_by = $1, lease_until = $2
+                 WHERE scan_id = $3 AND item_kind = $5 AND item_id IN (SELECT item_id FROM picked)
                  RETURNING item_kind, item_id",
-            postgres: "UPDATE scan_items SET leased_by = $1, lease_until = $2
-                 WHERE scan_id = $3 AND done_at IS NULL AND (lease_until IS NULL OR lease_until < $4)
-                   AND (item_kind, item_id) IN (
-                     SELECT item_kind, item_id FROM scan_items
-                     WHERE scan_id = $3 AND done_at IS NULL
+            postgres: "WITH picked AS MATERIALIZED (
+                     SELECT item_id FROM scan_items
+                     WHERE scan_id = $3 AND item_kind = $5 AND done_at IS NULL
                        AND (lease_until IS NULL OR lease_until < $4)
-                       AND item_kind = $5
                      ORDER BY item_id LIMIT $6
                      FOR UPDATE SKIP LOCKED)
+                 UPDATE scan_items SET leased_by = $1, lease_until = $2
+                 WHERE scan_id = $3 AND item_kind = $5 AND item_id IN (SELECT item_id FROM picked)
                  RETURNING item_kind, item_id",
         };
         let claimed = sqlx::query(CLAIM.of(self.engine()))

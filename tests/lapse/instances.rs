@@ -165,7 +165,11 @@ async fn watch_holders(pool: sqlx::AnyPool) -> BTreeMap<String, i64> {
             let entry = most.entry(row.get("leased_by")).or_default();
             *entry = (*entry).max(n);
         }
-        let running = count(&pool, "SELECT COUNT(*) FROM scans WHERE state <> 'finished'").await;
+        let running = count(
+            &pool,
+            "SELECT COUNT(*) FROM scans WHERE state <> 'finished'",
+        )
+        .await;
         let any = count(&pool, "SELECT COUNT(*) FROM scans").await;
         if any > 0 && running == 0 {
             return most;
@@ -176,9 +180,18 @@ async fn watch_holders(pool: sqlx::AnyPool) -> BTreeMap<String, i64> {
 
 async fn three_instances_check_every_item_once(db: Db, n: usize) {
     let pki = TestPki::new();
-    let leaf = pki.good_leaf(&["*.d0.many.test", "*.d1.many.test", "*.d2.many.test",
-        "*.d3.many.test", "*.d4.many.test", "*.d5.many.test", "*.d6.many.test",
-        "*.d7.many.test", "*.d8.many.test", "*.d9.many.test"]);
+    let leaf = pki.good_leaf(&[
+        "*.d0.many.test",
+        "*.d1.many.test",
+        "*.d2.many.test",
+        "*.d3.many.test",
+        "*.d4.many.test",
+        "*.d5.many.test",
+        "*.d6.many.test",
+        "*.d7.many.test",
+        "*.d8.many.test",
+        "*.d9.many.test",
+    ]);
     let server = TlsServer::start(ip("127.0.0.1"), pki.served(&leaf), leaf.key_der()).await;
     let names = ["alpha", "beta", "gamma"];
     let stores = stores(&db, &names).await;
@@ -213,7 +226,11 @@ async fn three_instances_check_every_item_once(db: Db, n: usize) {
         .expect("the scan ends")
         .expect("watcher");
 
-    assert_eq!(count(&pool, "SELECT COUNT(*) FROM scans").await, 1, "one scan");
+    assert_eq!(
+        count(&pool, "SELECT COUNT(*) FROM scans").await,
+        1,
+        "one scan"
+    );
     let summary = &outcomes[0].summary;
     assert_eq!(summary.state, "finished", "{summary:?}");
     assert_eq!(summary.items_total, n as i64, "{summary:?}");
@@ -250,9 +267,18 @@ async fn an_instance_that_dies_mid_scan_loses_nothing() {
     let n = 600;
     let db = postgres_db();
     let pki = TestPki::new();
-    let leaf = pki.good_leaf(&["*.d0.many.test", "*.d1.many.test", "*.d2.many.test",
-        "*.d3.many.test", "*.d4.many.test", "*.d5.many.test", "*.d6.many.test",
-        "*.d7.many.test", "*.d8.many.test", "*.d9.many.test"]);
+    let leaf = pki.good_leaf(&[
+        "*.d0.many.test",
+        "*.d1.many.test",
+        "*.d2.many.test",
+        "*.d3.many.test",
+        "*.d4.many.test",
+        "*.d5.many.test",
+        "*.d6.many.test",
+        "*.d7.many.test",
+        "*.d8.many.test",
+        "*.d9.many.test",
+    ]);
     let server = TlsServer::start_held(
         ip("127.0.0.1"),
         pki.served(&leaf),
@@ -283,7 +309,10 @@ async fn an_instance_that_dies_mid_scan_loses_nothing() {
     let held = "SELECT COUNT(*) FROM scan_items WHERE leased_by = 'doomed' AND done_at IS NULL";
     let started = Instant::now();
     while count(&pool, held).await == 0 {
-        assert!(started.elapsed() < Duration::from_secs(20), "the doomed instance never claimed");
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "the doomed instance never claimed"
+        );
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
     // What /readyz and /metrics show: the instance and the items it holds.
@@ -329,7 +358,10 @@ async fn an_instance_that_dies_mid_scan_loses_nothing() {
         row.get("items_done"),
         row.get("count_ok"),
     );
-    assert_eq!((state.as_str(), total, done, ok), ("finished", n as i64, n as i64, n as i64));
+    assert_eq!(
+        (state.as_str(), total, done, ok),
+        ("finished", n as i64, n as i64, n as i64)
+    );
     let observed = count(
         &pool,
         "SELECT COUNT(DISTINCT endpoint_id) FROM cert_observations WHERE current = 1",
@@ -426,11 +458,13 @@ fn busiest_second(arrivals: &[Instant]) -> usize {
 }
 
 /// A registry paced at 2 requests per second (burst 1) sees at most
-/// burst + 2 requests in any second from three instances together.
+/// burst + 2 requests in any second from three instances together (each
+/// holds at most 8 lookups ahead per registration slot, one slot each
+/// here, so at least two instances look up).
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn three_instances_together_keep_a_registrys_pace() {
     const BURST: usize = 1;
-    let domains = 9;
+    let domains = 12;
     let db = postgres_db();
     let paced = RdapServer::start(rdap_behaviour).await;
     let env = TestEnv::with_config(&format!(
@@ -439,7 +473,7 @@ async fn three_instances_together_keep_a_registrys_pace() {
          [rdap.overrides]\n\"paced.test\" = \"{rdap}\"\n\
          [ratelimit]\nper_second = 1000.0\nburst = 100\nmax_concurrent = 16\nmax_wait_secs = 30\n\
          [ratelimit.servers]\n\"{key}\" = {{ per_second = 2.0, burst = {BURST}, max_concurrent = 4 }}\n\
-         [scan]\nregistration_concurrency = 2\n",
+         [scan]\nregistration_concurrency = 1\n",
         rdap = paced.url("/rdap/"),
         key = paced.addr,
     ));
@@ -464,6 +498,7 @@ async fn three_instances_together_keep_a_registrys_pace() {
         stores[0].add_target(&target, now).await.expect("add");
     }
     let pki = TestPki::new();
+    let holders = tokio::spawn(watch_holders(reader(&db).await));
     let mut runs = Vec::new();
     for store in &stores {
         let checker = RegistrationChecker::build(&config, store, now)
@@ -491,6 +526,11 @@ async fn three_instances_together_keep_a_registrys_pace() {
     assert_eq!(arrivals.len(), domains, "{:?}", paced.journal.queries());
     let busiest = busiest_second(&arrivals);
     assert!(busiest <= BURST + 2, "{busiest} requests in one second");
+    let holders = tokio::time::timeout(Duration::from_secs(10), holders)
+        .await
+        .expect("the scan ends")
+        .expect("watcher");
+    assert!(holders.len() >= 2, "lookups shared: {holders:?}");
 }
 
 /// Two schedulers fire the same schedule at the same time: one scan row,
@@ -499,9 +539,18 @@ async fn three_instances_together_keep_a_registrys_pace() {
 async fn a_cron_firing_starts_one_scan_across_instances() {
     for db in [postgres_db(), sqlite_db()] {
         let pki = TestPki::new();
-        let leaf = pki.good_leaf(&["*.d0.many.test", "*.d1.many.test", "*.d2.many.test",
-            "*.d3.many.test", "*.d4.many.test", "*.d5.many.test", "*.d6.many.test",
-            "*.d7.many.test", "*.d8.many.test", "*.d9.many.test"]);
+        let leaf = pki.good_leaf(&[
+            "*.d0.many.test",
+            "*.d1.many.test",
+            "*.d2.many.test",
+            "*.d3.many.test",
+            "*.d4.many.test",
+            "*.d5.many.test",
+            "*.d6.many.test",
+            "*.d7.many.test",
+            "*.d8.many.test",
+            "*.d9.many.test",
+        ]);
         let server = TlsServer::start(ip("127.0.0.1"), pki.served(&leaf), leaf.key_der()).await;
         let stores = stores(&db, &["cron-1", "cron-2"]).await;
         endpoints(&stores[0], 40, server.addr.port()).await;
