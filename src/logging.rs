@@ -14,6 +14,12 @@ pub fn init(config: &LogConfig) {
         .and_then(|v| EnvFilter::try_new(v).ok())
         .or_else(|| EnvFilter::try_new(&config.level).ok())
         .unwrap_or_else(|| EnvFilter::new("info"));
+    // PostgreSQL's notices ("relation _sqlx_migrations already exists,
+    // skipping" on every start) are not lapse's news; warnings still show.
+    let filter = match "sqlx::postgres::notice=warn".parse() {
+        Ok(directive) => filter.add_directive(directive),
+        Err(_) => filter,
+    };
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr);

@@ -162,6 +162,27 @@ impl StoreError {
     }
 }
 
+impl StoreError {
+    /// True when the database could not be reached (PostgreSQL down or
+    /// restarting, connections refused or cut, the pool waiting in vain):
+    /// the operation did not complete and can be tried again once it is
+    /// back. The API answers 503 for these.
+    pub fn is_unavailable(&self) -> bool {
+        let Self::Db(error) = self else {
+            return false;
+        };
+        match error {
+            sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_) => true,
+            // Class 08 (connection exception), 57P01-57P03 (shutdown, crash
+            // shutdown, cannot connect now).
+            sqlx::Error::Database(db) => db
+                .code()
+                .is_some_and(|c| c.starts_with("08") || c.starts_with("57P")),
+            _ => false,
+        }
+    }
+}
+
 /// A migration as reported by `lapse migrate`.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct MigrationStatus {

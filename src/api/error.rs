@@ -153,6 +153,13 @@ impl From<StoreError> for ApiError {
             StoreError::Conflict(message) => Self::conflict("conflict", message),
             StoreError::NotFound(message) => Self::not_found(message),
             StoreError::Invalid(message) => Self::unprocessable("invalid", message),
+            other if other.is_unavailable() => {
+                tracing::error!(error = %other, "request failed: the database is unreachable");
+                Self::unavailable(
+                    "the database is unreachable, so the request was not completed; \
+                     try again shortly",
+                )
+            }
             other => Self::internal(&other),
         }
     }

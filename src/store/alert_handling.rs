@@ -152,7 +152,7 @@ impl Store {
         };
         let now_text = format_time(now);
         let mutes = sqlx::query(&format!(
-            "{MUTE_SELECT} WHERE m.domain_id = $1 AND (m.endpoint_id IS NULL OR m.endpoint_id IS $2)
+            "{MUTE_SELECT} WHERE m.domain_id = $1 AND (m.endpoint_id IS NULL OR m.endpoint_id IS NOT DISTINCT FROM $2)
                AND m.starts_at <= $3 AND m.ends_at > $4
                AND (m.lifted_at IS NULL OR m.lifted_at > $5)"
         ))

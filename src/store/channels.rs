@@ -119,11 +119,13 @@ impl Store {
             Some(name) => Some(self.client_id(&mut conn, name).await?),
             None => None,
         };
-        let done = sqlx::query("DELETE FROM channel_routes WHERE channel = $1 AND client_id IS $2")
-            .bind(channel)
-            .bind(client_id)
-            .execute(&mut *conn)
-            .await?;
+        let done = sqlx::query(
+            "DELETE FROM channel_routes WHERE channel = $1 AND client_id IS NOT DISTINCT FROM $2",
+        )
+        .bind(channel)
+        .bind(client_id)
+        .execute(&mut *conn)
+        .await?;
         if done.rows_affected() == 0 {
             return Err(StoreError::NotFound(format!(
                 "channel `{channel}` is not attached to {}",

@@ -112,6 +112,13 @@ impl ClientDelivery {
     }
 }
 
+/// The client `c`'s contacts, comma-separated, in the order they were added.
+const CONTACT_LIST: super::Dialect = super::Dialect {
+    sqlite: "(SELECT group_concat(email, ',') FROM
+                 (SELECT email FROM contacts WHERE client_id = c.id ORDER BY id))",
+    postgres: "(SELECT string_agg(email, ',' ORDER BY id) FROM contacts WHERE client_id = c.id)",
+};
+
 impl Store {
     /// Every zone clients count their days in, besides the default: what a
     /// filter that must not miss any client's due day checks.
@@ -177,15 +184,15 @@ impl Store {
 
     /// Clients on a daily or weekly digest with events waiting.
     pub async fn clients_with_waiting_digest(&self) -> Result<Vec<DigestClient>, StoreError> {
-        let rows = sqlx::query(
+        let rows = sqlx::query(&format!(
             "SELECT c.id, c.timezone, c.delivery, c.digest_hour, c.digest_weekday,
-                    (SELECT group_concat(email, ',') FROM
-                        (SELECT email FROM contacts WHERE client_id = c.id ORDER BY id)) AS contacts
+                    {} AS contacts
              FROM clients c
              WHERE EXISTS (SELECT 1 FROM client_digest_entries e
                            WHERE e.client_id = c.id AND e.message_id IS NULL)
              ORDER BY c.id",
-        )
+            CONTACT_LIST.of(self.engine())
+        ))
         .fetch_all(self.pool())
         .await?;
         Ok(rows

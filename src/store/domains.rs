@@ -295,7 +295,7 @@ impl Store {
         let tail = format!(".{suffix}");
         Ok(sqlx::query_scalar(
             "SELECT registration_capability FROM domains
-             WHERE substr(name, -$2) = $1
+             WHERE substr(name, CAST(length(name) - $2 + 1 AS INTEGER)) = $1
                AND registration_capability IN ('rdap_with_expiry', 'whois_only', 'nothing_published')
              ORDER BY registration_checked_at DESC LIMIT 1",
         )

@@ -367,7 +367,7 @@ impl Store {
              ORDER BY first_seen_at DESC, id DESC",
         )
         .bind(endpoint_id)
-        .bind(current_only)
+        .bind(i64::from(current_only))
         .fetch_all(self.pool())
         .await?;
         Ok(rows

@@ -244,8 +244,15 @@ impl Sql {
         self
     }
 
-    /// Appends a parameter placeholder bound to `arg`.
+    /// Appends a parameter placeholder bound to `arg`. A NUL in a text
+    /// (a filter typed by a caller) becomes U+FFFD: PostgreSQL's text cannot
+    /// hold NUL, and no stored name or key holds either, so the filter
+    /// matches nothing on both engines.
     fn bind(&mut self, arg: Arg) -> &mut Self {
+        let arg = match arg {
+            Arg::Text(t) if t.contains('\0') => Arg::Text(t.replace('\0', "\u{fffd}")),
+            other => other,
+        };
         self.args.push(arg);
         self.text.push_str(&format!("${}", self.args.len()));
         self

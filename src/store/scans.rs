@@ -533,7 +533,7 @@ impl Store {
                  UNION ALL
                  SELECT 'registration', d.name, d.expires_at
                  FROM domains d WHERE d.expires_at IS NOT NULL
-             ) ORDER BY expires_at, subject LIMIT $1",
+             ) x ORDER BY expires_at, subject LIMIT $1",
         )
         .bind(limit)
         .fetch_all(self.pool())

@@ -158,7 +158,7 @@ impl Store {
     pub async fn api_token_stands(&self, token: &StoredToken) -> Result<bool, StoreError> {
         let found: Option<i64> = sqlx::query_scalar(
             "SELECT 1 FROM api_tokens t
-             WHERE t.id = $1 AND t.revoked_at IS NULL AND t.role = $2 AND t.client_id IS $3
+             WHERE t.id = $1 AND t.revoked_at IS NULL AND t.role = $2 AND t.client_id IS NOT DISTINCT FROM $3
                AND (t.client_id IS NULL
                     OR EXISTS (SELECT 1 FROM clients c WHERE c.id = t.client_id))",
         )

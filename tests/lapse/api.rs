@@ -991,10 +991,11 @@ async fn errors_never_leak_internals() {
     let app = TestApp::new().await;
     // Break the database under the server: every query now fails.
     let pool = app.pool().await;
-    sqlx::query("DROP TABLE alerts")
-        .execute(&pool)
-        .await
-        .unwrap();
+    let drop = match app.env.database_url {
+        Some(_) => "DROP TABLE alerts CASCADE",
+        None => "DROP TABLE alerts",
+    };
+    sqlx::query(drop).execute(&pool).await.unwrap();
     pool.close().await;
     let reply = app.get("/api/v1/alerts", "viewer").await;
     assert_eq!((reply.status, reply.code()), (500, "internal"));

@@ -88,7 +88,7 @@ fn runs_on_built_in_defaults_without_any_file() {
 
 #[test]
 fn migrate_applies_the_schema_once() {
-    let env = TestEnv::new();
+    let env = TestEnv::on_sqlite("");
     let first = env.run(&["migrate"]);
     assert_eq!(first.code, 0, "{first:?}");
     assert!(

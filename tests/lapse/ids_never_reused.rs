@@ -304,7 +304,7 @@ const BEFORE_IDS: i64 = 301;
 
 #[tokio::test]
 async fn migration_0302_keeps_every_row_index_trigger_and_foreign_key() {
-    let env = TestEnv::new();
+    let env = TestEnv::on_sqlite("");
     let mut migrator = sqlx::migrate!("./migrations/sqlite");
     migrator.migrations = migrator
         .migrations
@@ -497,6 +497,11 @@ async fn migration_0302_keeps_every_row_index_trigger_and_foreign_key() {
 #[tokio::test]
 async fn every_table_with_an_id_hands_out_ids_never_used_before() {
     let env = TestEnv::new();
+    if env.database_url.is_some() {
+        // SQLite's AUTOINCREMENT, read from its schema; PostgreSQL's
+        // identity columns are compared with it by `schema_parity`.
+        return;
+    }
     let run = env.run_async(&["migrate"]).await;
     assert_eq!(run.code, 0, "{run:?}");
     let mut conn = sqlx::sqlite::SqliteConnectOptions::new()

@@ -33,6 +33,7 @@ mod look_alikes;
 mod migration;
 mod observations;
 mod outage;
+mod pg_outage;
 mod pinned_address;
 mod readme_examples;
 mod registration;

@@ -135,7 +135,7 @@ pub(crate) async fn dump(
 
 #[tokio::test]
 async fn a_database_from_before_the_fleet_model_migrates_with_every_row_kept() {
-    let env = TestEnv::new();
+    let env = TestEnv::on_sqlite("");
     let mut migrator = sqlx::migrate!("./migrations/sqlite");
     migrator.migrations = migrator
         .migrations

@@ -327,13 +327,7 @@ mod rate_limits {
                 .await
                 .expect("recorded");
         }
-        let wait = |name: &str| {
-            format!(
-                "SELECT CAST(strftime('%s', next_registration_check_at) - strftime('%s', registration_checked_at) AS INTEGER) \
-                 FROM domains WHERE name = '{name}'"
-            )
-        };
-        let limited = crate::harness::cli::db_count(&env, &wait("limited.test")).await;
+        let limited = seconds_to_next_lookup(&env, "limited.test").await;
         assert!(
             (1800..=1860).contains(&limited),
             "looked up again after {limited} s, not the 30 minutes asked"
@@ -635,4 +629,19 @@ mod loopback_only {
             );
         }
     }
+}
+
+/// Seconds from a domain's last registration check to its next one.
+async fn seconds_to_next_lookup(env: &crate::harness::cli::TestEnv, name: &str) -> i64 {
+    let pool = env.db().await;
+    let (next, checked): (String, String) = sqlx::query_as(
+        "SELECT next_registration_check_at, registration_checked_at FROM domains WHERE name = $1",
+    )
+    .bind(name)
+    .fetch_one(&pool)
+    .await
+    .expect("times");
+    pool.close().await;
+    let at = |t: &str| chrono::DateTime::parse_from_rfc3339(t).expect("RFC 3339");
+    (at(&next) - at(&checked)).num_seconds()
 }

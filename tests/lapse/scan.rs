@@ -54,11 +54,7 @@ async fn scan_records_every_endpoint_and_an_unchanged_second_scan_adds_no_rows()
         summary["scan"]["summary"]["items_total"], 5,
         "3 endpoints + 2 registrations: {summary}"
     );
-    let details = sqlite_text(
-        &env,
-        "SELECT group_concat(details, ' | ') FROM cert_observations",
-    )
-    .await;
+    let details = texts(&env, "SELECT details FROM cert_observations ORDER BY id").await;
     assert_eq!(summary["scan"]["summary"]["ok"], 3, "{summary} {details}");
     assert_eq!(summary["scan"]["interrupted"], false);
     assert_eq!(summary["nearest_expiries"][0]["kind"], "certificate");
@@ -249,15 +245,15 @@ async fn three_hundred_endpoints_on_one_address_respect_the_per_address_cap() {
     );
 }
 
-async fn sqlite_text(env: &TestEnv, sql: &str) -> String {
+/// One text column of every row, joined with ` | `.
+async fn texts(env: &TestEnv, sql: &str) -> String {
     let pool = env.db().await;
-    let text = sqlx::query_scalar::<_, Option<String>>(sql)
-        .fetch_one(&pool)
+    let texts = sqlx::query_scalar::<_, Option<String>>(sql)
+        .fetch_all(&pool)
         .await
-        .expect("text")
-        .unwrap_or_default();
+        .expect("text");
     pool.close().await;
-    text
+    texts.into_iter().flatten().collect::<Vec<_>>().join(" | ")
 }
 
 #[tokio::test]
@@ -301,9 +297,9 @@ async fn a_scan_at_10_3_and_minus_5_days_queues_one_message_each_and_a_second_sc
 
     let first = env.run_async(&["scan"]).await;
     assert_eq!(first.code, 0, "{first:?}");
-    let subjects = sqlite_text(
+    let subjects = texts(
         &env,
-        "SELECT group_concat(recipient || ' ' || subject, ' | ') FROM (SELECT recipient, subject FROM outbox ORDER BY subject)",
+        "SELECT recipient || ' ' || subject FROM outbox ORDER BY subject",
     )
     .await;
     assert_eq!(

@@ -196,14 +196,14 @@ async fn write_streak(
         (AlertKind::CertCheckFailure, Some(endpoint), _) => (
             "UPDATE endpoints SET cert_failures = $1, cert_failures_counted_check = $2,
                     cert_failures_counted_at = $3
-             WHERE id = $4 AND cert_failures = $5 AND cert_failures_counted_check IS $6",
+             WHERE id = $4 AND cert_failures = $5 AND cert_failures_counted_check IS NOT DISTINCT FROM $6",
             endpoint,
         ),
         (AlertKind::RegistrationProblem, None, Some(domain)) => (
             "UPDATE domains SET registration_failures = $1, registration_failures_counted_check = $2,
                     registration_failures_counted_at = $3
              WHERE id = $4 AND registration_failures = $5
-               AND registration_failures_counted_check IS $6",
+               AND registration_failures_counted_check IS NOT DISTINCT FROM $6",
             domain,
         ),
         _ => return Err(StoreError::NoStreak(kind.as_str())),

@@ -197,7 +197,7 @@ impl Store {
         let viewer = next.viewer(visibility);
         let owner_seen = viewer
             .as_ref()
-            .map_or("1".to_owned(), |v| format!("d.client_id = {v}"));
+            .map_or("1 = 1".to_owned(), |v| format!("d.client_id = {v}"));
         next.push(&format!(
             "SELECT d.name, CASE WHEN {owner_seen} THEN c.name END AS client_name,
                     d.next_expiry_at, d.expires_at
@@ -342,7 +342,7 @@ impl Store {
                AND d.watch <> 'registration'",
         );
         sql.visible(visibility, "e.client_id");
-        sql.push(" GROUP BY e.id ORDER BY at, subject LIMIT ")
+        sql.push(" GROUP BY e.id, c.name ORDER BY at, subject LIMIT ")
             .bind(Arg::Int(CALENDAR_MAX_EVENTS));
         let rows = sql.query().fetch_all(self.pool()).await?;
         Ok(rows
@@ -418,8 +418,10 @@ async fn scan_metrics(
     pool: &sqlx::AnyPool,
 ) -> Result<(Vec<(String, i64)>, Vec<f64>, Vec<(String, i64)>), StoreError> {
     let check_outcomes = sqlx::query(
-        "SELECT COALESCE(SUM(count_ok), 0), COALESCE(SUM(count_warning), 0),
-                COALESCE(SUM(count_critical), 0), COALESCE(SUM(count_unknown), 0) FROM scans",
+        "SELECT CAST(COALESCE(SUM(count_ok), 0) AS BIGINT),
+                CAST(COALESCE(SUM(count_warning), 0) AS BIGINT),
+                CAST(COALESCE(SUM(count_critical), 0) AS BIGINT),
+                CAST(COALESCE(SUM(count_unknown), 0) AS BIGINT) FROM scans",
     )
     .fetch_one(pool)
     .await

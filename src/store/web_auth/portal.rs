@@ -9,7 +9,7 @@
 
 use sqlx::Row;
 
-use super::super::{Store, StoreError};
+use super::super::{Dialect, Store, StoreError};
 
 /// A message sent (or about to be) to a client's contacts.
 #[derive(Debug, Clone, serde::Serialize)]
@@ -26,6 +26,15 @@ pub struct SentMessage {
 /// The prefix of the sign-in mails' message ids.
 pub const SIGN_IN_MESSAGE_PREFIX: &str = "web-sign-in.";
 
+/// The message's recipients (comma-separated) include the contact `k`, in
+/// any case: SQLite's LIKE ignores ASCII case; PostgreSQL's ILIKE does,
+/// but refuses the `nocase` collation of `contacts.email`, hence `"C"`.
+const RECIPIENT_IS_CONTACT: Dialect = Dialect {
+    sqlite: "',' || REPLACE(o.recipient, ' ', '') || ',' LIKE '%,' || k.email || ',%'",
+    postgres: "',' || REPLACE(o.recipient, ' ', '') || ','
+                   ILIKE '%,' || (k.email COLLATE \"C\") || ',%'",
+};
+
 impl Store {
     /// The latest `limit` emails sent to `client_id`'s contacts, newest first.
     pub async fn messages_sent_to_client(
@@ -33,13 +42,11 @@ impl Store {
         client_id: i64,
         limit: u32,
     ) -> Result<Vec<SentMessage>, StoreError> {
-        let rows = sqlx::query(
+        let rows = sqlx::query(&format!(
             "SELECT o.id, o.recipient, o.subject, o.state, o.created_at, o.sent_at
              FROM outbox o
              WHERE o.channel = 'email' AND o.message_id NOT LIKE $2 || '%'
-               AND EXISTS (SELECT 1 FROM contacts k WHERE k.client_id = $1
-                           AND ',' || REPLACE(o.recipient, ' ', '') || ','
-                               LIKE '%,' || k.email || ',%')
+               AND EXISTS (SELECT 1 FROM contacts k WHERE k.client_id = $1 AND {})
                AND (o.alert_id IS NULL OR EXISTS (
                      SELECT 1 FROM alerts a JOIN domains d ON d.id = a.domain_id
                      LEFT JOIN endpoints e ON e.id = a.endpoint_id
@@ -47,7 +54,8 @@ impl Store {
                        AND CASE WHEN a.endpoint_id IS NOT NULL THEN e.client_id
                                 ELSE d.client_id END = $1))
              ORDER BY o.id DESC LIMIT $3",
-        )
+            RECIPIENT_IS_CONTACT.of(self.engine())
+        ))
         .bind(client_id)
         .bind(SIGN_IN_MESSAGE_PREFIX)
         .bind(i64::from(limit))

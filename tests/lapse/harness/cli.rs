@@ -27,6 +27,29 @@ impl TestEnv {
     /// As [`TestEnv::with_config`], in a directory the caller made (and
     /// may have put files in).
     pub fn in_dir(dir: tempfile::TempDir, extra: &str) -> Self {
+        Self::in_dir_on(dir, extra, super::postgres::requested())
+    }
+
+    /// As [`TestEnv::with_config`], on SQLite whatever the tests run on:
+    /// for tests of SQLite's own files (its migration history, its schema).
+    pub fn on_sqlite(extra: &str) -> Self {
+        Self::in_dir_on(tempfile::tempdir().expect("temp dir"), extra, false)
+    }
+
+    /// As [`TestEnv::with_config`], on the PostgreSQL database `url` (a
+    /// [`super::postgres::private_cluster`]'s, for outage tests).
+    pub fn on_postgres(url: String, extra: &str) -> Self {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let mut env = Self::in_dir_on(dir, extra, false);
+        let config = std::fs::read_to_string(env.config_path()).expect("config");
+        let path_line = format!("path = \"{}\"", env.path("lapse.db").display());
+        let config = config.replacen(&path_line, &format!("url = \"{url}\""), 1);
+        std::fs::write(env.config_path(), config).expect("write config");
+        env.database_url = Some(url);
+        env
+    }
+
+    fn in_dir_on(dir: tempfile::TempDir, extra: &str, postgres: bool) -> Self {
         // Registries on a closed loopback port unless the test brings its own:
         // no test may reach data.iana.org or whois.iana.org.
         let rdap = if extra.contains("[rdap]") {
@@ -47,8 +70,7 @@ impl TestEnv {
         };
         // On PostgreSQL every installation has a fresh database of the
         // process's throwaway cluster.
-        let database_url =
-            super::postgres::requested().then(|| super::postgres::cluster().fresh_database());
+        let database_url = postgres.then(|| super::postgres::cluster().fresh_database());
         let database = match &database_url {
             Some(url) => format!("url = \"{url}\""),
             None => format!("path = \"{}\"", dir.path().join("lapse.db").display()),
