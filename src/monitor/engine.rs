@@ -271,6 +271,33 @@ impl Engine {
             .map(Some)
     }
 
+    /// Takes part in running scans that have items nobody holds (their
+    /// instance died, or has not claimed them yet), unless a scan already
+    /// runs here; returns how many it joined. For the due-work poll.
+    pub async fn join_running(&self, stop: watch::Receiver<bool>) -> Result<usize, EngineError> {
+        let Ok(_guard) = self.running.try_lock() else {
+            return Ok(0);
+        };
+        let mut joined = 0;
+        for (scan_id, scope) in self.store.joinable_scans(self.clock.now()).await? {
+            if *stop.borrow() {
+                break;
+            }
+            let Some(handle) = self.store.join_scan(scan_id).await? else {
+                continue;
+            };
+            tracing::info!(
+                scan.id = scan_id,
+                "joining a running scan with unclaimed items"
+            );
+            let started_at = self.clock.now();
+            self.run_handle(handle, &scope, started_at, stop.clone(), None)
+                .await?;
+            joined += 1;
+        }
+        Ok(joined)
+    }
+
     async fn run_locked(
         &self,
         scope: &ScanScope,

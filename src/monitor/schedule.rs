@@ -165,6 +165,10 @@ pub async fn run_scheduler(
             if !sleep_unless_stopped(&mut stop, settings.due_poll).await {
                 return;
             }
+            // A scan another instance left behind (it died) goes on here.
+            if let Err(error) = engine.join_running(stop.clone()).await {
+                tracing::error!(%error, "cannot join a running scan");
+            }
             if let Err(error) = engine.try_run(&ScanScope::Due, stop.clone()).await {
                 tracing::error!(%error, "checking due work failed");
             }

@@ -170,6 +170,32 @@ impl Store {
         })
     }
 
+    /// Running scans with items nobody holds at `now` (never claimed, or
+    /// their holder's lease ran out: it died or stopped), oldest first:
+    /// an idle instance joins them, so a scan whose only instance died is
+    /// finished by the others.
+    pub async fn joinable_scans(
+        &self,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<(i64, ScanScope)>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT s.id, s.scope FROM scans s
+             WHERE s.state = 'running' AND EXISTS (
+                 SELECT 1 FROM scan_items i WHERE i.scan_id = s.id AND i.done_at IS NULL
+                   AND (i.lease_until IS NULL OR i.lease_until < $1))
+             ORDER BY s.id",
+        )
+        .bind(format_time(now))
+        .fetch_all(self.pool())
+        .await?;
+        rows.iter()
+            .map(|r| {
+                let id: i64 = r.get("id");
+                Ok((id, ScanScope::read(id, r.get("scope"))?))
+            })
+            .collect()
+    }
+
     /// The scan `scan_id` to take part in, while it is `running`.
     pub async fn join_scan(&self, scan_id: i64) -> Result<Option<ScanHandle>, StoreError> {
         let row = sqlx::query(

@@ -335,13 +335,30 @@ async fn an_instance_that_dies_mid_scan_loses_nothing() {
     assert!(stranded > 0, "it died holding leases");
 
     let mut runs = Vec::new();
-    for store in &stores[1..] {
-        let engine = engine(store);
-        runs.push(tokio::spawn(async move {
-            let (_stop_tx, stop) = tokio::sync::watch::channel(false);
-            engine.run(&ScanScope::All, stop, None).await.expect("scan")
-        }));
-    }
+    // One resumes the scope's scan at once; the other only does what the
+    // due-work poll does, joining a running scan with items nobody holds.
+    let first = engine(&stores[1]);
+    runs.push(tokio::spawn(async move {
+        let (_stop_tx, stop) = tokio::sync::watch::channel(false);
+        first.run(&ScanScope::All, stop, None).await.expect("scan");
+    }));
+    let poller = engine(&stores[2]);
+    let poll_pool = pool.clone();
+    runs.push(tokio::spawn(async move {
+        let (_stop_tx, stop) = tokio::sync::watch::channel(false);
+        let mut joined = 0;
+        while count(
+            &poll_pool,
+            "SELECT COUNT(*) FROM scans WHERE state = 'running'",
+        )
+        .await
+            > 0
+        {
+            joined += poller.join_running(stop.clone()).await.expect("join");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        assert!(joined > 0, "the poll joined the scan");
+    }));
     for run in runs {
         tokio::time::timeout(Duration::from_secs(60), run)
             .await
