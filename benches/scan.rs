@@ -2,6 +2,7 @@
 //!
 //! ```text
 //! cargo bench --bench scan -- --endpoints 10000 --concurrency 64
+//! cargo bench --bench scan -- --endpoints 10000 --database postgres://USER@127.0.0.1:5432/bench
 //! ```
 //!
 //! `--no-alerts` builds the engine without alert decisions, to measure
@@ -33,6 +34,9 @@ use rustls::pki_types::{PrivateKeyDer, PrivatePkcs8KeyDer, ServerName};
 use rustls::sign::CertifiedKey;
 
 struct Args {
+    /// `--database URL`: an empty PostgreSQL database made for the run
+    /// (`createdb`); default a fresh SQLite file.
+    database: Option<String>,
     endpoints: usize,
     concurrency: usize,
     alerting: Alerting,
@@ -40,6 +44,7 @@ struct Args {
 
 fn args() -> Args {
     let mut out = Args {
+        database: None,
         endpoints: 10_000,
         concurrency: 64,
         alerting: Alerting::On,
@@ -60,6 +65,7 @@ fn args() -> Args {
                     .unwrap_or(out.concurrency)
             }
             "--no-alerts" => out.alerting = Alerting::Off,
+            "--database" => out.database = it.next(),
             _ => {} // cargo bench passes `--bench`
         }
     }
@@ -89,10 +95,6 @@ fn peak_rss_mb() -> f64 {
         .find_map(|l| l.strip_prefix("VmHWM:"))
         .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
         .map_or(0.0, |kb| kb / 1024.0)
-}
-
-fn file_size(path: &std::path::Path) -> u64 {
-    std::fs::metadata(path).map(|m| m.len()).unwrap_or(0)
 }
 
 /// A test CA and, per SNI name, a certificate it issued (ECDSA P-256, one
@@ -283,15 +285,22 @@ async fn run(args: Args) {
     let ca_path = dir.path().join("ca.pem");
     std::fs::write(&ca_path, &pki.ca_pem).expect("ca");
     let db_path = dir.path().join("bench.db");
+    async fn size(app: &App) -> u64 {
+        app.store.checkpoint().await.expect("checkpoint");
+        app.store.size_bytes().await.expect("size").unsigned_abs()
+    }
     let config_text = format!(
-        "[database]\npath = \"{db}\"\n[names]\nprivate_tlds = [\"test\"]\n\
+        "[database]\n{db}\n[names]\nprivate_tlds = [\"test\"]\n\
          [targets]\nallow_ranges = [\"127.0.0.0/8\"]\n[tls]\nextra_ca_file = \"{ca}\"\n\
          [rdap]\nbootstrap_url = \"http://{rdap}/bootstrap.json\"\n\
          [whois]\niana_server = \"127.0.0.1:9\"\n[dns]\nnameservers = [\"127.0.0.1:9\"]\n\
          [ratelimit]\nper_second = 100000.0\nburst = 1000\nmax_concurrent = 64\n\
          [scan]\nconcurrency = {c}\nper_address_concurrency = 0\nregistration_concurrency = 16\nbatch_size = 500\n\
          [log]\nlevel = \"warn\"\n",
-        db = db_path.display(),
+        db = match &args.database {
+            Some(url) => format!("url = \"{url}\""),
+            None => format!("path = \"{}\"", db_path.display()),
+        },
         ca = ca_path.display(),
         c = args.concurrency,
     );
@@ -302,6 +311,7 @@ async fn run(args: Args) {
     .expect("config");
     lapse::logging::init(&config.log);
     let app = App::build(config).await.expect("app");
+    println!("database: {}", app.store.location());
 
     println!("seeding {n} endpoints over {domains} domains ...");
     let seeded = Instant::now();
@@ -333,7 +343,7 @@ async fn run(args: Args) {
         .await
         .expect("engine");
     app.store.checkpoint().await.expect("checkpoint");
-    let db_before = file_size(&db_path);
+    let db_before = size(&app).await;
     let (_stop_tx, stop) = tokio::sync::watch::channel(false);
     let cpu1 = cpu_seconds();
     let started = Instant::now();
@@ -345,7 +355,7 @@ async fn run(args: Args) {
     let scan_cpu = cpu_seconds() - cpu1;
     let scan_rate = n as f64 / scan.as_secs_f64();
     app.store.checkpoint().await.expect("checkpoint");
-    let db_after_first = file_size(&db_path);
+    let db_after_first = size(&app).await;
 
     // (c) a second scan with nothing changed
     let cpu2 = cpu_seconds();
@@ -354,7 +364,7 @@ async fn run(args: Args) {
     let rescan = started.elapsed();
     let rescan_cpu = cpu_seconds() - cpu2;
     app.store.checkpoint().await.expect("checkpoint");
-    let db_after_second = file_size(&db_path);
+    let db_after_second = size(&app).await;
 
     let s = &first.summary;
     println!("\nfirst scan: {} items ({} ok, {} warning, {} critical, {} unknown); second scan: {} items", s.items_done, s.ok, s.warning, s.critical, s.unknown, second.summary.items_done);

@@ -352,6 +352,13 @@ impl Store {
         let pool = AnyPoolOptions::new()
             .max_connections(config.max_connections)
             .acquire_timeout(config.busy_timeout.max(std::time::Duration::from_secs(5)))
+            .after_connect(|conn, _| {
+                Box::pin(async move {
+                    // Short statements: compiling them costs more than it saves.
+                    sqlx::Executor::execute(&mut *conn, "SET jit = off").await?;
+                    Ok(())
+                })
+            })
             .connect(url.as_str())
             .await
             .map_err(open_error)?;
@@ -423,6 +430,19 @@ impl Store {
                 .await?;
         }
         Ok(())
+    }
+
+    /// How many bytes the database takes: SQLite's pages (call
+    /// [`Self::checkpoint`] first to count the write-ahead log in), or
+    /// PostgreSQL's `pg_database_size` (tables, indexes, TOAST).
+    pub async fn size_bytes(&self) -> Result<i64, StoreError> {
+        const SIZE: Dialect = Dialect {
+            sqlite: "SELECT page_count * page_size FROM pragma_page_count(), pragma_page_size()",
+            postgres: "SELECT pg_database_size(current_database())",
+        };
+        Ok(sqlx::query_scalar(SIZE.of(self.engine))
+            .fetch_one(&self.pool)
+            .await?)
     }
 
     /// The SQLite file; empty on PostgreSQL (see [`Self::location`]).

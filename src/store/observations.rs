@@ -309,6 +309,15 @@ async fn number_checks(tx: &mut sqlx::AnyConnection, ids: &str) -> Result<(), St
     Ok(())
 }
 
+/// `o` is a current observation. SQLite: `+o.current` keeps its planner
+/// from walking the (current, leaf_not_after) index instead of the
+/// endpoint's rows; PostgreSQL needs the plain column to estimate the join
+/// (with `+` it scans every observation).
+const CURRENT_OBSERVATION: Dialect = Dialect {
+    sqlite: "+o.current = 1",
+    postgres: "o.current = 1",
+};
+
 /// Recomputes the certificate columns of the domains of `endpoint_ids` (a
 /// JSON array) from their current observations: the earliest leaf
 /// not-after and the worst outcome (critical > unknown > warning > ok);
@@ -322,20 +331,22 @@ pub(crate) async fn refresh_domain_certificates(
 ) -> Result<(), StoreError> {
     // `CROSS JOIN` keeps SQLite's join order (endpoints first); the join
     // condition is in WHERE so that PostgreSQL reads it as an inner join.
-    let ids_sql = super::ids_from_json(super::engine_of(tx), "$1");
+    let engine = super::engine_of(tx);
+    let ids_sql = super::ids_from_json(engine, "$1");
+    let current = CURRENT_OBSERVATION.of(engine);
     sqlx::query(&format!(
         "WITH fresh AS MATERIALIZED (
              SELECT d.id,
                     (SELECT MIN(o.leaf_not_after)
                      FROM endpoints e CROSS JOIN cert_observations o
-                     WHERE o.endpoint_id = e.id AND e.domain_id = d.id AND +o.current = 1
+                     WHERE o.endpoint_id = e.id AND e.domain_id = d.id AND {current}
                        AND d.watch <> 'registration') AS not_after,
                     (SELECT CASE MAX(CASE o.outcome WHEN 'critical' THEN 3 WHEN 'unknown' THEN 2
                                                     WHEN 'warning' THEN 1 ELSE 0 END)
                               WHEN 3 THEN 'critical' WHEN 2 THEN 'unknown' WHEN 1 THEN 'warning'
                               WHEN 0 THEN 'ok' END
                      FROM endpoints e CROSS JOIN cert_observations o
-                     WHERE o.endpoint_id = e.id AND e.domain_id = d.id AND +o.current = 1
+                     WHERE o.endpoint_id = e.id AND e.domain_id = d.id AND {current}
                        AND d.watch <> 'registration') AS outcome
              FROM domains d
              WHERE d.id IN (SELECT e.domain_id FROM endpoints e WHERE e.id IN ({ids_sql})))
