@@ -64,8 +64,8 @@ use crate::domain::access::Visibility;
 use crate::domain::names::NamePolicy;
 use crate::domain::status::StatusWindows;
 use crate::store::read_models::{Summary, Totals};
-use crate::store::Store;
 use crate::store::SCHEDULER;
+use crate::store::{InstanceView, Store};
 
 /// What handlers need from the configuration.
 #[derive(Debug, Clone)]
@@ -495,6 +495,21 @@ pub struct Health {
     pub database: &'static str,
 }
 
+/// How recent an instance's beat must be to be listed (`/readyz`,
+/// `/metrics`) when `api.scheduler_heartbeat_max_age_secs` is 0.
+pub const LIVE_WITHIN: std::time::Duration = std::time::Duration::from_secs(120);
+
+/// How recent an instance's beat must be to be listed: the readiness age
+/// (`api.scheduler_heartbeat_max_age_secs`), else [`LIVE_WITHIN`].
+fn live_within(state: &ApiState) -> chrono::TimeDelta {
+    let age = state
+        .settings
+        .api
+        .scheduler_heartbeat_max_age
+        .unwrap_or(LIVE_WITHIN);
+    chrono::TimeDelta::from_std(age).unwrap_or(chrono::TimeDelta::seconds(120))
+}
+
 /// `GET /readyz`.
 #[derive(Debug, serde::Serialize, utoipa::ToSchema)]
 pub struct Readiness {
@@ -505,6 +520,9 @@ pub struct Readiness {
     #[schema(example = "ok")]
     pub database: &'static str,
     pub scheduler: SchedulerReadiness,
+    /// The instances of `lapse serve` on this database that beat lately,
+    /// with the work each holds (empty when the database is unreachable).
+    pub instances: Vec<InstanceView>,
 }
 
 /// The scheduler's part of `GET /readyz`.
@@ -579,6 +597,18 @@ async fn readyz(State(state): State<ApiState>) -> Response {
         },
         Some(_) => ("unknown", None, None),
     };
+    let instances = if database == "ok" {
+        state
+            .store
+            .live_instances(now - live_within(&state), now)
+            .await
+            .unwrap_or_else(|error| {
+                tracing::error!(%error, "readiness: cannot read the instances");
+                Vec::new()
+            })
+    } else {
+        Vec::new()
+    };
     let ready = database == "ok" && matches!(scheduler, "ok" | "not_required");
     let status = if ready {
         StatusCode::OK
@@ -593,6 +623,7 @@ async fn readyz(State(state): State<ApiState>) -> Response {
             last_beat_at,
             age_secs,
         },
+        instances,
     };
     (status, Json(body)).into_response()
 }

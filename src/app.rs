@@ -47,7 +47,9 @@ impl App {
     /// Opens the database (applying migrations).
     pub async fn build(config: Config) -> Result<Self, StoreError> {
         let started = Instant::now();
-        let store = Store::open(&config.database).await?;
+        let store = Store::open(&config.database)
+            .await?
+            .with_instance(&config.server.instance);
         tracing::debug!(
             db = %config.database.location(),
             duration_ms = started.elapsed().as_millis() as u64,

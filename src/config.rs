@@ -115,6 +115,9 @@ pub struct ServerConfig {
     pub listen: SocketAddr,
     #[serde(rename = "shutdown_grace_secs", serialize_with = "as_secs")]
     pub shutdown_grace: Duration,
+    /// This instance's name among the instances sharing the database: the
+    /// `server.instance` key, else `hostname-pid`.
+    pub instance: String,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -265,6 +268,9 @@ pub struct ScanConfig {
     pub batch_size: usize,
     #[serde(rename = "shutdown_grace_secs", serialize_with = "as_secs")]
     pub shutdown_grace: Duration,
+    /// How long claimed scan items stay an instance's without a renewal.
+    #[serde(rename = "lease_secs", serialize_with = "as_secs")]
+    pub lease: Duration,
 }
 
 fn as_display<T: fmt::Display, S: serde::Serializer>(v: &T, s: S) -> Result<S::Ok, S::Error> {

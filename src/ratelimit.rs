@@ -11,6 +11,10 @@
 //!   [`RateLimiters::back_off`] pauses one server after it said "slow down" (HTTP 429, a WHOIS
 //!   "limit exceeded" reply), leaving every other server alone.
 //!
+//! - [`SharedPacing`]: pacing shared with other processes (the instances of `lapse serve` on one
+//!   database reserve each server's next request slot there), taken after the in-process quota, so
+//!   several instances together keep a server's rate.
+//!
 //! Server keys are compared case-insensitively and are `host` or `host:port` (a port only when it is
 //! not the protocol's default), so two loopback servers on different ports are paced apart.
 //!
@@ -18,7 +22,9 @@
 //! about the calendar, and nothing here decides what a lookup means.
 
 use std::collections::HashMap;
+use std::future::Future;
 use std::num::NonZeroU32;
+use std::pin::Pin;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
@@ -61,6 +67,16 @@ impl Default for ServerLimit {
 }
 
 impl ServerLimit {
+    /// Time between two requests at the sustained rate, in milliseconds (at least 1).
+    pub fn interval_ms(&self) -> i64 {
+        let per_second = if self.per_second.is_finite() && self.per_second > 0.0 {
+            self.per_second
+        } else {
+            DEFAULT_PER_SECOND
+        };
+        ((1000.0 / per_second).ceil() as i64).max(1)
+    }
+
     /// The governor quota: one cell every `1 / per_second` seconds, `burst` cells at most.
     fn quota(&self) -> Quota {
         // Rates that are not a positive finite number fall back to the default rather than to "no limit".
@@ -149,11 +165,22 @@ impl Permit {
     }
 }
 
+/// A future as [`SharedPacing`] returns it.
+pub type PacingFuture<'a> = Pin<Box<dyn Future<Output = Duration> + Send + 'a>>;
+
+/// Pacing shared beyond this process: reserves the next request slot at `server` for `limit` and
+/// answers how long to wait for it (zero: go now). An implementation that cannot reserve (its
+/// database is away) answers zero and the in-process quota alone paces.
+pub trait SharedPacing: Send + Sync + std::fmt::Debug {
+    fn reserve<'a>(&'a self, server: &'a str, limit: ServerLimit) -> PacingFuture<'a>;
+}
+
 /// The pacers of every server seen so far, shared by all lookups of a process.
 #[derive(Debug)]
 pub struct RateLimiters {
     settings: RateLimitSettings,
     servers: Mutex<HashMap<String, Arc<ServerPacer>>>,
+    shared: Option<Arc<dyn SharedPacing>>,
 }
 
 impl RateLimiters {
@@ -169,7 +196,14 @@ impl RateLimiters {
                 ..settings
             },
             servers: Mutex::new(HashMap::new()),
+            shared: None,
         }
+    }
+
+    /// Also reserves each request's slot through `shared` (after the in-process quota).
+    pub fn with_shared(mut self, shared: Arc<dyn SharedPacing>) -> Self {
+        self.shared = Some(shared);
+        self
     }
 
     pub fn settings(&self) -> &RateLimitSettings {
@@ -214,6 +248,14 @@ impl RateLimiters {
                     let wait = not_until.wait_time_from(pacer.quota.clock().now());
                     tokio::time::sleep(wait).await;
                 }
+            }
+        }
+        if let Some(shared) = &self.shared {
+            let wait = shared
+                .reserve(&normalize(server), self.limit_for(server))
+                .await;
+            if !wait.is_zero() {
+                tokio::time::sleep(wait).await;
             }
         }
         // A pause may have been imposed while we queued (another request got a 429).

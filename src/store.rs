@@ -22,6 +22,8 @@
 //! - `store/scan_scope.rs`: [`ScanScope`], what a scan covers, and its one
 //!   stored JSON shape (older shapes still read)
 //! - `store/scans.rs`: scans and their items (resumable), batched result recording
+//! - `store/instances.rs`: several instances on one database: heartbeats,
+//!   cron firings started once, the registry pacing they share
 //! - `store/scan_queue.rs`: scans requested through the API (queued, claimed
 //!   and adopted by the engine) and the scheduler's heartbeat
 //! - `store/alerts.rs`: alerts, ledger, failure streaks, threshold overrides
@@ -45,6 +47,7 @@ mod clients;
 mod copy;
 mod domains;
 mod fleet;
+mod instances;
 mod observations;
 mod outbox;
 pub mod read_models;
@@ -79,6 +82,7 @@ pub use clients::{ClientAdded, ClientListing};
 pub use copy::{CopiedTable, CopyError, CopyReport, TableRows};
 pub use domains::{DomainListing, EndpointListing, ExpiringDomain, RemovedTarget};
 pub use fleet::{AddedTarget, NewTarget, OwnerChange, WatchChange};
+pub use instances::{CronStart, InstanceView, LeaseCounts};
 pub use observations::{RecordSummary, StoredCertObservation};
 pub use outbox::{
     DigestEntry, OutboxItem, OutboxMessage, OutboxQuery, OutboxState, RetrySelection,
@@ -256,6 +260,9 @@ pub struct Store {
     engine: Engine,
     path: PathBuf,
     location: String,
+    /// The name this process claims work under (`server.instance`), in
+    /// scan item and outbox leases and the `instances` table.
+    instance: std::sync::Arc<str>,
 }
 
 impl Store {
@@ -324,6 +331,7 @@ impl Store {
             engine: Engine::Sqlite,
             location: path.display().to_string(),
             path,
+            instance: "lapse".into(),
         })
     }
 
@@ -359,6 +367,7 @@ impl Store {
             engine: Engine::Postgres,
             path: PathBuf::new(),
             location: pg.url.clone(),
+            instance: "lapse".into(),
         })
     }
 
@@ -449,6 +458,17 @@ impl Store {
 
     pub fn engine(&self) -> Engine {
         self.engine
+    }
+
+    /// The same pool, claiming work as `instance` (`server.instance`).
+    pub fn with_instance(mut self, instance: &str) -> Self {
+        self.instance = instance.into();
+        self
+    }
+
+    /// The name this store claims work under.
+    pub fn instance(&self) -> &str {
+        &self.instance
     }
 
     pub async fn close(&self) {

@@ -17,6 +17,9 @@
 //! | `lapse_outbox_depth` | gauge | (pending + sending) |
 //! | `lapse_alerts_firing` | gauge | kind |
 //! | `lapse_scheduler_heartbeat_age_seconds` | gauge | (absent before the first beat) |
+//! | `lapse_instances` | gauge | (instances that beat lately, [`super::LIVE_WITHIN`] or the readiness age) |
+//! | `lapse_instance_heartbeat_age_seconds` | gauge | instance |
+//! | `lapse_instance_leases` | gauge | instance, kind (`scan_items`, `outbox`: the work it holds) |
 //!
 //! What is not watched is not exported: no certificate of a domain watched
 //! for its registration alone, no registration of one watched for its
@@ -34,8 +37,8 @@ use super::error::{ApiError, ApiResult, ErrorBody};
 use super::ApiState;
 use crate::domain::access::Action;
 use crate::domain::status::DomainStatus;
-use crate::store::parse_time;
 use crate::store::read_models::MetricsFacts;
+use crate::store::{parse_time, InstanceView};
 
 /// Upper bounds of the scan duration histogram, in seconds.
 const SCAN_BUCKETS: [f64; 10] = [
@@ -66,7 +69,13 @@ pub async fn metrics(State(state): State<ApiState>, headers: HeaderMap) -> ApiRe
     }
     let now = state.now();
     let facts = state.store.metrics_facts(&state.windows(now)).await?;
-    let mut response = render(&facts, now).into_response();
+    let live = state
+        .store
+        .live_instances(now - super::live_within(&state), now)
+        .await?;
+    let mut text = render(&facts, now);
+    instances(&mut text, &live, now);
+    let mut response = text.into_response();
     response.headers_mut().insert(
         header::CONTENT_TYPE,
         HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
@@ -306,6 +315,48 @@ fn scheduler_heartbeat(out: &mut String, facts: &MetricsFacts, now: DateTime<Utc
         "lapse_scheduler_heartbeat_age_seconds {}",
         (now - at).num_seconds()
     );
+}
+
+/// `lapse_instances`, and per instance its heartbeat's age and the leases it holds.
+pub fn instances(out: &mut String, live: &[InstanceView], now: DateTime<Utc>) {
+    describe(
+        out,
+        "lapse_instances",
+        "gauge",
+        "Instances of lapse serve that beat lately on this database.",
+    );
+    let _ = writeln!(out, "lapse_instances {}", live.len());
+    if live.is_empty() {
+        return;
+    }
+    describe(
+        out,
+        "lapse_instance_heartbeat_age_seconds",
+        "gauge",
+        "Seconds since the instance last recorded its heartbeat.",
+    );
+    for i in live {
+        if let Some(at) = parse_time(&i.beat_at) {
+            let name = labels(&[("instance", &i.instance)]);
+            let age = (now - at).num_seconds();
+            let _ = writeln!(out, "lapse_instance_heartbeat_age_seconds{name} {age}");
+        }
+    }
+    describe(
+        out,
+        "lapse_instance_leases",
+        "gauge",
+        "Work an instance holds under an unexpired lease: scan items, outbox messages.",
+    );
+    for i in live {
+        for (kind, n) in [
+            ("scan_items", i.scan_items_leased),
+            ("outbox", i.outbox_leased),
+        ] {
+            let name = labels(&[("instance", &i.instance), ("kind", kind)]);
+            let _ = writeln!(out, "lapse_instance_leases{name} {n}");
+        }
+    }
 }
 
 fn describe(out: &mut String, name: &str, kind: &str, help: &str) {

@@ -41,6 +41,17 @@ pub fn test_pause() -> Option<String> {
     std::env::var(TEST_PAUSE_ENV).ok()
 }
 
+/// This machine's host name (the default of `server.instance`, with the
+/// process id): the kernel's, else `/etc/hostname`, else `lapse`.
+pub(super) fn hostname() -> String {
+    ["/proc/sys/kernel/hostname", "/etc/hostname"]
+        .iter()
+        .filter_map(|path| std::fs::read_to_string(path).ok())
+        .map(|name| name.trim().to_owned())
+        .find(|name| !name.is_empty())
+        .unwrap_or_else(|| "lapse".to_owned())
+}
+
 /// The PostgreSQL password when the URL gives none (also a
 /// `LAPSE_SECTION__KEY` override of `database.password`).
 pub const DATABASE_PASSWORD_ENV: &str = "LAPSE_DATABASE__PASSWORD";

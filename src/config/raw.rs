@@ -139,6 +139,7 @@ pub(super) struct RawScan {
     pub(super) registration_concurrency: usize,
     pub(super) batch_size: usize,
     pub(super) shutdown_grace_secs: u64,
+    pub(super) lease_secs: u64,
 }
 
 #[derive(Debug, Deserialize)]
@@ -234,6 +235,7 @@ pub(super) struct RawDatabase {
 pub(super) struct RawServer {
     pub(super) listen: String,
     pub(super) shutdown_grace_secs: u64,
+    pub(super) instance: String,
 }
 
 #[derive(Debug, Deserialize)]

@@ -533,3 +533,26 @@ fn a_bad_channel_is_refused_naming_its_key() {
     assert_eq!(all.len(), 1);
     assert!(all[0].from_webhooks && all[0].name == "slack");
 }
+
+#[test]
+fn instance_name_defaults_to_host_and_pid_and_is_validated() {
+    let default = Config::from_sources(None, &[]).expect("defaults are valid");
+    assert!(
+        default
+            .server
+            .instance
+            .ends_with(&format!("-{}", std::process::id())),
+        "{}",
+        default.server.instance
+    );
+    let named = load("[server]\ninstance = \"web-1\"\n", &[]).expect("a name");
+    assert_eq!(named.server.instance, "web-1");
+    let from_env = load("", &[("LAPSE_SERVER__INSTANCE", "web_2.eu")]).expect("env");
+    assert_eq!(from_env.server.instance, "web_2.eu");
+    for bad in ["web 1", "wéb", &"x".repeat(65)] {
+        let err = load(&format!("[server]\ninstance = \"{bad}\"\n"), &[]).unwrap_err();
+        assert!(err.to_string().contains("server.instance"), "{err}");
+    }
+    let err = load("[scan]\nlease_secs = 0\n", &[]).unwrap_err();
+    assert!(err.to_string().contains("scan.lease_secs"), "{err}");
+}

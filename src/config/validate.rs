@@ -129,9 +129,27 @@ fn server(raw: RawServer, bad: BadValue<'_>) -> Result<ServerConfig, ConfigError
             "an IP address and port such as 127.0.0.1:8080",
         )
     })?;
+    let instance = if raw.instance.is_empty() {
+        format!("{}-{}", super::environment::hostname(), std::process::id())
+    } else {
+        let fits = raw.instance.len() <= 64
+            && raw
+                .instance
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
+        if !fits {
+            return Err(bad(
+                "server.instance",
+                &raw.instance,
+                "at most 64 letters, digits, `-`, `_` or `.` (empty: hostname-pid)",
+            ));
+        }
+        raw.instance
+    };
     Ok(ServerConfig {
         listen,
         shutdown_grace: Duration::from_secs(raw.shutdown_grace_secs),
+        instance,
     })
 }
 
@@ -257,6 +275,10 @@ fn scan(raw: RawScan, bad: BadValue<'_>) -> Result<ScanConfig, ConfigError> {
             raw.registration_concurrency,
         ),
         ("scan.batch_size", raw.batch_size),
+        (
+            "scan.lease_secs",
+            usize::try_from(raw.lease_secs).unwrap_or(usize::MAX),
+        ),
     ] {
         if n == 0 {
             return Err(bad(key, &0, "at least 1"));
@@ -268,6 +290,7 @@ fn scan(raw: RawScan, bad: BadValue<'_>) -> Result<ScanConfig, ConfigError> {
         registration_concurrency: raw.registration_concurrency,
         batch_size: raw.batch_size,
         shutdown_grace: Duration::from_secs(raw.shutdown_grace_secs),
+        lease: Duration::from_secs(raw.lease_secs),
     })
 }
 

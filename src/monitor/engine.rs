@@ -7,13 +7,19 @@
 //!   once, each server paced by the rate limiters; they never take a
 //!   certificate slot, so a slow WHOIS server cannot stall the scan.
 //! - Items of a page are shuffled, so consecutive checks hit different servers.
-//! - Results go through a channel to one writer that records them in batched
-//!   transactions (observations, next due time, item done, counts).
+//! - Results go through a channel to one writer (`engine/writer.rs`) that
+//!   records them in batched transactions (observations, next due time,
+//!   item done, counts).
+//! - Several instances on one database share a scan: each claims batches of
+//!   items under a lease (`scan.lease_secs`, renewed while it works), waits
+//!   while others hold the rest, and the one whose `end_scan` closes the
+//!   row ends the scan.
 //! - A stop request (SIGINT/SIGTERM) stops taking work; checks in flight get
 //!   `scan.shutdown_grace`, their results are recorded, and the scan is left
 //!   `interrupted`: the next run of the same scope resumes it.
 
 use std::collections::{HashMap, VecDeque};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -29,13 +35,24 @@ use crate::monitor::health::{check_canaries, CheckCounts};
 use crate::monitor::registration::RegistrationChecker;
 use crate::probe::tls::{TlsProbe, TlsTarget};
 use crate::store::{
-    ItemResult, ScanHandle, ScanProgress, ScanScope, ScanSummary, Store, StoreError, WorkItem,
+    CronStart, ItemResult, ScanHandle, ScanProgress, ScanScope, ScanSummary, Store, StoreError,
+    WorkItem,
 };
 
-/// Items fetched from the store at a time.
-const PAGE_SIZE: i64 = 2000;
-/// A partial batch is written after this long.
-const FLUSH_AFTER: Duration = Duration::from_millis(250);
+mod writer;
+
+use writer::write_results;
+
+/// Items claimed from the store at a time, at most.
+const CLAIM_MAX: usize = 100;
+/// Registration items an instance holds ahead of its lookups, per
+/// `scan.registration_concurrency` slot: enough that a slow (paced)
+/// registry's queue does not hold back the others' items, few enough that
+/// the instances share the lookups.
+const LOOKUPS_AHEAD: usize = 8;
+/// How long an instance with nothing to claim waits before looking again
+/// while items of the scan are still in flight (here or elsewhere).
+const IDLE_RETRY: Duration = Duration::from_millis(250);
 
 /// Where "now" comes from. The engine reads it once per check.
 pub trait Clock: Send + Sync {
@@ -86,6 +103,9 @@ pub struct EngineSettings {
     /// A failed certificate check is retried after `retry_base * 2^(n-1)`, at most `retry_cap`.
     pub retry_base: TimeDelta,
     pub retry_cap: TimeDelta,
+    /// How long claimed scan items stay this instance's without a renewal
+    /// (`scan.lease_secs`): an instance that dies loses its items for this long.
+    pub lease: Duration,
 }
 
 impl EngineSettings {
@@ -97,6 +117,7 @@ impl EngineSettings {
             shutdown_grace: config.scan.shutdown_grace,
             retry_base: TimeDelta::minutes(config.schedule.retry_min_minutes),
             retry_cap: TimeDelta::hours(config.schedule.retry_max_hours),
+            lease: config.scan.lease,
         }
     }
 }
@@ -126,7 +147,9 @@ pub enum EngineError {
 /// Progress as the writer records it, by kind of item.
 pub type ProgressFn = Arc<dyn Fn(&ScanProgress) + Send + Sync>;
 
-/// The engine; cheap to share. One scan runs at a time.
+/// The engine; cheap to share. One scan runs at a time in a process; the
+/// instances on one database share a scan's items (claimed in batches under
+/// a lease, `scan.lease_secs`), and exactly one of them ends the scan.
 pub struct Engine {
     store: Store,
     probe: Arc<TlsProbe>,
@@ -137,6 +160,10 @@ pub struct Engine {
     alerts: Option<Arc<AlertSettings>>,
     /// The running scan's certificate checks, for the outage rule.
     checks: Arc<CheckCounts>,
+    /// Registration items handed to the lookup dispatcher and not yet
+    /// looked up: an instance claims no more than it can look up soon, so
+    /// the instances share the lookups too.
+    lookups_pending: Arc<AtomicUsize>,
     running: Mutex<()>,
 }
 
@@ -165,6 +192,7 @@ impl Engine {
             clock,
             alerts: None,
             checks: Arc::new(CheckCounts::default()),
+            lookups_pending: Arc::new(AtomicUsize::new(0)),
             running: Mutex::new(()),
         }
     }
@@ -219,6 +247,64 @@ impl Engine {
         self.run_handle(handle, scope, started_at, stop, None).await
     }
 
+    /// The full scan of a cron firing (`schedule` due at `fired`): the
+    /// first instance to record the firing starts it, the others join it
+    /// while it runs. `None`: another instance's scan of that firing is over.
+    pub async fn run_cron_firing(
+        &self,
+        schedule: &str,
+        fired: DateTime<Utc>,
+        stop: watch::Receiver<bool>,
+    ) -> Result<Option<ScanOutcome>, EngineError> {
+        let _one_at_a_time = self.running.lock().await;
+        let started_at = self.clock.now();
+        let handle = match self
+            .store
+            .start_cron_scan(schedule, fired, started_at)
+            .await?
+        {
+            CronStart::Started(handle) => handle,
+            CronStart::Joined(handle) => {
+                tracing::info!(
+                    scan.id = handle.scan_id,
+                    "joining the scheduled scan another instance started"
+                );
+                handle
+            }
+            CronStart::Over => return Ok(None),
+        };
+        self.run_handle(handle, &ScanScope::All, started_at, stop, None)
+            .await
+            .map(Some)
+    }
+
+    /// Takes part in running scans that have items nobody holds (their
+    /// instance died, or has not claimed them yet), unless a scan already
+    /// runs here; returns how many it joined. For the due-work poll.
+    pub async fn join_running(&self, stop: watch::Receiver<bool>) -> Result<usize, EngineError> {
+        let Ok(_guard) = self.running.try_lock() else {
+            return Ok(0);
+        };
+        let mut joined = 0;
+        for (scan_id, scope) in self.store.joinable_scans(self.clock.now()).await? {
+            if *stop.borrow() {
+                break;
+            }
+            let Some(handle) = self.store.join_scan(scan_id).await? else {
+                continue;
+            };
+            tracing::info!(
+                scan.id = scan_id,
+                "joining a running scan with unclaimed items"
+            );
+            let started_at = self.clock.now();
+            self.run_handle(handle, &scope, started_at, stop.clone(), None)
+                .await?;
+            joined += 1;
+        }
+        Ok(joined)
+    }
+
     async fn run_locked(
         &self,
         scope: &ScanScope,
@@ -247,6 +333,7 @@ impl Engine {
         }
         log_start(&handle, scope);
         self.checks.reset();
+        self.lookups_pending.store(0, Ordering::SeqCst);
         let (results_tx, results_rx) = mpsc::channel::<ItemResult>(self.settings.batch_size);
         // A full scan defers failure alerts to its end (the outage rule); a
         // due-work run is a recheck and decides at once.
@@ -264,12 +351,19 @@ impl Engine {
             progress,
             self.alerts.clone().map(|a| (a, mode)),
         ));
-        let stopped = self.check_items(&handle, stop, results_tx).await?;
-        writer.await.map_err(EngineError::Writer)??;
+        let stopped = self.check_items(&handle, stop, results_tx).await;
+        let written = writer.await.map_err(EngineError::Writer);
+        // What this instance did not finish goes back to the pool at once
+        // (and otherwise when its lease runs out).
+        if let Err(error) = self.store.release_scan_leases(handle.scan_id).await {
+            tracing::warn!(scan.id = handle.scan_id, %error, "cannot release scan leases; they run out by themselves");
+        }
+        let stopped = stopped?;
+        written??;
         Ok(self.end(&handle, scope, started_at, stopped).await?)
     }
 
-    /// Checks the scan's pending items, page by page, and waits for the
+    /// Checks the scan's items, claimed batch by batch, and waits for the
     /// checks to end; the sender is dropped on return, so the writer sees the
     /// last result. Returns whether a stop request cut the scan short.
     async fn check_items(
@@ -307,10 +401,14 @@ impl Engine {
         Ok(stopped)
     }
 
-    /// Spawns a check per pending item, at most `scan.concurrency`
-    /// certificate checks at once; registration items go to the lookup
-    /// dispatcher. Items of a page are shuffled so consecutive checks hit
-    /// different servers. Returns whether a stop request ended it.
+    /// Claims the scan's items in batches under a lease and spawns a check
+    /// per item, at most `scan.concurrency` certificate checks at once;
+    /// registration items go to the lookup dispatcher. Items of a batch are
+    /// shuffled so consecutive checks hit different servers. With nothing
+    /// to claim while items are still unfinished (in flight here, or held
+    /// by another instance), it waits and looks again: a dead instance's
+    /// items become claimable when its lease runs out. Returns whether a
+    /// stop request ended it.
     async fn start_checks(
         &self,
         scan_id: i64,
@@ -320,31 +418,52 @@ impl Engine {
         checks: &mut JoinSet<()>,
     ) -> Result<bool, StoreError> {
         let cert_slots = Arc::new(Semaphore::new(self.settings.concurrency));
-        let mut after: Option<(String, i64)> = None;
+        let mut renewed = tokio::time::Instant::now();
         let mut stopped = *stop.borrow();
-        'pages: while !stopped {
-            let mut page = self
-                .store
-                .pending_scan_items(scan_id, after.clone(), PAGE_SIZE)
-                .await?;
-            let Some(last) = page.last() else { break };
-            let (kind, id) = last.key();
-            after = Some((kind.to_owned(), id));
-            page.shuffle(&mut rand::rng());
-            for item in page {
+        'claims: while !stopped {
+            if results.is_closed() {
+                // The writer failed (its error ends the scan): claim nothing more.
+                break;
+            }
+            let now = self.clock.now();
+            let claimed = self
+                .next_batch(scan_id, &cert_slots, &mut renewed, now)
+                .await;
+            let mut batch = match claimed {
+                Ok(Claimed::Items(batch)) => batch,
+                Ok(Claimed::AllDone) => break,
+                Ok(Claimed::Wait) => Vec::new(),
+                Err(error) => {
+                    // The database is away (a restart): try again shortly.
+                    tracing::warn!(scan.id = scan_id, %error, "cannot claim scan items; trying again");
+                    Vec::new()
+                }
+            };
+            if batch.is_empty() {
+                tokio::select! {
+                    () = tokio::time::sleep(IDLE_RETRY) => {}
+                    // Nothing left to take here: the checks in flight finish
+                    // as the last ones of a scan do (no grace cut).
+                    _ = stop.changed() => break 'claims,
+                }
+                while checks.try_join_next().is_some() {}
+                continue;
+            }
+            batch.shuffle(&mut rand::rng());
+            for item in batch {
                 if let WorkItem::Registration { .. } = &item {
-                    // Without a checker (or its dispatcher) they stay due.
+                    self.lookups_pending.fetch_add(1, Ordering::SeqCst);
                     let _ = lookups.send(item);
                     continue;
                 }
                 let permit = tokio::select! {
                     permit = cert_slots.clone().acquire_owned() => match permit {
                         Ok(p) => p,
-                        Err(_) => break 'pages,
+                        Err(_) => break 'claims,
                     },
                     _ = stop.changed() => {
                         stopped = true;
-                        break 'pages;
+                        break 'claims;
                     }
                 };
                 let job = self.job();
@@ -360,6 +479,58 @@ impl Engine {
             stopped = *stop.borrow();
         }
         Ok(stopped)
+    }
+
+    /// Renews this instance's leases when a third of the lease has passed,
+    /// then claims as many items as there are free certificate slots.
+    async fn next_batch(
+        &self,
+        scan_id: i64,
+        cert_slots: &Semaphore,
+        renewed: &mut tokio::time::Instant,
+        now: DateTime<Utc>,
+    ) -> Result<Claimed, StoreError> {
+        let registrations = self.registration.is_some();
+        let lease = TimeDelta::from_std(self.settings.lease).unwrap_or(TimeDelta::seconds(60));
+        if renewed.elapsed() >= self.settings.lease / 3 {
+            self.store.renew_scan_leases(scan_id, now + lease).await?;
+            *renewed = tokio::time::Instant::now();
+        }
+        let room = cert_slots.available_permits().clamp(1, CLAIM_MAX);
+        let mut batch = self
+            .store
+            .claim_scan_items(scan_id, "endpoint", room as i64, now + lease, now)
+            .await?;
+        // Without a checker registration items stay due (and the scan
+        // ends interrupted, as before).
+        let lookup_room = (self.settings.registration_concurrency * LOOKUPS_AHEAD)
+            .saturating_sub(self.lookups_pending.load(Ordering::SeqCst))
+            .min(CLAIM_MAX);
+        if registrations && lookup_room > 0 {
+            batch.extend(
+                self.store
+                    .claim_scan_items(
+                        scan_id,
+                        "registration",
+                        lookup_room as i64,
+                        now + lease,
+                        now,
+                    )
+                    .await?,
+            );
+        }
+        if !batch.is_empty() {
+            return Ok(Claimed::Items(batch));
+        }
+        let (left, _held) = self
+            .store
+            .scan_items_left(scan_id, registrations, now)
+            .await?;
+        Ok(if left == 0 {
+            Claimed::AllDone
+        } else {
+            Claimed::Wait
+        })
     }
 
     /// Waits for the checks and lookups in flight: all of them, or after a
@@ -416,10 +587,20 @@ impl Engine {
         let summary = self.store.scan_summary(handle.scan_id).await?;
         let finished = summary.items_done >= summary.items_total && !stopped;
         let ended_at = self.clock.now();
-        self.store
+        // Several instances may reach the end of one scan: only the one
+        // that closes its row ends it (summary, the scan's alert decisions).
+        let closed = self
+            .store
             .end_scan(handle.scan_id, finished, ended_at)
             .await?;
         let summary = self.store.scan_summary(handle.scan_id).await?;
+        if !closed {
+            return Ok(ScanOutcome {
+                resumed: handle.resumed,
+                interrupted: summary.state != "finished",
+                summary,
+            });
+        }
         if let (Some(settings), true, false) = (&self.alerts, finished, *scope == ScanScope::Due) {
             // lapse's own health: the canaries when configured, else the
             // checks that failed on lapse's side.
@@ -465,6 +646,7 @@ impl Engine {
             settings: self.settings.clone(),
             clock: self.clock.clone(),
             checks: self.checks.clone(),
+            lookups_pending: self.lookups_pending.clone(),
         }
     }
 
@@ -472,6 +654,16 @@ impl Engine {
     pub async fn unfinished_scopes(&self) -> Result<Vec<ScanScope>, StoreError> {
         self.store.unfinished_scan_scopes().await
     }
+}
+
+/// What a claim found.
+enum Claimed {
+    Items(Vec<WorkItem>),
+    /// Nothing claimable, but items are still in flight (here or at another
+    /// instance, or held by a dead one until its lease runs out).
+    Wait,
+    /// Every item of the scan is done.
+    AllDone,
 }
 
 /// The outcome of a scan with nothing to do (no scan row was written).
@@ -602,6 +794,7 @@ struct Job {
     settings: EngineSettings,
     clock: Arc<dyn Clock>,
     checks: Arc<CheckCounts>,
+    lookups_pending: Arc<AtomicUsize>,
 }
 
 impl Job {
@@ -662,6 +855,9 @@ impl Job {
                         Severity::Unknown
                     }
                 };
+                let _ =
+                    self.lookups_pending
+                        .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1));
                 ItemResult::Registration { domain_id, outcome }
             }
             WorkItem::Gone { kind, item_id } => ItemResult::Gone { kind, item_id },
@@ -679,117 +875,6 @@ pub fn retry_after(failures: u32, settings: &EngineSettings) -> TimeDelta {
     crate::domain::backoff(settings.retry_base, settings.retry_cap, failures)
 }
 
-/// The one writer: batches results into transactions.
-async fn write_results(
-    store: Store,
-    handle: ScanHandle,
-    mut results: mpsc::Receiver<ItemResult>,
-    batch_size: usize,
-    clock: Arc<dyn Clock>,
-    progress: Option<ProgressFn>,
-    alerting: Option<(Arc<AlertSettings>, FailureMode)>,
-) -> Result<(), StoreError> {
-    let mut batch = Vec::with_capacity(batch_size);
-    let mut counts = match &progress {
-        Some(_) => store.scan_progress(handle.scan_id).await?,
-        None => ScanProgress::default(),
-    };
-    loop {
-        let flush = tokio::time::sleep(FLUSH_AFTER);
-        tokio::pin!(flush);
-        let closed = loop {
-            tokio::select! {
-                next = results.recv() => match next {
-                    Some(result) => {
-                        batch.push(result);
-                        if batch.len() >= batch_size {
-                            break false;
-                        }
-                    }
-                    None => break true,
-                },
-                () = &mut flush => break false,
-            }
-        };
-        if !batch.is_empty() {
-            let now = clock.now();
-            let t0 = std::time::Instant::now();
-            store
-                .record_scan_results(handle.scan_id, &batch, now)
-                .await?;
-            let t1 = std::time::Instant::now();
-            if let Some((settings, mode)) = &alerting {
-                decide_alerts(&store, settings, *mode, &batch, now).await;
-            }
-            tracing::debug!(
-                scan.id = handle.scan_id,
-                batch = batch.len(),
-                record_ms = (t1 - t0).as_millis(),
-                alerts_ms = t1.elapsed().as_millis(),
-                queued = results.len(),
-                "batch recorded"
-            );
-            if let Some(progress) = &progress {
-                batch.iter().for_each(|r| counts.count(r));
-                progress(&counts);
-            }
-            batch.clear();
-        }
-        if closed {
-            return Ok(());
-        }
-    }
-}
-
-/// Decides the alerts of freshly recorded results. Subjects the rules say
-/// nothing about (the common case: valid, far from expiry, nothing firing)
-/// are told apart for the whole batch at once; each of the others is
-/// evaluated in its own transaction with its messages. A failure here is
-/// logged: the results are safe, and the next evaluation decides again.
-async fn decide_alerts(
-    store: &Store,
-    settings: &AlertSettings,
-    mode: FailureMode,
-    batch: &[ItemResult],
-    now: DateTime<Utc>,
-) {
-    let mut endpoints = Vec::new();
-    let mut domains = Vec::new();
-    for result in batch {
-        match result {
-            ItemResult::Endpoint { endpoint_id, .. } => endpoints.push(*endpoint_id),
-            ItemResult::Registration { domain_id, .. } => domains.push(*domain_id),
-            ItemResult::Gone { .. } => {}
-        }
-    }
-    if !endpoints.is_empty() {
-        let ids = alerts::endpoints_to_evaluate(store, settings, &endpoints, now)
-            .await
-            .unwrap_or_else(|error| {
-                tracing::warn!(%error, "cannot sort out quiet endpoints; evaluating all of the batch");
-                endpoints
-            });
-        for id in ids {
-            if let Err(error) = alerts::evaluate_endpoint(store, settings, id, mode, now).await {
-                tracing::error!(subject = %format!("endpoint #{id}"), %error, "cannot evaluate alerts");
-            }
-        }
-    }
-    if !domains.is_empty() {
-        let ids = alerts::domains_to_evaluate(store, settings, &domains, now)
-            .await
-            .unwrap_or_else(|error| {
-                tracing::warn!(%error, "cannot sort out quiet domains; evaluating all of the batch");
-                domains
-            });
-        for id in ids {
-            if let Err(error) = alerts::evaluate_domain(store, settings, id, mode, now).await {
-                tracing::error!(subject = %format!("domain #{id}"), %error, "cannot evaluate alerts");
-            }
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -803,6 +888,7 @@ mod tests {
             shutdown_grace: Duration::from_secs(1),
             retry_base: TimeDelta::minutes(15),
             retry_cap: TimeDelta::hours(24),
+            lease: Duration::from_secs(60),
         };
         assert_eq!(retry_after(1, &settings), TimeDelta::minutes(15));
         assert_eq!(retry_after(2, &settings), TimeDelta::minutes(30));

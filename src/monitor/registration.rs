@@ -43,6 +43,38 @@ pub struct RegistrationCheck {
     pub assessment: Assessment,
 }
 
+/// Registry pacing shared by the instances on one database: each request's
+/// slot is reserved in the store (`Store::reserve_pacing_slot`) on the
+/// system clock's milliseconds. A failed reservation is logged and the
+/// in-process quota alone paces that request.
+#[derive(Debug, Clone)]
+pub struct StorePacing(pub Store);
+
+impl crate::ratelimit::SharedPacing for StorePacing {
+    fn reserve<'a>(
+        &'a self,
+        server: &'a str,
+        limit: ServerLimit,
+    ) -> crate::ratelimit::PacingFuture<'a> {
+        Box::pin(async move {
+            let now_ms = Utc::now().timestamp_millis();
+            match self
+                .0
+                .reserve_pacing_slot(server, limit.interval_ms(), limit.burst, now_ms)
+                .await
+            {
+                Ok(wait_ms) => {
+                    std::time::Duration::from_millis(u64::try_from(wait_ms).unwrap_or(0))
+                }
+                Err(error) => {
+                    tracing::warn!(server.name = %server, %error, "cannot reserve a shared pacing slot; pacing in this process only");
+                    std::time::Duration::ZERO
+                }
+            }
+        })
+    }
+}
+
 /// Built once per process (or scan); `check` may run concurrently.
 pub struct RegistrationChecker {
     rdap: RdapClient,
@@ -161,7 +193,10 @@ impl RegistrationChecker {
             rdap,
             whois,
             bootstrap,
-            limits: Arc::new(RateLimiters::new(rate_limit_settings(config))),
+            limits: Arc::new(
+                RateLimiters::new(rate_limit_settings(config))
+                    .with_shared(Arc::new(StorePacing(store.clone()))),
+            ),
             policy: RecheckPolicy::default(),
             confirm: StatusConfirm::from_config(config),
         })

@@ -2,7 +2,10 @@
 //! short poll picks up due work in between (new endpoints and domains within
 //! seconds, failed checks retried with backoff) and the scans requested
 //! through the API ([`run_queued_scans`]). Unfinished scans are resumed
-//! first. The scheduler beats a heartbeat that `/readyz` reads.
+//! first. The scheduler beats a heartbeat that `/readyz` reads, and this
+//! instance's row in `instances`. With several instances on one database a
+//! cron firing starts one scan, whichever instance fires first; the others
+//! join it ([`Engine::run_cron_firing`]).
 
 use std::future::Future;
 use std::sync::Arc;
@@ -101,17 +104,21 @@ pub async fn run_scheduler(
 
     let cron_engine = engine.clone();
     let cron_stop = stop.clone();
+    let schedule_text = settings.cron.to_string();
     let full = run_cron(
         settings.cron.clone(),
         settings.timezone,
         settings.jitter,
         clock,
         stop.clone(),
-        move |_fired| {
+        move |fired| {
             let engine = cron_engine.clone();
             let stop = cron_stop.clone();
+            let schedule = schedule_text.clone();
             async move {
-                if let Err(error) = engine.run(&ScanScope::All, stop, None).await {
+                // Once per firing across instances: the first starts it,
+                // the others join it while it runs.
+                if let Err(error) = engine.run_cron_firing(&schedule, fired, stop).await {
                     tracing::error!(%error, "scheduled scan failed");
                 }
             }
@@ -120,14 +127,21 @@ pub async fn run_scheduler(
     // Liveness for /readyz, and scans requested through the API.
     let heartbeat = async {
         let mut stop = stop.clone();
-        let instance = format!("pid-{}", std::process::id());
+        let store = engine.store();
+        let started_at = clock_now();
         loop {
-            if let Err(error) = engine
-                .store()
-                .record_heartbeat(SCHEDULER, &instance, clock_now())
+            let now = clock_now();
+            if let Err(error) = store
+                .record_heartbeat(SCHEDULER, store.instance(), now)
                 .await
             {
                 tracing::warn!(%error, "cannot record the scheduler heartbeat");
+            }
+            if let Err(error) = store
+                .record_instance_beat(env!("CARGO_PKG_VERSION"), started_at, now)
+                .await
+            {
+                tracing::warn!(%error, "cannot record this instance's heartbeat");
             }
             if !sleep_unless_stopped(&mut stop, settings.due_poll.min(Duration::from_secs(30)))
                 .await
@@ -150,6 +164,10 @@ pub async fn run_scheduler(
         loop {
             if !sleep_unless_stopped(&mut stop, settings.due_poll).await {
                 return;
+            }
+            // A scan another instance left behind (it died) goes on here.
+            if let Err(error) = engine.join_running(stop.clone()).await {
+                tracing::error!(%error, "cannot join a running scan");
             }
             if let Err(error) = engine.try_run(&ScanScope::Due, stop.clone()).await {
                 tracing::error!(%error, "checking due work failed");

@@ -335,6 +335,7 @@ impl Store {
             engine: Engine::Sqlite,
             location: path.display().to_string(),
             path,
+            instance: "lapse".into(),
         })
     }
 

@@ -6,8 +6,11 @@
 //! in `logged` (written to the log, kept here; `lapse outbox retry --logged`
 //! queues it again once SMTP is set up).
 //!
-//! Claiming is a conditional update (`WHERE state = 'pending'`), so two
-//! senders never take the same row. A claimed row carries a lease; a row
+//! Claiming is one conditional update (`WHERE state = 'pending'`; on
+//! PostgreSQL `FOR UPDATE SKIP LOCKED` in its inner SELECT), so two senders,
+//! in one process or in several instances, never take the same row; the
+//! row names its sender (`leased_by`, the store's instance). A claimed row
+//! carries a lease; a row
 //! still `sending` after its lease belongs to a sender that died, and goes
 //! back to `pending` ([`Store::reclaim_expired_leases`]). That is
 //! at-least-once: a sender killed after the server accepted a message but
@@ -19,7 +22,7 @@ use sqlx::Row;
 
 use super::alerts::{Channel, NewMessage};
 use super::read_models::{Cursor, Page, ALERT_CLIENT};
-use super::{format_time, Store, StoreError};
+use super::{format_time, Dialect, Store, StoreError};
 use crate::domain::access::Visibility;
 
 /// Where a message is in its life.
@@ -188,7 +191,7 @@ impl Store {
     /// died. Returns how many.
     pub async fn reclaim_expired_leases(&self, now: DateTime<Utc>) -> Result<u64, StoreError> {
         let done = sqlx::query(
-            "UPDATE outbox SET state = 'pending', lease_until = NULL,
+            "UPDATE outbox SET state = 'pending', lease_until = NULL, leased_by = NULL,
                  last_error = 'sender stopped during delivery; retried'
              WHERE state = 'sending' AND lease_until < $1",
         )
@@ -198,36 +201,49 @@ impl Store {
         Ok(done.rows_affected())
     }
 
-    /// Claims up to `limit` due messages for this sender until `lease_until`.
+    /// Claims up to `limit` due messages for this sender (this store's
+    /// instance) until `lease_until`, oldest due first. One statement; on
+    /// PostgreSQL its pick skips rows another instance is claiming
+    /// (`FOR UPDATE SKIP LOCKED`), so no message goes to two senders.
     pub async fn claim_due_messages(
         &self,
         now: DateTime<Utc>,
         limit: u32,
         lease_until: DateTime<Utc>,
     ) -> Result<Vec<OutboxMessage>, StoreError> {
-        let ids: Vec<i64> = sqlx::query_scalar(
-            "SELECT id FROM outbox WHERE state = 'pending' AND next_attempt_at <= $1
-             ORDER BY next_attempt_at, id LIMIT $2",
-        )
-        .bind(format_time(now))
-        .bind(i64::from(limit))
-        .fetch_all(self.pool())
-        .await?;
-        let mut claimed = Vec::new();
-        for id in ids {
-            let row = sqlx::query(
-                "UPDATE outbox SET state = 'sending', attempts = attempts + 1, lease_until = $1
-                 WHERE id = $2 AND state = 'pending'
-                 RETURNING id, message_id, channel, recipient, cc, reply_to, subject, body_text, body_html,
-                           payload, alert_id, attempts",
-            )
+        // The pick is a CTE, run once: as an `IN (SELECT .. LIMIT ..)`
+        // PostgreSQL may rescan it per row and claim more than the limit.
+        const CLAIM: Dialect = Dialect {
+            sqlite: "WITH picked AS (
+                     SELECT id FROM outbox WHERE state = 'pending' AND next_attempt_at <= $3
+                     ORDER BY next_attempt_at, id LIMIT $4)
+                 UPDATE outbox SET state = 'sending', attempts = attempts + 1,
+                     lease_until = $1, leased_by = $2
+                 WHERE state = 'pending' AND id IN (SELECT id FROM picked)
+                 RETURNING id, message_id, channel, recipient, cc, reply_to, subject, body_text,
+                           body_html, payload, alert_id, attempts, next_attempt_at",
+            postgres: "WITH picked AS MATERIALIZED (
+                     SELECT id FROM outbox WHERE state = 'pending' AND next_attempt_at <= $3
+                     ORDER BY next_attempt_at, id LIMIT $4 FOR UPDATE SKIP LOCKED)
+                 UPDATE outbox SET state = 'sending', attempts = attempts + 1,
+                     lease_until = $1, leased_by = $2
+                 WHERE state = 'pending' AND id IN (SELECT id FROM picked)
+                 RETURNING id, message_id, channel, recipient, cc, reply_to, subject, body_text,
+                           body_html, payload, alert_id, attempts, next_attempt_at",
+        };
+        let mut rows = sqlx::query(CLAIM.of(self.engine()))
             .bind(format_time(lease_until))
-            .bind(id)
-            .fetch_optional(self.pool())
+            .bind(self.instance())
+            .bind(format_time(now))
+            .bind(i64::from(limit))
+            .fetch_all(self.pool())
             .await?;
-            if let Some(r) = row {
+        rows.sort_by_key(|r| (r.get::<String, _>("next_attempt_at"), r.get::<i64, _>("id")));
+        Ok(rows
+            .iter()
+            .map(|r| {
                 let channel_name: String = r.get("channel");
-                claimed.push(OutboxMessage {
+                OutboxMessage {
                     id: r.get("id"),
                     message_id: r.get("message_id"),
                     channel: Channel::parse(&channel_name),
@@ -241,10 +257,9 @@ impl Store {
                     payload: r.get("payload"),
                     alert_id: r.get("alert_id"),
                     attempts: u32::try_from(r.get::<i64, _>("attempts")).unwrap_or(u32::MAX),
-                });
-            }
-        }
-        Ok(claimed)
+                }
+            })
+            .collect())
     }
 
     /// Delivered. False when the row was no longer this sender's.
@@ -286,11 +301,11 @@ impl Store {
         next_attempt_at: Option<DateTime<Utc>>,
     ) -> Result<bool, StoreError> {
         let done = sqlx::query(
-            "UPDATE outbox SET state = $1, lease_until = NULL,
+            "UPDATE outbox SET state = $1, lease_until = NULL, leased_by = NULL,
                  last_error = COALESCE($2, CASE WHEN $3 = 'pending' THEN last_error ELSE NULL END),
                  sent_at = COALESCE($4, sent_at),
                  next_attempt_at = COALESCE($5, next_attempt_at)
-             WHERE id = $6 AND state = 'sending'",
+             WHERE id = $6 AND state = 'sending' AND (leased_by IS NULL OR leased_by = $7)",
         )
         .bind(state)
         .bind(error)
@@ -298,6 +313,7 @@ impl Store {
         .bind(sent_at.map(format_time))
         .bind(next_attempt_at.map(format_time))
         .bind(id)
+        .bind(self.instance())
         .execute(self.pool())
         .await?;
         Ok(done.rows_affected() == 1)

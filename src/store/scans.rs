@@ -13,7 +13,7 @@ use chrono::{DateTime, Utc};
 use sqlx::Row;
 
 use super::observations::record_batch_in;
-use super::{format_time, ScanScope, Store, StoreError};
+use super::{format_time, Dialect, ScanScope, Store, StoreError};
 use crate::domain::certificate::Severity;
 use crate::domain::observation::CertObservation;
 
@@ -170,49 +170,17 @@ impl Store {
         Ok(progress)
     }
 
-    /// Picks up an unfinished scan of the same scope, or starts a new one
-    /// with all its items.
+    /// Picks up an unfinished scan of the same scope (another instance's
+    /// running scan included: this one joins it), or starts a new one with
+    /// all its items.
     pub async fn start_or_resume_scan(
         &self,
         scope: &ScanScope,
         now: DateTime<Utc>,
     ) -> Result<ScanHandle, StoreError> {
         let mut tx = self.write_tx().await?;
-        // Compared as values, not as text, so that a row written in an
-        // older shape of the same scope is resumed too.
-        let unfinished = sqlx::query(
-            "SELECT id, scope, items_total, items_done FROM scans
-             WHERE state IN ('running', 'interrupted')
-             ORDER BY id DESC",
-        )
-        .fetch_all(&mut *tx)
-        .await?
-        .into_iter()
-        .find(|row| ScanScope::from_stored(row.get("scope")) == Some(*scope));
-        if let Some(row) = unfinished {
-            let scan_id: i64 = row.get("id");
-            sqlx::query("UPDATE scans SET state = 'running' WHERE id = $1")
-                .bind(scan_id)
-                .execute(&mut *tx)
-                .await?;
-            tx.commit().await?;
-            return Ok(ScanHandle {
-                scan_id,
-                resumed: true,
-                items_total: row.get("items_total"),
-                items_done: row.get("items_done"),
-            });
-        }
-        let now_text = format_time(now);
-        let scan_id: i64 = sqlx::query_scalar(
-            "INSERT INTO scans (scope, state, started_at) VALUES ($1, 'running', $2) RETURNING id",
-        )
-        .bind(scope.to_stored())
-        .bind(&now_text)
-        .fetch_one(&mut *tx)
-        .await?;
-        let total = fill_scan_items(&mut tx, scan_id, scope, &now_text).await?;
-        if total == 0 && *scope == ScanScope::Due {
+        let handle = resume_or_create_in(&mut tx, scope, &format_time(now)).await?;
+        if !handle.resumed && handle.items_total == 0 && *scope == ScanScope::Due {
             // Nothing due: no row, so the frequent due-work poll leaves no history.
             tx.rollback().await?;
             return Ok(ScanHandle {
@@ -223,71 +191,158 @@ impl Store {
             });
         }
         tx.commit().await?;
-        Ok(ScanHandle {
-            scan_id,
-            resumed: false,
-            items_total: total,
-            items_done: 0,
-        })
+        Ok(handle)
     }
 
-    /// The next page of unfinished items after `after` (kind, id), in key order.
-    pub async fn pending_scan_items(
+    /// Claims up to `limit` unfinished items of the scan that nobody holds
+    /// (or whose holder's lease ran out) for this instance until
+    /// `lease_until`, and returns them. One statement; on PostgreSQL its
+    /// pick skips rows another instance is claiming at that moment
+    /// (`FOR UPDATE SKIP LOCKED`), so no item is handed out twice.
+    /// Only items of `kind` (`endpoint`, `registration`).
+    pub async fn claim_scan_items(
         &self,
         scan_id: i64,
-        after: Option<(String, i64)>,
+        kind: &str,
         limit: i64,
+        lease_until: DateTime<Utc>,
+        now: DateTime<Utc>,
     ) -> Result<Vec<WorkItem>, StoreError> {
-        let (after_kind, after_id) = after.unwrap_or_default();
-        let rows = sqlx::query(
+        // The pick is a CTE, run once: as an `IN (SELECT .. LIMIT ..)`
+        // PostgreSQL may rescan it per row and claim more than the limit.
+        const CLAIM: Dialect = Dialect {
+            sqlite: "WITH picked AS (
+                     SELECT item_id FROM scan_items
+                     WHERE scan_id = $3 AND item_kind = $5 AND done_at IS NULL
+                       AND (lease_until IS NULL OR lease_until < $4)
+                     ORDER BY item_id LIMIT $6)
+                 UPDATE scan_items SET leased_by = $1, lease_until = $2
+                 WHERE scan_id = $3 AND item_kind = $5 AND item_id IN (SELECT item_id FROM picked)
+                 RETURNING item_kind, item_id",
+            postgres: "WITH picked AS MATERIALIZED (
+                     SELECT item_id FROM scan_items
+                     WHERE scan_id = $3 AND item_kind = $5 AND done_at IS NULL
+                       AND (lease_until IS NULL OR lease_until < $4)
+                     ORDER BY item_id LIMIT $6
+                     FOR UPDATE SKIP LOCKED)
+                 UPDATE scan_items SET leased_by = $1, lease_until = $2
+                 WHERE scan_id = $3 AND item_kind = $5 AND item_id IN (SELECT item_id FROM picked)
+                 RETURNING item_kind, item_id",
+        };
+        let claimed = sqlx::query(CLAIM.of(self.engine()))
+            .bind(self.instance())
+            .bind(format_time(lease_until))
+            .bind(scan_id)
+            .bind(format_time(now))
+            .bind(kind)
+            .bind(limit)
+            .fetch_all(self.pool())
+            .await?;
+        let mut by_kind: BTreeMap<String, Vec<i64>> = BTreeMap::new();
+        for row in &claimed {
+            by_kind
+                .entry(row.get("item_kind"))
+                .or_default()
+                .push(row.get("item_id"));
+        }
+        let mut items = Vec::with_capacity(claimed.len());
+        for (kind, ids) in by_kind {
+            match kind.as_str() {
+                "endpoint" | "registration" => {
+                    items.extend(self.work_items(scan_id, &kind, &ids).await?);
+                }
+                _ => items.extend(ids.into_iter().map(|item_id| WorkItem::Gone {
+                    kind: kind.clone(),
+                    item_id,
+                })),
+            }
+        }
+        Ok(items)
+    }
+
+    /// What checking the items `ids` of one kind needs.
+    async fn work_items(
+        &self,
+        scan_id: i64,
+        kind: &str,
+        ids: &[i64],
+    ) -> Result<Vec<WorkItem>, StoreError> {
+        let rows = sqlx::query(&format!(
             "SELECT si.item_kind, si.item_id,
                     e.id AS endpoint_id, e.host, e.port, e.tls_mode, e.pinned_address, e.check_failures,
                     d.id AS domain_id, d.name
              FROM scan_items si
              LEFT JOIN endpoints e ON si.item_kind = 'endpoint' AND e.id = si.item_id
              LEFT JOIN domains d ON si.item_kind = 'registration' AND d.id = si.item_id
-             WHERE si.scan_id = $1 AND si.done_at IS NULL
-               AND (si.item_kind, si.item_id) > ($2, $3)
-             ORDER BY si.item_kind, si.item_id
-             LIMIT $4",
-        )
+             WHERE si.scan_id = $1 AND si.item_kind = $2 AND si.item_id IN ({})",
+            id_list(ids)
+        ))
         .bind(scan_id)
-        .bind(after_kind)
-        .bind(after_id)
-        .bind(limit)
+        .bind(kind)
         .fetch_all(self.pool())
         .await?;
-        Ok(rows
-            .iter()
-            .map(|r| {
-                let kind: String = r.get("item_kind");
-                let item_id: i64 = r.get("item_id");
-                match (
-                    kind.as_str(),
-                    r.get::<Option<i64>, _>("endpoint_id"),
-                    r.get::<Option<i64>, _>("domain_id"),
-                ) {
-                    ("endpoint", Some(endpoint_id), _) => WorkItem::Endpoint {
-                        endpoint_id,
-                        host: r.get("host"),
-                        port: u16::try_from(r.get::<i64, _>("port")).unwrap_or(443),
-                        tls_mode: r.get("tls_mode"),
-                        pinned_address: r.get("pinned_address"),
-                        check_failures: u32::try_from(r.get::<i64, _>("check_failures"))
-                            .unwrap_or(0),
-                    },
-                    ("registration", _, Some(domain_id)) => WorkItem::Registration {
-                        domain_id,
-                        name: r.get("name"),
-                    },
-                    _ => WorkItem::Gone { kind, item_id },
-                }
-            })
-            .collect())
+        Ok(rows.iter().map(work_item).collect())
+    }
+
+    /// Moves this instance's leases on the scan's unfinished items to
+    /// `lease_until` (the items it is still checking).
+    pub async fn renew_scan_leases(
+        &self,
+        scan_id: i64,
+        lease_until: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "UPDATE scan_items SET lease_until = $1
+             WHERE scan_id = $2 AND leased_by = $3 AND done_at IS NULL",
+        )
+        .bind(format_time(lease_until))
+        .bind(scan_id)
+        .bind(self.instance())
+        .execute(self.pool())
+        .await?;
+        Ok(())
+    }
+
+    /// Gives this instance's unfinished items of the scan back to the pool
+    /// (a stop: the other instances take them at once).
+    pub async fn release_scan_leases(&self, scan_id: i64) -> Result<(), StoreError> {
+        sqlx::query(
+            "UPDATE scan_items SET leased_by = NULL, lease_until = NULL
+             WHERE scan_id = $1 AND leased_by = $2 AND done_at IS NULL",
+        )
+        .bind(scan_id)
+        .bind(self.instance())
+        .execute(self.pool())
+        .await?;
+        Ok(())
+    }
+
+    /// Unfinished items of the scan (registration items only when
+    /// `registrations`), and how many of them nobody may claim at `now`
+    /// (leased, lease unexpired).
+    pub async fn scan_items_left(
+        &self,
+        scan_id: i64,
+        registrations: bool,
+        now: DateTime<Utc>,
+    ) -> Result<(i64, i64), StoreError> {
+        let row = sqlx::query(
+            "SELECT COUNT(*) AS left_over,
+                    COUNT(CASE WHEN lease_until >= $2 THEN 1 END) AS held
+             FROM scan_items WHERE scan_id = $1 AND done_at IS NULL
+               AND ($3 = 1 OR item_kind <> 'registration')",
+        )
+        .bind(scan_id)
+        .bind(format_time(now))
+        .bind(i64::from(registrations))
+        .fetch_one(self.pool())
+        .await?;
+        Ok((row.get("left_over"), row.get("held")))
     }
 
     /// Records a batch of results in one transaction: observations, next due
-    /// times, items done, scan counts.
+    /// times, items done, scan counts. An item already done (checked by an
+    /// instance whose lease ran out meanwhile) is not counted again.
     pub async fn record_scan_results(
         &self,
         scan_id: i64,
@@ -298,10 +353,9 @@ impl Store {
             return Ok(());
         }
         let now_text = format_time(now);
-        let mut counts = [0_i64; 4];
         let mut observed = Vec::new();
         let mut endpoints = Vec::new();
-        let mut items: BTreeMap<(&str, Option<String>), Vec<i64>> = BTreeMap::new();
+        let mut items: BTreeMap<(&str, Option<usize>), Vec<i64>> = BTreeMap::new();
         for result in results {
             let (kind, item_id, outcome) = match result {
                 ItemResult::Endpoint {
@@ -324,18 +378,13 @@ impl Store {
                 }
                 ItemResult::Gone { kind, item_id } => (kind.as_str(), *item_id, None),
             };
-            if let Some(outcome) = outcome {
-                counts[match outcome {
-                    Severity::Ok => 0,
-                    Severity::Warning => 1,
-                    Severity::Critical => 2,
-                    Severity::Unknown => 3,
-                }] += 1;
-            }
-            items
-                .entry((kind, outcome.map(|o| o.label().to_ascii_lowercase())))
-                .or_default()
-                .push(item_id);
+            let outcome = outcome.map(|o| match o {
+                Severity::Ok => 0,
+                Severity::Warning => 1,
+                Severity::Critical => 2,
+                Severity::Unknown => 3,
+            });
+            items.entry((kind, outcome)).or_default().push(item_id);
         }
         // Set-based: a few statements per batch, whatever its size.
         let mut tx = self.write_tx().await?;
@@ -359,19 +408,26 @@ impl Store {
             .execute(&mut *tx)
             .await?;
         }
+        let mut counts = [0_i64; 5];
         for ((kind, outcome), ids) in items {
-            sqlx::query(&format!(
+            let done = sqlx::query(&format!(
                 "UPDATE scan_items SET done_at = $1, outcome = $2
-                 WHERE scan_id = $3 AND item_kind = $4 AND item_id IN ({})",
+                 WHERE scan_id = $3 AND item_kind = $4 AND done_at IS NULL AND item_id IN ({})",
                 super::ids_from_json(engine, "$5")
             ))
             .bind(&now_text)
-            .bind(outcome)
+            .bind(outcome.map(|o| OUTCOMES[o]))
             .bind(scan_id)
             .bind(kind)
             .bind(serde_json::Value::from(ids).to_string())
             .execute(&mut *tx)
-            .await?;
+            .await?
+            .rows_affected();
+            let done = i64::try_from(done).unwrap_or(i64::MAX);
+            counts[4] += done;
+            if let Some(outcome) = outcome {
+                counts[outcome] += done;
+            }
         }
         sqlx::query(
             "UPDATE scans SET items_done = items_done + $1, count_ok = count_ok + $2,
@@ -379,7 +435,7 @@ impl Store {
                count_unknown = count_unknown + $5
              WHERE id = $6",
         )
-        .bind(i64::try_from(results.len()).unwrap_or(i64::MAX))
+        .bind(counts[4])
         .bind(counts[0])
         .bind(counts[1])
         .bind(counts[2])
@@ -391,32 +447,50 @@ impl Store {
         Ok(())
     }
 
-    /// Marks a scan finished (or interrupted, to be resumed).
+    /// Closes a scan, once: `finished` (its items deleted) when every item
+    /// is done; else `interrupted` (to be resumed), unless another instance
+    /// still holds live leases on it (`now`), which then goes on. Returns
+    /// whether this call closed it: only that caller ends the scan (summary,
+    /// the scan's alert decisions).
     pub async fn end_scan(
         &self,
         scan_id: i64,
         finished: bool,
         now: DateTime<Utc>,
-    ) -> Result<(), StoreError> {
+    ) -> Result<bool, StoreError> {
         let mut tx = self.write_tx().await?;
-        if finished {
-            sqlx::query("UPDATE scans SET state = 'finished', finished_at = $1 WHERE id = $2")
-                .bind(format_time(now))
-                .bind(scan_id)
-                .execute(&mut *tx)
-                .await?;
+        let closed = if finished {
+            let closed = sqlx::query(
+                "UPDATE scans SET state = 'finished', finished_at = $1
+                 WHERE id = $2 AND state <> 'finished'",
+            )
+            .bind(format_time(now))
+            .bind(scan_id)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected()
+                == 1;
             sqlx::query("DELETE FROM scan_items WHERE scan_id = $1")
                 .bind(scan_id)
                 .execute(&mut *tx)
                 .await?;
+            closed
         } else {
-            sqlx::query("UPDATE scans SET state = 'interrupted' WHERE id = $1")
-                .bind(scan_id)
-                .execute(&mut *tx)
-                .await?;
-        }
+            sqlx::query(
+                "UPDATE scans SET state = 'interrupted' WHERE id = $1 AND state = 'running'
+                   AND NOT EXISTS (SELECT 1 FROM scan_items WHERE scan_id = $1
+                       AND done_at IS NULL AND leased_by <> $2 AND lease_until >= $3)",
+            )
+            .bind(scan_id)
+            .bind(self.instance())
+            .bind(format_time(now))
+            .execute(&mut *tx)
+            .await?
+            .rows_affected()
+                == 1
+        };
         tx.commit().await?;
-        Ok(())
+        Ok(closed)
     }
 
     pub async fn scan_summary(&self, scan_id: i64) -> Result<ScanSummary, StoreError> {
@@ -493,6 +567,90 @@ impl Store {
         let mut conn = self.pool().acquire().await?;
         self.client_id(&mut conn, name).await
     }
+}
+
+/// A claimed item as the engine checks it.
+fn work_item(r: &sqlx::any::AnyRow) -> WorkItem {
+    let kind: String = r.get("item_kind");
+    let item_id: i64 = r.get("item_id");
+    match (
+        kind.as_str(),
+        r.get::<Option<i64>, _>("endpoint_id"),
+        r.get::<Option<i64>, _>("domain_id"),
+    ) {
+        ("endpoint", Some(endpoint_id), _) => WorkItem::Endpoint {
+            endpoint_id,
+            host: r.get("host"),
+            port: u16::try_from(r.get::<i64, _>("port")).unwrap_or(443),
+            tls_mode: r.get("tls_mode"),
+            pinned_address: r.get("pinned_address"),
+            check_failures: u32::try_from(r.get::<i64, _>("check_failures")).unwrap_or(0),
+        },
+        ("registration", _, Some(domain_id)) => WorkItem::Registration {
+            domain_id,
+            name: r.get("name"),
+        },
+        _ => WorkItem::Gone { kind, item_id },
+    }
+}
+
+/// `scan_items.outcome` by severity: ok, warning, critical, unknown.
+const OUTCOMES: [&str; 4] = ["ok", "warning", "critical", "unknown"];
+
+/// Ids as an SQL list (`1, 2, 3`): integers, so nothing to escape, and the
+/// same text on both engines.
+fn id_list(ids: &[i64]) -> String {
+    ids.iter()
+        .map(i64::to_string)
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// In a write transaction: the unfinished scan of `scope` (marked
+/// `running` again), or a new one with all its items.
+pub(super) async fn resume_or_create_in(
+    tx: &mut sqlx::AnyConnection,
+    scope: &ScanScope,
+    now_text: &str,
+) -> Result<ScanHandle, StoreError> {
+    // Compared as values, not as text, so that a row written in an
+    // older shape of the same scope is resumed too.
+    let unfinished = sqlx::query(
+        "SELECT id, scope, items_total, items_done FROM scans
+         WHERE state IN ('running', 'interrupted')
+         ORDER BY id DESC",
+    )
+    .fetch_all(&mut *tx)
+    .await?
+    .into_iter()
+    .find(|row| ScanScope::from_stored(row.get("scope")) == Some(*scope));
+    if let Some(row) = unfinished {
+        let scan_id: i64 = row.get("id");
+        sqlx::query("UPDATE scans SET state = 'running' WHERE id = $1")
+            .bind(scan_id)
+            .execute(&mut *tx)
+            .await?;
+        return Ok(ScanHandle {
+            scan_id,
+            resumed: true,
+            items_total: row.get("items_total"),
+            items_done: row.get("items_done"),
+        });
+    }
+    let scan_id: i64 = sqlx::query_scalar(
+        "INSERT INTO scans (scope, state, started_at) VALUES ($1, 'running', $2) RETURNING id",
+    )
+    .bind(scope.to_stored())
+    .bind(now_text)
+    .fetch_one(&mut *tx)
+    .await?;
+    let total = fill_scan_items(&mut *tx, scan_id, scope, now_text).await?;
+    Ok(ScanHandle {
+        scan_id,
+        resumed: false,
+        items_total: total,
+        items_done: 0,
+    })
 }
 
 /// Inserts a scan's work items for `scope` and records their number.

@@ -365,6 +365,14 @@ async fn migration_0302_keeps_every_row_index_trigger_and_foreign_key() {
         "ALTER TABLE domains DROP COLUMN runbook_account",
         "ALTER TABLE domains DROP COLUMN runbook_renewer",
         "ALTER TABLE domains DROP COLUMN runbook_howto",
+        // 0307: several instances.
+        "DROP TABLE instances",
+        "DROP TABLE cron_firings",
+        "DROP TABLE server_pacing",
+        "DROP INDEX scan_items_leased",
+        "ALTER TABLE scan_items DROP COLUMN leased_by",
+        "ALTER TABLE scan_items DROP COLUMN lease_until",
+        "ALTER TABLE outbox DROP COLUMN leased_by",
     ] {
         sqlx::raw_sql(later).execute(&mut conn).await.expect(later);
     }

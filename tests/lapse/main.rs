@@ -28,6 +28,7 @@ mod fleet_needs_date;
 mod fleet_read;
 mod honest_reasons;
 mod ids_never_reused;
+mod instances;
 mod look_alikes;
 mod migration;
 mod observations;

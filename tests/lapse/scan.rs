@@ -226,6 +226,7 @@ async fn three_hundred_endpoints_on_one_address_respect_the_per_address_cap() {
             shutdown_grace: Duration::from_secs(5),
             retry_base: chrono::TimeDelta::minutes(15),
             retry_cap: chrono::TimeDelta::hours(1),
+            lease: Duration::from_secs(60),
         },
         Arc::new(SystemClock),
     );
