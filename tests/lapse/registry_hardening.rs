@@ -580,6 +580,7 @@ mod loopback_only {
         let end = start + script[start..].find("\nTOML\n").expect("its end");
         let config: toml::Value = toml::from_str(
             &script[start..end]
+                .replace("$DATABASE_LINE", "path = \"$WORK/bench.db\"")
                 .replace("$WORK", "/tmp/work")
                 .replace("$PORT", "18480")
                 .replace("${API_TOML:-}", ""),
