@@ -29,6 +29,7 @@ mod fleet_read;
 mod honest_reasons;
 mod ids_never_reused;
 mod instances;
+mod kill9;
 mod look_alikes;
 mod migration;
 mod observations;

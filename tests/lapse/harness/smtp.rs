@@ -126,6 +126,9 @@ struct Shared {
     refuse_data: AtomicUsize,
     /// DATA commands answered 451 so far.
     refused: AtomicUsize,
+    /// How long an accepted message waits (received already) before its
+    /// 250, in milliseconds: a sender killed meanwhile never hears it.
+    delay_ms: std::sync::atomic::AtomicU64,
     tls: Option<Arc<rustls::ServerConfig>>,
 }
 
@@ -179,6 +182,13 @@ impl SmtpSink {
     /// Answer the next `n` DATA commands with `451 4.3.0 try again later`.
     pub fn refuse_next(&self, n: usize) {
         self.shared.refuse_data.store(n, Ordering::SeqCst);
+    }
+
+    /// Hold every accepted message's 250 for `delay` (it counts as
+    /// received at once), so that messages are in flight for a while.
+    pub fn delay_replies(&self, delay: Duration) {
+        let ms = u64::try_from(delay.as_millis()).unwrap_or(u64::MAX);
+        self.shared.delay_ms.store(ms, Ordering::SeqCst);
     }
 
     pub fn refused(&self) -> usize {
@@ -314,6 +324,10 @@ where
                     data,
                     tls: in_tls,
                 });
+                let delay = shared.delay_ms.load(Ordering::SeqCst);
+                if delay > 0 {
+                    tokio::time::sleep(Duration::from_millis(delay)).await;
+                }
                 b"250 2.0.0 queued\r\n"
             }
         } else if upper == "RSET" || upper == "NOOP" {
