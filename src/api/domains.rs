@@ -495,6 +495,7 @@ pub async fn endpoint_observations(
     request_body(content((Vec<ImportItem> = "application/json"), (String = "text/csv"))),
     responses((status = 200, body = ImportResult), (status = 400, body = ErrorBody),
               (status = 403, body = ErrorBody), (status = 413, body = ErrorBody),
+              (status = 422, body = ErrorBody),
               (status = 415, body = ErrorBody)))]
 pub async fn import(
     State(state): State<ApiState>,
@@ -517,6 +518,13 @@ pub async fn import(
     let port = state.settings.default_port;
     let now = state.now();
     let report = if csv {
+        if bytes.contains(&0) {
+            // As a JSON body's `\u0000` (see `parse_json`).
+            return Err(ApiError::unprocessable(
+                "invalid_body",
+                "text may not contain the NUL character",
+            ));
+        }
         inventory::import_csv(&state.store, &policy, port, bytes.as_ref(), now)
             .await
             .map_err(|e| match e {

@@ -61,6 +61,36 @@ pub async fn body_bytes(req: Request, state: &ApiState) -> Result<Bytes, ApiErro
 
 /// Deserialises JSON, naming the field at fault.
 pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    let value = deserialize(bytes)?;
+    if has_escaped_nul(bytes) {
+        // PostgreSQL's text cannot hold it, and no name, address or note
+        // needs it: refused on both engines alike.
+        return Err(ApiError::unprocessable(
+            "invalid_body",
+            "text may not contain the NUL character (\\u0000)",
+        ));
+    }
+    Ok(value)
+}
+
+/// Whether a JSON text holds the escape `\u0000` (not an escaped
+/// backslash followed by `u0000`).
+fn has_escaped_nul(bytes: &[u8]) -> bool {
+    bytes.windows(6).enumerate().any(|(at, w)| {
+        w[0] == b'\\'
+            && w[1] == b'u'
+            && &w[2..] == b"0000"
+            && bytes[..at]
+                .iter()
+                .rev()
+                .take_while(|b| **b == b'\\')
+                .count()
+                % 2
+                == 0
+    })
+}
+
+fn deserialize<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     let mut deserializer = serde_json::Deserializer::from_slice(bytes);
     serde_path_to_error::deserialize(&mut deserializer).map_err(|e| {
         let path = e.path().to_string();
@@ -303,5 +333,22 @@ impl utoipa::PartialSchema for Whole {
 impl utoipa::ToSchema for Whole {
     fn name() -> std::borrow::Cow<'static, str> {
         "WholeNumber".into()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_nul_escape_is_refused_and_an_escaped_backslash_is_not() {
+        assert!(has_escaped_nul(br#"{"name": "a\u0000b"}"#));
+        assert!(has_escaped_nul(br#"{"name": "a\\\u0000"}"#));
+        assert!(!has_escaped_nul(br#"{"name": "a\\u0000"}"#));
+        assert!(!has_escaped_nul(br#"{"name": "a\u0001"}"#));
+        let refused = parse_json::<serde_json::Value>(br#"{"name": "\u0000"}"#);
+        assert!(refused.is_err());
+        let kept = parse_json::<serde_json::Value>(br#"{"name": "a\\u0000"}"#).expect("parsed");
+        assert_eq!(kept["name"], "a\\u0000");
     }
 }
