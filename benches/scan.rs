@@ -39,6 +39,9 @@ struct Args {
     database: Option<String>,
     endpoints: usize,
     concurrency: usize,
+    /// `--instances K`: K engines, each on its own pool and instance name,
+    /// share the scans (leased items), as K `lapse serve` would.
+    instances: usize,
     alerting: Alerting,
 }
 
@@ -47,6 +50,7 @@ fn args() -> Args {
         database: None,
         endpoints: 10_000,
         concurrency: 64,
+        instances: 1,
         alerting: Alerting::On,
     };
     let mut it = std::env::args().skip(1);
@@ -65,6 +69,9 @@ fn args() -> Args {
                     .unwrap_or(out.concurrency)
             }
             "--no-alerts" => out.alerting = Alerting::Off,
+            "--instances" => {
+                out.instances = it.next().and_then(|v| v.parse().ok()).unwrap_or(1).max(1)
+            }
             "--database" => out.database = it.next(),
             _ => {} // cargo bench passes `--bench`
         }
@@ -339,18 +346,52 @@ async fn run(args: Args) {
 
     // (b) the full scan through the real engine
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
-    let engine = lapse::app::build_engine(&app, clock, args.alerting)
-        .await
-        .expect("engine");
+    let mut engines = Vec::new();
+    for k in 0..args.instances {
+        let store = if k == 0 {
+            app.store.clone()
+        } else {
+            lapse::store::Store::open(&app.config.database)
+                .await
+                .expect("store")
+                .with_instance(&format!("bench-{k}"))
+        };
+        let instance = App {
+            config: app.config.clone(),
+            store,
+        };
+        engines.push(
+            lapse::app::build_engine(&instance, clock.clone(), args.alerting)
+                .await
+                .expect("engine"),
+        );
+    }
+    let engines = Arc::new(engines);
+    // Every engine runs the scan; they share its items. The first one's
+    // outcome is reported.
+    let run_all = |stop: tokio::sync::watch::Receiver<bool>| {
+        let engines = engines.clone();
+        async move {
+            let runs = (0..engines.len()).map(|k| {
+                let engines = engines.clone();
+                let stop = stop.clone();
+                tokio::spawn(async move {
+                    engines[k]
+                        .run(&ScanScope::All, stop, None)
+                        .await
+                        .expect("scan")
+                })
+            });
+            let mut outcomes = futures::future::join_all(runs).await.into_iter();
+            outcomes.next().expect("one engine").expect("join")
+        }
+    };
     app.store.checkpoint().await.expect("checkpoint");
     let db_before = size(&app).await;
     let (_stop_tx, stop) = tokio::sync::watch::channel(false);
     let cpu1 = cpu_seconds();
     let started = Instant::now();
-    let first = engine
-        .run(&ScanScope::All, stop.clone(), None)
-        .await
-        .expect("scan");
+    let first = run_all(stop.clone()).await;
     let scan = started.elapsed();
     let scan_cpu = cpu_seconds() - cpu1;
     let scan_rate = n as f64 / scan.as_secs_f64();
@@ -360,7 +401,7 @@ async fn run(args: Args) {
     // (c) a second scan with nothing changed
     let cpu2 = cpu_seconds();
     let started = Instant::now();
-    let second = engine.run(&ScanScope::All, stop, None).await.expect("scan");
+    let second = run_all(stop).await;
     let rescan = started.elapsed();
     let rescan_cpu = cpu_seconds() - cpu2;
     app.store.checkpoint().await.expect("checkpoint");
@@ -419,7 +460,7 @@ async fn run(args: Args) {
         n as f64 / rescan.as_secs_f64() / bare_rate
     );
     println!(
-        "\nN = {n}, concurrency = {}, database {} -> {} -> {} bytes",
-        args.concurrency, db_before, db_after_first, db_after_second
+        "\nN = {n}, concurrency = {}, instances = {}, database {} -> {} -> {} bytes",
+        args.concurrency, args.instances, db_before, db_after_first, db_after_second
     );
 }
