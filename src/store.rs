@@ -227,6 +227,21 @@ impl Dialect {
     }
 }
 
+/// The Any driver's URL of a SQLite file, opened in `mode` (`rwc`, `ro`):
+/// the path percent-encoded where sqlx would read it otherwise.
+pub(crate) fn sqlite_url(path: &Path, mode: &str) -> Result<String, StoreError> {
+    const PATH: &percent_encoding::AsciiSet =
+        &percent_encoding::CONTROLS.add(b'%').add(b'?').add(b'#');
+    let file = path.to_str().ok_or_else(|| StoreError::Open {
+        location: path.display().to_string(),
+        source: sqlx::Error::Configuration("the SQLite path is not valid UTF-8".into()),
+    })?;
+    Ok(format!(
+        "sqlite://{}?mode={mode}",
+        percent_encoding::utf8_percent_encode(file, PATH)
+    ))
+}
+
 /// The engine a connection (inside a transaction) talks to.
 pub(crate) fn engine_of(conn: &sqlx::AnyConnection) -> Engine {
     if conn.backend_name() == "PostgreSQL" {
@@ -294,17 +309,7 @@ impl Store {
             location: path.display().to_string(),
             source,
         };
-        let file = path.to_str().ok_or_else(|| {
-            open_error(sqlx::Error::Configuration(
-                "the SQLite path is not valid UTF-8".into(),
-            ))
-        })?;
-        const PATH: &percent_encoding::AsciiSet =
-            &percent_encoding::CONTROLS.add(b'%').add(b'?').add(b'#');
-        let url = format!(
-            "sqlite://{}?mode=rwc",
-            percent_encoding::utf8_percent_encode(file, PATH)
-        );
+        let url = sqlite_url(&path, "rwc")?;
         let busy_ms = config.busy_timeout.as_millis();
         let pool = AnyPoolOptions::new()
             .max_connections(config.max_connections)

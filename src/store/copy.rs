@@ -306,17 +306,7 @@ impl Store {
             location: path.display().to_string(),
             source,
         };
-        let file = path.to_str().ok_or_else(|| {
-            open_error(sqlx::Error::Configuration(
-                "the SQLite path is not valid UTF-8".into(),
-            ))
-        })?;
-        const PATH: &percent_encoding::AsciiSet =
-            &percent_encoding::CONTROLS.add(b'%').add(b'?').add(b'#');
-        let url = format!(
-            "sqlite://{}?mode=ro",
-            percent_encoding::utf8_percent_encode(file, PATH)
-        );
+        let url = super::sqlite_url(&path, "ro")?;
         let busy = format!("PRAGMA busy_timeout = {}", config.busy_timeout.as_millis());
         let pool = AnyPoolOptions::new()
             .max_connections(1)
