@@ -556,3 +556,67 @@ fn instance_name_defaults_to_host_and_pid_and_is_validated() {
     let err = load("[scan]\nlease_secs = 0\n", &[]).unwrap_err();
     assert!(err.to_string().contains("scan.lease_secs"), "{err}");
 }
+
+#[test]
+fn a_postgres_url_selects_postgresql_and_its_password_is_never_printed() {
+    let config = load(
+        "[database]\nurl = \"postgres://lapse:hunter2@db.internal:5432/lapse?sslmode=require\"\n",
+        &[],
+    )
+    .unwrap();
+    let pg = config.database.postgres.as_ref().expect("postgres");
+    assert_eq!(pg.password.as_ref().map(Secret::expose), Some("hunter2"));
+    assert!(!pg.url.contains("hunter2"), "{}", pg.url);
+    assert_eq!(config.database.location(), pg.url);
+    let printed = config.to_redacted_toml();
+    assert!(!printed.contains("hunter2"), "{printed}");
+    assert!(printed.contains("db.internal"), "{printed}");
+    assert!(!format!("{config:?}").contains("hunter2"));
+
+    // From the environment, the URL without one.
+    let config = load(
+        "[database]\nurl = \"postgresql://lapse@db.internal/lapse\"\n",
+        &[("LAPSE_DATABASE__PASSWORD", "s3cret")],
+    )
+    .unwrap();
+    let pg = config.database.postgres.as_ref().expect("postgres");
+    assert_eq!(pg.password.as_ref().map(Secret::expose), Some("s3cret"));
+    assert!(!config.to_redacted_toml().contains("s3cret"));
+}
+
+#[test]
+fn a_sqlite_url_or_the_old_path_selects_sqlite() {
+    let config = load("[database]\nurl = \"sqlite:///var/lib/lapse/x.db\"\n", &[]).unwrap();
+    assert!(config.database.postgres.is_none());
+    assert_eq!(config.database.path, PathBuf::from("/var/lib/lapse/x.db"));
+    let config = load("[database]\npath = \"old.db\"\n", &[]).unwrap();
+    assert!(config.database.postgres.is_none());
+    assert_eq!(config.database.path, PathBuf::from("old.db"));
+}
+
+#[test]
+fn a_bad_database_url_names_the_key_and_hides_the_password() {
+    for (url, expected) in [
+        ("mysql://u:pw@h/db", "postgres://USER@HOST:PORT/DATABASE"),
+        ("postgres://u:pw@h:5432/", "naming the database"),
+        ("postgres://u:pw@h/db?sslmode=sometimes", "sslmode among"),
+    ] {
+        let msg = load(&format!("[database]\nurl = \"{url}\"\n"), &[])
+            .unwrap_err()
+            .to_string();
+        assert!(msg.contains("database.url"), "{msg}");
+        assert!(msg.contains(expected), "{url}: {msg}");
+        assert!(!msg.contains(":pw@"), "the password is hidden: {msg}");
+    }
+    let msg = load(
+        "[database]\nurl = \"postgres://u:pw@h/db\"\npassword = \"again\"\n",
+        &[],
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(
+        msg.contains("database.password") && msg.contains("given once"),
+        "{msg}"
+    );
+    assert!(!msg.contains("again") && !msg.contains(":pw@"), "{msg}");
+}
