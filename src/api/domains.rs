@@ -8,7 +8,9 @@ use axum::Json;
 use chrono::Duration;
 
 use super::error::{ApiError, ApiResult, ErrorBody};
-use super::extract::{body_bytes, is_json, parse_json, path_id, present, ApiJson, ApiPath, Params};
+use super::extract::{
+    body_bytes, has_escaped_nul, is_json, parse_json, path_id, present, ApiJson, ApiPath, Params,
+};
 use super::openapi::{
     Days, DomainSortName, DomainStatusName, PageLimit, RegistrationOwnerName, TlsModeName,
     WatchName, DEFAULT_LIMIT, DOMAIN_SORTS, MAX_DAYS, MAX_LIMIT,
@@ -517,14 +519,15 @@ pub async fn import(
     let policy = state.settings.names.clone();
     let port = state.settings.default_port;
     let now = state.now();
+    // A NUL in any row is a malformed body (400, as a CSV that does not
+    // parse): PostgreSQL's text cannot hold it, and no name needs it.
+    if (csv && bytes.contains(&0)) || (!csv && has_escaped_nul(&bytes)) {
+        return Err(ApiError::bad_request(
+            "invalid_body",
+            "the body holds the NUL character, which no name, client or address may contain",
+        ));
+    }
     let report = if csv {
-        if bytes.contains(&0) {
-            // As a JSON body's `\u0000` (see `parse_json`).
-            return Err(ApiError::unprocessable(
-                "invalid_body",
-                "text may not contain the NUL character",
-            ));
-        }
         inventory::import_csv(&state.store, &policy, port, bytes.as_ref(), now)
             .await
             .map_err(|e| match e {

@@ -75,7 +75,7 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
 
 /// Whether a JSON text holds the escape `\u0000` (not an escaped
 /// backslash followed by `u0000`).
-fn has_escaped_nul(bytes: &[u8]) -> bool {
+pub fn has_escaped_nul(bytes: &[u8]) -> bool {
     bytes.windows(6).enumerate().any(|(at, w)| {
         w[0] == b'\\'
             && w[1] == b'u'
