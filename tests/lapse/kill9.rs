@@ -51,9 +51,8 @@ async fn a_killed_instance_loses_no_check_and_no_message_and_repeats_only_its_ow
     let sink = SmtpSink::plain().await;
     sink.delay_replies(Duration::from_millis(150));
 
-    let url = postgres::cluster().fresh_database();
-    let dir_env = TestEnv::on_postgres(url, "");
-    let ca = dir_env.path("ca.pem");
+    let ca_dir = tempfile::tempdir().expect("temp dir");
+    let ca = ca_dir.path().join("ca.pem");
     std::fs::write(&ca, pki.root_pem()).expect("ca");
     let extra = format!(
         "[targets]\nallow_ranges = [\"127.0.0.0/8\"]\n\
@@ -66,7 +65,7 @@ async fn a_killed_instance_loses_no_check_and_no_message_and_repeats_only_its_ow
         ca.display(),
         smtp_config_without_staff(sink.port(), "")
     );
-    let env = TestEnv::on_postgres(dir_env.database_url.clone().expect("url"), &extra);
+    let env = TestEnv::on_postgres(postgres::cluster().fresh_database(), &extra);
 
     // The fleet and the mail, written before any instance starts.
     let config = lapse::config::Config::load(&lapse::config::LoadOptions {
@@ -174,8 +173,7 @@ async fn a_killed_instance_loses_no_check_and_no_message_and_repeats_only_its_ow
         );
         tokio::time::sleep(Duration::from_millis(20)).await;
     };
-    let killed = instances.remove(victim);
-    let mut killed = killed;
+    let mut killed = instances.remove(victim);
     killed.child.kill().expect("SIGKILL");
     killed.child.wait().expect("reaped");
     // Frozen now: what the dead instance had in flight.
