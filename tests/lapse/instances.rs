@@ -148,11 +148,19 @@ async fn pin_all(pool: &sqlx::AnyPool) {
         .expect("pin");
 }
 
-/// Until `done` resolves, who holds (or held) the scan's items: the most
-/// items each instance was seen with, done or in flight.
+/// Until the scan has finished, who holds (or held) the scan's items: the
+/// most items each instance was seen with, done or in flight. The scan's
+/// state is read before the holders, so the last look is taken after the
+/// scan finished (items keep their holder once done).
 async fn watch_holders(pool: sqlx::AnyPool) -> BTreeMap<String, i64> {
     let mut most: BTreeMap<String, i64> = BTreeMap::new();
     loop {
+        let any = count(&pool, "SELECT COUNT(*) FROM scans").await;
+        let running = count(
+            &pool,
+            "SELECT COUNT(*) FROM scans WHERE state <> 'finished'",
+        )
+        .await;
         let rows = sqlx::query(
             "SELECT leased_by, COUNT(*) AS n FROM scan_items
              WHERE leased_by IS NOT NULL GROUP BY leased_by",
@@ -165,12 +173,6 @@ async fn watch_holders(pool: sqlx::AnyPool) -> BTreeMap<String, i64> {
             let entry = most.entry(row.get("leased_by")).or_default();
             *entry = (*entry).max(n);
         }
-        let running = count(
-            &pool,
-            "SELECT COUNT(*) FROM scans WHERE state <> 'finished'",
-        )
-        .await;
-        let any = count(&pool, "SELECT COUNT(*) FROM scans").await;
         if any > 0 && running == 0 {
             return most;
         }
