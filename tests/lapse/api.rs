@@ -2029,6 +2029,113 @@ async fn sql_rendered_json_matches_the_typed_read_models() {
     app.stop().await;
 }
 
+/// Totals of filters that compare times (a status, an expiry bound) are
+/// reused as the clock moves only while no domain crosses a compared time:
+/// at each second either side of every stored date, forwards and back,
+/// the kept total is the one counted afresh, for every status and bound.
+#[tokio::test]
+async fn list_totals_follow_the_clock_across_every_stored_date() {
+    use lapse::domain::access::Visibility;
+    use lapse::domain::status::{DomainStatus, StatusWindows};
+    use lapse::store::read_models::{DomainQuery, Totals};
+
+    let app = TestApp::new().await;
+    let now = Utc::now();
+    let at = |days: i64| now + chrono::Duration::days(days);
+    app.set_registration_expiry("acme.test", &lapse::store::format_time(at(5)))
+        .await;
+    app.set_registration_expiry("globex.test", &lapse::store::format_time(at(70)))
+        .await;
+    // Certificates: www.acme.test's in 10 days, the others' in 40 (the fleet's).
+    app.store
+        .record_cert_observations(
+            app.ids["www.acme.test"],
+            &[observation("127.0.0.1", 10, now)],
+            now,
+        )
+        .await
+        .expect("observation");
+    let pool = app.pool().await;
+    let mut dates: Vec<chrono::DateTime<Utc>> = Vec::new();
+    for (expires, cert) in sqlx::query_as::<_, (Option<String>, Option<String>)>(
+        "SELECT expires_at, cert_not_after FROM domains",
+    )
+    .fetch_all(&pool)
+    .await
+    .expect("dates")
+    {
+        dates.extend(
+            [expires, cert]
+                .into_iter()
+                .flatten()
+                .filter_map(|t| lapse::store::parse_time(&t)),
+        );
+    }
+    pool.close().await;
+    assert!(dates.len() >= 4, "{dates:?}");
+    // Clocks a second before, at and after each date, seen directly, through
+    // the registration window (60 days), the certificate window (30) and a
+    // 30-day expiry bound; then the same clocks backwards.
+    let mut clocks = vec![now];
+    for date in &dates {
+        for shift in [0, 60, 30] {
+            for second in [-1, 0, 1] {
+                clocks.push(*date - chrono::Duration::days(shift) + chrono::Duration::seconds(second));
+            }
+        }
+    }
+    clocks.sort();
+    let backwards: Vec<_> = clocks.iter().rev().copied().collect();
+    clocks.extend(backwards);
+
+    let totals = Totals::default();
+    let mut queries = vec![DomainQuery {
+        limit: 1,
+        ..DomainQuery::default()
+    }];
+    for status in DomainStatus::ALL {
+        for bound in [None, Some(30)] {
+            queries.push(DomainQuery {
+                status: Some(status),
+                expiring_before: bound.map(|_| now),
+                limit: 1,
+                ..DomainQuery::default()
+            });
+        }
+    }
+    queries.push(DomainQuery {
+        expiring_before: Some(now),
+        limit: 1,
+        ..DomainQuery::default()
+    });
+    for clock in clocks {
+        let windows = StatusWindows::new(clock, 60, 30);
+        for query in &queries {
+            let query = DomainQuery {
+                expiring_before: query
+                    .expiring_before
+                    .map(|_| clock + chrono::Duration::days(30)),
+                ..query.clone()
+            };
+            let counted = app
+                .store
+                .domain_page(Visibility::All, &windows, &query)
+                .await
+                .expect("typed page")
+                .total;
+            let kept: Value = serde_json::from_str(
+                &app.store
+                    .domain_page_json(Visibility::All, &windows, &query, &totals)
+                    .await
+                    .expect("page"),
+            )
+            .expect("JSON");
+            assert_eq!(kept["total"], counted, "{query:?} at {clock}");
+        }
+    }
+    app.stop().await;
+}
+
 /// Totals are reused between requests only while no domain they could
 /// count changed: every kind of write shows in the next total at once.
 #[tokio::test]
@@ -2102,6 +2209,37 @@ async fn list_totals_follow_every_write_at_once() {
         before, after,
         "the domain's certificate columns kept their values: nothing to recount"
     );
+    // A registration outcome moves it only when a list can see the change
+    // (`not_found`, `not_published`: statuses); `found` to `failed` and
+    // back does not (migration 0402).
+    let generation = || async {
+        sqlx::query_scalar::<_, i64>("SELECT domains FROM api_generation")
+            .fetch_one(&pool)
+            .await
+            .expect("generation")
+    };
+    for (outcome, moves) in [
+        ("failed", false),
+        ("rate_limited", false),
+        ("not_found", true),
+        ("not_found", false),
+        ("not_published", true),
+        ("found", true),
+        ("failed", false),
+    ] {
+        let before = generation().await;
+        sqlx::query("UPDATE domains SET registration_outcome = $1 WHERE name = 'acme.test'")
+            .bind(outcome)
+            .execute(&pool)
+            .await
+            .expect("outcome");
+        assert_eq!(generation().await != before, moves, "{outcome}");
+        assert_eq!(
+            total("status=not_found&limit=1").await,
+            i64::from(outcome == "not_found"),
+            "{outcome}"
+        );
+    }
     pool.close().await;
     app.stop().await;
 }

@@ -8,7 +8,7 @@ use sqlx::Row;
 use super::super::{Store, StoreError};
 use super::{days_left, domain_of_client, domains_seen_by};
 use super::{AlertView, ObservationView};
-use super::{Arg, ClientRef, Cursor, Page, Sql, NO_EXPIRY, STATUS_SQL};
+use super::{Arg, ClientRef, Cursor, Page, Sql, Totals, NO_EXPIRY, STATUS_SQL};
 use crate::domain::access::Visibility;
 use crate::domain::certificate::TlsMode;
 use crate::domain::fleet::{OwnerKind, Watch};
@@ -238,6 +238,7 @@ pub(super) fn domain_filter(
         filter
             .push(&format!(" AND ({STATUS_SQL}) = "))
             .bind(Arg::Text(status.as_str().to_owned()));
+        status_implies(filter, status, query.sort);
     }
     if let Some(before) = query.expiring_before {
         filter
@@ -257,6 +258,74 @@ pub(super) fn domain_filter(
     viewer
 }
 
+/// What `status` implies of a domain, as conditions an index can answer
+/// (each follows from [`STATUS_SQL`], so they change no result): the
+/// database walks the range they bound instead of computing the status of
+/// every domain, which matters most for the rare statuses (a page of
+/// `not_found` domains would otherwise read the whole table to find
+/// there are few). `$1` is now, `$2` and `$3` the windows' ends.
+///
+/// The status filter itself stays: these conditions only narrow where the
+/// database looks.
+fn status_implies(filter: &mut Sql, status: DomainStatus, sort: DomainSort) {
+    let key = expiry_key();
+    let text = |arg: &Arg| match arg {
+        Arg::Text(t) => t.clone(),
+        Arg::Int(i) => i.to_string(),
+    };
+    let (now, registration, certificate) = (
+        text(&filter.args[0]),
+        text(&filter.args[1]),
+        text(&filter.args[2]),
+    );
+    match status {
+        // `next_expiry_at < now`.
+        DomainStatus::Expired => {
+            filter.push(&format!(" AND {key} < ($1 || '')"));
+        }
+        // Sorted by name, the common statuses are found soon enough
+        // walking the names; a range of expiries would make the database
+        // sort every domain in it.
+        DomainStatus::Ok | DomainStatus::Expiring if sort == DomainSort::Name => {}
+        // Neither expired nor expiring: the next expiry (the earlier of
+        // the two dates) is not before now, nor before the earlier
+        // window's end (or there is none).
+        DomainStatus::Ok => {
+            let from = now.max(registration.min(certificate));
+            filter
+                .push(&format!(" AND {key} >= "))
+                .bind_fixed(Arg::Text(from));
+        }
+        // Not expired, and a date inside its window: the next expiry is
+        // before the later window's end.
+        DomainStatus::Expiring => {
+            filter
+                .push(&format!(" AND {key} >= ($1 || '') AND {key} < "))
+                .bind_fixed(Arg::Text(registration.max(certificate)));
+        }
+        // Not expired either.
+        DomainStatus::NotFound => {
+            filter.push(&format!(
+                " AND d.registration_outcome = 'not_found' AND {key} >= ($1 || '')"
+            ));
+        }
+        DomainStatus::Failing => {
+            filter.push(&format!(
+                " AND d.cert_outcome IN ('critical', 'unknown') AND {key} >= ($1 || '')"
+            ));
+        }
+        DomainStatus::NeedsDate => {
+            filter.push(" AND d.expires_at IS NULL");
+        }
+        // No next expiry (the key's value for nothing known) and no check.
+        DomainStatus::Unknown => {
+            filter.push(&format!(
+                " AND {key} >= '{NO_EXPIRY}' AND d.cert_outcome IS NULL"
+            ));
+        }
+    }
+}
+
 impl Store {
     /// One page of domains, filtered and sorted; `total` counts every match.
     pub async fn domain_page(
@@ -265,27 +334,31 @@ impl Store {
         windows: &StatusWindows,
         query: &DomainQuery,
     ) -> Result<Page<DomainItem>, StoreError> {
+        self.domain_page_kept(visibility, windows, query, None)
+            .await
+    }
+
+    /// [`Self::domain_page`], with the total from `totals` while one is
+    /// kept that still holds (see [`Totals`]), else counted (and kept).
+    pub(super) async fn domain_page_kept(
+        &self,
+        visibility: Visibility,
+        windows: &StatusWindows,
+        query: &DomainQuery,
+        totals: Option<&Totals>,
+    ) -> Result<Page<DomainItem>, StoreError> {
         let mut filter = Sql::with_windows(windows);
         let viewer = domain_filter(&mut filter, visibility, query);
         let where_clause = filter.text.clone();
-
-        // Parameters the text does not name (the status windows, when no
-        // status filter is given) are simply not bound.
-        let count = Sql {
-            text: format!(
-                "SELECT COUNT(*) FROM {}{where_clause}",
-                domains_seen_by(viewer.as_deref())
-            ),
+        let count_filter = Sql {
+            text: where_clause.clone(),
             args: filter.args.clone(),
-        };
-        let total: i64 = {
-            let row = count.query().fetch_one(self.pool()).await?;
-            row.get(0)
         };
 
         let mut page = filter;
         page.text = format!(
-            "SELECT {}, {STATUS_SQL} AS status, {} AS expiry_key
+            "SELECT {}, {STATUS_SQL} AS status, {} AS expiry_key,
+                    (SELECT domains FROM api_generation WHERE id = 1) AS generation
              FROM {} LEFT JOIN clients c ON c.id = d.client_id{where_clause}",
             domain_columns(viewer.as_deref()),
             expiry_key(),
@@ -316,6 +389,20 @@ impl Store {
         page.push(&order).push(" LIMIT ");
         page.bind(Arg::Int(i64::from(query.limit) + 1));
         let rows = page.query().fetch_all(self.pool()).await?;
+        // The generation in the page's snapshot; none for an empty page,
+        // whose total is counted.
+        let generation: Option<i64> = rows.first().map(|r| r.get("generation"));
+        let total = self
+            .domain_total(
+                visibility,
+                windows,
+                query,
+                &count_filter,
+                &domains_seen_by(viewer.as_deref()),
+                generation,
+                totals,
+            )
+            .await?;
         let more = rows.len() > query.limit as usize;
         let items: Vec<DomainItem> = rows
             .iter()

@@ -37,7 +37,7 @@ use std::sync::Mutex;
 
 use sqlx::Row;
 
-use super::super::{Engine, Store, StoreError};
+use super::super::{format_time, Engine, Store, StoreError};
 use super::domains::{
     domain_filter, endpoint_count_sql, expiry_key, not_tracked, DomainQuery, DomainSort,
 };
@@ -53,29 +53,71 @@ use crate::domain::status::StatusWindows;
 use super::domains::{DomainDetail, DomainItem};
 
 /// List totals by filter, each valid for one generation of the domains
-/// table. Shared by every request (the API state holds one).
+/// table and, when the filter compares times, for as long as no domain
+/// crosses one of the times it compares. Shared by every request (the API
+/// state holds one).
 #[derive(Debug, Default)]
 pub struct Totals {
-    entries: Mutex<HashMap<String, (i64, i64)>>,
+    entries: Mutex<HashMap<String, Kept>>,
 }
 
-/// Distinct filters kept; past this the map starts again (filters with a
-/// time bound change key every second).
+/// A counted total and what it holds for.
+#[derive(Debug, Clone)]
+struct Kept {
+    generation: i64,
+    total: i64,
+    /// One range per time the filter compares with a column.
+    times: Vec<TimeRange>,
+}
+
+/// A time the filter compares (`now`, a window's end, the expiry bound),
+/// as its text, over which the count stays the same: from the value it
+/// was counted with up to the next stored value it would pass. Times are
+/// compared as the text every time is stored in ([`super::super::format_time`]),
+/// as the SQL compares them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct TimeRange {
+    from: String,
+    /// The least stored value at or past `from` (`column < time`: the
+    /// count changes once the time passes it) or past `from` (`column <=
+    /// time`: once the time reaches it); `None`: no value left to pass.
+    until: Option<String>,
+    /// The filter compares with `<=` (the time may not reach `until`).
+    inclusive: bool,
+}
+
+impl TimeRange {
+    fn holds(&self, now: &str) -> bool {
+        self.from.as_str() <= now
+            && self.until.as_deref().is_none_or(|until| {
+                if self.inclusive {
+                    now < until
+                } else {
+                    now <= until
+                }
+            })
+    }
+}
+
+/// Distinct filters kept; past this the map starts again.
 const TOTALS_KEPT: usize = 512;
 
 impl Totals {
-    fn get(&self, key: &str, generation: i64) -> Option<i64> {
+    /// The total kept for `key`, if it holds for `generation` and the times
+    /// the filter compares now (`times`, in the order they were kept).
+    fn get(&self, key: &str, generation: i64, times: &[String]) -> Option<i64> {
         let entries = self
             .entries
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        entries
-            .get(key)
-            .filter(|(g, _)| *g == generation)
-            .map(|(_, total)| *total)
+        let kept = entries.get(key)?;
+        let holds = kept.generation == generation
+            && kept.times.len() == times.len()
+            && kept.times.iter().zip(times).all(|(range, now)| range.holds(now));
+        holds.then_some(kept.total)
     }
 
-    fn put(&self, key: String, generation: i64, total: i64) {
+    fn put(&self, key: String, kept: Kept) {
         let mut entries = self
             .entries
             .lock()
@@ -83,7 +125,116 @@ impl Totals {
         if entries.len() >= TOTALS_KEPT && !entries.contains_key(&key) {
             entries.clear();
         }
-        entries.insert(key, (generation, total));
+        entries.insert(key, kept);
+    }
+}
+
+/// The times a list's filter compares with stored times, in a fixed order,
+/// each with the column it is compared with (`<`, or `<=` when inclusive):
+/// a status filter reads now and both windows' ends ([`STATUS_SQL`]), an
+/// expiry bound the next expiry.
+fn compared_times(windows: &StatusWindows, query: &DomainQuery) -> Vec<(String, String, bool)> {
+    let mut times = Vec::new();
+    if query.status.is_some() {
+        times.push((format_time(windows.now), expiry_key(), false));
+        times.push((
+            format_time(windows.registration_until),
+            "d.expires_at".to_owned(),
+            false,
+        ));
+        times.push((
+            format_time(windows.certificate_until),
+            "d.cert_not_after".to_owned(),
+            false,
+        ));
+    }
+    if let Some(before) = query.expiring_before {
+        times.push((format_time(before), expiry_key(), true));
+    }
+    times
+}
+
+/// The key a list's total is kept under: the viewer and the filters, with
+/// the times they compare left out (each kept total says for which times
+/// it holds).
+fn total_key(visibility: Visibility, query: &DomainQuery) -> String {
+    format!(
+        "{:?}\u{0}{:?}\u{0}{:?}\u{0}{}\u{0}{:?}",
+        visibility.client_id(),
+        query.client_id,
+        query.status.map(|s| s.as_str()),
+        query.expiring_before.is_some(),
+        query.name_contains,
+    )
+}
+
+impl Store {
+    /// The number of domains a list's filter matches (`filter`: its WHERE
+    /// clause over `domains`, with its bindings), from `totals` when one
+    /// is kept that holds for `generation` (the domains' generation in the
+    /// page's snapshot, if known) and the times compared now; else counted
+    /// and kept. A client's totals of filters that compare times are
+    /// always counted: its figures on a shared domain follow its own
+    /// endpoints' observations, which move no domain row.
+    pub(super) async fn domain_total(
+        &self,
+        visibility: Visibility,
+        windows: &StatusWindows,
+        query: &DomainQuery,
+        filter: &Sql,
+        domains: &str,
+        generation: Option<i64>,
+        totals: Option<&Totals>,
+    ) -> Result<i64, StoreError> {
+        let times = compared_times(windows, query);
+        let totals =
+            totals.filter(|_| visibility.client_id().is_none() || times.is_empty());
+        let key = total_key(visibility, query);
+        let now: Vec<String> = times.iter().map(|(t, _, _)| t.clone()).collect();
+        if let (Some(totals), Some(generation)) = (totals, generation) {
+            if let Some(total) = totals.get(&key, generation, &now) {
+                return Ok(total);
+            }
+        }
+        let mut count = Sql {
+            text: String::from("SELECT COUNT(*), (SELECT domains FROM api_generation WHERE id = 1)"),
+            args: filter.args.clone(),
+        };
+        if totals.is_some() {
+            // The next stored value each compared time would pass, read in
+            // the count's snapshot (one index seek each).
+            for (time, column, inclusive) in &times {
+                let index_column = column.replace("d.", "b.");
+                let op = if *inclusive { ">" } else { ">=" };
+                count.push(&format!(
+                    ", (SELECT MIN({index_column}) FROM domains b WHERE {index_column} {op} "
+                ));
+                count.bind_fixed(Arg::Text(time.clone())).push(")");
+            }
+        }
+        count.push(&format!(" FROM {domains}{}", filter.text));
+        let row = count.query().fetch_one(self.pool()).await?;
+        let total: i64 = row.get(0);
+        if let Some(totals) = totals {
+            let ranges = times
+                .into_iter()
+                .enumerate()
+                .map(|(i, (from, _, inclusive))| TimeRange {
+                    from,
+                    until: row.get(i + 2),
+                    inclusive,
+                })
+                .collect();
+            totals.put(
+                key,
+                Kept {
+                    generation: row.get(1),
+                    total,
+                    times: ranges,
+                },
+            );
+        }
+        Ok(total)
     }
 }
 
@@ -241,21 +392,6 @@ fn detail_pairs(viewer: Option<&str>) -> String {
     )
 }
 
-/// The key a page's total is cached under: the filter and the values it
-/// binds (the status windows and the clock only when a status filter reads
-/// them).
-fn total_key(filter: &Sql, query: &DomainQuery) -> String {
-    let mut key = filter.text.clone();
-    let skip = if query.status.is_some() { 0 } else { 5 };
-    for arg in filter.args.iter().skip(skip) {
-        match arg {
-            Arg::Text(t) => key.push_str(&format!("\u{0}t{t}")),
-            Arg::Int(i) => key.push_str(&format!("\u{0}i{i}")),
-        }
-    }
-    key
-}
-
 /// `{"items": [...], "total": n, "next_cursor": ...}` around items
 /// already rendered as a JSON array.
 fn page_body(items: &str, total: i64, next_cursor: Option<&str>) -> String {
@@ -292,16 +428,19 @@ impl Store {
     ) -> Result<String, StoreError> {
         if self.engine() == Engine::Postgres {
             // PostgreSQL: the typed read model, serialised.
-            let page = self.domain_page(visibility, windows, query).await?;
+            let page = self
+                .domain_page_kept(visibility, windows, query, Some(totals))
+                .await?;
             return to_json(&page);
         }
         let mut filter = Sql::with_windows(windows);
         clock_args(&mut filter, windows);
         let viewer = domain_filter(&mut filter, visibility, query);
         let domains = domains_seen_by(viewer.as_deref());
-        let where_clause = filter.text.clone();
-        let total_key = total_key(&filter, query);
-        let count_args = filter.args.clone();
+        let count_filter = Sql {
+            text: filter.text.clone(),
+            args: filter.args.clone(),
+        };
 
         let mut page = filter;
         let (key_column, order) = match query.sort {
@@ -358,28 +497,17 @@ impl Store {
         let last_id: Option<i64> = row.get(3);
         let generation: i64 = row.get(4);
 
-        // A client's certificate figures on a shared domain follow its own
-        // endpoints' observations, which can change with no domain row
-        // changing: its totals of filters that read them are never kept.
-        let keep = viewer.is_none() || (query.status.is_none() && query.expiring_before.is_none());
-        let total = match totals.get(&total_key, generation).filter(|_| keep) {
-            Some(total) => total,
-            None => {
-                let count = Sql {
-                    text: format!(
-                        "SELECT COUNT(*), (SELECT domains FROM api_generation WHERE id = 1)
-                         FROM {domains}{where_clause}"
-                    ),
-                    args: count_args,
-                };
-                let row = count.query().fetch_one(self.pool()).await?;
-                let (total, counted_at): (i64, i64) = (row.get(0), row.get(1));
-                if keep {
-                    totals.put(total_key, counted_at, total);
-                }
-                total
-            }
-        };
+        let total = self
+            .domain_total(
+                visibility,
+                windows,
+                query,
+                &count_filter,
+                &domains,
+                Some(generation),
+                Some(totals),
+            )
+            .await?;
         let next_cursor = match (fetched > i64::from(query.limit), last_key, last_id) {
             (true, Some(key), Some(id)) => Some(Cursor { key, id }.encode()),
             _ => None,
