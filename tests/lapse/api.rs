@@ -2240,6 +2240,21 @@ async fn list_totals_follow_every_write_at_once() {
             "{outcome}"
         );
     }
+    // The capability likewise: only `nothing_published` is read (`needs_date`).
+    for (capability, moves) in [
+        ("unknown", false),
+        ("whois_only", false),
+        ("nothing_published", true),
+        ("unknown", true),
+    ] {
+        let before = generation().await;
+        sqlx::query("UPDATE domains SET registration_capability = $1 WHERE name = 'acme.test'")
+            .bind(capability)
+            .execute(&pool)
+            .await
+            .expect("capability");
+        assert_eq!(generation().await != before, moves, "{capability}");
+    }
     pool.close().await;
     app.stop().await;
 }

@@ -1,10 +1,6 @@
--- lapse: the list generation moves on a registration outcome change only
--- when a list could see it: the lists read the outcome only as
--- `not_found` and `not_published` (the statuses `not_found` and
--- `needs_date`), so a lookup that goes from `found` to `failed` or
--- `rate_limited` and back (the registry unreachable for a while, common
--- in a large fleet) no longer makes every kept total be counted again.
--- The other columns are as in 0306.
+-- lapse: the list generation moves on a change of a registration's
+-- outcome or capability only when a list could see it (see the SQLite
+-- migration of the same number). The other columns are as in 0306.
 DROP TRIGGER api_generation_domain_update ON domains;
 
 CREATE TRIGGER api_generation_domain_update
@@ -20,4 +16,16 @@ WHEN (OLD.name IS DISTINCT FROM NEW.name
      IS DISTINCT FROM (NEW.registration_outcome IS NOT DISTINCT FROM 'not_published')
   OR OLD.cert_not_after IS DISTINCT FROM NEW.cert_not_after
   OR OLD.cert_outcome IS DISTINCT FROM NEW.cert_outcome)
+EXECUTE FUNCTION api_generation_bump();
+
+DROP TRIGGER api_generation_domain_model_update ON domains;
+
+CREATE TRIGGER api_generation_domain_model_update
+AFTER UPDATE OF watch, registration_owner, registration_capability, manual_expires_at ON domains
+FOR EACH ROW
+WHEN (OLD.watch IS DISTINCT FROM NEW.watch
+  OR OLD.registration_owner IS DISTINCT FROM NEW.registration_owner
+  OR (OLD.registration_capability IS NOT DISTINCT FROM 'nothing_published')
+     IS DISTINCT FROM (NEW.registration_capability IS NOT DISTINCT FROM 'nothing_published')
+  OR OLD.manual_expires_at IS DISTINCT FROM NEW.manual_expires_at)
 EXECUTE FUNCTION api_generation_bump();
