@@ -10,10 +10,10 @@ FOR EACH ROW
 WHEN (OLD.name IS DISTINCT FROM NEW.name
   OR OLD.client_id IS DISTINCT FROM NEW.client_id
   OR OLD.expires_at IS DISTINCT FROM NEW.expires_at
-  OR (OLD.registration_outcome IS NOT DISTINCT FROM 'not_found')
-     IS DISTINCT FROM (NEW.registration_outcome IS NOT DISTINCT FROM 'not_found')
-  OR (OLD.registration_outcome IS NOT DISTINCT FROM 'not_published')
-     IS DISTINCT FROM (NEW.registration_outcome IS NOT DISTINCT FROM 'not_published')
+  OR (NOT (OLD.registration_outcome IS DISTINCT FROM 'not_found'))
+     IS DISTINCT FROM (NOT (NEW.registration_outcome IS DISTINCT FROM 'not_found'))
+  OR (NOT (OLD.registration_outcome IS DISTINCT FROM 'not_published'))
+     IS DISTINCT FROM (NOT (NEW.registration_outcome IS DISTINCT FROM 'not_published'))
   OR OLD.cert_not_after IS DISTINCT FROM NEW.cert_not_after
   OR OLD.cert_outcome IS DISTINCT FROM NEW.cert_outcome)
 EXECUTE FUNCTION api_generation_bump();
@@ -25,7 +25,7 @@ AFTER UPDATE OF watch, registration_owner, registration_capability, manual_expir
 FOR EACH ROW
 WHEN (OLD.watch IS DISTINCT FROM NEW.watch
   OR OLD.registration_owner IS DISTINCT FROM NEW.registration_owner
-  OR (OLD.registration_capability IS NOT DISTINCT FROM 'nothing_published')
-     IS DISTINCT FROM (NEW.registration_capability IS NOT DISTINCT FROM 'nothing_published')
+  OR (NOT (OLD.registration_capability IS DISTINCT FROM 'nothing_published'))
+     IS DISTINCT FROM (NOT (NEW.registration_capability IS DISTINCT FROM 'nothing_published'))
   OR OLD.manual_expires_at IS DISTINCT FROM NEW.manual_expires_at)
 EXECUTE FUNCTION api_generation_bump();

@@ -14,8 +14,8 @@ ON domains
 WHEN OLD.name IS NOT NEW.name
   OR OLD.client_id IS NOT NEW.client_id
   OR OLD.expires_at IS NOT NEW.expires_at
-  OR (OLD.registration_outcome IS 'not_found') IS NOT (NEW.registration_outcome IS 'not_found')
-  OR (OLD.registration_outcome IS 'not_published') IS NOT (NEW.registration_outcome IS 'not_published')
+  OR (NOT (OLD.registration_outcome IS NOT 'not_found')) IS NOT (NOT (NEW.registration_outcome IS NOT 'not_found'))
+  OR (NOT (OLD.registration_outcome IS NOT 'not_published')) IS NOT (NOT (NEW.registration_outcome IS NOT 'not_published'))
   OR OLD.cert_not_after IS NOT NEW.cert_not_after
   OR OLD.cert_outcome IS NOT NEW.cert_outcome
 BEGIN
@@ -28,8 +28,8 @@ CREATE TRIGGER api_generation_domain_model_update
 AFTER UPDATE OF watch, registration_owner, registration_capability, manual_expires_at ON domains
 WHEN OLD.watch IS NOT NEW.watch
   OR OLD.registration_owner IS NOT NEW.registration_owner
-  OR (OLD.registration_capability IS 'nothing_published')
-     IS NOT (NEW.registration_capability IS 'nothing_published')
+  OR (NOT (OLD.registration_capability IS NOT 'nothing_published'))
+     IS NOT (NOT (NEW.registration_capability IS NOT 'nothing_published'))
   OR OLD.manual_expires_at IS NOT NEW.manual_expires_at
 BEGIN
     UPDATE api_generation SET domains = domains + 1 WHERE id = 1;
