@@ -5,7 +5,7 @@ use chrono::{DateTime, Utc};
 use sqlx::any::AnyRow;
 use sqlx::Row;
 
-use super::super::{Store, StoreError};
+use super::super::{Engine, Store, StoreError};
 use super::{days_left, domain_of_client, domains_seen_by};
 use super::{AlertView, ObservationView};
 use super::{Arg, ClientRef, Cursor, Page, Sql, Totals, NO_EXPIRY, STATUS_SQL};
@@ -223,6 +223,7 @@ pub(super) fn expiry_key() -> String {
 /// viewer's placeholder (see [`Sql::viewer`]).
 pub(super) fn domain_filter(
     filter: &mut Sql,
+    engine: Engine,
     visibility: Visibility,
     query: &DomainQuery,
 ) -> Option<String> {
@@ -230,9 +231,19 @@ pub(super) fn domain_filter(
     let viewer = filter.visible_domain(visibility);
     if let Some(id) = query.client_id {
         let client = filter.param(Arg::Int(id));
-        filter
-            .push(" AND ")
-            .push(&domain_of_client(&format!("({client} + 0)")));
+        let client = format!("({client} + 0)");
+        // The same domains either way. SQLite answers the OR from both
+        // indexes (registration owner, endpoints' client); PostgreSQL
+        // would walk every domain testing the OR, so it gets the ids as
+        // one set, from the same two indexes.
+        let of_client = match engine {
+            Engine::Sqlite => domain_of_client(&client),
+            Engine::Postgres => format!(
+                "d.id IN (SELECT s.id FROM domains s WHERE s.client_id = {client} \
+                 UNION ALL SELECT x.domain_id FROM endpoints x WHERE x.client_id = {client})"
+            ),
+        };
+        filter.push(" AND ").push(&of_client);
     }
     if let Some(status) = query.status {
         filter
@@ -348,7 +359,7 @@ impl Store {
         totals: Option<&Totals>,
     ) -> Result<Page<DomainItem>, StoreError> {
         let mut filter = Sql::with_windows(windows);
-        let viewer = domain_filter(&mut filter, visibility, query);
+        let viewer = domain_filter(&mut filter, self.engine(), visibility, query);
         let where_clause = filter.text.clone();
         let count_filter = Sql {
             text: where_clause.clone(),

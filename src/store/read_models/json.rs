@@ -435,7 +435,7 @@ impl Store {
         }
         let mut filter = Sql::with_windows(windows);
         clock_args(&mut filter, windows);
-        let viewer = domain_filter(&mut filter, visibility, query);
+        let viewer = domain_filter(&mut filter, Engine::Sqlite, visibility, query);
         let domains = domains_seen_by(viewer.as_deref());
         let count_filter = Sql {
             text: filter.text.clone(),
