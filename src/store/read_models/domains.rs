@@ -400,9 +400,17 @@ impl Store {
         page.push(&order).push(" LIMIT ");
         page.bind(Arg::Int(i64::from(query.limit) + 1));
         let rows = page.query().fetch_all(self.pool()).await?;
-        // The generation in the page's snapshot; none for an empty page,
-        // whose total is counted.
-        let generation: Option<i64> = rows.first().map(|r| r.get("generation"));
+        // The generation in the page's snapshot; an empty page reads it
+        // on its own (only when a kept total may be used).
+        let generation: Option<i64> = match rows.first() {
+            Some(row) => Some(row.get("generation")),
+            None if totals.is_some() => Some(
+                sqlx::query_scalar("SELECT domains FROM api_generation WHERE id = 1")
+                    .fetch_one(self.pool())
+                    .await?,
+            ),
+            None => None,
+        };
         let total = self
             .domain_total(
                 visibility,

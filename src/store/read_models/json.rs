@@ -59,6 +59,8 @@ use super::domains::{DomainDetail, DomainItem};
 #[derive(Debug, Default)]
 pub struct Totals {
     entries: Mutex<HashMap<String, Kept>>,
+    /// How many totals were counted (not taken from `entries`).
+    counted: std::sync::atomic::AtomicU64,
 }
 
 /// A counted total and what it holds for.
@@ -103,6 +105,11 @@ impl TimeRange {
 const TOTALS_KEPT: usize = 512;
 
 impl Totals {
+    /// How many totals were counted rather than reused, since this was made.
+    pub fn counted(&self) -> u64 {
+        self.counted.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
     /// The total kept for `key`, if it holds for `generation` and the times
     /// the filter compares now (`times`, in the order they were kept).
     fn get(&self, key: &str, generation: i64, times: &[String]) -> Option<i64> {
@@ -113,7 +120,11 @@ impl Totals {
         let kept = entries.get(key)?;
         let holds = kept.generation == generation
             && kept.times.len() == times.len()
-            && kept.times.iter().zip(times).all(|(range, now)| range.holds(now));
+            && kept
+                .times
+                .iter()
+                .zip(times)
+                .all(|(range, now)| range.holds(now));
         holds.then_some(kept.total)
     }
 
@@ -187,8 +198,7 @@ impl Store {
         totals: Option<&Totals>,
     ) -> Result<i64, StoreError> {
         let times = compared_times(windows, query);
-        let totals =
-            totals.filter(|_| visibility.client_id().is_none() || times.is_empty());
+        let totals = totals.filter(|_| visibility.client_id().is_none() || times.is_empty());
         let key = total_key(visibility, query);
         let now: Vec<String> = times.iter().map(|(t, _, _)| t.clone()).collect();
         if let (Some(totals), Some(generation)) = (totals, generation) {
@@ -197,7 +207,9 @@ impl Store {
             }
         }
         let mut count = Sql {
-            text: String::from("SELECT COUNT(*), (SELECT domains FROM api_generation WHERE id = 1)"),
+            text: String::from(
+                "SELECT COUNT(*), (SELECT domains FROM api_generation WHERE id = 1)",
+            ),
             args: filter.args.clone(),
         };
         if totals.is_some() {
@@ -215,6 +227,11 @@ impl Store {
         count.push(&format!(" FROM {domains}{}", filter.text));
         let row = count.query().fetch_one(self.pool()).await?;
         let total: i64 = row.get(0);
+        if let Some(totals) = totals {
+            totals
+                .counted
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        }
         if let Some(totals) = totals {
             let ranges = times
                 .into_iter()
