@@ -72,32 +72,35 @@ struct Kept {
     times: Vec<TimeRange>,
 }
 
-/// A time the filter compares (`now`, a window's end, the expiry bound),
-/// as its text, over which the count stays the same: from the value it
-/// was counted with up to the next stored value it would pass. Times are
-/// compared as the text every time is stored in ([`super::super::format_time`]),
-/// as the SQL compares them.
+/// A time the filter compares (`now`, a window's end, the expiry bound)
+/// and the stretch of times over which the count stays the same: between
+/// the stored values on either side of the time it was counted at. The
+/// stretch comes from the data alone, so requests whose clocks differ by
+/// a moment (read before waiting for a connection) keep the same range.
+/// Times are compared as the text every time is stored in
+/// ([`super::super::format_time`]), as the SQL compares them.
 #[derive(Debug, Clone, PartialEq, Eq)]
 struct TimeRange {
-    from: String,
-    /// The least stored value at or past `from` (`column < time`: the
-    /// count changes once the time passes it) or past `from` (`column <=
-    /// time`: once the time reaches it); `None`: no value left to pass.
+    /// The greatest stored value the time had passed (`column < time`) or
+    /// reached (`column <= time`); `None`: none.
+    after: Option<String>,
+    /// The least stored value it had not passed (`<`: at or past it) or
+    /// not reached (`<=`: past it); `None`: none.
     until: Option<String>,
-    /// The filter compares with `<=` (the time may not reach `until`).
+    /// The filter compares with `<=`.
     inclusive: bool,
 }
 
 impl TimeRange {
+    /// Whether the filter matches the same stored values at `now` as when
+    /// counted: no stored value between `now` and the counted time.
     fn holds(&self, now: &str) -> bool {
-        self.from.as_str() <= now
-            && self.until.as_deref().is_none_or(|until| {
-                if self.inclusive {
-                    now < until
-                } else {
-                    now <= until
-                }
-            })
+        let (after, until) = (self.after.as_deref(), self.until.as_deref());
+        if self.inclusive {
+            after.is_none_or(|a| a <= now) && until.is_none_or(|u| now < u)
+        } else {
+            after.is_none_or(|a| a < now) && until.is_none_or(|u| now <= u)
+        }
     }
 }
 
@@ -213,15 +216,18 @@ impl Store {
             args: filter.args.clone(),
         };
         if totals.is_some() {
-            // The next stored value each compared time would pass, read in
-            // the count's snapshot (one index seek each).
+            // The stored values on either side of each compared time, read
+            // in the count's snapshot (an index seek each).
             for (time, column, inclusive) in &times {
                 let index_column = column.replace("d.", "b.");
-                let op = if *inclusive { ">" } else { ">=" };
-                count.push(&format!(
-                    ", (SELECT MIN({index_column}) FROM domains b WHERE {index_column} {op} "
-                ));
-                count.bind_fixed(Arg::Text(time.clone())).push(")");
+                let (below, above) = if *inclusive { ("<=", ">") } else { ("<", ">=") };
+                for (aggregate, op) in [("MAX", below), ("MIN", above)] {
+                    count.push(&format!(
+                        ", (SELECT {aggregate}({index_column}) FROM domains b \
+                         WHERE {index_column} {op} "
+                    ));
+                    count.bind_fixed(Arg::Text(time.clone())).push(")");
+                }
             }
         }
         count.push(&format!(" FROM {domains}{}", filter.text));
@@ -236,9 +242,9 @@ impl Store {
             let ranges = times
                 .into_iter()
                 .enumerate()
-                .map(|(i, (from, _, inclusive))| TimeRange {
-                    from,
-                    until: row.get(i + 2),
+                .map(|(i, (_, _, inclusive))| TimeRange {
+                    after: row.get(2 + 2 * i),
+                    until: row.get(3 + 2 * i),
                     inclusive,
                 })
                 .collect();
