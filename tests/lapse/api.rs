@@ -2136,7 +2136,8 @@ async fn list_totals_follow_the_clock_across_every_stored_date() {
         }
     }
     // A second request at the same time, and one a second later that
-    // crosses no date, count nothing: each total is kept.
+    // crosses no date, count nothing: each total is kept, bounds of 30
+    // and 7 days each their own.
     for (pass, clock) in [now, now, now + chrono::Duration::seconds(1)]
         .into_iter()
         .enumerate()
@@ -2144,16 +2145,18 @@ async fn list_totals_follow_the_clock_across_every_stored_date() {
         let windows = StatusWindows::new(clock, 60, 30);
         let before = totals.counted();
         for query in &queries {
-            let query = DomainQuery {
-                expiring_before: query
-                    .expiring_before
-                    .map(|_| clock + chrono::Duration::days(30)),
-                ..query.clone()
-            };
-            app.store
-                .domain_page_json(Visibility::All, &windows, &query, &totals)
-                .await
-                .expect("page");
+            for days in [30, 7] {
+                let query = DomainQuery {
+                    expiring_before: query
+                        .expiring_before
+                        .map(|_| clock + chrono::Duration::days(days)),
+                    ..query.clone()
+                };
+                app.store
+                    .domain_page_json(Visibility::All, &windows, &query, &totals)
+                    .await
+                    .expect("page");
+            }
         }
         // The first pass counts what the walk back in time left.
         if pass > 0 {

@@ -168,16 +168,25 @@ fn compared_times(windows: &StatusWindows, query: &DomainQuery) -> Vec<(String, 
     times
 }
 
-/// The key a list's total is kept under: the viewer and the filters, with
-/// the times they compare left out (each kept total says for which times
-/// it holds).
-fn total_key(visibility: Visibility, query: &DomainQuery) -> String {
+/// The key a list's total is kept under: the viewer, the filters, and how
+/// far ahead of now the compared times are (a 7-day and a 30-day bound are
+/// two totals, each kept); the times themselves are left out (each kept
+/// total says for which times it holds).
+fn total_key(visibility: Visibility, windows: &StatusWindows, query: &DomainQuery) -> String {
+    let ahead = |t: chrono::DateTime<chrono::Utc>| (t - windows.now).num_seconds();
+    let windows_ahead = query.status.map(|_| {
+        (
+            ahead(windows.registration_until),
+            ahead(windows.certificate_until),
+        )
+    });
     format!(
-        "{:?}\u{0}{:?}\u{0}{:?}\u{0}{}\u{0}{:?}",
+        "{:?}\u{0}{:?}\u{0}{:?}\u{0}{:?}\u{0}{:?}\u{0}{:?}",
         visibility.client_id(),
         query.client_id,
         query.status.map(|s| s.as_str()),
-        query.expiring_before.is_some(),
+        windows_ahead,
+        query.expiring_before.map(ahead),
         query.name_contains,
     )
 }
@@ -202,7 +211,7 @@ impl Store {
     ) -> Result<i64, StoreError> {
         let times = compared_times(windows, query);
         let totals = totals.filter(|_| visibility.client_id().is_none() || times.is_empty());
-        let key = total_key(visibility, query);
+        let key = total_key(visibility, windows, query);
         let now: Vec<String> = times.iter().map(|(t, _, _)| t.clone()).collect();
         if let (Some(totals), Some(generation)) = (totals, generation) {
             if let Some(total) = totals.get(&key, generation, &now) {
