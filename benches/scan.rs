@@ -561,7 +561,7 @@ impl Recording {
         };
         std::fs::create_dir_all(dir).expect("perf dir");
         let child = std::process::Command::new("perf")
-            .args(["record", "-F", "999", "-p"])
+            .args(["record", "-F", "999", "-g", "-p"])
             .arg(std::process::id().to_string())
             .arg("-o")
             .arg(dir.join(format!("{phase}.data")))
