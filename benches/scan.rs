@@ -306,7 +306,7 @@ fn dns_reply(query: &[u8]) -> Option<Vec<u8>> {
     let answers: u16 = u16::from(qtype == 1);
     let mut reply = Vec::with_capacity(12 + question.len() + 16);
     reply.extend_from_slice(&query[0..2]); // id
-    // QR, opcode 0, AA, RD copied; RA; RCODE 0.
+                                           // QR, opcode 0, AA, RD copied; RA; RCODE 0.
     reply.push(0x84 | (query[2] & 0x01));
     reply.push(0x80);
     reply.extend_from_slice(&[0, 1]);
@@ -667,13 +667,17 @@ async fn run(args: Args) {
     // (a) the floor
     let served0 = fixture.stats();
     let perf = args.perf.as_deref();
-    let (_, floor) = measure(perf, "floor", floor_loop(
-        &fixture.ca_pem,
-        fixture.dns,
-        fixture.tls.port(),
-        &names,
-        args.concurrency,
-    ))
+    let (_, floor) = measure(
+        perf,
+        "floor",
+        floor_loop(
+            &fixture.ca_pem,
+            fixture.dns,
+            fixture.tls.port(),
+            &names,
+            args.concurrency,
+        ),
+    )
     .await;
     let served_floor = fixture.stats();
     let floor_rate = n as f64 / floor.wall.as_secs_f64();

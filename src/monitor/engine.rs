@@ -501,8 +501,7 @@ impl Engine {
             self.store.renew_scan_leases(scan_id, now + lease).await?;
             *renewed = tokio::time::Instant::now();
         }
-        let room =
-            (cert_slots.available_permits() + self.settings.concurrency).clamp(1, CLAIM_MAX);
+        let room = (cert_slots.available_permits() + self.settings.concurrency).clamp(1, CLAIM_MAX);
         let mut batch = self
             .store
             .claim_scan_items(scan_id, "endpoint", room as i64, now + lease, now)

@@ -215,15 +215,19 @@ impl Store {
     /// Reserves the next request slot at `server` for a pace of one request
     /// every `interval_ms` with bursts of `burst` (GCRA: the stored value is
     /// the theoretical arrival time), shared by every instance. Returns how
-    /// many milliseconds after `now_ms` the slot starts (0: go now).
+    /// many milliseconds from now the slot starts (0: go now). "Now" is
+    /// read by `now_ms` once the write lock is held: taken before, a wait
+    /// for the lock (a scan's batch being written) made the slot start in
+    /// the past, and two requests reached the server closer than the pace.
     pub async fn reserve_pacing_slot(
         &self,
         server: &str,
         interval_ms: i64,
         burst: u32,
-        now_ms: i64,
+        now_ms: impl Fn() -> i64,
     ) -> Result<i64, StoreError> {
         let mut tx = self.write_tx().await?;
+        let now_ms = now_ms();
         let stored: Option<i64> =
             sqlx::query_scalar("SELECT next_free_ms FROM server_pacing WHERE server_key = $1")
                 .bind(server)
