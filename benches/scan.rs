@@ -28,6 +28,11 @@
 //! registrable domains `dJ.test`; `one`, all endpoints `eI.platform.test`
 //! under the one registrable domain `platform.test`.
 //!
+//! `--tls-only` watches the domains for their certificates alone (no
+//! registration lookups, like the floor); by default each registrable domain
+//! is looked up once per fresh scan too (RDAP, one per five endpoints in the
+//! spread layout).
+//!
 //! `--no-alerts` builds the engine without alert decisions, to measure their
 //! share of (b); `--instances K` runs K engines (own pools, own instance
 //! names) sharing the scans.
@@ -58,6 +63,9 @@ struct Args {
     instances: usize,
     alerting: Alerting,
     layout: Layout,
+    /// `--tls-only`: the domains are watched for their certificates alone,
+    /// so the scans make no registration lookups (the floor makes none).
+    tls_only: bool,
     /// `--perf DIR`: record each phase of this process with `perf record`
     /// into `DIR/{floor,scan,rescan}.data` (perf must be installed).
     perf: Option<std::path::PathBuf>,
@@ -110,6 +118,7 @@ fn args() -> Args {
         layout: Layout::Spread,
         fixture: None,
         perf: None,
+        tls_only: false,
     };
     let mut it = std::env::args().skip(1);
     while let Some(arg) = it.next() {
@@ -133,6 +142,7 @@ fn args() -> Args {
             "--database" => out.database = it.next(),
             "--fixture" => out.fixture = it.next().map(Into::into),
             "--perf" => out.perf = it.next().map(Into::into),
+            "--tls-only" => out.tls_only = true,
             "--layout" => {
                 out.layout = match it.next().as_deref() {
                     Some("one") => Layout::One,
@@ -662,7 +672,30 @@ async fn run(args: Args) {
             .await
             .expect("seed");
     }
-    println!("seeded in {:.1} s", seeded.elapsed().as_secs_f64());
+    if args.tls_only {
+        let mut seen = std::collections::HashSet::new();
+        for (_, domain) in &named {
+            if seen.insert(domain.as_str()) {
+                app.store
+                    .set_watch(
+                        &HostName::from_canonical(domain.clone()),
+                        lapse::domain::fleet::Watch::Tls,
+                        now,
+                    )
+                    .await
+                    .expect("watch");
+            }
+        }
+    }
+    println!(
+        "seeded in {:.1} s{}",
+        seeded.elapsed().as_secs_f64(),
+        if args.tls_only {
+            " (certificates only: no registration lookups)"
+        } else {
+            ""
+        }
+    );
 
     // (a) the floor
     let served0 = fixture.stats();
@@ -817,9 +850,10 @@ async fn run(args: Args) {
         (db_after_second as f64 - db_after_first as f64) / n as f64
     );
     println!(
-        "\nRESULT layout={} n={n} floor={floor_rate:.0} scan={scan_rate:.0} rescan={rescan_rate:.0} \
+        "\nRESULT layout={}{} n={n} floor={floor_rate:.0} scan={scan_rate:.0} rescan={rescan_rate:.0} \
          floor_cpu={:.3} scan_cpu={:.3} rescan_cpu={:.3} rss_mb={:.1}",
         layout.name(),
+        if args.tls_only { " tls-only" } else { "" },
         per_k(floor.cpu),
         per_k(scan.cpu),
         per_k(rescan.cpu),
