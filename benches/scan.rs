@@ -513,20 +513,28 @@ async fn floor_loop(
     started.elapsed()
 }
 
-/// CPU seconds (user + system) of every process named `postgres` on this
-/// machine (the benchmark's cluster: its backends live as long as the pools).
-fn postgres_cpu_seconds() -> f64 {
+/// CPU seconds (user + system) of the PostgreSQL backends serving database
+/// `db` (their command line reads `postgres: USER DB ADDRESS ...`; the
+/// pools keep them for the whole run). The server's background processes
+/// (WAL writer, checkpointer) and other clusters on the machine are left out.
+fn postgres_cpu_seconds(db: Option<&str>) -> f64 {
+    let Some(db) = db else {
+        return 0.0;
+    };
     let Ok(dir) = std::fs::read_dir("/proc") else {
         return 0.0;
     };
+    let needle = format!(" {db} ");
     let mut total = 0.0;
     for entry in dir.flatten() {
+        let cmdline = std::fs::read(entry.path().join("cmdline")).unwrap_or_default();
+        let cmdline = String::from_utf8_lossy(&cmdline);
+        if !cmdline.starts_with("postgres: ") || !cmdline.contains(&needle) {
+            continue;
+        }
         let Ok(stat) = std::fs::read_to_string(entry.path().join("stat")) else {
             continue;
         };
-        if !stat.contains("(postgres)") {
-            continue;
-        }
         let after = stat.rsplit_once(')').map(|(_, rest)| rest).unwrap_or("");
         let fields: Vec<&str> = after.split_whitespace().collect();
         let ticks = |i: usize| {
@@ -538,6 +546,12 @@ fn postgres_cpu_seconds() -> f64 {
         total += (ticks(11) + ticks(12)) / 100.0;
     }
     total
+}
+
+/// The database name of a PostgreSQL URL (`postgres://USER@HOST:PORT/DB?...`).
+fn database_name(url: &str) -> Option<String> {
+    let path = url.split('?').next()?.rsplit_once('/')?.1;
+    (!path.is_empty()).then(|| path.to_owned())
 }
 
 use rustls::pki_types::pem::PemObject as _;
@@ -596,18 +610,19 @@ impl Recording {
 
 async fn measure<F: std::future::Future>(
     perf: Option<&std::path::Path>,
+    pg_db: Option<&str>,
     phase: &str,
     work: F,
 ) -> (F::Output, Phase) {
     let recording = Recording::start(perf, phase);
     let cpu = cpu_seconds();
-    let pg_cpu = postgres_cpu_seconds();
+    let pg_cpu = postgres_cpu_seconds(pg_db);
     let started = Instant::now();
     let out = work.await;
     let phase = Phase {
         wall: started.elapsed(),
         cpu: cpu_seconds() - cpu,
-        pg_cpu: postgres_cpu_seconds() - pg_cpu,
+        pg_cpu: postgres_cpu_seconds(pg_db) - pg_cpu,
     };
     recording.stop();
     (out, phase)
@@ -759,13 +774,13 @@ async fn run(args: Args) {
     };
     let db_before = size(&app).await;
     let (_stop_tx, stop) = tokio::sync::watch::channel(false);
-    let (first, scan) = measure(perf, "scan", run_all(stop.clone())).await;
+    let (first, scan) = measure(perf, pg_db, "scan", run_all(stop.clone())).await;
     let served_scan = fixture.stats();
     let scan_rate = n as f64 / scan.wall.as_secs_f64();
     let db_after_first = size(&app).await;
 
     // (c) a second scan with nothing changed
-    let (second, rescan) = measure(perf, "rescan", run_all(stop)).await;
+    let (second, rescan) = measure(perf, pg_db, "rescan", run_all(stop)).await;
     let served_rescan = fixture.stats();
     let rescan_rate = n as f64 / rescan.wall.as_secs_f64();
     let db_after_second = size(&app).await;
@@ -818,7 +833,7 @@ async fn run(args: Args) {
     if args.database.is_some() {
         println!(
             "{:<36} {:>11} {:>11.3} {:>11.3}",
-            "PostgreSQL server CPU s per 1,000",
+            "PostgreSQL backends' CPU s per 1,000",
             "",
             per_k(scan.pg_cpu),
             per_k(rescan.pg_cpu)
