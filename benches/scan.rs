@@ -715,8 +715,11 @@ async fn run(args: Args) {
     // (a) the floor
     let served0 = fixture.stats();
     let perf = args.perf.as_deref();
+    let pg_db = args.database.as_deref().and_then(database_name);
+    let pg_db = pg_db.as_deref();
     let (_, floor) = measure(
         perf,
+        pg_db,
         "floor",
         floor_loop(
             &fixture.ca_pem,
