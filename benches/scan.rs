@@ -28,6 +28,11 @@
 //! registrable domains `dJ.test`; `one`, all endpoints `eI.platform.test`
 //! under the one registrable domain `platform.test`.
 //!
+//! `--tls-only` watches the domains for their certificates alone (no
+//! registration lookups, like the floor); by default each registrable domain
+//! is looked up once per fresh scan too (RDAP, one per five endpoints in the
+//! spread layout).
+//!
 //! `--no-alerts` builds the engine without alert decisions, to measure their
 //! share of (b); `--instances K` runs K engines (own pools, own instance
 //! names) sharing the scans.
@@ -58,6 +63,9 @@ struct Args {
     instances: usize,
     alerting: Alerting,
     layout: Layout,
+    /// `--tls-only`: the domains are watched for their certificates alone,
+    /// so the scans make no registration lookups (the floor makes none).
+    tls_only: bool,
     /// `--perf DIR`: record each phase of this process with `perf record`
     /// into `DIR/{floor,scan,rescan}.data` (perf must be installed).
     perf: Option<std::path::PathBuf>,
@@ -110,6 +118,7 @@ fn args() -> Args {
         layout: Layout::Spread,
         fixture: None,
         perf: None,
+        tls_only: false,
     };
     let mut it = std::env::args().skip(1);
     while let Some(arg) = it.next() {
@@ -133,6 +142,7 @@ fn args() -> Args {
             "--database" => out.database = it.next(),
             "--fixture" => out.fixture = it.next().map(Into::into),
             "--perf" => out.perf = it.next().map(Into::into),
+            "--tls-only" => out.tls_only = true,
             "--layout" => {
                 out.layout = match it.next().as_deref() {
                     Some("one") => Layout::One,
@@ -503,20 +513,28 @@ async fn floor_loop(
     started.elapsed()
 }
 
-/// CPU seconds (user + system) of every process named `postgres` on this
-/// machine (the benchmark's cluster: its backends live as long as the pools).
-fn postgres_cpu_seconds() -> f64 {
+/// CPU seconds (user + system) of the PostgreSQL backends serving database
+/// `db` (their command line reads `postgres: USER DB ADDRESS ...`; the
+/// pools keep them for the whole run). The server's background processes
+/// (WAL writer, checkpointer) and other clusters on the machine are left out.
+fn postgres_cpu_seconds(db: Option<&str>) -> f64 {
+    let Some(db) = db else {
+        return 0.0;
+    };
     let Ok(dir) = std::fs::read_dir("/proc") else {
         return 0.0;
     };
+    let needle = format!(" {db} ");
     let mut total = 0.0;
     for entry in dir.flatten() {
+        let cmdline = std::fs::read(entry.path().join("cmdline")).unwrap_or_default();
+        let cmdline = String::from_utf8_lossy(&cmdline);
+        if !cmdline.starts_with("postgres: ") || !cmdline.contains(&needle) {
+            continue;
+        }
         let Ok(stat) = std::fs::read_to_string(entry.path().join("stat")) else {
             continue;
         };
-        if !stat.contains("(postgres)") {
-            continue;
-        }
         let after = stat.rsplit_once(')').map(|(_, rest)| rest).unwrap_or("");
         let fields: Vec<&str> = after.split_whitespace().collect();
         let ticks = |i: usize| {
@@ -528,6 +546,12 @@ fn postgres_cpu_seconds() -> f64 {
         total += (ticks(11) + ticks(12)) / 100.0;
     }
     total
+}
+
+/// The database name of a PostgreSQL URL (`postgres://USER@HOST:PORT/DB?...`).
+fn database_name(url: &str) -> Option<String> {
+    let path = url.split('?').next()?.rsplit_once('/')?.1;
+    (!path.is_empty()).then(|| path.to_owned())
 }
 
 use rustls::pki_types::pem::PemObject as _;
@@ -586,18 +610,19 @@ impl Recording {
 
 async fn measure<F: std::future::Future>(
     perf: Option<&std::path::Path>,
+    pg_db: Option<&str>,
     phase: &str,
     work: F,
 ) -> (F::Output, Phase) {
     let recording = Recording::start(perf, phase);
     let cpu = cpu_seconds();
-    let pg_cpu = postgres_cpu_seconds();
+    let pg_cpu = postgres_cpu_seconds(pg_db);
     let started = Instant::now();
     let out = work.await;
     let phase = Phase {
         wall: started.elapsed(),
         cpu: cpu_seconds() - cpu,
-        pg_cpu: postgres_cpu_seconds() - pg_cpu,
+        pg_cpu: postgres_cpu_seconds(pg_db) - pg_cpu,
     };
     recording.stop();
     (out, phase)
@@ -662,13 +687,39 @@ async fn run(args: Args) {
             .await
             .expect("seed");
     }
-    println!("seeded in {:.1} s", seeded.elapsed().as_secs_f64());
+    if args.tls_only {
+        let mut seen = std::collections::HashSet::new();
+        for (_, domain) in &named {
+            if seen.insert(domain.as_str()) {
+                app.store
+                    .set_watch(
+                        &HostName::from_canonical(domain.clone()),
+                        lapse::domain::fleet::Watch::Tls,
+                        now,
+                    )
+                    .await
+                    .expect("watch");
+            }
+        }
+    }
+    println!(
+        "seeded in {:.1} s{}",
+        seeded.elapsed().as_secs_f64(),
+        if args.tls_only {
+            " (certificates only: no registration lookups)"
+        } else {
+            ""
+        }
+    );
 
     // (a) the floor
     let served0 = fixture.stats();
     let perf = args.perf.as_deref();
+    let pg_db = args.database.as_deref().and_then(database_name);
+    let pg_db = pg_db.as_deref();
     let (_, floor) = measure(
         perf,
+        pg_db,
         "floor",
         floor_loop(
             &fixture.ca_pem,
@@ -726,13 +777,13 @@ async fn run(args: Args) {
     };
     let db_before = size(&app).await;
     let (_stop_tx, stop) = tokio::sync::watch::channel(false);
-    let (first, scan) = measure(perf, "scan", run_all(stop.clone())).await;
+    let (first, scan) = measure(perf, pg_db, "scan", run_all(stop.clone())).await;
     let served_scan = fixture.stats();
     let scan_rate = n as f64 / scan.wall.as_secs_f64();
     let db_after_first = size(&app).await;
 
     // (c) a second scan with nothing changed
-    let (second, rescan) = measure(perf, "rescan", run_all(stop)).await;
+    let (second, rescan) = measure(perf, pg_db, "rescan", run_all(stop)).await;
     let served_rescan = fixture.stats();
     let rescan_rate = n as f64 / rescan.wall.as_secs_f64();
     let db_after_second = size(&app).await;
@@ -785,7 +836,7 @@ async fn run(args: Args) {
     if args.database.is_some() {
         println!(
             "{:<36} {:>11} {:>11.3} {:>11.3}",
-            "PostgreSQL server CPU s per 1,000",
+            "PostgreSQL backends' CPU s per 1,000",
             "",
             per_k(scan.pg_cpu),
             per_k(rescan.pg_cpu)
@@ -817,9 +868,10 @@ async fn run(args: Args) {
         (db_after_second as f64 - db_after_first as f64) / n as f64
     );
     println!(
-        "\nRESULT layout={} n={n} floor={floor_rate:.0} scan={scan_rate:.0} rescan={rescan_rate:.0} \
+        "\nRESULT layout={}{} n={n} floor={floor_rate:.0} scan={scan_rate:.0} rescan={rescan_rate:.0} \
          floor_cpu={:.3} scan_cpu={:.3} rescan_cpu={:.3} rss_mb={:.1}",
         layout.name(),
+        if args.tls_only { " tls-only" } else { "" },
         per_k(floor.cpu),
         per_k(scan.cpu),
         per_k(rescan.cpu),

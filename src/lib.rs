@@ -17,3 +17,11 @@ pub mod probe;
 pub mod ratelimit;
 pub mod store;
 pub mod web;
+
+/// The allocator of every program built on lapse (the binary, the tests, the
+/// benchmarks): mimalloc instead of glibc's malloc. Measured with the scan
+/// benchmark (issue 19): glibc's malloc was about a tenth of a scan's CPU and
+/// kept one arena per thread, so peak RSS grew with the threads (SQLite's
+/// connection threads among them) unless `MALLOC_ARENA_MAX` was set.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;

@@ -57,10 +57,11 @@ impl crate::ratelimit::SharedPacing for StorePacing {
         limit: ServerLimit,
     ) -> crate::ratelimit::PacingFuture<'a> {
         Box::pin(async move {
-            let now_ms = Utc::now().timestamp_millis();
             match self
                 .0
-                .reserve_pacing_slot(server, limit.interval_ms(), limit.burst, now_ms)
+                .reserve_pacing_slot(server, limit.interval_ms(), limit.burst, || {
+                    Utc::now().timestamp_millis()
+                })
                 .await
             {
                 Ok(wait_ms) => {

@@ -20,7 +20,7 @@
 use chrono::{DateTime, Utc};
 use sqlx::Row;
 
-use super::{parse_time, Dialect, Store, StoreError};
+use super::{parse_time, Store, StoreError};
 use crate::domain::alert_policy::{AlertKind, Event, Firing, Thresholds};
 use crate::domain::fleet::Watch;
 use crate::domain::names::HostName;
@@ -379,18 +379,6 @@ fn days_column(text: Option<String>) -> Option<Vec<u32>> {
     text.and_then(|t| serde_json::from_str::<Vec<u32>>(&t).ok())
 }
 
-/// The parts of an observation's `details` the quiet test reads, as JSON
-/// text: `{"findings": [...], "chain": [{"not_before": ...}]}`.
-const QUIET_DETAILS: Dialect = Dialect {
-    sqlite: "json_object('findings', json(details -> '$.findings'),
-                         'chain', json_array(json_object(
-                             'not_before', details ->> '$.chain[0].not_before')))",
-    postgres: "CAST(json_build_object('findings', CAST(details AS json) -> 'findings',
-                         'chain', json_build_array(json_build_object(
-                             'not_before', CAST(details AS json) -> 'chain' -> 0 ->> 'not_before')))
-                    AS TEXT)",
-};
-
 /// An endpoint's facts: its own client, not its domain's (which owns the
 /// registration only).
 const ENDPOINT_FACTS: &str = "SELECT e.id, e.domain_id, e.host, e.port, e.cert_checks,
@@ -399,8 +387,8 @@ const ENDPOINT_FACTS: &str = "SELECT e.id, e.domain_id, e.host, e.port, e.cert_c
             c.id AS client_id, d.certificate_days AS domain_days,
             c.name AS client_name, c.certificate_days AS client_days,
             EXISTS (SELECT 1 FROM alerts a
-                    WHERE COALESCE(a.domain_id, 0) = e.domain_id
-                      AND COALESCE(a.endpoint_id, 0) = e.id AND a.state = 'firing') AS firing
+                    WHERE a.endpoint_id = e.id AND a.state = 'firing'
+                      AND COALESCE(a.domain_id, 0) = e.domain_id) AS firing
      FROM endpoints e JOIN domains d ON d.id = e.domain_id
      LEFT JOIN clients c ON c.id = e.client_id";
 
@@ -423,7 +411,7 @@ const DOMAIN_FACTS: &str = concat!(
     super::read_models::needs_date_sql!(),
     ") AND d.registration_outcome IS DISTINCT FROM 'not_found' THEN 1 ELSE 0 END AS needs_date,
             EXISTS (SELECT 1 FROM alerts a
-                    WHERE COALESCE(a.domain_id, 0) = d.id AND COALESCE(a.endpoint_id, 0) = 0
+                    WHERE a.domain_id = d.id AND COALESCE(a.endpoint_id, 0) = 0
                       AND a.state = 'firing') AS firing
      FROM domains d
      LEFT JOIN clients c ON c.id = d.client_id AND d.registration_owner = 'client'"
@@ -566,42 +554,21 @@ impl Store {
     }
 
     /// The facts about many endpoints at once, with whether any alert of
-    /// theirs is firing, WITHOUT their audience (empty) and with only the
-    /// findings and the leaf's not-before of `details`: enough to tell that
-    /// an evaluation would change nothing. Gone endpoints are left out.
+    /// theirs is firing, WITHOUT their audience (empty): enough to tell that
+    /// an evaluation would change nothing. `current` is each endpoint's
+    /// current observations as the caller just recorded them (the writer
+    /// holds them, so they are not read back). Gone endpoints are left out.
     pub async fn endpoint_quiet_facts(
         &self,
-        ids: &[i64],
+        mut current: std::collections::HashMap<i64, Vec<CurrentCert>>,
     ) -> Result<Vec<(EndpointAlertFacts, bool)>, StoreError> {
-        let mut conn = self.pool().acquire().await?;
-        let mut current: std::collections::HashMap<i64, Vec<CurrentCert>> =
-            std::collections::HashMap::new();
-        // Only the parts of `details` the quiet test reads (findings, the
-        // leaf's not-before), cut out by the database: no full parse per row.
-        for row in sqlx::query(&format!(
-            "SELECT endpoint_id, address, outcome, leaf_fingerprint, leaf_not_after,
-                    chain_not_after, last_seen_at, {} AS details
-             FROM cert_observations
-             WHERE current = 1 AND endpoint_id IN ({})
-             ORDER BY endpoint_id, address",
-            QUIET_DETAILS.of(self.engine()),
-            super::ids_from_json(self.engine(), "$1")
-        ))
-        .bind(id_list(ids))
-        .fetch_all(&mut *conn)
-        .await?
-        {
-            current
-                .entry(row.get("endpoint_id"))
-                .or_default()
-                .push(current_cert(&row));
-        }
+        let ids: Vec<i64> = current.keys().copied().collect();
         let rows = sqlx::query(&format!(
             "{ENDPOINT_FACTS} WHERE e.id IN ({})",
             super::ids_from_json(self.engine(), "$1")
         ))
-        .bind(id_list(ids))
-        .fetch_all(&mut *conn)
+        .bind(id_list(&ids))
+        .fetch_all(self.pool())
         .await?;
         Ok(rows
             .iter()

@@ -299,6 +299,15 @@ impl Seed {
                 ));
         }
         q.execute(&mut *tx).await?;
+        // Each observation carries its endpoint's domain (migration 0308).
+        sqlx::query(
+            "UPDATE cert_observations SET domain_id =
+                 (SELECT e.domain_id FROM endpoints e WHERE e.id = cert_observations.endpoint_id)
+             WHERE endpoint_id > $1",
+        )
+        .bind(first_endpoint)
+        .execute(&mut *tx)
+        .await?;
         let ids: Vec<i64> = (first_endpoint + 1..=self.endpoint_id).collect();
         crate::store::observations::refresh_domain_certificates(
             &mut *tx,

@@ -11,7 +11,7 @@ use chrono::{DateTime, Utc};
 use sqlx::Row;
 
 use super::scans::resume_or_create_in;
-use super::{format_time, ScanHandle, ScanScope, Store, StoreError};
+use super::{format_time, Engine, ScanHandle, ScanScope, Store, StoreError};
 
 /// One instance as `/readyz` and `/metrics` show it.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
@@ -215,15 +215,34 @@ impl Store {
     /// Reserves the next request slot at `server` for a pace of one request
     /// every `interval_ms` with bursts of `burst` (GCRA: the stored value is
     /// the theoretical arrival time), shared by every instance. Returns how
-    /// many milliseconds after `now_ms` the slot starts (0: go now).
+    /// many milliseconds from now the slot starts (0: go now). "Now" is
+    /// read by `now_ms` once the write lock is held: taken before, a wait
+    /// for the lock (a scan's batch being written) made the slot start in
+    /// the past, and two requests reached the server closer than the pace.
     pub async fn reserve_pacing_slot(
         &self,
         server: &str,
         interval_ms: i64,
         burst: u32,
-        now_ms: i64,
+        now_ms: impl Fn() -> i64,
     ) -> Result<i64, StoreError> {
-        let mut tx = self.write_tx().await?;
+        // SQLite: the database's write lock. PostgreSQL: a lock on this
+        // server's pacing alone, so that a registry request does not wait
+        // for a scan's batch being written (every write transaction takes
+        // the one write lock there).
+        let mut tx = match self.engine() {
+            Engine::Sqlite => self.write_tx().await?,
+            Engine::Postgres => {
+                let mut tx = self.pool().begin().await?;
+                sqlx::query("SELECT pg_advisory_xact_lock($1, hashtext($2))")
+                    .bind(PACING_LOCK_CLASS)
+                    .bind(server)
+                    .execute(&mut *tx)
+                    .await?;
+                tx
+            }
+        };
+        let now_ms = now_ms();
         let stored: Option<i64> =
             sqlx::query_scalar("SELECT next_free_ms FROM server_pacing WHERE server_key = $1")
                 .bind(server)
@@ -245,3 +264,8 @@ impl Store {
         Ok(wait)
     }
 }
+
+/// The first key of the per-server pacing locks on PostgreSQL (two-key
+/// advisory locks, a key space apart from the one-key write lock): ASCII
+/// "lpac".
+const PACING_LOCK_CLASS: i32 = 0x6c70_6163;

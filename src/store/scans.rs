@@ -199,7 +199,12 @@ impl Store {
     /// `lease_until`, and returns them. One statement; on PostgreSQL its
     /// pick skips rows another instance is claiming at that moment
     /// (`FOR UPDATE SKIP LOCKED`), so no item is handed out twice.
-    /// Only items of `kind` (`endpoint`, `registration`).
+    /// Only items of `kind` (`endpoint`, `registration`), and only those
+    /// after item `after`: a caller that passes the last item it claimed
+    /// starts its walk there instead of at the scan's first item, past
+    /// every item already done (on PostgreSQL each done item leaves dead
+    /// index entries until vacuum, so walking from the start cost a claim
+    /// time in proportion to the items done: 31 ms per claim at 10,000).
     pub async fn claim_scan_items(
         &self,
         scan_id: i64,
@@ -207,26 +212,30 @@ impl Store {
         limit: i64,
         lease_until: DateTime<Utc>,
         now: DateTime<Utc>,
+        after: i64,
     ) -> Result<Vec<WorkItem>, StoreError> {
         // The pick is a CTE, run once: as an `IN (SELECT .. LIMIT ..)`
         // PostgreSQL may rescan it per row and claim more than the limit.
         const CLAIM: Dialect = Dialect {
             sqlite: "WITH picked AS (
                      SELECT item_id FROM scan_items
-                     WHERE scan_id = $3 AND item_kind = $5 AND done_at IS NULL
+                     WHERE scan_id = $3 AND item_kind = $5 AND done_at IS NULL AND item_id > $7
                        AND (lease_until IS NULL OR lease_until < $4)
                      ORDER BY item_id LIMIT $6)
                  UPDATE scan_items SET leased_by = $1, lease_until = $2
                  WHERE scan_id = $3 AND item_kind = $5 AND item_id IN (SELECT item_id FROM picked)
                  RETURNING item_kind, item_id",
+            // The picked rows, locked, are updated by their row address:
+            // joined by key instead, PostgreSQL read every item of the scan
+            // (sequential scan and hash join) to update a hundred.
             postgres: "WITH picked AS MATERIALIZED (
-                     SELECT item_id FROM scan_items
-                     WHERE scan_id = $3 AND item_kind = $5 AND done_at IS NULL
+                     SELECT ctid AS row_address FROM scan_items
+                     WHERE scan_id = $3 AND item_kind = $5 AND done_at IS NULL AND item_id > $7
                        AND (lease_until IS NULL OR lease_until < $4)
                      ORDER BY item_id LIMIT $6
                      FOR UPDATE SKIP LOCKED)
                  UPDATE scan_items SET leased_by = $1, lease_until = $2
-                 WHERE scan_id = $3 AND item_kind = $5 AND item_id IN (SELECT item_id FROM picked)
+                 WHERE ctid = ANY (ARRAY(SELECT row_address FROM picked))
                  RETURNING item_kind, item_id",
         };
         let claimed = sqlx::query(CLAIM.of(self.engine()))
@@ -236,6 +245,7 @@ impl Store {
             .bind(format_time(now))
             .bind(kind)
             .bind(limit)
+            .bind(after)
             .fetch_all(self.pool())
             .await?;
         let mut by_kind: BTreeMap<String, Vec<i64>> = BTreeMap::new();

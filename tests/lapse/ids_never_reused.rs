@@ -373,6 +373,10 @@ async fn migration_0302_keeps_every_row_index_trigger_and_foreign_key() {
         "ALTER TABLE scan_items DROP COLUMN leased_by",
         "ALTER TABLE scan_items DROP COLUMN lease_until",
         "ALTER TABLE outbox DROP COLUMN leased_by",
+        // 0308: observations carry their domain.
+        "DROP INDEX cert_observations_domain_not_after",
+        "DROP INDEX cert_observations_domain_outcome",
+        "ALTER TABLE cert_observations DROP COLUMN domain_id",
     ] {
         sqlx::raw_sql(later).execute(&mut conn).await.expect(later);
     }

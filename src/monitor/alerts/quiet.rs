@@ -16,7 +16,8 @@ use super::AlertSettings;
 use crate::domain::alert_policy::{
     expiry_step, failure_step, needs_date_step, registration_check_state, stale_step, CheckState,
 };
-use crate::store::{DomainAlertFacts, EndpointAlertFacts, Store, StoreError};
+use crate::domain::observation::CertObservation;
+use crate::store::{CurrentCert, DomainAlertFacts, EndpointAlertFacts, Store, StoreError};
 
 /// Of `ids`, the endpoints whose evaluation might change something. The
 /// rest are quiet: no alert firing, no failure streak, every address
@@ -38,16 +39,52 @@ async fn zones(store: &Store, settings: &AlertSettings) -> Result<Vec<Tz>, Store
 pub async fn endpoints_to_evaluate(
     store: &Store,
     settings: &AlertSettings,
-    ids: &[i64],
+    recorded: &[(i64, &[CertObservation])],
     now: DateTime<Utc>,
 ) -> Result<Vec<i64>, StoreError> {
-    let facts = store.endpoint_quiet_facts(ids).await?;
+    let seen = crate::store::format_time(now);
+    let current = recorded
+        .iter()
+        .map(|(id, observations)| {
+            let mut certs: Vec<CurrentCert> = observations
+                .iter()
+                .map(|obs| current_cert(obs, &seen))
+                .collect();
+            certs.sort_by(|a, b| a.address.cmp(&b.address));
+            (*id, certs)
+        })
+        .collect();
+    let facts = store.endpoint_quiet_facts(current).await?;
     let zones = zones(store, settings).await?;
     Ok(facts
         .iter()
         .filter(|(facts, firing)| !endpoint_is_quiet(settings, facts, *firing, (now, &zones)))
         .map(|(facts, _)| facts.endpoint_id)
         .collect())
+}
+
+/// A just-recorded observation as the current row it became (recorded at
+/// `seen`), with only the parts of `details` the quiet test reads: the
+/// findings and the leaf's not-before.
+fn current_cert(obs: &CertObservation, seen: &str) -> CurrentCert {
+    let part = |pointer: &str| {
+        obs.details
+            .pointer(pointer)
+            .cloned()
+            .unwrap_or(serde_json::Value::Null)
+    };
+    CurrentCert {
+        address: obs.address.clone(),
+        outcome: obs.outcome.label().to_ascii_lowercase(),
+        leaf_fingerprint: obs.leaf_fingerprint.clone(),
+        leaf_not_after: obs.leaf_not_after,
+        chain_not_after: obs.chain_not_after,
+        last_seen_at: seen.to_owned(),
+        details: serde_json::json!({
+            "findings": part("/findings"),
+            "chain": [{"not_before": part("/chain/0/not_before")}],
+        }),
+    }
 }
 
 fn endpoint_is_quiet(

@@ -118,7 +118,11 @@ async fn decide_alerts(
     let mut domains = Vec::new();
     for result in batch {
         match result {
-            ItemResult::Endpoint { endpoint_id, .. } => endpoints.push(*endpoint_id),
+            ItemResult::Endpoint {
+                endpoint_id,
+                observations,
+                ..
+            } => endpoints.push((*endpoint_id, observations.as_slice())),
             ItemResult::Registration { domain_id, .. } => domains.push(*domain_id),
             ItemResult::Gone { .. } => {}
         }
@@ -128,7 +132,7 @@ async fn decide_alerts(
             .await
             .unwrap_or_else(|error| {
                 tracing::warn!(%error, "cannot sort out quiet endpoints; evaluating all of the batch");
-                endpoints
+                endpoints.iter().map(|(id, _)| *id).collect()
             });
         for id in ids {
             if let Err(error) = alerts::evaluate_endpoint(store, settings, id, mode, now).await {
