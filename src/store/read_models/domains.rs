@@ -362,7 +362,7 @@ impl Store {
         let viewer = domain_filter(&mut filter, self.engine(), visibility, query);
         let where_clause = filter.text.clone();
         let count_filter = Sql {
-            text: where_clause.clone(),
+            text: format!(" FROM {}{where_clause}", domains_seen_by(viewer.as_deref())),
             args: filter.args.clone(),
         };
 
@@ -417,7 +417,6 @@ impl Store {
                 windows,
                 query,
                 &count_filter,
-                &domains_seen_by(viewer.as_deref()),
                 generation,
                 totals,
             )

@@ -192,8 +192,9 @@ fn total_key(visibility: Visibility, windows: &StatusWindows, query: &DomainQuer
 }
 
 impl Store {
-    /// The number of domains a list's filter matches (`filter`: its WHERE
-    /// clause over `domains`, with its bindings), from `totals` when one
+    /// The number of domains a list's filter matches (`filter`: its FROM
+    /// (the domains as the viewer sees them) and WHERE clauses, with
+    /// their bindings), from `totals` when one
     /// is kept that holds for `generation` (the domains' generation in the
     /// page's snapshot, if known) and the times compared now; else counted
     /// and kept. A client's totals of filters that compare times are
@@ -205,7 +206,6 @@ impl Store {
         windows: &StatusWindows,
         query: &DomainQuery,
         filter: &Sql,
-        domains: &str,
         generation: Option<i64>,
         totals: Option<&Totals>,
     ) -> Result<i64, StoreError> {
@@ -239,7 +239,7 @@ impl Store {
                 }
             }
         }
-        count.push(&format!(" FROM {domains}{}", filter.text));
+        count.push(&filter.text);
         let row = count.query().fetch_one(self.pool()).await?;
         let total: i64 = row.get(0);
         if let Some(totals) = totals {
@@ -470,7 +470,7 @@ impl Store {
         let viewer = domain_filter(&mut filter, Engine::Sqlite, visibility, query);
         let domains = domains_seen_by(viewer.as_deref());
         let count_filter = Sql {
-            text: filter.text.clone(),
+            text: format!(" FROM {domains}{}", filter.text),
             args: filter.args.clone(),
         };
 
@@ -535,7 +535,6 @@ impl Store {
                 windows,
                 query,
                 &count_filter,
-                &domains,
                 Some(generation),
                 Some(totals),
             )
