@@ -377,6 +377,33 @@ async fn migration_0302_keeps_every_row_index_trigger_and_foreign_key() {
         "DROP INDEX cert_observations_domain_not_after",
         "DROP INDEX cert_observations_domain_outcome",
         "ALTER TABLE cert_observations DROP COLUMN domain_id",
+        // 0401: the domain list's status indexes.
+        "DROP INDEX domains_registration_outcome_by_expiry",
+        "DROP INDEX domains_cert_outcome_by_expiry",
+        // 0402: the list generation's triggers, back to 0302's text.
+        "DROP TRIGGER api_generation_domain_update",
+        "DROP TRIGGER api_generation_domain_model_update",
+        r#"CREATE TRIGGER api_generation_domain_update
+AFTER UPDATE OF name, client_id, expires_at, registration_outcome, cert_not_after, cert_outcome
+ON domains
+WHEN OLD.name IS NOT NEW.name
+  OR OLD.client_id IS NOT NEW.client_id
+  OR OLD.expires_at IS NOT NEW.expires_at
+  OR OLD.registration_outcome IS NOT NEW.registration_outcome
+  OR OLD.cert_not_after IS NOT NEW.cert_not_after
+  OR OLD.cert_outcome IS NOT NEW.cert_outcome
+BEGIN
+    UPDATE api_generation SET domains = domains + 1 WHERE id = 1;
+END"#,
+        r#"CREATE TRIGGER api_generation_domain_model_update
+AFTER UPDATE OF watch, registration_owner, registration_capability, manual_expires_at ON domains
+WHEN OLD.watch IS NOT NEW.watch
+  OR OLD.registration_owner IS NOT NEW.registration_owner
+  OR OLD.registration_capability IS NOT NEW.registration_capability
+  OR OLD.manual_expires_at IS NOT NEW.manual_expires_at
+BEGIN
+    UPDATE api_generation SET domains = domains + 1 WHERE id = 1;
+END"#,
     ] {
         sqlx::raw_sql(later).execute(&mut conn).await.expect(later);
     }
