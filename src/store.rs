@@ -320,10 +320,6 @@ impl Store {
                     "PRAGMA journal_mode = WAL".to_owned(),
                     "PRAGMA synchronous = NORMAL".to_owned(),
                     "PRAGMA foreign_keys = ON".to_owned(),
-                    // Reads from the OS page cache without a system call per
-                    // page (the API's counts and pages of a large fleet read
-                    // more than a connection's own cache holds).
-                    "PRAGMA mmap_size = 268435456".to_owned(),
                 ];
                 Box::pin(async move {
                     for pragma in &pragmas {
