@@ -111,6 +111,11 @@ impl Store {
         reference: &str,
     ) -> Result<Option<ClientRef>, StoreError> {
         let reference = reference.trim();
+        // No client's name holds NUL (names are refused with it), and
+        // PostgreSQL refuses the character in any text it is sent.
+        if reference.contains('\0') {
+            return Ok(None);
+        }
         let by_id: Option<i64> = reference.parse().ok();
         let row = sqlx::query(
             "SELECT id, name FROM clients WHERE (id = $1 OR name = $2) AND ($3 IS NULL OR id = $3)
