@@ -64,9 +64,8 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     let value = deserialize(bytes)?;
     if has_escaped_nul(bytes) {
         // PostgreSQL's text cannot hold it, and no name, address or note
-        // needs it: refused on both engines alike, as a body that does not
-        // parse (400, like the imports' CSV and JSON).
-        return Err(ApiError::bad_request(
+        // needs it: refused on both engines alike.
+        return Err(ApiError::unprocessable(
             "invalid_body",
             "text may not contain the NUL character (\\u0000)",
         ));
