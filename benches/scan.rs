@@ -158,7 +158,13 @@ fn args() -> Args {
 
 /// CPU seconds (user + system) of this process so far.
 fn cpu_seconds() -> f64 {
-    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    process_cpu_seconds(std::path::Path::new("/proc/self/stat"))
+}
+
+/// CPU seconds (user + system) of the process whose `/proc/PID/stat` is
+/// `stat_path`; 0 when it cannot be read.
+fn process_cpu_seconds(stat_path: &std::path::Path) -> f64 {
+    let stat = std::fs::read_to_string(stat_path).unwrap_or_default();
     let after = stat.rsplit_once(')').map(|(_, rest)| rest).unwrap_or("");
     let fields: Vec<&str> = after.split_whitespace().collect();
     let ticks = |i: usize| {
@@ -532,18 +538,7 @@ fn postgres_cpu_seconds(db: Option<&str>) -> f64 {
         if !cmdline.starts_with("postgres: ") || !cmdline.contains(&needle) {
             continue;
         }
-        let Ok(stat) = std::fs::read_to_string(entry.path().join("stat")) else {
-            continue;
-        };
-        let after = stat.rsplit_once(')').map(|(_, rest)| rest).unwrap_or("");
-        let fields: Vec<&str> = after.split_whitespace().collect();
-        let ticks = |i: usize| {
-            fields
-                .get(i)
-                .and_then(|v| v.parse::<f64>().ok())
-                .unwrap_or(0.0)
-        };
-        total += (ticks(11) + ticks(12)) / 100.0;
+        total += process_cpu_seconds(&entry.path().join("stat"));
     }
     total
 }
