@@ -268,10 +268,21 @@ pub(crate) fn ids_from_json(engine: Engine, param: &str) -> String {
 /// instances. ASCII "lapsewr".
 const POSTGRES_WRITE_LOCK: i64 = 0x006c_6170_7365_7772;
 
+/// SQLite's page cache per connection, in KiB: SQLite's default for the
+/// readers; more for the one writer, whose cache outlives its transactions.
+const SQLITE_READER_CACHE_KIB: u32 = 2_000;
+const SQLITE_WRITER_CACHE_KIB: u32 = 16_384;
+
 /// Handle to the database; cheap to clone.
 #[derive(Debug, Clone)]
 pub struct Store {
     pool: AnyPool,
+    /// Where write transactions run. SQLite: a pool of its own with one
+    /// connection (SQLite has one writer anyway), so writes queue in order
+    /// instead of polling the busy timeout, and its page cache stays warm
+    /// from one transaction to the next (a connection's cache is dropped
+    /// whenever another connection has written). PostgreSQL: `pool`.
+    writer: AnyPool,
     engine: Engine,
     path: PathBuf,
     location: String,
@@ -311,28 +322,43 @@ impl Store {
         };
         let url = sqlite_url(&path, "rwc")?;
         let busy_ms = config.busy_timeout.as_millis();
-        let pool = AnyPoolOptions::new()
-            .max_connections(config.max_connections)
-            .after_connect(move |conn, _| {
-                let pragmas = [
-                    format!("PRAGMA busy_timeout = {busy_ms}"),
-                    // WAL: readers never wait for the writer; NORMAL is safe with WAL.
-                    "PRAGMA journal_mode = WAL".to_owned(),
-                    "PRAGMA synchronous = NORMAL".to_owned(),
-                    "PRAGMA foreign_keys = ON".to_owned(),
-                ];
-                Box::pin(async move {
-                    for pragma in &pragmas {
-                        sqlx::Executor::execute(&mut *conn, pragma.as_str()).await?;
-                    }
-                    Ok(())
+        let options = |connections: u32, cache_kib: u32| {
+            AnyPoolOptions::new()
+                .max_connections(connections)
+                // A local file: nothing to test before each use (a ping is a
+                // round trip to the connection's thread).
+                .test_before_acquire(false)
+                .after_connect(move |conn, _| {
+                    let pragmas = [
+                        format!("PRAGMA busy_timeout = {busy_ms}"),
+                        // WAL: readers never wait for the writer; NORMAL is safe with WAL.
+                        "PRAGMA journal_mode = WAL".to_owned(),
+                        "PRAGMA synchronous = NORMAL".to_owned(),
+                        "PRAGMA foreign_keys = ON".to_owned(),
+                        format!("PRAGMA cache_size = -{cache_kib}"),
+                    ];
+                    Box::pin(async move {
+                        for pragma in &pragmas {
+                            sqlx::Executor::execute(&mut *conn, pragma.as_str()).await?;
+                        }
+                        Ok(())
+                    })
                 })
-            })
+        };
+        let pool = options(config.max_connections, SQLITE_READER_CACHE_KIB)
+            .connect(&url)
+            .await
+            .map_err(open_error)?;
+        // Waiting for the writer is waiting for SQLite's write lock: as long
+        // as the busy timeout lets a write wait.
+        let writer = options(1, SQLITE_WRITER_CACHE_KIB)
+            .acquire_timeout(config.busy_timeout.max(std::time::Duration::from_millis(100)))
             .connect(&url)
             .await
             .map_err(open_error)?;
         Ok(Self {
             pool,
+            writer,
             engine: Engine::Sqlite,
             location: path.display().to_string(),
             path,
@@ -368,6 +394,7 @@ impl Store {
             .await
             .map_err(open_error)?;
         Ok(Self {
+            writer: pool.clone(),
             pool,
             engine: Engine::Postgres,
             path: PathBuf::new(),
@@ -477,11 +504,20 @@ impl Store {
     }
 
     pub async fn close(&self) {
+        self.writer.close().await;
         self.pool.close().await;
     }
 
     pub(crate) fn pool(&self) -> &AnyPool {
         &self.pool
+    }
+
+    /// Where a statement that writes outside [`Store::write_tx`] runs:
+    /// SQLite's one writer connection (it would wait for SQLite's write
+    /// lock anyway, polling, and would drop the writer's page cache);
+    /// PostgreSQL's pool.
+    pub(crate) fn writer(&self) -> &AnyPool {
+        &self.writer
     }
 
     /// Starts a write transaction that holds the database's write lock from
@@ -490,7 +526,7 @@ impl Store {
     /// transaction-scoped advisory lock (shared by every instance).
     pub(crate) async fn write_tx(&self) -> Result<sqlx::Transaction<'static, Any>, sqlx::Error> {
         match self.engine {
-            Engine::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await,
+            Engine::Sqlite => self.writer.begin_with("BEGIN IMMEDIATE").await,
             Engine::Postgres => {
                 let mut tx = self.pool.begin().await?;
                 sqlx::query("SELECT pg_advisory_xact_lock($1)")

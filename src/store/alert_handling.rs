@@ -354,7 +354,7 @@ impl Store {
         .bind(mute.reason.trim())
         .bind(&mute.by)
         .bind(format_time(now))
-        .fetch_one(self.pool())
+        .fetch_one(self.writer())
         .await?;
         self.mute(id).await
     }
@@ -385,7 +385,7 @@ impl Store {
         .bind(&now_text)
         .bind(by)
         .bind(domain_id)
-        .fetch_all(self.pool())
+        .fetch_all(self.writer())
         .await?;
         let mut lifted = Vec::new();
         for id in ids {
@@ -409,7 +409,7 @@ impl Store {
         .bind(format_time(now))
         .bind(by)
         .bind(id)
-        .execute(self.pool())
+        .execute(self.writer())
         .await?;
         self.mute(id).await
     }
@@ -544,7 +544,7 @@ impl Store {
         for (_, value) in columns {
             query = query.bind(value);
         }
-        let done = query.bind(&key).execute(self.pool()).await?;
+        let done = query.bind(&key).execute(self.writer()).await?;
         if done.rows_affected() == 0 {
             return Err(not_found(owner));
         }

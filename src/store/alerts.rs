@@ -811,7 +811,7 @@ impl Store {
         let done = sqlx::query(&sql)
             .bind(value)
             .bind(&key)
-            .execute(self.pool())
+            .execute(self.writer())
             .await?;
         if done.rows_affected() == 0 {
             return Err(match owner {

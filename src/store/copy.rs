@@ -321,6 +321,8 @@ impl Store {
             .await
             .map_err(open_error)?;
         Ok(Self {
+            // Read-only: nothing is ever written through it.
+            writer: pool.clone(),
             pool,
             engine: Engine::Sqlite,
             location: path.display().to_string(),

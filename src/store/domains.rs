@@ -176,7 +176,7 @@ impl Store {
         )
         .bind(host.as_str())
         .bind(i64::from(port))
-        .fetch_optional(self.pool())
+        .fetch_optional(self.writer())
         .await?;
         if removed.is_none() {
             return Err(StoreError::NotFound(format!(
@@ -231,7 +231,7 @@ impl Store {
                 .bind(address.map(|a| a.to_string()))
                 .bind(host.as_str())
                 .bind(i64::from(port))
-                .execute(self.pool())
+                .execute(self.writer())
                 .await?;
         if updated.rows_affected() == 0 {
             return Err(StoreError::NotFound(format!(

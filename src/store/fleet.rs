@@ -311,7 +311,7 @@ impl Store {
                 .bind(mode.stored())
                 .bind(host.as_str())
                 .bind(i64::from(port))
-                .execute(self.pool())
+                .execute(self.writer())
                 .await?;
         if updated.rows_affected() == 0 {
             return Err(no_endpoint(host, port));

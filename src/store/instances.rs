@@ -61,7 +61,7 @@ impl Store {
         .bind(format_time(started_at))
         .bind(format_time(now))
         .bind(version)
-        .execute(self.pool())
+        .execute(self.writer())
         .await?;
         Ok(())
     }

@@ -196,7 +196,7 @@ impl Store {
              WHERE state = 'sending' AND lease_until < $1",
         )
         .bind(format_time(now))
-        .execute(self.pool())
+        .execute(self.writer())
         .await?;
         Ok(done.rows_affected())
     }
@@ -236,7 +236,7 @@ impl Store {
             .bind(self.instance())
             .bind(format_time(now))
             .bind(i64::from(limit))
-            .fetch_all(self.pool())
+            .fetch_all(self.writer())
             .await?;
         rows.sort_by_key(|r| (r.get::<String, _>("next_attempt_at"), r.get::<i64, _>("id")));
         Ok(rows
@@ -314,7 +314,7 @@ impl Store {
         .bind(next_attempt_at.map(format_time))
         .bind(id)
         .bind(self.instance())
-        .execute(self.pool())
+        .execute(self.writer())
         .await?;
         Ok(done.rows_affected() == 1)
     }

@@ -63,7 +63,7 @@ impl Store {
         .bind(url)
         .bind(body)
         .bind(format_time(fetched_at))
-        .execute(self.pool())
+        .execute(self.writer())
         .await?;
         Ok(())
     }
@@ -132,7 +132,7 @@ impl Store {
         )
         .bind(format_time(now))
         .bind(domain_id)
-        .execute(self.pool())
+        .execute(self.writer())
         .await?;
         Ok(domain_id)
     }
@@ -271,7 +271,7 @@ impl Store {
         .bind(format!("{date_text}T00:00:00Z"))
         .bind(format_time(now))
         .bind(domain_id)
-        .execute(self.pool())
+        .execute(self.writer())
         .await?;
         Ok(domain_id)
     }

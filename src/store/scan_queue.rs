@@ -76,7 +76,7 @@ impl Store {
              RETURNING id, scope",
         )
         .bind(format_time(now))
-        .fetch_optional(self.pool())
+        .fetch_optional(self.writer())
         .await?;
         row.map(|r| {
             let id: i64 = r.get("id");
@@ -127,7 +127,7 @@ impl Store {
         .bind(component)
         .bind(instance)
         .bind(format_time(now))
-        .execute(self.pool())
+        .execute(self.writer())
         .await?;
         Ok(())
     }

@@ -246,7 +246,7 @@ impl Store {
             .bind(kind)
             .bind(limit)
             .bind(after)
-            .fetch_all(self.pool())
+            .fetch_all(self.writer())
             .await?;
         let mut by_kind: BTreeMap<String, Vec<i64>> = BTreeMap::new();
         for row in &claimed {
@@ -289,7 +289,9 @@ impl Store {
         ))
         .bind(scan_id)
         .bind(kind)
-        .fetch_all(self.pool())
+        // Right after the claim, on the connection that wrote it: its cache
+        // holds these pages.
+        .fetch_all(self.writer())
         .await?;
         Ok(rows.iter().map(work_item).collect())
     }
@@ -308,7 +310,7 @@ impl Store {
         .bind(format_time(lease_until))
         .bind(scan_id)
         .bind(self.instance())
-        .execute(self.pool())
+        .execute(self.writer())
         .await?;
         Ok(())
     }
@@ -322,7 +324,7 @@ impl Store {
         )
         .bind(scan_id)
         .bind(self.instance())
-        .execute(self.pool())
+        .execute(self.writer())
         .await?;
         Ok(())
     }

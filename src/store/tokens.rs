@@ -186,7 +186,7 @@ impl Store {
         sqlx::query("UPDATE api_tokens SET last_used_at = $1 WHERE id = $2")
             .bind(format_time(now))
             .bind(token.id)
-            .execute(self.pool())
+            .execute(self.writer())
             .await?;
         Ok(true)
     }
@@ -202,7 +202,7 @@ impl Store {
         )
         .bind(format_time(now))
         .bind(id)
-        .execute(self.pool())
+        .execute(self.writer())
         .await?;
         if updated.rows_affected() == 0 {
             return Err(StoreError::NotFound(format!("no token with id {id}")));

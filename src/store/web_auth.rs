@@ -221,7 +221,7 @@ impl Store {
         let user = self.web_user(email, now).await?;
         sqlx::query("DELETE FROM web_users WHERE id = $1")
             .bind(user.id)
-            .execute(self.pool())
+            .execute(self.writer())
             .await?;
         Ok(user)
     }
@@ -410,7 +410,7 @@ impl Store {
     pub async fn end_web_session(&self, id: i64) -> Result<(), StoreError> {
         sqlx::query("DELETE FROM web_sessions WHERE id = $1")
             .bind(id)
-            .execute(self.pool())
+            .execute(self.writer())
             .await?;
         Ok(())
     }
@@ -529,7 +529,7 @@ impl Store {
         .bind(created_by)
         .bind(format_time(now))
         .bind(client_id)
-        .fetch_optional(self.pool())
+        .fetch_optional(self.writer())
         .await?
         .ok_or_else(|| StoreError::NotFound(format!("no client with id {client_id}")))?;
         Ok(portal_link(&row))

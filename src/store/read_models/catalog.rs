@@ -150,7 +150,7 @@ impl Store {
         let updated = sqlx::query("UPDATE clients SET name = $1 WHERE id = $2")
             .bind(name)
             .bind(id)
-            .execute(self.pool())
+            .execute(self.writer())
             .await?;
         if updated.rows_affected() == 0 {
             return Err(no_client(id));
@@ -179,7 +179,7 @@ impl Store {
         .bind(client_id)
         .bind(email)
         .bind(format_time(now))
-        .execute(self.pool())
+        .execute(self.writer())
         .await?;
         let row = sqlx::query(
             "SELECT id, email, created_at FROM contacts WHERE client_id = $1 AND email = $2",
@@ -203,7 +203,7 @@ impl Store {
         let deleted = sqlx::query("DELETE FROM contacts WHERE id = $1 AND client_id = $2")
             .bind(contact_id)
             .bind(client_id)
-            .execute(self.pool())
+            .execute(self.writer())
             .await?;
         if deleted.rows_affected() == 0 {
             return Err(StoreError::NotFound(format!(
