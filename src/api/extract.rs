@@ -2,6 +2,13 @@
 //! bodies (400 malformed, 413 too large, 415 not JSON, 422 with the field
 //! at fault) and query parameters (400 naming the parameter; unknown
 //! parameters are refused so that a typo never silently widens a list).
+//!
+//! No text the API reads may hold the NUL character (U+0000): PostgreSQL's
+//! text cannot store it and no name, address or note needs it, and the
+//! document says so with a `pattern` on every string a request carries
+//! (`openapi::NUL_FREE`). A query or path parameter holding one is a 400
+//! `invalid_parameter` naming it ([`refuse_nul`]), before any handler sees
+//! it; a JSON body holding one is a 422 `invalid_body` ([`parse_json`]).
 
 use std::collections::HashMap;
 
@@ -157,6 +164,7 @@ impl<S: Send + Sync> FromRequestParts<S> for Params {
             .map_err(|_| ApiError::bad_request("invalid_query", "the query string is malformed"))?;
         let mut map = HashMap::new();
         for (key, value) in pairs {
+            refuse_nul("query", &key, &value)?;
             if map.insert(key.clone(), value).is_some() {
                 return Err(ApiError::invalid_parameter(
                     &key,
@@ -166,6 +174,22 @@ impl<S: Send + Sync> FromRequestParts<S> for Params {
         }
         Ok(Self(map))
     }
+}
+
+/// A 400 `invalid_parameter` for a `kind` (query or path) parameter
+/// whose value holds NUL: no stored text can contain it (and PostgreSQL
+/// refuses it in any text sent to it).
+pub fn refuse_nul(kind: &str, name: &str, value: &str) -> Result<(), ApiError> {
+    if !value.contains('\0') {
+        return Ok(());
+    }
+    Err(ApiError::invalid_parameter(
+        name,
+        format!(
+            "{kind} parameter `{}` holds a NUL character, which no stored text can contain",
+            name.escape_default()
+        ),
+    ))
 }
 
 impl Params {
@@ -278,6 +302,13 @@ where
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
         use axum::extract::path::{ErrorKind, Path};
         use axum::extract::rejection::PathRejection;
+        use axum::extract::RawPathParams;
+        // A segment that is not UTF-8 fails here and is answered below.
+        if let Ok(raw) = RawPathParams::from_request_parts(parts, state).await {
+            for (key, value) in &raw {
+                refuse_nul("path", key, value)?;
+            }
+        }
         match Path::<T>::from_request_parts(parts, state).await {
             Ok(Path(value)) => Ok(Self(value)),
             Err(PathRejection::FailedToDeserializePathParams(e)) => {
@@ -350,5 +381,31 @@ mod tests {
         assert!(refused.is_err());
         let kept = parse_json::<serde_json::Value>(br#"{"name": "a\\u0000"}"#).expect("parsed");
         assert_eq!(kept["name"], "a\\u0000");
+    }
+
+    #[tokio::test]
+    async fn a_query_parameter_holding_nul_is_a_400_naming_it() {
+        let params = |query: &str| {
+            let (mut parts, ()) = axum::http::Request::builder()
+                .uri(format!("/api/v1/domains?{query}"))
+                .body(())
+                .expect("request")
+                .into_parts();
+            async move { Params::from_request_parts(&mut parts, &()).await }
+        };
+        for query in ["q=%00", "q=acme%00", "status=ok&client=a%00b"] {
+            let refused = params(query).await.expect_err(query);
+            assert_eq!(
+                refused.status,
+                axum::http::StatusCode::BAD_REQUEST,
+                "{query}"
+            );
+            assert_eq!(refused.code, "invalid_parameter", "{query}");
+            assert!(refused.message.contains("holds a NUL character"), "{query}");
+        }
+        let kept = params("q=acme&limit=2").await.expect("no NUL");
+        assert_eq!(kept.text("q"), Some("acme"));
+        assert!(refuse_nul("path", "name", "acme.test").is_ok());
+        assert!(refuse_nul("path", "name", "acme\0.test").is_err());
     }
 }

@@ -10,15 +10,23 @@
 //! - parameters (path or query): 400;
 //! - a request body: 400, 413, 415, 422.
 //!
+//! Every string the API reads (a path or query parameter, a string in a
+//! request body) is also given [`NUL_FREE`] here ([`forbid_nul`]): no
+//! stored text can hold the NUL character (PostgreSQL's text refuses it),
+//! so a request holding one is not a request the document describes, and
+//! is refused (400 for a parameter, 422 for a JSON body).
+//!
 //! The named value lists (`WatchName`, `DomainStatusName`, ...) are built
 //! from the same constants the handlers check against.
 
 use std::borrow::Cow;
+use std::collections::BTreeSet;
 
-use utoipa::openapi::path::Operation;
+use utoipa::openapi::path::{Operation, PathItem};
 use utoipa::openapi::response::{Response, ResponseBuilder};
 use utoipa::openapi::schema::{
-    ArrayBuilder, KnownFormat, ObjectBuilder, OneOfBuilder, Schema, SchemaFormat, Type,
+    AdditionalProperties, ArrayBuilder, ArrayItems, KnownFormat, ObjectBuilder, OneOfBuilder,
+    Schema, SchemaFormat, SchemaType, Type,
 };
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::openapi::{ContentBuilder, Header, OpenApi as Document, Ref, RefOr};
@@ -134,7 +142,7 @@ const INTERNAL: Common = Common {
 const BAD_PARAMETER: Common = Common {
     status: "400",
     name: "BadParameter",
-    description: "A parameter is not valid: not an id, out of range, not one of its values, given twice or not UTF-8 (`invalid_parameter`); a query parameter this route does not take (`unknown_parameter`); a malformed query string (`invalid_query`). `field` names the parameter",
+    description: "A parameter is not valid: not an id, out of range, not one of its values, given twice, not UTF-8 or holding the NUL character (`invalid_parameter`); a query parameter this route does not take (`unknown_parameter`); a malformed query string (`invalid_query`). `field` names the parameter",
 };
 const BAD_BODY: Common = Common {
     status: "400",
@@ -155,7 +163,7 @@ const NOT_JSON: Common = Common {
 const INVALID_BODY: Common = Common {
     status: "422",
     name: "InvalidBody",
-    description: "The JSON does not fit the request schema: a field is missing, unknown or of the wrong type (`invalid_body`; `field` names it)",
+    description: "The JSON does not fit the request schema: a field is missing, unknown or of the wrong type (`invalid_body`; `field` names it), or a string holds the NUL character (`invalid_body`)",
 };
 
 const ALL_COMMON: [Common; 8] = [
@@ -187,18 +195,10 @@ pub fn finish(mut doc: Document) -> Document {
             .responses
             .insert(common.name.to_owned(), RefOr::T(error_response(&common)));
     }
+    forbid_nul(&mut doc);
     let global_security = doc.security.clone().unwrap_or_default();
     for item in doc.paths.paths.values_mut() {
-        for operation in [
-            &mut item.get,
-            &mut item.put,
-            &mut item.post,
-            &mut item.delete,
-            &mut item.patch,
-        ]
-        .into_iter()
-        .flatten()
-        {
+        for operation in operations_mut(item) {
             let security = operation.security.as_ref().unwrap_or(&global_security);
             let needs_token = security
                 .iter()
@@ -207,6 +207,163 @@ pub fn finish(mut doc: Document) -> Document {
         }
     }
     doc
+}
+
+fn operations_mut(item: &mut PathItem) -> impl Iterator<Item = &mut Operation> {
+    [
+        &mut item.get,
+        &mut item.put,
+        &mut item.post,
+        &mut item.delete,
+        &mut item.patch,
+        &mut item.head,
+        &mut item.options,
+        &mut item.trace,
+    ]
+    .into_iter()
+    .flatten()
+}
+
+/// The `pattern` of every string the API reads: any text without the NUL
+/// character (U+0000). ECMA-262, as JSON Schema reads it (`\u0000` is the
+/// regex escape, not a NUL in the document).
+pub const NUL_FREE: &str = "^[^\\u0000]*$";
+
+/// Gives [`NUL_FREE`] to every string schema of the request side (path,
+/// query and header parameters; request bodies, through the component
+/// schemas they refer to) that has no `pattern` or `enum` of its own.
+/// A component schema that responses share gets it too: what the API
+/// refuses to read it never stores.
+fn forbid_nul(doc: &mut Document) {
+    let components = doc.components.get_or_insert_with(Default::default);
+    // The component schemas a request reaches, however deep.
+    let mut reached = BTreeSet::new();
+    let mut pending: Vec<String> = Vec::new();
+    for item in doc.paths.paths.values_mut() {
+        for schema in request_schemas(item) {
+            refs_in(schema, &mut pending);
+        }
+    }
+    while let Some(name) = pending.pop() {
+        if reached.insert(name.clone()) {
+            if let Some(schema) = components.schemas.get(&name) {
+                refs_in(schema, &mut pending);
+            }
+        }
+    }
+    for name in &reached {
+        if let Some(schema) = components.schemas.get_mut(name) {
+            nul_free(schema);
+        }
+    }
+    for item in doc.paths.paths.values_mut() {
+        for schema in request_schemas(item) {
+            nul_free(schema);
+        }
+    }
+}
+
+/// The schemas of a path item's parameters and request bodies.
+fn request_schemas(item: &mut PathItem) -> Vec<&mut RefOr<Schema>> {
+    let PathItem {
+        parameters,
+        get,
+        put,
+        post,
+        delete,
+        options,
+        head,
+        patch,
+        trace,
+        ..
+    } = item;
+    let mut out: Vec<&mut RefOr<Schema>> = Vec::new();
+    let operations = [get, put, post, delete, options, head, patch, trace];
+    let operations = operations.into_iter().flat_map(Option::as_mut);
+    let mut all_parameters = vec![parameters];
+    let mut bodies = Vec::new();
+    for operation in operations {
+        all_parameters.push(&mut operation.parameters);
+        bodies.extend(operation.request_body.as_mut());
+    }
+    for parameter in all_parameters.into_iter().flatten().flatten() {
+        out.extend(parameter.schema.as_mut());
+    }
+    for body in bodies {
+        out.extend(body.content.values_mut().filter_map(|c| c.schema.as_mut()));
+    }
+    out
+}
+
+/// The component names `schema` refers to (not those they refer to).
+fn refs_in(schema: &RefOr<Schema>, out: &mut Vec<String>) {
+    let mut found = Vec::new();
+    visit(schema, &mut |node| {
+        if let RefOr::Ref(reference) = node {
+            if let Some(name) = reference.ref_location.rsplit('/').next() {
+                found.push(name.to_owned());
+            }
+        }
+    });
+    out.extend(found);
+}
+
+/// Adds [`NUL_FREE`] to `schema` and the schemas written inside it (not
+/// those it refers to).
+fn nul_free(schema: &mut RefOr<Schema>) {
+    let RefOr::T(schema) = schema else { return };
+    match schema {
+        Schema::Object(object) => {
+            let string = match &object.schema_type {
+                SchemaType::Type(t) => *t == Type::String,
+                SchemaType::Array(types) => types.contains(&Type::String),
+                SchemaType::AnyValue => false,
+            };
+            if string && object.pattern.is_none() && object.enum_values.is_none() {
+                object.pattern = Some(NUL_FREE.to_owned());
+            }
+            object.properties.values_mut().for_each(nul_free);
+            if let Some(AdditionalProperties::RefOr(extra)) =
+                object.additional_properties.as_deref_mut()
+            {
+                nul_free(extra);
+            }
+        }
+        Schema::Array(array) => {
+            if let ArrayItems::RefOrSchema(items) = &mut array.items {
+                nul_free(items);
+            }
+        }
+        Schema::OneOf(one) => one.items.iter_mut().for_each(nul_free),
+        Schema::AllOf(all) => all.items.iter_mut().for_each(nul_free),
+        Schema::AnyOf(any) => any.items.iter_mut().for_each(nul_free),
+        _ => {}
+    }
+}
+
+/// Calls `f` on `schema` and every schema written inside it.
+fn visit(schema: &RefOr<Schema>, f: &mut impl FnMut(&RefOr<Schema>)) {
+    f(schema);
+    let RefOr::T(schema) = schema else { return };
+    match schema {
+        Schema::Object(object) => {
+            object.properties.values().for_each(|p| visit(p, f));
+            if let Some(AdditionalProperties::RefOr(extra)) =
+                object.additional_properties.as_deref()
+            {
+                visit(extra, f);
+            }
+        }
+        Schema::Array(array) => {
+            if let ArrayItems::RefOrSchema(items) = &array.items {
+                visit(items, f);
+            }
+        }
+        Schema::OneOf(one) => one.items.iter().for_each(|i| visit(i, f)),
+        Schema::AllOf(all) => all.items.iter().for_each(|i| visit(i, f)),
+        Schema::AnyOf(any) => any.items.iter().for_each(|i| visit(i, f)),
+        _ => {}
+    }
 }
 
 fn add_common(operation: &mut Operation, needs_token: bool) {

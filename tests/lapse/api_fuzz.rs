@@ -546,3 +546,210 @@ async fn requests_the_document_describes_are_answered_as_it_says() {
     );
     app.stop().await;
 }
+
+/// The request-side string schemas of `doc` (parameters and request
+/// bodies, through the component schemas they refer to): (where, schema).
+fn request_strings(doc: &Value) -> Vec<(String, Value)> {
+    fn walk(
+        doc: &Value,
+        schema: &Value,
+        at: String,
+        seen: &mut Vec<String>,
+        out: &mut Vec<(String, Value)>,
+    ) {
+        if let Some(reference) = schema["$ref"].as_str() {
+            let name = reference.rsplit('/').next().expect("name").to_owned();
+            if !seen.contains(&name) {
+                seen.push(name.clone());
+                let target = &doc["components"]["schemas"][&name];
+                walk(doc, target, format!("{at}->{name}"), seen, out);
+                seen.pop();
+            }
+            return;
+        }
+        let string = match &schema["type"] {
+            Value::String(t) => t == "string",
+            Value::Array(types) => types.iter().any(|t| t == "string"),
+            _ => false,
+        };
+        if string {
+            out.push((at.clone(), schema.clone()));
+        }
+        for key in ["oneOf", "anyOf", "allOf"] {
+            for (i, item) in schema[key].as_array().into_iter().flatten().enumerate() {
+                walk(doc, item, format!("{at}/{key}{i}"), seen, out);
+            }
+        }
+        for (name, property) in schema["properties"].as_object().into_iter().flatten() {
+            walk(doc, property, format!("{at}.{name}"), seen, out);
+        }
+        for key in ["items", "additionalProperties"] {
+            if schema[key].is_object() {
+                walk(doc, &schema[key], format!("{at}[{key}]"), seen, out);
+            }
+        }
+    }
+    let mut out = Vec::new();
+    for (label, op) in operations(doc) {
+        for parameter in op["parameters"].as_array().into_iter().flatten() {
+            let at = format!("{label} {}.{}", parameter["in"], parameter["name"]);
+            walk(doc, &parameter["schema"], at, &mut Vec::new(), &mut out);
+        }
+        let content = op["requestBody"]["content"].as_object();
+        for (media, body) in content.into_iter().flatten() {
+            let at = format!("{label} body {media}");
+            walk(doc, &body["schema"], at, &mut Vec::new(), &mut out);
+        }
+    }
+    out
+}
+
+/// No string the API reads may hold NUL (PostgreSQL's text cannot), and
+/// the document says so: every string of a parameter or a request body
+/// not already bound to its values carries a pattern excluding it (before:
+/// `?q=<NUL>` matched the document and was a 500 on PostgreSQL, and
+/// `\u0000` in a JSON string matched it and was refused with 422).
+#[tokio::test]
+async fn the_document_says_no_string_a_request_carries_holds_nul() {
+    let app = TestApp::new().await;
+    let doc = app
+        .call("GET", "/api/v1/openapi.json", None, None)
+        .await
+        .json;
+    let strings = request_strings(&doc);
+    // Path and query parameters, JSON and CSV bodies: dozens of them.
+    assert!(strings.len() > 50, "{}", strings.len());
+    for kind in [
+        "\"path\".",
+        "\"query\".",
+        "body application/json",
+        "body text/csv",
+    ] {
+        assert!(
+            strings.iter().any(|(at, _)| at.contains(kind)),
+            "no request string in {kind}"
+        );
+    }
+    for (at, schema) in &strings {
+        if schema["enum"].is_array() {
+            let values = schema["enum"].as_array().expect("enum");
+            assert!(
+                values
+                    .iter()
+                    .all(|v| !v.as_str().is_some_and(|v| v.contains('\0'))),
+                "{at}"
+            );
+            continue;
+        }
+        assert_eq!(schema["pattern"], r"^[^\u0000]*$", "{at}: {schema}");
+    }
+    let q = doc["paths"]["/api/v1/domains"]["get"]["parameters"]
+        .as_array()
+        .expect("parameters")
+        .iter()
+        .find(|p| p["name"] == "q")
+        .expect("q")["schema"]
+        .clone();
+    assert_eq!(q["pattern"], r"^[^\u0000]*$", "{q}");
+    // What only a response says is left as it was.
+    let detail = &doc["components"]["schemas"]["DomainDetail"];
+    assert!(detail["allOf"].is_array(), "{detail}");
+    assert!(!detail.to_string().contains("u0000"), "{detail}");
+    app.stop().await;
+}
+
+/// NUL in a parameter is refused before any query reaches the database,
+/// with a 400 naming the parameter, on every engine; in a JSON body, a
+/// 422. What holds no NUL is answered as before.
+#[tokio::test]
+async fn a_nul_in_a_request_is_refused_with_the_status_the_document_lists() {
+    let app = TestApp::new().await;
+    for (path, field) in [
+        ("/api/v1/domains?q=%00", "q"),
+        ("/api/v1/domains?q=acme%00x", "q"),
+        ("/api/v1/domains?client=%00", "client"),
+        ("/api/v1/domains?cursor=a%00", "cursor"),
+        ("/api/v1/alerts?domain=%00", "domain"),
+        ("/api/v1/alerts?client=x%00", "client"),
+        ("/api/v1/domains/acme%00.test", "name"),
+        ("/api/v1/domains/%00/endpoints", "name"),
+    ] {
+        let reply = app.get(path, "admin").await;
+        assert_eq!(
+            (reply.status, reply.code(), reply.field()),
+            (400, "invalid_parameter", Some(field)),
+            "{path}: {reply:?}"
+        );
+        assert!(
+            reply.json["error"]["message"]
+                .as_str()
+                .is_some_and(|m| m.contains("NUL character")),
+            "{path}: {reply:?}"
+        );
+    }
+    let nul_body = app
+        .call(
+            "PUT",
+            "/api/v1/channels/ops/staff",
+            Some("admin"),
+            Some(json!({"events": ["a\u{0}"]})),
+        )
+        .await;
+    assert_eq!(
+        (nul_body.status, nul_body.code()),
+        (422, "invalid_body"),
+        "{nul_body:?}"
+    );
+    let added = app
+        .call(
+            "POST",
+            "/api/v1/clients",
+            Some("admin"),
+            Some(json!({"name": "Nul\u{0}Corp"})),
+        )
+        .await;
+    assert_eq!(
+        (added.status, added.code()),
+        (422, "invalid_body"),
+        "{added:?}"
+    );
+
+    // Unchanged: a text without NUL, an escaped `%5Cu0000` that is not one,
+    // and the other refusals of a parameter.
+    let found = app.get("/api/v1/domains?q=acme", "admin").await;
+    assert_eq!(found.status, 200, "{found:?}");
+    assert!(
+        found.json["total"].as_i64().is_some_and(|n| n > 0),
+        "{found:?}"
+    );
+    let literal = app.get("/api/v1/domains?q=%5Cu0000", "admin").await;
+    assert_eq!(
+        (literal.status, literal.json["total"].clone()),
+        (200, json!(0)),
+        "{literal:?}"
+    );
+    let unknown = app.get("/api/v1/domains?nope=1", "admin").await;
+    assert_eq!((unknown.status, unknown.code()), (400, "unknown_parameter"));
+    let twice = app.get("/api/v1/domains?q=a&q=b", "admin").await;
+    assert_eq!((twice.status, twice.code()), (400, "invalid_parameter"));
+    let detail = app.get("/api/v1/domains/acme.test", "admin").await;
+    assert_eq!(detail.status, 200, "{detail:?}");
+
+    // Each of these statuses is one the operation documents.
+    let doc = app
+        .call("GET", "/api/v1/openapi.json", None, None)
+        .await
+        .json;
+    for (path, method, status) in [
+        ("/api/v1/domains", "get", "400"),
+        ("/api/v1/domains/{name}", "get", "400"),
+        ("/api/v1/channels/{name}/staff", "put", "422"),
+        ("/api/v1/clients", "post", "422"),
+    ] {
+        assert!(
+            doc["paths"][path][method]["responses"][status].is_object(),
+            "{method} {path} does not document {status}"
+        );
+    }
+    app.stop().await;
+}
