@@ -296,7 +296,11 @@ fn fuzz(st: &PathBuf, env: &TestEnv, server: &Server, token: &str, examples: u32
         .args(["--checks", CHECKS])
         .args(["--max-examples", &examples.to_string()])
         .args(["--seed", &knob("LAPSE_FUZZ_SEED", SEED).to_string()])
-        .args(["--workers", "2"])
+        // One worker: with two, Debian's Python 3.11 once crashed inside the
+        // fuzzer ("AST constructor recursion depth mismatch", CPython
+        // gh-106905, threads compiling at once), failing the test for
+        // nothing lapse did.
+        .args(["--workers", "1"])
         .args(["--generation-database", "none"])
         .arg("--header")
         .arg(format!("Authorization: Bearer {token}"));
