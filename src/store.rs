@@ -352,7 +352,11 @@ impl Store {
         // Waiting for the writer is waiting for SQLite's write lock: as long
         // as the busy timeout lets a write wait.
         let writer = options(1, SQLITE_WRITER_CACHE_KIB)
-            .acquire_timeout(config.busy_timeout.max(std::time::Duration::from_millis(100)))
+            .acquire_timeout(
+                config
+                    .busy_timeout
+                    .max(std::time::Duration::from_millis(100)),
+            )
             .connect(&url)
             .await
             .map_err(open_error)?;
