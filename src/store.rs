@@ -87,7 +87,7 @@ pub use observations::{RecordSummary, StoredCertObservation};
 pub use outbox::{
     DigestEntry, OutboxItem, OutboxMessage, OutboxQuery, OutboxState, RetrySelection,
 };
-pub use registration::{CachedBootstrap, DueRegistration, RegistrationContext};
+pub use registration::{CachedBootstrap, DueRegistration, RegistrationContext, RegistrationRecord};
 pub use scan_queue::{HeartbeatView, SCHEDULER};
 pub use scan_scope::ScanScope;
 pub use scans::{

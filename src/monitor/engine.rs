@@ -892,26 +892,32 @@ impl Job {
                     };
                 };
                 let now = self.clock.now();
-                let outcome = match checker.check_and_record(&self.store, domain_id, now).await {
-                    Ok(check) => {
+                // Recorded by the writer, in its batch's transaction.
+                let (outcome, record) = match checker.check(&self.store, domain_id, now).await {
+                    Ok((check, record)) => {
                         let a = &check.assessment;
-                        if a.stale {
+                        let outcome = if a.stale {
                             Severity::Unknown
                         } else if a.not_found || a.status.iter().any(|s| is_alarming_status(s)) {
                             Severity::Critical
                         } else {
                             Severity::Ok
-                        }
+                        };
+                        (outcome, Some(Box::new(record)))
                     }
                     Err(error) => {
-                        tracing::error!(domain.name = %name, %error, "cannot record a registration check");
-                        Severity::Unknown
+                        tracing::error!(domain.name = %name, %error, "cannot look a registration up");
+                        (Severity::Unknown, None)
                     }
                 };
                 let _ =
                     self.lookups_pending
                         .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1));
-                ItemResult::Registration { domain_id, outcome }
+                ItemResult::Registration {
+                    domain_id,
+                    outcome,
+                    record,
+                }
             }
             WorkItem::Gone { kind, item_id } => ItemResult::Gone { kind, item_id },
         }

@@ -20,7 +20,7 @@ use crate::probe::rdap::{BootstrapError, RdapClient, RdapClientError, RdapSettin
 use crate::probe::registration::{lookup_with, LookupReport};
 use crate::probe::whois::{WhoisClient, WhoisSettings, WhoisSetupError};
 use crate::ratelimit::{RateLimitSettings, RateLimiters, ServerLimit};
-use crate::store::{AlertScope, Store, StoreError};
+use crate::store::{AlertScope, RegistrationRecord, Store, StoreError};
 
 /// lapse could not set up registration lookups (bad settings): its own failure.
 #[derive(Debug, thiserror::Error)]
@@ -319,6 +319,28 @@ impl RegistrationChecker {
         domain_id: i64,
         now: DateTime<Utc>,
     ) -> Result<RegistrationCheck, StoreError> {
+        let (check, record) = self.check(store, domain_id, now).await?;
+        store
+            .record_registration(
+                record.domain_id,
+                &record.answers,
+                &record.assessment,
+                record.failure.as_deref(),
+                record.next_check_at,
+                now,
+            )
+            .await?;
+        Ok(check)
+    }
+
+    /// Looks a tracked domain up; returns the check and what to record of
+    /// it (a scan records it in its writer's batch).
+    pub async fn check(
+        &self,
+        store: &Store,
+        domain_id: i64,
+        now: DateTime<Utc>,
+    ) -> Result<(RegistrationCheck, RegistrationRecord), StoreError> {
         let context = store.registration_context(domain_id).await?;
         let check = self
             .look_up(
@@ -367,16 +389,14 @@ impl RegistrationChecker {
         }
         // Paced like any lookup: a server's request to wait is kept.
         let next = next.max(now + self.asked_to_wait(&check.report));
-        store
-            .record_registration(
-                domain_id,
-                &check.report.sourced_facts(),
-                &check.assessment,
-                reason.as_deref(),
-                next,
-                now,
-            )
-            .await?;
-        Ok(check)
+        let record = RegistrationRecord {
+            domain_id,
+            answers: check.report.sourced_facts(),
+            assessment: check.assessment.clone(),
+            failure: reason,
+            next_check_at: next,
+            checked_at: now,
+        };
+        Ok((check, record))
     }
 }

@@ -28,6 +28,22 @@ pub struct RegistrationContext {
     pub failures: u32,
 }
 
+/// One lookup's result as it is recorded ([`Store::record_registration`],
+/// or inside a scan's batch by `Store::record_scan_results`).
+#[derive(Debug, Clone)]
+pub struct RegistrationRecord {
+    pub domain_id: i64,
+    /// The answers per source.
+    pub answers: Vec<SourcedFacts>,
+    pub assessment: Assessment,
+    /// Why no source answered, when none did (kept until one answers again).
+    pub failure: Option<String>,
+    /// When to look again.
+    pub next_check_at: DateTime<Utc>,
+    /// When the lookup was made.
+    pub checked_at: DateTime<Utc>,
+}
+
 /// A domain whose registration facts are due for a lookup.
 #[derive(Debug, Clone)]
 pub struct DueRegistration {
@@ -151,88 +167,16 @@ impl Store {
         next_check_at: DateTime<Utc>,
         now: DateTime<Utc>,
     ) -> Result<(), StoreError> {
+        let record = RegistrationRecord {
+            domain_id,
+            answers: answers.to_vec(),
+            assessment: assessment.clone(),
+            failure: failure.map(str::to_owned),
+            next_check_at,
+            checked_at: now,
+        };
         let mut tx = self.write_tx().await?;
-        for answer in answers {
-            let f = &answer.facts;
-            sqlx::query(
-                "INSERT INTO registration_facts
-                   (domain_id, source, server, outcome, expires_at, registered_at, updated_at,
-                    registrar, registrar_iana_id, status, nameservers, fetched_at)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
-                 ON CONFLICT (domain_id, source, server) DO UPDATE SET
-                   outcome = excluded.outcome, expires_at = excluded.expires_at,
-                   registered_at = excluded.registered_at, updated_at = excluded.updated_at,
-                   registrar = excluded.registrar, registrar_iana_id = excluded.registrar_iana_id,
-                   status = excluded.status, nameservers = excluded.nameservers,
-                   fetched_at = excluded.fetched_at",
-            )
-            .bind(domain_id)
-            .bind(json_label(&answer.source))
-            .bind(&answer.server)
-            .bind(json_label(&f.outcome))
-            .bind(f.expires.as_ref().map(date_text))
-            .bind(f.created.as_ref().map(date_text))
-            .bind(f.updated.as_ref().map(date_text))
-            .bind(&f.registrar)
-            .bind(f.registrar_iana_id.map(i64::from))
-            .bind(serde_json::to_string(&f.status).unwrap_or_default())
-            .bind(serde_json::to_string(&f.nameservers).unwrap_or_default())
-            .bind(format_time(answer.fetched_at))
-            .execute(&mut *tx)
-            .await?;
-        }
-        let outcome = if assessment.stale {
-            "failed"
-        } else if assessment.not_found {
-            "not_found"
-        } else if assessment.expires.is_some() {
-            "found"
-        } else if assessment.capability == Capability::NothingPublished {
-            "not_published"
-        } else {
-            answers
-                .iter()
-                .map(|a| a.facts.outcome)
-                .find(|o| *o == ParseOutcome::RateLimited)
-                .map_or("unparseable", |_| "rate_limited")
-        };
-        let failures_sql = if assessment.stale {
-            "registration_lookup_failures + 1"
-        } else {
-            "0"
-        };
-        // A domain watched for its endpoints alone keeps no expiry on the
-        // domain row (the facts above stay): nothing lists or alerts it.
-        sqlx::query(&format!(
-            "UPDATE domains SET
-               expires_at = CASE WHEN watch = 'tls' THEN NULL ELSE $1 END,
-               expires_source = CASE WHEN watch = 'tls' THEN NULL ELSE $2 END,
-               registrar = $3, registration_status = $4,
-               registration_checked_at = $5,
-               registration_checks = registration_checks + 1,
-               registration_confirmed_at = $6,
-               registration_outcome = $7, registration_stale = $8,
-               registration_assessment = $9, registration_capability = $10,
-               registration_lookup_failures = {failures_sql},
-               registration_failure = $11,
-               next_registration_check_at = $12
-             WHERE id = $13"
-        ))
-        .bind(assessment.expires.as_ref().map(|d| expiry_instant(&d.date)))
-        .bind(assessment.expires.as_ref().map(|d| json_label(&d.source)))
-        .bind(&assessment.registrar)
-        .bind(serde_json::to_string(&assessment.status).unwrap_or_default())
-        .bind(format_time(now))
-        .bind(assessment.confirmed_at.map(format_time))
-        .bind(outcome)
-        .bind(i64::from(assessment.stale))
-        .bind(serde_json::to_string(assessment).unwrap_or_default())
-        .bind(json_label(&assessment.capability))
-        .bind(failure.filter(|_| assessment.stale))
-        .bind(format_time(next_check_at))
-        .bind(domain_id)
-        .execute(&mut *tx)
-        .await?;
+        record_registration_in(&mut tx, &record).await?;
         tx.commit().await?;
         Ok(())
     }
@@ -325,4 +269,116 @@ fn expiry_instant(d: &DateValue) -> String {
         DateValue::Instant(t) => format_time(*t),
         DateValue::Date(d) => format!("{}T00:00:00Z", d.format("%Y-%m-%d")),
     }
+}
+
+/// Records one lookup inside the caller's write transaction: the answers per
+/// source and the new assessment. The lookup gets the next number in
+/// `registration_checks`.
+pub(super) async fn record_registration_in(
+    tx: &mut sqlx::AnyConnection,
+    record: &RegistrationRecord,
+) -> Result<(), StoreError> {
+    let RegistrationRecord {
+        domain_id,
+        answers,
+        assessment,
+        failure,
+        next_check_at,
+        checked_at: now,
+    } = record;
+    let (domain_id, next_check_at, now) = (*domain_id, *next_check_at, *now);
+    for answer in answers {
+        let f = &answer.facts;
+        sqlx::query(
+            "INSERT INTO registration_facts
+               (domain_id, source, server, outcome, expires_at, registered_at, updated_at,
+                registrar, registrar_iana_id, status, nameservers, fetched_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
+             ON CONFLICT (domain_id, source, server) DO UPDATE SET
+               outcome = excluded.outcome, expires_at = excluded.expires_at,
+               registered_at = excluded.registered_at, updated_at = excluded.updated_at,
+               registrar = excluded.registrar, registrar_iana_id = excluded.registrar_iana_id,
+               status = excluded.status, nameservers = excluded.nameservers,
+               fetched_at = excluded.fetched_at",
+        )
+        .bind(domain_id)
+        .bind(json_label(&answer.source))
+        .bind(stored_text(&answer.server))
+        .bind(json_label(&f.outcome))
+        .bind(f.expires.as_ref().map(date_text))
+        .bind(f.created.as_ref().map(date_text))
+        .bind(f.updated.as_ref().map(date_text))
+        .bind(f.registrar.as_deref().map(stored_text))
+        .bind(f.registrar_iana_id.map(i64::from))
+        .bind(serde_json::to_string(&f.status).unwrap_or_default())
+        .bind(serde_json::to_string(&f.nameservers).unwrap_or_default())
+        .bind(format_time(answer.fetched_at))
+        .execute(&mut *tx)
+        .await?;
+    }
+    let outcome = if assessment.stale {
+        "failed"
+    } else if assessment.not_found {
+        "not_found"
+    } else if assessment.expires.is_some() {
+        "found"
+    } else if assessment.capability == Capability::NothingPublished {
+        "not_published"
+    } else {
+        answers
+            .iter()
+            .map(|a| a.facts.outcome)
+            .find(|o| *o == ParseOutcome::RateLimited)
+            .map_or("unparseable", |_| "rate_limited")
+    };
+    let failures_sql = if assessment.stale {
+        "registration_lookup_failures + 1"
+    } else {
+        "0"
+    };
+    // A domain watched for its endpoints alone keeps no expiry on the
+    // domain row (the facts above stay): nothing lists or alerts it.
+    sqlx::query(&format!(
+        "UPDATE domains SET
+           expires_at = CASE WHEN watch = 'tls' THEN NULL ELSE $1 END,
+           expires_source = CASE WHEN watch = 'tls' THEN NULL ELSE $2 END,
+           registrar = $3, registration_status = $4,
+           registration_checked_at = $5,
+           registration_checks = registration_checks + 1,
+           registration_confirmed_at = $6,
+           registration_outcome = $7, registration_stale = $8,
+           registration_assessment = $9, registration_capability = $10,
+           registration_lookup_failures = {failures_sql},
+           registration_failure = $11,
+           next_registration_check_at = $12
+         WHERE id = $13"
+    ))
+    .bind(assessment.expires.as_ref().map(|d| expiry_instant(&d.date)))
+    .bind(assessment.expires.as_ref().map(|d| json_label(&d.source)))
+    .bind(assessment.registrar.as_deref().map(stored_text))
+    .bind(serde_json::to_string(&assessment.status).unwrap_or_default())
+    .bind(format_time(now))
+    .bind(assessment.confirmed_at.map(format_time))
+    .bind(outcome)
+    .bind(i64::from(assessment.stale))
+    .bind(serde_json::to_string(assessment).unwrap_or_default())
+    .bind(json_label(&assessment.capability))
+    .bind(
+        failure
+            .as_deref()
+            .filter(|_| assessment.stale)
+            .map(stored_text),
+    )
+    .bind(format_time(next_check_at))
+    .bind(domain_id)
+    .execute(&mut *tx)
+    .await?;
+    Ok(())
+}
+
+/// Text a registry sent, as stored: a NUL (which PostgreSQL refuses in any
+/// text, and which would fail the scan's whole batch) becomes U+FFFD.
+/// JSON columns need nothing: serialising writes NUL as `\u0000`.
+fn stored_text(text: &str) -> String {
+    text.replace('\0', "\u{FFFD}")
 }

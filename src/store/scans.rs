@@ -72,11 +72,14 @@ pub enum ItemResult {
         /// Consecutive failures after this check.
         check_failures: u32,
     },
-    /// Registration results are recorded by the registration checker; this
-    /// marks the item done and counts it.
+    /// A registration lookup: its record (answers, assessment, when next)
+    /// is written in the batch's transaction, with the item marked done;
+    /// `None` when there was nothing to record (no checker, or the
+    /// domain's context could not be read).
     Registration {
         domain_id: i64,
         outcome: Severity,
+        record: Option<Box<super::RegistrationRecord>>,
     },
     Gone {
         kind: String,
@@ -366,6 +369,7 @@ impl Store {
         }
         let now_text = format_time(now);
         let mut observed = Vec::new();
+        let mut registrations = Vec::new();
         let mut endpoints = Vec::new();
         let mut items: BTreeMap<(&str, Option<usize>), Vec<i64>> = BTreeMap::new();
         for result in results {
@@ -385,7 +389,12 @@ impl Store {
                     ));
                     ("endpoint", *endpoint_id, Some(*outcome))
                 }
-                ItemResult::Registration { domain_id, outcome } => {
+                ItemResult::Registration {
+                    domain_id,
+                    outcome,
+                    record,
+                } => {
+                    registrations.extend(record.as_deref());
                     ("registration", *domain_id, Some(*outcome))
                 }
                 ItemResult::Gone { kind, item_id } => (kind.as_str(), *item_id, None),
@@ -401,6 +410,9 @@ impl Store {
         // Set-based: a few statements per batch, whatever its size.
         let mut tx = self.write_tx().await?;
         record_batch_in(&mut tx, &observed, now).await?;
+        for record in registrations {
+            super::registration::record_registration_in(&mut tx, record).await?;
+        }
         // Grouped by what is written, each group one statement that walks
         // the primary key: a whole batch of passing checks is one statement.
         let mut by_state: BTreeMap<(Option<String>, u32), Vec<i64>> = BTreeMap::new();

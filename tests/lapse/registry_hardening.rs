@@ -5,7 +5,7 @@
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
-use crate::harness::cli::TestEnv;
+use crate::harness::cli::{db_count, TestEnv};
 use crate::harness::registry::*;
 use lapse::probe::registration::{Exchange, LookupFailure};
 use lapse::probe::whois::{WhoisClient, WhoisSettings};
@@ -179,6 +179,82 @@ async fn a_reply_cut_before_its_expiry_is_recorded_as_the_reason_nothing_was_lea
         !list.stdout.contains("needs a date"),
         "a cut reply never says the registry publishes nothing: {}",
         list.stdout
+    );
+}
+
+/// A registry's text holding NUL (PostgreSQL refuses NUL in any text) is stored with U+FFFD in
+/// its place: the scan records the lookup, and the other lookups of the same batch with it.
+#[tokio::test]
+async fn a_registrar_name_holding_nul_is_recorded_and_sinks_no_batch() {
+    let server = WhoisServer::start(|query| match query {
+        "nul.test" => WhoisReply::Text(
+            "Domain Name: NUL.TEST\r\nRegistrar: Evil\0Registrar\r\n\
+             Registry Expiry Date: 2031-08-13T04:00:00Z\r\n"
+                .to_owned(),
+        ),
+        _ => WhoisReply::Text(
+            "Domain Name: PLAIN.TEST\r\nRegistrar: Plain Registrar\r\n\
+             Registry Expiry Date: 2030-02-01T04:00:00Z\r\n"
+                .to_owned(),
+        ),
+    })
+    .await;
+    let env = TestEnv::with_config(&format!(
+        "[whois]\niana_server = \"127.0.0.1:9\"\ntimeout_ms = 1500\n\n\
+         [whois.servers]\ntest = \"{}\"\n",
+        server.host_port()
+    ));
+    for name in ["nul.test", "plain.test"] {
+        let add = env
+            .run_async(&["domains", "add", name, "--registration-only"])
+            .await;
+        assert_eq!(add.code, 0, "{add:?}");
+    }
+    let scan = env.run_async(&["scan"]).await;
+    assert_eq!(scan.code, 0, "{scan:?}");
+    let listed = env.domains();
+    let domain = |name: &str| {
+        listed
+            .as_array()
+            .expect("list")
+            .iter()
+            .find(|d| d["name"] == name)
+            .cloned()
+            .unwrap_or_else(|| panic!("{name} listed: {listed}"))
+    };
+    let nul = domain("nul.test");
+    assert!(
+        nul["expires_at"]
+            .as_str()
+            .is_some_and(|e| e.starts_with("2031-08-13")),
+        "{nul}"
+    );
+    let plain = domain("plain.test");
+    assert!(
+        plain["expires_at"]
+            .as_str()
+            .is_some_and(|e| e.starts_with("2030-02-01")),
+        "{plain}"
+    );
+    assert_eq!(
+        db_count(
+            &env,
+            "SELECT COUNT(*) FROM domains WHERE name = 'nul.test' \
+             AND registrar = 'Evil\u{FFFD}Registrar'"
+        )
+        .await,
+        1,
+        "the domain's registrar, NUL replaced"
+    );
+    assert_eq!(
+        db_count(
+            &env,
+            "SELECT COUNT(*) FROM registration_facts f JOIN domains d ON d.id = f.domain_id \
+             WHERE d.name = 'nul.test' AND f.registrar = 'Evil\u{FFFD}Registrar'"
+        )
+        .await,
+        1,
+        "the WHOIS answer's registrar, NUL replaced"
     );
 }
 
