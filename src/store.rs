@@ -163,6 +163,25 @@ impl StoreError {
 }
 
 impl StoreError {
+    /// True when the database refused the data itself (a value it cannot
+    /// store, a constraint): trying the same statement again cannot help.
+    /// PostgreSQL's SQLSTATE classes 22 (data exception) and 23 (integrity
+    /// constraint); SQLite's TOOBIG, CONSTRAINT and MISMATCH (18-20, with
+    /// their extended codes).
+    pub fn refuses_the_data(&self) -> bool {
+        let Self::Db(sqlx::Error::Database(db)) = self else {
+            return false;
+        };
+        let Some(code) = db.code() else {
+            return false;
+        };
+        if code.starts_with("22") || code.starts_with("23") {
+            return true;
+        }
+        code.parse::<u32>()
+            .is_ok_and(|c| matches!(c & 0xff, 18..=20))
+    }
+
     /// True when the database could not be reached (PostgreSQL down or
     /// restarting, connections refused or cut, the pool waiting in vain):
     /// the operation did not complete and can be tried again once it is

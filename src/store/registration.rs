@@ -287,6 +287,14 @@ pub(super) async fn record_registration_in(
         checked_at: now,
     } = record;
     let (domain_id, next_check_at, now) = (*domain_id, *next_check_at, *now);
+    // Removed while it was looked up: nothing to record.
+    let tracked = sqlx::query("SELECT 1 FROM domains WHERE id = $1")
+        .bind(domain_id)
+        .fetch_optional(&mut *tx)
+        .await?;
+    if tracked.is_none() {
+        return Ok(());
+    }
     for answer in answers {
         let f = &answer.facts;
         sqlx::query(

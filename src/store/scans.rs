@@ -87,6 +87,17 @@ pub enum ItemResult {
     },
 }
 
+impl ItemResult {
+    /// The item this result is of: its kind and id.
+    pub fn item(&self) -> (&str, i64) {
+        match self {
+            Self::Endpoint { endpoint_id, .. } => ("endpoint", *endpoint_id),
+            Self::Registration { domain_id, .. } => ("registration", *domain_id),
+            Self::Gone { kind, item_id } => (kind.as_str(), *item_id),
+        }
+    }
+}
+
 /// A scan as reported.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct ScanSummary {

@@ -258,6 +258,66 @@ async fn a_registrar_name_holding_nul_is_recorded_and_sinks_no_batch() {
     );
 }
 
+/// A domain removed while its lookup is in flight: the scan ends well, records the other
+/// domains of the batch, and records nothing for the removed one.
+#[tokio::test]
+async fn a_domain_removed_during_its_lookup_fails_nothing_else() {
+    let server = WhoisServer::start(|query| match query {
+        "going.test" => WhoisReply::Slow {
+            delay: Duration::from_millis(2500),
+            text: "Domain Name: GOING.TEST\r\nRegistry Expiry Date: 2031-08-13T04:00:00Z\r\n"
+                .to_owned(),
+        },
+        _ => WhoisReply::Text(
+            "Domain Name: STAYING.TEST\r\nRegistry Expiry Date: 2030-02-01T04:00:00Z\r\n"
+                .to_owned(),
+        ),
+    })
+    .await;
+    let env = TestEnv::with_config(&format!(
+        "[whois]\niana_server = \"127.0.0.1:9\"\ntimeout_ms = 5000\n\n\
+         [whois.servers]\ntest = \"{}\"\n",
+        server.host_port()
+    ));
+    for name in ["going.test", "staying.test"] {
+        let add = env
+            .run_async(&["domains", "add", name, "--registration-only"])
+            .await;
+        assert_eq!(add.code, 0, "{add:?}");
+    }
+    let (scan, removed) = tokio::join!(env.run_async(&["scan"]), async {
+        tokio::time::sleep(Duration::from_millis(1000)).await;
+        env.run_async(&["domains", "remove", "going.test"]).await
+    });
+    assert_eq!(removed.code, 0, "{removed:?}");
+    assert_eq!(scan.code, 0, "{scan:?}");
+    assert!(
+        !scan.stderr.contains("trying again"),
+        "nothing was retried: {}",
+        scan.stderr
+    );
+    assert_eq!(
+        db_count(&env, "SELECT COUNT(*) FROM registration_facts").await,
+        1,
+        "only the domain still tracked has facts"
+    );
+    let listed = env.domains();
+    let names: Vec<_> = listed
+        .as_array()
+        .expect("list")
+        .iter()
+        .map(|d| (d["name"].clone(), d["expires_at"].clone()))
+        .collect();
+    assert_eq!(
+        names,
+        vec![(
+            serde_json::json!("staying.test"),
+            serde_json::json!("2030-02-01T04:00:00Z")
+        )],
+        "{listed}"
+    );
+}
+
 /// Who is told to slow down: the server (every domain waits, as long as it asked, bounded by
 /// `ratelimit.max_backoff`) or one domain (only its next lookup waits). An RDAP 429 is
 /// server-wide; a WHOIS refusal that names the queried domain is about that domain only.

@@ -82,7 +82,43 @@ const RECORD_ATTEMPTS: u32 = 120;
 
 /// Records a batch, trying again while the database is away (a restart):
 /// the results are kept in memory meanwhile, and the checks stay leased.
+/// A batch whose data the database refuses (a value it cannot store) is
+/// recorded result by result instead, so that one result loses only
+/// itself: its item is marked done without a result, and the log says
+/// which and why.
 async fn record_with_retry(
+    store: &Store,
+    scan_id: i64,
+    batch: &[ItemResult],
+    now: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    match record_retrying(store, scan_id, batch, now).await {
+        Err(error) if error.refuses_the_data() => {
+            tracing::warn!(scan.id = scan_id, %error, "the database refused a batch; recording its results one by one");
+            for result in batch {
+                let one = std::slice::from_ref(result);
+                match record_retrying(store, scan_id, one, now).await {
+                    Err(error) if error.refuses_the_data() => {
+                        let (kind, item_id) = result.item();
+                        tracing::error!(scan.id = scan_id, item.kind = kind, item.id = item_id, %error, "cannot record this result; its item is done without one");
+                        let gone = [ItemResult::Gone {
+                            kind: kind.to_owned(),
+                            item_id,
+                        }];
+                        record_retrying(store, scan_id, &gone, now).await?;
+                    }
+                    other => other?,
+                }
+            }
+            Ok(())
+        }
+        other => other,
+    }
+}
+
+/// Records a batch, trying again (a second apart) while the error is not
+/// the data's.
+async fn record_retrying(
     store: &Store,
     scan_id: i64,
     batch: &[ItemResult],
@@ -92,7 +128,11 @@ async fn record_with_retry(
     loop {
         match store.record_scan_results(scan_id, batch, now).await {
             Ok(()) => return Ok(()),
-            Err(error) if attempt < RECORD_ATTEMPTS && matches!(error, StoreError::Db(_)) => {
+            Err(error)
+                if attempt < RECORD_ATTEMPTS
+                    && matches!(error, StoreError::Db(_))
+                    && !error.refuses_the_data() =>
+            {
                 tracing::warn!(scan.id = scan_id, attempt, %error, "cannot record a batch; trying again");
                 attempt += 1;
                 tokio::time::sleep(Duration::from_secs(1)).await;
