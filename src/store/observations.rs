@@ -76,7 +76,16 @@ pub(super) async fn record_in(
     observations: &[CertObservation],
     now: DateTime<Utc>,
 ) -> Result<RecordSummary, StoreError> {
-    record_batch_in(tx, &[(endpoint_id, observations)], now).await
+    record_batch_in(tx, &[(endpoint_id, observations)], now, Numbering::Here).await
+}
+
+/// Who adds one to `endpoints.cert_checks` for the checks recorded: the
+/// recording itself, or its caller, in the statement that writes the rest
+/// of the endpoint's state (one new row version per endpoint, not two).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Numbering {
+    Here,
+    ByCaller,
 }
 
 /// Records the observations of many endpoints inside the caller's
@@ -88,6 +97,7 @@ pub(super) async fn record_batch_in(
     tx: &mut sqlx::AnyConnection,
     batch: &[(i64, &[CertObservation])],
     now: DateTime<Utc>,
+    numbering: Numbering,
 ) -> Result<RecordSummary, StoreError> {
     if batch.is_empty() {
         return Ok(RecordSummary::default());
@@ -106,7 +116,9 @@ pub(super) async fn record_batch_in(
     let retired = retire_unserved(&mut *tx, &ids).await?;
     let inserted = replace_changed(&mut *tx, &now).await?;
     stamp_first_handshakes(&mut *tx, &now).await?;
-    number_checks(&mut *tx, &ids).await?;
+    if numbering == Numbering::Here {
+        number_checks(&mut *tx, &ids).await?;
+    }
     refresh_domain_certificates(&mut *tx, &ids).await?;
     sqlx::query("DELETE FROM observation_batch")
         .execute(&mut *tx)

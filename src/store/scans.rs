@@ -7,13 +7,13 @@
 //! finished item again. Finishing deletes the items (the counts stay on the
 //! scan row), so the table does not grow with history.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 use chrono::{DateTime, Utc};
 use sqlx::Row;
 
-use super::observations::record_batch_in;
-use super::{format_time, Dialect, ScanScope, Store, StoreError};
+use super::observations::{record_batch_in, Numbering};
+use super::{format_time, Dialect, Engine, ScanScope, Store, StoreError};
 use crate::domain::certificate::Severity;
 use crate::domain::observation::CertObservation;
 
@@ -273,7 +273,7 @@ impl Store {
         for (kind, ids) in by_kind {
             match kind.as_str() {
                 "endpoint" | "registration" => {
-                    items.extend(self.work_items(scan_id, &kind, &ids).await?);
+                    items.extend(self.work_items(&kind, &ids).await?);
                 }
                 _ => items.extend(ids.into_iter().map(|item_id| WorkItem::Gone {
                     kind: kind.clone(),
@@ -284,30 +284,59 @@ impl Store {
         Ok(items)
     }
 
-    /// What checking the items `ids` of one kind needs.
-    async fn work_items(
-        &self,
-        scan_id: i64,
-        kind: &str,
-        ids: &[i64],
-    ) -> Result<Vec<WorkItem>, StoreError> {
-        let rows = sqlx::query(&format!(
-            "SELECT si.item_kind, si.item_id,
-                    e.id AS endpoint_id, e.host, e.port, e.tls_mode, e.pinned_address, e.check_failures,
-                    d.id AS domain_id, d.name
-             FROM scan_items si
-             LEFT JOIN endpoints e ON si.item_kind = 'endpoint' AND e.id = si.item_id
-             LEFT JOIN domains d ON si.item_kind = 'registration' AND d.id = si.item_id
-             WHERE si.scan_id = $1 AND si.item_kind = $2 AND si.item_id IN ({})",
-            id_list(ids)
-        ))
-        .bind(scan_id)
-        .bind(kind)
-        // Right after the claim, on the connection that wrote it: its cache
-        // holds these pages.
-        .fetch_all(self.writer())
-        .await?;
-        Ok(rows.iter().map(work_item).collect())
+    /// What checking the items `ids` of one kind needs, read from that
+    /// kind's table by primary key (the ids written out); an id no longer
+    /// there is an item gone. The scan's items are not read again: joined
+    /// from them, PostgreSQL (its statistics not yet knowing the scan's new
+    /// items) walked every item of the scan for each claim.
+    async fn work_items(&self, kind: &str, ids: &[i64]) -> Result<Vec<WorkItem>, StoreError> {
+        let sql = if kind == "endpoint" {
+            format!(
+                "SELECT id, host, port, tls_mode, pinned_address, check_failures
+                 FROM endpoints WHERE id IN ({})",
+                id_list(ids)
+            )
+        } else {
+            format!(
+                "SELECT id, name FROM domains WHERE id IN ({})",
+                id_list(ids)
+            )
+        };
+        // Right after the claim, on the connection that wrote it (SQLite:
+        // its cache is warm).
+        let rows = sqlx::query(&sql).fetch_all(self.writer()).await?;
+        let mut found: HashMap<i64, WorkItem> = rows
+            .iter()
+            .map(|r| {
+                let id: i64 = r.get("id");
+                let item = if kind == "endpoint" {
+                    WorkItem::Endpoint {
+                        endpoint_id: id,
+                        host: r.get("host"),
+                        port: u16::try_from(r.get::<i64, _>("port")).unwrap_or(443),
+                        tls_mode: r.get("tls_mode"),
+                        pinned_address: r.get("pinned_address"),
+                        check_failures: u32::try_from(r.get::<i64, _>("check_failures"))
+                            .unwrap_or(0),
+                    }
+                } else {
+                    WorkItem::Registration {
+                        domain_id: id,
+                        name: r.get("name"),
+                    }
+                };
+                (id, item)
+            })
+            .collect();
+        Ok(ids
+            .iter()
+            .map(|&item_id| {
+                found.remove(&item_id).unwrap_or_else(|| WorkItem::Gone {
+                    kind: kind.to_owned(),
+                    item_id,
+                })
+            })
+            .collect())
     }
 
     /// Moves this instance's leases on the scan's unfinished items to
@@ -420,12 +449,13 @@ impl Store {
         }
         // Set-based: a few statements per batch, whatever its size.
         let mut tx = self.write_tx().await?;
-        record_batch_in(&mut tx, &observed, now).await?;
+        record_batch_in(&mut tx, &observed, now, Numbering::ByCaller).await?;
         for record in registrations {
             super::registration::record_registration_in(&mut tx, record).await?;
         }
         // Grouped by what is written, each group one statement that walks
         // the primary key: a whole batch of passing checks is one statement.
+        // It also numbers the checks (`cert_checks`, see `record_batch_in`).
         let mut by_state: BTreeMap<(Option<String>, u32), Vec<i64>> = BTreeMap::new();
         for (id, next, failures) in endpoints {
             by_state.entry((next, failures)).or_default().push(id);
@@ -434,7 +464,8 @@ impl Store {
         let ids3 = super::ids_from_json(engine, "$3");
         for ((next, failures), ids) in by_state {
             sqlx::query(&format!(
-                "UPDATE endpoints SET next_check_at = $1, check_failures = $2
+                "UPDATE endpoints SET next_check_at = $1, check_failures = $2,
+                     cert_checks = cert_checks + 1
                  WHERE id IN ({ids3})"
             ))
             .bind(next)
@@ -605,33 +636,6 @@ impl Store {
 }
 
 /// A claimed item as the engine checks it.
-fn work_item(r: &sqlx::any::AnyRow) -> WorkItem {
-    let kind: String = r.get("item_kind");
-    let item_id: i64 = r.get("item_id");
-    match (
-        kind.as_str(),
-        r.get::<Option<i64>, _>("endpoint_id"),
-        r.get::<Option<i64>, _>("domain_id"),
-    ) {
-        ("endpoint", Some(endpoint_id), _) => WorkItem::Endpoint {
-            endpoint_id,
-            host: r.get("host"),
-            port: u16::try_from(r.get::<i64, _>("port")).unwrap_or(443),
-            tls_mode: r.get("tls_mode"),
-            pinned_address: r.get("pinned_address"),
-            check_failures: u32::try_from(r.get::<i64, _>("check_failures")).unwrap_or(0),
-        },
-        ("registration", _, Some(domain_id)) => WorkItem::Registration {
-            domain_id,
-            name: r.get("name"),
-        },
-        _ => WorkItem::Gone { kind, item_id },
-    }
-}
-
-/// `scan_items.outcome` by severity: ok, warning, critical, unknown.
-const OUTCOMES: [&str; 4] = ["ok", "warning", "critical", "unknown"];
-
 /// Ids as an SQL list (`1, 2, 3`): integers, so nothing to escape, and the
 /// same text on both engines.
 fn id_list(ids: &[i64]) -> String {
@@ -640,6 +644,9 @@ fn id_list(ids: &[i64]) -> String {
         .collect::<Vec<_>>()
         .join(", ")
 }
+
+/// `scan_items.outcome` by severity: ok, warning, critical, unknown.
+const OUTCOMES: [&str; 4] = ["ok", "warning", "critical", "unknown"];
 
 /// In a write transaction: the unfinished scan of `scope` (marked
 /// `running` again), or a new one with all its items.
@@ -735,6 +742,13 @@ pub(super) async fn fill_scan_items(
     .bind(id)
     .execute(&mut *tx)
     .await?;
+    // PostgreSQL plans the claims and the "items done" updates from its
+    // statistics; until autovacuum counts the new items they say the scan
+    // has none, and each claim walked every item of the scan (a filter, not
+    // an index condition). Counted now: a sample, once per scan.
+    if super::engine_of(tx) == Engine::Postgres {
+        sqlx::query("ANALYZE scan_items").execute(&mut *tx).await?;
+    }
     let total: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM scan_items WHERE scan_id = $1")
         .bind(scan_id)
         .fetch_one(&mut *tx)
