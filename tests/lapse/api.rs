@@ -2223,12 +2223,21 @@ async fn list_totals_follow_every_write_at_once() {
         .fetch_one(&pool)
         .await
         .expect("generation");
+    // The same certificate as the one the fleet was set up with (its expiry
+    // to the second: the setup's clock may have read another second).
+    let served: String = sqlx::query_scalar(
+        "SELECT leaf_not_after FROM cert_observations WHERE endpoint_id = $1 AND current = 1",
+    )
+    .bind(app.ids["www.globex.test"])
+    .fetch_one(&pool)
+    .await
+    .expect("the setup's observation");
+    let served = lapse::store::parse_time(&served).expect("a stored time");
+    let mut same = observation("::1", 40, now);
+    same.leaf_not_after = Some(served);
+    same.chain_not_after = Some(served);
     app.store
-        .record_cert_observations(
-            app.ids["www.globex.test"],
-            &[observation("::1", 40, now)],
-            now,
-        )
+        .record_cert_observations(app.ids["www.globex.test"], &[same], now)
         .await
         .expect("another address, the same certificate");
     let after: i64 = sqlx::query_scalar("SELECT domains FROM api_generation")
