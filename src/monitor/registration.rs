@@ -320,16 +320,7 @@ impl RegistrationChecker {
         now: DateTime<Utc>,
     ) -> Result<RegistrationCheck, StoreError> {
         let (check, record) = self.check(store, domain_id, now).await?;
-        store
-            .record_registration(
-                record.domain_id,
-                &record.answers,
-                &record.assessment,
-                record.failure.as_deref(),
-                record.next_check_at,
-                now,
-            )
-            .await?;
+        store.record_lookup(&record).await?;
         Ok(check)
     }
 

@@ -167,16 +167,22 @@ impl Store {
         next_check_at: DateTime<Utc>,
         now: DateTime<Utc>,
     ) -> Result<(), StoreError> {
-        let record = RegistrationRecord {
+        self.record_lookup(&RegistrationRecord {
             domain_id,
             answers: answers.to_vec(),
             assessment: assessment.clone(),
             failure: failure.map(str::to_owned),
             next_check_at,
             checked_at: now,
-        };
+        })
+        .await
+    }
+
+    /// Records one lookup, as a [`RegistrationRecord`], in a transaction of
+    /// its own.
+    pub async fn record_lookup(&self, record: &RegistrationRecord) -> Result<(), StoreError> {
         let mut tx = self.write_tx().await?;
-        record_registration_in(&mut tx, &record).await?;
+        record_registration_in(&mut tx, record).await?;
         tx.commit().await?;
         Ok(())
     }
