@@ -36,7 +36,14 @@ impl Fleet {
             ))
             .build()
             .await;
-        let start = lab.now();
+        // 01:00 UTC of the next day, whatever the hour the test runs at: each
+        // day is evaluated at the start's hour and six hours later, and both
+        // must fall on the same date (started after 18:00 UTC, the second
+        // evaluation fell on the next date and a reminder day moved).
+        let start = (lab.now().date_naive() + Duration::days(1))
+            .and_hms_opt(1, 0, 0)
+            .expect("01:00 exists")
+            .and_utc();
         lab.store
             .add_client(GLOBEX, &[GLOBEX_CONTACT.to_owned()], start)
             .await
