@@ -12,7 +12,7 @@
 use chrono::{DateTime, Utc};
 use sqlx::Row;
 
-use super::{format_time, Dialect, Store, StoreError};
+use super::{format_time, Dialect, Engine, Store, StoreError};
 use crate::domain::names::HostName;
 use crate::domain::observation::CertObservation;
 
@@ -106,6 +106,7 @@ pub(super) async fn record_batch_in(
     let ids =
         serde_json::Value::from(batch.iter().map(|(id, _)| *id).collect::<Vec<_>>()).to_string();
     load_observation_batch(&mut *tx, batch).await?;
+    let planner = IndexSeeksOnly::set(&mut *tx).await?;
     // Each statement walks the batch's endpoints through the
     // (endpoint_id, address, current) index and looks rows up in the batch
     // by its primary key. Their `+current` keeps SQLite's planner off the
@@ -123,6 +124,7 @@ pub(super) async fn record_batch_in(
     sqlx::query("DELETE FROM observation_batch")
         .execute(&mut *tx)
         .await?;
+    planner.restore(&mut *tx).await?;
     let count = |n: u64| u32::try_from(n).unwrap_or(u32::MAX);
     Ok(RecordSummary {
         inserted: count(inserted),
@@ -131,7 +133,84 @@ pub(super) async fn record_batch_in(
     })
 }
 
+/// PostgreSQL's plans while a batch is recorded: index seeks and nested
+/// loops only.
+///
+/// Every statement of a batch takes the batch's few hundred rows and seeks
+/// each one through an index, whatever the size of the fleet. PostgreSQL's
+/// planner chooses that plan only while its statistics are current, and
+/// they are not while the first scan fills `cert_observations` from empty
+/// (an empty table has no column statistics, autovacuum analyses it a
+/// minute later at best) or stamps `endpoints`: guessing from defaults, it
+/// hashed every current observation or all of `endpoints`, merged along
+/// the whole primary key, or looped over a scan of the table, each batch
+/// (40 to 880 ms per statement at 100,000 endpoints, growing with the
+/// fleet). Sequential scans, hash joins and merge joins are switched off
+/// for these statements alone (`SET LOCAL`, the previous values put back
+/// afterwards; an error rolls them back with the transaction), which
+/// leaves the plan this design intends. SQLite has nothing to set.
+struct IndexSeeksOnly {
+    previous: Option<Vec<String>>,
+}
+
+/// The planner settings [`IndexSeeksOnly`] switches off.
+const SEEK_ONLY_SETTINGS: [&str; 3] = ["enable_seqscan", "enable_hashjoin", "enable_mergejoin"];
+
+impl IndexSeeksOnly {
+    async fn set(tx: &mut sqlx::AnyConnection) -> Result<Self, StoreError> {
+        if super::engine_of(tx) != Engine::Postgres {
+            return Ok(Self { previous: None });
+        }
+        let mut previous = Vec::with_capacity(SEEK_ONLY_SETTINGS.len());
+        let current: Vec<String> = SEEK_ONLY_SETTINGS
+            .iter()
+            .map(|name| format!("current_setting('{name}')"))
+            .collect();
+        let off: Vec<String> = SEEK_ONLY_SETTINGS
+            .iter()
+            .map(|name| format!("set_config('{name}', 'off', true)"))
+            .collect();
+        // The current values are read before the settings change: a
+        // select list is evaluated left to right.
+        let row = sqlx::query(&format!(
+            "SELECT {}, {}",
+            current.join(", "),
+            off.join(", ")
+        ))
+        .fetch_one(&mut *tx)
+        .await?;
+        for i in 0..SEEK_ONLY_SETTINGS.len() {
+            previous.push(row.try_get::<String, _>(i)?);
+        }
+        Ok(Self {
+            previous: Some(previous),
+        })
+    }
+
+    async fn restore(self, tx: &mut sqlx::AnyConnection) -> Result<(), StoreError> {
+        let Some(previous) = self.previous else {
+            return Ok(());
+        };
+        let put_back: Vec<String> = SEEK_ONLY_SETTINGS
+            .iter()
+            .enumerate()
+            .map(|(i, name)| format!("set_config('{name}', ${}, true)", i + 1))
+            .collect();
+        let sql = format!("SELECT {}", put_back.join(", "));
+        let mut query = sqlx::query(&sql);
+        for value in previous {
+            query = query.bind(value);
+        }
+        query.execute(&mut *tx).await?;
+        Ok(())
+    }
+}
+
 /// The batch's table: temporary, one per connection, created on first use.
+/// On PostgreSQL its rows go at commit (`ON COMMIT DELETE ROWS` truncates
+/// the file): a temporary table is never vacuumed, so emptying it with
+/// DELETE alone left every batch's dead rows behind, and each statement's
+/// scan of the batch grew with the batches the connection had recorded.
 const BATCH_TABLE: Dialect = Dialect {
     sqlite: "CREATE TEMP TABLE IF NOT EXISTS observation_batch (
                  endpoint_id INTEGER NOT NULL, address TEXT NOT NULL, result_hash TEXT NOT NULL,
@@ -142,7 +221,7 @@ const BATCH_TABLE: Dialect = Dialect {
                  endpoint_id BIGINT NOT NULL, address TEXT NOT NULL, result_hash TEXT NOT NULL,
                  outcome TEXT NOT NULL, leaf_fingerprint TEXT, leaf_not_after TEXT,
                  chain_not_after TEXT, details TEXT NOT NULL,
-                 PRIMARY KEY (endpoint_id, address))",
+                 PRIMARY KEY (endpoint_id, address)) ON COMMIT DELETE ROWS",
 };
 
 /// One chunk of the batch (a JSON array of arrays) into the batch's table;
@@ -340,10 +419,14 @@ pub(crate) async fn refresh_domain_certificates(
 ) -> Result<(), StoreError> {
     let engine = super::engine_of(tx);
     let ids_sql = super::ids_from_json(engine, "$1");
+    // Scalar subqueries, not EXISTS: PostgreSQL may run an EXISTS as a
+    // hashed subplan, reading every current observation of that outcome
+    // in the fleet once per statement; a scalar subquery is a seek per
+    // domain. COALESCE stops at the first outcome found.
     let any = |outcome: &str| {
         format!(
-            "EXISTS (SELECT 1 FROM cert_observations o
-                     WHERE o.domain_id = d.id AND o.current = 1 AND o.outcome = '{outcome}')"
+            "(SELECT o.outcome FROM cert_observations o
+              WHERE o.domain_id = d.id AND o.current = 1 AND o.outcome = '{outcome}' LIMIT 1)"
         )
     };
     sqlx::query(&format!(
@@ -352,13 +435,11 @@ pub(crate) async fn refresh_domain_certificates(
                     CASE WHEN d.watch <> 'registration' THEN
                         (SELECT MIN(o.leaf_not_after) FROM cert_observations o
                          WHERE o.domain_id = d.id AND o.current = 1) END AS not_after,
-                    CASE WHEN d.watch = 'registration' THEN NULL
-                         WHEN {critical} THEN 'critical'
-                         WHEN {unknown} THEN 'unknown'
-                         WHEN {warning} THEN 'warning'
-                         WHEN EXISTS (SELECT 1 FROM cert_observations o
-                                      WHERE o.domain_id = d.id AND o.current = 1) THEN 'ok'
-                    END AS outcome
+                    CASE WHEN d.watch <> 'registration' THEN
+                        COALESCE({critical}, {unknown}, {warning},
+                                 (SELECT 'ok' FROM cert_observations o
+                                  WHERE o.domain_id = d.id AND o.current = 1 LIMIT 1)) END
+                    AS outcome
              FROM domains d
              WHERE d.id IN (SELECT e.domain_id FROM endpoints e WHERE e.id IN ({ids_sql})))
          UPDATE domains SET cert_not_after = fresh.not_after, cert_outcome = fresh.outcome
