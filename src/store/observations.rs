@@ -92,7 +92,9 @@ pub(super) enum Numbering {
 /// transaction, set-based: the batch goes to SQLite as JSON parameters
 /// into a temporary table, and a handful of statements compare, refresh,
 /// retire and insert for the whole batch. Endpoints removed meanwhile are
-/// skipped.
+/// skipped. Only inside a transaction: on PostgreSQL the batch's table
+/// empties at each commit, so in autocommit it would be empty again before
+/// the statements that read it.
 pub(super) async fn record_batch_in(
     tx: &mut sqlx::AnyConnection,
     batch: &[(i64, &[CertObservation])],
