@@ -246,9 +246,26 @@ pub(super) fn domain_filter(
         filter.push(" AND ").push(&of_client);
     }
     if let Some(status) = query.status {
-        filter
-            .push(&format!(" AND ({STATUS_SQL}) = "))
-            .bind(Arg::Text(status.as_str().to_owned()));
+        if engine == Engine::Postgres && status == DomainStatus::Ok {
+            // The same rows (the status is always one of the seven), in
+            // the form PostgreSQL estimates as common: it takes `= 'ok'` of
+            // an expression for 0.5% of the domains, and so scanned and
+            // sorted the whole table (250 to 320 ms at 100,000 domains)
+            // where walking the sort's index stops after a page.
+            let others: Vec<String> = DomainStatus::ALL
+                .iter()
+                .filter(|other| **other != status)
+                .map(|other| format!("'{}'", other.as_str()))
+                .collect();
+            filter.push(&format!(
+                " AND ({STATUS_SQL}) NOT IN ({})",
+                others.join(", ")
+            ));
+        } else {
+            filter
+                .push(&format!(" AND ({STATUS_SQL}) = "))
+                .bind(Arg::Text(status.as_str().to_owned()));
+        }
         status_implies(filter, status, query.sort);
     }
     if let Some(before) = query.expiring_before {
