@@ -152,58 +152,42 @@ pub(super) async fn record_batch_in(
 /// afterwards; an error rolls them back with the transaction), which
 /// leaves the plan this design intends. SQLite has nothing to set.
 struct IndexSeeksOnly {
-    previous: Option<Vec<String>>,
+    /// The three settings' values before (PostgreSQL only).
+    previous: Option<[String; 3]>,
 }
 
-/// The planner settings [`IndexSeeksOnly`] switches off.
-const SEEK_ONLY_SETTINGS: [&str; 3] = ["enable_seqscan", "enable_hashjoin", "enable_mergejoin"];
+/// Reads `enable_seqscan`, `enable_hashjoin` and `enable_mergejoin`, then
+/// switches them off for the transaction (a select list is evaluated left
+/// to right, so the values read are the ones before).
+const SEEKS_ONLY: &str = "SELECT current_setting('enable_seqscan'),
+       current_setting('enable_hashjoin'), current_setting('enable_mergejoin'),
+       set_config('enable_seqscan', 'off', true), set_config('enable_hashjoin', 'off', true),
+       set_config('enable_mergejoin', 'off', true)";
+
+/// Puts the values [`SEEKS_ONLY`] read back.
+const PUT_BACK: &str = "SELECT set_config('enable_seqscan', $1, true),
+       set_config('enable_hashjoin', $2, true), set_config('enable_mergejoin', $3, true)";
 
 impl IndexSeeksOnly {
     async fn set(tx: &mut sqlx::AnyConnection) -> Result<Self, StoreError> {
         if super::engine_of(tx) != Engine::Postgres {
             return Ok(Self { previous: None });
         }
-        let mut previous = Vec::with_capacity(SEEK_ONLY_SETTINGS.len());
-        let current: Vec<String> = SEEK_ONLY_SETTINGS
-            .iter()
-            .map(|name| format!("current_setting('{name}')"))
-            .collect();
-        let off: Vec<String> = SEEK_ONLY_SETTINGS
-            .iter()
-            .map(|name| format!("set_config('{name}', 'off', true)"))
-            .collect();
-        // The current values are read before the settings change: a
-        // select list is evaluated left to right.
-        let row = sqlx::query(&format!(
-            "SELECT {}, {}",
-            current.join(", "),
-            off.join(", ")
-        ))
-        .fetch_one(&mut *tx)
-        .await?;
-        for i in 0..SEEK_ONLY_SETTINGS.len() {
-            previous.push(row.try_get::<String, _>(i)?);
-        }
+        let row = sqlx::query(SEEKS_ONLY).fetch_one(&mut *tx).await?;
         Ok(Self {
-            previous: Some(previous),
+            previous: Some([row.try_get(0)?, row.try_get(1)?, row.try_get(2)?]),
         })
     }
 
     async fn restore(self, tx: &mut sqlx::AnyConnection) -> Result<(), StoreError> {
-        let Some(previous) = self.previous else {
-            return Ok(());
-        };
-        let put_back: Vec<String> = SEEK_ONLY_SETTINGS
-            .iter()
-            .enumerate()
-            .map(|(i, name)| format!("set_config('{name}', ${}, true)", i + 1))
-            .collect();
-        let sql = format!("SELECT {}", put_back.join(", "));
-        let mut query = sqlx::query(&sql);
-        for value in previous {
-            query = query.bind(value);
+        if let Some([seqscan, hashjoin, mergejoin]) = self.previous {
+            sqlx::query(PUT_BACK)
+                .bind(seqscan)
+                .bind(hashjoin)
+                .bind(mergejoin)
+                .execute(&mut *tx)
+                .await?;
         }
-        query.execute(&mut *tx).await?;
         Ok(())
     }
 }
