@@ -106,15 +106,19 @@ async fn a_client_expiry_mail_comes_from_the_agency_in_plain_words_and_staff_get
     let mut lab = TestApp::lab(&smtp_config(sink.port(), AGENCY)).await;
     let leaf = lab.leaf("shop.lapse.test", -80, 10);
     lab.site("shop.lapse.test", &leaf).await;
-    lab.scan(lab.now()).await;
-    lab.deliver(lab.now()).await;
+    let scanned = lab.scan(lab.now()).await;
+    let report = lab.deliver(lab.now()).await;
     let mail = sink.wait_for(2).await;
-    assert_eq!(
-        mail.len(),
-        2,
-        "{:?}",
-        mail.iter().map(Received::subject).collect::<Vec<_>>()
+    // Said in full when it fails: the scan, the delivery and every mail's
+    // recipients and subject (a failure seen once in CI left no message).
+    let seen = format!(
+        "scan {scanned:?}; delivery {report:?}; mail {:?}",
+        mail.iter()
+            .map(|m| (m.header("To"), m.subject()))
+            .collect::<Vec<_>>()
     );
+    assert_eq!(report.sent.len(), 2, "{seen}");
+    assert_eq!(mail.len(), 2, "{seen}");
     let date = leaf.validity.not_after.format("%Y-%m-%d").to_string();
 
     let client = mail
