@@ -597,4 +597,32 @@ mod tests {
         assert_eq!(format_time(b), "2026-11-22T15:19:00Z");
         assert!(format_time(a) < format_time(b));
     }
+
+    /// `.cargo/config.toml` compiles the bundled SQLite without the two
+    /// process-wide mutexes (one page-cache group for every connection,
+    /// allocation statistics): a build that lost the flags would still
+    /// pass every other test, only slower under concurrent reads.
+    #[tokio::test]
+    async fn sqlite_is_built_without_the_global_mutexes() {
+        use sqlx::Connection as _;
+        let mut conn = sqlx::SqliteConnection::connect("sqlite::memory:")
+            .await
+            .expect("in-memory SQLite");
+        let options: Vec<String> = sqlx::query_scalar("PRAGMA compile_options")
+            .fetch_all(&mut conn)
+            .await
+            .expect("compile options");
+        assert!(
+            options.iter().any(|o| o == "THREADSAFE=1"),
+            "not the bundled build: {options:?}"
+        );
+        assert!(
+            !options.iter().any(|o| o == "ENABLE_MEMORY_MANAGEMENT"),
+            "{options:?}"
+        );
+        assert!(
+            options.iter().any(|o| o == "DEFAULT_MEMSTATUS=0"),
+            "{options:?}"
+        );
+    }
 }
