@@ -4,7 +4,7 @@
 use chrono::{DateTime, NaiveDate, Utc};
 use sqlx::Row;
 
-use super::{format_time, parse_time, Store, StoreError};
+use super::{format_time, parse_time, Dialect, Store, StoreError};
 use crate::domain::names::HostName;
 use crate::domain::registration::{
     Assessment, Capability, DateValue, ManualExpiry, ParseOutcome, SourcedFacts,
@@ -277,6 +277,197 @@ fn expiry_instant(d: &DateValue) -> String {
     }
 }
 
+/// What a lookup came to, as `domains.registration_outcome` stores it.
+fn lookup_outcome(record: &RegistrationRecord) -> &'static str {
+    let assessment = &record.assessment;
+    if assessment.stale {
+        "failed"
+    } else if assessment.not_found {
+        "not_found"
+    } else if assessment.expires.is_some() {
+        "found"
+    } else if assessment.capability == Capability::NothingPublished {
+        "not_published"
+    } else {
+        record
+            .answers
+            .iter()
+            .map(|a| a.facts.outcome)
+            .find(|o| *o == ParseOutcome::RateLimited)
+            .map_or("unparseable", |_| "rate_limited")
+    }
+}
+
+/// A batch's answers (a JSON array of arrays, in the batch's order) into
+/// `registration_facts`, for domains still tracked; a later answer of the
+/// same (domain, source, server) wins, as one statement per answer would
+/// leave it.
+const UPSERT_FACTS: Dialect = Dialect {
+    sqlite: "INSERT INTO registration_facts
+               (domain_id, source, server, outcome, expires_at, registered_at, updated_at,
+                registrar, registrar_iana_id, status, nameservers, fetched_at)
+             SELECT j.value->>0, j.value->>1, j.value->>2, j.value->>3, j.value->>4,
+                    j.value->>5, j.value->>6, j.value->>7, j.value->>8, j.value->>9,
+                    j.value->>10, j.value->>11
+             FROM json_each($1) j
+             WHERE EXISTS (SELECT 1 FROM domains d WHERE d.id = j.value->>0)
+             ORDER BY j.key
+             ON CONFLICT (domain_id, source, server) DO UPDATE SET
+               outcome = excluded.outcome, expires_at = excluded.expires_at,
+               registered_at = excluded.registered_at, updated_at = excluded.updated_at,
+               registrar = excluded.registrar, registrar_iana_id = excluded.registrar_iana_id,
+               status = excluded.status, nameservers = excluded.nameservers,
+               fetched_at = excluded.fetched_at",
+    postgres: "INSERT INTO registration_facts
+               (domain_id, source, server, outcome, expires_at, registered_at, updated_at,
+                registrar, registrar_iana_id, status, nameservers, fetched_at)
+             SELECT DISTINCT ON (1, 2, 3)
+                    CAST(j.value->>0 AS BIGINT), j.value->>1, j.value->>2, j.value->>3,
+                    j.value->>4, j.value->>5, j.value->>6, j.value->>7,
+                    CAST(j.value->>8 AS BIGINT), j.value->>9, j.value->>10, j.value->>11
+             FROM json_array_elements(CAST($1 AS json)) WITH ORDINALITY AS j(value, n)
+             WHERE EXISTS (SELECT 1 FROM domains d WHERE d.id = CAST(j.value->>0 AS BIGINT))
+             ORDER BY 1, 2, 3, j.n DESC
+             ON CONFLICT (domain_id, source, server) DO UPDATE SET
+               outcome = excluded.outcome, expires_at = excluded.expires_at,
+               registered_at = excluded.registered_at, updated_at = excluded.updated_at,
+               registrar = excluded.registrar, registrar_iana_id = excluded.registrar_iana_id,
+               status = excluded.status, nameservers = excluded.nameservers,
+               fetched_at = excluded.fetched_at",
+};
+
+/// The batch's assessments (a JSON array of arrays, one per domain) onto
+/// their domains: what [`record_registration_in`]'s UPDATE writes, for
+/// every domain of the batch at once. A domain removed meanwhile matches
+/// no row.
+const UPDATE_DOMAINS: Dialect = Dialect {
+    sqlite: "UPDATE domains SET
+               expires_at = CASE WHEN watch = 'tls' THEN NULL ELSE r.expires_at END,
+               expires_source = CASE WHEN watch = 'tls' THEN NULL ELSE r.expires_source END,
+               registrar = r.registrar, registration_status = r.status,
+               registration_checked_at = r.checked_at,
+               registration_checks = registration_checks + 1,
+               registration_confirmed_at = r.confirmed_at,
+               registration_outcome = r.outcome, registration_stale = r.stale,
+               registration_assessment = r.assessment, registration_capability = r.capability,
+               registration_lookup_failures =
+                 CASE WHEN r.stale = 1 THEN registration_lookup_failures + 1 ELSE 0 END,
+               registration_failure = r.failure,
+               next_registration_check_at = r.next_check_at
+             FROM (SELECT j.value->>0 AS domain_id, j.value->>1 AS expires_at,
+                          j.value->>2 AS expires_source, j.value->>3 AS registrar,
+                          j.value->>4 AS status, j.value->>5 AS checked_at,
+                          j.value->>6 AS confirmed_at, j.value->>7 AS outcome,
+                          j.value->>8 AS stale, j.value->>9 AS assessment,
+                          j.value->>10 AS capability, j.value->>11 AS failure,
+                          j.value->>12 AS next_check_at
+                   FROM json_each($1) j) AS r
+             WHERE domains.id = r.domain_id",
+    postgres: "UPDATE domains SET
+               expires_at = CASE WHEN watch = 'tls' THEN NULL ELSE r.expires_at END,
+               expires_source = CASE WHEN watch = 'tls' THEN NULL ELSE r.expires_source END,
+               registrar = r.registrar, registration_status = r.status,
+               registration_checked_at = r.checked_at,
+               registration_checks = registration_checks + 1,
+               registration_confirmed_at = r.confirmed_at,
+               registration_outcome = r.outcome, registration_stale = r.stale,
+               registration_assessment = r.assessment, registration_capability = r.capability,
+               registration_lookup_failures =
+                 CASE WHEN r.stale = 1 THEN registration_lookup_failures + 1 ELSE 0 END,
+               registration_failure = r.failure,
+               next_registration_check_at = r.next_check_at
+             FROM (SELECT CAST(j.value->>0 AS BIGINT) AS domain_id, j.value->>1 AS expires_at,
+                          j.value->>2 AS expires_source, j.value->>3 AS registrar,
+                          j.value->>4 AS status, j.value->>5 AS checked_at,
+                          j.value->>6 AS confirmed_at, j.value->>7 AS outcome,
+                          CAST(j.value->>8 AS BIGINT) AS stale, j.value->>9 AS assessment,
+                          j.value->>10 AS capability, j.value->>11 AS failure,
+                          j.value->>12 AS next_check_at
+                   FROM json_array_elements(CAST($1 AS json)) AS j(value)) AS r
+             WHERE domains.id = r.domain_id",
+};
+
+/// Records a batch's lookups inside the caller's write transaction, as
+/// [`record_registration_in`] does one by one, in two statements whatever
+/// the batch's size (one per lookup each was a round trip to the
+/// database's thread or server: three per lookup). A domain looked up
+/// twice in one batch (its counters add up per lookup) takes the one by
+/// one path.
+pub(super) async fn record_registrations_in(
+    tx: &mut sqlx::AnyConnection,
+    records: &[&RegistrationRecord],
+) -> Result<(), StoreError> {
+    let mut domains = std::collections::HashSet::new();
+    if !records.iter().all(|r| domains.insert(r.domain_id)) {
+        for record in records {
+            record_registration_in(tx, record).await?;
+        }
+        return Ok(());
+    }
+    if records.is_empty() {
+        return Ok(());
+    }
+    let engine = super::engine_of(tx);
+    let facts: Vec<serde_json::Value> = records
+        .iter()
+        .flat_map(|record| {
+            record.answers.iter().map(|answer| {
+                let f = &answer.facts;
+                serde_json::json!([
+                    record.domain_id,
+                    json_label(&answer.source),
+                    stored_text(&answer.server),
+                    json_label(&f.outcome),
+                    f.expires.as_ref().map(date_text),
+                    f.created.as_ref().map(date_text),
+                    f.updated.as_ref().map(date_text),
+                    f.registrar.as_deref().map(stored_text),
+                    f.registrar_iana_id.map(i64::from),
+                    serde_json::to_string(&f.status).unwrap_or_default(),
+                    serde_json::to_string(&f.nameservers).unwrap_or_default(),
+                    format_time(answer.fetched_at),
+                ])
+            })
+        })
+        .collect();
+    if !facts.is_empty() {
+        sqlx::query(UPSERT_FACTS.of(engine))
+            .bind(serde_json::Value::from(facts).to_string())
+            .execute(&mut *tx)
+            .await?;
+    }
+    let rows: Vec<serde_json::Value> = records
+        .iter()
+        .map(|record| {
+            let a = &record.assessment;
+            serde_json::json!([
+                record.domain_id,
+                a.expires.as_ref().map(|d| expiry_instant(&d.date)),
+                a.expires.as_ref().map(|d| json_label(&d.source)),
+                a.registrar.as_deref().map(stored_text),
+                serde_json::to_string(&a.status).unwrap_or_default(),
+                format_time(record.checked_at),
+                a.confirmed_at.map(format_time),
+                lookup_outcome(record),
+                i64::from(a.stale),
+                serde_json::to_string(a).unwrap_or_default(),
+                json_label(&a.capability),
+                record
+                    .failure
+                    .as_deref()
+                    .filter(|_| a.stale)
+                    .map(stored_text),
+                format_time(record.next_check_at),
+            ])
+        })
+        .collect();
+    sqlx::query(UPDATE_DOMAINS.of(engine))
+        .bind(serde_json::Value::from(rows).to_string())
+        .execute(&mut *tx)
+        .await?;
+    Ok(())
+}
+
 /// Records one lookup inside the caller's write transaction: the answers per
 /// source and the new assessment. The lookup gets the next number in
 /// `registration_checks`.
@@ -330,21 +521,7 @@ pub(super) async fn record_registration_in(
         .execute(&mut *tx)
         .await?;
     }
-    let outcome = if assessment.stale {
-        "failed"
-    } else if assessment.not_found {
-        "not_found"
-    } else if assessment.expires.is_some() {
-        "found"
-    } else if assessment.capability == Capability::NothingPublished {
-        "not_published"
-    } else {
-        answers
-            .iter()
-            .map(|a| a.facts.outcome)
-            .find(|o| *o == ParseOutcome::RateLimited)
-            .map_or("unparseable", |_| "rate_limited")
-    };
+    let outcome = lookup_outcome(record);
     let failures_sql = if assessment.stale {
         "registration_lookup_failures + 1"
     } else {
@@ -395,4 +572,181 @@ pub(super) async fn record_registration_in(
 /// JSON columns need nothing: serialising writes NUL as `\u0000`.
 fn stored_text(text: &str) -> String {
     text.replace('\0', "\u{FFFD}")
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use chrono::TimeZone;
+
+    use super::*;
+    use crate::domain::registration::{assess, RegistrationFacts, Source};
+
+    async fn store(dir: &tempfile::TempDir, name: &str) -> Store {
+        Store::open(&crate::config::DatabaseConfig {
+            postgres: None,
+            path: dir.path().join(name),
+            max_connections: 2,
+            busy_timeout: Duration::from_secs(5),
+        })
+        .await
+        .expect("store")
+    }
+
+    fn answer(server: &str, outcome: ParseOutcome, expires: Option<DateValue>) -> SourcedFacts {
+        SourcedFacts {
+            source: Source::RegistryRdap,
+            server: server.to_owned(),
+            fetched_at: Utc.with_ymd_and_hms(2026, 12, 5, 2, 0, 0).unwrap(),
+            facts: RegistrationFacts {
+                outcome,
+                expires,
+                registrar: Some("Registrar\0 Inc".to_owned()),
+                registrar_iana_id: Some(292),
+                status: vec!["active".to_owned()],
+                nameservers: vec!["ns1.example.net".to_owned()],
+                ..RegistrationFacts::default()
+            },
+        }
+    }
+
+    /// Lookups of three batches: found, not found, nothing learned (stale,
+    /// with a reason, twice in a row), one domain removed before its
+    /// record; `a.test` twice in the third batch.
+    fn batches(ids: &[i64]) -> Vec<Vec<RegistrationRecord>> {
+        let now = Utc.with_ymd_and_hms(2026, 12, 5, 2, 0, 0).unwrap();
+        let expiry = DateValue::Instant(Utc.with_ymd_and_hms(2027, 3, 1, 4, 0, 0).unwrap());
+        let record = |id: i64, answers: Vec<SourcedFacts>, failure: Option<&str>| {
+            let assessment = assess(&answers, None, None, now);
+            RegistrationRecord {
+                domain_id: id,
+                answers,
+                assessment,
+                failure: failure.map(str::to_owned),
+                next_check_at: now + chrono::Duration::days(1),
+                checked_at: now,
+            }
+        };
+        let found = |id| {
+            record(
+                id,
+                vec![answer(
+                    "https://rdap.test/",
+                    ParseOutcome::Found,
+                    Some(expiry),
+                )],
+                None,
+            )
+        };
+        vec![
+            vec![
+                found(ids[0]),
+                record(
+                    ids[1],
+                    vec![answer("https://rdap.test/", ParseOutcome::NotFound, None)],
+                    None,
+                ),
+                record(
+                    ids[2],
+                    Vec::new(),
+                    Some("rdap https://rdap.test/: timed out"),
+                ),
+                found(999_999),
+            ],
+            vec![
+                record(
+                    ids[2],
+                    Vec::new(),
+                    Some("rdap https://rdap.test/: timed out"),
+                ),
+                found(ids[0]),
+            ],
+            vec![found(ids[0]), found(ids[0])],
+        ]
+    }
+
+    async fn rows(store: &Store) -> Vec<String> {
+        let mut rows: Vec<String> = sqlx::query_scalar(
+            "SELECT name || '|' || COALESCE(expires_at, '-') || '|' || COALESCE(expires_source, '-')
+                 || '|' || COALESCE(registrar, '-') || '|' || COALESCE(registration_status, '-')
+                 || '|' || COALESCE(registration_checked_at, '-') || '|' || registration_checks
+                 || '|' || COALESCE(registration_confirmed_at, '-')
+                 || '|' || COALESCE(registration_outcome, '-') || '|' || registration_stale
+                 || '|' || COALESCE(registration_assessment, '-')
+                 || '|' || COALESCE(registration_capability, '-')
+                 || '|' || registration_lookup_failures || '|' || COALESCE(registration_failure, '-')
+                 || '|' || COALESCE(next_registration_check_at, '-')
+             FROM domains ORDER BY name",
+        )
+        .fetch_all(store.pool())
+        .await
+        .expect("domains");
+        let facts: Vec<String> = sqlx::query_scalar(
+            "SELECT d.name || '|' || f.source || '|' || f.server || '|' || f.outcome
+                 || '|' || COALESCE(f.expires_at, '-') || '|' || COALESCE(f.registrar, '-')
+                 || '|' || COALESCE(f.registrar_iana_id, '-') || '|' || f.status
+                 || '|' || f.nameservers || '|' || f.fetched_at
+             FROM registration_facts f JOIN domains d ON d.id = f.domain_id
+             ORDER BY d.name, f.source, f.server",
+        )
+        .fetch_all(store.pool())
+        .await
+        .expect("facts");
+        rows.extend(facts);
+        rows
+    }
+
+    /// The batch's two statements leave the same rows as one statement set
+    /// per lookup, including a domain gone meanwhile and a domain twice.
+    #[tokio::test]
+    async fn a_batch_of_lookups_is_recorded_as_one_by_one() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let now = Utc::now();
+        let mut recorded = Vec::new();
+        for (name, batched) in [("one.db", false), ("batch.db", true)] {
+            let store = store(&dir, name).await;
+            let mut ids = Vec::new();
+            for domain in ["a.test", "b.test", "c.test"] {
+                let domain = HostName::from_canonical(domain);
+                let host = HostName::from_canonical(format!("www.{}", domain.as_str()));
+                store
+                    .add_endpoint(&host, 443, &domain, None, now)
+                    .await
+                    .expect("add");
+                ids.push(store.domain_id(&domain).await.expect("id"));
+            }
+            for batch in batches(&ids) {
+                let mut tx = store.write_tx().await.expect("tx");
+                if batched {
+                    let refs: Vec<&RegistrationRecord> = batch.iter().collect();
+                    record_registrations_in(&mut tx, &refs)
+                        .await
+                        .expect("batch");
+                } else {
+                    for record in &batch {
+                        record_registration_in(&mut tx, record).await.expect("one");
+                    }
+                }
+                tx.commit().await.expect("commit");
+            }
+            recorded.push(rows(&store).await);
+        }
+        assert_eq!(recorded[0], recorded[1]);
+        let a = &recorded[0][0];
+        assert!(a.starts_with("a.test|2027-03-01T04:00:00Z|"), "{a}");
+        assert!(a.contains("|4|"), "four lookups counted: {a}");
+        let c = &recorded[0][2];
+        assert!(
+            c.contains("|failed|1|") && c.contains("|2|rdap https://rdap.test/: timed out|"),
+            "{c}"
+        );
+        assert!(
+            recorded[0]
+                .iter()
+                .any(|r| r.starts_with("a.test|registry_rdap|")),
+            "{:?}",
+            recorded[0]
+        );
+    }
 }

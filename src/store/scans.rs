@@ -450,9 +450,7 @@ impl Store {
         // Set-based: a few statements per batch, whatever its size.
         let mut tx = self.write_tx().await?;
         record_batch_in(&mut tx, &observed, now, Numbering::ByCaller).await?;
-        for record in registrations {
-            super::registration::record_registration_in(&mut tx, record).await?;
-        }
+        super::registration::record_registrations_in(&mut tx, &registrations).await?;
         // Grouped by what is written, each group one statement that walks
         // the primary key: a whole batch of passing checks is one statement.
         // It also numbers the checks (`cert_checks`, see `record_batch_in`).
