@@ -151,7 +151,7 @@ pub(super) async fn record_batch_in(
 /// for these statements alone (`SET LOCAL`, the previous values put back
 /// afterwards; an error rolls them back with the transaction), which
 /// leaves the plan this design intends. SQLite has nothing to set.
-struct IndexSeeksOnly {
+pub(super) struct IndexSeeksOnly {
     /// The three settings' values before (PostgreSQL only).
     previous: Option<[String; 3]>,
 }
@@ -169,7 +169,7 @@ const PUT_BACK: &str = "SELECT set_config('enable_seqscan', $1, true),
        set_config('enable_hashjoin', $2, true), set_config('enable_mergejoin', $3, true)";
 
 impl IndexSeeksOnly {
-    async fn set(tx: &mut sqlx::AnyConnection) -> Result<Self, StoreError> {
+    pub(super) async fn set(tx: &mut sqlx::AnyConnection) -> Result<Self, StoreError> {
         if super::engine_of(tx) != Engine::Postgres {
             return Ok(Self { previous: None });
         }
@@ -179,7 +179,7 @@ impl IndexSeeksOnly {
         })
     }
 
-    async fn restore(self, tx: &mut sqlx::AnyConnection) -> Result<(), StoreError> {
+    pub(super) async fn restore(self, tx: &mut sqlx::AnyConnection) -> Result<(), StoreError> {
         if let Some([seqscan, hashjoin, mergejoin]) = self.previous {
             sqlx::query(PUT_BACK)
                 .bind(seqscan)

@@ -408,6 +408,9 @@ pub(super) async fn record_registrations_in(
         return Ok(());
     }
     let engine = super::engine_of(tx);
+    // Each row of the batch seeks its domain (PostgreSQL, see
+    // `IndexSeeksOnly`): no hash of every domain per batch.
+    let planner = super::observations::IndexSeeksOnly::set(&mut *tx).await?;
     let facts: Vec<serde_json::Value> = records
         .iter()
         .flat_map(|record| {
@@ -465,7 +468,7 @@ pub(super) async fn record_registrations_in(
         .bind(serde_json::Value::from(rows).to_string())
         .execute(&mut *tx)
         .await?;
-    Ok(())
+    planner.restore(tx).await
 }
 
 /// Records one lookup inside the caller's write transaction: the answers per
