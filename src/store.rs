@@ -287,6 +287,10 @@ pub(crate) fn ids_from_json(engine: Engine, param: &str) -> String {
 /// instances. ASCII "lapsewr".
 const POSTGRES_WRITE_LOCK: i64 = 0x006c_6170_7365_7772;
 
+/// How long a PostgreSQL connection may sit idle in the pool before it is
+/// pinged on its way out (see `open_postgres`).
+const POSTGRES_PING_AFTER_IDLE: std::time::Duration = std::time::Duration::from_secs(1);
+
 /// SQLite's page cache per connection, in KiB: SQLite's default for the
 /// readers; more for the one writer, whose cache outlives its transactions.
 const SQLITE_READER_CACHE_KIB: u32 = 2_000;
@@ -406,6 +410,20 @@ impl Store {
         let pool = AnyPoolOptions::new()
             .max_connections(config.max_connections)
             .acquire_timeout(config.busy_timeout.max(std::time::Duration::from_secs(5)))
+            // A connection that was in use a moment ago is handed out as it
+            // is; one idle for longer is pinged first (a server restarted or
+            // a connection cut meanwhile: it is dropped and another taken).
+            // sqlx's default pings before every acquire: one more round trip
+            // per statement.
+            .test_before_acquire(false)
+            .before_acquire(|conn, meta| {
+                Box::pin(async move {
+                    if meta.idle_for < POSTGRES_PING_AFTER_IDLE {
+                        return Ok(true);
+                    }
+                    Ok(sqlx::Connection::ping(conn).await.is_ok())
+                })
+            })
             .after_connect(|conn, _| {
                 Box::pin(async move {
                     // Short statements: compiling them costs more than it saves.
