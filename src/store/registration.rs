@@ -298,42 +298,84 @@ fn lookup_outcome(record: &RegistrationRecord) -> &'static str {
     }
 }
 
+/// `registration_facts`' columns in the order a batch row holds them.
+macro_rules! facts_columns {
+    () => {
+        "domain_id, source, server, outcome, expires_at, registered_at, updated_at,
+         registrar, registrar_iana_id, status, nameservers, fetched_at"
+    };
+}
+
+/// The facts upsert's conflict clause, the same on both engines.
+macro_rules! facts_on_conflict {
+    () => {
+        " ON CONFLICT (domain_id, source, server) DO UPDATE SET
+           outcome = excluded.outcome, expires_at = excluded.expires_at,
+           registered_at = excluded.registered_at, updated_at = excluded.updated_at,
+           registrar = excluded.registrar, registrar_iana_id = excluded.registrar_iana_id,
+           status = excluded.status, nameservers = excluded.nameservers,
+           fetched_at = excluded.fetched_at"
+    };
+}
+
+/// What the batch's UPDATE sets from its row `r`, the same on both engines.
+macro_rules! domains_set {
+    () => {
+        "UPDATE domains SET
+           expires_at = CASE WHEN watch = 'tls' THEN NULL ELSE r.expires_at END,
+           expires_source = CASE WHEN watch = 'tls' THEN NULL ELSE r.expires_source END,
+           registrar = r.registrar, registration_status = r.status,
+           registration_checked_at = r.checked_at,
+           registration_checks = registration_checks + 1,
+           registration_confirmed_at = r.confirmed_at,
+           registration_outcome = r.outcome,
+           registration_stale = CAST(r.stale AS BIGINT),
+           registration_assessment = r.assessment, registration_capability = r.capability,
+           registration_lookup_failures =
+             CASE WHEN CAST(r.stale AS BIGINT) = 1 THEN registration_lookup_failures + 1
+                  ELSE 0 END,
+           registration_failure = r.failure,
+           next_registration_check_at = r.next_check_at "
+    };
+}
+
+/// A batch row's columns after its domain id (`j.value`: the row's array).
+macro_rules! batch_row_columns {
+    () => {
+        "j.value->>1 AS expires_at, j.value->>2 AS expires_source,
+         j.value->>3 AS registrar, j.value->>4 AS status, j.value->>5 AS checked_at,
+         j.value->>6 AS confirmed_at, j.value->>7 AS outcome, j.value->>8 AS stale,
+         j.value->>9 AS assessment, j.value->>10 AS capability, j.value->>11 AS failure,
+         j.value->>12 AS next_check_at"
+    };
+}
+
 /// A batch's answers (a JSON array of arrays, in the batch's order) into
 /// `registration_facts`, for domains still tracked; a later answer of the
 /// same (domain, source, server) wins, as one statement per answer would
 /// leave it.
 const UPSERT_FACTS: Dialect = Dialect {
-    sqlite: "INSERT INTO registration_facts
-               (domain_id, source, server, outcome, expires_at, registered_at, updated_at,
-                registrar, registrar_iana_id, status, nameservers, fetched_at)
-             SELECT j.value->>0, j.value->>1, j.value->>2, j.value->>3, j.value->>4,
-                    j.value->>5, j.value->>6, j.value->>7, j.value->>8, j.value->>9,
-                    j.value->>10, j.value->>11
-             FROM json_each($1) j
-             WHERE EXISTS (SELECT 1 FROM domains d WHERE d.id = j.value->>0)
-             ORDER BY j.key
-             ON CONFLICT (domain_id, source, server) DO UPDATE SET
-               outcome = excluded.outcome, expires_at = excluded.expires_at,
-               registered_at = excluded.registered_at, updated_at = excluded.updated_at,
-               registrar = excluded.registrar, registrar_iana_id = excluded.registrar_iana_id,
-               status = excluded.status, nameservers = excluded.nameservers,
-               fetched_at = excluded.fetched_at",
-    postgres: "INSERT INTO registration_facts
-               (domain_id, source, server, outcome, expires_at, registered_at, updated_at,
-                registrar, registrar_iana_id, status, nameservers, fetched_at)
-             SELECT DISTINCT ON (1, 2, 3)
-                    CAST(j.value->>0 AS BIGINT), j.value->>1, j.value->>2, j.value->>3,
-                    j.value->>4, j.value->>5, j.value->>6, j.value->>7,
-                    CAST(j.value->>8 AS BIGINT), j.value->>9, j.value->>10, j.value->>11
-             FROM json_array_elements(CAST($1 AS json)) WITH ORDINALITY AS j(value, n)
-             WHERE EXISTS (SELECT 1 FROM domains d WHERE d.id = CAST(j.value->>0 AS BIGINT))
-             ORDER BY 1, 2, 3, j.n DESC
-             ON CONFLICT (domain_id, source, server) DO UPDATE SET
-               outcome = excluded.outcome, expires_at = excluded.expires_at,
-               registered_at = excluded.registered_at, updated_at = excluded.updated_at,
-               registrar = excluded.registrar, registrar_iana_id = excluded.registrar_iana_id,
-               status = excluded.status, nameservers = excluded.nameservers,
-               fetched_at = excluded.fetched_at",
+    sqlite: concat!(
+        "INSERT INTO registration_facts (", facts_columns!(), ")
+         SELECT j.value->>0, j.value->>1, j.value->>2, j.value->>3, j.value->>4,
+                j.value->>5, j.value->>6, j.value->>7, j.value->>8, j.value->>9,
+                j.value->>10, j.value->>11
+         FROM json_each($1) j
+         WHERE EXISTS (SELECT 1 FROM domains d WHERE d.id = j.value->>0)
+         ORDER BY j.key",
+        facts_on_conflict!()
+    ),
+    postgres: concat!(
+        "INSERT INTO registration_facts (", facts_columns!(), ")
+         SELECT DISTINCT ON (1, 2, 3)
+                CAST(j.value->>0 AS BIGINT), j.value->>1, j.value->>2, j.value->>3,
+                j.value->>4, j.value->>5, j.value->>6, j.value->>7,
+                CAST(j.value->>8 AS BIGINT), j.value->>9, j.value->>10, j.value->>11
+         FROM json_array_elements(CAST($1 AS json)) WITH ORDINALITY AS j(value, n)
+         WHERE EXISTS (SELECT 1 FROM domains d WHERE d.id = CAST(j.value->>0 AS BIGINT))
+         ORDER BY 1, 2, 3, j.n DESC",
+        facts_on_conflict!()
+    ),
 };
 
 /// The batch's assessments (a JSON array of arrays, one per domain) onto
@@ -341,50 +383,18 @@ const UPSERT_FACTS: Dialect = Dialect {
 /// every domain of the batch at once. A domain removed meanwhile matches
 /// no row.
 const UPDATE_DOMAINS: Dialect = Dialect {
-    sqlite: "UPDATE domains SET
-               expires_at = CASE WHEN watch = 'tls' THEN NULL ELSE r.expires_at END,
-               expires_source = CASE WHEN watch = 'tls' THEN NULL ELSE r.expires_source END,
-               registrar = r.registrar, registration_status = r.status,
-               registration_checked_at = r.checked_at,
-               registration_checks = registration_checks + 1,
-               registration_confirmed_at = r.confirmed_at,
-               registration_outcome = r.outcome, registration_stale = r.stale,
-               registration_assessment = r.assessment, registration_capability = r.capability,
-               registration_lookup_failures =
-                 CASE WHEN r.stale = 1 THEN registration_lookup_failures + 1 ELSE 0 END,
-               registration_failure = r.failure,
-               next_registration_check_at = r.next_check_at
-             FROM (SELECT j.value->>0 AS domain_id, j.value->>1 AS expires_at,
-                          j.value->>2 AS expires_source, j.value->>3 AS registrar,
-                          j.value->>4 AS status, j.value->>5 AS checked_at,
-                          j.value->>6 AS confirmed_at, j.value->>7 AS outcome,
-                          j.value->>8 AS stale, j.value->>9 AS assessment,
-                          j.value->>10 AS capability, j.value->>11 AS failure,
-                          j.value->>12 AS next_check_at
-                   FROM json_each($1) j) AS r
-             WHERE domains.id = r.domain_id",
-    postgres: "UPDATE domains SET
-               expires_at = CASE WHEN watch = 'tls' THEN NULL ELSE r.expires_at END,
-               expires_source = CASE WHEN watch = 'tls' THEN NULL ELSE r.expires_source END,
-               registrar = r.registrar, registration_status = r.status,
-               registration_checked_at = r.checked_at,
-               registration_checks = registration_checks + 1,
-               registration_confirmed_at = r.confirmed_at,
-               registration_outcome = r.outcome, registration_stale = r.stale,
-               registration_assessment = r.assessment, registration_capability = r.capability,
-               registration_lookup_failures =
-                 CASE WHEN r.stale = 1 THEN registration_lookup_failures + 1 ELSE 0 END,
-               registration_failure = r.failure,
-               next_registration_check_at = r.next_check_at
-             FROM (SELECT CAST(j.value->>0 AS BIGINT) AS domain_id, j.value->>1 AS expires_at,
-                          j.value->>2 AS expires_source, j.value->>3 AS registrar,
-                          j.value->>4 AS status, j.value->>5 AS checked_at,
-                          j.value->>6 AS confirmed_at, j.value->>7 AS outcome,
-                          CAST(j.value->>8 AS BIGINT) AS stale, j.value->>9 AS assessment,
-                          j.value->>10 AS capability, j.value->>11 AS failure,
-                          j.value->>12 AS next_check_at
-                   FROM json_array_elements(CAST($1 AS json)) AS j(value)) AS r
-             WHERE domains.id = r.domain_id",
+    sqlite: concat!(
+        domains_set!(),
+        "FROM (SELECT j.value->>0 AS domain_id, ", batch_row_columns!(), "
+               FROM json_each($1) j) AS r
+         WHERE domains.id = r.domain_id"
+    ),
+    postgres: concat!(
+        domains_set!(),
+        "FROM (SELECT CAST(j.value->>0 AS BIGINT) AS domain_id, ", batch_row_columns!(), "
+               FROM json_array_elements(CAST($1 AS json)) AS j(value)) AS r
+         WHERE domains.id = r.domain_id"
+    ),
 };
 
 /// Records a batch's lookups inside the caller's write transaction, as
