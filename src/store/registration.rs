@@ -356,7 +356,9 @@ macro_rules! batch_row_columns {
 /// leave it.
 const UPSERT_FACTS: Dialect = Dialect {
     sqlite: concat!(
-        "INSERT INTO registration_facts (", facts_columns!(), ")
+        "INSERT INTO registration_facts (",
+        facts_columns!(),
+        ")
          SELECT j.value->>0, j.value->>1, j.value->>2, j.value->>3, j.value->>4,
                 j.value->>5, j.value->>6, j.value->>7, j.value->>8, j.value->>9,
                 j.value->>10, j.value->>11
@@ -366,7 +368,9 @@ const UPSERT_FACTS: Dialect = Dialect {
         facts_on_conflict!()
     ),
     postgres: concat!(
-        "INSERT INTO registration_facts (", facts_columns!(), ")
+        "INSERT INTO registration_facts (",
+        facts_columns!(),
+        ")
          SELECT DISTINCT ON (1, 2, 3)
                 CAST(j.value->>0 AS BIGINT), j.value->>1, j.value->>2, j.value->>3,
                 j.value->>4, j.value->>5, j.value->>6, j.value->>7,
@@ -385,13 +389,17 @@ const UPSERT_FACTS: Dialect = Dialect {
 const UPDATE_DOMAINS: Dialect = Dialect {
     sqlite: concat!(
         domains_set!(),
-        "FROM (SELECT j.value->>0 AS domain_id, ", batch_row_columns!(), "
+        "FROM (SELECT j.value->>0 AS domain_id, ",
+        batch_row_columns!(),
+        "
                FROM json_each($1) j) AS r
          WHERE domains.id = r.domain_id"
     ),
     postgres: concat!(
         domains_set!(),
-        "FROM (SELECT CAST(j.value->>0 AS BIGINT) AS domain_id, ", batch_row_columns!(), "
+        "FROM (SELECT CAST(j.value->>0 AS BIGINT) AS domain_id, ",
+        batch_row_columns!(),
+        "
                FROM json_array_elements(CAST($1 AS json)) AS j(value)) AS r
          WHERE domains.id = r.domain_id"
     ),
