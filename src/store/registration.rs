@@ -182,7 +182,7 @@ impl Store {
     /// its own.
     pub async fn record_lookup(&self, record: &RegistrationRecord) -> Result<(), StoreError> {
         let mut tx = self.write_tx().await?;
-        record_registration_in(&mut tx, record).await?;
+        record_registrations_in(&mut tx, &[record]).await?;
         tx.commit().await?;
         Ok(())
     }
@@ -383,9 +383,8 @@ const UPSERT_FACTS: Dialect = Dialect {
 };
 
 /// The batch's assessments (a JSON array of arrays, one per domain) onto
-/// their domains: what [`record_registration_in`]'s UPDATE writes, for
-/// every domain of the batch at once. A domain removed meanwhile matches
-/// no row.
+/// their domains, every domain of the batch at once. A domain removed
+/// meanwhile matches no row.
 const UPDATE_DOMAINS: Dialect = Dialect {
     sqlite: concat!(
         domains_set!(),
@@ -405,23 +404,32 @@ const UPDATE_DOMAINS: Dialect = Dialect {
     ),
 };
 
-/// Records a batch's lookups inside the caller's write transaction, as
-/// [`record_registration_in`] does one by one, in two statements whatever
-/// the batch's size (one per lookup each was a round trip to the
-/// database's thread or server: three per lookup). A domain looked up
-/// twice in one batch (its counters add up per lookup) takes the one by
-/// one path.
+/// Records lookups inside the caller's write transaction (a scan's batch,
+/// or one lookup): their answers per source and the new assessments, in
+/// two statements whatever the batch's size (one per lookup each was a
+/// round trip to the database's thread or server: three per lookup). Each
+/// lookup gets the next number in `registration_checks`; a domain removed
+/// while it was looked up gets nothing. A domain looked up twice in one
+/// batch (its counters add up per lookup) is written lookup by lookup.
 pub(super) async fn record_registrations_in(
     tx: &mut sqlx::AnyConnection,
     records: &[&RegistrationRecord],
 ) -> Result<(), StoreError> {
     let mut domains = std::collections::HashSet::new();
-    if !records.iter().all(|r| domains.insert(r.domain_id)) {
-        for record in records {
-            record_registration_in(tx, record).await?;
-        }
-        return Ok(());
+    if records.iter().all(|r| domains.insert(r.domain_id)) {
+        return write_registrations(tx, records).await;
     }
+    for record in records {
+        write_registrations(tx, std::slice::from_ref(record)).await?;
+    }
+    Ok(())
+}
+
+/// [`record_registrations_in`] for lookups of distinct domains.
+async fn write_registrations(
+    tx: &mut sqlx::AnyConnection,
+    records: &[&RegistrationRecord],
+) -> Result<(), StoreError> {
     if records.is_empty() {
         return Ok(());
     }
@@ -487,105 +495,6 @@ pub(super) async fn record_registrations_in(
         .execute(&mut *tx)
         .await?;
     planner.restore(tx).await
-}
-
-/// Records one lookup inside the caller's write transaction: the answers per
-/// source and the new assessment. The lookup gets the next number in
-/// `registration_checks`.
-pub(super) async fn record_registration_in(
-    tx: &mut sqlx::AnyConnection,
-    record: &RegistrationRecord,
-) -> Result<(), StoreError> {
-    let RegistrationRecord {
-        domain_id,
-        answers,
-        assessment,
-        failure,
-        next_check_at,
-        checked_at: now,
-    } = record;
-    let (domain_id, next_check_at, now) = (*domain_id, *next_check_at, *now);
-    // Removed while it was looked up: nothing to record.
-    let tracked = sqlx::query("SELECT 1 FROM domains WHERE id = $1")
-        .bind(domain_id)
-        .fetch_optional(&mut *tx)
-        .await?;
-    if tracked.is_none() {
-        return Ok(());
-    }
-    for answer in answers {
-        let f = &answer.facts;
-        sqlx::query(
-            "INSERT INTO registration_facts
-               (domain_id, source, server, outcome, expires_at, registered_at, updated_at,
-                registrar, registrar_iana_id, status, nameservers, fetched_at)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
-             ON CONFLICT (domain_id, source, server) DO UPDATE SET
-               outcome = excluded.outcome, expires_at = excluded.expires_at,
-               registered_at = excluded.registered_at, updated_at = excluded.updated_at,
-               registrar = excluded.registrar, registrar_iana_id = excluded.registrar_iana_id,
-               status = excluded.status, nameservers = excluded.nameservers,
-               fetched_at = excluded.fetched_at",
-        )
-        .bind(domain_id)
-        .bind(json_label(&answer.source))
-        .bind(stored_text(&answer.server))
-        .bind(json_label(&f.outcome))
-        .bind(f.expires.as_ref().map(date_text))
-        .bind(f.created.as_ref().map(date_text))
-        .bind(f.updated.as_ref().map(date_text))
-        .bind(f.registrar.as_deref().map(stored_text))
-        .bind(f.registrar_iana_id.map(i64::from))
-        .bind(serde_json::to_string(&f.status).unwrap_or_default())
-        .bind(serde_json::to_string(&f.nameservers).unwrap_or_default())
-        .bind(format_time(answer.fetched_at))
-        .execute(&mut *tx)
-        .await?;
-    }
-    let outcome = lookup_outcome(record);
-    let failures_sql = if assessment.stale {
-        "registration_lookup_failures + 1"
-    } else {
-        "0"
-    };
-    // A domain watched for its endpoints alone keeps no expiry on the
-    // domain row (the facts above stay): nothing lists or alerts it.
-    sqlx::query(&format!(
-        "UPDATE domains SET
-           expires_at = CASE WHEN watch = 'tls' THEN NULL ELSE $1 END,
-           expires_source = CASE WHEN watch = 'tls' THEN NULL ELSE $2 END,
-           registrar = $3, registration_status = $4,
-           registration_checked_at = $5,
-           registration_checks = registration_checks + 1,
-           registration_confirmed_at = $6,
-           registration_outcome = $7, registration_stale = $8,
-           registration_assessment = $9, registration_capability = $10,
-           registration_lookup_failures = {failures_sql},
-           registration_failure = $11,
-           next_registration_check_at = $12
-         WHERE id = $13"
-    ))
-    .bind(assessment.expires.as_ref().map(|d| expiry_instant(&d.date)))
-    .bind(assessment.expires.as_ref().map(|d| json_label(&d.source)))
-    .bind(assessment.registrar.as_deref().map(stored_text))
-    .bind(serde_json::to_string(&assessment.status).unwrap_or_default())
-    .bind(format_time(now))
-    .bind(assessment.confirmed_at.map(format_time))
-    .bind(outcome)
-    .bind(i64::from(assessment.stale))
-    .bind(serde_json::to_string(assessment).unwrap_or_default())
-    .bind(json_label(&assessment.capability))
-    .bind(
-        failure
-            .as_deref()
-            .filter(|_| assessment.stale)
-            .map(stored_text),
-    )
-    .bind(format_time(next_check_at))
-    .bind(domain_id)
-    .execute(&mut *tx)
-    .await?;
-    Ok(())
 }
 
 /// Text a registry sent, as stored: a NUL (which PostgreSQL refuses in any
@@ -718,8 +627,8 @@ mod tests {
         rows
     }
 
-    /// The batch's two statements leave the same rows as one statement set
-    /// per lookup, including a domain gone meanwhile and a domain twice.
+    /// A batch leaves the same rows as its lookups recorded one at a time,
+    /// including a domain gone meanwhile and a domain twice.
     #[tokio::test]
     async fn a_batch_of_lookups_is_recorded_as_one_by_one() {
         let dir = tempfile::tempdir().expect("tempdir");
@@ -746,7 +655,9 @@ mod tests {
                         .expect("batch");
                 } else {
                     for record in &batch {
-                        record_registration_in(&mut tx, record).await.expect("one");
+                        record_registrations_in(&mut tx, &[record])
+                            .await
+                            .expect("one");
                     }
                 }
                 tx.commit().await.expect("commit");
