@@ -618,10 +618,11 @@ mod tests {
 
     /// `.cargo/config.toml` compiles the bundled SQLite without the two
     /// process-wide mutexes (one page-cache group for every connection,
-    /// allocation statistics): a build that lost the flags would still
-    /// pass every other test, only slower under concurrent reads.
+    /// allocation statistics) and without the 20-page block each page
+    /// cache starts with: a build that lost the flags would still pass
+    /// every other test, only slower under concurrent reads.
     #[tokio::test]
-    async fn sqlite_is_built_without_the_global_mutexes() {
+    async fn sqlite_is_built_with_the_flags_of_the_cargo_config() {
         use sqlx::Connection as _;
         let mut conn = sqlx::SqliteConnection::connect("sqlite::memory:")
             .await
@@ -640,6 +641,10 @@ mod tests {
         );
         assert!(
             options.iter().any(|o| o == "DEFAULT_MEMSTATUS=0"),
+            "{options:?}"
+        );
+        assert!(
+            options.iter().any(|o| o == "DEFAULT_PCACHE_INITSZ=0"),
             "{options:?}"
         );
     }
