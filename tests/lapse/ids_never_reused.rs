@@ -380,6 +380,13 @@ async fn migration_0302_keeps_every_row_index_trigger_and_foreign_key() {
         // 0401: the domain list's status indexes.
         "DROP INDEX domains_registration_outcome_by_expiry",
         "DROP INDEX domains_cert_outcome_by_expiry",
+        // 0404: the expiry indexes end with the id, back to 0302's text.
+        "DROP INDEX domains_by_expiry",
+        "DROP INDEX domains_client_by_expiry",
+        "CREATE INDEX domains_by_expiry
+    ON domains (COALESCE(next_expiry_at, '9999-12-31T23:59:59Z'))",
+        "CREATE INDEX domains_client_by_expiry
+    ON domains (client_id, COALESCE(next_expiry_at, '9999-12-31T23:59:59Z'))",
         // 0402: the list generation's triggers, back to 0302's text.
         "DROP TRIGGER api_generation_domain_update",
         "DROP TRIGGER api_generation_domain_model_update",
