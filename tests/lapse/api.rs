@@ -1913,6 +1913,15 @@ async fn sql_rendered_json_matches_the_typed_read_models() {
                  VALUES ({}, 'check_failure', 'y', 'firing', '{}', 'oops')", app.ids["mail.acme.test"], at(-30)),
         format!("INSERT INTO alerts (domain_id, kind, subject_key, state, opened_at, resolved_at)
                  SELECT id, 'registration_problem', 'z', 'resolved', '{}', '{}' FROM domains WHERE name = 'orphan.test'", at(-90), at(-10)),
+        // Stored JSON that is valid but odd, on a domain with nothing
+        // invalid (PostgreSQL renders it in SQL; text that is not JSON
+        // sends the others through the typed path there).
+        format!("INSERT INTO registration_facts (domain_id, source, server, outcome, expires_at, status, nameservers, fetched_at)
+                 SELECT id, 'rdap', 'https://rdap.example/', 'found', '2030-01-02T00:00:00Z', '[\"client transfer prohibited\", \"ok\"]', '[1, 2]', '{}' FROM domains WHERE name = 'plain.test'", at(-86_400 - 1)),
+        format!("INSERT INTO registration_facts (domain_id, source, server, outcome, status, nameservers, fetched_at)
+                 SELECT id, 'whois', 'whois.example', 'found', '{{\"a\": 1}}', '\"ns1.example\"', '{}' FROM domains WHERE name = 'plain.test'", at(-30)),
+        format!("INSERT INTO alerts (domain_id, kind, subject_key, state, opened_at, details)
+                 SELECT id, 'registration_expiry', 'p', 'firing', '{}', '{{\"b\": 1, \"a\": [1.5, \"x\\u00e9\"], \"c\": null}}' FROM domains WHERE name = 'plain.test'", at(-20)),
         // An observation whose details are not JSON, one that expired.
         format!("UPDATE cert_observations SET details = 'garbage' WHERE endpoint_id = {}", app.ids["orphan.test"]),
     ] {

@@ -1,8 +1,8 @@
-//! The hot reads of the API rendered by SQLite: the domain list and the
-//! domain detail as JSON text, one statement each, that the handler sends
-//! as it is (no per-row decoding, no serde). On PostgreSQL the same two
-//! calls serialise the typed read models (the reference these statements
-//! are tested against) instead.
+//! The hot reads of the API rendered by the database: the domain list (on
+//! SQLite) and the domain detail (on both engines) as JSON text, one
+//! statement each, that the handler sends as it is (no per-row decoding,
+//! no serde). On PostgreSQL the list serialises the typed read model (the
+//! reference these statements are tested against) instead.
 //!
 //! The typed read models in `domains.rs` ([`DomainItem`], [`DomainDetail`])
 //! stay the definition of the wire format (the OpenAPI document is made
@@ -279,148 +279,242 @@ fn clock_args(sql: &mut Sql, windows: &StatusWindows) {
     )));
 }
 
-/// Seconds from `now` to a time column, before truncation (`$4` is now).
-fn secs_until(column: &str) -> String {
-    format!("(unixepoch({column}) - $4)")
+/// The JSON functions of each engine, for the statements below: SQLite's
+/// JSON1 functions or PostgreSQL's `json` ones. Both keep keys in the order
+/// written.
+#[derive(Debug, Clone, Copy)]
+struct JsonSql(Engine);
+
+impl JsonSql {
+    fn postgres(self) -> bool {
+        self.0 == Engine::Postgres
+    }
+
+    /// A JSON object of the key/value pairs `pairs`.
+    fn object(self, pairs: &str) -> String {
+        if self.postgres() {
+            format!("json_build_object({pairs})")
+        } else {
+            format!("json_object({pairs})")
+        }
+    }
+
+    /// A JSON array of `value` over the rows of the enclosing `SELECT`, in
+    /// the order `order`; `[]` when there are none.
+    fn array(self, value: &str, order: &str) -> String {
+        if self.postgres() {
+            format!("COALESCE(json_agg({value} ORDER BY {order}), '[]'::json)")
+        } else {
+            format!("json_group_array({value} ORDER BY {order})")
+        }
+    }
+
+    fn boolean(self, expr: &str) -> String {
+        if self.postgres() {
+            format!("to_json({expr})")
+        } else {
+            format!("json(CASE WHEN {expr} THEN 'true' ELSE 'false' END)")
+        }
+    }
+
+    /// 1 when `expr` holds, else 0.
+    fn one_if(self, expr: &str) -> String {
+        if self.postgres() {
+            format!("CASE WHEN {expr} THEN 1 ELSE 0 END")
+        } else {
+            format!("({expr})")
+        }
+    }
+
+    /// Seconds from `now` to a time column, before truncation (`$4` is
+    /// now): the column's Unix time rounded down, as SQLite's `unixepoch`.
+    fn secs_until(self, column: &str) -> String {
+        if self.postgres() {
+            format!("(floor(extract(epoch FROM ({column})::timestamptz))::bigint - $4)")
+        } else {
+            format!("(unixepoch({column}) - $4)")
+        }
+    }
+
+    /// Whole days from the seconds `x` (see [`JsonSql::secs_until`]):
+    /// truncated towards zero as chrono does when `now` has a fraction
+    /// (`$5`), then floored.
+    fn days_of(self, x: &str) -> String {
+        let secs = format!("({x} - {})", self.one_if(&format!("{x} > 0 AND $5 = 1")));
+        format!(
+            "({secs} / 86400 - {})",
+            self.one_if(&format!("{secs} % 86400 < 0"))
+        )
+    }
+
+    /// Observation details and alert details: JSON as stored; `null` when
+    /// what is stored is not JSON (as the typed path does). PostgreSQL 15
+    /// cannot test text for JSON: the cast fails the statement instead, and
+    /// the caller reads the typed path ([`invalid_stored_data`]).
+    fn stored(self, column: &str) -> String {
+        if self.postgres() {
+            format!("({column})::json")
+        } else {
+            format!("CASE WHEN json_valid({column}) THEN json({column}) END")
+        }
+    }
+
+    /// A stored JSON list of strings; `[]` when it is anything else (on
+    /// PostgreSQL, text that is not JSON fails as in [`JsonSql::stored`]).
+    fn strings(self, column: &str) -> String {
+        if self.postgres() {
+            format!(
+                "CASE WHEN {column} IS NULL OR json_typeof(({column})::json) <> 'array'
+                      THEN '[]'::json
+                      WHEN EXISTS (SELECT 1 FROM json_array_elements(({column})::json) j
+                                   WHERE json_typeof(j) <> 'string')
+                      THEN '[]'::json
+                      ELSE ({column})::json END"
+            )
+        } else {
+            format!(
+                "CASE WHEN json_valid({column}) AND json_type({column}) = 'array'
+                           AND NOT EXISTS (SELECT 1 FROM json_each({column}) WHERE type != 'text')
+                      THEN json({column}) ELSE json('[]') END"
+            )
+        }
+    }
 }
 
-/// Whole days from the seconds `x` (see [`secs_until`]): truncated towards
-/// zero as chrono does when `now` has a fraction (`$5`), then floored.
-fn days_of(x: &str) -> String {
-    let secs = format!("({x} - ({x} > 0 AND $5))");
-    format!("({secs} / 86400 - ({secs} % 86400 < 0))")
-}
-
-fn json_bool(expr: &str) -> String {
-    format!("json(CASE WHEN {expr} THEN 'true' ELSE 'false' END)")
+/// Whether a statement failed on what is stored (PostgreSQL's class 22,
+/// data exception: text that is not JSON or not a time), which the typed
+/// read models read leniently.
+fn invalid_stored_data(error: &sqlx::Error) -> bool {
+    matches!(error, sqlx::Error::Database(e) if e.code().is_some_and(|c| c.starts_with("22")))
 }
 
 /// The key/value pairs of a [`DomainItem`] over the aliases `d` (domains)
 /// and `c` (its registration's client), in the struct's field order, for
 /// the viewer `viewer` (a client's placeholder; `None`: staff).
-fn item_pairs(viewer: Option<&str>) -> String {
+fn item_pairs(json: JsonSql, viewer: Option<&str>) -> String {
     // The registration owner's client, unless another client is looking.
     let owner_seen = match viewer {
         Some(v) => format!("d.client_id IS NOT NULL AND c.name IS NOT NULL AND d.client_id = {v}"),
         None => "d.client_id IS NOT NULL AND c.name IS NOT NULL".to_owned(),
     };
+    let days = |column: &str| json.days_of(&json.secs_until(column));
     format!(
         "'id', d.id, 'name', d.name, 'display_name', d.name,
          'client', CASE WHEN {owner_seen}
-                   THEN json_object('id', d.client_id, 'name', c.name) END,
+                   THEN {client} END,
          'registration_owner', CASE
-             WHEN d.registration_owner <> 'client' THEN json_object('kind', d.registration_owner)
+             WHEN d.registration_owner <> 'client' THEN {owner_kind}
              WHEN {owner_seen}
-             THEN json_object('kind', 'client', 'id', d.client_id, 'name', c.name)
-             ELSE json_object('kind', 'client') END,
+             THEN {owner_client}
+             ELSE {owner_unseen} END,
          'watch', d.watch,
          'status', {STATUS_SQL},
          'next_expiry_at', d.next_expiry_at,
          'days_left', {next},
-         'registration', json_object(
-             'expires_at', d.expires_at, 'source', d.expires_source, 'days_left', {reg},
-             'outcome', d.registration_outcome, 'checked_at', d.registration_checked_at,
-             'confirmed_at', d.registration_confirmed_at,
-             'stale', {stale}),
-         'certificate', json_object(
-             'not_after', d.cert_not_after, 'days_left', {cert}, 'outcome', d.cert_outcome),
+         'registration', {registration},
+         'certificate', {certificate},
          'endpoint_count', {endpoint_count},
          'created_at', d.created_at",
+        client = json.object("'id', d.client_id, 'name', c.name"),
+        owner_kind = json.object("'kind', d.registration_owner"),
+        owner_client = json.object("'kind', 'client', 'id', d.client_id, 'name', c.name"),
+        owner_unseen = json.object("'kind', 'client'"),
+        registration = json.object(&format!(
+            "'expires_at', d.expires_at, 'source', d.expires_source, 'days_left', {reg},
+             'outcome', d.registration_outcome, 'checked_at', d.registration_checked_at,
+             'confirmed_at', d.registration_confirmed_at,
+             'stale', {stale}",
+            reg = days("d.expires_at"),
+            stale = json.boolean("d.registration_stale != 0"),
+        )),
+        certificate = json.object(&format!(
+            "'not_after', d.cert_not_after, 'days_left', {cert}, 'outcome', d.cert_outcome",
+            cert = days("d.cert_not_after"),
+        )),
         endpoint_count = endpoint_count_sql(viewer),
-        next = days_of(&secs_until("d.next_expiry_at")),
-        reg = days_of(&secs_until("d.expires_at")),
-        cert = days_of(&secs_until("d.cert_not_after")),
-        stale = json_bool("d.registration_stale != 0"),
-    )
-}
-
-/// Observation details and alert details: JSON as stored; `null` when
-/// what is stored is not JSON (as the typed path does).
-fn stored_json(column: &str) -> String {
-    format!("CASE WHEN json_valid({column}) THEN json({column}) END")
-}
-
-/// A stored JSON list of strings; `[]` when it is anything else.
-fn string_list(column: &str) -> String {
-    format!(
-        "CASE WHEN json_valid({column}) AND json_type({column}) = 'array'
-                   AND NOT EXISTS (SELECT 1 FROM json_each({column}) WHERE type != 'text')
-              THEN json({column}) ELSE json('[]') END"
+        next = days("d.next_expiry_at"),
     )
 }
 
 /// The key/value pairs of a [`DomainDetail`] (see [`item_pairs`]); a
 /// client sees its own endpoints and the alerts that are its own.
-fn detail_pairs(viewer: Option<&str>) -> String {
+fn detail_pairs(json: JsonSql, viewer: Option<&str>) -> String {
     let own_endpoints = viewer.map_or(String::new(), |v| format!(" AND e.client_id = {v}"));
     let own_alerts = viewer.map_or(String::new(), |v| format!(" AND {ALERT_CLIENT} = {v}"));
-    let observation = format!(
-        "json_object('id', o.id, 'endpoint_id', o.endpoint_id, 'host', e.host, 'port', {port},
-                     'address', o.address, 'first_seen_at', o.first_seen_at,
-                     'last_seen_at', o.last_seen_at, 'current', {current},
-                     'outcome', o.outcome, 'leaf_fingerprint', o.leaf_fingerprint,
-                     'leaf_not_after', o.leaf_not_after, 'chain_not_after', o.chain_not_after,
-                     'details', {details})",
-        port = "CASE WHEN e.port BETWEEN 0 AND 65535 THEN e.port ELSE 0 END",
-        current = json_bool("o.current = 1"),
-        details = stored_json("o.details"),
-    );
-    let fetched = secs_until("f.fetched_at");
+    let port = "CASE WHEN e.port BETWEEN 0 AND 65535 THEN e.port ELSE 0 END";
+    let observation = json.object(&format!(
+        "'id', o.id, 'endpoint_id', o.endpoint_id, 'host', e.host, 'port', {port},
+         'address', o.address, 'first_seen_at', o.first_seen_at,
+         'last_seen_at', o.last_seen_at, 'current', {current},
+         'outcome', o.outcome, 'leaf_fingerprint', o.leaf_fingerprint,
+         'leaf_not_after', o.leaf_not_after, 'chain_not_after', o.chain_not_after,
+         'details', {details}",
+        current = json.boolean("o.current = 1"),
+        details = json.stored("o.details"),
+    ));
+    let fact = json.object(&format!(
+        "'source', f.source, 'server', f.server, 'outcome', f.outcome,
+         'expires_at', f.expires_at, 'registered_at', f.registered_at,
+         'updated_at', f.updated_at, 'registrar', f.registrar,
+         'registrar_iana_id', f.registrar_iana_id,
+         'status', {status}, 'nameservers', {nameservers},
+         'fetched_at', f.fetched_at, 'age_days', -{age} - 1",
+        status = json.strings("f.status"),
+        nameservers = json.strings("f.nameservers"),
+        age = json.days_of(&json.secs_until("f.fetched_at")),
+    ));
+    let endpoint = json.object(&format!(
+        "'id', e.id, 'domain', d.name, 'host', e.host, 'display_host', e.host,
+         'port', {port},
+         'client', CASE WHEN e.client_id IS NOT NULL AND ec.name IS NOT NULL
+                   THEN {client} END,
+         'tls_mode', {tls_mode}, 'pinned_address', e.pinned_address,
+         'created_at', e.created_at, 'next_check_at', e.next_check_at,
+         'current_observations', (
+             SELECT {observations}
+             FROM cert_observations o
+             WHERE o.endpoint_id = e.id AND o.current = 1)",
+        client = json.object("'id', e.client_id, 'name', ec.name"),
+        tls_mode = tls_mode_name_sql(),
+        observations = json.array(&observation, "o.address, o.id"),
+    ));
+    let alert = json.object(&format!(
+        "'id', a.id, 'domain', d.name,
+         'endpoint', CASE WHEN e.id IS NOT NULL THEN e.host || ':' || e.port END,
+         'kind', a.kind, 'subject_key', a.subject_key, 'state', a.state,
+         'opened_at', a.opened_at, 'resolved_at', a.resolved_at,
+         'details', {details},
+         'acknowledged_at', a.acknowledged_at, 'acknowledged_by', a.acknowledged_by,
+         'snoozed_until', a.snoozed_until, 'snoozed_by', a.snoozed_by",
+        details = json.stored("a.details"),
+    ));
     format!(
         "{item},
          'manual_expires_at', d.manual_expires_at,
          'manual_note', d.manual_note,
          'registration_facts', (
-             SELECT json_group_array(json_object(
-                 'source', f.source, 'server', f.server, 'outcome', f.outcome,
-                 'expires_at', f.expires_at, 'registered_at', f.registered_at,
-                 'updated_at', f.updated_at, 'registrar', f.registrar,
-                 'registrar_iana_id', f.registrar_iana_id,
-                 'status', {status}, 'nameservers', {nameservers},
-                 'fetched_at', f.fetched_at, 'age_days', -{age} - 1)
-               ORDER BY f.source, f.server)
+             SELECT {facts}
              FROM registration_facts f WHERE f.domain_id = d.id),
          'registration_dates_disagree', {disagree},
          'endpoints', (
-             SELECT json_group_array(json_object(
-                 'id', e.id, 'domain', d.name, 'host', e.host, 'display_host', e.host,
-                 'port', CASE WHEN e.port BETWEEN 0 AND 65535 THEN e.port ELSE 0 END,
-                 'client', CASE WHEN e.client_id IS NOT NULL AND ec.name IS NOT NULL
-                           THEN json_object('id', e.client_id, 'name', ec.name) END,
-                 'tls_mode', {tls_mode}, 'pinned_address', e.pinned_address,
-                 'created_at', e.created_at, 'next_check_at', e.next_check_at,
-                 'current_observations', (
-                     SELECT json_group_array({observation} ORDER BY o.address, o.id)
-                     FROM cert_observations o
-                     WHERE o.endpoint_id = e.id AND o.current = 1))
-               ORDER BY e.host, e.port)
+             SELECT {endpoints}
              FROM endpoints e LEFT JOIN clients ec ON ec.id = e.client_id
              WHERE e.domain_id = d.id{own_endpoints}),
          'open_alerts', (
-             SELECT json_group_array(json_object(
-                 'id', a.id, 'domain', d.name,
-                 'endpoint', CASE WHEN e.id IS NOT NULL THEN e.host || ':' || e.port END,
-                 'kind', a.kind, 'subject_key', a.subject_key, 'state', a.state,
-                 'opened_at', a.opened_at, 'resolved_at', a.resolved_at,
-                 'details', {alert_details},
-                 'acknowledged_at', a.acknowledged_at, 'acknowledged_by', a.acknowledged_by,
-                 'snoozed_until', a.snoozed_until, 'snoozed_by', a.snoozed_by)
-               ORDER BY a.id DESC)
+             SELECT {alerts}
              FROM alerts a LEFT JOIN endpoints e ON e.id = a.endpoint_id
              WHERE a.state = 'firing'
                AND (a.domain_id = d.id
                     OR (a.domain_id IS NULL AND a.endpoint_id IN
                           (SELECT x.id FROM endpoints x WHERE x.domain_id = d.id))){own_alerts})",
-        item = item_pairs(viewer),
-        tls_mode = tls_mode_name_sql(),
-        status = string_list("f.status"),
-        nameservers = string_list("f.nameservers"),
-        age = days_of(&fetched),
-        disagree = json_bool(
+        item = item_pairs(json, viewer),
+        facts = json.array(&fact, "f.source, f.server"),
+        endpoints = json.array(&endpoint, "e.host, e.port"),
+        alerts = json.array(&alert, "a.id DESC"),
+        disagree = json.boolean(
             "(SELECT COUNT(DISTINCT substr(f.expires_at, 1, 10)) FROM registration_facts f
               WHERE f.domain_id = d.id AND f.expires_at IS NOT NULL) > 1"
         ),
-        alert_details = stored_json("a.details"),
     )
 }
 
@@ -520,7 +614,7 @@ impl Store {
              FROM (SELECT row_number() OVER () AS rn, q.id, q.page_key FROM ({inner}) q) w
              CROSS JOIN {domains} ON d.id = w.id
              LEFT JOIN clients c ON c.id = d.client_id",
-            pairs = item_pairs(viewer.as_deref()),
+            pairs = item_pairs(JsonSql(Engine::Sqlite), viewer.as_deref()),
         ));
         let row = page.query().fetch_one(self.pool()).await?;
         let items: Option<String> = row.get(0);
@@ -548,36 +642,44 @@ impl Store {
     }
 
     /// [`Store::domain_detail`] as the JSON body of `GET
-    /// /api/v1/domains/{name}`, rendered by SQLite in one statement.
+    /// /api/v1/domains/{name}`, rendered by the database in one statement
+    /// (one round trip instead of the typed path's five). The typed path
+    /// answers instead when the domain mentions a Unicode name (`xn--`),
+    /// and on PostgreSQL when something stored is not JSON or not a time.
     pub async fn domain_detail_json(
         &self,
         visibility: Visibility,
         windows: &StatusWindows,
         name: &HostName,
     ) -> Result<String, StoreError> {
-        if self.engine() == Engine::Postgres {
-            // PostgreSQL: the typed read model, serialised.
-            return to_json(&self.domain_detail(visibility, windows, name).await?);
-        }
+        let engine = self.engine();
+        let json = JsonSql(engine);
         let mut sql = Sql::with_windows(windows);
         clock_args(&mut sql, windows);
         let viewer = sql.viewer(visibility);
         sql.push(&format!(
-            "SELECT json_object({pairs}) FROM {domains} LEFT JOIN clients c ON c.id = d.client_id
+            "SELECT {detail}{as_text} FROM {domains} LEFT JOIN clients c ON c.id = d.client_id
              WHERE d.name = ",
-            pairs = detail_pairs(viewer.as_deref()),
+            detail = json.object(&detail_pairs(json, viewer.as_deref())),
+            // sqlx's Any driver reads no `json` column: PostgreSQL sends text.
+            as_text = if engine == Engine::Postgres {
+                "::text"
+            } else {
+                ""
+            },
             domains = domains_seen_by(viewer.as_deref()),
         ))
         .bind_fixed(Arg::Text(name.as_str().to_owned()));
         if let Some(viewer) = &viewer {
             sql.push(" AND ").push(&domain_of_client(viewer));
         }
-        let body: String = sql
-            .query()
-            .fetch_optional(self.pool())
-            .await?
-            .ok_or_else(|| not_tracked(name))?
-            .get(0);
+        let row = match sql.query().fetch_optional(self.pool()).await {
+            Err(error) if invalid_stored_data(&error) => {
+                return to_json(&self.domain_detail(visibility, windows, name).await?);
+            }
+            row => row?.ok_or_else(|| not_tracked(name))?,
+        };
+        let body: String = row.get(0);
         if body.contains("xn--") {
             // A Unicode name somewhere: let the typed path decode it.
             return to_json(&self.domain_detail(visibility, windows, name).await?);
