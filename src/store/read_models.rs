@@ -220,8 +220,16 @@ enum Arg {
     Int(i64),
 }
 
-/// SQL text with numbered parameters, built piece by piece. The first three
-/// parameters are always the status windows, so [`STATUS_SQL`] fits in.
+/// SQL text with numbered parameters, built piece by piece. The first five
+/// parameters are always the clock: `$1` now and `$2`, `$3` the status
+/// windows' ends (so [`STATUS_SQL`] fits in), `$4` now in whole Unix
+/// seconds and `$5` 1 when now has a fraction (for `days_left` computed in
+/// SQL, `json.rs`).
+///
+/// Every statement starts with all five, used or not: a statement text
+/// built by two paths (the count of a list's filter, for the typed page and
+/// the page rendered as JSON) must come with the same parameters each time,
+/// since PostgreSQL prepares it once with their number and types.
 struct Sql {
     text: String,
     args: Vec<Arg>,
@@ -235,6 +243,8 @@ impl Sql {
                 Arg::Text(format_time(windows.now)),
                 Arg::Text(format_time(windows.registration_until)),
                 Arg::Text(format_time(windows.certificate_until)),
+                Arg::Int(windows.now.timestamp()),
+                Arg::Int(i64::from(windows.now.timestamp_subsec_nanos() > 0)),
             ],
         }
     }

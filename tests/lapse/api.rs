@@ -2030,6 +2030,35 @@ async fn sql_rendered_json_matches_the_typed_read_models() {
             }
         }
     }
+    // A stored time that is not a time: PostgreSQL's cast fails the page's
+    // statement and the typed path answers; SQLite reads no time, as the
+    // typed path does.
+    let pool = app.pool().await;
+    sqlx::query("UPDATE domains SET expires_at = 'not a time' WHERE name = 'plain.test'")
+        .execute(&pool)
+        .await
+        .expect("odd time");
+    pool.close().await;
+    let windows = StatusWindows::new(now, 60, 30);
+    let query = DomainQuery {
+        limit: 100,
+        ..DomainQuery::default()
+    };
+    let typed = app
+        .store
+        .domain_page(Visibility::All, &windows, &query)
+        .await
+        .expect("typed page");
+    let sql = app
+        .store
+        .domain_page_json(Visibility::All, &windows, &query, &totals)
+        .await
+        .expect("SQL page");
+    let sql: Value = serde_json::from_str(&sql).expect("JSON");
+    assert_eq!(sql, serde_json::to_value(&typed).unwrap());
+    assert!(sql["items"].as_array().unwrap().iter().any(|item| {
+        item["name"] == "plain.test" && item["registration"]["expires_at"] == "not a time"
+    }));
     // The SQL's list really holds Unicode names.
     let listed = app.get("/api/v1/domains?q=bcher", "viewer").await;
     assert_eq!(listed.json["items"][0]["display_name"], "bücher.test");

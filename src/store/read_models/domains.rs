@@ -459,7 +459,8 @@ impl Store {
             .take(query.limit as usize)
             .map(|r| domain_item(r, windows.now, visibility))
             .collect();
-        let next_cursor = if more {
+        // A page of no items (limit 0, which the API refuses) has no cursor.
+        let next_cursor = if more && query.limit > 0 {
             rows.get(query.limit as usize - 1).map(|last| {
                 let key = match query.sort {
                     DomainSort::Expiry => last.get("expiry_key"),
