@@ -2030,9 +2030,9 @@ async fn sql_rendered_json_matches_the_typed_read_models() {
             }
         }
     }
-    // A stored time that is not a time: PostgreSQL's cast fails the page's
-    // statement and the typed path answers; SQLite reads no time, as the
-    // typed path does.
+    // A stored time that is not a time: the page built by SQLite reads no
+    // time from it, as the typed page does (PostgreSQL's list is the typed
+    // page).
     let pool = app.pool().await;
     sqlx::query("UPDATE domains SET expires_at = 'not a time' WHERE name = 'plain.test'")
         .execute(&pool)
